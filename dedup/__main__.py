@@ -1,0 +1,5 @@
+"""python -m dedup"""
+
+from .cli import main
+
+main()

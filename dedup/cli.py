@@ -1,0 +1,195 @@
+"""The `dedup` command line: thin wrappers over the library. Exit codes: 0 success,
+1 input or data error, 2 usage error, 3 internal accounting error, 130 interrupted."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import (
+    ClusterConfig,
+    Config,
+    LSHConfig,
+    ReadConfig,
+    ShingleConfig,
+    SignatureConfig,
+    VerifyConfig,
+)
+from .errors import DedupError
+
+_DEFAULTS = Config()
+
+
+class _Group(click.Group):
+    """Maps library errors to a one-line message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DedupError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: no output was marked complete", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="dedup")
+def cli() -> None:
+    """Find every version of the same article in a Chinese web-text corpus."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for clusters.jsonl, kept.jsonl, removed.jsonl, summary.json, report/.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=_DEFAULTS.verify.threshold,
+    show_default=True,
+    help="Jaccard similarity at which two documents are versions of one article.",
+)
+@click.option(
+    "--containment",
+    type=float,
+    default=_DEFAULTS.verify.containment,
+    show_default=True,
+    help="Share of the shorter document found in the longer one (truncated copies).",
+)
+@click.option(
+    "--ngram",
+    type=int,
+    default=_DEFAULTS.shingle.ngram,
+    show_default=True,
+    help="Tokens per shingle (a CJK character or a Latin word is one token).",
+)
+@click.option(
+    "--num-perm",
+    type=int,
+    default=_DEFAULTS.signature.num_perm,
+    show_default=True,
+    help="MinHash permutations.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=_DEFAULTS.signature.seed,
+    show_default=True,
+    help="Seed of the MinHash permutations.",
+)
+@click.option(
+    "--lsh-threshold",
+    type=float,
+    default=_DEFAULTS.lsh.threshold,
+    show_default=True,
+    help="Estimated Jaccard from which pairs become candidates (bands/rows follow).",
+)
+@click.option("--bands", type=int, default=None, help="LSH bands (with --rows; overrides).")
+@click.option("--rows", type=int, default=None, help="LSH rows per band (with --bands).")
+@click.option(
+    "--representative",
+    type=click.Choice(["longest", "first", "shortest"]),
+    default=_DEFAULTS.cluster.representative,
+    show_default=True,
+    help="Which member of a cluster is kept (ties: earliest in input order).",
+)
+@click.option(
+    "--id-field",
+    default=_DEFAULTS.read.id_field,
+    show_default=True,
+    help="JSONL field holding the document id.",
+)
+@click.option(
+    "--text-field",
+    default=_DEFAULTS.read.text_field,
+    show_default=True,
+    help="JSONL field holding the text.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["raise", "skip"]),
+    default="raise",
+    show_default=True,
+    help="Stop at a malformed record, or record it and go on.",
+)
+@click.option(
+    "--jobs",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Worker processes (0: all cores). Output does not depend on it.",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=_DEFAULTS.batch_size,
+    show_default=True,
+    help="Documents per signing batch.",
+)
+@click.option("--no-report", is_flag=True, help="Do not write the HTML/Markdown report.")
+def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> None:
+    """Deduplicate INPUT... (folders, text files, JSONL[.gz/.zst], or - for JSONL on stdin)."""
+    from .pipeline import run as run_pipeline
+
+    config = Config(
+        read=ReadConfig(opts["id_field"], opts["text_field"], opts["on_error"]),
+        shingle=ShingleConfig(opts["ngram"]),
+        signature=SignatureConfig(opts["num_perm"], opts["seed"]),
+        lsh=LSHConfig(threshold=opts["lsh_threshold"], bands=opts["bands"], rows=opts["rows"]),
+        verify=VerifyConfig(opts["threshold"], opts["containment"]),
+        cluster=ClusterConfig(opts["representative"]),
+        jobs=opts["jobs"],
+        batch_size=opts["batch_size"],
+    )
+    report = None
+    if not no_report:
+        from .report import build_report
+
+        report = build_report
+    result = run_pipeline(list(inputs), outdir, config, stdin=sys.stdin.buffer, report=report)
+    click.echo(
+        f"{result.read} documents read: {len(result.kept)} kept, {len(result.removed)} removed "
+        f"in {len(result.clusters)} clusters, {len(result.skipped)} skipped -> {outdir}",
+        err=True,
+    )
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--counts", is_flag=True, help="Also print how much of each noise was removed.")
+def normalize(file: Path, counts: bool) -> None:
+    """Print the normalized text of FILE: exactly what is compared."""
+    from .io.encoding import decode_text
+    from .normalize import normalize_counted
+
+    text, noise = normalize_counted(decode_text(file.read_bytes()))
+    click.echo(text)
+    if counts:
+        for kind, n in noise.as_dict().items():
+            click.echo(f"{kind}\t{n}", err=True)
+
+
+@cli.command()
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report(outdir: Path) -> None:
+    """(Re)build OUTDIR/report from an existing run."""
+    from .report import build_report
+
+    index = build_report(outdir)
+    click.echo(f"report: {index}", err=True)
+
+
+def main() -> None:
+    cli(prog_name="dedup")

@@ -1,0 +1,122 @@
+"""Frozen configuration, one dataclass per stage, plus the whole-run `Config`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+Representative = Literal["longest", "first", "shortest"]
+OnError = Literal["raise", "skip"]
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """How records are found in the input."""
+
+    id_field: str = "id"
+    text_field: str = "text"
+    on_error: OnError = "raise"
+
+
+@dataclass(frozen=True)
+class NormalizeConfig:
+    """Which kinds of crawl noise are folded away before comparison (all on by default)."""
+
+    t2s: bool = True
+    fold_width: bool = True
+    casefold: bool = True
+    strip_pinyin: bool = True
+    strip_mojibake: bool = True
+    strip_junk: bool = True
+    strip_html: bool = True
+
+
+@dataclass(frozen=True)
+class ShingleConfig:
+    """Token n-grams: a CJK character is one token, a Latin word or number is one token."""
+
+    ngram: int = 5
+
+
+@dataclass(frozen=True)
+class SignatureConfig:
+    """MinHash parameters; `seed` fully determines the permutations (as in datasketch)."""
+
+    num_perm: int = 128
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class LSHConfig:
+    """Banding. Candidates are pairs estimated at Jaccard >= `threshold`; bands and rows are
+    derived from it (favouring recall) unless both are given. It sits below the verification
+    threshold because a truncated copy contained in its source has a low Jaccard similarity."""
+
+    threshold: float = 0.3
+    bands: int | None = None
+    rows: int | None = None
+    max_bucket: int = 64  # larger buckets are paired as a star plus a chain, not all pairs
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """A pair is a match when Jaccard >= threshold or containment >= containment."""
+
+    threshold: float = 0.7
+    containment: float = 0.8
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Which member of a cluster is kept."""
+
+    representative: Representative = "longest"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that determines a run's output (besides the input itself)."""
+
+    read: ReadConfig = field(default_factory=ReadConfig)
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    shingle: ShingleConfig = field(default_factory=ShingleConfig)
+    signature: SignatureConfig = field(default_factory=SignatureConfig)
+    lsh: LSHConfig = field(default_factory=LSHConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    jobs: int = 0  # 0: all cores; the output never depends on it
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        v = self.verify
+        if not 0.0 < v.threshold <= 1.0:
+            raise ConfigError(f"threshold must be in (0, 1], got {v.threshold}")
+        if not 0.0 < v.containment <= 1.0:
+            raise ConfigError(f"containment must be in (0, 1], got {v.containment}")
+        if self.shingle.ngram < 1:
+            raise ConfigError(f"ngram must be at least 1, got {self.shingle.ngram}")
+        if self.signature.num_perm < 2:
+            raise ConfigError(f"num-perm must be at least 2, got {self.signature.num_perm}")
+        lsh = self.lsh
+        if not 0.0 < lsh.threshold <= 1.0:
+            raise ConfigError(f"lsh threshold must be in (0, 1], got {lsh.threshold}")
+        if (lsh.bands is None) != (lsh.rows is None):
+            raise ConfigError("give both bands and rows, or neither")
+        if lsh.bands is not None and lsh.rows is not None:
+            if lsh.bands < 1 or lsh.rows < 1:
+                raise ConfigError("bands and rows must be positive")
+            if lsh.bands * lsh.rows > self.signature.num_perm:
+                raise ConfigError(
+                    f"bands * rows = {lsh.bands * lsh.rows} exceeds num-perm "
+                    f"{self.signature.num_perm}"
+                )
+        if self.jobs < 0:
+            raise ConfigError(f"jobs must be >= 0, got {self.jobs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be positive, got {self.batch_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict, as written into summary.json."""
+        return asdict(self)

@@ -1,0 +1,229 @@
+"""Input readers: folders, text files, JSONL (plain, .gz, .zst) and stdin -> Doc records.
+
+Everything streams: at most one file's content (for JSONL one line) is held in memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import sys
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..config import ReadConfig
+from ..errors import InputError
+from ..types import Doc, Skip
+from .encoding import NotTextError, decode_text
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+STDIN_NAME = "<stdin>"
+
+_CHUNK = 1 << 16
+
+
+def read_inputs(
+    inputs: Sequence[str], cfg: ReadConfig, stdin: BinaryIO | None = None
+) -> Iterator[Doc | Skip]:
+    """Yield a Doc for every document in `inputs`, in a deterministic order.
+
+    Each input is a folder (read recursively in sorted path order, hidden names ignored), a
+    text file, a JSONL file (.jsonl, .jsonl.gz, .jsonl.zst) or `-` for JSONL on stdin. A
+    malformed record raises InputError, or with on_error="skip" is yielded as a Skip; an input
+    that does not exist always raises, before anything is read.
+    """
+    for given in inputs:
+        if given != "-" and not os.path.exists(given):
+            raise InputError(given, "no such file or directory")
+    for given in inputs:
+        if given == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            yield from _jsonl_records(stream, STDIN_NAME, STDIN_NAME, cfg)
+        elif os.path.isdir(given):
+            files, unreadable = _folder_files(given)
+            for e in unreadable:
+                yield _fail(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
+            for rel in files:
+                yield from _read_file(os.path.join(given, rel), rel, cfg)
+        else:
+            yield from _read_file(given, os.path.basename(given), cfg)
+
+
+def is_jsonl(name: str) -> bool:
+    """Whether a file of this name is read as JSONL rather than as one text document."""
+    return name.lower().endswith(JSONL_SUFFIXES)
+
+
+def _folder_files(folder: str) -> tuple[list[str], list[OSError]]:
+    """Relative POSIX paths of the non-hidden files under `folder`, sorted as strings so the
+    order never depends on how the file system lists a directory; and the directories that
+    could not be listed."""
+    found: list[str] = []
+    unreadable: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable.append):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel_dir = os.path.relpath(dirpath, folder)
+        for name in filenames:
+            if not name.startswith("."):
+                rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+                found.append(Path(rel).as_posix())
+    found.sort()
+    return found, unreadable
+
+
+def _read_file(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
+    """One file: JSONL records, or a single text document whose id is `name`."""
+    if is_jsonl(name):
+        try:
+            with _open_jsonl(path) as lines:
+                yield from _jsonl_records(lines, path, name, cfg)
+        except OSError as e:  # opening failed; read errors are reported with their line
+            yield _fail(cfg, path, f"cannot read: {e.strerror or e}")
+        return
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        yield _fail(cfg, path, f"cannot read: {e.strerror or e}")
+        return
+    try:
+        text = decode_text(data)
+    except NotTextError as e:
+        yield _fail(cfg, path, e.reason)
+        return
+    yield Doc(id=name, text=text, record={"id": name, "text": text}, source=path)
+
+
+class _CorruptStream(Exception):
+    """A compressed stream that cannot be decompressed to its end."""
+
+
+@contextmanager
+def _open_jsonl(path: str) -> Iterator[Iterable[bytes]]:
+    """The lines of the decompressed file, read through a buffer."""
+    lower = path.lower()
+    with open(path, "rb") as raw:
+        if lower.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield gz
+        elif lower.endswith(".zst"):
+            yield io.BufferedReader(_ZstdReader(raw), buffer_size=_CHUNK)
+        else:
+            yield raw
+
+
+class _ZstdReader(io.RawIOBase):
+    """Raw zstd decompression, frame after frame. Unlike zstandard's stream_reader it notices
+    a stream cut off inside a frame (a truncated download) instead of ending quietly."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard
+
+        self._raw = raw
+        self._zstd = zstandard
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self._in_frame = False
+        self._out = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            chunk = self._raw.read(_CHUNK)
+            if not chunk:
+                if self._in_frame:
+                    raise _CorruptStream("zstd stream ends in the middle of a frame")
+                return 0
+            self._out = memoryview(self._decompress(chunk))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _decompress(self, chunk: bytes) -> bytes:
+        parts = []
+        while chunk:
+            self._in_frame = True
+            try:
+                parts.append(self._obj.decompress(chunk))
+            except self._zstd.ZstdError as e:
+                raise _CorruptStream(str(e)) from e
+            chunk = b""
+            if self._obj.eof:  # a frame ended; what follows starts the next one
+                chunk = self._obj.unused_data
+                self._obj = self._dctx.decompressobj()
+                self._in_frame = False
+        return b"".join(parts)
+
+
+def _jsonl_records(
+    lines: Iterable[bytes], source: str, name: str, cfg: ReadConfig
+) -> Iterator[Doc | Skip]:
+    """One Doc per non-empty line of a JSONL stream; `name` prefixes generated ids."""
+    lineno = 0
+    it = iter(lines)
+    while True:
+        lineno += 1
+        try:
+            raw = next(it)
+        except StopIteration:
+            return
+        except (_CorruptStream, gzip.BadGzipFile, EOFError, zlib.error) as e:
+            yield _fail(cfg, source, f"corrupt or truncated file: {e}", lineno)
+            return
+        except OSError as e:
+            yield _fail(cfg, source, f"cannot read: {e.strerror or e}", lineno)
+            return
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if raw and not raw.isspace():
+            yield _parse_record(raw, source, name, lineno, cfg)
+
+
+def _parse_record(raw: bytes, source: str, name: str, lineno: int, cfg: ReadConfig) -> Doc | Skip:
+    # Invalid UTF-8 inside a line is dirty but usable, like in a text file.
+    line = raw.decode("utf-8", errors="replace")
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        return _fail(cfg, source, f"not valid JSON: {e.msg} at column {e.colno}", lineno)
+    except RecursionError:
+        return _fail(cfg, source, "not valid JSON: nested too deeply", lineno)
+    except ValueError as e:  # e.g. an integer with more digits than Python converts
+        return _fail(cfg, source, f"not valid JSON: {e}", lineno)
+    if not isinstance(record, dict):
+        return _fail(cfg, source, f"a {_kind(record)}, not a JSON object", lineno)
+    text_field, id_field = cfg.text_field, cfg.id_field
+    if text_field not in record:
+        return _fail(cfg, source, f"no {text_field!r} field", lineno)
+    text = record[text_field]
+    if not isinstance(text, str):
+        return _fail(cfg, source, f"{text_field!r} is {_kind(text)}, not a string", lineno)
+    doc_id = record.get(id_field)
+    if doc_id is None:
+        doc_id = record[id_field] = f"{name}:{lineno}"
+    elif isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    elif not isinstance(doc_id, str):
+        reason = f"{id_field!r} is {_kind(doc_id)}, not a string or an integer"
+        return _fail(cfg, source, reason, lineno)
+    return Doc(id=doc_id, text=text, record=record, source=source, line=lineno)
+
+
+def _kind(value: object) -> str:
+    """The type of a JSON value, as a message names it ("'text' is int, not a string")."""
+    return "null" if value is None else type(value).__name__
+
+
+def _fail(cfg: ReadConfig, source: str, reason: str, line: int | None = None) -> Skip:
+    """Raise the InputError, or with on_error="skip" return it as a Skip to yield."""
+    if cfg.on_error == "skip":
+        return Skip(source=source, line=line, reason=reason)
+    raise InputError(source, reason, line)

@@ -1,0 +1,127 @@
+"""Candidate pairs from banded MinHash signatures.
+
+Each band of `rows` signature values is hashed to one 64-bit key; documents sharing a key in
+any band become candidate pairs. Candidates are only candidates: verify.py decides.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+from numba import njit
+
+from .config import LSHConfig
+
+
+def _collision_probability(s: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    return 1.0 - (1.0 - s**rows) ** bands
+
+
+@cache
+def lsh_params(
+    threshold: float,
+    num_perm: int,
+    fp_weight: float = 0.2,
+    fn_weight: float = 0.8,
+) -> tuple[int, int]:
+    """(bands, rows) minimising the weighted false positive and negative areas around
+    `threshold` (the same criterion as datasketch's MinHashLSH, weighted towards recall)."""
+    lo = np.linspace(0.0, threshold, 200)
+    hi = np.linspace(threshold, 1.0, 200)
+    best = (float("inf"), 1, 1)
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            fp = np.trapezoid(_collision_probability(lo, bands, rows), lo)
+            fn = np.trapezoid(1.0 - _collision_probability(hi, bands, rows), hi)
+            err = fp * fp_weight + fn * fn_weight
+            if err < best[0] - 1e-12:
+                best = (err, bands, rows)
+    return best[1], best[2]
+
+
+def resolve_params(cfg: LSHConfig, num_perm: int) -> tuple[int, int]:
+    """The (bands, rows) a run uses."""
+    if cfg.bands is not None and cfg.rows is not None:
+        return cfg.bands, cfg.rows
+    return lsh_params(cfg.threshold, num_perm)
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """uint64 keys, shape (n_docs, bands): a hash of each band's rows, salted by band."""
+    n = sigs.shape[0]
+    keys = np.empty((n, bands), dtype=np.uint64)
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        for band in range(bands):
+            h = np.full(n, np.uint64(band + 1) * mult, dtype=np.uint64)
+            for col in range(band * rows, (band + 1) * rows):
+                h = (h ^ sigs[:, col].astype(np.uint64)) * np.uint64(0x100000001B3)
+                h ^= h >> np.uint64(29)
+            keys[:, band] = h
+    return keys
+
+
+@njit(cache=True)
+def _bucket_pairs(order: np.ndarray, keys_sorted: np.ndarray, max_bucket: int) -> np.ndarray:
+    """Pairs (as i << 32 | j, i < j) of documents sharing a key. A bucket larger than
+    `max_bucket` contributes a star around its first member plus a chain, linear in its size:
+    clustering is transitive, so this keeps hostile inputs (thousands of identical
+    boilerplate pages) bounded without losing the group."""
+    n = order.size
+    # First pass: count.
+    total = 0
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and keys_sorted[end] == keys_sorted[start]:
+            end += 1
+        k = end - start
+        if k > 1:
+            total += k * (k - 1) // 2 if k <= max_bucket else 2 * (k - 1)
+        start = end
+    out = np.empty(total, dtype=np.int64)
+    t = 0
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and keys_sorted[end] == keys_sorted[start]:
+            end += 1
+        k = end - start
+        if k > 1:
+            if k <= max_bucket:
+                for x in range(start, end):
+                    for y in range(x + 1, end):
+                        a = min(order[x], order[y])
+                        b = max(order[x], order[y])
+                        out[t] = (np.int64(a) << 32) | np.int64(b)
+                        t += 1
+            else:
+                for x in range(start + 1, end):
+                    a = min(order[start], order[x])
+                    b = max(order[start], order[x])
+                    out[t] = (np.int64(a) << 32) | np.int64(b)
+                    t += 1
+                    a = min(order[x - 1], order[x])
+                    b = max(order[x - 1], order[x])
+                    out[t] = (np.int64(a) << 32) | np.int64(b)
+                    t += 1
+        start = end
+    return out[:t]
+
+
+def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, max_bucket: int = 64) -> np.ndarray:
+    """Sorted unique candidate pairs, shape (m, 2), int64, each row i < j."""
+    if sigs.shape[0] < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    keys = band_keys(sigs, bands, rows)
+    found = []
+    for band in range(bands):
+        # Stable sort: within a bucket, documents stay in input order (determinism).
+        order = np.argsort(keys[:, band], kind="stable").astype(np.int64)
+        found.append(_bucket_pairs(order, keys[order, band], max_bucket))
+    packed = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+    pairs = np.empty((packed.size, 2), dtype=np.int64)
+    pairs[:, 0] = packed >> 32
+    pairs[:, 1] = packed & 0xFFFFFFFF
+    return pairs

@@ -1,0 +1,267 @@
+"""Fold crawl noise away so that versions of one article compare equal.
+
+Three passes, each cheap:
+
+1. a per-character table (built once per process) folds width and compatibility forms
+   (NFKC), case, Taiwan/Hong Kong variants and traditional characters to one canonical
+   simplified form, and control characters to spaces;
+2. a few regular expressions remove what only makes sense in context: inline pinyin after a
+   character (`發(fā)`), `?`-mojibake, anti-scraping junk runs of random ASCII, HTML remnants;
+3. punctuation, whitespace and line breaks are dropped between CJK characters; Latin words
+   and numbers stay apart by single spaces.
+
+The result is the text that is compared: `normalize(normalize(t)) == normalize(t)`.
+The traditional-to-simplified fold is per character (OpenCC's character tables); it is
+canonical rather than linguistically perfect, which is all deduplication needs.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+from .config import NormalizeConfig
+
+# Character classes in the token table.
+SEP, WORD, CJK = 0, 1, 2
+# Code points at or above this that are letters or digits stand alone as tokens
+# (CJK ideographs, kana, Hangul); below it they join into words.
+_CJK_START = 0x2E80
+_TABLE_BUILD_LIMIT = 0x30000  # beyond: identity, classed by unicodedata lazily below
+
+_TONE = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
+# A syllable needs a tone mark, or a `?` where a legacy codec (Big5, GBK) lost the mark.
+_PINYIN = re.compile(
+    rf"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f])"
+    rf"\(\s*(?=[a-zü?{_TONE}]{{0,7}}[?{_TONE}])[a-zü?{_TONE}]{{1,7}}\s*\)"
+)
+# `?` or U+FFFD runs are what survives of bytes decoded with the wrong codec; a pinyin
+# syllable glued to one is the remains of a mangled annotation (`?yōu)`).
+_MOJIBAKE = re.compile(rf"[?\ufffd]+(?:[a-zü]{{0,6}}[{_TONE}][a-zü]{{0,6}}\)?)?")
+# Anti-scraping junk: four or more short fragments of printable ASCII separated by spaces,
+# e.g. `) x- F6 b+ P5 t/ W7 q! N# {`; checked further in `_is_junk`.
+_JUNK = re.compile(r"(?<![!-~])(?:[!-~]{1,3}[ \t]+){3,}[!-~]{1,3}(?![!-~])")
+# Junk only occurs inside runs of printable ASCII; finding those first is a fast scan, so the
+# costlier pattern above never runs over Chinese text.
+_ASCII_RUN = re.compile(r"[ -~\t]{7,}")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,15}(?:\s[^<>]{0,500})?/?>")
+_HTML_ENTITY = re.compile(r"&(?:[a-zA-Z]{2,8}|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
+
+
+@dataclass(frozen=True)
+class NoiseCounts:
+    """How much of each noise kind the normalizer removed or folded in one text."""
+
+    traditional: int = 0
+    width: int = 0
+    pinyin: int = 0
+    mojibake: int = 0
+    junk: int = 0
+    html: int = 0
+    line_breaks: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Per-code-point lookup tables: `fold[cp]` is the canonical code point, `cls[cp]` its
+    token class (SEP, WORD or CJK) and `trad[cp]` is 1 where the fold is a t2s conversion."""
+
+    fold: np.ndarray
+    cls: np.ndarray
+    trad: np.ndarray
+
+
+def _read_opencc(name: str) -> dict[str, str]:
+    """Single-character entries of one of OpenCC's dictionaries (first candidate wins)."""
+    text = resources.files("opencc").joinpath("dictionary", name).read_text("utf-8")
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2 and len(parts[0]) == 1:
+            target = parts[1].split(" ")[0]
+            if len(target) == 1:
+                out[parts[0]] = target
+    return out
+
+
+def _fold_char(ch: str) -> str:
+    """NFKC and case folding of one character, kept to one character."""
+    cat = unicodedata.category(ch)
+    if cat[0] in "CZ" and ch != "\n":
+        return " "
+    n = unicodedata.normalize("NFKC", ch)
+    if len(n) != 1:
+        n = " " if not any(c.isalnum() for c in n) else ch
+    low = n.lower()
+    if len(low) == 1:
+        n = low
+    if unicodedata.category(n)[0] in "CZ" and n != "\n":
+        return " "
+    return n
+
+
+@cache
+def tables(cfg: NormalizeConfig = NormalizeConfig()) -> Tables:
+    """Build (once per process and config) the per-character fold and class tables."""
+    size = 0x110000
+    fold = np.arange(size, dtype=np.uint32)
+    # Regional variants (s2tw/s2hk output) to standard traditional, applied once, then
+    # traditional to simplified; composing them avoids the cycles a merged map would have.
+    variants: dict[str, str] = {}
+    t2s: dict[str, str] = {}
+    if cfg.t2s:
+        for name in ("TWVariantsRev.txt", "HKVariantsRev.txt"):
+            for src, dst in _read_opencc(name).items():
+                variants.setdefault(src, dst)
+        t2s = _read_opencc("TSCharacters.txt")
+    for cp in range(_TABLE_BUILD_LIMIT):
+        if 0xD800 <= cp <= 0xDFFF:
+            fold[cp] = 0x20
+            continue
+        ch = chr(cp)
+        out = _fold_char(ch) if cfg.fold_width else ch
+        if not cfg.casefold and out != ch and out.lower() == out and out.upper() == ch:
+            out = ch
+        fold[cp] = ord(out)
+    # Apply t2s after width folding, then iterate to a fixed point so folding is idempotent.
+    trad = np.zeros(size, dtype=np.uint8)
+    if t2s:
+        t2s_arr = np.arange(size, dtype=np.uint32)
+        for src, dst in t2s.items():
+            t2s_arr[ord(src)] = ord(dst)
+        for _ in range(8):
+            nxt = t2s_arr[t2s_arr]
+            if np.array_equal(nxt, t2s_arr):
+                break
+            t2s_arr = nxt
+        var_arr = np.arange(size, dtype=np.uint32)
+        for src, dst in variants.items():
+            var_arr[ord(src)] = ord(dst)
+        before = fold.copy()
+        fold = t2s_arr[var_arr[fold]]
+        trad[fold != before] = 1
+    for _ in range(8):
+        nxt = fold[fold]
+        if np.array_equal(nxt, fold):
+            break
+        fold = nxt
+    cls = np.zeros(size, dtype=np.uint8)
+    for cp in range(_TABLE_BUILD_LIMIT):
+        ch = chr(cp)
+        if ch.isalnum():
+            cls[cp] = CJK if cp >= _CJK_START else WORD
+    # Supplementary ideographic planes and beyond: letters stand alone.
+    cls[_TABLE_BUILD_LIMIT:0xE0000] = CJK
+    return Tables(fold=fold, cls=cls, trad=trad)
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _from_codepoints(cps: np.ndarray) -> str:
+    return cps.astype(np.uint32, copy=False).tobytes().decode("utf-32-le", "surrogatepass")
+
+
+def _is_junk(run: str) -> bool:
+    """A run of short ASCII fragments is junk when many fragments carry punctuation."""
+    parts = run.split()
+    punct = sum(1 for p in parts if any(not c.isalnum() for c in p))
+    return len(parts) >= 4 and punct >= 3 and punct * 5 >= len(parts) * 2
+
+
+def _sub_count(pattern: re.Pattern[str], text: str, repl: str = " ") -> tuple[str, int]:
+    return pattern.subn(repl, text)
+
+
+def _strip_junk(text: str) -> tuple[str, int]:
+    count = 0
+
+    def junk(m: re.Match[str]) -> str:
+        nonlocal count
+        if _is_junk(m.group(0)):
+            count += 1
+            return " "
+        return m.group(0)
+
+    def run(m: re.Match[str]) -> str:
+        return _JUNK.sub(junk, m.group(0))
+
+    return _ASCII_RUN.sub(run, text), count
+
+
+def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int]]:
+    counts: dict[str, int] = {}
+    if cfg.strip_html and "<" in text:
+        text, counts["html"] = _sub_count(_HTML_TAG, text)
+    if cfg.strip_html and "&" in text:
+        text, n = _HTML_ENTITY.subn(lambda m: " " if html.unescape(m.group(0)) else "", text)
+        counts["html"] = counts.get("html", 0) + n
+    if cfg.strip_pinyin and "(" in text:
+        text, counts["pinyin"] = _sub_count(_PINYIN, text, "")
+    if cfg.strip_mojibake and ("?" in text or "\ufffd" in text):
+        text, counts["mojibake"] = _sub_count(_MOJIBAKE, text)
+    if cfg.strip_junk:
+        text, counts["junk"] = _strip_junk(text)
+    return text, counts
+
+
+def _join_tokens(cps: np.ndarray, cls_table: np.ndarray) -> np.ndarray:
+    """Drop separators; keep one space where a separator stood between two words."""
+    cls = cls_table[cps]
+    idx = np.flatnonzero(cls)
+    if idx.size == 0:
+        return idx.astype(np.uint32)
+    kept = cps[idx]
+    kc = cls[idx]
+    gap = (kc[:-1] == WORD) & (kc[1:] == WORD) & (np.diff(idx) > 1)
+    if gap.any():
+        kept = np.insert(kept, np.flatnonzero(gap) + 1, np.uint32(0x20))
+    return kept
+
+
+def normalize_counted(
+    text: str, cfg: NormalizeConfig = NormalizeConfig()
+) -> tuple[str, NoiseCounts]:
+    """Normalize `text` and count each kind of noise removed (for reports)."""
+    t = tables(cfg)
+    cps = _codepoints(text)
+    folded = t.fold[cps]
+    changed = folded != cps
+    n_trad = int(np.count_nonzero(t.trad[cps]))
+    n_width = int(np.count_nonzero(changed & (cps >= 0xFF00) & (cps <= 0xFFEF)))
+    # A line break between two CJK characters is a hard break inside a sentence.
+    nl = np.flatnonzero(cps == 0x0A)
+    inner = nl[(nl > 0) & (nl < cps.size - 1)]
+    line_breaks = int(
+        np.count_nonzero((t.cls[folded[inner - 1]] == CJK) & (t.cls[folded[inner + 1]] == CJK))
+    )
+    stage2, counts = _context_passes(_from_codepoints(folded), cfg)
+    out = _from_codepoints(_join_tokens(_codepoints(stage2), t.cls))
+    return out, NoiseCounts(traditional=n_trad, width=n_width, line_breaks=line_breaks, **counts)
+
+
+def normalize_codepoints(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> np.ndarray:
+    """`normalize` as a uint32 array of code points (what shingling consumes)."""
+    t = tables(cfg)
+    folded = t.fold[_codepoints(text)]
+    stage2, _ = _context_passes(_from_codepoints(folded), cfg)
+    return _join_tokens(_codepoints(stage2), t.cls)
+
+
+def normalize(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:
+    """The text that is compared: canonical characters, no noise, no punctuation.
+
+    >>> normalize("發(fā)展，ＡＢＣ  Def")
+    '发展abc def'
+    """
+    return _from_codepoints(normalize_codepoints(text, cfg))

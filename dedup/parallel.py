@@ -1,0 +1,49 @@
+"""Ordered parallel map with a bounded number of batches in flight.
+
+`multiprocessing.Pool.imap` drains its input eagerly, which would read a whole corpus into
+memory; this keeps at most `ahead` batches queued and yields results in input order, so the
+output never depends on the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_jobs(jobs: int) -> int:
+    """0 means all available cores."""
+    return available_cores() if jobs <= 0 else jobs
+
+
+def ordered_map(
+    fn: Callable[[T], R], items: Iterable[T], jobs: int, ahead: int | None = None
+) -> Iterator[R]:
+    """`map(fn, items)` over `jobs` processes, in order, at most `ahead` items in flight."""
+    if jobs <= 1:
+        yield from map(fn, items)
+        return
+    ahead = ahead or 2 * jobs
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    pending: deque[Any] = deque()
+    with ctx.Pool(jobs) as pool:
+        for item in items:
+            pending.append(pool.apply_async(fn, (item,)))
+            if len(pending) >= ahead:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()

@@ -1,0 +1,74 @@
+"""Records that flow between the stages: Doc in, Result out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One input document.
+
+    `record` holds the original fields to write back out (for JSONL every field of the
+    line; for a text file just id and text). `source` and `line` locate it for messages.
+    """
+
+    id: str
+    text: str
+    record: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An input that was not read as a document (only with on_error='skip')."""
+
+    source: str
+    line: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """A cluster member with its exact similarity to the cluster's representative."""
+
+    id: str
+    jaccard: float
+    containment: float
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Two or more documents judged versions of one article."""
+
+    cluster: int
+    representative: str
+    members: tuple[Member, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    """A verified pair (indices into the run's document order) with exact similarities."""
+
+    a: int
+    b: int
+    jaccard: float
+    containment: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a run found: clusters, and for every document read its fate."""
+
+    clusters: tuple[Cluster, ...]
+    kept: tuple[str, ...]
+    removed: Mapping[str, tuple[str, int]]  # id -> (duplicate_of, cluster)
+    skipped: tuple[Skip, ...]
+    stats: Mapping[str, Any]
+
+    @property
+    def read(self) -> int:
+        return len(self.kept) + len(self.removed) + len(self.skipped)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup.cluster import UnionFind, groups, representative
+from dedup.config import ClusterConfig
+
+
+def test_union_find_roots_are_smallest() -> None:
+    uf = UnionFind(6)
+    uf.union(5, 2)
+    uf.union(4, 5)
+    uf.union(1, 0)
+    assert uf.roots().tolist() == [0, 0, 2, 3, 2, 2]
+    assert [g.tolist() for g in groups(uf.roots())] == [[0, 1], [2, 4, 5]]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.tuples(
+            st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)))
+        )
+    )
+)
+def test_groups_partition_and_respect_edges(case: tuple[int, list[tuple[int, int]]]) -> None:
+    n, edges = case
+    uf = UnionFind(n)
+    uf.union_pairs(np.array(edges, dtype=np.int64).reshape(-1, 2))
+    gs = groups(uf.roots())
+    seen = [i for g in gs for i in g.tolist()]
+    assert len(seen) == len(set(seen))  # disjoint
+    where = {i: k for k, g in enumerate(gs) for i in g.tolist()}
+    for a, b in edges:
+        if a != b:
+            assert where[a] == where[b]
+
+
+def test_representative_rules() -> None:
+    members = np.array([2, 5, 7])
+    lengths = np.array([0, 0, 10, 0, 0, 30, 0, 30])
+    assert representative(members, lengths, ClusterConfig("longest")) == 5
+    assert representative(members, lengths, ClusterConfig("first")) == 2
+    assert representative(members, lengths, ClusterConfig("shortest")) == 2

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dedup.lsh import candidate_pairs, lsh_params
+
+
+def test_params_follow_threshold() -> None:
+    b_low, r_low = lsh_params(0.3, 128)
+    b_high, r_high = lsh_params(0.8, 128)
+    assert b_low * r_low <= 128 and b_high * r_high <= 128
+    assert r_low < r_high  # a higher threshold needs more rows per band
+
+
+def test_identical_signatures_are_candidates() -> None:
+    rng = np.random.default_rng(0)
+    sigs = rng.integers(0, 2**32, size=(5, 16), dtype=np.uint32)
+    sigs[3] = sigs[1]
+    pairs = candidate_pairs(sigs, 4, 4)
+    assert pairs.tolist() == [[1, 3]]
+
+
+def test_one_shared_band_is_enough() -> None:
+    rng = np.random.default_rng(1)
+    sigs = rng.integers(0, 2**32, size=(3, 16), dtype=np.uint32)
+    sigs[2, 4:8] = sigs[0, 4:8]
+    assert candidate_pairs(sigs, 4, 4).tolist() == [[0, 2]]
+
+
+@pytest.mark.parametrize("k", [10, 500])
+def test_big_buckets_stay_linear_and_connected(k: int) -> None:
+    sigs = np.zeros((k, 8), dtype=np.uint32)
+    pairs = candidate_pairs(sigs, 2, 4, max_bucket=64)
+    if k <= 64:
+        assert len(pairs) == k * (k - 1) // 2
+    else:
+        assert len(pairs) <= 2 * (k - 1)
+    # Every member is connected to member 0 through the pairs.
+    reached = {0}
+    for a, b in sorted(pairs.tolist()):
+        if a in reached:
+            reached.add(b)
+    assert reached == set(range(k))
+
+
+def test_no_pairs_for_tiny_input() -> None:
+    assert candidate_pairs(np.zeros((1, 8), dtype=np.uint32), 2, 4).shape == (0, 2)
