@@ -171,10 +171,15 @@ def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> 
 @click.option("--counts", is_flag=True, help="Also print how much of each noise was removed.")
 def normalize(file: Path, counts: bool) -> None:
     """Print the normalized text of FILE: exactly what is compared."""
-    from .io.encoding import decode_text
+    from .errors import InputError
+    from .io.encoding import NotTextError, decode_text
     from .normalize import normalize_counted
 
-    text, noise = normalize_counted(decode_text(file.read_bytes()))
+    try:
+        decoded = decode_text(file.read_bytes())
+    except NotTextError as e:
+        raise InputError(str(file), e.reason) from e
+    text, noise = normalize_counted(decoded)
     click.echo(text)
     if counts:
         for kind, n in noise.as_dict().items():

@@ -187,3 +187,10 @@ def test_normalize_command(seeds_dir: Path) -> None:
     assert code == 0
     assert output.startswith("来源云南发布2023 03 28 10 04尊重是靠努力赢来的")
     assert "(fā)" not in output and "發" not in output
+
+
+def test_normalize_names_a_binary_file(tmp_path: Path) -> None:
+    path = tmp_path / "image.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    code, output = _run("normalize", str(path))
+    assert code == 1 and "image.png" in output and "binary" in output

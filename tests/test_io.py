@@ -332,6 +332,7 @@ BINARIES = {
     "png": _png_bytes,
     "zip": _zip_bytes,
     "elf": _elf_bytes,
+    "elf header alone, valid UTF-8": lambda text: _elf_bytes("")[:64],
     "zlib, no signature": lambda text: zlib.compress(text.encode()),
     "random": lambda text: random.Random(len(text)).randbytes(4096),
 }
