@@ -196,5 +196,24 @@ def report(outdir: Path) -> None:
     click.echo(f"report: {index}", err=True)
 
 
+@cli.command(name="eval")
+@click.option(
+    "--gold",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Gold labels: one {"id": ..., "cluster": ...} per line; unlisted ids are singletons.',
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def eval_(gold: Path, outdir: Path, as_json: bool) -> None:
+    """Score the run in OUTDIR against gold clusters (pairwise P/R/F1, ARI, per-noise recall)."""
+    import json
+
+    from .evaluate import evaluate, format_table
+
+    result = evaluate(outdir, gold)
+    click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_table(result))
+
+
 def main() -> None:
     cli(prog_name="dedup")

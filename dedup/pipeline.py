@@ -300,11 +300,13 @@ def run(
         write_seconds = time.perf_counter() - t
     _check_accounting(result, written, len(spool.ids))
     timings = dict(result.stats["timings"], write=round(write_seconds, 4))
+    write_json(outdir / "summary.json", summary(result, config, timings))
     if report is not None:
+        # The report reads the finished run; its own time is added to the summary after.
         t = time.perf_counter()
         report(outdir)
         timings["report"] = round(time.perf_counter() - t, 4)
-    write_json(outdir / "summary.json", summary(result, config, timings))
+        write_json(outdir / "summary.json", summary(result, config, timings))
     return result
 
 

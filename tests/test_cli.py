@@ -194,3 +194,17 @@ def test_normalize_names_a_binary_file(tmp_path: Path) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     code, output = _run("normalize", str(path))
     assert code == 1 and "image.png" in output and "binary" in output
+
+
+def test_eval_command(seeds_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _run("run", str(seeds_dir), "-o", str(out), "--no-report")[0] == 0
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        '{"id": "000_fa5b47ae513dff0c.txt", "cluster": 1}\n'
+        '{"id": "002_330fed40d821b570.txt", "cluster": 1}\n'
+    )
+    code, output = _run("eval", "--gold", str(gold), "--json", str(out))
+    assert code == 0, output
+    scores = json.loads(output)
+    assert scores["precision"] == 0.0 and scores["recall"] == 0.0
