@@ -37,7 +37,7 @@ class NormalizeConfig:
 class ShingleConfig:
     """Token n-grams: a CJK character is one token, a Latin word or number is one token."""
 
-    ngram: int = 5
+    ngram: int = 4
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class LSHConfig:
     derived from it (favouring recall) unless both are given. It sits below the verification
     threshold because a truncated copy contained in its source has a low Jaccard similarity."""
 
-    threshold: float = 0.3
+    threshold: float = 0.25
     bands: int | None = None
     rows: int | None = None
     max_bucket: int = 64  # larger buckets are paired as a star plus a chain, not all pairs
@@ -64,7 +64,7 @@ class LSHConfig:
 class VerifyConfig:
     """A pair is a match when Jaccard >= threshold or containment >= containment."""
 
-    threshold: float = 0.7
+    threshold: float = 0.6
     containment: float = 0.8
 
 
