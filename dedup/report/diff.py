@@ -1,0 +1,915 @@
+"""What a cluster page shows, as data: aligned paragraphs and word-level opcodes.
+
+Nothing here knows HTML or Markdown; `render.py` turns these records into pages.
+
+How two versions are compared (the choices a reader of a report should know):
+
+- **Paragraphs.** A text is cut at blank lines if it has any, else at line breaks; a paragraph
+  longer than `_MAX_PARAGRAPH_CHARS` is cut further after sentence ends.
+- **Alignment on normalized text.** Every paragraph is normalized as `dedup.normalize` does
+  (its character table and its noise patterns; punctuation and spaces dropped) and cut into
+  character bigrams. Each member paragraph is linked to its most similar representative
+  paragraph and each representative paragraph to its most similar member paragraph (Jaccard of
+  the bigram sets, or containment for a fragment: a piece of a paragraph that one version
+  splits at a stray blank line). Linked paragraphs form one aligned block, so reordered and
+  re-split paragraphs still line up; unlinked paragraphs exist in one version only.
+- **Diff on folded text, shown on the original.** Inside a block the texts are compared clause
+  by clause, then, inside clauses that differ, word by word (jieba), with
+  `difflib.SequenceMatcher(autojunk=False)`. What is compared is the text *folded* by the
+  normalizer's per-character table (traditional to simplified, width, case). That table maps
+  each character to exactly one character, so the opcodes index the original text unchanged:
+  a page shows each version as written, while `發展` against `发展` or `，` against `,` is no
+  difference. Noise the normalizer strips (inline pinyin, `?`-mojibake, junk runs, HTML
+  remnants) is taken out before comparing and marked as noise, not as a change; whitespace is
+  never a difference.
+- **Bounds.** Texts are cut at `max_chars` characters and `max_paragraphs` paragraphs before
+  any of this, and a stretch too long for a word diff is compared by clauses (or as a whole),
+  so a page costs bounded time and space whatever the input.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+
+from ..config import NormalizeConfig
+from ..normalize import (
+    _ASCII_RUN,
+    _HTML_ENTITY,
+    _HTML_TAG,
+    _JUNK,
+    _MOJIBAKE,
+    _PINYIN,
+    SEP,
+    NoiseCounts,
+    _is_junk,
+    normalize_counted,
+    tables,
+)
+from ..types import Cluster, Member
+
+PieceKind = Literal["equal", "delete", "insert", "noise"]
+BlockKind = Literal["aligned", "rep_only", "member_only"]
+Granularity = Literal["same", "word", "clause", "block", "paragraph"]
+Span = tuple[int, int]
+# (tag, rep_start, rep_end, member_start, member_end), character offsets into the block texts.
+Opcode = tuple[str, int, int, int, int]
+Token = tuple[int, int, str]  # start, end, folded text without spaces
+
+_MAX_PARAGRAPH_CHARS = 1000
+# SequenceMatcher is quadratic in the worst case: above this many token pairs a stretch is
+# compared by clauses, or as a whole.
+_MAX_DIFF_CELLS = 1_000_000
+# A link between paragraphs needs this Jaccard similarity of their bigram sets, or (for a
+# fragment) this containment of the smaller set in the larger one when the smaller has at
+# least _MIN_FRAGMENT bigrams: tiny headings are contained in many paragraphs.
+_MIN_JACCARD = 0.3
+_MIN_CONTAINMENT = 0.8
+_MIN_FRAGMENT = 8
+_PARAGRAPH_SEP = "\n\n"
+_SEGMENT_CACHE = 20_000
+
+_BLANK_LINE = re.compile(r"\n[ \t\u3000]*\n")
+_LINE = re.compile(r"\n")
+_SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』)）\"']*|\.(?=\s)|\n")
+_CLAUSE = re.compile(r"[^。！？!?；;，,、：:\n]*[。！？!?；;，,、：:\n]?")
+_UNSAFE_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DocText:
+    """What the report keeps of one document: its figures and its head, never the whole text."""
+
+    id: str
+    length: int
+    head: str  # the first max_chars characters, cleaned (see `clean`)
+    normalized_length: int
+    normalized_head: str
+    noise: NoiseCounts
+
+    @property
+    def cut(self) -> bool:
+        return self.length > len(self.head)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of one side's text with one kind: equal, only on this side, or normalizer noise."""
+
+    kind: PieceKind
+    text: str
+
+
+@dataclass(frozen=True)
+class Block:
+    """One row of a member's diff: aligned paragraphs, or paragraphs of one version only.
+
+    `opcodes` are difflib opcodes over character offsets of `rep_text` and `member_text`
+    (paragraphs joined by a blank line); `*_noise` are the spans the normalizer removes.
+    """
+
+    kind: BlockKind
+    rep_paragraphs: tuple[int, ...]
+    member_paragraphs: tuple[int, ...]
+    similarity: float  # Jaccard of the bigram sets of the normalized sides
+    granularity: Granularity
+    rep_text: str
+    member_text: str
+    opcodes: tuple[Opcode, ...]
+    rep_noise: tuple[Span, ...] = ()
+    member_noise: tuple[Span, ...] = ()
+
+    @cached_property
+    def rep_pieces(self) -> tuple[Piece, ...]:
+        """The representative's text marked equal / delete (only here) / noise."""
+        marks = [(s, e) for t, s, e, _, _ in self.opcodes if t in ("delete", "replace")]
+        return _pieces(self.rep_text, marks, "delete", self.rep_noise)
+
+    @cached_property
+    def member_pieces(self) -> tuple[Piece, ...]:
+        """The member's text marked equal / insert (only here) / noise."""
+        marks = [(s, e) for t, _, _, s, e in self.opcodes if t in ("insert", "replace")]
+        return _pieces(self.member_text, marks, "insert", self.member_noise)
+
+    @cached_property
+    def unified_pieces(self) -> tuple[Piece, ...]:
+        """One interleaved text (as `git diff --word-diff`), noise left out: equal runs as the
+        representative writes them, then what only one side has."""
+        out: list[Piece] = []
+        ops = self.opcodes
+        rep_cuts = [0] + [op[1] for op in ops[1:]] + [len(self.rep_text)]
+        mem_cuts = [0] + [op[3] for op in ops[1:]] + [len(self.member_text)]
+        for k, op in enumerate(ops):
+            rep = _without(self.rep_text, self.rep_noise, rep_cuts[k], rep_cuts[k + 1])
+            mem = _without(self.member_text, self.member_noise, mem_cuts[k], mem_cuts[k + 1])
+            if op[0] == "equal":
+                out.append(Piece("equal", rep))
+                continue
+            trail = rep[len(rep.rstrip()) :] if rep.strip() else ""
+            if rep.strip():
+                out.append(Piece("delete", rep.rstrip()))
+            if mem.strip():
+                out.append(Piece("insert", mem.strip()))
+            if trail:
+                out.append(Piece("equal", trail))
+        return _merge(out)
+
+    @cached_property
+    def changed_chars(self) -> tuple[int, int]:
+        """Non-space, non-noise characters only in the representative / only in the member."""
+        return _count(self.rep_pieces, "delete"), _count(self.member_pieces, "insert")
+
+
+@dataclass(frozen=True)
+class MemberDiff:
+    """One member compared with its representative, block by block."""
+
+    member: Member
+    doc: DocText
+    blocks: tuple[Block, ...]
+    rep_paragraphs: int  # compared (after the caps)
+    member_paragraphs: int
+    rep_paragraphs_cut: bool  # more paragraphs than max_paragraphs in the compared head
+    member_paragraphs_cut: bool
+
+    @cached_property
+    def stats(self) -> dict[str, int]:
+        """Counts for the page's one-line summary of this diff."""
+        s = dict.fromkeys(_STAT_KEYS, 0)
+        for b in self.blocks:
+            d, i = b.changed_chars
+            if b.kind == "aligned":
+                s["aligned"] += 1
+                s["identical"] += b.granularity == "same"
+                s["aligned_delete_chars"] += d
+                s["aligned_insert_chars"] += i
+            elif b.kind == "rep_only":
+                s["rep_only"] += len(b.rep_paragraphs)
+                s["rep_only_chars"] += d
+            else:
+                s["member_only"] += len(b.member_paragraphs)
+                s["member_only_chars"] += i
+        return s
+
+
+_STAT_KEYS = (
+    "aligned",
+    "identical",
+    "aligned_delete_chars",
+    "aligned_insert_chars",
+    "rep_only",
+    "rep_only_chars",
+    "member_only",
+    "member_only_chars",
+)
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A member as listed on a cluster page; `shown` numbers the full diff, if there is one."""
+
+    member: Member
+    length: int | None  # None: its text was not found in kept.jsonl / removed.jsonl
+    representative: bool
+    shown: int | None
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    """Everything one cluster page shows."""
+
+    cluster: int
+    representative: str
+    size: int
+    rep_doc: DocText | None
+    rows: tuple[MemberRow, ...]  # at most max_listed, representative first
+    diffs: tuple[MemberDiff, ...]
+    missing: tuple[str, ...]  # members to be shown whose text was not found
+    not_shown: int  # members (besides the representative) without a full diff
+    not_listed: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the index page charts: cluster sizes and similarities to representatives."""
+
+    size_bins: tuple[tuple[str, int], ...]
+    jaccard_bins: tuple[tuple[str, int], ...]
+    containment_bins: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    """One line of the index table."""
+
+    cluster: int
+    representative: str
+    size: int
+    min_jaccard: float
+    mean_jaccard: float
+    min_containment: float
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def clean(text: str) -> str:
+    """Replace control characters and lone surrogates by U+FFFD, one for one (offsets stay
+    valid), and line ends by `\\n`: the result can be written as UTF-8 into any page."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _UNSAFE_CHARS.sub("\ufffd", text)
+
+
+def doc_text(
+    doc_id: str, text: str, max_chars: int, norm_cfg: NormalizeConfig | None = None
+) -> DocText:
+    """Figures of a whole document and the head the report shows (noise counted on it all)."""
+    normalized, noise = normalize_counted(text, norm_cfg or NormalizeConfig())
+    return DocText(
+        id=doc_id,
+        length=len(text),
+        head=clean(text[:max_chars]),
+        normalized_length=len(normalized),
+        normalized_head=clean(normalized[:max_chars]),
+        noise=noise,
+    )
+
+
+def shown_members(cluster: Cluster, max_members: int) -> tuple[Member, ...]:
+    """The members diffed in full: the least similar first, since they most need checking."""
+    others = [m for m in cluster.members if m.id != cluster.representative]
+    others.sort(key=lambda m: (m.jaccard, m.containment, m.id))
+    return tuple(others[:max_members])
+
+
+def paragraph_spans(text: str) -> list[Span]:
+    """Paragraphs of `text` as (start, end): blocks between blank lines if it has any, else
+    lines; a long one is cut after sentence ends (at `_MAX_PARAGRAPH_CHARS` at worst). Blank
+    ones are dropped, and line breaks around each are not part of it."""
+    sep = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE
+    spans: list[Span] = []
+    pos = 0
+    for m in [*sep.finditer(text), None]:
+        s, e = pos, (m.start() if m else len(text))
+        pos = m.end() if m else len(text)
+        while s < e and text[s] == "\n":
+            s += 1
+        while e > s and text[e - 1] == "\n":
+            e -= 1
+        if text[s:e].strip():
+            spans.extend(_cut_long(text, s, e))
+    return spans
+
+
+def _cut_long(text: str, start: int, end: int) -> list[Span]:
+    if end - start <= _MAX_PARAGRAPH_CHARS:
+        return [(start, end)]
+    out: list[Span] = []
+    chunk = last = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        if m.end() - chunk > _MAX_PARAGRAPH_CHARS and last > chunk:
+            out.append((chunk, last))
+            chunk = last
+        last = m.end()
+    while end - chunk > _MAX_PARAGRAPH_CHARS:
+        out.append((chunk, chunk + _MAX_PARAGRAPH_CHARS))
+        chunk += _MAX_PARAGRAPH_CHARS
+    out.append((chunk, end))
+    return [(s, e) for s, e in out if text[s:e].strip()]
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """The paragraphs of `text` (see `paragraph_spans`)."""
+    return [text[s:e] for s, e in paragraph_spans(text)]
+
+
+class Segmenter:
+    """Word segmentation by jieba; the dictionary is loaded on first use, without jieba's log
+    lines (the library never prints)."""
+
+    def __init__(self) -> None:
+        self._tokenizer: Any = None
+        # The representative's changed clauses recur for every member of a cluster.
+        self._cache: dict[str, list[str]] = {}
+
+    def words(self, text: str) -> list[str]:
+        if self._tokenizer is None:
+            import jieba  # lazy: loading the dictionary takes a moment
+
+            log = logging.getLogger("jieba")
+            level = log.level
+            log.setLevel(logging.WARNING)
+            try:
+                tok = jieba.Tokenizer()
+                tok.initialize()
+            finally:
+                log.setLevel(level)
+            self._tokenizer = tok
+        # HMM off: unknown words fall apart into characters, which a diff handles well, and
+        # segmentation is several times faster.
+        words = self._cache.get(text)
+        if words is None:
+            if len(self._cache) >= _SEGMENT_CACHE:
+                self._cache.clear()
+            words = self._cache[text] = self._tokenizer.lcut(text, HMM=False)
+        return words
+
+
+# --- folding and noise -----------------------------------------------------------------------
+
+
+def noise_spans(folded: str, cfg: NormalizeConfig | None = None) -> list[Span]:
+    """Spans of `folded` that the normalizer's context passes remove (its patterns, in its
+    order; each removal is blanked in place so later spans keep their offsets).
+
+    This mirrors `dedup.normalize._context_passes`, which reports counts but not places."""
+    cfg = cfg or NormalizeConfig()
+    spans: list[Span] = []
+    text = folded
+
+    def blank(m: re.Match[str]) -> str:
+        spans.append((m.start(), m.end()))
+        return " " * (m.end() - m.start())
+
+    if cfg.strip_html and "<" in text:
+        text = _HTML_TAG.sub(blank, text)
+    if cfg.strip_html and "&" in text:
+        text = _HTML_ENTITY.sub(blank, text)
+    if cfg.strip_pinyin and "(" in text:
+        text = _PINYIN.sub(blank, text)
+    if cfg.strip_mojibake and ("?" in text or "\ufffd" in text):
+        text = _MOJIBAKE.sub(blank, text)
+    if cfg.strip_junk:
+        # Junk lies inside runs of printable ASCII; the normalizer looks for it only there.
+        for run in _ASCII_RUN.finditer(text):
+            for m in _JUNK.finditer(run.group(0)):
+                if _is_junk(m.group(0)):
+                    spans.append((run.start() + m.start(), run.start() + m.end()))
+    return _merge_spans(spans)
+
+
+def _merge_spans(spans: Iterable[Span]) -> list[Span]:
+    out: list[Span] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+@dataclass
+class _Context:
+    norm_cfg: NormalizeConfig
+    segmenter: Segmenter
+    fold: np.ndarray = field(init=False)
+    cls: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        t = tables(self.norm_cfg)
+        self.fold, self.cls = t.fold, t.cls
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A paragraph, or paragraphs joined, with its folded twin and noise spans."""
+
+    text: str
+    folded: str
+    noise: tuple[Span, ...]
+
+    @classmethod
+    def join(cls, parts: Sequence[_Text]) -> _Text:
+        noise: list[Span] = []
+        off = 0
+        for k, p in enumerate(parts):
+            off += len(_PARAGRAPH_SEP) if k else 0
+            noise.extend((s + off, e + off) for s, e in p.noise)
+            off += len(p.text)
+        return cls(
+            _PARAGRAPH_SEP.join(p.text for p in parts),
+            _PARAGRAPH_SEP.join(p.folded for p in parts),
+            tuple(noise),
+        )
+
+    def visible(self, start: int = 0, end: int | None = None) -> tuple[str, list[int] | None]:
+        """The folded text of [start, end) without noise, and the offset of each character
+        (None when no noise was taken out: offsets are then start + index)."""
+        end = len(self.text) if end is None else end
+        inside = [(max(s, start), min(e, end)) for s, e in self.noise if s < end and e > start]
+        if not inside:
+            return self.folded[start:end], None
+        parts: list[str] = []
+        offsets: list[int] = []
+        pos = start
+        for s, e in [*inside, (end, end)]:
+            parts.append(self.folded[pos:s])
+            offsets.extend(range(pos, s))
+            pos = e
+        return "".join(parts), offsets
+
+    def tokens(
+        self, cut: Callable[[str], Iterable[str]], start: int = 0, end: int | None = None
+    ) -> list[Token]:
+        """Tokens of [start, end), cut after taking out noise (so `會(huì)議` stays one word)."""
+        visible, offsets = self.visible(start, end)
+        toks: list[Token] = []
+        pos = 0
+        for w in cut(visible):
+            stop = pos + len(w)
+            key = "".join(w.split())
+            if key:
+                if offsets is None:
+                    toks.append((start + pos, start + stop, key))
+                else:
+                    toks.append((offsets[pos], offsets[stop - 1] + 1, key))
+            pos = stop
+        return toks
+
+
+@dataclass(frozen=True)
+class _Para:
+    """A paragraph of one side, with what alignment needs."""
+
+    body: _Text
+    bigrams: frozenset[str]
+    compact: str  # folded, without noise and spaces: equal compacts mean identical
+
+
+def _bigrams(key: str) -> frozenset[str]:
+    if len(key) < 2:
+        return frozenset([key] if key else [])
+    return frozenset(key[i : i + 2] for i in range(len(key) - 1))
+
+
+def _paragraphs(head: str, max_paragraphs: int, ctx: _Context) -> tuple[list[_Para], bool]:
+    """The first `max_paragraphs` paragraphs of `head`, folded and keyed (the whole head at
+    once: one pass of the normalizer's table and patterns, then slices)."""
+    spans = paragraph_spans(head)
+    cut = len(spans) > max_paragraphs
+    spans = spans[:max_paragraphs]
+    cps = np.frombuffer(head.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    folded_cps = ctx.fold[cps].astype(np.uint32)
+    folded = folded_cps.tobytes().decode("utf-32-le", "surrogatepass")
+    noise = noise_spans(folded, ctx.norm_cfg)
+    # The normalizer's comparison text: its noise out, its separators (punctuation, spaces)
+    # dropped; rank[k] is where head position k falls in it.
+    keep = ctx.cls[folded_cps] != SEP
+    for s, e in noise:
+        keep[s:e] = False
+    key = folded_cps[keep].tobytes().decode("utf-32-le", "surrogatepass")
+    rank = np.concatenate(([0], np.cumsum(keep))).tolist()
+    out: list[_Para] = []
+    for s, e in spans:
+        inner = tuple((max(a, s) - s, min(b, e) - s) for a, b in noise if a < e and b > s)
+        body = _Text(head[s:e], folded[s:e], inner)
+        compact = "".join(body.visible()[0].split())
+        out.append(_Para(body, _bigrams(key[rank[s] : rank[e]]), compact))
+    return out, cut
+
+
+# --- alignment -------------------------------------------------------------------------------
+
+
+def _best(
+    sets_from: Sequence[frozenset[Any]], sets_to: Sequence[frozenset[Any]]
+) -> list[tuple[int, bool] | None]:
+    """For each set of `sets_from`, its most similar set of `sets_to` and whether the link is
+    strong (Jaccard) or only a fragment's (containment); None when nothing is similar enough."""
+    n_from, n_to = max(len(sets_from), 1), max(len(sets_to), 1)
+    out: list[tuple[int, bool] | None] = []
+    for i, s in enumerate(sets_from):
+        best: tuple[float, float, int] | None = None
+        for j, t in enumerate(sets_to):
+            ov = len(s & t) if s and t else 0
+            if not ov:
+                continue
+            jac = ov / (len(s) + len(t) - ov)
+            small = min(len(s), len(t))
+            if jac < _MIN_JACCARD and (small < _MIN_FRAGMENT or ov < _MIN_CONTAINMENT * small):
+                continue
+            # Most similar first; ties go to the paragraph at the nearer relative position.
+            key = (-jac, abs(j / n_to - i / n_from), j)
+            if best is None or key < best:
+                best = key
+        out.append(None if best is None else (best[2], -best[0] >= _MIN_JACCARD))
+    return out
+
+
+def _links(
+    rep_sets: Sequence[frozenset[Any]], member_sets: Sequence[frozenset[Any]]
+) -> set[tuple[int, int]]:
+    """Accepted (representative, member) paragraph links.
+
+    A strong link is accepted at once. A fragment's link (a piece of a paragraph that the
+    other version split at a stray line break) is accepted when a neighbour of the fragment is
+    linked to the same paragraph; otherwise a heading quoted inside a long paragraph would
+    pull that paragraph out of place.
+    """
+    strong: set[tuple[int, int]] = set()
+    weak: set[tuple[int, int, int]] = set()  # (rep, member, side of the fragment: 0 rep, 1 member)
+    for i, link in enumerate(_best(member_sets, rep_sets)):
+        if link is not None:
+            (strong.add((link[0], i)) if link[1] else weak.add((link[0], i, 1)))
+    for j, link in enumerate(_best(rep_sets, member_sets)):
+        if link is not None:
+            (strong.add((j, link[0])) if link[1] else weak.add((j, link[0], 0)))
+    accepted = set(strong)
+    changed = True
+    while changed:
+        changed = False
+        for j, i, side in sorted(weak):
+            if (j, i) in accepted:
+                continue
+            near = ((j - 1, i), (j + 1, i)) if side == 0 else ((j, i - 1), (j, i + 1))
+            if any(n in accepted for n in near):
+                accepted.add((j, i))
+                changed = True
+    return accepted
+
+
+def align(
+    rep_sets: Sequence[frozenset[Any]], member_sets: Sequence[frozenset[Any]]
+) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Group paragraphs into blocks (representative indices, member indices), in display order.
+
+    Each paragraph is linked to its best match on the other side (see `_links`); linked
+    paragraphs form one block. A block with both sides is aligned; the others exist in one
+    version only, and a run of them is one block (a missing section). Blocks follow the
+    representative's order; a member-only paragraph comes right after the block of the member
+    paragraph before it.
+    """
+    parent = list(range(len(rep_sets) + len(member_sets)))
+    off = len(rep_sets)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for j, i in sorted(_links(rep_sets, member_sets)):
+        ra, rb = find(j), find(off + i)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for j in range(len(rep_sets)):
+        groups.setdefault(find(j), ([], []))[0].append(j)
+    for i in range(len(member_sets)):
+        groups.setdefault(find(off + i), ([], []))[1].append(i)
+
+    anchor_of: dict[
+        int, int
+    ] = {}  # member paragraph -> first representative paragraph of its block
+    for reps, mems in groups.values():
+        if reps:
+            for i in mems:
+                anchor_of[i] = reps[0]
+    # Sort key: (representative position, 0 for blocks with representative text / 1 after).
+    keyed: list[tuple[tuple[int, int, int], tuple[tuple[int, ...], tuple[int, ...]]]] = []
+    for reps, mems in groups.values():
+        if reps:
+            keyed.append(((reps[0], 0, mems[0] if mems else -1), (tuple(reps), tuple(mems))))
+        else:
+            i = mems[0]
+            prev = next((anchor_of[k] for k in range(i - 1, -1, -1) if k in anchor_of), -1)
+            keyed.append(((prev, 1, i), ((), tuple(mems))))
+    keyed.sort()
+    out: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    for _, (rs, ms) in keyed:
+        if out and out[-1][1] == () and not ms and out[-1][0][-1] + 1 == rs[0]:
+            out[-1] = (out[-1][0] + rs, ())
+        elif out and out[-1][0] == () and not rs and out[-1][1][-1] + 1 == ms[0]:
+            out[-1] = ((), out[-1][1] + ms)
+        else:
+            out.append((rs, ms))
+    return out
+
+
+# --- diffs -----------------------------------------------------------------------------------
+
+
+def _clauses(text: str) -> Iterable[str]:
+    return (m.group(0) for m in _CLAUSE.finditer(text))
+
+
+def _span(toks: Sequence[Token], i1: int, i2: int, lo: int, hi: int) -> Span:
+    """Characters covered by tokens [i1, i2); for none, the empty span where they would be."""
+    if i2 > i1:
+        return toks[i1][0], toks[i2 - 1][1]
+    pos = toks[i1][0] if i1 < len(toks) else hi
+    return max(pos, lo), max(pos, lo)
+
+
+def _opcodes(
+    a: Sequence[Token], b: Sequence[Token], a_range: Span, b_range: Span
+) -> list[Opcode] | None:
+    """Character opcodes of two token lists, None when they are too long to compare."""
+    if len(a) * len(b) > _MAX_DIFF_CELLS:
+        return None
+    matcher = difflib.SequenceMatcher(None, [t[2] for t in a], [t[2] for t in b], autojunk=False)
+    out: list[Opcode] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        a1, a2 = _span(a, i1, i2, *a_range)
+        b1, b2 = _span(b, j1, j2, *b_range)
+        out.append((tag, a1, a2, b1, b2))
+    return out
+
+
+def _diff(rep: _Text, mem: _Text, ctx: _Context) -> tuple[tuple[Opcode, ...], Granularity]:
+    """Clauses first; inside clauses that differ, words. Words are only cut where needed."""
+    whole_a, whole_b = (0, len(rep.text)), (0, len(mem.text))
+    coarse = _opcodes(rep.tokens(_clauses), mem.tokens(_clauses), whole_a, whole_b)
+    if coarse is None:
+        return (("replace", 0, len(rep.text), 0, len(mem.text)),), "block"
+    out: list[Opcode] = []
+    granularity: Granularity = "word"
+    for op in coarse:
+        tag, a1, a2, b1, b2 = op
+        if tag != "replace":
+            out.append(op)
+            continue
+        words = ctx.segmenter.words
+        fine = _opcodes(rep.tokens(words, a1, a2), mem.tokens(words, b1, b2), (a1, a2), (b1, b2))
+        if fine is None:
+            granularity = "clause"
+            out.append(op)
+        else:
+            out.extend(fine)
+    return tuple(out), granularity
+
+
+def _similarity(a: Iterable[frozenset[str]], b: Iterable[frozenset[str]]) -> float:
+    sa: frozenset[str] = frozenset().union(*a)
+    sb: frozenset[str] = frozenset().union(*b)
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def _block(
+    rep: Sequence[_Para],
+    rep_idx: tuple[int, ...],
+    mem: Sequence[_Para],
+    mem_idx: tuple[int, ...],
+    ctx: _Context,
+) -> Block:
+    r = _Text.join([p.body for p in rep])
+    m = _Text.join([p.body for p in mem])
+    if not mem:
+        ops: tuple[Opcode, ...] = (("delete", 0, len(r.text), 0, 0),)
+        return Block("rep_only", rep_idx, (), 0.0, "paragraph", r.text, "", ops, r.noise, ())
+    if not rep:
+        ops = (("insert", 0, 0, 0, len(m.text)),)
+        return Block("member_only", (), mem_idx, 0.0, "paragraph", "", m.text, ops, (), m.noise)
+    sim = _similarity((p.bigrams for p in rep), (p.bigrams for p in mem))
+    granularity: Granularity = "same"
+    if "".join(p.compact for p in rep) == "".join(p.compact for p in mem):
+        ops = (("equal", 0, len(r.text), 0, len(m.text)),)
+    else:
+        ops, granularity = _diff(r, m, ctx)
+    return Block(
+        "aligned", rep_idx, mem_idx, sim, granularity, r.text, m.text, ops, r.noise, m.noise
+    )
+
+
+def _diff_member(
+    rep_paras: Sequence[_Para],
+    rep_cut: bool,
+    member: Member,
+    doc: DocText,
+    max_paragraphs: int,
+    ctx: _Context,
+) -> MemberDiff:
+    mem_paras, mem_cut = _paragraphs(doc.head, max_paragraphs, ctx)
+    groups = align([p.bigrams for p in rep_paras], [p.bigrams for p in mem_paras])
+    blocks = tuple(
+        _block([rep_paras[j] for j in r], r, [mem_paras[i] for i in m], m, ctx) for r, m in groups
+    )
+    return MemberDiff(member, doc, blocks, len(rep_paras), len(mem_paras), rep_cut, mem_cut)
+
+
+def diff_texts(
+    rep_text: str,
+    member_text: str,
+    *,
+    max_paragraphs: int = 400,
+    norm_cfg: NormalizeConfig | None = None,
+    segmenter: Segmenter | None = None,
+) -> tuple[Block, ...]:
+    """Blocks of a member text against a representative text (no limit on characters)."""
+    norm_cfg = norm_cfg or NormalizeConfig()
+    ctx = _Context(norm_cfg, segmenter or Segmenter())
+    rep, rep_cut = _paragraphs(clean(rep_text), max_paragraphs, ctx)
+    doc = doc_text("member", member_text, len(member_text), norm_cfg)
+    return _diff_member(rep, rep_cut, Member("member", 0.0, 0.0), doc, max_paragraphs, ctx).blocks
+
+
+def cluster_report(
+    cluster: Cluster,
+    texts: Mapping[str, DocText],
+    lengths: Mapping[str, int],
+    *,
+    max_members: int,
+    max_listed: int,
+    max_paragraphs: int,
+    norm_cfg: NormalizeConfig,
+    segmenter: Segmenter,
+) -> ClusterReport:
+    """Diff the shown members of `cluster` against its representative and list the rest
+    (`texts`: heads of the shown documents; `lengths`: of every member found)."""
+    ctx = _Context(norm_cfg, segmenter)
+    rep_doc = texts.get(cluster.representative)
+    diffs: list[MemberDiff] = []
+    missing: list[str] = []
+    rep_paras, rep_cut = _paragraphs(rep_doc.head, max_paragraphs, ctx) if rep_doc else ([], False)
+    for m in shown_members(cluster, max_members):
+        doc = texts.get(m.id)
+        if doc is None or rep_doc is None:
+            missing.append(m.id)
+            continue
+        diffs.append(_diff_member(rep_paras, rep_cut, m, doc, max_paragraphs, ctx))
+    number = {d.member.id: k + 1 for k, d in enumerate(diffs)}
+    rep_member = [m for m in cluster.members if m.id == cluster.representative][:1]
+    ordered = rep_member + [m for m in cluster.members if m.id != cluster.representative]
+    rows = tuple(
+        MemberRow(
+            member=m,
+            length=lengths.get(m.id),
+            representative=m.id == cluster.representative,
+            shown=number.get(m.id),
+        )
+        for m in ordered[:max_listed]
+    )
+    return ClusterReport(
+        cluster=cluster.cluster,
+        representative=cluster.representative,
+        size=len(cluster.members),
+        rep_doc=rep_doc,
+        rows=rows,
+        diffs=tuple(diffs),
+        missing=tuple(missing),
+        not_shown=len(ordered) - len(rep_member) - len(diffs),
+        not_listed=max(0, len(ordered) - max_listed),
+    )
+
+
+# --- index -----------------------------------------------------------------------------------
+
+_SIZE_BINS = ((2, 2), (3, 3), (4, 4), (5, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, 1000))
+
+
+def cluster_row(cluster: Cluster) -> ClusterRow:
+    """Size and similarity figures of a cluster (over members other than the representative)."""
+    others = [m for m in cluster.members if m.id != cluster.representative]
+    others = others or list(cluster.members)
+    jac = [m.jaccard for m in others]
+    return ClusterRow(
+        cluster=cluster.cluster,
+        representative=cluster.representative,
+        size=len(cluster.members),
+        min_jaccard=min(jac, default=1.0),
+        mean_jaccard=sum(jac) / len(jac) if jac else 1.0,
+        min_containment=min((m.containment for m in others), default=1.0),
+    )
+
+
+def index_order(rows: Iterable[ClusterRow]) -> list[ClusterRow]:
+    """Largest clusters first; among equal sizes the least similar first (the ones to check)."""
+    return sorted(rows, key=lambda r: (-r.size, r.min_jaccard, r.mean_jaccard, r.cluster))
+
+
+def overview(clusters: Iterable[Cluster]) -> Overview:
+    """Histograms of cluster sizes and of members' similarity to their representative."""
+    sizes = Counter[int]()
+    jac = [0] * 20
+    con = [0] * 20
+    for c in clusters:
+        sizes[len(c.members)] += 1
+        for m in c.members:
+            if m.id != c.representative:
+                jac[min(19, max(0, int(m.jaccard * 20)))] += 1
+                con[min(19, max(0, int(m.containment * 20)))] += 1
+    size_bins = []
+    for lo, hi in _SIZE_BINS:
+        n = sum(v for s, v in sizes.items() if lo <= s <= hi)
+        size_bins.append((str(lo) if lo == hi else f"{lo}–{hi}", n))
+    size_bins.append((f">{_SIZE_BINS[-1][1]}", sum(v for s, v in sizes.items() if s > 1000)))
+    labels = [f"{k / 20:.2f}" for k in range(20)]
+    return Overview(
+        size_bins=tuple(size_bins),
+        jaccard_bins=tuple(zip(labels, jac, strict=True)),
+        containment_bins=tuple(zip(labels, con, strict=True)),
+    )
+
+
+# --- pieces ----------------------------------------------------------------------------------
+
+
+def _pieces(
+    text: str, marks: Sequence[Span], kind: PieceKind, noise: Sequence[Span]
+) -> tuple[Piece, ...]:
+    """Runs of `text`: noise inside `noise`, `kind` inside `marks`, equal elsewhere."""
+    marks = _merge_spans(marks)
+    cuts = sorted({0, len(text), *(x for s in marks for x in s), *(x for s in noise for x in s)})
+    mark_starts = [s for s, _ in marks]
+    noise_starts = [s for s, _ in noise]
+
+    def inside(spans: Sequence[Span], starts: list[int], pos: int) -> bool:
+        k = bisect.bisect_right(starts, pos) - 1
+        return k >= 0 and spans[k][0] <= pos < spans[k][1]
+
+    out: list[Piece] = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        if a == b:
+            continue
+        if inside(noise, noise_starts, a):
+            k: PieceKind = "noise"
+        elif inside(marks, mark_starts, a):
+            k = kind
+        else:
+            k = "equal"
+        out.append(Piece(k, text[a:b]))
+    return _merge(out)
+
+
+def _without(text: str, noise: Sequence[Span], start: int, end: int) -> str:
+    """text[start:end] with the noise spans taken out."""
+    parts = []
+    pos = start
+    for s, e in noise:
+        if e <= pos or s >= end:
+            continue
+        parts.append(text[pos:s] if s > pos else "")
+        pos = max(pos, e)
+    parts.append(text[pos:end] if end > pos else "")
+    return "".join(parts)
+
+
+def _merge(pieces: Iterable[Piece]) -> tuple[Piece, ...]:
+    out: list[Piece] = []
+    for p in pieces:
+        if not p.text:
+            continue
+        if out and out[-1].kind == p.kind:
+            out[-1] = Piece(p.kind, out[-1].text + p.text)
+        else:
+            out.append(p)
+    return tuple(out)
+
+
+def _count(pieces: Iterable[Piece], kind: str) -> int:
+    return sum(len("".join(p.text.split())) for p in pieces if p.kind == kind)

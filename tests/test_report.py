@@ -1,0 +1,572 @@
+"""The per-cluster diff report: golden Markdown, escaping, file names, bounds, streaming.
+
+Run directories are written by the tests themselves (the OUTDIR contract files). Set
+DEDUP_UPDATE_GOLDEN=1 to rewrite the golden files under tests/golden/report/ after an
+intended change, and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dedup.report as report_mod
+from dedup.errors import ConfigError, InputError
+from dedup.normalize import normalize
+from dedup.report import ReportConfig, build_report
+from dedup.report.diff import Segmenter, align, diff_texts, split_paragraphs
+from dedup.report.render import md_code, md_fence, page_name
+from dedup.shingle import shingles
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+GOLDEN = Path(__file__).resolve().parent / "golden" / "report"
+
+
+# --- fixtures: run directories ---------------------------------------------------------------
+
+
+# The config a run writes into summary.json, spelled out so that golden files do not change
+# with the defaults.
+RUN_CONFIG: dict[str, Any] = {
+    "read": {"id_field": "id", "text_field": "text", "on_error": "raise"},
+    "normalize": {
+        "t2s": True,
+        "fold_width": True,
+        "casefold": True,
+        "strip_pinyin": True,
+        "strip_mojibake": True,
+        "strip_junk": True,
+        "strip_html": True,
+    },
+    "shingle": {"ngram": 5},
+    "signature": {"num_perm": 128, "seed": 1},
+    "lsh": {"threshold": 0.3, "bands": None, "rows": None, "max_bucket": 64},
+    "verify": {"threshold": 0.7, "containment": 0.8},
+    "cluster": {"representative": "longest"},
+    "jobs": 0,
+    "batch_size": 256,
+}
+
+
+def similarity(member: str, rep_shingles: np.ndarray) -> tuple[float, float]:
+    """Jaccard and containment of `member` in the representative, as a run computes them."""
+    a, b = shingles(normalize(member)), rep_shingles
+    inter = np.intersect1d(a, b).size
+    return round(inter / np.union1d(a, b).size, 6), round(inter / a.size, 6)
+
+
+def write_run(
+    outdir: Path,
+    docs: dict[str, str],
+    clusters: list[tuple[str, list[str]]],
+    *,
+    id_field: str = "id",
+    text_field: str = "text",
+    summary_extra: dict[str, Any] | None = None,
+    figures: dict[str, tuple[float, float]] | None = None,
+) -> Path:
+    """Write the OUTDIR contract files for `docs` grouped into `clusters` (rep, members), with
+    each member's (Jaccard, containment) from `figures` or computed as a run does."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    removed: dict[str, tuple[str, int]] = {}
+    lines = []
+    for number, (rep, members) in enumerate(clusters):
+        ms = [{"id": rep, "jaccard": 1.0, "containment": 1.0}]
+        rep_shingles = shingles(normalize(docs[rep]))
+        for m in members:
+            if figures and m in figures:
+                jac, con = figures[m]
+            else:
+                jac, con = similarity(docs[m], rep_shingles)
+            ms.append({"id": m, "jaccard": jac, "containment": con})
+            removed[m] = (rep, number)
+        lines.append({"cluster": number, "representative": rep, "members": ms})
+
+    def dump(objs: Any) -> str:
+        return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs)
+
+    (outdir / "clusters.jsonl").write_text(dump(lines), "utf-8")
+    (outdir / "kept.jsonl").write_text(
+        dump({id_field: k, text_field: t} for k, t in docs.items() if k not in removed), "utf-8"
+    )
+    (outdir / "removed.jsonl").write_text(
+        dump(
+            {id_field: k, text_field: t, "duplicate_of": removed[k][0], "cluster": removed[k][1]}
+            for k, t in docs.items()
+            if k in removed
+        ),
+        "utf-8",
+    )
+    config = json.loads(json.dumps(RUN_CONFIG))
+    config["read"].update(id_field=id_field, text_field=text_field)
+    summary = {
+        "documents": {
+            "read": len(docs),
+            "kept": len(docs) - len(removed),
+            "removed": len(removed),
+            "skipped": 0,
+        },
+        "clusters": len(clusters),
+        "skipped": [],
+        "config": config,
+        "version": "0.1.0",
+        "timings": {"read": 0.25, "verify": 0.5},
+        "lsh": {"bands": 32, "rows": 4},
+        **(summary_extra or {}),
+    }
+    (outdir / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), "utf-8")
+    (outdir / "errors.jsonl").write_text("", "utf-8")
+    return outdir
+
+
+def seed_docs() -> dict[str, str]:
+    return {p.stem: p.read_text("utf-8") for p in sorted(SEEDS.glob("*.txt"))}
+
+
+def write_seeds_run(outdir: Path) -> Path:
+    """The seeds as a run finds them: 001 (the longest) represents 000; 002-004 are kept."""
+    docs = seed_docs()
+    ids = sorted(docs)
+    return write_run(outdir, docs, [(ids[1], [ids[0]])], figures={ids[0]: (0.668018, 0.964875)})
+
+
+SMALL_REP = (
+    "标题：城市公园改造完成\n\n"
+    "今年春天，市政府完成了中心公园的改造工程，新增了步道和座椅。\n\n"
+    "附近居民表示，改造后的公园环境更好，周末来散步的人明显增多。\n\n"
+    "工程负责人介绍，下一步将继续完善照明和无障碍设施。"
+)
+SMALL_MEMBER = (
+    "附近居民表示，改造後的公園環境更好，週末來散步的人明顯增多。\n"
+    "今年春天，市政府完成了中心公園(yuán)的改造工程，新增了步道和長椅。\n"
+    "本文来源：网络"
+)
+
+
+def write_small_run(outdir: Path) -> Path:
+    """A handmade cluster: reordered paragraphs, traditional characters, pinyin, one changed
+    word, a paragraph only in the member and one only in the representative."""
+    docs = {"a-rep": SMALL_REP, "b-member": SMALL_MEMBER, "c-other": "一篇完全不同的文章。"}
+    return write_run(outdir, docs, [("a-rep", ["b-member"])], figures={"b-member": (0.463, 0.786)})
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+# --- golden files ----------------------------------------------------------------------------
+
+
+def check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("DEDUP_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(actual.encode("utf-8"))
+    assert path.exists(), f"missing golden file {name}; run with DEDUP_UPDATE_GOLDEN=1"
+    assert actual == path.read_text("utf-8"), f"{name} differs; DEDUP_UPDATE_GOLDEN=1 rewrites it"
+
+
+@pytest.fixture(scope="module")
+def seeds_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = write_seeds_run(tmp_path_factory.mktemp("seeds"))
+    build_report(out)
+    return out / "report"
+
+
+def test_golden_seeds_markdown(seeds_report: Path) -> None:
+    check_golden("seeds_index.md", (seeds_report / "index.md").read_text("utf-8"))
+    check_golden("seeds_cluster.md", (seeds_report / "clusters" / "000000.md").read_text("utf-8"))
+
+
+def test_golden_small_markdown(tmp_path: Path) -> None:
+    out = write_small_run(tmp_path)
+    build_report(out)
+    check_golden("small_cluster.md", (out / "report/clusters/000000.md").read_text("utf-8"))
+
+
+def test_seeds_report_content(seeds_report: Path) -> None:
+    page = (seeds_report / "clusters" / "000000.html").read_text("utf-8")
+    md = (seeds_report / "clusters" / "000000.md").read_text("utf-8")
+    # Figures of the cluster and the noise removed from 000.
+    assert "Jaccard <strong>0.668</strong>, containment <strong>0.965</strong>" in page
+    assert "645 characters converted from traditional, 300 pinyin annotations" in page
+    # A section of 001 that 000 lacks is shown as such.
+    assert "2022年11月，第6届中国—南亚博览会" in page
+    assert re.search(r"### Block \d+: ¶ [\d–, ]+ only in the representative", md)
+    # Folding: traditional against simplified is no difference, the real edit is one.
+    assert "[-赢得-]{+贏來+}" in md
+    assert "{+會議+}" not in md and "[-会议-]" not in md
+    # Original and normalized text can be viewed without JavaScript.
+    assert page.count("<details>") >= 4
+    index = (seeds_report / "index.html").read_text("utf-8")
+    assert 'href="clusters/000000.html"' in index
+    assert "<svg" in index and "http://" not in index.replace('xmlns="http://www.w3.org', "")
+
+
+def test_small_alignment(tmp_path: Path) -> None:
+    blocks = diff_texts(SMALL_REP, SMALL_MEMBER)
+    kinds = [(b.kind, b.rep_paragraphs, b.member_paragraphs) for b in blocks]
+    assert kinds == [
+        ("rep_only", (0,), ()),
+        ("aligned", (1,), (1,)),
+        ("member_only", (), (2,)),
+        ("aligned", (2,), (0,)),
+        ("rep_only", (3,), ()),
+    ]
+    changed = blocks[1]
+    assert [p.text for p in changed.rep_pieces if p.kind == "delete"] == ["座椅"]
+    assert [p.text for p in changed.member_pieces if p.kind == "insert"] == ["長椅"]
+    assert [p.text for p in changed.member_pieces if p.kind == "noise"] == ["(yuán)"]
+    assert blocks[3].granularity == "same"  # traditional vs simplified only
+
+
+# --- diff and alignment units ----------------------------------------------------------------
+
+
+def test_align_follows_reordering() -> None:
+    a, b, c = frozenset(range(0, 20)), frozenset(range(100, 120)), frozenset(range(200, 220))
+    assert align([a, b, c], [c, a, b]) == [((0,), (1,)), ((1,), (2,)), ((2,), (0,))]
+
+
+def test_align_joins_split_paragraph_but_not_quoted_heading() -> None:
+    whole = frozenset(range(0, 60))
+    part1, part2 = frozenset(range(0, 15)), frozenset(range(15, 60))
+    heading = frozenset(range(30, 40))  # quoted inside `whole`, not next to a fragment of it
+    other = frozenset(range(500, 540))
+    groups = align([heading, other, part1, part2], [other, whole])
+    assert groups == [((0,), ()), ((1,), (0,)), ((2, 3), (1,))]
+
+
+def test_split_paragraphs() -> None:
+    assert split_paragraphs("a\nb\n\nc") == ["a\nb", "c"]
+    assert split_paragraphs("a\nb\n  \nc") == ["a\nb", "c"]
+    assert split_paragraphs("a\n\n\nb\n") == ["a", "b"]
+    assert split_paragraphs("x\ny") == ["x", "y"]
+    long = "这是一个句子。" * 400
+    parts = split_paragraphs(long)
+    assert "".join(parts) == long and all(len(p) <= 1000 for p in parts)
+    assert all(p.endswith("。") for p in parts)
+
+
+def test_word_diff_highlights_one_word() -> None:
+    (block,) = diff_texts("今天天气很好，我们去公园散步。", "今天天氣很好，我們去學校散步。")
+    assert block.kind == "aligned"
+    assert [p.text for p in block.rep_pieces if p.kind == "delete"] == ["公园"]
+    assert [p.text for p in block.member_pieces if p.kind == "insert"] == ["學校"]
+    assert "".join(p.text for p in block.unified_pieces) == "今天天气很好，我们去公园學校散步。"
+
+
+def test_pinyin_inside_a_word_is_noise_not_a_change() -> None:
+    (block,) = diff_texts("会议经验", "會(huì)議經(jīng)驗")
+    assert block.granularity == "same"
+    assert [p.text for p in block.member_pieces if p.kind == "noise"] == ["(huì)", "(jīng)"]
+
+
+_SEGMENTER = Segmenter()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.text(alphabet="天气很好我们公園發展(fā)?\n ，。ab<>&\"'", max_size=80),
+    st.text(alphabet="天气很好我们公园發展(fā)?\n ，。ab<>&\"'", max_size=80),
+)
+def test_pieces_cover_both_texts(rep: str, member: str) -> None:
+    for b in diff_texts(rep, member, segmenter=_SEGMENTER):
+        assert "".join(p.text for p in b.rep_pieces) == b.rep_text
+        assert "".join(p.text for p in b.member_pieces) == b.member_text
+        for tag, a1, a2, b1, b2 in b.opcodes:
+            assert 0 <= a1 <= a2 <= len(b.rep_text) and 0 <= b1 <= b2 <= len(b.member_text)
+            if tag == "equal":
+                assert normalize(b.rep_text[a1:a2]) == normalize(b.member_text[b1:b2])
+
+
+# --- escaping and file names -----------------------------------------------------------------
+
+EVIL_TEXT = (
+    '<script>alert("x")</script>\n\n"><img src=x onerror=alert(1)>\n\n'
+    "&lt;b&gt; ```` | [link](javascript:alert(1)) 正文内容相同的一段话，用来对齐。"
+)
+EVIL_IDS = [
+    '"><img src=x onerror=alert(2)>',
+    "../../x",
+    "<script>alert(3)</script>",
+    "Doc",
+    "doc",
+    'a/b\\c:d*e?f"g<h>i|j\x00k\nl',
+    "x" * 5000,
+]
+
+_ALLOWED_TAGS = {
+    "html", "head", "meta", "title", "link", "script", "body", "nav", "a", "main", "h1", "h2",
+    "p", "code", "section", "table", "thead", "tbody", "tr", "th", "td", "del", "ins", "span",
+    "details", "summary", "pre", "br", "strong", "colgroup", "col", "footer", "ul", "li",
+    "figure", "figcaption", "div", "svg", "line", "rect", "text",
+}  # fmt: skip
+
+
+class _TagCheck(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.bad: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _ALLOWED_TAGS:
+            self.bad.append(tag)
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
+                self.bad.append(f"{tag}[{name}]")
+        if tag == "script" and dict(attrs).get("src") not in ("report.js", "../report.js"):
+            self.bad.append("inline script")
+
+
+def _outside_code(md: str) -> str:
+    """The Markdown text that a renderer would interpret (code blocks and spans removed)."""
+    out, fence = [], None
+    for line in md.split("\n"):
+        m = re.match(r"^(`{3,})", line)
+        if fence is None and m:
+            fence = m.group(1)
+        elif fence is not None and line.startswith(fence) and not line.strip("`"):
+            fence = None
+        elif fence is None:
+            out.append(re.sub(r"(`+)(.+?)\1", "", line))
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def evil_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    docs = {
+        i: EVIL_TEXT + f"\n\n<b onmouseover=x>[第{k}版](javascript:alert({k}))</b>"
+        for k, i in enumerate(EVIL_IDS)
+    }
+    out = tmp_path_factory.mktemp("evil")
+    write_run(out, docs, [(EVIL_IDS[0], EVIL_IDS[1:4]), (EVIL_IDS[4], EVIL_IDS[5:])])
+    build_report(out)
+    return out
+
+
+def test_document_content_is_escaped(evil_report: Path) -> None:
+    pages = sorted((evil_report / "report").rglob("*.html"))
+    assert len(pages) == 3
+    for page in pages:
+        text = page.read_text("utf-8")
+        check = _TagCheck()
+        check.feed(text)
+        assert check.bad == [], page.name
+        assert "<img" not in text and "<script>alert" not in text and "<b " not in text
+        # Nothing is loaded from the network (the SVG namespace is a name, not a request).
+        assert (
+            re.findall(r"https?://", text.replace('xmlns="http://www.w3.org/2000/svg"', "")) == []
+        )
+    cluster = (evil_report / "report/clusters/000000.html").read_text("utf-8")
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in cluster
+    assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in cluster
+    assert "&amp;lt;b&amp;gt;" in cluster  # an entity in a document stays text
+
+
+def test_markdown_keeps_document_content_in_code(evil_report: Path) -> None:
+    for page in sorted((evil_report / "report").rglob("*.md")):
+        text = page.read_text("utf-8")
+        outside = _outside_code(text)
+        assert "<script" not in outside and "<img" not in outside, page.name
+        assert "javascript:" not in outside
+    md = (evil_report / "report/clusters/000000.md").read_text("utf-8")
+    # Shown as text inside a fenced block (the tag is HTML noise, left out of the diff).
+    assert "[第[-0-]{+3+}版](javascript:alert([-0-]{+3+}))" in md
+
+
+def test_md_code_and_fence_cannot_be_closed_from_inside() -> None:
+    assert md_code("a`b") == "``a`b``"
+    assert md_code("`x`") == "`` `x` ``"
+    assert md_code("a|b\nc", table=True) == "`a\\|b c`"
+    assert md_fence("x\n```\ny").startswith("````text\n")
+
+
+def test_file_names_come_from_cluster_numbers(evil_report: Path) -> None:
+    files = set(tree(evil_report / "report"))
+    assert files == {
+        "index.html",
+        "index.md",
+        "style.css",
+        "report.js",
+        "clusters/000000.html",
+        "clusters/000000.md",
+        "clusters/000001.html",
+        "clusters/000001.md",
+    }
+    outside = {p.name for p in evil_report.iterdir()}
+    assert outside == {
+        "clusters.jsonl",
+        "kept.jsonl",
+        "removed.jsonl",
+        "summary.json",
+        "errors.jsonl",
+        "report",
+    }
+    assert page_name(17) == "000017" and page_name(1234567) == "1234567"
+
+
+def test_ids_shown_as_text_cut_when_long(evil_report: Path) -> None:
+    page = (evil_report / "report/clusters/000001.html").read_text("utf-8")
+    assert "x" * 200 + "… (5,000 characters)" in page and "x" * 201 not in page
+    assert ">Doc<" in (evil_report / "report/clusters/000000.html").read_text("utf-8")
+    assert ">doc<" in page
+    assert "\x00" not in page
+
+
+# --- bounds and streaming --------------------------------------------------------------------
+
+
+def test_big_cluster_and_big_document_give_bounded_pages(tmp_path: Path) -> None:
+    base = seed_docs()["001_096293c0fedcb6b3"]
+    huge = base * (10_000_000 // len(base) + 1)  # a 10 MB-class document
+    docs = {"rep": huge}
+    for k in range(5000):
+        docs[f"m{k:05d}"] = base[: 1000 + k % 500] + f"\n\n编号{k}"
+    members = [k for k in docs if k != "rep"]
+    out = write_run(tmp_path, docs, [("rep", members)])
+    cfg = ReportConfig(max_members=5, max_listed=100, max_chars=5000)
+    build_report(out, cfg)
+    html_page = (out / "report/clusters/000000.html").read_text("utf-8")
+    md_page = (out / "report/clusters/000000.md").read_text("utf-8")
+    assert len(html_page.encode()) < 600_000
+    assert len(md_page.encode()) < 300_000
+    assert html_page.count('<section class="member"') == 5
+    assert "5 of the 5,000 other members are compared" in html_page
+    assert "--max-members" in html_page and "--max-listed" in html_page
+    assert f"first 5,000 of {len(huge):,} characters of the representative" in html_page
+    assert "The list shows 100 of 5,001 members" in md_page
+    # Members without a diff are listed with their figures and length, not as missing.
+    assert html_page.count("not diffed") >= 90 and "text not found" not in html_page
+    assert f'data-v="{len(docs["m00042"])}"' in html_page
+    # Defaults are bounded too.
+    build_report(out)
+    assert (out / "report/clusters/000000.html").stat().st_size < 5_000_000
+
+
+def test_index_is_capped(tmp_path: Path) -> None:
+    docs = {f"d{k:03d}": f"第{k}篇文章的内容。" * 3 for k in range(40)}
+    clusters = [(f"d{2 * k:03d}", [f"d{2 * k + 1:03d}"]) for k in range(20)]
+    out = write_run(tmp_path, docs, clusters)
+    build_report(out, ReportConfig(max_index_rows=5))
+    index = (out / "report/index.html").read_text("utf-8")
+    assert index.count('<a href="clusters/') == 5
+    assert "the first 5 of 20 clusters" in index
+    assert len(list((out / "report/clusters").glob("*.html"))) == 20
+
+
+def test_only_shown_member_texts_are_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = {f"d{k}": "相同的内容出现在每一篇文章里。" + "重复" * k for k in range(30)}
+    out = write_run(tmp_path, docs, [("d29", [f"d{k}" for k in range(10, 29)])])
+    seen: list[str] = []
+    real = report_mod.doc_text
+
+    def spy(doc_id: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(doc_id)
+        return real(doc_id, *args, **kwargs)
+
+    monkeypatch.setattr(report_mod, "doc_text", spy)
+    build_report(out, ReportConfig(max_members=3))
+    assert sorted(seen) == ["d10", "d11", "d12", "d29"]  # the least similar three + the rep
+
+
+def test_report_is_deterministic_across_processes(tmp_path: Path) -> None:
+    out = write_small_run(tmp_path / "run")
+    code = "import sys; from dedup.report import build_report; build_report(sys.argv[1])"
+    trees = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, env=env)
+        trees.append(tree(out / "report"))
+    assert trees[0] == trees[1]
+
+
+def test_rebuild_replaces_stale_pages(tmp_path: Path) -> None:
+    docs = {f"d{k}": f"第{k}篇。" + "内容相同的段落。" * 5 for k in range(4)}
+    out = write_run(tmp_path, docs, [("d0", ["d1"]), ("d2", ["d3"])])
+    build_report(out)
+    assert (out / "report/clusters/000001.html").exists()
+    write_run(out, docs, [("d0", ["d1"])])
+    (out / "kept.jsonl").write_text("", "utf-8")
+    build_report(out)
+    assert sorted(p.name for p in (out / "report/clusters").iterdir()) == [
+        "000000.html",
+        "000000.md",
+    ]
+    assert not (out / ".report.tmp").exists() and not (out / ".report.old").exists()
+    assert "The text of the representative was not found" in (
+        out / "report/clusters/000000.html"
+    ).read_text("utf-8")
+
+
+def test_field_names_and_integer_ids_from_summary(tmp_path: Path) -> None:
+    out = write_run(
+        tmp_path,
+        {"7": SMALL_REP, "8": SMALL_MEMBER},
+        [("7", ["8"])],
+        id_field="doc_id",
+        text_field="content",
+    )
+    for name in ("kept.jsonl", "removed.jsonl"):
+        path = out / name
+        lines = [json.loads(x) for x in path.read_text("utf-8").splitlines()]
+        path.write_text(
+            "".join(json.dumps({**r, "doc_id": int(r["doc_id"])}) + "\n" for r in lines)
+        )
+    build_report(out)
+    page = (out / "report/clusters/000000.html").read_text("utf-8")
+    assert '<section class="member" id="member-1">' in page
+    assert '<ins class="ins">長椅</ins>' in page
+
+
+def test_no_clusters(tmp_path: Path) -> None:
+    out = write_run(tmp_path, {"a": "一", "b": "二"}, [])
+    index = build_report(out)
+    assert "No clusters" in index.read_text("utf-8")
+    assert list((out / "report/clusters").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("clusters.jsonl", '{"cluster": 0, "representative": "a"', "line 1: not valid JSON"),
+        ("clusters.jsonl", '{"cluster": -1, "representative": "a", "members": []}', "line 1"),
+        ("clusters.jsonl", '{"cluster": true, "representative": "a", "members": []}', "integer"),
+        ("summary.json", "[]", "JSON object"),
+    ],
+)
+def test_malformed_inputs_raise_input_error(
+    tmp_path: Path, name: str, content: str, reason: str
+) -> None:
+    out = write_small_run(tmp_path)
+    (out / name).write_text(content + "\n", "utf-8")
+    with pytest.raises(InputError, match=reason):
+        build_report(out)
+
+
+def test_missing_file_raises_input_error(tmp_path: Path) -> None:
+    out = write_small_run(tmp_path)
+    (out / "removed.jsonl").unlink()
+    with pytest.raises(InputError, match="removed.jsonl"):
+        build_report(out)
+
+
+@pytest.mark.parametrize("field", ["max_members", "max_chars", "max_listed", "max_index_rows"])
+def test_report_config_rejects_bad_limits(field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        ReportConfig(**{field: -1})
+    assert ReportConfig(max_members=0).max_members == 0
