@@ -38,6 +38,27 @@ class _Group(click.Group):
             ctx.exit(130)
 
 
+def _report_options(f: Any) -> Any:
+    """The page-size limits of the report, shared by `run` and `report`."""
+    limits = [
+        ("--max-members", 10, "Members per cluster diffed in full against the representative."),
+        ("--max-listed", 1000, "Members per cluster listed with their figures."),
+        ("--max-chars", 20_000, "Characters of each document compared and shown."),
+        ("--max-paragraphs", 400, "Paragraphs of each document compared."),
+        ("--max-index-rows", 5000, "Clusters listed on the index page."),
+    ]
+    for name, default, help_text in reversed(limits):
+        f = click.option(name, type=int, default=default, show_default=True, help=help_text)(f)
+    return f
+
+
+def _report_config(opts: dict[str, Any]) -> Any:
+    from .report import ReportConfig
+
+    keys = ("max_members", "max_listed", "max_chars", "max_paragraphs", "max_index_rows")
+    return ReportConfig(**{k: opts.pop(k) for k in keys})
+
+
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="dedup")
 def cli() -> None:
@@ -139,6 +160,7 @@ def cli() -> None:
     help="Documents per signing batch.",
 )
 @click.option("--no-report", is_flag=True, help="Do not write the HTML/Markdown report.")
+@_report_options
 def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> None:
     """Deduplicate INPUT... (folders, text files, JSONL[.gz/.zst], or - for JSONL on stdin)."""
     from .pipeline import run as run_pipeline
@@ -153,11 +175,14 @@ def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> 
         jobs=opts["jobs"],
         batch_size=opts["batch_size"],
     )
+    report_cfg = _report_config(opts)
     report = None
     if not no_report:
         from .report import build_report
 
-        report = build_report
+        def report(out: Path) -> object:
+            return build_report(out, report_cfg)
+
     result = run_pipeline(list(inputs), outdir, config, stdin=sys.stdin.buffer, report=report)
     click.echo(
         f"{result.read} documents read: {len(result.kept)} kept, {len(result.removed)} removed "
@@ -188,11 +213,12 @@ def normalize(file: Path, counts: bool) -> None:
 
 @cli.command()
 @click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def report(outdir: Path) -> None:
+@_report_options
+def report(outdir: Path, **opts: Any) -> None:
     """(Re)build OUTDIR/report from an existing run."""
     from .report import build_report
 
-    index = build_report(outdir)
+    index = build_report(outdir, _report_config(opts))
     click.echo(f"report: {index}", err=True)
 
 

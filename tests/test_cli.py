@@ -208,3 +208,17 @@ def test_eval_command(seeds_dir: Path, tmp_path: Path) -> None:
     assert code == 0, output
     scores = json.loads(output)
     assert scores["precision"] == 0.0 and scores["recall"] == 0.0
+
+
+def test_run_writes_report_and_report_rebuilds_it(seeds_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, output = _run("run", str(seeds_dir), "-o", str(out), "--max-chars", "300")
+    assert code == 0, output
+    page = out / "report" / "clusters" / "000000.md"
+    first = page.read_bytes()
+    assert "000_fa5b47ae513dff0c.txt" in first.decode()
+    code, output = _run("report", str(out), "--max-chars", "300")
+    assert code == 0, output
+    assert page.read_bytes() == first
+    code, output = _run("report", str(out), "--max-chars", "5000")
+    assert code == 0 and page.read_bytes() != first
