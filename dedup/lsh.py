@@ -47,19 +47,15 @@ def resolve_params(cfg: LSHConfig, num_perm: int) -> tuple[int, int]:
     return lsh_params(cfg.threshold, num_perm)
 
 
-def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """uint64 keys, shape (n_docs, bands): a hash of each band's rows, salted by band."""
+def band_keys(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
+    """uint64 key per document: a hash of one band's rows, salted by the band number."""
     n = sigs.shape[0]
-    keys = np.empty((n, bands), dtype=np.uint64)
-    mult = np.uint64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
-        for band in range(bands):
-            h = np.full(n, np.uint64(band + 1) * mult, dtype=np.uint64)
-            for col in range(band * rows, (band + 1) * rows):
-                h = (h ^ sigs[:, col].astype(np.uint64)) * np.uint64(0x100000001B3)
-                h ^= h >> np.uint64(29)
-            keys[:, band] = h
-    return keys
+        h = np.full(n, np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+        for col in range(band * rows, (band + 1) * rows):
+            h = (h ^ sigs[:, col].astype(np.uint64)) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+    return h
 
 
 @njit(cache=True)
@@ -114,12 +110,13 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, max_bucket: int = 6
     """Sorted unique candidate pairs, shape (m, 2), int64, each row i < j."""
     if sigs.shape[0] < 2:
         return np.empty((0, 2), dtype=np.int64)
-    keys = band_keys(sigs, bands, rows)
     found = []
     for band in range(bands):
+        # One band at a time: memory stays at one key per document, not one per band.
+        keys = band_keys(sigs, band, rows)
         # Stable sort: within a bucket, documents stay in input order (determinism).
-        order = np.argsort(keys[:, band], kind="stable").astype(np.int64)
-        found.append(_bucket_pairs(order, keys[order, band], max_bucket))
+        order = np.argsort(keys, kind="stable").astype(np.int64)
+        found.append(_bucket_pairs(order, keys[order], max_bucket))
     packed = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
     pairs = np.empty((packed.size, 2), dtype=np.int64)
     pairs[:, 0] = packed >> 32

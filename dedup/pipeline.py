@@ -185,6 +185,8 @@ def deduplicate(
                 else np.empty((0, config.signature.num_perm), dtype=np.uint32)
             )
             lengths = np.concatenate(index.lengths) if index.lengths else np.empty(0, np.int64)
+            index.sigs.clear()  # the batches are copied into `sigs`: do not hold them twice
+            index.lengths.clear()
             data, offsets = store.freeze()
 
             t = time.perf_counter()
