@@ -222,3 +222,14 @@ def test_run_writes_report_and_report_rebuilds_it(seeds_dir: Path, tmp_path: Pat
     assert page.read_bytes() == first
     code, output = _run("report", str(out), "--max-chars", "5000")
     assert code == 0 and page.read_bytes() != first
+
+
+def test_two_runs_are_byte_identical(seeds_dir: Path, tmp_path: Path) -> None:
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        assert _run("run", str(seeds_dir), "-o", str(out))[0] == 0
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert Path("report/index.html") in files
+    for rel in files:
+        if rel.name != "summary.json":
+            assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel

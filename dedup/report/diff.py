@@ -511,10 +511,15 @@ def _paragraphs(head: str, max_paragraphs: int, ctx: _Context) -> tuple[list[_Pa
         keep[s:e] = False
     key = folded_cps[keep].tobytes().decode("utf-32-le", "surrogatepass")
     rank = np.concatenate(([0], np.cumsum(keep))).tolist()
+    ends = [b for _, b in noise]  # noise spans are sorted and disjoint
     out: list[_Para] = []
     for s, e in spans:
-        inner = tuple((max(a, s) - s, min(b, e) - s) for a, b in noise if a < e and b > s)
-        body = _Text(head[s:e], folded[s:e], inner)
+        inner: list[Span] = []
+        for a, b in noise[bisect.bisect_right(ends, s) :]:
+            if a >= e:
+                break
+            inner.append((max(a, s) - s, min(b, e) - s))
+        body = _Text(head[s:e], folded[s:e], tuple(inner))
         compact = "".join(body.visible()[0].split())
         out.append(_Para(body, _bigrams(key[rank[s] : rank[e]]), compact))
     return out, cut
@@ -523,29 +528,42 @@ def _paragraphs(head: str, max_paragraphs: int, ctx: _Context) -> tuple[list[_Pa
 # --- alignment -------------------------------------------------------------------------------
 
 
-def _best(
-    sets_from: Sequence[frozenset[Any]], sets_to: Sequence[frozenset[Any]]
-) -> list[tuple[int, bool] | None]:
-    """For each set of `sets_from`, its most similar set of `sets_to` and whether the link is
-    strong (Jaccard) or only a fragment's (containment); None when nothing is similar enough."""
-    n_from, n_to = max(len(sets_from), 1), max(len(sets_to), 1)
-    out: list[tuple[int, bool] | None] = []
-    for i, s in enumerate(sets_from):
-        best: tuple[float, float, int] | None = None
-        for j, t in enumerate(sets_to):
-            ov = len(s & t) if s and t else 0
+def _candidates(
+    rep_sets: Sequence[frozenset[Any]], member_sets: Sequence[frozenset[Any]]
+) -> list[tuple[int, int, float, bool]]:
+    """(rep, member, Jaccard, strong) for every pair similar enough to be versions of one
+    paragraph: strong by Jaccard, or not strong when only a fragment is contained."""
+    out: list[tuple[int, int, float, bool]] = []
+    for j, t in enumerate(rep_sets):
+        lt = len(t)
+        for i, s in enumerate(member_sets):
+            ls = len(s)
+            small = min(ls, lt)
+            # Skip pairs that could not pass even with all of the smaller set shared.
+            if not small or (small < _MIN_FRAGMENT and small < _MIN_JACCARD * max(ls, lt)):
+                continue
+            ov = len(s & t)
             if not ov:
                 continue
-            jac = ov / (len(s) + len(t) - ov)
-            small = min(len(s), len(t))
-            if jac < _MIN_JACCARD and (small < _MIN_FRAGMENT or ov < _MIN_CONTAINMENT * small):
-                continue
-            # Most similar first; ties go to the paragraph at the nearer relative position.
-            key = (-jac, abs(j / n_to - i / n_from), j)
-            if best is None or key < best:
-                best = key
-        out.append(None if best is None else (best[2], -best[0] >= _MIN_JACCARD))
+            jac = ov / (ls + lt - ov)
+            if jac >= _MIN_JACCARD:
+                out.append((j, i, jac, True))
+            elif small >= _MIN_FRAGMENT and ov >= _MIN_CONTAINMENT * small:
+                out.append((j, i, jac, False))
     return out
+
+
+def _best(
+    pairs: Iterable[tuple[int, int, float, bool]], n_from: int, n_to: int
+) -> dict[int, tuple[int, bool]]:
+    """For each paragraph on the `from` side (first in the pairs), its most similar one on the
+    other side; ties go to the paragraph at the nearer relative position."""
+    best: dict[int, tuple[float, float, int, bool]] = {}
+    for f, t, jac, strong in pairs:
+        key = (-jac, abs(t / max(n_to, 1) - f / max(n_from, 1)), t, strong)
+        if f not in best or key < best[f]:
+            best[f] = key
+    return {f: (k[2], k[3]) for f, k in best.items()}
 
 
 def _links(
@@ -558,14 +576,15 @@ def _links(
     linked to the same paragraph; otherwise a heading quoted inside a long paragraph would
     pull that paragraph out of place.
     """
+    pairs = _candidates(rep_sets, member_sets)
+    n_rep, n_mem = len(rep_sets), len(member_sets)
     strong: set[tuple[int, int]] = set()
     weak: set[tuple[int, int, int]] = set()  # (rep, member, side of the fragment: 0 rep, 1 member)
-    for i, link in enumerate(_best(member_sets, rep_sets)):
-        if link is not None:
-            (strong.add((link[0], i)) if link[1] else weak.add((link[0], i, 1)))
-    for j, link in enumerate(_best(rep_sets, member_sets)):
-        if link is not None:
-            (strong.add((j, link[0])) if link[1] else weak.add((j, link[0], 0)))
+    by_member = _best(((i, j, jac, st) for j, i, jac, st in pairs), n_mem, n_rep)
+    for i, (j, is_strong) in by_member.items():
+        (strong.add((j, i)) if is_strong else weak.add((j, i, 1)))
+    for j, (i, is_strong) in _best(pairs, n_rep, n_mem).items():
+        (strong.add((j, i)) if is_strong else weak.add((j, i, 0)))
     accepted = set(strong)
     changed = True
     while changed:

@@ -439,15 +439,8 @@ def summary_items(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
         items.append(
             ("LSH bands × rows", f"{_value(lsh.get('bands'))} × {_value(lsh.get('rows'))}")
         )
-    timings = summary.get("timings")
-    if isinstance(timings, Mapping):
-        items.extend(
-            (f"Time: {k}", f"{v:.2f} s" if isinstance(v, int | float) else _value(v))
-            for k, v in timings.items()
-            # The report's own time is added to summary.json after the report is written;
-            # leaving it out keeps a rebuilt report identical to the first one.
-            if k != "report"
-        )
+    # Timings stay in summary.json: they vary between identical runs, and the report must
+    # be byte-identical for the same input and options.
     items.append(("dedup version", _value(summary.get("version", "—"))))
     return items
 
