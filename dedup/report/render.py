@@ -269,17 +269,25 @@ def _member_html(n: int, d: MemberDiff, rep: DocText, t: Templates, cfg: ReportC
     )
 
 
+def _row_status(r: MemberRow) -> str:
+    """Where a member row points: the one decision both renderers share."""
+    if r.representative:
+        return "representative"
+    if r.shown is not None:
+        return "shown"
+    return "missing" if r.length is None else "not diffed"
+
+
 def _member_row_html(k: int, r: MemberRow, cfg: ReportConfig) -> str:
     who = _id_html(r.member.id, cfg)
-    if r.representative:
+    status = _row_status(r)
+    if status == "representative":
         who += ' <span class="muted">(representative)</span>'
-        link = '<a href="#representative">above</a>'
-    elif r.shown is not None:
-        link = f'<a href="#member-{r.shown}">diff {r.shown}</a>'
-    elif r.length is None:
-        link = '<span class="muted">text not found</span>'
-    else:
-        link = '<span class="muted">not diffed</span>'
+    link = {
+        "representative": '<a href="#representative">above</a>',
+        "shown": f'<a href="#member-{r.shown}">diff {r.shown}</a>',
+        "missing": '<span class="muted">text not found</span>',
+    }.get(status, '<span class="muted">not diffed</span>')
     length = "—" if r.length is None else f"{r.length:,}"
     return (
         f'<tr><td class="num">{k}</td><td>{who}</td>'
@@ -571,15 +579,14 @@ def _member_md(n: int, d: MemberDiff, rep: DocText, t: Templates, cfg: ReportCon
 
 def _member_row_md(k: int, r: MemberRow, cfg: ReportConfig) -> str:
     who = md_code(short(r.member.id, cfg.max_id_chars), table=True)
-    if r.representative:
+    status = _row_status(r)
+    if status == "representative":
         who += " (representative)"
-        link = "above"
-    elif r.shown is not None:
-        link = f"member {r.shown} below"
-    elif r.length is None:
-        link = "text not found"
-    else:
-        link = "not diffed"
+    link = {
+        "representative": "above",
+        "shown": f"member {r.shown} below",
+        "missing": "text not found",
+    }.get(status, "not diffed")
     length = "—" if r.length is None else f"{r.length:,}"
     return (
         f"| {k} | {who} | {_f(r.member.jaccard)} | {_f(r.member.containment)} | {length} | {link} |"
