@@ -31,6 +31,7 @@ class NormalizeConfig:
     strip_mojibake: bool = True
     strip_junk: bool = True
     strip_html: bool = True
+    fold_phrases: bool = True  # Taiwan vocabulary back to mainland words (with t2s)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ Three passes, each cheap:
 3. punctuation, whitespace and line breaks are dropped between CJK characters; Latin words
    and numbers stay apart by single spaces.
 
+4. Taiwan vocabulary and phrase-level characters are folded to one form (`phrases.py`:
+   軟體 and 软件, 反覆 and 反复).
+
 The result is the text that is compared: `normalize(normalize(t)) == normalize(t)`.
 The traditional-to-simplified fold is per character (OpenCC's character tables); it is
 canonical rather than linguistically perfect, which is all deduplication needs.
@@ -27,6 +30,7 @@ from importlib import resources
 import numpy as np
 
 from .config import NormalizeConfig
+from .phrases import fold_phrases, vocabulary_table
 
 # Character classes in the token table.
 SEP, WORD, CJK = 0, 1, 2
@@ -65,6 +69,7 @@ class NoiseCounts:
     junk: int = 0
     html: int = 0
     line_breaks: int = 0
+    vocabulary: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.__dict__.items()}
@@ -246,8 +251,21 @@ def normalize_counted(
         np.count_nonzero((t.cls[folded[inner - 1]] == CJK) & (t.cls[folded[inner + 1]] == CJK))
     )
     stage2, counts = _context_passes(_from_codepoints(folded), cfg)
-    out = _from_codepoints(_join_tokens(_codepoints(stage2), t.cls))
-    return out, NoiseCounts(traditional=n_trad, width=n_width, line_breaks=line_breaks, **counts)
+    joined, counts["vocabulary"] = _fold_vocabulary(_join_tokens(_codepoints(stage2), t.cls), cfg)
+    return _from_codepoints(joined), NoiseCounts(
+        traditional=n_trad, width=n_width, line_breaks=line_breaks, **counts
+    )
+
+
+def _fold_vocabulary(cps: np.ndarray, cfg: NormalizeConfig) -> tuple[np.ndarray, int]:
+    if not (cfg.t2s and cfg.fold_phrases):
+        return cps, 0
+    return fold_phrases(cps, vocabulary_table())
+
+
+def fold_chars(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:
+    """Only the per-character table: width, case, variants and traditional characters."""
+    return _from_codepoints(tables(cfg).fold[_codepoints(text)])
 
 
 def normalize_codepoints(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> np.ndarray:
@@ -255,7 +273,7 @@ def normalize_codepoints(text: str, cfg: NormalizeConfig = NormalizeConfig()) ->
     t = tables(cfg)
     folded = t.fold[_codepoints(text)]
     stage2, _ = _context_passes(_from_codepoints(folded), cfg)
-    return _join_tokens(_codepoints(stage2), t.cls)
+    return _fold_vocabulary(_join_tokens(_codepoints(stage2), t.cls), cfg)[0]
 
 
 def normalize(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import opencc
 import pytest
 from hypothesis import given, settings
@@ -7,6 +8,7 @@ from hypothesis import strategies as st
 
 from dedup.config import NormalizeConfig
 from dedup.normalize import normalize, normalize_counted
+from dedup.phrases import build_table, fold_phrases, vocabulary_table
 
 # (noise kind, noisy text, clean text): each noisy form must normalize like the clean one.
 CASES = [
@@ -58,12 +60,69 @@ def test_counts(seed_texts: dict[str, str]) -> None:
     assert noise4.pinyin == 0
 
 
-@pytest.mark.parametrize("conversion", ["s2t", "s2tw", "s2hk"])
-def test_opencc_conversions_fold_back(seed_texts: dict[str, str], conversion: str) -> None:
-    # The fold is per character: OpenCC's conversions of a simplified text fold back exactly.
-    simplified = seed_texts["001_096293c0fedcb6b3.txt"]
+@pytest.mark.parametrize("conversion", ["s2t", "s2tw", "s2hk", "s2twp"])
+@pytest.mark.parametrize("seed", ["001_096293c0fedcb6b3.txt", "002_", "003_", "004_"])
+def test_opencc_conversions_fold_back(
+    seed_texts: dict[str, str], conversion: str, seed: str
+) -> None:
+    # OpenCC's conversions of a simplified text fold back exactly, s2twp's swapped Taiwan
+    # vocabulary (軟體, 預設) included.
+    simplified = next(t for name, t in seed_texts.items() if name.startswith(seed))
     converted = opencc.OpenCC(conversion).convert(simplified)
     assert normalize(converted) == normalize(simplified)
+
+
+# Words that one version writes one way and another version another way.
+VOCABULARY = [
+    ("軟體", "软件"),
+    ("預設", "默认"),
+    ("預設", "缺省"),
+    ("反覆", "反复"),
+    ("瞭解", "了解"),
+    ("程式", "程序"),
+]
+
+
+@pytest.mark.parametrize(("taiwan", "mainland"), VOCABULARY, ids=[v[1] for v in VOCABULARY])
+def test_vocabulary_is_folded(taiwan: str, mainland: str) -> None:
+    assert normalize(f"这个{taiwan}很好") == normalize(f"这个{mainland}很好")
+
+
+def test_vocabulary_fold_counts_and_switch() -> None:
+    folded, noise = normalize_counted("這個軟體的預設設定")
+    assert folded == normalize("这个软件的默认设置")
+    assert noise.vocabulary >= 2  # 軟體 and 預設 (and 設定, when 设置 is not its class's form)
+    assert normalize("軟體", NormalizeConfig(fold_phrases=False)) == "软体"
+    assert normalize("軟體") == normalize("软件")
+
+
+def test_vocabulary_table_is_stable() -> None:
+    # No replacement contains a key: one pass over any text is already a fixed point.
+    table = vocabulary_table()
+    keys = {
+        table.keys[table.key_off[p] : table.key_off[p + 1]].tobytes() for p in range(len(table))
+    }
+    assert len(keys) == len(table) > 400
+    for p in range(len(table)):
+        value = table.vals[table.val_off[p] : table.val_off[p + 1]].tobytes()
+        assert not any(k in value for k in keys)
+
+
+def test_build_table_merges_word_classes() -> None:
+    table = build_table([("甲乙", "丙丁"), ("戊己", "丙丁"), ("庚", "辛壬")], lambda s: s)
+    out, count = fold_phrases(_cps("甲乙戊己丙丁庚辛壬"), table)
+    # One class {甲乙, 戊己, 丙丁} folded to its smallest source form (戊 U+620A < 甲 U+7532);
+    # single characters are never keys.
+    assert count == 2
+    assert _text(out) == "戊己戊己戊己庚辛壬"
+
+
+def _cps(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+def _text(cps: np.ndarray) -> str:
+    return cps.astype(np.uint32).tobytes().decode("utf-32-le")
 
 
 def test_t2s_matches_opencc(seed_texts: dict[str, str]) -> None:
@@ -89,8 +148,11 @@ def test_idempotent_and_total(text: str) -> None:
     assert normalize(once) == once
 
 
+_NOISE_ALPHABET = "發展經濟()fāǎ?. x-F6 b+\n「」，。ＡＢ<p>&;軟體件预設默认缺省反覆复"
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from("發展經濟()fāǎ?. x-F6 b+\n「」，。ＡＢ<p>&;")))
+@given(st.text(alphabet=st.sampled_from(_NOISE_ALPHABET)))
 def test_idempotent_on_noise_alphabet(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once

@@ -41,6 +41,7 @@ _NOISE_LABELS = (
     ("width", "full-width characters"),
     ("line_breaks", "line breaks inside sentences"),
     ("html", "HTML tags or entities"),
+    ("vocabulary", "regional word forms folded"),
 )
 _BACKTICKS = re.compile(r"`+")
 _LINE_BREAKS = re.compile(r"[\n\t\u2028\u2029]")
