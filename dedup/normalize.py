@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+import numba
 import numpy as np
 
 from .config import NormalizeConfig
@@ -271,9 +272,105 @@ def fold_chars(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:
 def normalize_codepoints(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> np.ndarray:
     """`normalize` as a uint32 array of code points (what shingling consumes)."""
     t = tables(cfg)
-    folded = t.fold[_codepoints(text)]
-    stage2, _ = _context_passes(_from_codepoints(folded), cfg)
-    return _fold_vocabulary(_join_tokens(_codepoints(stage2), t.cls), cfg)[0]
+    cps = _codepoints(text)
+    joined, plain = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
+    if not plain:
+        joined = _fold_join_context(cps, t, cfg)
+    return _fold_vocabulary(joined, cfg)[0]
+
+
+def _fold_join_context(cps: np.ndarray, t: Tables, cfg: NormalizeConfig) -> np.ndarray:
+    """The general path: table fold, context passes on the folded text, then the join."""
+    stage2, _ = _context_passes(_from_codepoints(t.fold[cps]), cfg)
+    return _join_tokens(_codepoints(stage2), t.cls)
+
+
+_TONE_CPS = np.array(sorted(map(ord, _TONE)), dtype=np.uint32)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pinyin_letter(c: int, tones: np.ndarray) -> bool:
+    return (0x61 <= c <= 0x7A) or c == 0xFC or bool(np.any(tones == c))
+
+
+@numba.njit(cache=True, nogil=True)
+def _pinyin_ahead(cps: np.ndarray, fold: np.ndarray, j: int, tones: np.ndarray) -> bool:
+    """Whether `_PINYIN` could match after a `(` ending at j: spaces, 1-7 syllable letters
+    with a tone mark or `?`, spaces, `)`. Conservative: the preceding ideograph is not
+    checked."""
+    n = cps.size
+    while j < n and (fold[cps[j]] == 0x20 or fold[cps[j]] == 0x0A):
+        j += 1
+    letters = 0
+    marked = False
+    while j < n:
+        c = fold[cps[j]]
+        if c == 0x3F or np.any(tones == c):
+            marked = True
+        elif not (0x61 <= c <= 0x7A or c == 0xFC):
+            break
+        letters += 1
+        j += 1
+    if letters == 0 or letters > 7 or not marked:
+        return False
+    while j < n and (fold[cps[j]] == 0x20 or fold[cps[j]] == 0x0A):
+        j += 1
+    return j < n and fold[cps[j]] == 0x29
+
+
+@numba.njit(cache=True, nogil=True)
+def _fold_join_plain(
+    cps: np.ndarray, fold: np.ndarray, cls: np.ndarray, tones: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """Table fold and join in one compiled pass, for the common text that no context pass
+    could change. Returns (code points, True), or (empty, False) as soon as the folded text
+    holds what a context pattern could match at: `<` or `&` before a letter, `/` or `#`, a
+    parenthesised pinyin syllable, U+FFFD, a `?` before a pinyin letter, or a fourth short
+    ASCII fragment in a row (what `_JUNK` needs). The result then equals
+    `_fold_join_context`."""
+    n = cps.size
+    # Output never exceeds the input: a space is only written in place of a dropped separator.
+    out = np.empty(n, dtype=np.uint32)
+    t = 0
+    frag = 0  # length of the current run of printable non-space ASCII
+    chain = 0  # short (1-3) fragments in a row, separated by spaces or tabs only
+    prev_word = False
+    gap = False
+    for i in range(n):
+        c = fold[cps[i]]
+        if c == 0xFFFD or (c == 0x3F and i + 1 < n and _pinyin_letter(fold[cps[i + 1]], tones)):
+            return out[:0], False
+        if (c == 0x3C or c == 0x26) and i + 1 < n:
+            nxt = fold[cps[i + 1]]
+            if (0x61 <= (nxt | 0x20) <= 0x7A) or nxt == 0x2F or nxt == 0x23:
+                return out[:0], False
+        if c == 0x28 and _pinyin_ahead(cps, fold, i + 1, tones):
+            return out[:0], False
+        if 0x21 <= c <= 0x7E:
+            if chain >= 3:
+                return out[:0], False
+            frag += 1
+        elif c == 0x20 or c == 0x09:
+            if 1 <= frag <= 3:
+                chain += 1
+            elif frag > 3:
+                chain = 0
+            frag = 0
+        else:
+            chain = 0
+            frag = 0
+        k = cls[c]
+        if k == SEP:
+            gap = True
+            continue
+        if k == WORD and prev_word and gap:
+            out[t] = 0x20
+            t += 1
+        out[t] = c
+        t += 1
+        prev_word = k == WORD
+        gap = False
+    return out[:t], True
 
 
 def normalize(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:

@@ -7,7 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dedup.config import NormalizeConfig
-from dedup.normalize import normalize, normalize_counted
+from dedup.normalize import (
+    _TONE_CPS,
+    _fold_join_context,
+    _fold_join_plain,
+    normalize,
+    normalize_counted,
+    tables,
+)
 from dedup.phrases import build_table, fold_phrases, vocabulary_table
 
 # (noise kind, noisy text, clean text): each noisy form must normalize like the clean one.
@@ -156,3 +163,38 @@ _NOISE_ALPHABET = "發展經濟()fāǎ?. x-F6 b+\n「」，。ＡＢ<p>&;軟體�
 def test_idempotent_on_noise_alphabet(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once
+
+
+_CONTEXT_ALPHABET = "發展經濟()（）fāǎzhng?？\ufffd<>/p&#;nbsp x-F6 b+\t\n「」，。ＡＢab"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET)))
+def test_plain_fast_path_equals_general_path(text: str) -> None:
+    # The compiled fast path may only accept texts that the context passes leave unchanged.
+    t = tables(NormalizeConfig())
+    cps = _cps(text)
+    fast, plain = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
+    if plain:
+        assert np.array_equal(fast, _fold_join_context(cps, t, NormalizeConfig()))
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("发展（经济）", True),
+        ("我们(women)走", True),
+        ("發(fā)展", False),
+        ("价格<100元&免费", True),
+        ("<p>段落", False),
+        ("&nbsp;", False),
+        ("好?吗", True),
+        ("好?yōu)", False),
+        ("hello world, foo bar", True),
+        ("a bc def ghi", False),  # four short fragments: a junk candidate, checked in full
+        (") x- F6 b+ P5", False),
+    ],
+)
+def test_plain_fast_path_triggers(text: str, plain: bool) -> None:
+    t = tables(NormalizeConfig())
+    assert _fold_join_plain(_cps(text), t.fold, t.cls, _TONE_CPS)[1] is plain
