@@ -46,6 +46,35 @@ _PINYIN = re.compile(
     rf"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f])"
     rf"\(\s*(?=[a-zü?{_TONE}]{{0,7}}[?{_TONE}])[a-zü?{_TONE}]{{1,7}}\s*\)"
 )
+# Neutral-tone syllables carry no mark (的(de), 了(le)): a parenthesised toneless syllable right
+# after an ideograph is stripped when it is a valid pinyin syllable of two letters or more.
+_PINYIN_TONELESS = re.compile(
+    r"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f])\(\s*([a-zü]{2,6})\s*\)"
+)
+_SYLLABLES = (
+    "ai an ang ao ba bai ban bang bao bei ben beng bi bian biang biao bie bin bing bo "
+    "bong bu ca cai can cang cao ce cei cen ceng cha chai chan chang chao che chen cheng chi "
+    "chong chou chu chua chuai chuan chuang chui chun chuo ci cong cou cu cuan cui cun cuo da "
+    "dai dan dang dao de dei den deng di dia dian diao die din ding diu dong dou du duan dui "
+    "dun duo ei en eng er fa fan fang fei fen feng fiao fo fou fu ga gai gan gang gao ge gei "
+    "gen geng gong gou gu gua guai guan guang gui gun guo ha hai han hang hao he hei hen heng "
+    "hm hng hong hou hu hua huai huan huang hui hun huo ji jia jian jiang jiao jie jin jing "
+    "jiong jiu ju juan jue jun ka kai kan kang kao ke kei ken keng kong kou ku kua kuai kuan "
+    "kuang kui kun kuo la lai lan lang lao le lei len leng li lia lian liang liao lie lin "
+    "ling liu lo long lou lu luan lue lun luo lü lüe ma mai man mang mao me mei men meng mi "
+    "mian miao mie min ming miu mo mou mu na nai nan nang nao ne nei nen neng ng ni nia nian "
+    "niang niao nie nin ning niu nong nou nu nuan nue nun nuo nü nüe ou pa pai pan pang pao "
+    "pei pen peng pi pian piao pie pin ping po pou pu qi qia qian qiang qiao qie qin qing "
+    "qiong qiu qu quan que qun ran rang rao re ren reng ri rong rou ru rua ruan rui run ruo "
+    "sa sai san sang sao se sen seng sha shai shan shang shao she shei shen sheng shi shou "
+    "shu shua shuai shuan shuang shui shun shuo si song sou su suan sui sun suo ta tai tan "
+    "tang tao te tei teng ti tian tiao tie ting tong tou tu tuan tui tun tuo wa wai wan wang "
+    "wei wen weng wo wong wu xi xia xian xiang xiao xie xin xing xiong xiu xu xuan xue xun ya "
+    "yan yang yao ye yi yin ying yo yong you yu yuan yue yun za zai zan zang zao ze zei zen "
+    "zeng zha zhai zhan zhang zhao zhe zhei zhen zheng zhi zhong zhou zhu zhua zhuai zhuan "
+    "zhuang zhui zhun zhuo zi zong zou zu zuan zui zun zuo"
+)
+_TONELESS_SYLLABLES = frozenset(_SYLLABLES.split(" "))
 # `?` or U+FFFD runs are what survives of bytes decoded with the wrong codec; a pinyin
 # syllable glued to one is the remains of a mangled annotation (`?yōu)`).
 _MOJIBAKE = re.compile(rf"[?\ufffd]+(?:[a-zü]{{0,6}}[{_TONE}][a-zü]{{0,6}}\)?)?")
@@ -205,6 +234,19 @@ def _strip_junk(text: str) -> tuple[str, int]:
     return _ASCII_RUN.sub(run, text), count
 
 
+def _strip_toneless(text: str) -> tuple[str, int]:
+    count = 0
+
+    def strip(m: re.Match[str]) -> str:
+        nonlocal count
+        if m.group(1) in _TONELESS_SYLLABLES:
+            count += 1
+            return ""
+        return m.group(0)
+
+    return _PINYIN_TONELESS.sub(strip, text), count
+
+
 def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int]]:
     counts: dict[str, int] = {}
     if cfg.strip_html and "<" in text:
@@ -214,6 +256,8 @@ def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int
         counts["html"] = counts.get("html", 0) + n
     if cfg.strip_pinyin and "(" in text:
         text, counts["pinyin"] = _sub_count(_PINYIN, text, "")
+        text, n = _strip_toneless(text)
+        counts["pinyin"] += n
     if cfg.strip_mojibake and ("?" in text or "\ufffd" in text):
         text, counts["mojibake"] = _sub_count(_MOJIBAKE, text)
     if cfg.strip_junk:
@@ -295,23 +339,20 @@ def _pinyin_letter(c: int, tones: np.ndarray) -> bool:
 
 @numba.njit(cache=True, nogil=True)
 def _pinyin_ahead(cps: np.ndarray, fold: np.ndarray, j: int, tones: np.ndarray) -> bool:
-    """Whether `_PINYIN` could match after a `(` ending at j: spaces, 1-7 syllable letters
-    with a tone mark or `?`, spaces, `)`. Conservative: the preceding ideograph is not
-    checked."""
+    """Whether `_PINYIN` or `_PINYIN_TONELESS` could match after a `(` ending at j: spaces,
+    1-7 syllable letters, spaces, `)`. Conservative: neither the tone mark nor the preceding
+    ideograph nor the syllable list is checked."""
     n = cps.size
     while j < n and (fold[cps[j]] == 0x20 or fold[cps[j]] == 0x0A):
         j += 1
     letters = 0
-    marked = False
     while j < n:
         c = fold[cps[j]]
-        if c == 0x3F or np.any(tones == c):
-            marked = True
-        elif not (0x61 <= c <= 0x7A or c == 0xFC):
+        if not (c == 0x3F or 0x61 <= c <= 0x7A or c == 0xFC or np.any(tones == c)):
             break
         letters += 1
         j += 1
-    if letters == 0 or letters > 7 or not marked:
+    if letters == 0 or letters > 7:
         return False
     while j < n and (fold[cps[j]] == 0x20 or fold[cps[j]] == 0x0A):
         j += 1
