@@ -82,6 +82,9 @@ class TreeSampler(threading.Thread):
         self.interval = interval
         self.pss_every = pss_every
         self.memory = TreeMemory()
+        # CPU seconds of the root process alone, as last sampled: the serial part of a run
+        # (reading, dispatching, the stages after signing), apart from the workers.
+        self.root_cpu = 0.0
         self._stop_event = threading.Event()
         self._t0 = time.perf_counter()
 
@@ -98,6 +101,7 @@ class TreeSampler(threading.Thread):
                 m.samples += 1
                 m.peak_procs = max(m.peak_procs, len(pids))
                 rss = sum(_rss(p) for p in pids)
+                self.root_cpu = max(self.root_cpu, _cpu_seconds(self.pid))
                 now = time.perf_counter() - self._t0
                 if rss > m.peak_rss:
                     m.peak_rss, m.peak_at = rss, now
@@ -140,6 +144,17 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (its reaped children excluded)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _pss(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
@@ -168,6 +183,7 @@ class RunResult:
     wall: float
     cpu: float  # user + system seconds of the whole process tree
     other_cpu: float  # CPU seconds other processes of the machine used meanwhile
+    main_cpu: float  # user + system seconds of the dedup process alone (sampled, a lower bound)
     memory: TreeMemory
     ru_maxrss: int  # bytes, largest single process of the tree (from wait4)
     input_bytes: int
@@ -215,6 +231,7 @@ def run_dedup(
         wall=wall,
         cpu=cpu,
         other_cpu=max(0.0, busy - cpu),
+        main_cpu=sampler.root_cpu,
         memory=memory,
         ru_maxrss=usage.ru_maxrss * 1024,
         input_bytes=int(summary["input_bytes"]),
@@ -373,6 +390,10 @@ def print_run(r: RunResult, corpus: Path) -> None:
         f"   CPU: {r.cpu:.1f} s in the tree ({r.cpu / r.wall:.2f} cores busy on average, "
         f"{r.mb / r.cpu:.1f} MB per CPU-second); other processes on the machine used "
         f"{r.other_cpu:.1f} CPU-s meanwhile{busy}"
+    )
+    print(
+        f"   of which the main process {r.main_cpu:.1f} s ({r.main_cpu / r.wall:.0%} of the wall "
+        f"time: the serial part) and the workers {r.cpu - r.main_cpu:.1f} s"
     )
     s = r.summary
     found = f", planted copies found {r.recall:.1%}" if r.recall is not None else ""

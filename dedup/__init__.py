@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "deduplicate": "pipeline",
     "run": "pipeline",
+    "run_spark": "spark",
     "Config": "config",
     "ReadConfig": "config",
     "NormalizeConfig": "config",
@@ -35,6 +36,11 @@ _EXPORTS = {
     "AccountingError": "errors",
     "normalize": "normalize",
     "read_inputs": "io",
+    "DedupIndex": "stream",
+    "Deduplicator": "stream",
+    "DedupStep": "stream",
+    "ProgressEvent": "progress",
+    "ProgressCallback": "progress",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -54,6 +60,9 @@ if TYPE_CHECKING:
     from .io import read_inputs
     from .normalize import normalize
     from .pipeline import deduplicate, run
+    from .progress import ProgressCallback, ProgressEvent
+    from .spark import run_spark
+    from .stream import DedupIndex, Deduplicator, DedupStep
     from .types import Cluster, Doc, Member, Result, Skip
 
 

@@ -10,10 +10,12 @@ from typing import Any
 import click
 
 from . import __version__
+from ._cli_config import config_option, recorded_options
 from .config import (
     ClusterConfig,
     Config,
     LSHConfig,
+    OutputConfig,
     ReadConfig,
     ShingleConfig,
     SignatureConfig,
@@ -66,6 +68,7 @@ def cli() -> None:
 
 
 @cli.command()
+@config_option
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",
@@ -74,6 +77,28 @@ def cli() -> None:
     required=True,
     type=click.Path(path_type=Path),
     help="Folder for clusters.jsonl, kept.jsonl, removed.jsonl, summary.json, report/.",
+)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["auto", "text", "jsonl", "parquet", "warc"]),
+    default="auto",
+    show_default=True,
+    help="Input format. auto: by each file's name (.jsonl[.gz/.zst], .parquet, .warc[.gz], "
+    ".wet[.gz], .txt...), else by its first bytes; stdin is JSONL.",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(["auto", "jsonl", "parquet"]),
+    default="auto",
+    show_default=True,
+    help="Format of kept/removed (or annotated). auto: parquet when every input is Parquet.",
+)
+@click.option(
+    "--annotate",
+    is_flag=True,
+    help="Write every record to annotated.jsonl/.parquet with dedup_cluster, dedup_keep and "
+    "dedup_duplicate_of, instead of splitting it into kept and removed.",
 )
 @click.option(
     "--threshold",
@@ -130,13 +155,13 @@ def cli() -> None:
     "--id-field",
     default=_DEFAULTS.read.id_field,
     show_default=True,
-    help="JSONL field holding the document id.",
+    help="JSONL field or Parquet column holding the document id.",
 )
 @click.option(
     "--text-field",
     default=_DEFAULTS.read.text_field,
     show_default=True,
-    help="JSONL field holding the text.",
+    help="JSONL field or Parquet column holding the text.",
 )
 @click.option(
     "--on-error",
@@ -159,19 +184,53 @@ def cli() -> None:
     show_default=True,
     help="Documents per signing batch.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="Run on this machine, or on Spark (pip install 'dedup[spark]'; same output).",
+)
+@click.option(
+    "--spark-master",
+    default=None,
+    help="Spark master URL (local[*], yarn, k8s://...). Default: what spark-submit or "
+    "spark-defaults.conf sets, else local[*].",
+)
+@click.option(
+    "--spark-conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A Spark setting, e.g. spark.executor.memory=4g (repeatable).",
+)
 @click.option("--no-report", is_flag=True, help="Do not write the HTML/Markdown report.")
 @_report_options
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress).")
+@click.option(
+    "--progress-interval",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between progress lines when stderr is not a terminal (CI, pipes).",
+)
 def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> None:
-    """Deduplicate INPUT... (folders, text files, JSONL[.gz/.zst], or - for JSONL on stdin)."""
+    """Deduplicate INPUT... (folders, text files, JSONL[.gz/.zst], Parquet, WARC/WET, or - for
+    JSONL on stdin)."""
+    from ._cli_progress import ProgressPrinter
     from .pipeline import run as run_pipeline
 
+    quiet, progress_interval = opts.pop("quiet"), opts.pop("progress_interval")
+
     config = Config(
-        read=ReadConfig(opts["id_field"], opts["text_field"], opts["on_error"]),
+        read=ReadConfig(
+            opts["id_field"], opts["text_field"], opts["on_error"], format=opts["input_format"]
+        ),
         shingle=ShingleConfig(opts["ngram"]),
         signature=SignatureConfig(opts["num_perm"], opts["seed"]),
         lsh=LSHConfig(threshold=opts["lsh_threshold"], bands=opts["bands"], rows=opts["rows"]),
         verify=VerifyConfig(opts["threshold"], opts["containment"]),
         cluster=ClusterConfig(opts["representative"]),
+        output=OutputConfig(opts["output_format"], opts["annotate"]),
         jobs=opts["jobs"],
         batch_size=opts["batch_size"],
     )
@@ -183,12 +242,60 @@ def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> 
         def report(out: Path) -> object:
             return build_report(out, report_cfg)
 
-    result = run_pipeline(list(inputs), outdir, config, stdin=sys.stdin.buffer, report=report)
+    if opts["engine"] == "spark":
+        from .spark import run_spark
+
+        doc = run_spark(
+            list(inputs),
+            outdir,
+            config,
+            master=opts["spark_master"],
+            spark_conf=_spark_conf(opts["spark_conf"]),
+            report=report,
+            options=recorded_options(click.get_current_context()),
+        )
+        counts = doc["documents"]
+        if not quiet:
+            click.echo(
+                f"{counts['read']} documents read: {counts['kept']} kept, {counts['removed']} "
+                f"removed in {doc['clusters']} clusters, {counts['skipped']} skipped -> {outdir}",
+                err=True,
+            )
+        return
+    printer = None
+    if not quiet:
+        printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
+    try:
+        result = run_pipeline(
+            list(inputs),
+            outdir,
+            config,
+            stdin=sys.stdin.buffer,
+            report=report,
+            progress=printer,
+            options=recorded_options(click.get_current_context()),
+        )
+    finally:
+        if printer is not None:
+            printer.close()
+    if quiet:
+        return
     click.echo(
         f"{result.read} documents read: {len(result.kept)} kept, {len(result.removed)} removed "
         f"in {len(result.clusters)} clusters, {len(result.skipped)} skipped -> {outdir}",
         err=True,
     )
+
+
+def _spark_conf(pairs: tuple[str, ...]) -> dict[str, str]:
+    """--spark-conf KEY=VALUE options as a dict."""
+    conf: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--spark-conf")
+        conf[key.strip()] = value
+    return conf
 
 
 @cli.command()

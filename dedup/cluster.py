@@ -51,17 +51,53 @@ class UnionFind:
 
     def roots(self) -> np.ndarray:
         """Root of every element."""
-        for x in range(self.parent.size):
-            _find(self.parent, x)
+        _compress(self.parent)
         return self.parent.copy()
+
+
+@njit(cache=True)
+def _compress(parent: np.ndarray) -> None:
+    # In index order every parent is smaller than its child and already final, so one
+    # forward pass points everything at its root.
+    for x in range(parent.size):
+        parent[x] = parent[parent[x]]
+
+
+def grouped(roots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Groups of two or more as (members, bounds): group g is members[bounds[g]:bounds[g + 1]],
+    members ascending, groups ordered by their first member. The flat form of `groups`."""
+    order = np.argsort(roots, kind="stable")
+    sorted_roots = roots[order]
+    bounds = np.flatnonzero(np.diff(sorted_roots)) + 1
+    first = np.concatenate(([0], bounds))
+    last = np.concatenate((bounds, [roots.size])) if roots.size else first
+    big = (last - first) > 1
+    keep = np.repeat(big, last - first)
+    sizes = (last - first)[big]
+    out_bounds = np.zeros(sizes.size + 1, dtype=np.int64)
+    np.cumsum(sizes, out=out_bounds[1:])
+    return order[keep], out_bounds
 
 
 def groups(roots: np.ndarray) -> list[np.ndarray]:
     """Member indices of every group of two or more, ordered by their first member."""
-    order = np.argsort(roots, kind="stable")
-    sorted_roots = roots[order]
-    bounds = np.flatnonzero(np.diff(sorted_roots)) + 1
-    return [g for g in np.split(order, bounds) if g.size > 1]
+    members, bounds = grouped(roots)
+    return np.split(members, bounds[1:-1]) if bounds.size > 1 else []
+
+
+def representatives(
+    members: np.ndarray, bounds: np.ndarray, lengths: np.ndarray, cfg: ClusterConfig
+) -> np.ndarray:
+    """`representative` of every group of `grouped` at once."""
+    count = bounds.size - 1
+    if cfg.representative == "first" or count == 0:
+        return members[bounds[:-1]].astype(np.int64)
+    group = np.repeat(np.arange(count), np.diff(bounds))
+    size = lengths[members].astype(np.int64)
+    key = size if cfg.representative == "shortest" else -size
+    # Per group: the best size, ties to the smallest index (members are ascending).
+    order = np.lexsort((members, key, group))
+    return members[order[bounds[:-1]]].astype(np.int64)
 
 
 def representative(members: np.ndarray, lengths: np.ndarray, cfg: ClusterConfig) -> int:

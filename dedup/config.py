@@ -9,6 +9,12 @@ from .errors import ConfigError
 
 Representative = Literal["longest", "first", "shortest"]
 OnError = Literal["raise", "skip"]
+InputFormat = Literal["auto", "text", "jsonl", "parquet", "warc"]
+OutputFormat = Literal["auto", "jsonl", "parquet"]
+Extractor = Literal["trafilatura", "resiliparse"]
+INPUT_FORMATS: tuple[str, ...] = ("auto", "text", "jsonl", "parquet", "warc")
+OUTPUT_FORMATS: tuple[str, ...] = ("auto", "jsonl", "parquet")
+EXTRACTORS: tuple[str, ...] = ("trafilatura", "resiliparse")
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,19 @@ class ReadConfig:
     id_field: str = "id"
     text_field: str = "text"
     on_error: OnError = "raise"
+    # auto: by file name, else by the first bytes; applies per file in a folder
+    format: InputFormat = "auto"
+    extractor: Extractor = "trafilatura"  # main text of WARC HTML responses
+
+    def __post_init__(self) -> None:
+        if self.format not in INPUT_FORMATS:
+            raise ConfigError(
+                f"format must be one of {', '.join(INPUT_FORMATS)}, got {self.format!r}"
+            )
+        if self.extractor not in EXTRACTORS:
+            raise ConfigError(
+                f"extractor must be one of {', '.join(EXTRACTORS)}, got {self.extractor!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -77,6 +96,21 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class OutputConfig:
+    """Which files a run writes: kept/removed split, or every record annotated with its fate.
+    Format auto: Parquet when every input is Parquet, else JSONL."""
+
+    format: OutputFormat = "auto"
+    annotate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format not in OUTPUT_FORMATS:
+            raise ConfigError(
+                f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.format!r}"
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that determines a run's output (besides the input itself)."""
 
@@ -87,6 +121,7 @@ class Config:
     lsh: LSHConfig = field(default_factory=LSHConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
     jobs: int = 0  # 0: all cores; the output never depends on it
     batch_size: int = 256
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .io.writers import document_files
 
 MAX_EXAMPLES = 5
 
@@ -94,6 +95,15 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, obj
 
 
+def _records(path: Path, id_field: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line or row number, record) of a run's JSONL or Parquet output file."""
+    if path.suffix == ".parquet":
+        from .io.parquet import parquet_records
+
+        return parquet_records(path, [id_field])
+    return _jsonl(path)
+
+
 def read_gold(path: Path) -> dict[str, GoldDoc]:
     """Parse the gold file into id -> GoldDoc."""
     gold: dict[str, GoldDoc] = {}
@@ -123,7 +133,8 @@ def read_gold(path: Path) -> dict[str, GoldDoc]:
 
 
 def read_predicted(outdir: Path) -> tuple[list[str], dict[str, int]]:
-    """All document ids of a run (kept and removed) and id -> predicted cluster.
+    """All document ids of a run (kept and removed, or annotated; JSONL or Parquet) and
+    id -> predicted cluster.
 
     Documents in no cluster are absent from the mapping (singletons).
     """
@@ -136,9 +147,8 @@ def read_predicted(outdir: Path) -> tuple[list[str], dict[str, int]]:
             raise InputError(str(summary), f"invalid JSON: {e.msg}") from e
         id_field = cfg.get("read", {}).get("id_field", id_field)
     ids: list[str] = []
-    for name in ("kept.jsonl", "removed.jsonl"):
-        path = outdir / name
-        for lineno, obj in _jsonl(path):
+    for path in reversed(document_files(outdir)):  # kept, then removed
+        for lineno, obj in _records(path, id_field):
             if id_field not in obj:
                 raise InputError(str(path), f"no {id_field!r} field", lineno)
             ids.append(str(obj[id_field]))

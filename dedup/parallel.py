@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -29,6 +30,12 @@ def resolve_jobs(jobs: int) -> int:
     return available_cores() if jobs <= 0 else jobs
 
 
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group. The main process alone handles it (and ends
+    # the pool); workers that raised KeyboardInterrupt too would each print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def ordered_map(
     fn: Callable[[T], R], items: Iterable[T], jobs: int, ahead: int | None = None
 ) -> Iterator[R]:
@@ -40,7 +47,7 @@ def ordered_map(
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     pending: deque[Any] = deque()
-    with ctx.Pool(jobs) as pool:
+    with ctx.Pool(jobs, initializer=_ignore_sigint) as pool:
         for item in items:
             pending.append(pool.apply_async(fn, (item,)))
             if len(pending) >= ahead:

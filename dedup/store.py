@@ -1,53 +1,145 @@
-"""Append-only, disk-backed store of every document's shingle hashes.
+"""Disk-backed store of every document's shingle hashes, written in segments by the signers.
 
 Verification needs the exact shingle sets of candidate pairs, but holding every set in memory
-grows with the text (4 bytes per character). The sets go to one file as they are produced and
-are read back through a memory map for the few documents that are candidates.
+grows with the text (4 bytes per character), and so would a memory map of them all once
+verification touches it. Each signing process appends its batches to its own segment file
+(`write_segment`), so the sets never travel back to the main process; the main process keeps
+only where each document's set is (`ShingleStore.add`) and later reads back the sets of the
+documents it needs, a bounded number at a time (`ShingleStore.fetch`).
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
+_ITEM = np.dtype(np.uint32).itemsize
+
+
+@dataclass(frozen=True)
+class Extent:
+    """Where one batch of sets went: a segment file of the store and the element offset."""
+
+    segment: str
+    start: int
+
+
+def write_segment(directory: Path, data: np.ndarray) -> Extent:
+    """Append a batch's concatenated sets to this process's segment file in `directory`.
+
+    One file per process means one writer per file: no locks, and the offset is the size
+    before the write.
+    """
+    name = f"segment-{os.getpid()}.u32"
+    arr = np.ascontiguousarray(data, dtype=np.uint32)
+    with open(directory / name, "ab") as f:
+        start = os.fstat(f.fileno()).st_size
+        f.write(arr.data.cast("B"))
+    return Extent(name, start // _ITEM)
+
+
+def _read_into(fd: int, buf: memoryview, offset: int) -> None:
+    while buf.nbytes:
+        got = os.preadv(fd, [buf], offset)
+        if got <= 0:
+            raise OSError(f"shingle store: unexpected end of segment at byte {offset}")
+        buf = buf[got:]
+        offset += got
+
 
 class ShingleStore:
-    """Write sets with `append`, then `freeze` to get (data, offsets) for verification."""
+    """Per-document locations of the sets in a directory of segment files.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115 (closed in freeze)
-        self._offsets: list[int] = [0]
-        self._data: np.ndarray | None = None
+    `add` records a batch written by `write_segment` (documents numbered in the order added);
+    `fetch` reads the sets of some documents into one compact array.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._names: dict[str, int] = {}
+        self._segment: list[np.ndarray] = []
+        self._start: list[np.ndarray] = []
+        self._size: list[np.ndarray] = []
+        self._n = 0
+        self._frozen: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return len(self._offsets) - 1
+        return self._n
+
+    def add(self, extent: Extent, sizes: np.ndarray) -> None:
+        """Record a batch: its documents' sets lie back to back from `extent`, `sizes` long."""
+        if self._frozen is not None:
+            raise RuntimeError("store is frozen")
+        sizes = np.asarray(sizes, dtype=np.int64)
+        seg = self._names.setdefault(extent.segment, len(self._names))
+        starts = np.empty(sizes.size, dtype=np.int64)
+        starts[0:1] = extent.start
+        np.cumsum(sizes[:-1], out=starts[1:])
+        starts[1:] += extent.start
+        self._segment.append(np.full(sizes.size, seg, dtype=np.int32))
+        self._start.append(starts)
+        self._size.append(sizes)
+        self._n += sizes.size
 
     def append(self, shingles: np.ndarray) -> None:
-        if self._file is None:
-            raise RuntimeError("store is frozen")
+        """Write and record one document's set from this process (tests, small runs)."""
         arr = np.ascontiguousarray(shingles, dtype=np.uint32)
-        self._file.write(arr.tobytes())
-        self._offsets.append(self._offsets[-1] + arr.size)
+        self.add(write_segment(self.directory, arr), np.array([arr.size]))
 
-    def freeze(self) -> tuple[np.ndarray, np.ndarray]:
-        """Close for writing; return the concatenated hashes (memory-mapped) and offsets."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            total = self._offsets[-1]
-            self._data = (
-                np.memmap(self.path, dtype=np.uint32, mode="r", shape=(total,))
-                if total
-                else np.empty(0, dtype=np.uint32)
+    def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._frozen is None:
+
+            def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+                out = np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+                parts.clear()
+                return out
+
+            self._frozen = (
+                cat(self._segment, np.int32),
+                cat(self._start, np.int64),
+                cat(self._size, np.int64),
             )
-        assert self._data is not None
-        return self._data, np.asarray(self._offsets, dtype=np.int64)
+        return self._frozen
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._data = None
+    def sizes(self) -> np.ndarray:
+        """Number of shingles of every document."""
+        return self._index()[2]
+
+    def fetch(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sets of `docs` (document numbers) as (data, starts, ends): set k is
+        data[starts[k]:ends[k]]. Reads with pread in file order, so memory holds only these
+        sets (no mapping of the whole store) and the disk is read forwards."""
+        segment, start, size = self._index()
+        docs = np.asarray(docs, dtype=np.int64)
+        seg, off, length = segment[docs], start[docs], size[docs]
+        order = np.lexsort((off, seg))
+        seg, off, length = seg[order], off[order], length[order]
+        # Destination of each set, in file order.
+        dest = np.zeros(docs.size + 1, dtype=np.int64)
+        np.cumsum(length, out=dest[1:])
+        data = np.empty(int(dest[-1]), dtype=np.uint32)
+        starts = np.empty(docs.size, dtype=np.int64)
+        starts[order] = dest[:-1]
+        ends = starts + size[docs]
+        if docs.size:
+            # Sets that follow each other in one file are read with one call.
+            brk = np.flatnonzero((seg[1:] != seg[:-1]) | (off[1:] != off[:-1] + length[:-1])) + 1
+            first = np.concatenate(([0], brk))
+            last = np.concatenate((brk, [docs.size]))
+            view = data.data.cast("B")
+            names = list(self._names)
+            fds: dict[int, int] = {}
+            try:
+                for a, b in zip(first.tolist(), last.tolist(), strict=True):
+                    s = int(seg[a])
+                    if s not in fds:
+                        fds[s] = os.open(self.directory / names[s], os.O_RDONLY)
+                    lo, hi = int(dest[a]) * _ITEM, int(dest[b]) * _ITEM
+                    _read_into(fds[s], view[lo:hi], int(off[a]) * _ITEM)
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
+        return data, starts, ends

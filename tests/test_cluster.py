@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import UnionFind, groups, representative
+from dedup.cluster import UnionFind, grouped, groups, representative, representatives
 from dedup.config import ClusterConfig
 
 
@@ -44,3 +44,41 @@ def test_representative_rules() -> None:
     assert representative(members, lengths, ClusterConfig("longest")) == 5
     assert representative(members, lengths, ClusterConfig("first")) == 2
     assert representative(members, lengths, ClusterConfig("shortest")) == 2
+
+
+def _simple_groups(roots: np.ndarray) -> list[list[int]]:
+    by_root: dict[int, list[int]] = {}
+    for i, r in enumerate(roots.tolist()):
+        by_root.setdefault(r, []).append(i)
+    return [g for _, g in sorted(by_root.items(), key=lambda kv: kv[1][0]) if len(g) > 1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(0, 40).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.integers(0, max(n - 1, 0))))
+            if n
+            else st.just([]),
+            st.lists(st.integers(0, 5), min_size=n, max_size=n),
+        )
+    )
+)
+def test_vectorised_groups_equal_the_simple_version(
+    case: tuple[int, list[tuple[int, int]], list[int]],
+) -> None:
+    n, edges, lens = case
+    uf = UnionFind(n)
+    uf.union_pairs(np.array(edges, dtype=np.int64).reshape(-1, 2))
+    roots = uf.roots()
+    assert roots.tolist() == [uf.find(i) for i in range(n)]
+    simple = _simple_groups(roots)
+    assert [g.tolist() for g in groups(roots)] == simple
+    members, bounds = grouped(roots)
+    assert [members[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)] == simple
+    lengths = np.array(lens, dtype=np.int64)
+    for rule in ("longest", "shortest", "first"):
+        cfg = ClusterConfig(rule)
+        want = [representative(np.array(g), lengths, cfg) for g in simple]
+        assert representatives(members, bounds, lengths, cfg).tolist() == want

@@ -46,3 +46,29 @@ def test_big_buckets_stay_linear_and_connected(k: int) -> None:
 
 def test_no_pairs_for_tiny_input() -> None:
     assert candidate_pairs(np.zeros((1, 8), dtype=np.uint32), 2, 4).shape == (0, 2)
+
+
+def _reference_pairs(sigs: np.ndarray, bands: int, rows: int, max_bucket: int) -> list[list[int]]:
+    """Buckets in input order: all pairs, or a star around the first member plus a chain."""
+    found: set[tuple[int, int]] = set()
+    for band in range(bands):
+        buckets: dict[bytes, list[int]] = {}
+        for i in range(sigs.shape[0]):
+            buckets.setdefault(sigs[i, band * rows : (band + 1) * rows].tobytes(), []).append(i)
+        for m in buckets.values():
+            if len(m) <= max_bucket:
+                found.update((a, b) for x, a in enumerate(m) for b in m[x + 1 :])
+            else:
+                found.update((m[0], b) for b in m[1:])
+                found.update(zip(m[:-1], m[1:], strict=True))
+    return [list(p) for p in sorted(found)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pairs_equal_the_input_order_reference(seed: int) -> None:
+    # Few distinct values per band: many buckets, some larger than max_bucket.
+    rng = np.random.default_rng(seed)
+    sigs = rng.integers(0, 6, size=(300, 8), dtype=np.uint32)
+    sigs[rng.random(300) < 0.3] = 7  # one big bucket in every band
+    got = candidate_pairs(sigs, 4, 2, max_bucket=16)
+    assert got.tolist() == _reference_pairs(sigs, 4, 2, 16)

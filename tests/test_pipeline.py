@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dedup.config import Config, VerifyConfig
-from dedup.pipeline import deduplicate
+from dedup.normalize import normalize
+from dedup.pipeline import _similarities_to, deduplicate
+from dedup.shingle import shingles
+from dedup.store import ShingleStore
 from dedup.types import Doc, Skip
 
 
@@ -78,3 +84,47 @@ def test_accounting_and_partition(texts: list[str]) -> None:
     for _doc_id, (rep, number) in result.removed.items():
         assert rep in result.kept
         assert result.clusters[number].representative == rep
+
+
+def _variants() -> list[Doc]:
+    base = "今天天气很好我们去公园散步然后一起吃午饭下午回家看书晚上早点睡觉明天还要上班"
+    other = "完全不同的另一篇文章讲的是计算机程序设计和数据结构以及算法分析的基本方法"
+    docs = []
+    for k in range(12):
+        text = base if k % 2 else other
+        docs.append(Doc(f"d{k}", text[: len(text) - k] + "。" * (k % 3)))
+    return docs
+
+
+def test_jobs_and_batches_give_identical_similarities() -> None:
+    docs = _variants()
+    one = deduplicate(docs, Config(jobs=1, batch_size=5))
+    two = deduplicate(docs, Config(jobs=2, batch_size=3))
+    assert one.clusters and one.clusters == two.clusters
+    assert one.removed == two.removed and one.kept == two.kept
+    assert one.stats["input_bytes"] == sum(len(d.text.encode()) for d in docs)
+
+
+def test_member_similarities_are_exact() -> None:
+    docs = _variants()
+    cfg = Config(jobs=1)
+    text = {d.id: d.text for d in docs}
+    for cluster in deduplicate(docs, cfg).clusters:
+        rep = shingles(normalize(text[cluster.representative]), cfg.shingle)
+        for m in cluster.members[1:]:
+            other = shingles(normalize(text[m.id]), cfg.shingle)
+            inter = np.intersect1d(rep, other).size
+            assert m.jaccard == round(inter / np.union1d(rep, other).size, 6)
+            assert m.containment == round(inter / min(rep.size, other.size), 6)
+
+
+def test_similarities_to_reuses_candidates_and_reads_the_rest(tmp_path: Path) -> None:
+    sets = [np.array(s, dtype=np.uint32) for s in ([1, 2, 3], [2, 3, 4], [3, 4, 5], [7])]
+    store = ShingleStore(tmp_path)
+    for s in sets:
+        store.append(s)
+    # (0, 1) is known with a deliberately wrong value, to show it is reused; (0, 2) and
+    # (3, 0) are read from the store.
+    known = (np.array([[0, 1], [1, 2]]), np.array([0.25, 0.5]), np.array([0.125, 0.5]))
+    jac, con = _similarities_to(np.array([0, 0, 3]), np.array([1, 2, 0]), store, known)
+    assert jac.tolist() == [0.25, 0.2, 0.0] and con.tolist() == [0.125, 1 / 3, 0.0]

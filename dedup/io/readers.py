@@ -1,6 +1,8 @@
-"""Input readers: folders, text files, JSONL (plain, .gz, .zst) and stdin -> Doc records.
+"""Input readers: folders, text files, JSONL (plain, .gz, .zst), Parquet, WARC/WET and stdin
+-> Doc records.
 
-Everything streams: at most one file's content (for JSONL one line) is held in memory.
+Everything streams: at most one file's content (for JSONL one line, for Parquet one row group,
+for WARC one record) is held in memory.
 """
 
 from __future__ import annotations
@@ -19,39 +21,74 @@ from typing import Any, BinaryIO
 from ..config import ReadConfig
 from ..errors import InputError
 from ..types import Doc, Skip
+from .detect import JSONL_SUFFIXES, Compression, compression, detect_format
 from .encoding import NotTextError, decode_text
 
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 STDIN_NAME = "<stdin>"
 
 _CHUNK = 1 << 16
 
 
 def read_inputs(
-    inputs: Sequence[str], cfg: ReadConfig, stdin: BinaryIO | None = None
+    inputs: Sequence[str], cfg: ReadConfig, stdin: BinaryIO | None = None, jobs: int = 1
 ) -> Iterator[Doc | Skip]:
     """Yield a Doc for every document in `inputs`, in a deterministic order.
 
     Each input is a folder (read recursively in sorted path order, hidden names ignored), a
-    text file, a JSONL file (.jsonl, .jsonl.gz, .jsonl.zst) or `-` for JSONL on stdin. A
-    malformed record raises InputError, or with on_error="skip" is yielded as a Skip; an input
-    that does not exist always raises, before anything is read.
+    text file, a JSONL file (.jsonl, .jsonl.gz, .jsonl.zst), a Parquet file, a WARC or WET
+    file, or `-` for stdin (JSONL, or WARC/text with cfg.format). cfg.format "auto" tells each
+    file's format by its name, else by its first bytes. A malformed record raises InputError,
+    or with on_error="skip" is yielded as a Skip; an input that does not exist always raises,
+    before anything is read. `jobs` processes extract the text of WARC HTML pages (the order
+    and the documents never depend on it).
     """
     for given in inputs:
         if given != "-" and not os.path.exists(given):
             raise InputError(given, "no such file or directory")
+        if given == "-" and cfg.format == "parquet":
+            raise InputError(STDIN_NAME, "Parquet cannot be read from stdin: give a file name")
+    seen_uris: set[str] = set()  # WARC target URIs, so a re-crawled page gets a distinct id
     for given in inputs:
         if given == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
-            yield from _jsonl_records(stream, STDIN_NAME, STDIN_NAME, cfg)
+            yield from _read_stdin(stream, cfg, seen_uris, jobs)
         elif os.path.isdir(given):
             files, unreadable = _folder_files(given)
             for e in unreadable:
                 yield _fail(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
             for rel in files:
-                yield from _read_file(os.path.join(given, rel), rel, cfg)
+                yield from _read_file(os.path.join(given, rel), rel, cfg, seen_uris, jobs)
         else:
-            yield from _read_file(given, os.path.basename(given), cfg)
+            yield from _read_file(given, os.path.basename(given), cfg, seen_uris, jobs)
+
+
+def input_formats(inputs: Sequence[str], cfg: ReadConfig) -> set[str]:
+    """The formats `read_inputs` will read these inputs as (stdin counts as JSONL unless
+    cfg.format names another). Missing or unreadable inputs are left out."""
+    found: set[str] = set()
+    for given in inputs:
+        if given == "-":
+            found.add("jsonl" if cfg.format == "auto" else cfg.format)
+        elif os.path.isdir(given):
+            for rel in _folder_files(given)[0]:
+                found.add(detect_format(os.path.join(given, rel), rel, cfg.format))
+        elif os.path.exists(given):
+            found.add(detect_format(given, os.path.basename(given), cfg.format))
+    return found
+
+
+def _read_stdin(
+    stream: BinaryIO, cfg: ReadConfig, seen_uris: set[str], jobs: int
+) -> Iterator[Doc | Skip]:
+    fmt = "jsonl" if cfg.format == "auto" else cfg.format
+    if fmt == "jsonl":
+        yield from _jsonl_records(stream, STDIN_NAME, STDIN_NAME, cfg)
+    elif fmt == "warc":
+        from .warc import read_warc
+
+        yield from read_warc(stream, STDIN_NAME, cfg, seen_uris, jobs)
+    else:
+        yield _text_doc(stream.read(), STDIN_NAME, STDIN_NAME, cfg)
 
 
 def is_jsonl(name: str) -> bool:
@@ -76,14 +113,28 @@ def _folder_files(folder: str) -> tuple[list[str], list[OSError]]:
     return found, unreadable
 
 
-def _read_file(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
-    """One file: JSONL records, or a single text document whose id is `name`."""
-    if is_jsonl(name):
+def _read_file(
+    path: str, name: str, cfg: ReadConfig, seen_uris: set[str], jobs: int = 1
+) -> Iterator[Doc | Skip]:
+    """One file: JSONL records, Parquet rows, WARC records, or a single text document whose
+    id is `name`."""
+    fmt = detect_format(path, name, cfg.format)
+    if fmt == "jsonl":
         try:
-            with _open_jsonl(path) as lines:
+            with _open_jsonl(path, compression(path, name)) as lines:
                 yield from _jsonl_records(lines, path, name, cfg)
         except OSError as e:  # opening failed; read errors are reported with their line
             yield _fail(cfg, path, f"cannot read: {e.strerror or e}")
+        return
+    if fmt == "parquet":
+        from .parquet import read_parquet
+
+        yield from read_parquet(path, name, cfg)
+        return
+    if fmt == "warc":
+        from .warc import read_warc
+
+        yield from read_warc(path, path, cfg, seen_uris, jobs)
         return
     try:
         with open(path, "rb") as f:
@@ -91,12 +142,15 @@ def _read_file(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
     except OSError as e:
         yield _fail(cfg, path, f"cannot read: {e.strerror or e}")
         return
+    yield _text_doc(data, path, name, cfg)
+
+
+def _text_doc(data: bytes, source: str, name: str, cfg: ReadConfig) -> Doc | Skip:
     try:
         text = decode_text(data)
     except NotTextError as e:
-        yield _fail(cfg, path, e.reason)
-        return
-    yield Doc(id=name, text=text, record={"id": name, "text": text}, source=path)
+        return _fail(cfg, source, e.reason)
+    return Doc(id=name, text=text, record={"id": name, "text": text}, source=source)
 
 
 class _CorruptStream(Exception):
@@ -104,14 +158,13 @@ class _CorruptStream(Exception):
 
 
 @contextmanager
-def _open_jsonl(path: str) -> Iterator[Iterable[bytes]]:
+def _open_jsonl(path: str, compressed: Compression | None) -> Iterator[Iterable[bytes]]:
     """The lines of the decompressed file, read through a buffer."""
-    lower = path.lower()
     with open(path, "rb") as raw:
-        if lower.endswith(".gz"):
+        if compressed == "gzip":
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
                 yield gz
-        elif lower.endswith(".zst"):
+        elif compressed == "zstd":
             yield io.BufferedReader(_ZstdReader(raw), buffer_size=_CHUNK)
         else:
             yield raw
@@ -200,6 +253,14 @@ def _parse_record(raw: bytes, source: str, name: str, lineno: int, cfg: ReadConf
         return _fail(cfg, source, f"not valid JSON: {e}", lineno)
     if not isinstance(record, dict):
         return _fail(cfg, source, f"a {_kind(record)}, not a JSON object", lineno)
+    return record_to_doc(record, source, name, lineno, cfg)
+
+
+def record_to_doc(
+    record: dict[str, Any], source: str, name: str, lineno: int, cfg: ReadConfig
+) -> Doc | Skip:
+    """A Doc from a record's text and id fields (JSONL line, Parquet row). An absent or null
+    id becomes `name:lineno` and is written into the record, so outputs carry it."""
     text_field, id_field = cfg.text_field, cfg.id_field
     if text_field not in record:
         return _fail(cfg, source, f"no {text_field!r} field", lineno)

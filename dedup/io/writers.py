@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import decimal
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -11,23 +14,39 @@ from typing import IO, Any
 
 
 def json_line(record: Mapping[str, Any]) -> str:
-    """One JSONL line (UTF-8 text, no ASCII escaping); lone surrogates fall back to escapes."""
-    line = json.dumps(record, ensure_ascii=False)
+    """One JSONL line (UTF-8 text, no ASCII escaping); lone surrogates fall back to escapes.
+    Values JSON lacks (from Parquet: dates, decimals, bytes) are written as strings."""
+    line = json.dumps(record, ensure_ascii=False, default=_json_default)
     try:
         line.encode("utf-8")
     except UnicodeEncodeError:
-        line = json.dumps(record, ensure_ascii=True)
+        line = json.dumps(record, ensure_ascii=True, default=_json_default)
     return line + "\n"
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 @contextmanager
-def atomic_open(path: Path) -> Iterator[IO[str]]:
-    """Write to a temporary sibling, then rename over `path`; on error nothing is renamed."""
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary sibling to write `path` under: synced and renamed over `path` when the block
+    ends without error, removed otherwise."""
     tmp = path.with_name(f".{path.name}.partial")
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            yield f
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
@@ -35,10 +54,34 @@ def atomic_open(path: Path) -> Iterator[IO[str]]:
             tmp.unlink()
 
 
+@contextmanager
+def atomic_open(path: Path) -> Iterator[IO[str]]:
+    """Write to a temporary sibling, then rename over `path`; on error nothing is renamed."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        yield f
+
+
 def write_json(path: Path, obj: Any) -> None:
     with atomic_open(path) as f:
         json.dump(obj, f, ensure_ascii=False, indent=2)
         f.write("\n")
+
+
+class JsonlSink:
+    """Writes records as JSON lines to `path`, atomically (see `atomic_open`)."""
+
+    def __init__(self, path: Path) -> None:
+        self._cm = atomic_open(path)
+        self._f = self._cm.__enter__()
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self._f.write(json_line(record))
+
+    def __enter__(self) -> JsonlSink:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._cm.__exit__(exc_type, exc, tb)
 
 
 def write_jsonl(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
@@ -48,3 +91,15 @@ def write_jsonl(path: Path, records: Iterator[Mapping[str, Any]]) -> int:
             f.write(json_line(r))
             n += 1
     return n
+
+
+def document_files(outdir: Path) -> list[Path]:
+    """The files holding a finished run's documents: removed then kept (removed is the small
+    one), or the annotated file; JSONL or Parquet, whichever the run wrote. With none there,
+    removed.jsonl and kept.jsonl, so that reading them says what is missing."""
+    for names in (("annotated",), ("removed", "kept")):
+        for ext in ("jsonl", "parquet"):
+            paths = [outdir / f"{name}.{ext}" for name in names]
+            if all(p.exists() for p in paths):
+                return paths
+    return [outdir / "removed.jsonl", outdir / "kept.jsonl"]

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config import NormalizeConfig
 from ..errors import ConfigError, InputError
+from ..io.writers import atomic_open, document_files
 from ..types import Cluster, Member
 from . import render
 from .diff import (
@@ -86,9 +87,9 @@ def build_report(outdir: Path, cfg: ReportConfig = ReportConfig()) -> Path:
     texts: dict[str, DocText] = {}
     lengths: dict[str, int] = {}
     # removed.jsonl holds only cluster members: read it whole; kept.jsonl (the bulk of a run)
-    # only until the representatives are found.
-    for name in ("removed.jsonl", "kept.jsonl"):
-        _read_texts(outdir / name, needed, members, texts, lengths, run, cfg.max_chars)
+    # only until the representatives are found. (Or their Parquet twins, or the annotated file.)
+    for path in document_files(outdir):
+        _read_texts(path, needed, members, texts, lengths, run, cfg.max_chars)
 
     rows = index_order(cluster_row(c) for c in clusters)
     order = [r.cluster for r in rows]
@@ -98,6 +99,9 @@ def build_report(outdir: Path, cfg: ReportConfig = ReportConfig()) -> Path:
 
     root = outdir / "report"
     pages = root / "clusters"
+    # The index pages make a report look finished: gone until this report is complete.
+    for name in ("index.html", "index.md"):
+        (root / name).unlink(missing_ok=True)
     pages.mkdir(parents=True, exist_ok=True)
     stale = {p.name for p in pages.iterdir()}
     _write(root / "style.css", templates.style)
@@ -124,23 +128,31 @@ def build_report(outdir: Path, cfg: ReportConfig = ReportConfig()) -> Path:
         )
         _write(stem.with_suffix(".md"), render.cluster_md(page, nav, templates, cfg))
 
-    ov = overview(clusters)
-    listed = rows[: cfg.max_index_rows]
-    _write(
-        root / "index.html",
-        render.index_html(run.summary, listed, len(rows), ov, run.version, templates, cfg),
-    )
-    _write(root / "index.md", render.index_md(run.summary, listed, len(rows), ov, templates, cfg))
-
     for name in sorted(stale):  # pages of clusters an earlier run had
         path = pages / name
         if path.is_file():
             path.unlink()
+
+    ov = overview(clusters)
+    listed = rows[: cfg.max_index_rows]
+    # Last, each under a temporary name first: an index page exists only complete.
+    _write_atomic(
+        root / "index.md", render.index_md(run.summary, listed, len(rows), ov, templates, cfg)
+    )
+    _write_atomic(
+        root / "index.html",
+        render.index_html(run.summary, listed, len(rows), ov, run.version, templates, cfg),
+    )
     return root / "index.html"
 
 
 def _write(path: Path, text: str) -> None:
     path.write_bytes(text.encode("utf-8"))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    with atomic_open(path) as f:
+        f.write(text)
 
 
 def _jsonl(path: Path) -> Generator[tuple[int, Any], None, None]:
@@ -231,7 +243,13 @@ def _read_texts(
     if not members - lengths.keys():
         return
     left = len(members - lengths.keys())
-    with closing(_jsonl(path)) as records:
+    if path.suffix == ".parquet":
+        from ..io.parquet import parquet_records
+
+        rows = parquet_records(path, [run.id_field, run.text_field])
+    else:
+        rows = _jsonl(path)
+    with closing(rows) as records:
         for _, rec in records:
             doc = _id_and_text(rec, run)
             if doc is None or doc[0] not in members or doc[0] in lengths:

@@ -1,0 +1,162 @@
+"""Throughput of `dedup run --engine spark` in local mode next to the local engine's, on the
+same generated corpus, and whether both wrote the same OUTDIR.
+
+    python bench/spark_throughput.py --docs 100000 [--master 'local[*]'] [--shards 8]
+        [--out bench/data] [--jobs 0] [--conf spark.driver.memory=4g ...]
+
+Generates (or reuses) a synthetic corpus of N Chinese articles with planted near-duplicates
+(bench/gen_synthetic.py), splits it into `--shards` JSONL files (one read task each), runs the
+local engine and then Spark on that folder, and prints documents/s and MB/s of input text for
+both (Spark with and without the start of its JVM), Spark's per-stage seconds, and the bytes
+per document that Spark holds for the sign/LSH/verify stages (signature + shingle set + text),
+from which the executor memory for N documents follows. Nothing is asserted: on one machine
+Spark's local mode is expected to be slower than the local engine (it pays for
+serialisation and shuffles); the point of it is the cluster, where it scales out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from gen_synthetic import ensure_corpus
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dedup.config import Config  # noqa: E402
+from dedup.pipeline import run, sign_texts  # noqa: E402
+from dedup.spark import run_spark, spark_session  # noqa: E402
+
+CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
+MB = 1e6
+
+
+def shard(corpus: Path, shards: int) -> Path:
+    """The corpus split into `shards` JSONL files in a folder next to it (cached)."""
+    folder = corpus.with_name(corpus.name.removesuffix(".jsonl") + f"-shards{shards}")
+    if folder.is_dir() and (folder / ".done").exists():
+        return folder
+    folder.mkdir(exist_ok=True)
+    with open(corpus, "rb") as f:
+        lines = f.readlines()
+    per = -(-len(lines) // shards)
+    for k in range(shards):
+        (folder / f"part-{k:04d}.jsonl").write_bytes(b"".join(lines[k * per : (k + 1) * per]))
+    (folder / ".done").write_text("")  # hidden: neither engine reads it
+    return folder
+
+
+def bytes_per_doc(corpus: Path, config: Config, sample: int = 2000) -> dict[str, float]:
+    """Mean bytes per document of what Spark persists: text (twice: the text and the output
+    line), signature, shingle set."""
+    texts = []
+    with open(corpus, encoding="utf-8") as f:
+        for line in f:
+            texts.append(json.loads(line)["text"])
+            if len(texts) >= sample:
+                break
+    signed = sign_texts(texts, config)
+    sets = signed.sets() if callable(signed.sets) else signed.sets
+    text = sum(len(t.encode("utf-8")) for t in texts) / len(texts)
+    shingles = sum(s.size * 4 for s in sets) / len(texts)
+    return {"text": text, "signature": config.signature.num_perm * 4, "shingles": shingles}
+
+
+class StorageSampler(threading.Thread):
+    """Polls the memory and disk size of every persisted RDD of a SparkContext; keeps the
+    peak of the total (what the executors held for the run at one time)."""
+
+    def __init__(self, sc: Any, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.sc = sc
+        self.interval = interval
+        self.peak = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                infos = self.sc._jsc.sc().getRDDStorageInfo()
+                total = sum(int(i.memSize()) + int(i.diskSize()) for i in infos)
+            except Exception:  # the context is stopping
+                return
+            self.peak = max(self.peak, total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--master", default="local[*]")
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "data")
+    ap.add_argument("--jobs", type=int, default=0, help="local engine workers (0: all cores)")
+    ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+
+    corpus = ensure_corpus(args.docs, args.out)
+    folder = shard(corpus, args.shards)
+    inputs = [str(folder)]
+    config = Config(jobs=args.jobs)
+    mb = sum(p.stat().st_size for p in folder.glob("*.jsonl")) / MB
+    conf = dict(c.split("=", 1) for c in args.conf)
+    conf.setdefault("spark.driver.memory", "2g")
+
+    with tempfile.TemporaryDirectory(prefix="dedup-spark-bench-") as tmp:
+        t = time.perf_counter()
+        run(inputs, Path(tmp) / "local", config)
+        local_s = time.perf_counter() - t
+
+        t = time.perf_counter()
+        spark = spark_session(args.master, conf)
+        spark.sparkContext.setLogLevel("ERROR")
+        start_s = time.perf_counter() - t
+        sampler = StorageSampler(spark.sparkContext)
+        sampler.start()
+        t = time.perf_counter()
+        doc = run_spark(inputs, Path(tmp) / "spark", config, spark=spark)
+        spark_s = time.perf_counter() - t
+        sampler.stopped.set()
+        sampler.join()
+        cores = spark.sparkContext.defaultParallelism
+        spark.stop()
+        same = all(
+            (Path(tmp) / "local" / n).read_bytes() == (Path(tmp) / "spark" / n).read_bytes()
+            for n in CONTRACT
+        )
+
+    n = args.docs
+    print(f"corpus: {n} documents, {mb:.1f} MB of JSONL in {args.shards} shards ({folder})")
+    print(f"{'engine':<28}{'seconds':>10}{'docs/s':>12}{'MB/s':>10}")
+    rows = [
+        (f"local (jobs={args.jobs or 'all'})", local_s),
+        (f"spark {args.master} ({cores} cores)", spark_s),
+        ("spark incl. JVM start", spark_s + start_s),
+    ]
+    for name, s in rows:
+        print(f"{name:<28}{s:>10.1f}{n / s:>12.0f}{mb / s:>10.2f}")
+    print(f"identical clusters/kept/removed/errors: {same}")
+    stages = {k: v for k, v in doc["timings"].items() if not k.endswith("_cpu")}
+    print("spark stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
+    per = bytes_per_doc(corpus, config)
+    total = sum(per.values()) + per["text"]  # the text is held as text and as output line
+    print(
+        "persisted per document (bytes): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in per.items())
+        + f"; about {total:.0f} with the output line, before Python/pickle overhead"
+    )
+    print(
+        f"peak persisted by Spark (memory + disk, sampled): {sampler.peak / MB:.0f} MB, "
+        f"{sampler.peak / n:.0f} bytes per document"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

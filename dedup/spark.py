@@ -1,0 +1,765 @@
+"""`dedup run --engine spark`: the local engine's stage functions inside Spark tasks, so both
+engines write the same OUTDIR byte for byte (timings aside).
+
+read (executors run the local readers, one file per task) -> one global document order
+(partitions already in input order, or a distributed sort on (input, path, record); then
+zipWithIndex) -> sign (`sign_texts` in mapPartitions) -> LSH (band keys routed by hash, each
+partition grouping its buckets by sorting; the local bucket rule, `_bucket_pairs`) -> exact
+verification (each candidate pair joined with both shingle sets; `similarities`, `is_match`)
+-> connected components (large-star/small-star iterations, on the executors) ->
+representatives (the local `representative` rule) -> outputs streamed to the driver one
+partition at a time.
+
+The driver never holds per-document data: it sees counts, the first error, at most one
+partition of output lines (`toLocalIterator`), the skipped records (they go into summary.json,
+as locally) and, for local folders, the list of file names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar, cast
+
+import numpy as np
+
+from .cluster import representative
+from .config import ClusterConfig, Config, ReadConfig, VerifyConfig
+from .errors import AccountingError, ConfigError, DedupError, InputError
+from .io.readers import _folder_files, _read_file
+from .io.writers import atomic_open, json_line, write_json
+from .lsh import _bucket_pairs, band_keys, resolve_params
+from .pipeline import OUTPUT_FILES, _round, output_format, sign_texts, summary
+from .types import Doc, Member, Result, Skip
+
+PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
+JAVA_HINT = (
+    "the spark engine needs Java 17 or newer on PATH or in JAVA_HOME "
+    "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless)"
+)
+# Documents per partition of the ordered corpus: bounds what one task, and the driver while
+# it streams outputs, holds at a time (about 3 KB of text per document: 60 MB).
+PARTITION_DOCS = 20_000
+_VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
+_LOW32 = 0xFFFFFFFF
+
+T = TypeVar("T")
+# An item key: (input ordinal, path inside the input, record number in the file). Sorting on
+# it gives the local engine's order: inputs as given, files by sorted path, records in order.
+Key = tuple[int, str, int]
+# What the pipeline carries per document: id, text, output line, source, line number.
+DocRow = tuple[str, str, str, str, int | None]
+
+
+class SparkUnavailable(DedupError):
+    """PySpark is not installed, Java is missing, or Spark could not start."""
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """Stands in for a sequence that `summary` only counts (the driver holds no id lists)."""
+
+    n: int
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> Any:
+    """A SparkSession for dedup, started (or joined) with `conf`.
+
+    Without `master` the one spark-submit or spark-defaults.conf sets is used (local[*] when
+    none is). In local mode the Python workers run this interpreter, so they import the same
+    dedup and numba as the driver.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as e:
+        raise SparkUnavailable(PYSPARK_HINT) from e
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.access(java, os.X_OK):
+        raise SparkUnavailable(JAVA_HINT)
+    builder = SparkSession.builder.appName("dedup")
+    if master:
+        builder = builder.master(master)
+    # The console progress bar would print from a library; the user may turn it back on.
+    for key, value in {"spark.ui.showConsoleProgress": "false", **(conf or {})}.items():
+        builder = builder.config(key, value)
+    try:
+        spark = builder.getOrCreate()
+    except Exception as e:  # the JVM did not start: usually a missing or too old Java
+        raise SparkUnavailable(f"Spark did not start ({e}); {JAVA_HINT}") from e
+    sc = spark.sparkContext
+    if str(sc.master).startswith("local"):
+        if "PYSPARK_PYTHON" not in os.environ:
+            sc.pythonExec = sys.executable
+        root = str(Path(__file__).resolve().parent.parent)
+        paths = [root, *filter(None, [sc.environment.get("PYTHONPATH")])]
+        sc.environment["PYTHONPATH"] = os.pathsep.join(paths)
+    return spark
+
+
+def run_spark(
+    inputs: Sequence[str],
+    outdir: Path,
+    config: Config = Config(),
+    *,
+    master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+    spark: Any = None,
+    report: Callable[[Path], object] | None = None,
+    options: Mapping[str, Any] | None = None,
+    partition_docs: int = PARTITION_DOCS,
+) -> dict[str, Any]:
+    """`pipeline.run` on Spark: read `inputs` (local paths or any Hadoop URI), deduplicate,
+    write the OUTDIR contract files, and return the summary.json document.
+
+    `spark` is an existing SparkSession to use; otherwise the process's active session is
+    joined, or one is started from `master` and `spark_conf` and stopped at the end.
+    `options` (the CLI's option values) is recorded in summary.json, as locally.
+    """
+    if "-" in inputs:
+        raise ConfigError("the spark engine cannot read stdin ('-'): give files or folders")
+    local = [i for i in inputs if "://" not in i]
+    fmt = output_format(local, config) if len(local) == len(inputs) else config.output.format
+    if fmt == "parquet" or config.output.annotate:
+        raise ConfigError(
+            "the spark engine writes kept.jsonl and removed.jsonl only "
+            "(give --output-format jsonl, without --annotate)"
+        )
+    own = spark is None and not _active()
+    session = spark_session(master, spark_conf) if spark is None else spark
+    try:
+        extra = {"inputs": list(inputs)} | ({"options": dict(options)} if options else {})
+        job = _Run(session, config, partition_docs)
+        try:
+            return job.run(inputs, outdir, report, extra)
+        finally:
+            for rdd in job.cached:  # a joined session keeps running: free what this run held
+                rdd.unpersist()
+    finally:
+        if own:
+            session.stop()
+
+
+def _active() -> bool:
+    """Whether this process already runs a SparkSession (then it is joined, not stopped)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return False
+    return SparkSession.getActiveSession() is not None
+
+
+class _Run:
+    """One run's stages, each materialised (persisted and counted) so it can be timed."""
+
+    def __init__(self, spark: Any, config: Config, partition_docs: int) -> None:
+        self.spark = spark
+        self.sc = spark.sparkContext
+        self.config = config
+        self.partition_docs = partition_docs
+        self.parts = max(1, self.sc.defaultParallelism)
+        self.timings: dict[str, float] = {}
+        self.extra: dict[str, Any] = {}
+        self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
+        self._t = time.perf_counter()
+
+    def _keep(self, rdd: Any) -> Any:
+        self.cached.append(rdd.persist(_storage()))
+        return rdd
+
+    def _lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + now - self._t, 4)
+        self._t = now
+
+    def run(
+        self,
+        inputs: Sequence[str],
+        outdir: Path,
+        report: Callable[[Path], object] | None,
+        extra: dict[str, Any],
+    ) -> dict[str, Any]:
+        config = self.config
+        outdir.mkdir(parents=True, exist_ok=True)
+        for name in reversed(OUTPUT_FILES):
+            (outdir / name).unlink(missing_ok=True)
+        self._t = time.perf_counter()
+        indexed, skips, input_bytes = self._read(inputs)
+        n_docs = indexed.count()
+        self._lap("read")
+
+        cpu = (self.sc.accumulator(0.0), self.sc.accumulator(0.0))
+        # Hash-partitioned by document once, so that every later join with the shingle sets
+        # (verification, similarities to representatives) shuffles only the other side.
+        signed = self._keep(indexed.mapPartitions(_Sign(config, cpu)).partitionBy(self.parts))
+        signed.count()
+        self._lap("sign")
+        self.timings["normalize_cpu"] = round(cpu[0].value, 4)
+        self.timings["shingle_sign_cpu"] = round(cpu[1].value, 4)
+
+        bands, rows = resolve_params(config.lsh, config.signature.num_perm)
+        parts = self.parts
+        keyed = signed.mapPartitions(_BandKeys(bands, rows, config.signature.num_perm, parts))
+        candidates = self._keep(
+            keyed.partitionBy(parts, _identity)
+            .mapPartitions(_BucketPairs(config.lsh.max_bucket, parts))
+            .partitionBy(parts, _identity)
+            .mapPartitions(_distinct_pairs)
+        )
+        n_candidates = candidates.count()
+        self._lap("lsh")
+
+        sets = signed.mapValues(lambda v: v[1])
+        pairs = candidates.map(lambda p: (p >> 32, (p & _LOW32, None)))
+        matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify))
+        matched = self._keep(matched)
+        n_matched = matched.count()
+        candidates.unpersist()
+        self._lap("verify")
+
+        components = _components(matched, self.parts, self._keep)
+        rendered = self._keep(self._clusters(components, signed))
+        n_clusters = rendered.count()
+        matched.unpersist()
+        self._lap("cluster")
+
+        counts = self._write(outdir, indexed, rendered, skips)
+        signed.unpersist()
+        indexed.unpersist()
+        rendered.unpersist()
+        self._lap("write")
+        kept, removed = counts
+        if not (kept + removed == n_docs):
+            raise AccountingError(
+                f"accounting mismatch: {n_docs} documents read, {kept + removed} written, "
+                f"{kept} kept + {removed} removed"
+            )
+        stats = {
+            "lsh": {"bands": bands, "rows": rows},
+            "candidates": n_candidates,
+            "verified_pairs": n_matched,
+            "input_bytes": input_bytes,
+        }
+        # summary() only counts kept, removed and clusters: the driver holds no id lists.
+        result = Result(
+            clusters=cast(Any, _Counted(n_clusters)),
+            kept=cast(Any, _Counted(kept)),
+            removed=cast(Any, _Counted(removed)),
+            skipped=tuple(skips),
+            stats=stats,
+        )
+        timings = dict(self.timings)
+        files = ("kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl", "summary.json")
+        extra = {"outputs": [n for n in OUTPUT_FILES if n in files]} | extra
+        self.extra = extra
+        doc = self._summary(result, timings)
+        write_json(outdir / "summary.json", doc)
+        if report is not None:
+            t = time.perf_counter()
+            report(outdir)
+            timings["report"] = round(time.perf_counter() - t, 4)
+            doc = self._summary(result, timings)
+            write_json(outdir / "summary.json", doc)
+        return doc
+
+    def _summary(self, result: Result, timings: dict[str, float]) -> dict[str, Any]:
+        doc = summary(result, self.config, timings) | self.extra
+        doc["engine"] = {"name": "spark", "master": self.sc.master, "spark": self.sc.version}
+        return doc
+
+    # -- read ---------------------------------------------------------------------------
+
+    def _read(self, inputs: Sequence[str]) -> tuple[Any, list[Skip], int]:
+        """Documents as (index, DocRow) in the local engine's order, persisted; the skipped
+        records in order; the UTF-8 size of all texts. Raises the error the local engine
+        would raise first."""
+        sc = self.sc
+        # Readers always skip; with on_error="raise" the first skip is raised below, so the
+        # error is the one the local engine stops at, whichever task met it.
+        cfg = replace(self.config.read, on_error="skip")
+        sources = [_resolve(self.spark, i, given) for i, given in enumerate(inputs)]
+        tasks: list[_Task] = []  # local files, in the local engine's order
+        remote = []
+        for src in sources:
+            if src.remote:
+                remote.append(src)
+            elif src.is_dir:
+                files, unreadable = _folder_files(src.given)
+                for n, e in enumerate(unreadable):
+                    reason = f"cannot read: {e.strerror or e}"
+                    skip = Skip(e.filename or src.given, None, reason)
+                    tasks.append(_Task(src.ordinal, "", src.given, "", skip, n))
+                for rel in files:
+                    tasks.append(_Task(src.ordinal, rel, os.path.join(src.given, rel), rel))
+            else:
+                name = os.path.basename(src.given)
+                tasks.append(_Task(src.ordinal, "", src.given, name))
+        parts: list[Any] = []
+        if tasks:
+            # Contiguous slices of the ordered tasks: partitions come out in input order.
+            slices = max(4 * self.parts, math.ceil(len(tasks) / self.partition_docs))
+            parts.append(sc.parallelize(tasks, min(len(tasks), slices)).flatMap(_ReadFile(cfg)))
+        if remote:
+            hconf = sc._jsc.hadoopConfiguration()
+            hconf.set("mapreduce.input.fileinputformat.input.dir.recursive", "true")
+            for src in remote:
+                files = sc.binaryFiles(src.given, self.parts)
+                parts.append(files.flatMap(_ReadBytes(src, cfg)))
+        items = self._keep(sc.union(parts) if parts else sc.emptyRDD())
+        sizes = items.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
+        total = sum(sizes)
+        # Every later shuffle gets as many partitions: each holds about partition_docs
+        # documents' worth, and so does the driver while it streams one out.
+        self.parts = parts_n = max(self.parts, math.ceil(total / self.partition_docs))
+        ordered = items
+        if remote or max(sizes, default=0) > 2 * self.partition_docs:
+            # Out of order (binaryFiles) or too unbalanced (a big file in one partition): a
+            # distributed sort on the item keys.
+            ordered = self._keep(items.sortByKey(numPartitions=parts_n))
+            ordered.count()
+            items.unpersist()
+
+        skips = ordered.filter(lambda kv: isinstance(kv[1], Skip))
+        if self.config.read.on_error == "raise":
+            first = skips.take(1)
+            dup = _first_duplicate(ordered, parts_n)
+            if first and (dup is None or first[0][0] < dup[0]):
+                s = first[0][1]
+                raise InputError(s.source, s.reason, s.line)
+            if dup is not None:
+                raise dup[1]
+        else:
+            dup = _first_duplicate(ordered, parts_n)
+            if dup is not None:
+                raise dup[1]
+        skipped = skips.values().collect()
+        docs = ordered.filter(lambda kv: not isinstance(kv[1], Skip)).values()
+        indexed = self._keep(docs.zipWithIndex().map(lambda di: (di[1], di[0])))
+        input_bytes = int(indexed.map(lambda kv: _utf8_size(kv[1][1])).sum())
+        ordered.unpersist()
+        return indexed, skipped, input_bytes
+
+    # -- cluster ------------------------------------------------------------------------
+
+    def _clusters(self, components: Any, signed: Any) -> Any:
+        """(number, clusters.jsonl line, [(removed index, (representative id, number))]) per
+        cluster, numbered by their smallest member as locally."""
+        parts = self.parts
+        numbers = (
+            components.values().distinct(parts).sortBy(lambda r: r, numPartitions=parts)
+        ).zipWithIndex()
+        lengths = signed.mapValues(lambda v: v[2])
+        plans = self._keep(
+            components.partitionBy(parts)
+            .join(lengths, parts)
+            .map(lambda kv: (kv[1][0], (kv[0], kv[1][1])))
+            .groupByKey(parts)
+            .join(numbers, parts)
+            .map(_Plan(self.config.cluster))
+        )
+        ids = signed.mapValues(lambda v: v[3])
+        roles = (
+            plans.flatMap(lambda p: [(p[1], (p[0], True))] + [(o, (p[0], False)) for o in p[2]])
+            .partitionBy(parts)
+            .join(ids, parts)
+            .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], kv[1][1])))
+        )
+        sets = signed.mapValues(lambda v: v[1])
+        to_rep = plans.flatMap(lambda p: [(o, (p[1], p[0])) for o in p[2]])
+        sims = _with_sets(to_rep, sets, parts).mapPartitions(_MemberSims())
+        return roles.cogroup(sims, parts).map(_render_cluster)
+
+    # -- write --------------------------------------------------------------------------
+
+    def _write(
+        self, outdir: Path, indexed: Any, rendered: Any, skips: list[Skip]
+    ) -> tuple[int, int]:
+        """The contract files, streamed in order: the driver holds one partition at a time."""
+        parts = self.parts
+        fates = rendered.flatMap(lambda r: r[2]).sortByKey(numPartitions=parts)
+        lines = indexed.mapValues(lambda d: d[2])
+        kept_n = removed_n = 0
+        with (
+            atomic_open(outdir / "kept.jsonl") as kept,
+            atomic_open(outdir / "removed.jsonl") as removed,
+        ):
+            fate_it = fates.toLocalIterator()
+            fate = next(fate_it, None)
+            for idx, line in lines.toLocalIterator():
+                if fate is not None and fate[0] == idx:
+                    record = json.loads(line)
+                    record["duplicate_of"], record["cluster"] = fate[1]
+                    removed.write(json_line(record))
+                    removed_n += 1
+                    fate = next(fate_it, None)
+                else:
+                    kept.write(line)
+                    kept_n += 1
+            if fate is not None:
+                raise AccountingError(f"a removed document ({fate[0]}) was not among the read")
+        with atomic_open(outdir / "clusters.jsonl") as f:
+            ordered = rendered.map(lambda r: (r[0], r[1])).sortByKey(numPartitions=parts)
+            for _, line in ordered.toLocalIterator():
+                f.write(line)
+        with atomic_open(outdir / "errors.jsonl") as f:
+            for s in skips:
+                f.write(json_line(asdict(s)))
+        return kept_n, removed_n
+
+
+# -- inputs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    ordinal: int
+    given: str
+    remote: bool  # a Hadoop URI (hdfs://, s3a://, file://...): read with binaryFiles
+    is_dir: bool
+    qualified: str  # for remote inputs, the prefix binaryFiles' paths start with
+
+
+def _resolve(spark: Any, ordinal: int, given: str) -> _Source:
+    """Check an input exists (before anything is read, as locally) and how to read it."""
+    if "://" not in given:
+        if not os.path.exists(given):
+            raise InputError(given, "no such file or directory")
+        return _Source(ordinal, given, False, os.path.isdir(given), given)
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(given)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        raise InputError(given, "no such file or directory")
+    is_dir = bool(fs.getFileStatus(path).isDirectory())
+    return _Source(ordinal, given, True, is_dir, str(fs.makeQualified(path).toString()))
+
+
+def _row(item: Doc | Skip) -> DocRow | Skip:
+    if isinstance(item, Skip):
+        return item
+    # The line the local engine spools and writes to kept.jsonl, rendered once, here.
+    record = dict(item.record) if item.record else {"id": item.id, "text": item.text}
+    return (item.id, item.text, json_line(record), item.source, item.line)
+
+
+class _Task(NamedTuple):
+    """A local file to read (or a folder that could not be listed, as its Skip)."""
+
+    ordinal: int
+    rel: str
+    path: str
+    name: str
+    skip: Skip | None = None
+    n: int = 0
+
+
+@dataclass(frozen=True)
+class _ReadFile:
+    """Executor side: one local file through the local engine's reader."""
+
+    cfg: ReadConfig
+
+    def __call__(self, task: _Task) -> Iterator[tuple[Key, Any]]:
+        if task.skip is not None:
+            yield (task.ordinal, task.rel, task.n), task.skip
+            return
+        # WARC ids of re-crawled pages are made distinct within a file, not across files.
+        for n, item in enumerate(_read_file(task.path, task.name, self.cfg, set())):
+            yield (task.ordinal, task.rel, n), _row(item)
+
+
+@dataclass(frozen=True)
+class _ReadBytes:
+    """Executor side: one file of a Hadoop URI input, given whole by binaryFiles, through
+    the local engine's reader (from a temporary copy, so every format reads the same)."""
+
+    src: _Source
+    cfg: ReadConfig
+
+    def __call__(self, kv: tuple[str, bytes]) -> Iterator[tuple[Key, Any]]:
+        uri, data = kv
+        src = self.src
+        if src.is_dir:
+            prefix = src.qualified.rstrip("/") + "/"
+            rel = uri[len(prefix) :] if uri.startswith(prefix) else uri.rsplit("/", 1)[-1]
+            name, source = rel, src.given.rstrip("/") + "/" + rel
+        else:
+            rel, name, source = "", src.given.rstrip("/").rsplit("/", 1)[-1], src.given
+        with tempfile.TemporaryDirectory(prefix="dedup-") as tmp:
+            path = os.path.join(tmp, name.replace("/", "_"))  # keeps the suffix
+            with open(path, "wb") as f:
+                f.write(data)
+            for n, item in enumerate(_read_file(path, name, self.cfg, set())):
+                yield (src.ordinal, rel, n), _row(replace(item, source=source))
+
+
+def _first_duplicate(ordered: Any, parts: int) -> tuple[Key, InputError] | None:
+    """The first repeated id in input order (where the local engine would stop), as the
+    error the local engine raises."""
+
+    def two(a: list[Any], b: list[Any]) -> list[Any]:
+        return sorted(a + b)[:2]
+
+    repeated = (
+        ordered.filter(lambda kv: not isinstance(kv[1], Skip))
+        .map(lambda kv: (kv[1][0], [(kv[0], kv[1][3], kv[1][4])]))
+        .reduceByKey(two, parts)
+        .filter(lambda kv: len(kv[1]) == 2)
+        .takeOrdered(1, key=lambda kv: kv[1][1][0])
+    )
+    if not repeated:
+        return None
+    doc_id, ((_, src, line), (key, source, at)) = repeated[0]
+    where = f"{src}, line {line}" if line is not None else src
+    return key, InputError(source, f"duplicate id {doc_id!r} (first seen in {where})", at)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _storage() -> Any:
+    from pyspark import StorageLevel
+
+    return StorageLevel.MEMORY_AND_DISK
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- sign, LSH, verify -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sign:
+    """Executor side: (index, DocRow) -> (index, (signature bytes, shingle set bytes,
+    normalized length, id)), by the local engine's `sign_texts`."""
+
+    config: Config
+    cpu: tuple[Any, Any]  # accumulators: normalize and shingle + sign CPU seconds
+
+    def __call__(self, part: Iterable[tuple[int, DocRow]]) -> Iterator[tuple[int, Any]]:
+        for batch in _chunks(part, self.config.batch_size):
+            signed = sign_texts([row[1] for _, row in batch], self.config)
+            self.cpu[0].add(getattr(signed, "normalize_s", 0.0))
+            self.cpu[1].add(getattr(signed, "sign_s", 0.0))
+            sets = signed.sets() if callable(signed.sets) else signed.sets
+            lengths = signed.lengths.tolist()
+            rows = zip(batch, signed.sigs, sets, lengths, strict=True)
+            for (idx, row), sig, s, n in rows:
+                yield idx, (sig.tobytes(), np.asarray(s, dtype=np.uint32).tobytes(), n, row[0])
+
+
+def _routed(values: np.ndarray, parts: int, *columns: np.ndarray) -> Iterator[tuple[int, Any]]:
+    """(partition, column slices) for every partition some value hashes to (value % parts):
+    records of numpy arrays, so a shuffle moves a few large records, not one per value."""
+    target = (values % np.uint64(parts)).astype(np.int64)
+    order = np.argsort(target, kind="stable")
+    target = target[order]
+    bounds = np.flatnonzero(np.diff(target)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, target.size], strict=True):
+        if hi > lo:
+            rows = order[lo:hi]
+            yield int(target[lo]), tuple(c[rows] for c in columns)
+
+
+def _identity(partition: int) -> int:
+    return partition
+
+
+@dataclass(frozen=True)
+class _BandKeys:
+    """Executor side: (band, key, index) of every band of every signature, routed by key to
+    the partition that groups that key's bucket."""
+
+    bands: int
+    rows: int
+    num_perm: int
+    parts: int
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        for batch in _chunks(part, 8192):
+            idx = np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch))
+            raw = b"".join(v[0] for _, v in batch)
+            sigs = np.frombuffer(raw, dtype=np.uint32).reshape(len(batch), self.num_perm)
+            keys = np.concatenate([band_keys(sigs, b, self.rows) for b in range(self.bands)])
+            band = np.repeat(np.arange(self.bands, dtype=np.int32), len(batch))
+            yield from _routed(keys, self.parts, band, keys, np.tile(idx, self.bands))
+
+
+@dataclass(frozen=True)
+class _BucketPairs:
+    """Executor side: the candidate pairs (packed i << 32 | j) of the buckets routed to this
+    partition, by the local rule (`_bucket_pairs`: all pairs, or a star plus a chain above
+    max_bucket, members ascending), routed on for a global distinct."""
+
+    max_bucket: int
+    parts: int
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        chunks = [cols for _, cols in part]
+        if not chunks:
+            return
+        band, key, idx = (np.concatenate([c[k] for c in chunks]) for k in range(3))
+        order = np.lexsort((idx, key, band))  # by band, then key, then document
+        band, key, idx = band[order], key[order], idx[order]
+        change = np.ones(idx.size, dtype=bool)
+        change[1:] = (band[1:] != band[:-1]) | (key[1:] != key[:-1])
+        bucket = np.cumsum(change).astype(np.uint64)  # one id per (band, key)
+        packed = np.unique(_bucket_pairs(idx, bucket, self.max_bucket))
+        yield from _routed(packed.astype(np.uint64), self.parts, packed)
+
+
+def _distinct_pairs(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
+    found = [cols[0] for _, cols in part]
+    if found:
+        yield from np.unique(np.concatenate(found)).tolist()
+
+
+def _with_sets(pairs: Any, sets: Any, parts: int) -> Any:
+    """(i, (j, tag)) -> (tag, i, j, set_i, set_j): each pair joined with both shingle sets.
+    `sets` is hash-partitioned into `parts`: only the pairs move."""
+    by_i = (
+        pairs.partitionBy(parts)
+        .join(sets, parts)
+        .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], kv[1][1])))
+    )
+    return (
+        by_i.partitionBy(parts)
+        .join(sets, parts)
+        .map(lambda kv: (kv[1][0][1], kv[1][0][0], kv[0], kv[1][0][2], kv[1][1]))
+    )
+
+
+def _pair_similarities(batch: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The local `similarities` on (tag, i, j, set_i, set_j) rows."""
+    from .verify import similarities
+
+    arrays = [np.frombuffer(b, dtype=np.uint32) for row in batch for b in (row[3], row[4])]
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([a.size for a in arrays], out=offsets[1:])
+    data = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.uint32)
+    pairs = np.arange(len(arrays), dtype=np.int64).reshape(-1, 2)
+    return similarities(data, offsets, pairs)
+
+
+@dataclass(frozen=True)
+class _Verify:
+    """Executor side: the candidate pairs that are versions of one article, as (i, j)."""
+
+    cfg: VerifyConfig
+
+    def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int]]:
+        from .verify import is_match
+
+        for batch in _chunks(part, _VERIFY_BATCH):
+            jac, con = _pair_similarities(batch)
+            for row, ok in zip(batch, is_match(jac, con, self.cfg).tolist(), strict=True):
+                if ok:
+                    yield row[1], row[2]
+
+
+@dataclass(frozen=True)
+class _MemberSims:
+    """Executor side: (cluster number, (member, jaccard, containment)) to its representative."""
+
+    def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        for batch in _chunks(part, _VERIFY_BATCH):
+            jac, con = _pair_similarities(batch)
+            for row, j, c in zip(batch, jac.tolist(), con.tolist(), strict=True):
+                yield row[0], (row[1], j, c)
+
+
+# -- clusters --------------------------------------------------------------------------
+
+
+def _large_star(kv: tuple[int, Iterable[int]]) -> list[tuple[int, int]]:
+    u, neighbours = kv
+    ns = set(neighbours)
+    m = min(min(ns), u)
+    return [(v, m) for v in ns if v > u]
+
+
+def _small_star(kv: tuple[int, Iterable[int]]) -> list[tuple[int, int]]:
+    u, smaller = kv
+    ns = set(smaller)
+    ns.add(u)
+    m = min(ns)
+    return [(v, m) for v in ns if v != m]
+
+
+def _components(edges: Any, parts: int, keep: Callable[[Any], Any] = lambda r: r.cache()) -> Any:
+    """(node, smallest node of its component) for every node of an edge, by alternating
+    large-star and small-star (Kiveris et al., "Connected Components in MapReduce and
+    Beyond", 2014) until the edge set stops changing: O(log n) rounds of shuffles, and no
+    step gathers the graph anywhere. Edges are kept as (larger, smaller)."""
+    current = keep(edges.map(lambda e: (max(e), min(e))).distinct(parts))
+    count = current.count()
+    while True:
+        both = current.flatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
+        large = both.groupByKey(parts).flatMap(_large_star)
+        small = large.groupByKey(parts).flatMap(_small_star)
+        new = keep(small.distinct(parts))
+        new_count = new.count()
+        settled = new_count == count and new.subtract(current, parts).isEmpty()
+        current.unpersist()
+        current, count = new, new_count
+        if settled:
+            break
+    # At the fixed point every edge joins a node to its component's minimum.
+    return current.flatMap(lambda e: [e, (e[1], e[1])]).distinct(parts)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Executor side: (root, (members with lengths, number)) -> (number, representative,
+    other members ascending), by the local `representative` rule."""
+
+    cfg: ClusterConfig
+
+    def __call__(self, kv: Any) -> tuple[int, int, list[int]]:
+        _, (members, number) = kv
+        ms = sorted(members)
+        idx = [m for m, _ in ms]
+        lengths = np.array([n for _, n in ms], dtype=np.int64)
+        # Positions stand for indices: both ascend, so ties still go to the earliest.
+        rep = idx[representative(np.arange(len(idx)), lengths, self.cfg)]
+        return number, rep, [i for i in idx if i != rep]
+
+
+def _render_cluster(kv: Any) -> tuple[int, str, list[tuple[int, tuple[str, int]]]]:
+    """The clusters.jsonl line of a cluster, as the local engine writes it, and the fates of
+    its removed members."""
+    number, (roles, sims) = kv
+    ids = {node: doc_id for node, _, doc_id in roles}
+    rep = next(node for node, is_rep, _ in roles if is_rep)
+    to_rep = sorted(sims)
+    members = [Member(ids[rep], 1.0, 1.0)]
+    members += [Member(ids[o], _round(j), _round(c)) for o, j, c in to_rep]
+    line = json_line(
+        {
+            "cluster": number,
+            "representative": ids[rep],
+            "members": [asdict(m) for m in members],
+        }
+    )
+    return number, line, [(o, (ids[rep], number)) for o, _, _ in to_rep]

@@ -1,0 +1,573 @@
+"""Deduplication for pipelines: feed batches of records, get them back annotated.
+
+Two ways, both deterministic and using the same stages as `deduplicate`:
+
+- `DedupIndex` (two passes): `add` every batch, `finish`, then `annotate` every batch. The
+  result equals `deduplicate` on the same documents (clusters, the "longest" rule, ids).
+- `Deduplicator` (one pass): `annotate` each batch against everything seen before. The first
+  version of an article is kept; a later one points to the kept document of the earliest
+  document it matches. Nothing can be revised afterwards, so a kept document's
+  `dedup_cluster` is null even when later versions join it, and clusters never merge.
+
+A batch is a list of dicts, a dict of columns (a HuggingFace batch), a `pyarrow.RecordBatch`
+or `Table`, or a `pandas.DataFrame`; it comes back as the same type with three fields added:
+`dedup_cluster` (int or null), `dedup_keep` (bool), `dedup_duplicate_of` (the kept
+document's id, or null). Without an id field, a document's id is its position in the stream.
+Texts are never held: only signatures, shingle sets on disk and a few numbers per document.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numba import njit, types
+from numba.typed import Dict
+
+from .cluster import UnionFind, grouped, representatives
+from .config import Config
+from .errors import DedupError, InputError
+from .lsh import band_keys, candidate_pairs, resolve_params
+from .pipeline import sign_texts
+from .store import Extent, ShingleStore, write_segment
+from .verify import is_match, stored_similarities
+
+CLUSTER = "dedup_cluster"
+KEEP = "dedup_keep"
+DUPLICATE_OF = "dedup_duplicate_of"
+FIELDS = (CLUSTER, KEEP, DUPLICATE_OF)
+
+_SOURCE = "<batch>"  # what InputError names: a batch has no file
+
+
+# --- batches in, batches out -------------------------------------------------------------
+
+
+def _module(name: str) -> Any:
+    """An optional library, only if the caller already imported it: a batch of its type
+    cannot exist otherwise, and `import dedup.stream` stays light."""
+    return sys.modules.get(name)
+
+
+def _columns(batch: Any, text_field: str, id_field: str) -> tuple[list[Any], list[Any] | None]:
+    """(texts, ids or None) of a batch of any supported type."""
+    pa, pd = _module("pyarrow"), _module("pandas")
+    if pa is not None and isinstance(batch, (pa.RecordBatch, pa.Table)):
+        names = batch.schema.names
+        if text_field not in names:
+            raise InputError(_SOURCE, f"no {text_field!r} column")
+        ids = batch.column(id_field).to_pylist() if id_field in names else None
+        return batch.column(text_field).to_pylist(), ids
+    if pd is not None and isinstance(batch, pd.DataFrame):
+        if text_field not in batch.columns:
+            raise InputError(_SOURCE, f"no {text_field!r} column")
+        ids = batch[id_field].tolist() if id_field in batch.columns else None
+        return batch[text_field].tolist(), ids
+    if isinstance(batch, Mapping):
+        if text_field not in batch:
+            raise InputError(_SOURCE, f"no {text_field!r} column")
+        texts = batch[text_field]
+        if isinstance(texts, str):
+            raise InputError(_SOURCE, "got one record, not a batch (HuggingFace: batched=True)")
+        return list(texts), (list(batch[id_field]) if id_field in batch else None)
+    if isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)):
+        records = list(batch)
+        for k, r in enumerate(records):
+            if not isinstance(r, Mapping) or text_field not in r:
+                raise InputError(_SOURCE, f"record {k} has no {text_field!r} field")
+        with_id = sum(id_field in r for r in records)
+        if 0 < with_id < len(records):
+            raise InputError(_SOURCE, f"some records have an {id_field!r} field, some not")
+        ids = [r[id_field] for r in records] if with_id else None
+        return [r[text_field] for r in records], ids
+    raise TypeError(f"unsupported batch type {type(batch).__name__}")
+
+
+def _texts(values: list[Any]) -> list[str]:
+    for k, t in enumerate(values):
+        if not isinstance(t, str):
+            raise InputError(_SOURCE, f"record {k}: text is {type(t).__name__}, not str")
+    return values
+
+
+def _annotated(
+    batch: Any, id_field: str, cluster: list[int | None], keep: list[bool], dup: list[Any]
+) -> Any:
+    """`batch` as the same type with the three fields added (replacing any already there)."""
+    values = {CLUSTER: cluster, KEEP: keep, DUPLICATE_OF: dup}
+    pa, pd = _module("pyarrow"), _module("pandas")
+    if pa is not None and isinstance(batch, (pa.RecordBatch, pa.Table)):
+        schema = batch.schema
+        # Explicit types, so a batch without any duplicate does not get a "null" column.
+        id_type = schema.field(id_field).type if id_field in schema.names else pa.int64()
+        typed = {CLUSTER: pa.int64(), KEEP: pa.bool_(), DUPLICATE_OF: id_type}
+        names = [n for n in schema.names if n not in values]
+        arrays = [batch.column(n) for n in names]
+        fields = [schema.field(n) for n in names]
+        for name, vals in values.items():
+            arrays.append(pa.array(vals, type=typed[name]))
+            fields.append(pa.field(name, typed[name]))
+        cls = pa.Table if isinstance(batch, pa.Table) else pa.RecordBatch
+        return cls.from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
+    if pd is not None and isinstance(batch, pd.DataFrame):
+        return batch.assign(
+            **{
+                CLUSTER: pd.array(cluster, dtype="Int64"),
+                KEEP: np.array(keep, dtype=bool),
+                DUPLICATE_OF: pd.Series(dup, index=batch.index, dtype=object),
+            }
+        )
+    if isinstance(batch, Mapping):
+        return {**batch, **values}
+    return [
+        {**r, CLUSTER: c, KEEP: k, DUPLICATE_OF: d}
+        for r, c, k, d in zip(batch, cluster, keep, dup, strict=True)
+    ]
+
+
+class _Ids:
+    """Ids of the documents in stream order; a batch without ids gets running positions."""
+
+    def __init__(self) -> None:
+        self.ids: list[Any] = []
+        self.index: dict[Any, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def register(self, ids: list[Any] | None, count: int) -> list[Any]:
+        n = len(self.ids)
+        ids = list(range(n, n + count)) if ids is None else ids
+        for k, doc_id in enumerate(ids):
+            if doc_id is None:
+                raise InputError(_SOURCE, f"record {k}: id is null")
+            if self.index.setdefault(doc_id, n + k) != n + k:
+                raise InputError(_SOURCE, f"duplicate id {doc_id!r}")
+        self.ids.extend(ids)
+        return ids
+
+
+class _Workdir:
+    """A temporary folder for shingle sets, removed by `close` (or when collected)."""
+
+    def __init__(self, workdir: Path | None) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
+            prefix=".dedup-", dir=workdir
+        )
+        self.path = Path(self._tmp.name)
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+# --- two passes ---------------------------------------------------------------------------
+
+
+class DedupIndex:
+    """Two-pass deduplication of a stream of batches; equals `deduplicate` on the same
+    documents.
+
+    >>> docs = [{"id": "a", "text": "同一篇文章的内容"}, {"id": "b", "text": "同一篇文章的內容!"}]
+    >>> index = DedupIndex()
+    >>> index.add(docs)
+    >>> index.finish()
+    >>> [r["dedup_keep"] for r in index.annotate(docs)]
+    [True, False]
+
+    Pass one (`add`) keeps signatures, lengths and ids; shingle sets go to a temporary folder
+    (in `workdir`) that `finish` removes. Pass two (`annotate`) finds documents by id, or
+    without an id field by position (the n-th document annotated is the n-th added).
+    """
+
+    def __init__(
+        self,
+        config: Config = Config(),
+        *,
+        text_field: str = "text",
+        id_field: str = "id",
+        workdir: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.text_field = text_field
+        self.id_field = id_field
+        self._ids = _Ids()
+        self._sigs: list[np.ndarray] = []
+        self._lengths: list[np.ndarray] = []
+        self._dir: _Workdir | None = _Workdir(workdir)
+        self._store = ShingleStore(self._dir.path)
+        self._cluster: np.ndarray | None = None  # per document, -1: in no cluster
+        self._rep: np.ndarray | None = None  # per document, its cluster's representative
+        self._position = 0  # pass two, for batches without ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, batch: Any) -> None:
+        """Pass one: sign a batch. Returns None (for `Dataset.map` that means: unchanged)."""
+        if self._dir is None:
+            raise DedupError("DedupIndex.add after finish()")
+        texts, ids = _columns(batch, self.text_field, self.id_field)
+        self._ids.register(ids, len(texts))
+        if not texts:
+            return
+        signed = sign_texts(_texts(texts), self.config)
+        self._store.add(write_segment(self._dir.path, signed.shingles), signed.sizes)
+        self._sigs.append(signed.sigs)
+        self._lengths.append(signed.lengths)
+
+    def finish(self) -> None:
+        """Between the passes: candidates, exact verification, clusters, representatives."""
+        if self._dir is None:
+            raise DedupError("DedupIndex.finish() called twice")
+        cfg = self.config
+        n = len(self._ids)
+        sigs = (
+            np.concatenate(self._sigs)
+            if self._sigs
+            else np.empty((0, cfg.signature.num_perm), dtype=np.uint32)
+        )
+        lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int64)
+        self._sigs.clear()
+        self._lengths.clear()
+        bands, rows = resolve_params(cfg.lsh, cfg.signature.num_perm)
+        pairs = candidate_pairs(sigs, bands, rows, cfg.lsh.max_bucket)
+        del sigs
+        jac, con = stored_similarities(self._store, pairs)
+        uf = UnionFind(n)
+        uf.union_pairs(pairs[is_match(jac, con, cfg.verify)])
+        # Numbered and represented exactly as `deduplicate` does.
+        members, bounds = grouped(uf.roots())
+        reps = representatives(members, bounds, lengths, cfg.cluster)
+        group = np.repeat(np.arange(reps.size), np.diff(bounds))
+        self._cluster = np.full(n, -1, dtype=np.int64)
+        self._rep = np.full(n, -1, dtype=np.int64)
+        self._cluster[members] = group
+        self._rep[members] = reps[group]
+        self.close()
+
+    def annotate(self, batch: Any) -> Any:
+        """Pass two: `batch` with dedup_cluster, dedup_keep and dedup_duplicate_of added."""
+        if self._cluster is None or self._rep is None:
+            raise DedupError("DedupIndex.annotate before finish()")
+        texts, ids = _columns(batch, self.text_field, self.id_field)
+        if ids is None:
+            docs = list(range(self._position, self._position + len(texts)))
+            if docs and docs[-1] >= len(self._ids):
+                raise InputError(_SOURCE, "more documents annotated than were added")
+            self._position += len(texts)
+        else:
+            try:
+                docs = [self._ids.index[i] for i in ids]
+            except KeyError as e:
+                raise InputError(_SOURCE, f"id {e.args[0]!r} was not added in pass one") from e
+        names = self._ids.ids
+        cluster: list[int | None] = []
+        keep: list[bool] = []
+        dup: list[Any] = []
+        for d in docs:
+            c, r = int(self._cluster[d]), int(self._rep[d])
+            cluster.append(c if c >= 0 else None)
+            keep.append(r < 0 or r == d)
+            dup.append(names[r] if r >= 0 and r != d else None)
+        return _annotated(batch, self.id_field, cluster, keep, dup)
+
+    def close(self) -> None:
+        """Remove the temporary shingle sets (done by `finish`; for an abandoned index)."""
+        if self._dir is not None:
+            self._dir.close()
+            self._dir = None
+
+    def __enter__(self) -> DedupIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- one pass -----------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _insert(heads: Any, keys: np.ndarray, prev: np.ndarray, base: int) -> None:
+    """Chain each document into the buckets of its band keys: prev[i, b] is the previous
+    document that had key keys[i, b] (or -1); heads maps a key to its latest document.
+    Keys are salted by band, so one table serves every band."""
+    for i in range(keys.shape[0]):
+        for b in range(keys.shape[1]):
+            k = keys[i, b]
+            prev[base + i, b] = heads.get(k, -1)
+            heads[k] = base + i
+
+
+@njit(cache=True)
+def _chain_pairs(prev: np.ndarray, lo: int, hi: int, limit: int) -> np.ndarray:
+    """(earlier, later) pairs for documents lo..hi-1: up to `limit` earlier documents down
+    each band's chain (the bound keeps boilerplate buckets linear, as in lsh.py)."""
+    bands = prev.shape[1]
+    out = np.empty(((hi - lo) * bands * limit, 2), dtype=np.int64)
+    t = 0
+    for j in range(lo, hi):
+        for b in range(bands):
+            c = prev[j, b]
+            steps = 0
+            while c >= 0 and steps < limit:
+                out[t, 0] = c
+                out[t, 1] = j
+                t += 1
+                steps += 1
+                c = prev[c, b]
+    return out[:t]
+
+
+class _Grow:
+    """A numpy array that grows along its first axis by doubling."""
+
+    def __init__(self, width: int | None, dtype: Any) -> None:
+        shape = (1024,) if width is None else (1024, width)
+        self.data = np.empty(shape, dtype=dtype)
+        self.size = 0
+
+    def reserve(self, extra: int) -> np.ndarray:
+        need = self.size + extra
+        if need > self.data.shape[0]:
+            grown = np.empty(
+                (max(need, 2 * self.data.shape[0]), *self.data.shape[1:]), self.data.dtype
+            )
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        return self.data
+
+    def extend(self, values: np.ndarray) -> None:
+        self.reserve(len(values))[self.size : self.size + len(values)] = values
+        self.size += len(values)
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.data[: self.size]
+
+
+class Deduplicator:
+    """One-pass deduplication: each batch is annotated against every document seen before
+    it (and the earlier documents of the same batch). The result does not depend on how the
+    stream is cut into batches.
+
+    >>> d = Deduplicator()
+    >>> d.annotate([{"id": "a", "text": "同一篇文章的内容"}])[0]["dedup_keep"]
+    True
+    >>> d.annotate([{"id": "b", "text": "同一篇文章的內容!"}])[0]["dedup_duplicate_of"]
+    'a'
+
+    Memory per document: its id, its band keys in a hash table and chain (about 50 bytes per
+    LSH band: 35 bands with the defaults) and a few integers; shingle sets go to a temporary
+    folder removed by `close`.
+    """
+
+    def __init__(
+        self,
+        config: Config = Config(),
+        *,
+        text_field: str = "text",
+        id_field: str = "id",
+        workdir: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.text_field = text_field
+        self.id_field = id_field
+        self._bands, self._rows = resolve_params(config.lsh, config.signature.num_perm)
+        self._ids = _Ids()
+        self._dir: _Workdir | None = _Workdir(workdir)
+        self._segments: dict[str, int] = {}
+        self._segment = _Grow(None, np.int32)
+        self._start = _Grow(None, np.int64)
+        self._size = _Grow(None, np.int64)
+        self._root = _Grow(None, np.int64)  # the kept document each document belongs to
+        self._prev = _Grow(self._bands, np.int64)
+        self._heads = Dict.empty(key_type=types.uint64, value_type=types.int64)
+        self._clusters: dict[int, int] = {}  # kept document -> cluster number
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def annotate(self, batch: Any) -> Any:
+        """`batch` with dedup_cluster, dedup_keep and dedup_duplicate_of added."""
+        if self._dir is None:
+            raise DedupError("Deduplicator.annotate after close()")
+        texts, ids = _columns(batch, self.text_field, self.id_field)
+        lo = len(self._ids)
+        self._ids.register(ids, len(texts))
+        hi = lo + len(texts)
+        matched = self._match(_texts(texts), lo, hi) if texts else {}
+        cluster: list[int | None] = []
+        keep: list[bool] = []
+        dup: list[Any] = []
+        root = self._root.reserve(len(texts))
+        for j in range(lo, hi):
+            earlier = matched.get(j)
+            if earlier is None:
+                root[j] = j
+                cluster.append(None)
+                keep.append(True)
+                dup.append(None)
+                continue
+            r = int(root[earlier])  # earlier < j: already decided
+            root[j] = r
+            cluster.append(self._clusters.setdefault(r, len(self._clusters)))
+            keep.append(False)
+            dup.append(self._ids.ids[r])
+        self._root.size = hi
+        return _annotated(batch, self.id_field, cluster, keep, dup)
+
+    def _match(self, texts: list[str], lo: int, hi: int) -> dict[int, int]:
+        """Sign and index documents lo..hi-1; for each that matches an earlier document, the
+        earliest one it matches."""
+        assert self._dir is not None
+        cfg = self.config
+        signed = sign_texts(texts, cfg)
+        extent = write_segment(self._dir.path, signed.shingles)
+        seg = self._segments.setdefault(extent.segment, len(self._segments))
+        starts = extent.start + np.concatenate(([0], np.cumsum(signed.sizes)[:-1]))
+        self._segment.extend(np.full(len(texts), seg, dtype=np.int32))
+        self._start.extend(starts)
+        self._size.extend(signed.sizes)
+        keys = np.stack([band_keys(signed.sigs, b, self._rows) for b in range(self._bands)], axis=1)
+        _insert(self._heads, keys, self._prev.reserve(len(texts)), lo)
+        self._prev.size = hi
+        packed = _chain_pairs(self._prev.view, lo, hi, cfg.lsh.max_bucket)
+        if packed.shape[0] == 0:
+            return {}
+        pairs = np.unique(packed, axis=0)  # sorted by earlier, then later document
+        docs = np.unique(pairs)
+        local = np.searchsorted(docs, pairs)
+        jac, con = stored_similarities(self._reader(docs), local)
+        found: dict[int, int] = {}
+        for earlier, later in pairs[is_match(jac, con, cfg.verify)].tolist():
+            found.setdefault(later, earlier)  # rows come earliest first
+        return found
+
+    def _reader(self, docs: np.ndarray) -> ShingleStore:
+        """A store over just `docs` (ascending), numbered 0..len(docs)-1."""
+        assert self._dir is not None
+        store = ShingleStore(self._dir.path)
+        names = list(self._segments)
+        seg, start, size = self._segment.view, self._start.view, self._size.view
+        for d in docs.tolist():
+            store.add(Extent(names[seg[d]], int(start[d])), size[d : d + 1])
+        return store
+
+    def close(self) -> None:
+        """Remove the temporary shingle sets; the Deduplicator cannot be used after."""
+        if self._dir is not None:
+            self._dir.close()
+            self._dir = None
+
+    def __enter__(self) -> Deduplicator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- a datatrove-style step ---------------------------------------------------------------
+
+
+class DocumentLike(Protocol):
+    """What the step needs of a document (datatrove's `Document` has these)."""
+
+    text: str
+    id: Any
+    metadata: dict[str, Any]
+
+
+class DedupStep:
+    """A pipeline step for datatrove-style executors: `run(data, rank, world_size)` takes
+    documents and yields them with dedup_cluster, dedup_keep and dedup_duplicate_of in their
+    `metadata` (or, with `drop_duplicates`, yields only the kept ones).
+
+    One pass (`Deduplicator`) by default. `two_pass=True` gives the `deduplicate` result (the
+    longest version kept) at the cost of spooling the documents to a temporary file between
+    the passes. Each task deduplicates its own documents; for one result over a whole corpus
+    run it as a single task.
+    """
+
+    name = "dedup"
+
+    def __init__(
+        self,
+        config: Config = Config(),
+        *,
+        two_pass: bool = False,
+        drop_duplicates: bool = False,
+        batch_size: int = 256,
+        workdir: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.two_pass = two_pass
+        self.drop_duplicates = drop_duplicates
+        self.batch_size = batch_size
+        self.workdir = workdir
+
+    def __call__(
+        self, data: Iterable[DocumentLike] | None, rank: int = 0, world_size: int = 1
+    ) -> Iterator[DocumentLike]:
+        return self.run(data, rank, world_size)
+
+    def run(
+        self, data: Iterable[DocumentLike] | None, rank: int = 0, world_size: int = 1
+    ) -> Iterator[DocumentLike]:
+        """Annotate (or filter) the documents of this task, in their order."""
+        batches = _chunked(data or (), self.batch_size)
+        if self.two_pass:
+            yield from self._two_pass(batches)
+            return
+        with Deduplicator(self.config, workdir=self.workdir) as dedup:
+            for docs in batches:
+                yield from self._emit(docs, dedup.annotate(_records(docs)))
+
+    def _two_pass(self, batches: Iterator[list[DocumentLike]]) -> Iterator[DocumentLike]:
+        import pickle
+
+        with tempfile.TemporaryDirectory(prefix=".dedup-", dir=self.workdir) as tmp:
+            spool = Path(tmp) / "documents.pickle"
+            with DedupIndex(self.config, workdir=Path(tmp)) as index:
+                with open(spool, "wb") as f:
+                    for docs in batches:
+                        index.add(_records(docs))
+                        pickle.dump(docs, f, protocol=pickle.HIGHEST_PROTOCOL)
+                index.finish()
+                with open(spool, "rb") as f:
+                    while True:
+                        try:
+                            docs = pickle.load(f)
+                        except EOFError:
+                            break
+                        yield from self._emit(docs, index.annotate(_records(docs)))
+
+    def _emit(
+        self, docs: list[DocumentLike], annotated: list[dict[str, Any]]
+    ) -> Iterator[DocumentLike]:
+        for doc, record in zip(docs, annotated, strict=True):
+            for name in FIELDS:
+                doc.metadata[name] = record[name]
+            if record[KEEP] or not self.drop_duplicates:
+                yield doc
+
+
+def _records(docs: list[DocumentLike]) -> list[dict[str, Any]]:
+    return [{"id": d.id, "text": d.text} for d in docs]
+
+
+def _chunked(items: Iterable[DocumentLike], size: int) -> Iterator[list[DocumentLike]]:
+    batch: list[DocumentLike] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,241 @@
+"""The Spark engine (local mode) against the local engine: the same OUTDIR, byte for byte."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dedup.cli import cli
+from dedup.cluster import UnionFind, groups
+from dedup.config import ClusterConfig, Config, ReadConfig
+from dedup.errors import InputError
+from dedup.pipeline import run
+from dedup.spark import SparkUnavailable, _components, run_spark, spark_session
+
+CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
+# Summary keys that may differ between two identical runs (or between the engines).
+VARYING = ("timings", "throughput", "engine")
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    session = spark_session(
+        "local[2]",
+        {
+            "spark.default.parallelism": "2",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.ui.enabled": "false",
+        },
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _both(inputs: list[str], tmp_path: Path, config: Config, spark: Any, **kw: Any) -> None:
+    """Run both engines and assert the contract files are identical."""
+    local_out, spark_out = tmp_path / "local", tmp_path / "spark"
+    run(inputs, local_out, config)
+    run_spark(inputs, spark_out, config, spark=spark, **kw)
+    for name in CONTRACT:
+        assert (spark_out / name).read_bytes() == (local_out / name).read_bytes(), name
+    local_summary = json.loads((local_out / "summary.json").read_text(encoding="utf-8"))
+    spark_summary = json.loads((spark_out / "summary.json").read_text(encoding="utf-8"))
+    assert spark_summary["engine"]["name"] == "spark"
+    for key in VARYING:
+        local_summary.pop(key, None)
+        spark_summary.pop(key, None)
+    assert spark_summary == local_summary
+
+
+def _ids(path: Path) -> set[str]:
+    with open(path, encoding="utf-8") as f:
+        return {json.loads(line)["id"] for line in f}
+
+
+def test_seeds_match_the_local_engine(seeds_dir: Path, tmp_path: Path, spark: Any) -> None:
+    _both([str(seeds_dir)], tmp_path, Config(jobs=1), spark)
+    clusters = (tmp_path / "spark" / "clusters.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(clusters) == 1
+    assert json.loads(clusters[0])["representative"] == "001_096293c0fedcb6b3.txt"
+    assert _ids(tmp_path / "spark" / "removed.jsonl") == {"000_fa5b47ae513dff0c.txt"}
+
+
+def _corpus(folder: Path, n: int, seed: int = 7) -> dict[str, int]:
+    """`n` short documents of random CJK text in JSONL files (one gzipped) with planted
+    near-duplicates (edited, truncated, exact and one bucket larger than max_bucket) and a few
+    malformed lines. Returns counts of what was planted."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    docs: list[dict[str, Any]] = []
+    originals: list[np.ndarray] = []
+    boiler = rng.integers(0x4E00, 0x9FA5, 60)
+    planted = boilerplate = 0
+    for i in range(n):
+        r = rng.random()
+        if i >= 100 and r < 0.15:
+            src = originals[int(rng.integers(len(originals)))].copy()
+            kind = rng.integers(3)
+            if kind == 0:  # a few characters replaced
+                pos = rng.integers(0, src.size, max(1, src.size // 40))
+                src[pos] = rng.integers(0x4E00, 0x9FA5, pos.size)
+            elif kind == 1:  # truncated
+                src = src[: int(src.size * rng.uniform(0.8, 0.95))]
+            cps = src
+            planted += 1
+        elif i % 200 == 0:  # boilerplate pages: one LSH bucket of about n/200 members
+            cps = boiler
+            boilerplate += 1
+        else:
+            cps = rng.integers(0x4E00, 0x9FA5, int(rng.integers(40, 160)))
+            originals.append(cps)
+        text = "".join(map(chr, cps.tolist()))
+        doc: dict[str, Any] = {"id": f"d{i}", "text": text}
+        if i % 3 == 0:
+            doc["lang"] = "zh"
+        if i % 97 == 0:
+            del doc["id"]  # gets a generated id, name:line
+        docs.append(doc)
+    files = 5
+    per = -(-n // files)
+    for f in range(files):
+        lines = [json.dumps(d, ensure_ascii=False) for d in docs[f * per : (f + 1) * per]]
+        if f == 1:
+            lines.insert(10, "{not json")
+            lines.insert(20, json.dumps({"id": "x", "text": 5}))
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        if f == 3:
+            (folder / f"part-{f}.jsonl.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / f"part-{f}.jsonl").write_bytes(data)
+    return {"planted": planted, "boilerplate": boilerplate}
+
+
+def test_generated_corpus_matches_the_local_engine(tmp_path: Path, spark: Any) -> None:
+    planted = _corpus(tmp_path / "corpus", 20_000)
+    config = Config(read=ReadConfig(on_error="skip"), jobs=1)
+    # Several partitions per stage, so order across partitions is exercised.
+    _both([str(tmp_path / "corpus")], tmp_path, config, spark, partition_docs=4000)
+    out = tmp_path / "spark"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["documents"]["read"] == 20_002
+    assert summary["documents"]["skipped"] == 2
+    # Every planted copy and all boilerplate pages but one are removed, nothing else.
+    assert summary["documents"]["removed"] == planted["planted"] + planted["boilerplate"] - 1
+    sizes = [len(json.loads(c)["members"]) for c in (out / "clusters.jsonl").open()]
+    assert max(sizes) >= planted["boilerplate"] > Config().lsh.max_bucket
+    kept, removed = _ids(out / "kept.jsonl"), _ids(out / "removed.jsonl")
+    assert len(kept) + len(removed) == 20_000 and not kept & removed
+
+
+def test_representative_rules_and_text_files_match(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    folder = tmp_path / "in"
+    shutil.copytree(seeds_dir, folder / "a")
+    shutil.copytree(seeds_dir, folder / "b" / "c")  # every seed twice, nested
+    (folder / ".hidden.txt").write_text("不读", encoding="utf-8")
+    (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    config = Config(read=ReadConfig(on_error="skip"), cluster=ClusterConfig("shortest"), jobs=1)
+    _both([str(folder), str(seeds_dir / "002_330fed40d821b570.txt")], tmp_path, config, spark)
+    errors = (tmp_path / "spark" / "errors.jsonl").read_text(encoding="utf-8")
+    assert "image.png" in errors
+
+
+def test_hadoop_uri_input_gives_the_same_clusters(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    run([str(seeds_dir)], tmp_path / "local", Config(jobs=1))
+    run_spark([seeds_dir.as_uri()], tmp_path / "spark", Config(), spark=spark)
+    for name in ("clusters.jsonl", "kept.jsonl", "removed.jsonl"):
+        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+
+
+def _error(fn: Any) -> str:
+    with pytest.raises(InputError) as e:
+        fn()
+    return str(e.value)
+
+
+def test_errors_are_the_local_engine_s(tmp_path: Path, spark: Any) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(
+        '{"id": "1", "text": "一"}\n{"id": "2", "text": "二"}\n', encoding="utf-8"
+    )
+    (folder / "b.jsonl").write_text(
+        '{"id": "3", "text": "三"}\n{"id": "2", "text": "再"}\n[1]\n', encoding="utf-8"
+    )
+    inputs = [str(folder)]
+
+    def spark_run() -> None:
+        # One record per partition: the records are put in order by the distributed sort.
+        run_spark(inputs, tmp_path / "s", spark=spark, partition_docs=1)
+
+    local = _error(lambda: run(inputs, tmp_path / "l", Config(jobs=1)))
+    assert "duplicate id '2'" in local and "a.jsonl, line 2" in local
+    assert _error(spark_run) == local
+
+    (folder / "a.jsonl").write_text('{"id": "1", "text": "一"}\n{"text": 2}\n', encoding="utf-8")
+    local = _error(lambda: run(inputs, tmp_path / "l", Config(jobs=1)))
+    assert "a.jsonl, line 2" in local
+    assert _error(spark_run) == local
+
+    missing = [str(folder), str(tmp_path / "nope")]
+    assert "no such file" in _error(lambda: run_spark(missing, tmp_path / "s", spark=spark))
+
+
+def test_components_are_union_find_s(spark: Any) -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    edges = rng.integers(0, n, (300, 2))
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    # A long path, the worst case for label propagation.
+    path = np.stack([np.arange(1000, 1099), np.arange(1001, 1100)], axis=1)
+    edges = np.concatenate([edges, path[rng.permutation(len(path))]])
+    rdd = spark.sparkContext.parallelize([tuple(e) for e in edges.tolist()], 3)
+    found = dict(_components(rdd, 3).collect())
+    uf = UnionFind(1100)
+    uf.union_pairs(edges)
+    expected = {int(m): int(g.min()) for g in groups(uf.roots()) for m in g}
+    assert found == expected
+
+
+def test_cli_engine_spark(seeds_dir: Path, tmp_path: Path, spark: Any) -> None:
+    out = tmp_path / "out"
+    args = ["run", "--engine", "spark", "--spark-conf", "spark.ui.enabled=false"]
+    result = CliRunner().invoke(cli, [*args, str(seeds_dir), "-o", str(out), "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "5 documents read: 4 kept, 1 removed in 1 clusters" in result.output
+    assert spark.sparkContext._jsc is not None  # the shared session was joined, not stopped
+    bad = CliRunner().invoke(cli, [*args[:3], "--spark-conf", "nokey", str(seeds_dir), "-o", "x"])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+
+
+def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(SparkUnavailable, match="openjdk-17-jre-headless"):
+        spark_session("local[1]")
+
+
+def test_stdin_is_refused(tmp_path: Path) -> None:
+    from dedup.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="stdin"):
+        run_spark(["-"], tmp_path)
+
+
+def test_missing_pyspark_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(SparkUnavailable, match=r"pip install 'dedup\[spark\]'"):
+        spark_session("local[1]")

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup.store import Extent, ShingleStore, write_segment
+
+
+def _sets(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    return [
+        np.unique(rng.integers(0, 1 << 32, rng.integers(1, 50), dtype=np.uint32)) for _ in range(n)
+    ]
+
+
+def _write(path: Path, sets: list[np.ndarray]) -> int:
+    """Append `sets` to `path` as a worker would; return their element offset."""
+    start = path.stat().st_size // 4 if path.exists() else 0
+    with open(path, "ab") as f:
+        for s in sets:
+            f.write(s.astype(np.uint32).tobytes())
+    return start
+
+
+def test_batches_in_several_segments_read_back(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    sets = _sets(rng, 30)
+    store = ShingleStore(tmp_path)
+    # Batches land in two segment files, out of document order inside each file.
+    batches = [(0, 7, "a.u32"), (7, 12, "b.u32"), (12, 20, "b.u32"), (20, 30, "a.u32")]
+    for lo, hi, name in batches:
+        start = _write(tmp_path / name, sets[lo:hi])
+        store.add(Extent(name, start), np.array([s.size for s in sets[lo:hi]]))
+    assert len(store) == 30
+    assert store.sizes().tolist() == [s.size for s in sets]
+    for docs in ([0], [29, 3, 7, 8, 9], list(range(30)), [12, 11, 20, 6]):
+        data, starts, ends = store.fetch(np.array(docs))
+        assert data.size == sum(sets[d].size for d in docs)  # only what was asked for
+        for k, d in enumerate(docs):
+            assert data[starts[k] : ends[k]].tolist() == sets[d].tolist()
+
+
+def test_write_segment_appends_and_returns_offsets(tmp_path: Path) -> None:
+    first = write_segment(tmp_path, np.array([1, 2, 3], dtype=np.uint32))
+    second = write_segment(tmp_path, np.array([4, 5], dtype=np.uint32))
+    assert first.segment == second.segment and (first.start, second.start) == (0, 3)
+    store = ShingleStore(tmp_path)
+    store.add(first, np.array([1, 2]))
+    store.add(second, np.array([2]))
+    store.append(np.array([9], dtype=np.uint32))
+    data, starts, ends = store.fetch(np.array([3, 1, 2, 0]))
+    got = [data[s:e].tolist() for s, e in zip(starts, ends, strict=True)]
+    assert got == [[9], [2, 3], [4, 5], [1]]
+
+
+def test_fetch_nothing_and_truncated_segment(tmp_path: Path) -> None:
+    store = ShingleStore(tmp_path)
+    store.add(write_segment(tmp_path, np.arange(4, dtype=np.uint32)), np.array([4, 2]))
+    data, starts, ends = store.fetch(np.empty(0, dtype=np.int64))
+    assert data.size == 0 and starts.size == 0 and ends.size == 0
+    with pytest.raises(OSError, match="end of segment"):
+        store.fetch(np.array([1]))  # recorded past what the file holds
+
+
+def test_no_batches_after_reading(tmp_path: Path) -> None:
+    store = ShingleStore(tmp_path)
+    store.append(np.array([1], dtype=np.uint32))
+    store.sizes()
+    with pytest.raises(RuntimeError):
+        store.append(np.array([2], dtype=np.uint32))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 19), max_size=40))
+def test_fetch_any_selection(tmp_path_factory: pytest.TempPathFactory, picks: list[int]) -> None:
+    tmp = tmp_path_factory.mktemp("store")
+    sets = _sets(np.random.default_rng(1), 20)
+    store = ShingleStore(tmp)
+    for s in sets:
+        store.append(s)
+    docs = np.unique(np.array(picks, dtype=np.int64))
+    data, starts, ends = store.fetch(docs)
+    assert [data[s:e].tolist() for s, e in zip(starts, ends, strict=True)] == [
+        sets[d].tolist() for d in docs
+    ]
