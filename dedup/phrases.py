@@ -73,7 +73,11 @@ def build_table(pairs: list[tuple[str, str]], fold: Callable[[str], str]) -> Phr
     rewritten are dropped, so the mapping is idempotent.
     """
     parent: dict[str, str] = {}
-    sources = {fold(source) for source, _ in pairs}
+    # Fold every phrase in one call: a line break never occurs inside a phrase and the fold
+    # keeps it.
+    flat = fold("\n".join(p for pair in pairs for p in pair)).split("\n")
+    folded_pairs = list(zip(flat[0::2], flat[1::2], strict=True))
+    sources = {a for a, _ in folded_pairs}
 
     def rank(word: str) -> tuple[bool, int, str]:
         return word not in sources, len(word), word
@@ -84,8 +88,7 @@ def build_table(pairs: list[tuple[str, str]], fold: Callable[[str], str]) -> Phr
             x = parent[x]
         return x
 
-    for source, target in sorted(pairs):
-        a, b = fold(source), fold(target)
+    for a, b in sorted(folded_pairs):
         if a != b and min(len(a), len(b)) >= 2 and _all_ideographs(a + b):
             ra, rb = find(a), find(b)
             if ra != rb:

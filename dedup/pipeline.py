@@ -16,6 +16,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from . import __version__
 from .cluster import UnionFind, grouped, representatives
-from .config import Config
+from .config import ClusterConfig, Config
 from .errors import AccountingError, ConfigError, InputError
 from .io import read_inputs
 from .io.parquet import ParquetSink, Row, infer_schema, pyarrow, unify, with_columns
@@ -33,6 +34,7 @@ from .lsh import candidate_pairs, resolve_params
 from .normalize import normalize_codepoints, tables
 from .parallel import ordered_map, resolve_jobs
 from .progress import ProgressCallback, Reporter, input_size
+from .refine import split_chains
 from .shingle import shingle_codepoints
 from .signature import minhash_many
 from .store import Extent, ShingleStore, write_segment
@@ -264,9 +266,9 @@ def _clusters(
     config: Config,
 ) -> tuple[list[Cluster], dict[str, tuple[str, int]]]:
     """Clusters numbered by their first member, each listing its representative first and
-    then the other members in input order with their similarity to the representative."""
-    members, bounds = grouped(uf.roots())
-    reps = representatives(members, bounds, lengths, config.cluster)
+    then the other members in input order with their similarity to the representative.
+    """
+    members, bounds, reps = final_groups(uf, lengths, store, verified, config.cluster)
     group = np.repeat(np.arange(reps.size), np.diff(bounds))
     other = members != reps[group]
     jac, con = _similarities_to(reps[group[other]], members[other], store, verified)
@@ -284,6 +286,25 @@ def _clusters(
             for number, ms in enumerate(listed)
         ]
     return clusters, removed
+
+
+def final_groups(
+    uf: UnionFind,
+    lengths: np.ndarray,
+    store: ShingleStore,
+    verified: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cfg: ClusterConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Connected components, with chains of matches that end far from the representative
+    split off (refine.py), in the flat form of `cluster.grouped`, and their representatives.
+    `verified` is (candidate pairs, jaccard, containment) as verification measured them."""
+    members, bounds = split_chains(
+        *grouped(uf.roots()),
+        lengths,
+        partial(_similarities_to, store=store, known=verified),
+        cfg,
+    )
+    return members, bounds, representatives(members, bounds, lengths, cfg)
 
 
 @contextmanager
@@ -445,8 +466,8 @@ def run(
     # What a killed run left behind (its temporary folder and partial files) is no use.
     for stale in sorted(outdir.glob(".dedup-*")):
         shutil.rmtree(stale, ignore_errors=True)
-    for partial in sorted(outdir.glob(".*.partial")):
-        partial.unlink(missing_ok=True)
+    for leftover in sorted(outdir.glob(".*.partial")):
+        leftover.unlink(missing_ok=True)
     reporter = Reporter(progress, input_size(inputs) if progress else None)
     with tempfile.TemporaryDirectory(prefix=".dedup-", dir=outdir) as tmp:
         spool = _Spool(Path(tmp) / "records.spool")

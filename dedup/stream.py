@@ -28,11 +28,11 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
-from .cluster import UnionFind, grouped, representatives
+from .cluster import UnionFind
 from .config import Config
 from .errors import DedupError, InputError
 from .lsh import band_keys, candidate_pairs, resolve_params
-from .pipeline import sign_texts
+from .pipeline import final_groups, sign_texts
 from .store import Extent, ShingleStore, write_segment
 from .verify import is_match, stored_similarities
 
@@ -241,9 +241,10 @@ class DedupIndex:
         jac, con = stored_similarities(self._store, pairs)
         uf = UnionFind(n)
         uf.union_pairs(pairs[is_match(jac, con, cfg.verify)])
-        # Numbered and represented exactly as `deduplicate` does.
-        members, bounds = grouped(uf.roots())
-        reps = representatives(members, bounds, lengths, cfg.cluster)
+        # Numbered, refined and represented exactly as `deduplicate` does.
+        members, bounds, reps = final_groups(
+            uf, lengths, self._store, (pairs, jac, con), cfg.cluster
+        )
         group = np.repeat(np.arange(reps.size), np.diff(bounds))
         self._cluster = np.full(n, -1, dtype=np.int64)
         self._rep = np.full(n, -1, dtype=np.int64)
