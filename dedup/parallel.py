@@ -18,6 +18,18 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of `size` consecutive items (the last may be shorter); itertools.batched is 3.12+."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

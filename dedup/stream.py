@@ -32,6 +32,7 @@ from .cluster import UnionFind
 from .config import Config
 from .errors import DedupError, InputError
 from .lsh import band_keys, candidate_pairs, resolve_params
+from .parallel import batched
 from .pipeline import final_groups, sign_texts
 from .store import Extent, ShingleStore, write_segment
 from .verify import is_match, stored_similarities
@@ -522,7 +523,7 @@ class DedupStep:
         self, data: Iterable[DocumentLike] | None, rank: int = 0, world_size: int = 1
     ) -> Iterator[DocumentLike]:
         """Annotate (or filter) the documents of this task, in their order."""
-        batches = _chunked(data or (), self.batch_size)
+        batches = batched(data or (), self.batch_size)
         if self.two_pass:
             yield from self._two_pass(batches)
             return
@@ -561,14 +562,3 @@ class DedupStep:
 
 def _records(docs: list[DocumentLike]) -> list[dict[str, Any]]:
     return [{"id": d.id, "text": d.text} for d in docs]
-
-
-def _chunked(items: Iterable[DocumentLike], size: int) -> Iterator[list[DocumentLike]]:
-    batch: list[DocumentLike] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from ..config import ReadConfig
 from ..errors import ConfigError
-from ..parallel import ordered_map
+from ..parallel import batched, ordered_map
 from ..types import Doc, Skip
 from .encoding import NotTextError, decode_text
 from .readers import _fail
@@ -166,7 +166,7 @@ def _read_stream(
 
         def html_batches() -> Iterator[list[_Page]]:
             """Only the HTML pages travel to the workers; the batch waits in `queued`."""
-            for batch in _batched(pages, _BATCH):
+            for batch in batched(pages, _BATCH):
                 queued.append(batch)
                 yield [p for p in batch if isinstance(p, _Page) and p.text is None]
 
@@ -217,17 +217,6 @@ def _pages(records: Any) -> Iterator[_Page | _Broken]:
             yield replace(page, text=_decode_text(payload))
         else:
             yield replace(page, html=payload, content_type=_content_type(record))
-
-
-def _batched(items: Iterator[_Page | _Broken], size: int) -> Iterator[list[_Page | _Broken]]:
-    batch: list[_Page | _Broken] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _is_gzip(stream: BinaryIO) -> bool:
