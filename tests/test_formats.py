@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -739,3 +741,41 @@ def test_a_wet_record_in_gbk_is_detected(tmp_path: Path) -> None:
         w.write_record(w.create_warc_record(URL.format("g"), "conversion", payload=payload))
     (doc,) = read_inputs([str(path)], ReadConfig())
     assert isinstance(doc, Doc) and ARTICLE in doc.text
+
+
+# --- fuzzing: any bytes under these names give documents, skips or an InputError ---
+
+_WARC_HEAD = (
+    b"WARC/1.0\r\nWARC-Type: response\r\nContent-Type: application/http; msgtype=response\r\n"
+)
+
+
+def _fuzz_payloads() -> st.SearchStrategy[bytes]:
+    raw = st.binary(max_size=2000)
+    return st.one_of(
+        raw,
+        raw.map(lambda b: _WARC_HEAD + b),
+        raw.map(lambda b: gzip.compress(_WARC_HEAD + b, mtime=0)),
+        raw.map(lambda b: b"PAR1" + b + b"PAR1"),
+        raw.map(lambda b: gzip.compress(b, mtime=0)),
+    )
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=_fuzz_payloads())
+def test_any_bytes_in_warc_parquet_or_unnamed_files(tmp_path: Path, data: bytes) -> None:
+    for name in ("x.warc", "x.warc.gz", "x.wet.gz", "x.parquet", "part-00000"):
+        path = tmp_path / name
+        path.write_bytes(data)
+        for cfg in (ReadConfig(), ReadConfig(on_error="skip")):
+            try:
+                items = list(read_inputs([str(path)], cfg))
+            except InputError as e:
+                assert e.source == str(path)
+                continue
+            assert all(isinstance(i, Doc | Skip) for i in items)
+            for d in items:
+                if isinstance(d, Doc):
+                    assert isinstance(d.id, str) and isinstance(d.text, str)

@@ -199,7 +199,19 @@ def _pages(records: Any) -> Iterator[_Page | _Broken]:
                 raise EOFError(f"the record at byte {offset} ends before its Content-Length")
         except StopIteration:
             return
-        except (ArchiveLoadFailed, EOFError, OSError, ValueError, zlib.error) as e:
+        # warcio also trips over some malformed headers (a response without a target URI)
+        # with AttributeError and the like: still a damaged record, not a crash.
+        except (
+            ArchiveLoadFailed,
+            EOFError,
+            OSError,
+            ValueError,
+            zlib.error,
+            AttributeError,
+            TypeError,
+            KeyError,
+            IndexError,
+        ) as e:
             first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), repr(e))
             yield _Broken(number, f"corrupt or truncated WARC (record {number}): {first}")
             return
