@@ -206,11 +206,13 @@ def deduplicate(
     config: Config = Config(),
     *,
     workdir: Path | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Result:
     """Find the clusters of versions of one article among `docs` and decide what is kept.
 
     `docs` may include `Skip` records (inputs a reader could not use), which are counted.
-    Raises InputError on a duplicate id. Nothing is printed.
+    Raises InputError on a duplicate id. Nothing is printed; `on_stage` is told the name of
+    each stage after reading as it starts ("verify", "cluster").
 
     >>> r = deduplicate([Doc("a", "同一篇文章的内容"), Doc("b", "同一篇文章的內容!")])
     >>> [c.representative for c in r.clusters], r.kept
@@ -231,10 +233,14 @@ def deduplicate(
         del sigs  # not needed past LSH: the later stages get its memory
         t = timer.add("lsh", t)
 
+        if on_stage is not None:
+            on_stage("verify")
         jac, con = stored_similarities(store, pairs)
         matched = pairs[is_match(jac, con, config.verify)]
         t = timer.add("verify", t)
 
+        if on_stage is not None:
+            on_stage("cluster")
         uf = UnionFind(n)
         uf.union_pairs(matched)
         clusters, removed = _clusters(uf, lengths, store, (pairs, jac, con), index.ids, config)
@@ -474,7 +480,7 @@ def run(
         try:
             read = read_inputs(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
             docs = spool.tee(reporter.track(read))
-            result = deduplicate(docs, config, workdir=Path(tmp))
+            result = deduplicate(docs, config, workdir=Path(tmp), on_stage=reporter.stage)
         finally:
             spool.close()
         reporter.stage("write")

@@ -71,8 +71,8 @@ def test_run_reports_every_stage_and_writes_the_same(seeds_dir: Path, tmp_path: 
     run([str(seeds_dir)], tmp_path / "a", config, progress=events.append, report=lambda p: None)
     run([str(seeds_dir)], tmp_path / "b", config)
     stages = [e.stage for e in events]
-    assert stages[-5:] == ["read", "lsh", "write", "report", "done"]
-    assert set(stages[:-5]) <= {"read"}
+    assert stages[-7:] == ["read", "lsh", "verify", "cluster", "write", "report", "done"]
+    assert set(stages[:-7]) <= {"read"}
     total = input_size([str(seeds_dir)])
     assert events[-1] == ProgressEvent("done", 5, total, total)
     for name in ("clusters.jsonl", "kept.jsonl", "removed.jsonl"):
