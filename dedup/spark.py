@@ -38,6 +38,7 @@ from .io.readers import _folder_files, _read_file
 from .io.writers import atomic_open, json_line, write_json
 from .lsh import _bucket_pairs, band_keys, resolve_params
 from .pipeline import OUTPUT_FILES, _round, output_format, sign_texts, summary
+from .refine import RefineConfig
 from .types import Doc, Member, Result, Skip
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
@@ -228,7 +229,7 @@ class _Run:
         candidates.unpersist()
         self._lap("verify")
 
-        components = _components(matched, self.parts, self._keep)
+        components = self._refine(_components(matched, self.parts, self._keep), signed)
         rendered = self._keep(self._clusters(components, signed))
         n_clusters = rendered.count()
         matched.unpersist()
@@ -351,6 +352,39 @@ class _Run:
         return indexed, skipped, input_bytes
 
     # -- cluster ------------------------------------------------------------------------
+
+    def _refine(self, components: Any, signed: Any) -> Any:
+        """`refine.split_chains` on the executors: (node, root) of the connected components
+        -> (node, smallest member) of the refined groups. Each round picks every group's
+        representative by a reduce, measures each member against it (the local similarity
+        function), keeps the close members as a final group and sends the far ones of each
+        group on as one new group; groups of fewer than two members dissolve."""
+        rcfg, parts = RefineConfig(), self.parts
+        lengths = signed.mapValues(lambda v: v[2])
+        sets = signed.mapValues(lambda v: v[1])
+        groups = components.mapValues(lambda root: (root,))  # node -> group key
+        finals = []
+        for round_ in range(rcfg.max_rounds):
+            state = self._keep(groups.join(lengths, parts))  # node -> (group, length)
+            if state.isEmpty():
+                break
+            reps = state.map(_RepKey(self.config.cluster)).reduceByKey(min, parts)
+            others = (
+                state.map(lambda kv: (kv[1][0], kv[0]))
+                .join(reps.mapValues(lambda rank_node: rank_node[1]), parts)
+                .filter(lambda kv: kv[1][0] != kv[1][1])
+                .map(lambda kv: (kv[1][0], (kv[1][1], kv[0])))  # member -> (rep, group)
+            )
+            sims = _with_sets(others, sets, parts).mapPartitions(_MemberSims())
+            far = sims.filter(_Far(rcfg)).map(lambda kv: (kv[1][0], True))
+            flagged = self._keep(state.mapValues(lambda gl: gl[0]).leftOuterJoin(far, parts))
+            close = flagged.filter(lambda kv: kv[1][1] is None).map(lambda kv: (kv[1][0], kv[0]))
+            finals.append(_at_least_two(close, parts).map(lambda gn: (gn[1][0], gn[1][1])))
+            split = flagged.filter(lambda kv: kv[1][1] is not None).map(
+                lambda kv, r=round_: (kv[1][0] + (r,), kv[0])
+            )
+            groups = self._keep(_at_least_two(split, parts).map(lambda gn: (gn[1][0], gn[0])))
+        return self._keep(self.sc.union(finals) if finals else self.sc.emptyRDD())
 
     def _clusters(self, components: Any, signed: Any) -> Any:
         """(number, clusters.jsonl line, [(removed index, (representative id, number))]) per
@@ -727,6 +761,41 @@ def _components(edges: Any, parts: int, keep: Callable[[Any], Any] = lambda r: r
             break
     # At the fixed point every edge joins a node to its component's minimum.
     return current.flatMap(lambda e: [e, (e[1], e[1])]).distinct(parts)
+
+
+@dataclass(frozen=True)
+class _RepKey:
+    """(node, (group, length)) -> (group, (rank, node)): the smallest rank wins, as the local
+    `representative` rule (longest, ties to the earliest; or first; or shortest)."""
+
+    cfg: ClusterConfig
+
+    def __call__(self, kv: Any) -> tuple[Any, tuple[int, int]]:
+        node, (group, length) = kv
+        if self.cfg.representative == "first":
+            return group, (0, node)
+        return group, (length if self.cfg.representative == "shortest" else -length, node)
+
+
+@dataclass(frozen=True)
+class _Far:
+    """A member not even loosely similar to its representative (refine.RefineConfig)."""
+
+    cfg: RefineConfig
+
+    def __call__(self, kv: Any) -> bool:
+        _, (_, jaccard, containment) = kv
+        return not (jaccard >= self.cfg.jaccard or containment >= self.cfg.containment)
+
+
+def _at_least_two(grouped: Any, parts: int) -> Any:
+    """(group, node) pairs -> (group, (node, smallest node)) of the groups of two or more."""
+    stats = (
+        grouped.mapValues(lambda node: (1, node))
+        .reduceByKey(lambda a, b: (a[0] + b[0], min(a[1], b[1])), parts)
+        .filter(lambda kv: kv[1][0] >= 2)
+    )
+    return grouped.join(stats, parts).map(lambda kv: (kv[0], (kv[1][0], kv[1][1][1])))
 
 
 @dataclass(frozen=True)

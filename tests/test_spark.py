@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import shutil
 import sys
 from collections.abc import Iterator
@@ -239,3 +240,30 @@ def test_missing_pyspark_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(SparkUnavailable, match=r"pip install 'dedup\[spark\]'"):
         spark_session("local[1]")
+
+
+def test_chains_are_split_as_the_local_engine_splits_them(tmp_path: Path, spark: Any) -> None:
+    # Teasers in one site frame chain two articles (see tests/test_refine.py): both engines
+    # split the second article off; a second frame holds a chain of its own, and a plain
+    # near-duplicate pair stays one cluster.
+    rng = random.Random(11)
+
+    def article(k: int) -> str:
+        return "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(k))
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for site in ("s1", "s2"):
+        header, footer = article(200), article(200)
+        x, y = article(3000), article(2500)
+        pages = {"x": x, "x-teaser": x[:40], "y-teaser": y[:40], "y": y}
+        for name, body in pages.items():
+            (folder / f"{site}-{name}.txt").write_text(f"{header}\n{body}\n{footer}", "utf-8")
+    text = article(1500)
+    (folder / "p-a.txt").write_text(text, "utf-8")
+    (folder / "p-b.txt").write_text(text[:-20] + "。", "utf-8")
+    _both([str(folder)], tmp_path, Config(jobs=1), spark)
+    kept = _ids(tmp_path / "spark" / "kept.jsonl")
+    assert {"s1-y.txt", "s2-y.txt", "s1-x.txt", "s2-x.txt", "p-a.txt"} <= kept
+    clusters = (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8").splitlines()
+    assert len(clusters) == 3
