@@ -461,19 +461,7 @@ def run(
     fmt = output_format(inputs, config)
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
-    outdir.mkdir(parents=True, exist_ok=True)
-    for name in reversed(OUTPUT_FILES):
-        (outdir / name).unlink(missing_ok=True)
-    # An earlier run's report describes other files: a rerun starts without one, so a report
-    # with an index page is always this run's (build_report writes its index pages last).
-    for name in ("index.html", "index.md"):  # first, in case the removal is cut short
-        (outdir / "report" / name).unlink(missing_ok=True)
-    shutil.rmtree(outdir / "report", ignore_errors=True)
-    # What a killed run left behind (its temporary folder and partial files) is no use.
-    for stale in sorted(outdir.glob(".dedup-*")):
-        shutil.rmtree(stale, ignore_errors=True)
-    for leftover in sorted(outdir.glob(".*.partial")):
-        leftover.unlink(missing_ok=True)
+    clear_outdir(outdir)
     reporter = Reporter(progress, input_size(inputs) if progress else None)
     with tempfile.TemporaryDirectory(prefix=".dedup-", dir=outdir) as tmp:
         spool = _Spool(Path(tmp) / "records.spool")
@@ -512,6 +500,23 @@ def output_format(inputs: Sequence[str], config: Config) -> str:
         return config.output.format
     formats = input_formats(inputs, config.read)
     return "parquet" if formats == {"parquet"} else "jsonl"
+
+
+def clear_outdir(outdir: Path) -> None:
+    """Make OUTDIR and remove what an earlier run left there: its output files first, so an
+    interrupted run never leaves a mix that looks finished, then its report (a report with
+    an index page is always this run's: build_report writes its index pages last), and what
+    a killed run left behind (its temporary folder and partial files)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name in reversed(OUTPUT_FILES):
+        (outdir / name).unlink(missing_ok=True)
+    for name in ("index.html", "index.md"):  # first, in case the removal is cut short
+        (outdir / "report" / name).unlink(missing_ok=True)
+    shutil.rmtree(outdir / "report", ignore_errors=True)
+    for stale in sorted(outdir.glob(".dedup-*")):
+        shutil.rmtree(stale, ignore_errors=True)
+    for leftover in sorted(outdir.glob(".*.partial")):
+        leftover.unlink(missing_ok=True)
 
 
 def _write_outputs(

@@ -37,7 +37,7 @@ from .errors import AccountingError, ConfigError, DedupError, InputError
 from .io.readers import _folder_files, _read_file
 from .io.writers import atomic_open, json_line, write_json
 from .lsh import _bucket_pairs, band_keys, resolve_params
-from .pipeline import OUTPUT_FILES, _round, output_format, sign_texts, summary
+from .pipeline import OUTPUT_FILES, _round, clear_outdir, output_format, sign_texts, summary
 from .refine import RefineConfig
 from .types import Doc, Member, Result, Skip
 
@@ -192,9 +192,7 @@ class _Run:
         extra: dict[str, Any],
     ) -> dict[str, Any]:
         config = self.config
-        outdir.mkdir(parents=True, exist_ok=True)
-        for name in reversed(OUTPUT_FILES):
-            (outdir / name).unlink(missing_ok=True)
+        clear_outdir(outdir)
         self._t = time.perf_counter()
         indexed, skips, input_bytes = self._read(inputs)
         n_docs = indexed.count()
