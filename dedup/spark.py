@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from .errors import AccountingError, ConfigError, DedupError, InputError
 from .io.readers import _folder_files, _read_file
 from .io.writers import atomic_open, json_line, write_json
 from .lsh import _bucket_pairs, band_keys, resolve_params
+from .parallel import batched
 from .pipeline import OUTPUT_FILES, _round, clear_outdir, output_format, sign_texts, summary
 from .refine import RefineConfig
 from .types import Doc, Member, Result, Skip
@@ -52,7 +53,6 @@ PARTITION_DOCS = 20_000
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
 _LOW32 = 0xFFFFFFFF
 
-T = TypeVar("T")
 # An item key: (input ordinal, path inside the input, record number in the file). Sorting on
 # it gives the local engine's order: inputs as given, files by sorted path, records in order.
 Key = tuple[int, str, int]
@@ -567,17 +567,6 @@ def _storage() -> Any:
     return StorageLevel.MEMORY_AND_DISK
 
 
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 # -- sign, LSH, verify -----------------------------------------------------------------
 
 
@@ -590,7 +579,7 @@ class _Sign:
     cpu: tuple[Any, Any]  # accumulators: normalize and shingle + sign CPU seconds
 
     def __call__(self, part: Iterable[tuple[int, DocRow]]) -> Iterator[tuple[int, Any]]:
-        for batch in _chunks(part, self.config.batch_size):
+        for batch in batched(part, self.config.batch_size):
             signed = sign_texts([row[1] for _, row in batch], self.config)
             self.cpu[0].add(getattr(signed, "normalize_s", 0.0))
             self.cpu[1].add(getattr(signed, "sign_s", 0.0))
@@ -629,7 +618,7 @@ class _BandKeys:
     parts: int
 
     def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-        for batch in _chunks(part, 8192):
+        for batch in batched(part, 8192):
             idx = np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch))
             raw = b"".join(v[0] for _, v in batch)
             sigs = np.frombuffer(raw, dtype=np.uint32).reshape(len(batch), self.num_perm)
@@ -703,7 +692,7 @@ class _Verify:
     def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int]]:
         from .verify import is_match
 
-        for batch in _chunks(part, _VERIFY_BATCH):
+        for batch in batched(part, _VERIFY_BATCH):
             jac, con = _pair_similarities(batch)
             for row, ok in zip(batch, is_match(jac, con, self.cfg).tolist(), strict=True):
                 if ok:
@@ -715,7 +704,7 @@ class _MemberSims:
     """Executor side: (cluster number, (member, jaccard, containment)) to its representative."""
 
     def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, Any]]:
-        for batch in _chunks(part, _VERIFY_BATCH):
+        for batch in batched(part, _VERIFY_BATCH):
             jac, con = _pair_similarities(batch)
             for row, j, c in zip(batch, jac.tolist(), con.tolist(), strict=True):
                 yield row[0], (row[1], j, c)
