@@ -230,7 +230,10 @@ class _Run:
         components = self._refine(_components(matched, self.parts, self._keep), signed)
         rendered = self._keep(self._clusters(components, signed))
         n_clusters = rendered.count()
-        matched.unpersist()
+        # Writing needs only these three: free the edges, components and refinement rounds.
+        for rdd in self.cached:
+            if rdd not in (signed, indexed, rendered):
+                rdd.unpersist()
         self._lap("cluster")
 
         counts = self._write(outdir, indexed, rendered, skips)

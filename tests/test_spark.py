@@ -242,10 +242,13 @@ def test_missing_pyspark_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         spark_session("local[1]")
 
 
-def test_chains_are_split_as_the_local_engine_splits_them(tmp_path: Path, spark: Any) -> None:
-    # Teasers in one site frame chain two articles (see tests/test_refine.py): both engines
-    # split the second article off; a second frame holds a chain of its own, and a plain
-    # near-duplicate pair stays one cluster.
+def test_chains_are_split_as_the_local_engine_splits_them(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Teasers in one site frame chain articles (see tests/test_refine.py). Articles about as
+    # long as the frame, so LSH links every teaser to its article and the chain is whole.
+    # Site s1 takes three rounds: x keeps its teasers; {y, y-copy, z} is refined again, with
+    # z as representative; {y, y-copy} stays a cluster, numbered between round-1 clusters.
     rng = random.Random(11)
 
     def article(k: int) -> str:
@@ -255,15 +258,30 @@ def test_chains_are_split_as_the_local_engine_splits_them(tmp_path: Path, spark:
     folder.mkdir()
     for site in ("s1", "s2"):
         header, footer = article(200), article(200)
-        x, y = article(3000), article(2500)
+        x, y, z = article(1100), article(900), article(1000)
         pages = {"x": x, "x-teaser": x[:40], "y-teaser": y[:40], "y": y}
+        if site == "s1":
+            pages |= {"y-copy": y[:-30] + "。", "z": z, "z-teaser": z[:40]}
         for name, body in pages.items():
             (folder / f"{site}-{name}.txt").write_text(f"{header}\n{body}\n{footer}", "utf-8")
     text = article(1500)
     (folder / "p-a.txt").write_text(text, "utf-8")
     (folder / "p-b.txt").write_text(text[:-20] + "。", "utf-8")
     _both([str(folder)], tmp_path, Config(jobs=1), spark)
-    kept = _ids(tmp_path / "spark" / "kept.jsonl")
-    assert {"s1-y.txt", "s2-y.txt", "s1-x.txt", "s2-x.txt", "p-a.txt"} <= kept
-    clusters = (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8").splitlines()
-    assert len(clusters) == 3
+
+    def clusters(out: Path) -> list[tuple[str, list[str]]]:
+        lines = (out / "clusters.jsonl").read_text("utf-8").splitlines()
+        found = [json.loads(line) for line in lines]
+        return [(c["representative"], [m["id"] for m in c["members"]]) for c in found]
+
+    assert clusters(tmp_path / "spark") == [
+        ("p-a.txt", ["p-a.txt", "p-b.txt"]),
+        ("s1-x.txt", ["s1-x.txt", "s1-x-teaser.txt", "s1-y-teaser.txt", "s1-z-teaser.txt"]),
+        ("s1-y.txt", ["s1-y.txt", "s1-y-copy.txt"]),
+        ("s2-x.txt", ["s2-x.txt", "s2-x-teaser.txt", "s2-y-teaser.txt"]),
+    ]
+    assert {"s1-z.txt", "s2-y.txt"} <= _ids(tmp_path / "spark" / "kept.jsonl")
+    # Without the refinement each site is one connected component: the chains are real.
+    monkeypatch.setattr("dedup.pipeline.split_chains", lambda m, b, *_: (m, b))
+    run([str(folder)], tmp_path / "unrefined", Config(jobs=1))
+    assert [len(ids) for _, ids in clusters(tmp_path / "unrefined")] == [2, 7, 4]
