@@ -19,6 +19,11 @@ class InputError(DedupError):
         where = f"{source}, line {line}" if line is not None else source
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str, int | None]]:
+        # Raised in worker processes and sent back to be raised in order: pickle the
+        # arguments, not the message (the default, which __init__ would not take).
+        return type(self), (self.source, self.reason, self.line)
+
 
 class ConfigError(DedupError):
     """Options that cannot work together or a malformed config value."""

@@ -8,13 +8,14 @@ figures stay in memory; shingle sets go to a disk-backed store.
 from __future__ import annotations
 
 import gc
+import json
 import pickle
 import shutil
 import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -26,10 +27,9 @@ from . import __version__
 from .cluster import UnionFind, grouped, representatives
 from .config import ClusterConfig, Config
 from .errors import AccountingError, ConfigError, InputError
-from .io import read_inputs
 from .io.parquet import ParquetSink, Row, infer_schema, pyarrow, unify, with_columns
-from .io.readers import input_formats
-from .io.writers import JsonlSink, write_json, write_jsonl
+from .io.readers import input_formats, parse_lines, read_items
+from .io.writers import atomic_path, json_bytes, write_json, write_jsonl
 from .lsh import candidate_pairs, resolve_params
 from .normalize import normalize_codepoints, tables
 from .parallel import ordered_map, resolve_jobs
@@ -37,8 +37,8 @@ from .progress import ProgressCallback, Reporter, input_size
 from .refine import split_chains
 from .shingle import shingle_codepoints
 from .signature import minhash_many
-from .store import Extent, ShingleStore, write_segment
-from .types import Cluster, Doc, Member, Result, Skip
+from .store import Extent, ShingleStore, append_bytes, read_bytes, write_segment
+from .types import Cluster, Doc, Member, RawLines, Result, Skip
 from .verify import is_match, stored_similarities
 
 
@@ -77,21 +77,133 @@ def sign_texts(texts: list[str], config: Config) -> Signed:
     return Signed(sigs, shingles, sizes, lengths, nbytes, t1 - t0, time.perf_counter() - t1)
 
 
+# Files of an OUTDIR; summary.json is written last and marks a finished run. A run writes
+# kept + removed, or annotated (--annotate), as JSONL or Parquet; all kinds are cleared first.
+OUTPUT_FILES = (
+    "clusters.jsonl",
+    "kept.jsonl",
+    "removed.jsonl",
+    "annotated.jsonl",
+    "kept.parquet",
+    "removed.parquet",
+    "annotated.parquet",
+    "errors.jsonl",
+    "summary.json",
+)
+# Columns a run adds (name, Arrow type) to removed records, and to every annotated record.
+REMOVED_COLUMNS = (("duplicate_of", "string"), ("cluster", "int64"))
+ANNOTATED_COLUMNS = (
+    ("dedup_cluster", "int64"),
+    ("dedup_keep", "bool"),
+    ("dedup_duplicate_of", "string"),
+)
+
+
+# An item of pass one: a document, a record a reader skipped, or JSONL lines the workers
+# parse; `_Stop` carries an input error met while reading to its place in the order.
+Item = Doc | Skip | RawLines
+
+
+@dataclass(frozen=True)
+class _Stop:
+    error: InputError
+
+
+# Spool flags, one byte per record: its line cannot take the run's fields by splicing (it has
+# one of their names, or fell back to ASCII escapes), and it is a Parquet row.
+_RERENDER = 1
+_PARQUET_ROW = 2
+_RESERVED = frozenset(name for name, _ in (*REMOVED_COLUMNS, *ANNOTATED_COLUMNS))
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """Where a worker wrote a batch's records for the output pass: the spool file and byte
+    offset, the size of each record, and its flags."""
+
+    extent: Extent
+    sizes: np.ndarray
+    flags: bytes
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a worker returns for a batch of items: the documents' ids and where they came
+    from, the skips, the first input error (documents after it are not signed), their
+    signatures (only the LSH columns) and, in `run`, where their records were spooled."""
+
+    ids: list[str]
+    sources: list[str]
+    lines: list[int]
+    skipped: list[Skip]
+    error: InputError | None = None
+    signed: Signed | None = None
+    spooled: Spooled | None = None
+    parse_s: float = 0.0
+
+
+def _spool_records(docs: list[Doc], fmt: str, directory: Path) -> Spooled:
+    """Write each document's record as the output pass will need it: its JSON line (JSONL
+    output) or its pickle (Parquet output, so that values keep their types)."""
+    parts: list[bytes] = []
+    flags = bytearray()
+    for d in docs:
+        record: Mapping[str, Any] = d.record or {"id": d.id, "text": d.text}
+        row = _PARQUET_ROW if isinstance(record, Row) else 0
+        if fmt == "jsonl":
+            data, escaped = json_bytes(record)
+            flags.append(row | (_RERENDER if escaped or not _RESERVED.isdisjoint(record) else 0))
+        else:
+            plain = record if type(record) is dict else dict(record)
+            data = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
+            flags.append(row | _RERENDER)
+        parts.append(data)
+    sizes = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+    return Spooled(append_bytes(directory, "spool", b"".join(parts)), sizes, bytes(flags))
+
+
 @dataclass
 class _SignTask:
-    """A picklable callable for worker processes: signs a batch and appends its shingle sets
-    to the worker's own segment of the store, so only signatures travel back, and of them only
-    the first `columns` values, the ones LSH bands use."""
+    """A picklable callable for worker processes: parses a batch's JSONL lines, signs its
+    documents and appends their shingle sets to the worker's own segment of the store (and,
+    given `spool` (format, folder), their records to its own spool file), so only ids and
+    signatures travel back, and of the signatures only the first `columns` values, the ones
+    LSH bands use."""
 
     config: Config
     store: Path
     columns: int
+    spool: tuple[str, Path] | None = None
 
-    def __call__(self, texts: list[str]) -> Signed:
-        signed = sign_texts(texts, self.config)
+    def __call__(self, items: list[Item | _Stop]) -> _Work:
+        t0 = time.perf_counter()
+        cfg = self.config.read
+        docs: list[Doc] = []
+        skipped: list[Skip] = []
+        error: InputError | None = None
+        try:
+            for item in items:
+                if isinstance(item, _Stop):
+                    raise item.error
+                for parsed in parse_lines(item, cfg) if isinstance(item, RawLines) else (item,):
+                    if isinstance(parsed, Skip):
+                        skipped.append(parsed)
+                    else:
+                        docs.append(parsed)
+        except InputError as e:
+            error = e
+        ids = [d.id for d in docs]
+        sources = [d.source for d in docs]
+        lines = [-1 if d.line is None else d.line for d in docs]
+        if error is not None:
+            return _Work(ids, sources, lines, skipped, error)
+        spooled = None if self.spool is None else _spool_records(docs, *self.spool)
+        parse_s = time.perf_counter() - t0
+        signed = sign_texts([d.text for d in docs], self.config)
         extent = write_segment(self.store, signed.shingles)
         sigs = np.ascontiguousarray(signed.sigs[:, : self.columns])
-        return replace(signed, sigs=sigs, shingles=signed.shingles[:0], extent=extent)
+        signed = replace(signed, sigs=sigs, shingles=signed.shingles[:0], extent=extent)
+        return _Work(ids, sources, lines, skipped, None, signed, spooled, parse_s)
 
 
 @dataclass
@@ -133,64 +245,87 @@ class _Index:
             pos += batch.shape[0]
         return out
 
-    def add(self, doc: Doc) -> None:
-        first = self.seen.get(doc.id)
+    def add(self, doc_id: str, source: str, line: int) -> None:
+        """Number the next document (`line` -1: none); a repeated id is an input error."""
+        first = self.seen.get(doc_id)
         if first is not None:
             src = list(self.sources)[self.source_of[first]]
-            line = self.line_of[first]
-            where = f"{src}, line {line}" if line >= 0 else src
+            where = f"{src}, line {self.line_of[first]}" if self.line_of[first] >= 0 else src
             raise InputError(
-                doc.source, f"duplicate id {doc.id!r} (first seen in {where})", doc.line
+                source,
+                f"duplicate id {doc_id!r} (first seen in {where})",
+                line if line >= 0 else None,
             )
-        self.seen[doc.id] = len(self.ids)
-        self.ids.append(doc.id)
-        self.source_of.append(self.sources.setdefault(doc.source, len(self.sources)))
-        self.line_of.append(doc.line if doc.line is not None else -1)
+        self.seen[doc_id] = len(self.ids)
+        self.ids.append(doc_id)
+        self.source_of.append(self.sources.setdefault(source, len(self.sources)))
+        self.line_of.append(line)
 
 
-def _batches(
-    docs: Iterable[Doc | Skip], index: _Index, size: int, timer: _Timer
-) -> Iterator[list[str]]:
-    """Group documents into text batches, recording ids and skips as they pass."""
-    batch: list[str] = []
+def _units(
+    items: Iterable[Item], size: int, timer: _Timer, observe: Callable[[Doc], None] | None
+) -> Iterator[list[Item | _Stop]]:
+    """Group items into batches of about `size` documents (lines, for JSONL); an input error
+    raised while reading ends the last batch as a `_Stop`, so it is raised in order, after the
+    batches before it."""
+    batch: list[Item | _Stop] = []
+    weight = 0
     t = time.perf_counter()
-    for item in docs:
-        t = timer.add("read", t)
-        if isinstance(item, Skip):
-            index.skipped.append(item)
-        else:
-            index.add(item)
-            batch.append(item.text)
-            if len(batch) >= size:
+    try:
+        for item in items:
+            if isinstance(item, RawLines):
+                weight += item.count
+            else:
+                weight += 1
+                if observe is not None and isinstance(item, Doc):
+                    observe(item)
+            batch.append(item)
+            if weight >= size:
+                weight = 0
+                t = timer.add("read", t)
                 yield batch
                 batch = []
-        t = time.perf_counter()
+                t = time.perf_counter()
+    except InputError as e:
+        batch.append(_Stop(e))
     timer.add("read", t)
     if batch:
         yield batch
 
 
 def _sign_all(
-    docs: Iterable[Doc | Skip], config: Config, store: ShingleStore, timer: _Timer
+    items: Iterable[Item],
+    config: Config,
+    store: ShingleStore,
+    timer: _Timer,
+    spool: _Spool | None = None,
 ) -> _Index:
     index = _Index()
     jobs = resolve_jobs(config.jobs)
     t = time.perf_counter()
     bands, rows = resolve_params(config.lsh, config.signature.num_perm)
-    task = _SignTask(config, store.directory, bands * rows)
-    results = ordered_map(task, _batches(docs, index, config.batch_size, timer), jobs)
-    for signed in results:
-        assert signed.extent is not None  # _SignTask stores every batch
+    where = None if spool is None else (spool.format, spool.directory)
+    task = _SignTask(config, store.directory, bands * rows, where)
+    observe = None if spool is None else spool.observe
+    cpu = timer.seconds
+    for work in ordered_map(task, _units(items, config.batch_size, timer, observe), jobs):
+        for doc_id, source, line in zip(work.ids, work.sources, work.lines, strict=True):
+            index.add(doc_id, source, line)
+        index.skipped.extend(work.skipped)
+        if work.error is not None:
+            raise work.error
+        signed = work.signed
+        assert signed is not None and signed.extent is not None  # every batch is stored
         store.add(signed.extent, signed.sizes)
+        if spool is not None:
+            assert work.spooled is not None
+            spool.add(work.spooled)
         index.sigs.append(signed.sigs)
         index.lengths.append(signed.lengths)
         index.input_bytes += signed.input_bytes
-        timer.seconds["normalize_cpu"] = (
-            timer.seconds.get("normalize_cpu", 0.0) + signed.normalize_s
-        )
-        timer.seconds["shingle_sign_cpu"] = (
-            timer.seconds.get("shingle_sign_cpu", 0.0) + signed.sign_s
-        )
+        cpu["parse_cpu"] = cpu.get("parse_cpu", 0.0) + work.parse_s
+        cpu["normalize_cpu"] = cpu.get("normalize_cpu", 0.0) + signed.normalize_s
+        cpu["shingle_sign_cpu"] = cpu.get("shingle_sign_cpu", 0.0) + signed.sign_s
     # Reading happens inside the same loop; report signing net of it.
     total = time.perf_counter() - t
     timer.seconds["sign"] = max(0.0, total - timer.seconds.get("read", 0.0))
@@ -218,10 +353,32 @@ def deduplicate(
     >>> [c.representative for c in r.clusters], r.kept
     (['a'], ('a',))
     """
+    return _deduplicate(docs, config, workdir=workdir, on_stage=on_stage).result
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A run's Result, and per document (in input order) its cluster number and the number
+    of the document it duplicates (-1 where none), for routing records by position."""
+
+    result: Result
+    ids: list[str]
+    cluster_of: np.ndarray
+    duplicate_of: np.ndarray
+
+
+def _deduplicate(
+    items: Iterable[Item],
+    config: Config,
+    *,
+    workdir: Path | None,
+    on_stage: Callable[[str], None] | None,
+    spool: _Spool | None = None,
+) -> _Outcome:
     timer = _Timer()
     with tempfile.TemporaryDirectory(prefix=".dedup-", dir=workdir) as tmp:
         store = ShingleStore(Path(tmp))
-        index = _sign_all(docs, config, store, timer)
+        index = _sign_all(items, config, store, timer, spool)
         n = len(index.ids)
         bands, rows = resolve_params(config.lsh, config.signature.num_perm)
         sigs = index.signatures(bands * rows)
@@ -243,7 +400,9 @@ def deduplicate(
             on_stage("cluster")
         uf = UnionFind(n)
         uf.union_pairs(matched)
-        clusters, removed = _clusters(uf, lengths, store, (pairs, jac, con), index.ids, config)
+        clusters, removed, fates = _clusters(
+            uf, lengths, store, (pairs, jac, con), index.ids, config
+        )
         timer.add("cluster", t)
 
     kept = tuple(i for i in index.ids if i not in removed)
@@ -254,13 +413,14 @@ def deduplicate(
         "input_bytes": index.input_bytes,
         "timings": {k: round(v, 4) for k, v in timer.seconds.items()},
     }
-    return Result(
+    result = Result(
         clusters=tuple(clusters),
         kept=kept,
         removed=removed,
         skipped=tuple(index.skipped),
         stats=stats,
     )
+    return _Outcome(result, index.ids, *fates)
 
 
 def _clusters(
@@ -270,13 +430,18 @@ def _clusters(
     verified: tuple[np.ndarray, np.ndarray, np.ndarray],
     ids: list[str],
     config: Config,
-) -> tuple[list[Cluster], dict[str, tuple[str, int]]]:
+) -> tuple[list[Cluster], dict[str, tuple[str, int]], tuple[np.ndarray, np.ndarray]]:
     """Clusters numbered by their first member, each listing its representative first and
-    then the other members in input order with their similarity to the representative.
+    then the other members in input order with their similarity to the representative; and
+    per document its cluster number and the document it duplicates (-1 where none).
     """
     members, bounds, reps = final_groups(uf, lengths, store, verified, config.cluster)
     group = np.repeat(np.arange(reps.size), np.diff(bounds))
     other = members != reps[group]
+    cluster_of = np.full(len(ids), -1, dtype=np.int64)
+    cluster_of[members] = group
+    duplicate_of = np.full(len(ids), -1, dtype=np.int64)
+    duplicate_of[members[other]] = reps[group[other]]
     jac, con = _similarities_to(reps[group[other]], members[other], store, verified)
     with _gc_paused():
         rep_ids = [ids[r] for r in reps.tolist()]
@@ -291,7 +456,7 @@ def _clusters(
             Cluster(cluster=number, representative=rep_ids[number], members=tuple(ms))
             for number, ms in enumerate(listed)
         ]
-    return clusters, removed
+    return clusters, removed, (cluster_of, duplicate_of)
 
 
 def final_groups(
@@ -351,80 +516,59 @@ def _similarities_to(
     return jac, con
 
 
-# Files of an OUTDIR; summary.json is written last and marks a finished run. A run writes
-# kept + removed, or annotated (--annotate), as JSONL or Parquet; all kinds are cleared first.
-OUTPUT_FILES = (
-    "clusters.jsonl",
-    "kept.jsonl",
-    "removed.jsonl",
-    "annotated.jsonl",
-    "kept.parquet",
-    "removed.parquet",
-    "annotated.parquet",
-    "errors.jsonl",
-    "summary.json",
-)
-# Columns a run adds (name, Arrow type) to removed records, and to every annotated record.
-REMOVED_COLUMNS = (("duplicate_of", "string"), ("cluster", "int64"))
-ANNOTATED_COLUMNS = (
-    ("dedup_cluster", "int64"),
-    ("dedup_keep", "bool"),
-    ("dedup_duplicate_of", "string"),
-)
-
-
 class _Spool:
-    """Pass-one copy of every record so outputs can be routed later without holding documents
-    in memory or reading the input twice (stdin included). Records are pickled, so values
-    read from Parquet keep their types; the Arrow schemas of Parquet rows are merged as they
-    pass (a file whose columns clash with earlier ones stops the run at once)."""
+    """Pass-one copy of every record, so outputs can be routed later without holding documents
+    in memory or reading the input twice (stdin included). The workers write it
+    (`_spool_records`: JSON lines for JSONL output, pickles for Parquet output, so values
+    keep their types); this keeps where each batch went, in input order, and merges the Arrow
+    schemas of Parquet rows as they pass (a file whose columns clash with earlier ones stops
+    the run at once)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._f = open(path, "wb")  # noqa: SIM115
-        self.ids: list[str] = []
-        self.from_parquet = bytearray()  # per record: 1 if it is a Parquet row
+    def __init__(self, directory: Path, fmt: str) -> None:
+        self.directory = directory
+        self.format = fmt
+        self.batches: list[Spooled] = []
+        self.count = 0
         self.schema: Any = None  # merged Arrow schema of the Parquet rows
         self._last: Any = None
 
-    def tee(self, items: Iterable[Doc | Skip]) -> Iterator[Doc | Skip]:
-        for item in items:
-            if isinstance(item, Doc):
-                record = item.record
-                is_row = isinstance(record, Row)
-                if isinstance(record, Row) and record.schema is not self._last:
-                    self._merge(record.schema, item.source)
-                plain = dict(record) if record else {"id": item.id, "text": item.text}
-                pickle.dump(plain, self._f, protocol=pickle.HIGHEST_PROTOCOL)
-                self.ids.append(item.id)
-                self.from_parquet.append(is_row)
-            yield item
+    def observe(self, doc: Doc) -> None:
+        """Merge the schema of a Parquet row's file (once per file)."""
+        record = doc.record
+        if isinstance(record, Row) and record.schema is not self._last:
+            self._last = record.schema
+            try:
+                self.schema = unify([self.schema, record.schema]) if self.schema else record.schema
+            except ValueError as e:
+                msg = f"columns do not match earlier Parquet input: {e}"
+                raise InputError(doc.source, msg) from e
 
-    def _merge(self, schema: Any, source: str) -> None:
-        self._last = schema
-        try:
-            self.schema = schema if self.schema is None else unify([self.schema, schema])
-        except ValueError as e:
-            raise InputError(source, f"columns do not match earlier Parquet input: {e}") from e
+    def add(self, spooled: Spooled) -> None:
+        self.batches.append(spooled)
+        self.count += spooled.sizes.size
 
-    def close(self) -> None:
-        self._f.close()
+    def entries(self) -> Iterator[tuple[bytes, int]]:
+        """(spooled record, flags) of every document, in input order."""
+        for batch in self.batches:
+            blob = read_bytes(self.directory, batch.extent, int(batch.sizes.sum()))
+            pos = 0
+            for size, flags in zip(batch.sizes.tolist(), batch.flags, strict=True):
+                yield blob[pos : pos + size], flags
+                pos += size
 
-    def records(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(id, record) of every document, in input order."""
-        with open(self.path, "rb") as f:
-            for doc_id in self.ids:
-                yield doc_id, pickle.load(f)
+    def records(self) -> Iterator[tuple[dict[str, Any], int]]:
+        """(record, flags) of every document, in input order."""
+        load = pickle.loads if self.format == "parquet" else json.loads
+        for data, flags in self.entries():
+            yield load(data), flags
 
     def arrow_schema(self, id_field: str) -> Any:
         """The schema to write the records under as Parquet: the Parquet inputs' own, merged
         with one inferred from the values of the other records."""
         schemas = [] if self.schema is None else [self.schema]
-        if self.schema is None or 0 in self.from_parquet:
-            plain = (
-                r for (_, r), b in zip(self.records(), self.from_parquet, strict=True) if not b
-            )
-            schemas.append(infer_schema(plain))
+        rows = all(f & _PARQUET_ROW for b in self.batches for f in b.flags)
+        if self.schema is None or not rows:
+            schemas.append(infer_schema(r for r, f in self.records() if not f & _PARQUET_ROW))
         try:
             schema = unify(schemas)
         except ValueError as e:
@@ -456,7 +600,8 @@ def run(
     is Parquet), split into kept and removed or, with config.output.annotate, all in one
     annotated file. Old output files are removed first, so an interrupted run never leaves a
     mix that looks finished; every file is written under a temporary name and renamed when
-    complete.
+    complete. The main process only reads: JSONL lines are parsed, and every record is
+    rendered for the output, by the workers.
     """
     fmt = output_format(inputs, config)
     if fmt == "parquet":
@@ -464,18 +609,17 @@ def run(
     clear_outdir(outdir)
     reporter = Reporter(progress, input_size(inputs) if progress else None)
     with tempfile.TemporaryDirectory(prefix=".dedup-", dir=outdir) as tmp:
-        spool = _Spool(Path(tmp) / "records.spool")
-        try:
-            read = read_inputs(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
-            docs = spool.tee(reporter.track(read))
-            result = deduplicate(docs, config, workdir=Path(tmp), on_stage=reporter.stage)
-        finally:
-            spool.close()
+        spool = _Spool(Path(tmp), fmt)
+        read = read_items(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
+        outcome = _deduplicate(
+            reporter.track(read), config, workdir=Path(tmp), on_stage=reporter.stage, spool=spool
+        )
+        result = outcome.result
         reporter.stage("write")
         t = time.perf_counter()
-        files, kept, removed = _write_outputs(outdir, spool, result, config, fmt)
+        files, kept, removed = _write_outputs(outdir, spool, outcome, config, fmt)
         write_seconds = time.perf_counter() - t
-    _check_accounting(result, kept + removed, len(spool.ids), kept)
+    _check_accounting(result, kept + removed, spool.count, kept)
     timings = dict(result.stats["timings"], write=round(write_seconds, 4))
     outputs: dict[str, Any] = {
         "outputs": [n for n in OUTPUT_FILES if n in files or n == "summary.json"]
@@ -520,40 +664,39 @@ def clear_outdir(outdir: Path) -> None:
 
 
 def _write_outputs(
-    outdir: Path, spool: _Spool, result: Result, config: Config, fmt: str
+    outdir: Path, spool: _Spool, outcome: _Outcome, config: Config, fmt: str
 ) -> tuple[list[str], int, int]:
-    """Route every spooled record to its file; return the names of the files written and how
-    many records went out as kept and as removed."""
-    schema = spool.arrow_schema(config.read.id_field) if fmt == "parquet" else None
-    text_field = config.read.text_field
-    kept_n = removed_n = 0
-    if config.output.annotate:
-        files = [f"annotated.{fmt}"]
-        cluster_of = {m.id: c.cluster for c in result.clusters for m in c.members}
-        with _sink(outdir / files[0], schema, ANNOTATED_COLUMNS, text_field) as out:
-            for doc_id, record in spool.records():
-                fate = result.removed.get(doc_id)
-                record["dedup_cluster"] = cluster_of.get(doc_id)
-                record["dedup_keep"] = fate is None
-                record["dedup_duplicate_of"] = None if fate is None else fate[0]
-                out.write(record)
-                kept_n += fate is None
-                removed_n += fate is not None
-    else:
-        files = [f"kept.{fmt}", f"removed.{fmt}"]
-        with (
-            _sink(outdir / files[0], schema, (), text_field) as kept,
-            _sink(outdir / files[1], schema, REMOVED_COLUMNS, text_field) as removed,
-        ):
-            for doc_id, record in spool.records():
-                fate = result.removed.get(doc_id)
-                if fate is None:
-                    kept.write(record)
-                    kept_n += 1
-                else:
-                    record["duplicate_of"], record["cluster"] = fate
-                    removed.write(record)
-                    removed_n += 1
+    """Route every spooled record to its file, with the fields the run adds; return the names
+    of the files written and how many records went out as kept and as removed."""
+    result = outcome.result
+    annotate = config.output.annotate
+    names = [f"annotated.{fmt}"] if annotate else [f"kept.{fmt}", f"removed.{fmt}"]
+    counts = [0, 0]  # kept, removed: what was written, for the accounting check
+    # Not strict: a spool and an index of different lengths is an accounting error, which
+    # the counts make `_check_accounting` report.
+    with ExitStack() as stack:
+        if fmt == "jsonl":
+            files = [stack.enter_context(_open_bytes(outdir / n)) for n in names]
+            for (data, flags), (out, keep, fields) in zip(
+                spool.entries(), _fates(outcome, annotate), strict=False
+            ):
+                files[out].write(_with_fields(data, flags, fields) if fields else data)
+                counts[not keep] += 1
+        else:
+            schema = spool.arrow_schema(config.read.id_field)
+            added = [ANNOTATED_COLUMNS] if annotate else [(), REMOVED_COLUMNS]
+            sinks = [
+                stack.enter_context(
+                    ParquetSink(outdir / n, with_columns(schema, cols), config.read.text_field)
+                )
+                for n, cols in zip(names, added, strict=True)
+            ]
+            for (record, _), (out, keep, fields) in zip(
+                spool.records(), _fates(outcome, annotate), strict=False
+            ):
+                record.update(fields)
+                sinks[out].write(record)
+                counts[not keep] += 1
     write_jsonl(
         outdir / "clusters.jsonl",
         (
@@ -566,16 +709,54 @@ def _write_outputs(
         ),
     )
     write_jsonl(outdir / "errors.jsonl", (asdict(s) for s in result.skipped))
-    return [*files, "clusters.jsonl", "errors.jsonl"], kept_n, removed_n
+    return [*names, "clusters.jsonl", "errors.jsonl"], counts[0], counts[1]
 
 
-def _sink(
-    path: Path, schema: Any, columns: Sequence[tuple[str, str]], text_field: str
-) -> JsonlSink | ParquetSink:
-    """A JSONL writer, or with an Arrow schema a Parquet writer adding `columns`."""
-    if schema is None:
-        return JsonlSink(path)
-    return ParquetSink(path, with_columns(schema, columns), text_field)
+Fields = list[tuple[str, Any]]
+
+
+def _fates(outcome: _Outcome, annotate: bool) -> Iterator[tuple[int, bool, Fields]]:
+    """Per document in input order: which output file its record goes to, whether it is
+    kept, and the fields the run adds to it."""
+    ids = outcome.ids
+    for c, d in zip(outcome.cluster_of.tolist(), outcome.duplicate_of.tolist(), strict=True):
+        if annotate:
+            dup = None if d < 0 else ids[d]
+            yield (
+                0,
+                d < 0,
+                [
+                    ("dedup_cluster", None if c < 0 else c),
+                    ("dedup_keep", d < 0),
+                    ("dedup_duplicate_of", dup),
+                ],
+            )
+        elif d < 0:
+            yield 0, True, []
+        else:
+            yield 1, False, [("duplicate_of", ids[d]), ("cluster", c)]
+
+
+def _with_fields(line: bytes, flags: int, fields: Fields) -> bytes:
+    """A spooled JSON line with `fields` set, exactly as `json_bytes` writes the record with
+    them: appended before the closing brace when the record has none of their names (and
+    needs no ASCII escapes), else through the record."""
+    if not flags & _RERENDER:
+        try:
+            tail = "".join(f', "{k}": {json.dumps(v, ensure_ascii=False)}' for k, v in fields)
+            return b"%s%s}\n" % (line[:-2], tail.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate in an id: the line goes ASCII
+            pass
+    record = json.loads(line)
+    record.update(fields)
+    return json_bytes(record)[0]
+
+
+@contextmanager
+def _open_bytes(path: Path) -> Iterator[BinaryIO]:
+    """A binary file written under a temporary name and renamed when complete."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 def _check_accounting(result: Result, written: int, docs: int, kept: int | None = None) -> None:

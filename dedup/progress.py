@@ -10,8 +10,9 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from .types import Doc, Skip
+from .types import Doc, RawLines, Skip
 
 # The stages after reading, in the order a run reports them.
 STAGES: tuple[str, ...] = ("read", "lsh", "verify", "cluster", "write", "report", "done")
@@ -84,6 +85,9 @@ class _Meter:
         return self.finished + (self.current if cap is None else min(self.current, cap))
 
 
+Item = TypeVar("Item", Doc, Skip, RawLines, Doc | Skip, Doc | Skip | RawLines)
+
+
 class Reporter:
     """Sends a run's events to `callback` (nothing when it is None): "read" events while the
     documents pass through `track`, then one event as each later stage starts."""
@@ -107,7 +111,7 @@ class Reporter:
         if self.callback is not None:
             self.callback(ProgressEvent(stage, self.documents, self.bytes_read, self.total_bytes))
 
-    def track(self, items: Iterable[Doc | Skip], then: str = "lsh") -> Iterator[Doc | Skip]:
+    def track(self, items: Iterable[Item], then: str = "lsh") -> Iterator[Item]:
         """Pass `items` through, reporting "read" at most every `every` seconds and once with
         the final count when the input ends, then announcing the stage `then`."""
         if self.callback is None:
@@ -117,8 +121,12 @@ class Reporter:
         last = self.clock()
         for item in items:
             self.documents += 1
-            text = item.text if isinstance(item, Doc) else ""
-            meter.add(item.source, len(text.encode("utf-8", "surrogatepass")))
+            if isinstance(item, RawLines):
+                size = len(item.data)
+            else:
+                text = item.text if isinstance(item, Doc) else ""
+                size = len(text.encode("utf-8", "surrogatepass"))
+            meter.add(item.source, size)
             now = self.clock()
             if now - last >= self.every:
                 last = now

@@ -28,17 +28,34 @@ class Extent:
 
 
 def write_segment(directory: Path, data: np.ndarray) -> Extent:
-    """Append a batch's concatenated sets to this process's segment file in `directory`.
-
-    One file per process means one writer per file: no locks, and the offset is the size
-    before the write.
-    """
-    name = f"segment-{os.getpid()}.u32"
+    """Append a batch's concatenated sets to this process's segment file in `directory`."""
     arr = np.ascontiguousarray(data, dtype=np.uint32)
+    extent = append_bytes(directory, "segment", arr.data.cast("B"), ".u32")
+    return Extent(extent.segment, extent.start // _ITEM)
+
+
+def append_bytes(
+    directory: Path, prefix: str, data: bytes | memoryview, suffix: str = ".bin"
+) -> Extent:
+    """Append `data` to this process's `prefix` file in `directory`; the extent's start is
+    a byte offset. One file per process means one writer per file: no locks, and the offset
+    is the size before the write."""
+    name = f"{prefix}-{os.getpid()}{suffix}"
     with open(directory / name, "ab") as f:
         start = os.fstat(f.fileno()).st_size
-        f.write(arr.data.cast("B"))
-    return Extent(name, start // _ITEM)
+        f.write(data)
+    return Extent(name, start)
+
+
+def read_bytes(directory: Path, extent: Extent, size: int) -> bytes:
+    """`size` bytes written by `append_bytes` at `extent`."""
+    buf = bytearray(size)
+    fd = os.open(directory / extent.segment, os.O_RDONLY)
+    try:
+        _read_into(fd, memoryview(buf), extent.start)
+    finally:
+        os.close(fd)
+    return bytes(buf)
 
 
 def _read_into(fd: int, buf: memoryview, offset: int) -> None:

@@ -32,6 +32,18 @@ class Skip:
 
 
 @dataclass(frozen=True)
+class RawLines:
+    """Whole JSONL lines as read, not parsed yet: `run` hands them to the worker processes,
+    which parse them (`readers.parse_lines`), so that the main process only reads."""
+
+    source: str
+    name: str  # prefix of generated ids (`name:line`)
+    line: int  # number of the first line
+    count: int  # lines in `data` (its newlines, plus one for a last line without)
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Member:
     """A cluster member with its exact similarity to the cluster's representative."""
 

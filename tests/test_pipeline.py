@@ -128,3 +128,17 @@ def test_similarities_to_reuses_candidates_and_reads_the_rest(tmp_path: Path) ->
     known = (np.array([[0, 1], [1, 2]]), np.array([0.25, 0.5]), np.array([0.125, 0.5]))
     jac, con = _similarities_to(np.array([0, 0, 3]), np.array([1, 2, 0]), store, known)
     assert jac.tolist() == [0.25, 0.2, 0.0] and con.tolist() == [0.125, 1 / 3, 0.0]
+
+
+def test_input_error_survives_pickling() -> None:
+    import pickle
+
+    from dedup.errors import InputError
+
+    e = pickle.loads(pickle.dumps(InputError("bad.jsonl", "not valid JSON", 3)))
+    assert (str(e), e.source, e.reason, e.line) == (
+        "bad.jsonl, line 3: not valid JSON",
+        "bad.jsonl",
+        "not valid JSON",
+        3,
+    )

@@ -81,9 +81,16 @@ def test_run_reports_every_stage_and_writes_the_same(seeds_dir: Path, tmp_path: 
 
 def test_stdin_has_no_total_and_no_eta(tmp_path: Path) -> None:
     events: list[ProgressEvent] = []
-    data = io.BytesIO('{"id": "a", "text": "一篇文章"}\n'.encode())
-    run(["-"], tmp_path / "o", Config(jobs=1), stdin=data, progress=events.append)
-    assert events[-1] == ProgressEvent("done", 1, len("一篇文章".encode()), None)
+    line = '{"id": "a", "text": "一篇文章"}'.encode()
+    run(
+        ["-"],
+        tmp_path / "o",
+        Config(jobs=1),
+        stdin=io.BytesIO(line + b"\n"),
+        progress=events.append,
+    )
+    # JSONL lines are counted as read, before they are parsed (the workers parse them).
+    assert events[-1] == ProgressEvent("done", 1, len(line) + 1, None)  # with its newline
     assert "ETA" not in describe(ProgressEvent("read", 1, 12, None), 2.0)
 
 

@@ -16,11 +16,11 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from ..config import ReadConfig
 from ..errors import InputError
-from ..types import Doc, Skip
+from ..types import Doc, RawLines, Skip
 from .detect import JSONL_SUFFIXES, Compression, compression, detect_format
 from .encoding import NotTextError, decode_text
 
@@ -42,6 +42,21 @@ def read_inputs(
     before anything is read. `jobs` processes extract the text of WARC HTML pages (the order
     and the documents never depend on it).
     """
+    return cast(Iterator[Doc | Skip], _read_all(inputs, cfg, stdin, jobs, raw=False))
+
+
+def read_items(
+    inputs: Sequence[str], cfg: ReadConfig, stdin: BinaryIO | None = None, jobs: int = 1
+) -> Iterator[Doc | Skip | RawLines]:
+    """`read_inputs`, but JSONL lines come out unparsed, in blocks (RawLines) for
+    `parse_lines` in whatever process: reading stays with the caller, parsing can move to
+    the workers."""
+    return _read_all(inputs, cfg, stdin, jobs, raw=True)
+
+
+def _read_all(
+    inputs: Sequence[str], cfg: ReadConfig, stdin: BinaryIO | None, jobs: int, raw: bool
+) -> Iterator[Doc | Skip | RawLines]:
     for given in inputs:
         if given != "-" and not os.path.exists(given):
             raise InputError(given, "no such file or directory")
@@ -51,15 +66,15 @@ def read_inputs(
     for given in inputs:
         if given == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
-            yield from _read_stdin(stream, cfg, seen_uris, jobs)
+            yield from _read_stdin(stream, cfg, seen_uris, jobs, raw)
         elif os.path.isdir(given):
             files, unreadable = _folder_files(given)
             for e in unreadable:
                 yield _fail(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
             for rel in files:
-                yield from _read_file(os.path.join(given, rel), rel, cfg, seen_uris, jobs)
+                yield from _read_one(os.path.join(given, rel), rel, cfg, seen_uris, jobs, raw)
         else:
-            yield from _read_file(given, os.path.basename(given), cfg, seen_uris, jobs)
+            yield from _read_one(given, os.path.basename(given), cfg, seen_uris, jobs, raw)
 
 
 def input_formats(inputs: Sequence[str], cfg: ReadConfig) -> set[str]:
@@ -78,11 +93,11 @@ def input_formats(inputs: Sequence[str], cfg: ReadConfig) -> set[str]:
 
 
 def _read_stdin(
-    stream: BinaryIO, cfg: ReadConfig, seen_uris: set[str], jobs: int
-) -> Iterator[Doc | Skip]:
+    stream: BinaryIO, cfg: ReadConfig, seen_uris: set[str], jobs: int, raw: bool = False
+) -> Iterator[Doc | Skip | RawLines]:
     fmt = "jsonl" if cfg.format == "auto" else cfg.format
     if fmt == "jsonl":
-        yield from _jsonl_records(stream, STDIN_NAME, STDIN_NAME, cfg)
+        yield from _jsonl_records(stream, STDIN_NAME, STDIN_NAME, cfg, raw)
     elif fmt == "warc":
         from .warc import read_warc
 
@@ -118,11 +133,17 @@ def _read_file(
 ) -> Iterator[Doc | Skip]:
     """One file: JSONL records, Parquet rows, WARC records, or a single text document whose
     id is `name`."""
+    return cast(Iterator[Doc | Skip], _read_one(path, name, cfg, seen_uris, jobs, raw=False))
+
+
+def _read_one(
+    path: str, name: str, cfg: ReadConfig, seen_uris: set[str], jobs: int, raw: bool
+) -> Iterator[Doc | Skip | RawLines]:
     fmt = detect_format(path, name, cfg.format)
     if fmt == "jsonl":
         try:
             with _open_jsonl(path, compression(path, name)) as lines:
-                yield from _jsonl_records(lines, path, name, cfg)
+                yield from _jsonl_records(lines, path, name, cfg, raw)
         except OSError as e:  # opening failed; read errors are reported with their line
             yield _fail(cfg, path, f"cannot read: {e.strerror or e}")
         return
@@ -217,31 +238,84 @@ class _ZstdReader(io.RawIOBase):
 
 
 def _jsonl_records(
-    lines: Iterable[bytes], source: str, name: str, cfg: ReadConfig
-) -> Iterator[Doc | Skip]:
-    """One Doc per non-empty line of a JSONL stream; `name` prefixes generated ids."""
+    lines: BinaryIO | Iterable[bytes], source: str, name: str, cfg: ReadConfig, raw: bool = False
+) -> Iterator[Doc | Skip | RawLines]:
+    """One Doc per non-empty line of a JSONL stream (with `raw`, blocks of lines as RawLines);
+    `name` prefixes generated ids."""
+    if raw:
+        yield from _jsonl_blocks(cast(BinaryIO, lines), source, name, cfg)
+        return
     lineno = 0
     it = iter(lines)
     while True:
         lineno += 1
         try:
-            raw = next(it)
+            data = next(it)
         except StopIteration:
             return
-        except (_CorruptStream, gzip.BadGzipFile, EOFError, zlib.error) as e:
-            yield _fail(cfg, source, f"corrupt or truncated file: {e}", lineno)
+        except _READ_ERRORS as e:
+            yield _read_failure(cfg, source, e, lineno)
             return
-        except OSError as e:
-            yield _fail(cfg, source, f"cannot read: {e.strerror or e}", lineno)
-            return
-        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if raw and not raw.isspace():
-            yield _parse_record(raw, source, name, lineno, cfg)
+        if lineno == 1 and data.startswith(_BOM):
+            data = data[3:]
+        if data and not data.isspace():
+            yield parse_line(data, source, name, lineno, cfg)
 
 
-def _parse_record(raw: bytes, source: str, name: str, lineno: int, cfg: ReadConfig) -> Doc | Skip:
-    # Invalid UTF-8 inside a line is dirty but usable, like in a text file.
+_BOM = b"\xef\xbb\xbf"
+_BLOCK = 1 << 18
+_CORRUPT = (_CorruptStream, gzip.BadGzipFile, EOFError, zlib.error)
+_READ_ERRORS = (*_CORRUPT, OSError)
+
+
+def _read_failure(cfg: ReadConfig, source: str, e: Exception, lineno: int) -> Skip:
+    """The Skip (or InputError) of a stream that fails before line `lineno` is complete."""
+    if isinstance(e, _CORRUPT):
+        return _fail(cfg, source, f"corrupt or truncated file: {e}", lineno)
+    return _fail(cfg, source, f"cannot read: {getattr(e, 'strerror', None) or e}", lineno)
+
+
+def _jsonl_blocks(
+    stream: BinaryIO, source: str, name: str, cfg: ReadConfig
+) -> Iterator[RawLines | Skip]:
+    """The stream's whole lines in blocks of about `_BLOCK` bytes: reading without looking at
+    each line. A stream that fails is reported at the first line not read whole, as by line."""
+    read = getattr(stream, "read1", stream.read)  # read1: what is there, up to a block
+    lineno = 1
+    pending: list[bytes] = []  # a line longer than a block, in pieces
+    while True:
+        try:
+            chunk = read(_BLOCK)
+        except _READ_ERRORS as e:
+            yield _read_failure(cfg, source, e, lineno)
+            return
+        if lineno == 1 and not pending and chunk.startswith(_BOM):
+            chunk = chunk[3:]
+        if not chunk:
+            if pending:  # the last line has no newline
+                yield RawLines(source, name, lineno, 1, b"".join(pending))
+            return
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            pending.append(chunk)
+            continue
+        block = b"".join((*pending, chunk[:cut])) if pending else chunk[:cut]
+        pending = [chunk[cut:]] if cut < len(chunk) else []
+        count = block.count(b"\n")
+        yield RawLines(source, name, lineno, count, block)
+        lineno += count
+
+
+def parse_lines(block: RawLines, cfg: ReadConfig) -> Iterator[Doc | Skip]:
+    """The Doc (or Skip) of every non-empty line of a block, as `read_inputs` reads them."""
+    for k, data in enumerate(block.data.split(b"\n")):
+        if data and not data.isspace():
+            yield parse_line(data, block.source, block.name, block.line + k, cfg)
+
+
+def parse_line(raw: bytes, source: str, name: str, lineno: int, cfg: ReadConfig) -> Doc | Skip:
+    """The Doc of one JSONL line (a Skip, or InputError, when it is malformed). Invalid UTF-8
+    inside a line is dirty but usable, like in a text file."""
     line = raw.decode("utf-8", errors="replace")
     try:
         record = json.loads(line)

@@ -16,12 +16,16 @@ from typing import IO, Any
 def json_line(record: Mapping[str, Any]) -> str:
     """One JSONL line (UTF-8 text, no ASCII escaping); lone surrogates fall back to escapes.
     Values JSON lacks (from Parquet: dates, decimals, bytes) are written as strings."""
+    return json_bytes(record)[0].decode("utf-8")
+
+
+def json_bytes(record: Mapping[str, Any]) -> tuple[bytes, bool]:
+    """`json_line` as UTF-8 bytes, and whether it fell back to ASCII escapes."""
     line = json.dumps(record, ensure_ascii=False, default=_json_default)
     try:
-        line.encode("utf-8")
+        return (line + "\n").encode("utf-8"), False
     except UnicodeEncodeError:
-        line = json.dumps(record, ensure_ascii=True, default=_json_default)
-    return line + "\n"
+        return (json.dumps(record, ensure_ascii=True, default=_json_default) + "\n").encode(), True
 
 
 def _json_default(value: Any) -> Any:
