@@ -21,7 +21,8 @@ from dedup.config import ReadConfig
 from dedup.errors import InputError
 from dedup.io import read_inputs
 from dedup.io.encoding import NotTextError, decode_text
-from dedup.types import Doc, Skip
+from dedup.io.readers import parse_lines, read_items
+from dedup.types import Doc, RawLines, Skip
 
 RAISE = ReadConfig()
 SKIP = ReadConfig(on_error="skip")
@@ -29,8 +30,32 @@ SEED_000 = "000_fa5b47ae513dff0c.txt"
 
 
 def read(*inputs: str | Path, cfg: ReadConfig = RAISE, stdin: bytes | None = None) -> list:
-    stream = io.BytesIO(stdin) if stdin is not None else None
-    return list(read_inputs([str(i) for i in inputs], cfg, stdin=stream))
+    """What read_inputs yields; every call also checks that the way `dedup run` reads (blocks
+    of JSONL lines, parsed later by the workers) yields the same, or raises the same error."""
+    paths = [str(i) for i in inputs]
+
+    def outcome(reader):  # type: ignore[no-untyped-def]
+        stream = io.BytesIO(stdin) if stdin is not None else None
+        try:
+            return list(reader(paths, cfg, stream))
+        except InputError as e:
+            return e
+
+    got = outcome(read_inputs)
+    by_block = outcome(_by_block)
+    if isinstance(got, InputError):
+        assert isinstance(by_block, InputError) and str(by_block) == str(got)
+        raise got
+    assert by_block == got
+    return got
+
+
+def _by_block(paths: list[str], cfg: ReadConfig, stream: io.BytesIO | None) -> Iterable:
+    for item in read_items(paths, cfg, stdin=stream):
+        if isinstance(item, RawLines):
+            yield from parse_lines(item, cfg)
+        else:
+            yield item
 
 
 def docs(items: Iterable[Doc | Skip]) -> list[Doc]:

@@ -1,17 +1,22 @@
 from __future__ import annotations
 
+import gzip
+import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.config import Config, VerifyConfig
+from dedup.config import Config, ReadConfig, VerifyConfig
+from dedup.errors import InputError
 from dedup.normalize import normalize
-from dedup.pipeline import _similarities_to, deduplicate
+from dedup.pipeline import _similarities_to, deduplicate, run
 from dedup.shingle import shingles
 from dedup.store import ShingleStore
-from dedup.types import Doc, Skip
+from dedup.types import Doc, Result, Skip
 
 
 def _seed_docs(seed_texts: dict[str, str]) -> list[Doc]:
@@ -142,3 +147,77 @@ def test_input_error_survives_pickling() -> None:
         "not valid JSON",
         3,
     )
+
+
+# --- pass one in the workers: JSONL parsed there, records rendered there -------------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+_NAMES = st.sampled_from(["id", "text", "duplicate_of", "cluster", "dedup_keep", "x", "值"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    record=st.dictionaries(_NAMES | st.text(max_size=3), _JSON_VALUES, min_size=1, max_size=5),
+    rep=st.text(),  # ids may hold lone surrogates: the line then goes ASCII
+    cluster=st.integers(0, 10**6),
+    annotate=st.booleans(),
+)
+def test_spooled_lines_take_the_run_fields_exactly(
+    record: dict, rep: str, cluster: int, annotate: bool
+) -> None:
+    from dedup.io.writers import json_bytes
+    from dedup.pipeline import _spool_records, _with_fields, read_bytes
+
+    fields = (
+        [("dedup_cluster", cluster), ("dedup_keep", False), ("dedup_duplicate_of", rep)]
+        if annotate
+        else [("duplicate_of", rep), ("cluster", cluster)]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        spooled = _spool_records([Doc("d", "t", record=record)], "jsonl", Path(tmp))
+        line = read_bytes(Path(tmp), spooled.extent, int(spooled.sizes[0]))
+    assert line == json_bytes(record)[0]
+    expected = dict(record)
+    expected.update(fields)
+    assert _with_fields(line, spooled.flags[0], fields) == json_bytes(expected)[0]
+
+
+def _run(tmp_path: Path, *files: tuple[str, bytes], **cfg: object) -> Result | InputError:
+    for name, data in files:
+        (tmp_path / name).write_bytes(data)
+    try:
+        return run([str(tmp_path / n) for n, _ in files], tmp_path / "out", Config(**cfg))
+    except InputError as e:
+        return e
+
+
+def _line(doc_id: str, text: str = "正文") -> bytes:
+    return json.dumps({"id": doc_id, "text": text}, ensure_ascii=False).encode() + b"\n"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_input_errors_come_in_input_order(tmp_path: Path, jobs: int) -> None:
+    # A bad line the workers find comes before a corrupt file the main process finds after
+    # it, although both are in one batch; a duplicate id before a bad line comes first.
+    corrupt = gzip.compress(_line("z") * 100)[:-20]
+    got = _run(tmp_path, ("a.jsonl", _line("a") + b"{oops\n"), ("b.jsonl.gz", corrupt), jobs=jobs)
+    assert isinstance(got, InputError) and (got.source, got.line) == (str(tmp_path / "a.jsonl"), 2)
+    got = _run(tmp_path, ("c.jsonl", _line("x") + _line("x") + b"{oops\n"), jobs=jobs)
+    assert isinstance(got, InputError) and got.line == 2 and "duplicate id 'x'" in got.reason
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_skips_keep_their_order_across_workers_and_reader(tmp_path: Path, jobs: int) -> None:
+    corrupt = gzip.compress(b"".join(_line(f"z{i}") for i in range(100)))[:-20]
+    files = [("a.jsonl", _line("a") + b"{oops\n" + _line("b")), ("b.jsonl.gz", corrupt)]
+    files += [("c.jsonl", b"[1]\n" + _line("c"))]
+    result = _run(tmp_path, *files, jobs=jobs, batch_size=2, read=ReadConfig(on_error="skip"))
+    assert isinstance(result, Result)
+    where = [(Path(s.source).name, s.line) for s in result.skipped]
+    assert where[0] == ("a.jsonl", 2) and where[1][0] == "b.jsonl.gz" and where[2] == ("c.jsonl", 1)
+    errors = [json.loads(x) for x in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert [(Path(e["source"]).name, e["line"]) for e in errors] == where

@@ -259,7 +259,8 @@ def _jsonl_records(
         if lineno == 1 and data.startswith(_BOM):
             data = data[3:]
         if data and not data.isspace():
-            yield parse_line(data, source, name, lineno, cfg)
+            # Without its newline, as in blocks: a JSON error's column is on this line.
+            yield parse_line(data.removesuffix(b"\n"), source, name, lineno, cfg)
 
 
 _BOM = b"\xef\xbb\xbf"
