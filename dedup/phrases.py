@@ -46,6 +46,9 @@ class PhraseTable:
     vals: np.ndarray
     val_off: np.ndarray
     growth: int  # longest replacement over its key, rounded up: bounds the output size
+    # 1 at `_pair_slot(k[0], k[1])` of every key k (keys have two or more code points): most
+    # positions of a text are ruled out by one look-up, before any key is compared.
+    pairs: np.ndarray
 
     def __len__(self) -> int:
         return int(self.key_off.size - 1)
@@ -122,6 +125,11 @@ def _flatten(mapping: dict[str, str]) -> PhraseTable:
         val_off.append(len(vals))
         growth = max(growth, -(-len(val) // len(key)))
     starts.append(len(items))
+    pairs = np.zeros(_PAIR_SLOTS, dtype=np.uint8)
+    for key, _ in items:
+        if len(key) < 2:
+            raise ValueError(f"phrase keys have two or more characters, not {key!r}")
+        pairs[_pair_slot(ord(key[0]), ord(key[1]))] = 1
     return PhraseTable(
         group=group,
         start=np.asarray(starts, dtype=np.int64),
@@ -130,7 +138,16 @@ def _flatten(mapping: dict[str, str]) -> PhraseTable:
         vals=np.asarray(vals, dtype=np.uint32),
         val_off=np.asarray(val_off, dtype=np.int64),
         growth=growth,
+        pairs=pairs,
     )
+
+
+_PAIR_SLOTS = 1 << 16
+
+
+@numba.njit(cache=True, inline="always")
+def _pair_slot(a: int, b: int) -> int:
+    return ((a * 40503) ^ b) & (_PAIR_SLOTS - 1)
 
 
 @cache
@@ -155,6 +172,7 @@ def _replace_once(
     vals: np.ndarray,
     val_off: np.ndarray,
     growth: int,
+    pairs: np.ndarray,
 ) -> tuple[np.ndarray, int]:
     n = cps.size
     out = np.empty(n * growth, dtype=np.uint32)
@@ -165,7 +183,7 @@ def _replace_once(
     while i < n:
         c = cps[i]
         hit = -1
-        if c < limit and group[c] >= 0:
+        if i + 1 < n and pairs[_pair_slot(c, cps[i + 1])] and c < limit and group[c] >= 0:
             g = group[c]
             for p in range(start[g], start[g + 1]):
                 lo = key_off[p]
@@ -209,6 +227,7 @@ def fold_phrases(cps: np.ndarray, table: PhraseTable) -> tuple[np.ndarray, int]:
             table.vals,
             table.val_off,
             table.growth,
+            table.pairs,
         )
         total += count
         if count == 0:

@@ -35,8 +35,8 @@ from .normalize import normalize_codepoints, tables
 from .parallel import ordered_map, resolve_jobs
 from .progress import ProgressCallback, Reporter, input_size
 from .refine import split_chains
-from .shingle import shingle_codepoints
-from .signature import minhash_many
+from .shingle import shingle_batch
+from .signature import minhash_concatenated
 from .store import Extent, ShingleStore, append_bytes, read_bytes, write_segment
 from .types import Cluster, Doc, Member, RawLines, Result, Skip
 from .verify import is_match, stored_similarities
@@ -68,11 +68,11 @@ def sign_texts(texts: list[str], config: Config) -> Signed:
     normalized = [normalize_codepoints(t, config.normalize) for t in texts]
     t1 = time.perf_counter()
     cls = tables(config.normalize).cls
-    sets = [shingle_codepoints(cps, cls, config.shingle.ngram) for cps in normalized]
     lengths = np.fromiter((cps.size for cps in normalized), dtype=np.int64, count=len(texts))
-    sigs = minhash_many(sets, config.signature)
-    sizes = np.fromiter((s.size for s in sets), dtype=np.int64, count=len(sets))
-    shingles = np.concatenate(sets) if sets else np.empty(0, dtype=np.uint32)
+    shingles, sizes = shingle_batch(normalized, cls, config.shingle.ngram)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    sigs = minhash_concatenated(shingles, offsets, config.signature)
     nbytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
     return Signed(sigs, shingles, sizes, lengths, nbytes, t1 - t0, time.perf_counter() - t1)
 

@@ -82,6 +82,46 @@ def _ngram_hashes(tokens: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def _ngram_batch(
+    cps: np.ndarray, offsets: np.ndarray, cls: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_ngram_hashes(_tokens(text))` of each text in one call: text d is
+    cps[offsets[d]:offsets[d + 1]]; returns the hashes back to back and their counts."""
+    docs = offsets.size - 1
+    out = np.empty(cps.size + docs, dtype=np.uint32)  # at most max(1, tokens - n + 1) each
+    counts = np.empty(docs, dtype=np.int64)
+    t = 0
+    for d in range(docs):
+        h = _ngram_hashes(_tokens(cps[offsets[d] : offsets[d + 1]], cls), n)
+        out[t : t + h.size] = h
+        counts[d] = h.size
+        t += h.size
+    return out[:t], counts
+
+
+def shingle_batch(
+    texts: list[np.ndarray], cls: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`shingle_codepoints` of many normalized texts at once: their sets back to back, and
+    the size of each. One compiled call hashes them all; each text's hashes are sorted in
+    place (numpy's sort is faster per text than one sort of the batch keyed by text), then
+    one pass drops the repeats."""
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([t.size for t in texts], out=offsets[1:])
+    cps = np.concatenate(texts) if texts else np.empty(0, dtype=np.uint32)
+    hashes, counts = _ngram_batch(cps, offsets, cls, n)
+    ends = np.cumsum(counts)
+    starts = ends - counts  # every text has at least one shingle
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        hashes[a:b].sort()
+    keep = np.empty(hashes.size, dtype=bool)
+    np.not_equal(hashes[1:], hashes[:-1], out=keep[1:])
+    keep[starts] = True
+    sizes = np.add.reduceat(keep, starts).astype(np.int64) if starts.size else counts
+    return hashes[keep], sizes
+
+
 def shingle_codepoints(cps: np.ndarray, cls: np.ndarray, n: int) -> np.ndarray:
     """Sorted unique shingle hashes of a normalized text given as code points."""
     return sorted_unique(_ngram_hashes(_tokens(cps, cls), n))

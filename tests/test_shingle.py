@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dedup.config import ShingleConfig
-from dedup.shingle import EMPTY_SHINGLE, shingles
+from dedup.config import NormalizeConfig, ShingleConfig
+from dedup.normalize import tables
+from dedup.shingle import EMPTY_SHINGLE, shingle_batch, shingle_codepoints, shingles
 
 
 def test_character_ngrams_count() -> None:
@@ -39,3 +42,17 @@ def test_ngram_size_changes_sets() -> None:
 
 def test_cjk_and_word_tokens_differ() -> None:
     assert shingles("a").tolist() != shingles("\u0061\u4e00").tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet="一二三四五六 abc1", max_size=30), max_size=8),
+    n=st.integers(1, 6),
+)
+def test_batch_equals_one_text_at_a_time(texts: list[str], n: int) -> None:
+    cls = tables(NormalizeConfig()).cls
+    cps = [np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32) for t in texts]
+    data, sizes = shingle_batch(cps, cls, n)
+    one_by_one = [shingle_codepoints(c, cls, n) for c in cps]
+    assert sizes.tolist() == [s.size for s in one_by_one]
+    assert np.array_equal(data, np.concatenate(one_by_one) if texts else data[:0])

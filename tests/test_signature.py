@@ -43,3 +43,30 @@ def test_seed_changes_permutations() -> None:
     assert not np.array_equal(
         minhash(sh, SignatureConfig(seed=1)), minhash(sh, SignatureConfig(seed=2))
     )
+
+
+def _reference(values: np.ndarray, cfg: SignatureConfig) -> np.ndarray:
+    """min over the set of fmix32(h) * a + b (mod 2^32), in plain numpy."""
+    from dedup.signature import permutations
+
+    a, b = permutations(cfg)
+    x = values.astype(np.uint64)
+    for shift, mult in ((16, 0x85EBCA6B), (13, 0xC2B2AE35), (16, None)):
+        x ^= x >> np.uint64(shift)
+        if mult is not None:
+            x = (x * np.uint64(mult)) & np.uint64(0xFFFFFFFF)
+    v = (x[:, None] * a.astype(np.uint64)[None, :] + b.astype(np.uint64)) & np.uint64(0xFFFFFFFF)
+    return (
+        v.min(axis=0).astype(np.uint32) if values.size else np.full(a.size, 0xFFFFFFFF, np.uint32)
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 2**32 - 1), max_size=11), max_size=6))
+def test_batched_signatures_equal_a_plain_computation(sets: list[list[int]]) -> None:
+    cfg = SignatureConfig(num_perm=16, seed=5)
+    arrays = [np.array(s, dtype=np.uint32) for s in sets]
+    got = minhash_many(arrays, cfg)
+    assert got.shape == (len(sets), 16)
+    for row, arr in zip(got, arrays, strict=True):
+        assert np.array_equal(row, _reference(arr, cfg))
