@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -31,7 +32,7 @@ import numba
 import numpy as np
 
 from .config import NormalizeConfig
-from .phrases import fold_phrases, vocabulary_table
+from .phrases import fold_phrases, fold_phrases_batch, vocabulary_table
 
 # Character classes in the token table.
 SEP, WORD, CJK = 0, 1, 2
@@ -315,12 +316,53 @@ def fold_chars(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:
 
 def normalize_codepoints(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> np.ndarray:
     """`normalize` as a uint32 array of code points (what shingling consumes)."""
+    return normalize_batch([text], cfg)[0]
+
+
+def normalize_batch(
+    texts: Sequence[str], cfg: NormalizeConfig = NormalizeConfig()
+) -> tuple[np.ndarray, np.ndarray]:
+    """`normalize_codepoints` of many texts, back to back: text d's normalized code points
+    are out[offsets[d]:offsets[d + 1]]. One compiled pass folds and joins every text that no
+    context pattern can touch, and one folds the vocabulary of all; only the rest take the
+    general path, one by one."""
     t = tables(cfg)
-    cps = _codepoints(text)
-    joined, plain = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
-    if not plain:
-        joined = _fold_join_context(cps, t, cfg)
-    return _fold_vocabulary(joined, cfg)[0]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    cps = _codepoints("".join(texts))  # one code unit per character, as each text alone
+    joined, joined_off, plain = _fold_join_plain_batch(cps, offsets, t.fold, t.cls, _TONE_CPS)
+    if not plain.all():
+        parts = [
+            joined[joined_off[d] : joined_off[d + 1]]
+            if plain[d]
+            else _fold_join_context(cps[offsets[d] : offsets[d + 1]], t, cfg)
+            for d in range(len(texts))
+        ]
+        joined = np.concatenate(parts) if parts else joined
+        joined_off[1:] = np.cumsum([p.size for p in parts])
+    if not (cfg.t2s and cfg.fold_phrases):
+        return joined, joined_off
+    folded, folded_off, _ = fold_phrases_batch(joined, joined_off, vocabulary_table())
+    return folded, folded_off
+
+
+@numba.njit(cache=True, nogil=True)
+def _fold_join_plain_batch(
+    cps: np.ndarray, offsets: np.ndarray, fold: np.ndarray, cls: np.ndarray, tones: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_fold_join_plain` of texts back to back: the results back to back (nothing for a
+    text that is not plain), their offsets, and which texts were plain."""
+    docs = offsets.size - 1
+    out = np.empty(cps.size, dtype=np.uint32)  # a text's result is never longer than it
+    out_off = np.zeros(docs + 1, dtype=np.int64)
+    plain = np.zeros(docs, dtype=np.bool_)
+    for d in range(docs):
+        text, ok = _fold_join_plain(cps[offsets[d] : offsets[d + 1]], fold, cls, tones)
+        plain[d] = ok
+        out[out_off[d] : out_off[d] + text.size] = text
+        out_off[d + 1] = out_off[d] + text.size
+    return out[: out_off[docs]], out_off, plain
 
 
 def _fold_join_context(cps: np.ndarray, t: Tables, cfg: NormalizeConfig) -> np.ndarray:

@@ -214,22 +214,65 @@ def _replace_once(
 def fold_phrases(cps: np.ndarray, table: PhraseTable) -> tuple[np.ndarray, int]:
     """Replace every key of `table` in `cps` (leftmost-longest); returns the new code points
     and the number of replacements."""
-    total = 0
-    for _ in range(_MAX_PASSES):
-        if cps.size == 0 or len(table) == 0:
-            break
-        cps, count = _replace_once(
-            np.ascontiguousarray(cps, dtype=np.uint32),
-            table.group,
-            table.start,
-            table.keys,
-            table.key_off,
-            table.vals,
-            table.val_off,
-            table.growth,
-            table.pairs,
-        )
-        total += count
-        if count == 0:
-            break
-    return cps, total
+    offsets = np.array([0, cps.size], dtype=np.int64)
+    out, _, counts = fold_phrases_batch(np.ascontiguousarray(cps, dtype=np.uint32), offsets, table)
+    return out, int(counts[0])
+
+
+def fold_phrases_batch(
+    cps: np.ndarray, offsets: np.ndarray, table: PhraseTable
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`fold_phrases` of texts laid back to back (text d is cps[offsets[d]:offsets[d + 1]])
+    in one compiled call: the folded texts back to back, their offsets and replacement
+    counts. No key is matched across two texts."""
+    if len(table) == 0:
+        return cps, offsets, np.zeros(offsets.size - 1, dtype=np.int64)
+    return _fold_batch(
+        cps,
+        offsets,
+        table.group,
+        table.start,
+        table.keys,
+        table.key_off,
+        table.vals,
+        table.val_off,
+        table.growth,
+        table.pairs,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _fold_batch(
+    cps: np.ndarray,
+    offsets: np.ndarray,
+    group: np.ndarray,
+    start: np.ndarray,
+    keys: np.ndarray,
+    key_off: np.ndarray,
+    vals: np.ndarray,
+    val_off: np.ndarray,
+    growth: int,
+    pairs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    docs = offsets.size - 1
+    pieces = []
+    out_off = np.zeros(docs + 1, dtype=np.int64)
+    counts = np.zeros(docs, dtype=np.int64)
+    for d in range(docs):
+        text = cps[offsets[d] : offsets[d + 1]]
+        # Passes until nothing changes: a replacement can complete a key with what follows.
+        for _ in range(_MAX_PASSES):
+            if text.size == 0:
+                break
+            text, count = _replace_once(
+                text, group, start, keys, key_off, vals, val_off, growth, pairs
+            )
+            counts[d] += count
+            if count == 0:
+                break
+        pieces.append(text)
+        out_off[d + 1] = out_off[d] + text.size
+    out = np.empty(out_off[docs], dtype=np.uint32)
+    for d in range(docs):
+        out[out_off[d] : out_off[d + 1]] = pieces[d]
+    return out, out_off, counts

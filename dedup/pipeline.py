@@ -31,7 +31,7 @@ from .io.parquet import ParquetSink, Row, infer_schema, pyarrow, unify, with_col
 from .io.readers import input_formats, parse_lines, read_items
 from .io.writers import atomic_path, json_bytes, write_json, write_jsonl
 from .lsh import candidate_pairs, resolve_params
-from .normalize import normalize_codepoints, tables
+from .normalize import normalize_batch, tables
 from .parallel import ordered_map, resolve_jobs
 from .progress import ProgressCallback, Reporter, input_size
 from .refine import split_chains
@@ -65,11 +65,11 @@ class Signed:
 def sign_texts(texts: list[str], config: Config) -> Signed:
     """Normalize, shingle and sign a batch of texts."""
     t0 = time.perf_counter()
-    normalized = [normalize_codepoints(t, config.normalize) for t in texts]
+    normalized, bounds = normalize_batch(texts, config.normalize)
     t1 = time.perf_counter()
     cls = tables(config.normalize).cls
-    lengths = np.fromiter((cps.size for cps in normalized), dtype=np.int64, count=len(texts))
-    shingles, sizes = shingle_batch(normalized, cls, config.shingle.ngram)
+    lengths = np.diff(bounds)
+    shingles, sizes = shingle_batch(normalized, bounds, cls, config.shingle.ngram)
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     sigs = minhash_concatenated(shingles, offsets, config.signature)

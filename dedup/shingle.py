@@ -101,16 +101,14 @@ def _ngram_batch(
 
 
 def shingle_batch(
-    texts: list[np.ndarray], cls: np.ndarray, n: int
+    cps: np.ndarray, offsets: np.ndarray, cls: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`shingle_codepoints` of many normalized texts at once: their sets back to back, and
-    the size of each. One compiled call hashes them all; each text's hashes are sorted in
-    place (numpy's sort is faster per text than one sort of the batch keyed by text), then
-    one pass drops the repeats."""
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum([t.size for t in texts], out=offsets[1:])
-    cps = np.concatenate(texts) if texts else np.empty(0, dtype=np.uint32)
-    hashes, counts = _ngram_batch(cps, offsets, cls, n)
+    """`shingle_codepoints` of many normalized texts at once (text d is
+    cps[offsets[d]:offsets[d + 1]]): their sets back to back, and the size of each. One
+    compiled call hashes them all; each text's hashes are sorted in place (numpy's sort is
+    faster per text than one sort of the batch keyed by text), then one pass drops the
+    repeats."""
+    hashes, counts = _ngram_batch(np.ascontiguousarray(cps, dtype=np.uint32), offsets, cls, n)
     ends = np.cumsum(counts)
     starts = ends - counts  # every text has at least one shingle
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):

@@ -11,7 +11,9 @@ from dedup.normalize import (
     _TONE_CPS,
     _fold_join_context,
     _fold_join_plain,
+    _from_codepoints,
     normalize,
+    normalize_batch,
     normalize_counted,
     tables,
 )
@@ -204,3 +206,18 @@ def test_plain_fast_path_equals_general_path(text: str) -> None:
 def test_plain_fast_path_triggers(text: str, plain: bool) -> None:
     t = tables(NormalizeConfig())
     assert _fold_join_plain(_cps(text), t.fold, t.cls, _TONE_CPS)[1] is plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET + _NOISE_ALPHABET)) | st.text(),
+        max_size=6,
+    )
+)
+def test_batch_equals_one_text_at_a_time(texts: list[str]) -> None:
+    # Plain texts and texts that need the general path, side by side (and lone surrogates).
+    cps, offsets = normalize_batch(texts)
+    assert offsets.size == len(texts) + 1
+    for d, text in enumerate(texts):
+        assert _from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize(text)

@@ -52,7 +52,8 @@ def test_cjk_and_word_tokens_differ() -> None:
 def test_batch_equals_one_text_at_a_time(texts: list[str], n: int) -> None:
     cls = tables(NormalizeConfig()).cls
     cps = [np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32) for t in texts]
-    data, sizes = shingle_batch(cps, cls, n)
+    offsets = np.cumsum([0] + [c.size for c in cps])
+    data, sizes = shingle_batch(np.concatenate([np.empty(0, np.uint32), *cps]), offsets, cls, n)
     one_by_one = [shingle_codepoints(c, cls, n) for c in cps]
     assert sizes.tolist() == [s.size for s in one_by_one]
     assert np.array_equal(data, np.concatenate(one_by_one) if texts else data[:0])
