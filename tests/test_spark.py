@@ -22,7 +22,7 @@ from test_formats import seed_table
 from dedup.cli import cli
 from dedup.cluster import UnionFind, groups
 from dedup.config import ClusterConfig, Config, OutputConfig, ReadConfig
-from dedup.errors import InputError
+from dedup.errors import InputError, OutputError
 from dedup.io.hadoop import HadoopDir
 from dedup.pipeline import run
 from dedup.progress import ProgressEvent
@@ -460,3 +460,13 @@ def test_cli_spark_reads_stdin_into_a_hadoop_uri_without_a_report(
     assert "dedup report" in summary["report"] and not (out / "report").exists()
     local = CliRunner().invoke(cli, ["run", "-", "-o", out.as_uri()], input=data)
     assert local.exit_code == 2 and "--engine spark only" in local.output
+
+
+def test_an_unwritable_hadoop_outdir_is_an_error_naming_it(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    with pytest.raises(OutputError, match="nosuch://host/out: cannot open"):
+        run_spark([str(seeds_dir)], "nosuch://host/out", spark=spark)
+    (tmp_path / "file").write_text("not a folder", "utf-8")
+    with pytest.raises(OutputError, match="cannot prepare the output folder"):
+        run_spark([str(seeds_dir)], (tmp_path / "file").as_uri(), spark=spark)

@@ -28,13 +28,25 @@ def is_uri(path: str | Path) -> bool:
     return "://" in str(path)
 
 
+@contextmanager
+def _java(where: str, what: str) -> Iterator[None]:
+    """A Java exception (permission, quota, unreachable name node) as an OutputError."""
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        yield
+    except Py4JJavaError as e:
+        raise OutputError(f"{where}: {what}: {e.java_exception.toString()}") from e
+
+
 class _JavaStream(io.RawIOBase):
     """A writable binary stream over a Java OutputStream; `tell` counts the bytes written
     (the Parquet writer records offsets with it)."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: Any, where: str) -> None:
         super().__init__()
         self._out = out
+        self._where = where
         self._pos = 0
 
     def writable(self) -> bool:
@@ -42,7 +54,8 @@ class _JavaStream(io.RawIOBase):
 
     def write(self, b: Any) -> int:
         data = bytes(b)
-        self._out.write(data)  # py4j passes bytes as a Java byte[]
+        with _java(self._where, "cannot write"):
+            self._out.write(data)  # py4j passes bytes as a Java byte[]
         self._pos += len(data)
         return len(data)
 
@@ -52,7 +65,8 @@ class _JavaStream(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             try:
-                self._out.close()
+                with _java(self._where, "cannot write"):
+                    self._out.close()
             finally:
                 super().close()
 
@@ -66,7 +80,7 @@ class HadoopDir:
         self.uri = uri
         self._path_cls: Callable[..., Any] = sc._jvm.org.apache.hadoop.fs.Path
         self._root = self._path_cls(uri)
-        with self._java(uri, "cannot open"):
+        with _java(uri, "cannot open"):
             self._fs = self._root.getFileSystem(sc._jsc.hadoopConfiguration())
         self.local: Path | None = None  # not a local folder: no report is written here
 
@@ -76,22 +90,12 @@ class HadoopDir:
     def _where(self, name: str) -> str:
         return self.uri.rstrip("/") + "/" + name
 
-    @contextmanager
-    def _java(self, where: str, what: str) -> Iterator[None]:
-        """A Java exception (permission, quota, unreachable name node) as an OutputError."""
-        from py4j.protocol import Py4JJavaError
-
-        try:
-            yield
-        except Py4JJavaError as e:
-            raise OutputError(f"{where}: {what}: {e.java_exception.toString()}") from e
-
     def clear(self, files: Sequence[str]) -> None:
         """Make the folder and remove what an earlier run left there, as `clear_outdir` does
         locally: `files` in the order given (summary.json first), then a report, then the
         leftovers of a killed run (`.dedup-*`, `.*.partial`)."""
         fs = self._fs
-        with self._java(self.uri, "cannot prepare the output folder"):
+        with _java(self.uri, "cannot prepare the output folder"):
             fs.mkdirs(self._root)
             for name in files:
                 fs.delete(self._path(name), False)
@@ -110,17 +114,18 @@ class HadoopDir:
         """A binary stream to write `name` through: a temporary sibling, renamed over `name`
         when the block ends without error, removed otherwise."""
         fs, final, tmp = self._fs, self._path(name), self._path(f".{name}.partial")
+        where = self._where(name)
         try:
-            with self._java(self._where(name), "cannot write"):
-                raw = _JavaStream(fs.create(tmp, True))
-            with io.BufferedWriter(raw, _CHUNK) as f, self._java(self._where(name), "cannot write"):
+            with _java(where, "cannot write"):
+                raw = _JavaStream(fs.create(tmp, True), where)
+            with io.BufferedWriter(raw, _CHUNK) as f:
                 yield f
-            with self._java(self._where(name), "cannot rename the finished file"):
+            with _java(where, "cannot rename the finished file"):
                 fs.delete(final, False)  # rename never replaces a file on HDFS
                 if not fs.rename(tmp, final):
-                    raise OutputError(f"{self._where(name)}: the finished file was not renamed")
+                    raise OutputError(f"{where}: the finished file was not renamed")
         finally:
-            with self._java(self._where(name), "cannot remove the partial file"):
+            with _java(where, "cannot remove the partial file"):
                 if fs.exists(tmp):
                     fs.delete(tmp, False)
 
