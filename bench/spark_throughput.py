@@ -158,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     stages = {k: v for k, v in doc["timings"].items() if not k.endswith("_cpu")}
     print("spark stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
     per = bytes_per_doc(corpus, config)
-    total = sum(per.values()) + per["text"]  # the text is held as text and as output line
+    total = sum(per.values()) + per["text"]  # the text is held as text and in the record
     print(
         "persisted per document (bytes): "
         + ", ".join(f"{k} {v:.0f}" for k, v in per.items())
-        + f"; about {total:.0f} with the output line, before Python/pickle overhead"
+        + f"; about {total:.0f} with the record, before Python/pickle overhead"
     )
     print(
         f"peak persisted by Spark (memory + disk, sampled): {sampler.peak / MB:.0f} MB, "
