@@ -2,14 +2,16 @@
 same generated corpus, and whether both wrote the same OUTDIR.
 
     python bench/spark_throughput.py --docs 100000 [--master 'local[*]'] [--shards 8]
-        [--out bench/data] [--jobs 0] [--conf spark.driver.memory=4g ...]
+        [--out bench/data] [--jobs 0] [--conf spark.driver.memory=4g ...] [--uri]
 
 Generates (or reuses) a synthetic corpus of N Chinese articles with planted near-duplicates
 (bench/gen_synthetic.py), splits it into `--shards` JSONL files (one read task each), runs the
 local engine and then Spark on that folder, and prints documents/s and MB/s of input text for
 both (Spark with and without the start of its JVM), Spark's per-stage seconds, and the bytes
 per document that Spark holds for the sign/LSH/verify stages (signature + shingle set + text),
-from which the executor memory for N documents follows. Nothing is asserted: on one machine
+from which the executor memory for N documents follows. With `--uri`, Spark runs a second
+time into a file:// URI OUTDIR (the Hadoop FileSystem writer) and the seconds of its write
+stage are printed next to the local folder's. Nothing is asserted: on one machine
 Spark's local mode is expected to be slower than the local engine (it pays for
 serialisation and shuffles); the point of it is the cluster, where it scales out.
 """
@@ -54,8 +56,8 @@ def shard(corpus: Path, shards: int) -> Path:
 
 
 def bytes_per_doc(corpus: Path, config: Config, sample: int = 2000) -> dict[str, float]:
-    """Mean bytes per document of what Spark persists: text (twice: the text and the output
-    line), signature, shingle set."""
+    """Mean bytes per document of what Spark persists: text (twice: the text and the record
+    written out), signature, shingle set."""
     texts = []
     with open(corpus, encoding="utf-8") as f:
         for line in f:
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "data")
     ap.add_argument("--jobs", type=int, default=0, help="local engine workers (0: all cores)")
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--uri", action="store_true", help="also write OUTDIR as a file:// URI")
     args = ap.parse_args(argv)
 
     corpus = ensure_corpus(args.docs, args.out)
@@ -124,11 +127,16 @@ def main(argv: list[str] | None = None) -> int:
         spark_s = time.perf_counter() - t
         sampler.stopped.set()
         sampler.join()
+        outs = ["spark"]
+        if args.uri:
+            uri_doc = run_spark(inputs, (Path(tmp) / "hadoop").as_uri(), config, spark=spark)
+            outs.append("hadoop")
         cores = spark.sparkContext.defaultParallelism
         spark.stop()
         same = all(
-            (Path(tmp) / "local" / n).read_bytes() == (Path(tmp) / "spark" / n).read_bytes()
+            (Path(tmp) / "local" / n).read_bytes() == (Path(tmp) / out / n).read_bytes()
             for n in CONTRACT
+            for out in outs
         )
 
     n = args.docs
@@ -142,14 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in rows:
         print(f"{name:<28}{s:>10.1f}{n / s:>12.0f}{mb / s:>10.2f}")
     print(f"identical clusters/kept/removed/errors: {same}")
+    if args.uri:
+        print(
+            f"write stage (s): local folder {doc['timings']['write']:.1f}, "
+            f"file:// URI through Hadoop {uri_doc['timings']['write']:.1f}"
+        )
     stages = {k: v for k, v in doc["timings"].items() if not k.endswith("_cpu")}
     print("spark stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
     per = bytes_per_doc(corpus, config)
-    total = sum(per.values()) + per["text"]  # the text is held as text and as output line
+    total = sum(per.values()) + per["text"]  # the text is held as text and in the record
     print(
         "persisted per document (bytes): "
         + ", ".join(f"{k} {v:.0f}" for k, v in per.items())
-        + f"; about {total:.0f} with the output line, before Python/pickle overhead"
+        + f"; about {total:.0f} with the record, before Python/pickle overhead"
     )
     print(
         f"peak persisted by Spark (memory + disk, sampled): {sampler.peak / MB:.0f} MB, "

@@ -75,8 +75,9 @@ def cli() -> None:
     "--output",
     "outdir",
     required=True,
-    type=click.Path(path_type=Path),
-    help="Folder for clusters.jsonl, kept.jsonl, removed.jsonl, summary.json, report/.",
+    type=click.Path(),
+    help="Folder for clusters.jsonl, kept.jsonl, removed.jsonl, summary.json, report/. "
+    "With --engine spark also a Hadoop URI (hdfs://, s3a://, file://...).",
 )
 @click.option(
     "--format",
@@ -213,7 +214,7 @@ def cli() -> None:
     show_default=True,
     help="Seconds between progress lines when stderr is not a terminal (CI, pipes).",
 )
-def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> None:
+def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> None:
     """Deduplicate INPUT... (folders, text files, JSONL[.gz/.zst], Parquet, WARC/WET, or - for
     JSONL on stdin)."""
     from ._cli_progress import ProgressPrinter
@@ -242,18 +243,33 @@ def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> 
         def report(out: Path) -> object:
             return build_report(out, report_cfg)
 
+    from .io.hadoop import is_uri
+
+    if is_uri(outdir) and opts["engine"] != "spark":
+        raise click.BadParameter(
+            "a URI is an OUTDIR for --engine spark only; give a local folder", param_hint="-o"
+        )
+    printer = None
+    if not quiet:
+        printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
     if opts["engine"] == "spark":
         from .spark import run_spark
 
-        doc = run_spark(
-            list(inputs),
-            outdir,
-            config,
-            master=opts["spark_master"],
-            spark_conf=_spark_conf(opts["spark_conf"]),
-            report=report,
-            options=recorded_options(click.get_current_context()),
-        )
+        try:
+            doc = run_spark(
+                list(inputs),
+                outdir,
+                config,
+                master=opts["spark_master"],
+                spark_conf=_spark_conf(opts["spark_conf"]),
+                stdin=sys.stdin.buffer,
+                report=report,
+                progress=printer,
+                options=recorded_options(click.get_current_context()),
+            )
+        finally:
+            if printer is not None:
+                printer.close()
         counts = doc["documents"]
         if not quiet:
             click.echo(
@@ -261,14 +277,13 @@ def run(inputs: tuple[str, ...], outdir: Path, no_report: bool, **opts: Any) -> 
                 f"removed in {doc['clusters']} clusters, {counts['skipped']} skipped -> {outdir}",
                 err=True,
             )
+            if "report" in doc:
+                click.echo(f"report: {doc['report']}", err=True)
         return
-    printer = None
-    if not quiet:
-        printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
     try:
         result = run_pipeline(
             list(inputs),
-            outdir,
+            Path(outdir),
             config,
             stdin=sys.stdin.buffer,
             report=report,

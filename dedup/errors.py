@@ -35,3 +35,7 @@ class AccountingError(DedupError):
     """kept + removed + skipped != read: a bug, never a data problem."""
 
     exit_code = 3
+
+
+class OutputError(DedupError):
+    """An output file could not be written (a Hadoop OUTDIR refused it); names the file."""

@@ -8,15 +8,19 @@ partition grouping its buckets by sorting; the local bucket rule, `_bucket_pairs
 verification (each candidate pair joined with both shingle sets; `similarities`, `is_match`)
 -> connected components (large-star/small-star iterations, on the executors) ->
 representatives (the local `representative` rule) -> outputs streamed to the driver one
-partition at a time.
+partition at a time and written to OUTDIR, a local folder or any Hadoop URI (io/hadoop.py),
+by the local engine's writers (JSON lines, ParquetSink, the same added columns).
 
 The driver never holds per-document data: it sees counts, the first error, at most one
-partition of output lines (`toLocalIterator`), the skipped records (they go into summary.json,
-as locally) and, for local folders, the list of file names.
+partition of output records (`toLocalIterator`), the skipped records (they go into
+summary.json, as locally), one Arrow schema per Parquet file and, for local folders, the list
+of file names. stdin is spooled to a local file on the driver and shipped to the executors
+with `addFile`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -25,20 +29,34 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import IO, Any, BinaryIO, NamedTuple, Protocol, cast
 
 import numpy as np
 
 from .cluster import representative
 from .config import ClusterConfig, Config, ReadConfig, VerifyConfig
-from .errors import AccountingError, ConfigError, DedupError, InputError
-from .io.readers import _folder_files, _read_file
+from .errors import AccountingError, DedupError, InputError
+from .io.detect import detect_format
+from .io.hadoop import HadoopDir, is_uri
+from .io.parquet import ParquetSink, Row, merge_schema, output_schema, pyarrow, with_columns
+from .io.readers import STDIN_NAME, _folder_files, _read_file, input_formats, read_inputs
 from .io.writers import atomic_open, json_line, write_json
 from .lsh import _bucket_pairs, band_keys, resolve_params
 from .parallel import batched
-from .pipeline import OUTPUT_FILES, _round, clear_outdir, output_format, sign_texts, summary
+from .pipeline import (
+    ANNOTATED_COLUMNS,
+    OUTPUT_FILES,
+    REMOVED_COLUMNS,
+    _round,
+    clear_outdir,
+    output_format,
+    sign_texts,
+    summary,
+)
+from .progress import ProgressCallback, Reporter, input_size
 from .refine import RefineConfig
 from .types import Doc, Member, Result, Skip
 
@@ -56,8 +74,13 @@ _LOW32 = 0xFFFFFFFF
 # An item key: (input ordinal, path inside the input, record number in the file). Sorting on
 # it gives the local engine's order: inputs as given, files by sorted path, records in order.
 Key = tuple[int, str, int]
-# What the pipeline carries per document: id, text, output line, source, line number.
-DocRow = tuple[str, str, str, str, int | None]
+# What the pipeline carries per document: id, text, record (the fields written out, as the
+# local engine spools them), source, line number, whether the record is a Parquet row.
+DocRow = tuple[str, str, dict[str, Any], str, int | None, bool]
+# summary.json's "report" when a report was asked for but OUTDIR is not a local folder.
+REMOTE_REPORT = (
+    "not written: OUTDIR is not a local folder; copy OUTDIR to one and run `dedup report` on it"
+)
 
 
 class SparkUnavailable(DedupError):
@@ -111,45 +134,84 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
 
 def run_spark(
     inputs: Sequence[str],
-    outdir: Path,
+    outdir: str | Path,
     config: Config = Config(),
     *,
     master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     spark: Any = None,
+    stdin: BinaryIO | None = None,
     report: Callable[[Path], object] | None = None,
+    progress: ProgressCallback | None = None,
     options: Mapping[str, Any] | None = None,
     partition_docs: int = PARTITION_DOCS,
 ) -> dict[str, Any]:
-    """`pipeline.run` on Spark: read `inputs` (local paths or any Hadoop URI), deduplicate,
-    write the OUTDIR contract files, and return the summary.json document.
+    """`pipeline.run` on Spark: read `inputs` (local paths, any Hadoop URI, or `-` for
+    `stdin`), deduplicate, write the OUTDIR contract files, and return the summary.json
+    document. `outdir` is a local folder or a Hadoop URI (hdfs://, s3a://, file://...);
+    `report` (given the folder) runs only for a local one, else summary.json says why not.
 
     `spark` is an existing SparkSession to use; otherwise the process's active session is
     joined, or one is started from `master` and `spark_conf` and stopped at the end.
-    `options` (the CLI's option values) is recorded in summary.json, as locally.
+    `progress` receives the stage announcements `pipeline.run` sends; `options` (the CLI's
+    option values) is recorded in summary.json, as locally.
     """
-    if "-" in inputs:
-        raise ConfigError("the spark engine cannot read stdin ('-'): give files or folders")
-    local = [i for i in inputs if "://" not in i]
-    fmt = output_format(local, config) if len(local) == len(inputs) else config.output.format
-    if fmt == "parquet" or config.output.annotate:
-        raise ConfigError(
-            "the spark engine writes kept.jsonl and removed.jsonl only "
-            "(give --output-format jsonl, without --annotate)"
-        )
+    local = [i for i in inputs if not is_uri(i)]
+    # With a Hadoop URI among the inputs, "auto" is decided once the files are seen.
+    fmt = output_format(local, config) if len(local) == len(inputs) else None
+    if fmt == "parquet":
+        pyarrow()  # a missing extra fails now, not after the whole run
     own = spark is None and not _active()
     session = spark_session(master, spark_conf) if spark is None else spark
     try:
+        out: _Out = HadoopDir(session, str(outdir)) if is_uri(outdir) else _LocalDir(Path(outdir))
         extra = {"inputs": list(inputs)} | ({"options": dict(options)} if options else {})
-        job = _Run(session, config, partition_docs)
-        try:
-            return job.run(inputs, outdir, report, extra)
-        finally:
-            for rdd in job.cached:  # a joined session keeps running: free what this run held
-                rdd.unpersist()
+        reporter = Reporter(progress, input_size(inputs) if progress else None)
+        with tempfile.TemporaryDirectory(prefix="dedup-spark-") as tmp:
+            job = _Run(session, config, partition_docs, reporter, Path(tmp), stdin)
+            try:
+                return job.run(inputs, out, fmt, report, extra)
+            finally:
+                for rdd in job.cached:  # a joined session keeps running: free what this run held
+                    rdd.unpersist()
     finally:
         if own:
             session.stop()
+
+
+class _Out(Protocol):
+    """Where a run's files go: a local folder or a Hadoop URI (io.hadoop.HadoopDir)."""
+
+    @property
+    def local(self) -> Path | None:
+        """The folder, when it is a local one (the report is written there)."""
+
+    def clear(self, files: Sequence[str]) -> None: ...
+
+    def text(self, name: str) -> AbstractContextManager[IO[str]]: ...
+
+    def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink: ...
+
+    def write_json(self, name: str, obj: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class _LocalDir:
+    """A local OUTDIR, written by the local engine's own writers."""
+
+    local: Path
+
+    def clear(self, files: Sequence[str]) -> None:
+        clear_outdir(self.local)  # the same files, and a report and leftovers too
+
+    def text(self, name: str) -> AbstractContextManager[IO[str]]:
+        return atomic_open(self.local / name)
+
+    def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink:
+        return ParquetSink(self.local / name, schema, text_field)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        write_json(self.local / name, obj)
 
 
 def _active() -> bool:
@@ -161,14 +223,35 @@ def _active() -> bool:
     return SparkSession.getActiveSession() is not None
 
 
+class _Read(NamedTuple):
+    """What reading leaves on the driver, besides the documents themselves."""
+
+    indexed: Any  # (index, DocRow) in input order, persisted
+    skipped: list[Skip]
+    input_bytes: int  # UTF-8 size of all texts
+    schema: Any  # the Parquet rows' merged Arrow schema, or None
+    formats: set[str]  # formats of the files read from Hadoop URIs
+
+
 class _Run:
     """One run's stages, each materialised (persisted and counted) so it can be timed."""
 
-    def __init__(self, spark: Any, config: Config, partition_docs: int) -> None:
+    def __init__(
+        self,
+        spark: Any,
+        config: Config,
+        partition_docs: int,
+        reporter: Reporter,
+        tmp: Path,
+        stdin: BinaryIO | None,
+    ) -> None:
         self.spark = spark
         self.sc = spark.sparkContext
         self.config = config
         self.partition_docs = partition_docs
+        self.reporter = reporter
+        self.tmp = tmp  # driver-side scratch (the stdin spool)
+        self.stdin = stdin
         self.parts = max(1, self.sc.defaultParallelism)
         self.timings: dict[str, float] = {}
         self.extra: dict[str, Any] = {}
@@ -187,16 +270,23 @@ class _Run:
     def run(
         self,
         inputs: Sequence[str],
-        outdir: Path,
+        out: _Out,
+        fmt: str | None,
         report: Callable[[Path], object] | None,
         extra: dict[str, Any],
     ) -> dict[str, Any]:
-        config = self.config
-        clear_outdir(outdir)
+        config, reporter = self.config, self.reporter
+        out.clear(tuple(reversed(OUTPUT_FILES)))
         self._t = time.perf_counter()
-        indexed, skips, input_bytes = self._read(inputs)
+        reporter.stage("read")
+        read = self._read(inputs)
+        indexed = read.indexed
         n_docs = indexed.count()
         self._lap("read")
+        if fmt is None:
+            fmt = _output_format(inputs, config, read.formats)
+            if fmt == "parquet":
+                pyarrow()
 
         cpu = (self.sc.accumulator(0.0), self.sc.accumulator(0.0))
         # Hash-partitioned by document once, so that every later join with the shingle sets
@@ -206,6 +296,11 @@ class _Run:
         self._lap("sign")
         self.timings["normalize_cpu"] = round(cpu[0].value, 4)
         self.timings["shingle_sign_cpu"] = round(cpu[1].value, 4)
+        # As the local engine reports: the documents and skips read, then the next stage.
+        reporter.documents = n_docs + len(read.skipped)
+        reporter.bytes_read = reporter.total_bytes or read.input_bytes
+        reporter.stage("read")
+        reporter.stage("lsh")
 
         bands, rows = resolve_params(config.lsh, config.signature.num_perm)
         parts = self.parts
@@ -219,6 +314,7 @@ class _Run:
         n_candidates = candidates.count()
         self._lap("lsh")
 
+        reporter.stage("verify")
         sets = signed.mapValues(lambda v: v[1])
         pairs = candidates.map(lambda p: (p >> 32, (p & _LOW32, None)))
         matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify))
@@ -227,6 +323,7 @@ class _Run:
         candidates.unpersist()
         self._lap("verify")
 
+        reporter.stage("cluster")
         components = self._refine(_components(matched, self.parts, self._keep), signed)
         rendered = self._keep(self._clusters(components, signed))
         n_clusters = rendered.count()
@@ -236,12 +333,12 @@ class _Run:
                 rdd.unpersist()
         self._lap("cluster")
 
-        counts = self._write(outdir, indexed, rendered, skips)
+        reporter.stage("write")
+        files, kept, removed = self._write(out, fmt, read, rendered)
         signed.unpersist()
         indexed.unpersist()
         rendered.unpersist()
         self._lap("write")
-        kept, removed = counts
         if not (kept + removed == n_docs):
             raise AccountingError(
                 f"accounting mismatch: {n_docs} documents read, {kept + removed} written, "
@@ -251,29 +348,30 @@ class _Run:
             "lsh": {"bands": bands, "rows": rows},
             "candidates": n_candidates,
             "verified_pairs": n_matched,
-            "input_bytes": input_bytes,
+            "input_bytes": read.input_bytes,
         }
         # summary() only counts kept, removed and clusters: the driver holds no id lists.
         result = Result(
             clusters=cast(Any, _Counted(n_clusters)),
             kept=cast(Any, _Counted(kept)),
             removed=cast(Any, _Counted(removed)),
-            skipped=tuple(skips),
+            skipped=tuple(read.skipped),
             stats=stats,
         )
         timings = dict(self.timings)
-        files = ("kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl", "summary.json")
-        extra = {"outputs": [n for n in OUTPUT_FILES if n in files]} | extra
-        self.extra = extra
-        doc = self._summary(result, timings)
-        write_json(outdir / "summary.json", doc)
-        if report is not None:
+        outputs = [n for n in OUTPUT_FILES if n in files or n == "summary.json"]
+        self.extra = {"outputs": outputs} | extra
+        if report is not None and out.local is None:
+            self.extra["report"] = REMOTE_REPORT
+        out.write_json("summary.json", self._summary(result, timings))
+        if report is not None and out.local is not None:
+            reporter.stage("report")
             t = time.perf_counter()
-            report(outdir)
+            report(out.local)
             timings["report"] = round(time.perf_counter() - t, 4)
-            doc = self._summary(result, timings)
-            write_json(outdir / "summary.json", doc)
-        return doc
+            out.write_json("summary.json", self._summary(result, timings))
+        reporter.stage("done")
+        return self._summary(result, timings)
 
     def _summary(self, result: Result, timings: dict[str, float]) -> dict[str, Any]:
         doc = summary(result, self.config, timings) | self.extra
@@ -282,20 +380,25 @@ class _Run:
 
     # -- read ---------------------------------------------------------------------------
 
-    def _read(self, inputs: Sequence[str]) -> tuple[Any, list[Skip], int]:
-        """Documents as (index, DocRow) in the local engine's order, persisted; the skipped
-        records in order; the UTF-8 size of all texts. Raises the error the local engine
-        would raise first."""
+    def _read(self, inputs: Sequence[str]) -> _Read:
+        """The documents in the local engine's order, and what the driver needs to know of
+        them. Raises the error the local engine would raise first."""
         sc = self.sc
         # Readers always skip; with on_error="raise" the first skip is raised below, so the
         # error is the one the local engine stops at, whichever task met it.
         cfg = replace(self.config.read, on_error="skip")
-        sources = [_resolve(self.spark, i, given) for i, given in enumerate(inputs)]
-        tasks: list[_Task] = []  # local files, in the local engine's order
+        sources = [_resolve(self.spark, i, given, cfg) for i, given in enumerate(inputs)]
+        tasks: list[_Task] = []  # local files and stdin, in the local engine's order
         remote = []
+        shipped: str | None = None
         for src in sources:
             if src.remote:
                 remote.append(src)
+            elif src.given == "-":
+                # stdin is read once: a later '-' finds it at its end, as locally.
+                stdin = "" if shipped is not None else self._ship_stdin()
+                shipped = stdin
+                tasks.append(_Task(src.ordinal, "", "", STDIN_NAME, stdin=stdin))
             elif src.is_dir:
                 files, unreadable = _folder_files(src.given)
                 for n, e in enumerate(unreadable):
@@ -333,24 +436,42 @@ class _Run:
             items.unpersist()
 
         skips = ordered.filter(lambda kv: isinstance(kv[1], Skip))
+        # One schema per Parquet file, in input order, folded as the local engine merges them.
+        schema, clash = None, None
+        for key, marker in ordered.filter(lambda kv: isinstance(kv[1], _Schema)).collect():
+            try:
+                schema = merge_schema(schema, marker.schema, marker.source)
+            except InputError as e:
+                clash = (key, 1, e)
+                break
+        # The error the local engine stops at: the first by input position (at one record, a
+        # schema clash comes before a duplicate id, as the local spool sees it first).
+        errors = [] if clash is None else [clash]
         if self.config.read.on_error == "raise":
-            first = skips.take(1)
-            dup = _first_duplicate(ordered, parts_n)
-            if first and (dup is None or first[0][0] < dup[0]):
-                s = first[0][1]
-                raise InputError(s.source, s.reason, s.line)
-            if dup is not None:
-                raise dup[1]
-        else:
-            dup = _first_duplicate(ordered, parts_n)
-            if dup is not None:
-                raise dup[1]
+            for key, s in skips.take(1):
+                errors.append((key, 0, InputError(s.source, s.reason, s.line)))
+        dup = _first_duplicate(ordered, parts_n)
+        if dup is not None:
+            errors.append((dup[0], 2, dup[1]))
+        if errors:
+            raise min(errors, key=lambda e: e[:2])[2]
         skipped = skips.values().collect()
-        docs = ordered.filter(lambda kv: not isinstance(kv[1], Skip)).values()
+        formats = set(ordered.filter(lambda kv: isinstance(kv[1], _Format)).map(_fmt).collect())
+        docs = ordered.filter(_is_doc).values()
         indexed = self._keep(docs.zipWithIndex().map(lambda di: (di[1], di[0])))
         input_bytes = int(indexed.map(lambda kv: _utf8_size(kv[1][1])).sum())
         ordered.unpersist()
-        return indexed, skipped, input_bytes
+        return _Read(indexed, skipped, input_bytes, schema, formats)
+
+    def _ship_stdin(self) -> str:
+        """Spool stdin to a local file and ship it to the executors (`addFile`); its name
+        there, for `SparkFiles.get`."""
+        stream = self.stdin if self.stdin is not None else sys.stdin.buffer
+        path = self.tmp / f"{self.tmp.name}.stdin"  # a name no other run's file has
+        with open(path, "wb") as f:
+            shutil.copyfileobj(stream, f, 1 << 20)
+        self.sc.addFile(str(path))
+        return path.name
 
     # -- cluster ------------------------------------------------------------------------
 
@@ -417,40 +538,107 @@ class _Run:
 
     # -- write --------------------------------------------------------------------------
 
-    def _write(
-        self, outdir: Path, indexed: Any, rendered: Any, skips: list[Skip]
-    ) -> tuple[int, int]:
-        """The contract files, streamed in order: the driver holds one partition at a time."""
-        parts = self.parts
-        fates = rendered.flatMap(lambda r: r[2]).sortByKey(numPartitions=parts)
-        lines = indexed.mapValues(lambda d: d[2])
+    def _write(self, out: _Out, fmt: str, read: _Read, rendered: Any) -> tuple[list[str], int, int]:
+        """The contract files, streamed in order (the driver holds one partition at a time)
+        through the local engine's writers; the names written, and the kept and removed
+        counts."""
+        parts, annotate = self.parts, self.config.output.annotate
+        text_field = self.config.read.text_field
+        schema = None
+        if fmt == "parquet":
+            others = read.indexed.filter(lambda kv: not kv[1][5]).values()
+            plain = None
+            if read.schema is None or not others.isEmpty():
+                plain = (row[2] for row in others.toLocalIterator())
+            schema = output_schema(read.schema, plain, self.config.read.id_field)
+        # (index, (representative id, cluster)) of every clustered document, the
+        # representatives with None; without --annotate only the removed are needed.
+        fates = rendered.flatMap(lambda r: r[2])
+        if not annotate:
+            fates = fates.filter(lambda kv: kv[1][0] is not None)
+        fates = fates.sortByKey(numPartitions=parts)
+        if fmt == "jsonl" and not annotate:  # kept lines are rendered on the executors
+            records = read.indexed.mapValues(lambda d: json_line(d[2]))
+        else:
+            records = read.indexed.mapValues(lambda d: d[2])
+        routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
+
+        def sink(name: str, columns: Sequence[tuple[str, str]]) -> Any:
+            if schema is None:
+                return _JsonlSink(out.text(name))
+            return out.parquet(name, with_columns(schema, columns), text_field)
+
         kept_n = removed_n = 0
-        with (
-            atomic_open(outdir / "kept.jsonl") as kept,
-            atomic_open(outdir / "removed.jsonl") as removed,
-        ):
-            fate_it = fates.toLocalIterator()
-            fate = next(fate_it, None)
-            for idx, line in lines.toLocalIterator():
-                if fate is not None and fate[0] == idx:
-                    record = json.loads(line)
-                    record["duplicate_of"], record["cluster"] = fate[1]
-                    removed.write(json_line(record))
-                    removed_n += 1
-                    fate = next(fate_it, None)
-                else:
-                    kept.write(line)
-                    kept_n += 1
-            if fate is not None:
-                raise AccountingError(f"a removed document ({fate[0]}) was not among the read")
-        with atomic_open(outdir / "clusters.jsonl") as f:
+        if annotate:
+            files = [f"annotated.{fmt}"]
+            with sink(files[0], ANNOTATED_COLUMNS) as annotated:
+                for record, fate in routed:
+                    record["dedup_cluster"] = None if fate is None else fate[1]
+                    record["dedup_keep"] = keep = fate is None or fate[0] is None
+                    record["dedup_duplicate_of"] = None if fate is None else fate[0]
+                    annotated.write(record)
+                    kept_n += keep
+                    removed_n += not keep
+        else:
+            files = [f"kept.{fmt}", f"removed.{fmt}"]
+            with sink(files[0], ()) as kept, sink(files[1], REMOVED_COLUMNS) as removed:
+                for record, fate in routed:
+                    if fate is None:
+                        kept.write(record)
+                        kept_n += 1
+                    else:
+                        doc = json.loads(record) if isinstance(record, str) else record
+                        doc["duplicate_of"], doc["cluster"] = fate
+                        removed.write(doc)
+                        removed_n += 1
+        with out.text("clusters.jsonl") as f:
             ordered = rendered.map(lambda r: (r[0], r[1])).sortByKey(numPartitions=parts)
             for _, line in ordered.toLocalIterator():
                 f.write(line)
-        with atomic_open(outdir / "errors.jsonl") as f:
-            for s in skips:
+        with out.text("errors.jsonl") as f:
+            for s in read.skipped:
                 f.write(json_line(asdict(s)))
-        return kept_n, removed_n
+        return [*files, "clusters.jsonl", "errors.jsonl"], kept_n, removed_n
+
+
+def _with_fates(records: Iterator[tuple[int, Any]], fates: Iterator[tuple[int, Any]]) -> Any:
+    """(record, fate or None) of every document in order: the documents' stream merged with
+    the index-sorted stream of fates."""
+    fate = next(fates, None)
+    for idx, record in records:
+        if fate is not None and fate[0] == idx:
+            yield record, fate[1]
+            fate = next(fates, None)
+        else:
+            yield record, None
+    if fate is not None:
+        raise AccountingError(f"a clustered document ({fate[0]}) was not among the read")
+
+
+class _JsonlSink:
+    """JSON lines to a text stream: records (dicts) rendered by `json_line`, lines (the
+    executors rendered them) as they are."""
+
+    def __init__(self, cm: AbstractContextManager[IO[str]]) -> None:
+        self._cm = cm
+
+    def __enter__(self) -> _JsonlSink:
+        self._f = self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._cm.__exit__(*exc)
+
+    def write(self, record: str | Mapping[str, Any]) -> None:
+        self._f.write(record if isinstance(record, str) else json_line(record))
+
+
+def _output_format(inputs: Sequence[str], config: Config, remote: set[str]) -> str:
+    """`pipeline.output_format` with the formats of the files of Hadoop URI inputs."""
+    if config.output.format != "auto":
+        return config.output.format
+    formats = input_formats([i for i in inputs if not is_uri(i)], config.read) | remote
+    return "parquet" if formats == {"parquet"} else "jsonl"
 
 
 # -- inputs ----------------------------------------------------------------------------
@@ -465,9 +653,13 @@ class _Source:
     qualified: str  # for remote inputs, the prefix binaryFiles' paths start with
 
 
-def _resolve(spark: Any, ordinal: int, given: str) -> _Source:
+def _resolve(spark: Any, ordinal: int, given: str, cfg: ReadConfig) -> _Source:
     """Check an input exists (before anything is read, as locally) and how to read it."""
-    if "://" not in given:
+    if given == "-":
+        if cfg.format == "parquet":  # as `read_inputs` refuses it
+            raise InputError(STDIN_NAME, "Parquet cannot be read from stdin: give a file name")
+        return _Source(ordinal, given, False, False, given)
+    if not is_uri(given):
         if not os.path.exists(given):
             raise InputError(given, "no such file or directory")
         return _Source(ordinal, given, False, os.path.isdir(given), given)
@@ -480,16 +672,56 @@ def _resolve(spark: Any, ordinal: int, given: str) -> _Source:
     return _Source(ordinal, given, True, is_dir, str(fs.makeQualified(path).toString()))
 
 
-def _row(item: Doc | Skip) -> DocRow | Skip:
-    if isinstance(item, Skip):
-        return item
-    # The line the local engine spools and writes to kept.jsonl, rendered once, here.
-    record = dict(item.record) if item.record else {"id": item.id, "text": item.text}
-    return (item.id, item.text, json_line(record), item.source, item.line)
+@dataclass(frozen=True)
+class _Schema:
+    """Marks where the rows of a Parquet file start, with the file's Arrow schema (the local
+    engine merges each new schema as its first row passes)."""
+
+    source: str
+    schema: Any
+
+
+@dataclass(frozen=True)
+class _Format:
+    """The format a file of a Hadoop URI input was read as (for --output-format auto)."""
+
+    fmt: str
+
+
+def _fmt(kv: tuple[Key, _Format]) -> str:
+    return kv[1].fmt
+
+
+def _is_doc(kv: tuple[Key, Any]) -> bool:
+    return isinstance(kv[1], tuple)
+
+
+def _items(
+    items: Iterable[Doc | Skip], ordinal: int, rel: str, source: str | None = None
+) -> Iterator[tuple[Key, Any]]:
+    """A reader's output as keyed items: a DocRow or Skip per record (its source replaced
+    by `source` when given), and a _Schema where the rows of a Parquet schema start."""
+    last = None
+    for n, item in enumerate(items):
+        if source is not None:
+            item = replace(item, source=source)
+        key = (ordinal, rel, n)
+        if isinstance(item, Skip):
+            yield key, item
+            continue
+        record = item.record
+        is_row = isinstance(record, Row)
+        if isinstance(record, Row) and record.schema is not last:
+            last = record.schema
+            yield key, _Schema(item.source, last)
+        # What the local engine spools and writes out for this document.
+        plain = dict(record) if record else {"id": item.id, "text": item.text}
+        yield key, (item.id, item.text, plain, item.source, item.line, is_row)
 
 
 class _Task(NamedTuple):
-    """A local file to read (or a folder that could not be listed, as its Skip)."""
+    """A local file to read, stdin (`stdin`: its shipped file's name, or "" once read), or
+    a folder that could not be listed (its Skip)."""
 
     ordinal: int
     rel: str
@@ -497,11 +729,12 @@ class _Task(NamedTuple):
     name: str
     skip: Skip | None = None
     n: int = 0
+    stdin: str | None = None
 
 
 @dataclass(frozen=True)
 class _ReadFile:
-    """Executor side: one local file through the local engine's reader."""
+    """Executor side: one local file (or stdin) through the local engine's reader."""
 
     cfg: ReadConfig
 
@@ -509,9 +742,15 @@ class _ReadFile:
         if task.skip is not None:
             yield (task.ordinal, task.rel, task.n), task.skip
             return
+        if task.stdin is not None:
+            from pyspark import SparkFiles
+
+            with open(SparkFiles.get(task.stdin), "rb") if task.stdin else io.BytesIO() as f:
+                yield from _items(read_inputs(["-"], self.cfg, stdin=f), task.ordinal, "")
+            return
         # WARC ids of re-crawled pages are made distinct within a file, not across files.
-        for n, item in enumerate(_read_file(task.path, task.name, self.cfg, set())):
-            yield (task.ordinal, task.rel, n), _row(item)
+        items = _read_file(task.path, task.name, self.cfg, set())
+        yield from _items(items, task.ordinal, task.rel)
 
 
 @dataclass(frozen=True)
@@ -535,8 +774,9 @@ class _ReadBytes:
             path = os.path.join(tmp, name.replace("/", "_"))  # keeps the suffix
             with open(path, "wb") as f:
                 f.write(data)
-            for n, item in enumerate(_read_file(path, name, self.cfg, set())):
-                yield (src.ordinal, rel, n), _row(replace(item, source=source))
+            yield (src.ordinal, rel, -1), _Format(detect_format(path, name, self.cfg.format))
+            items = _read_file(path, name, self.cfg, set())
+            yield from _items(items, src.ordinal, rel, source)
 
 
 def _first_duplicate(ordered: Any, parts: int) -> tuple[Key, InputError] | None:
@@ -547,7 +787,7 @@ def _first_duplicate(ordered: Any, parts: int) -> tuple[Key, InputError] | None:
         return sorted(a + b)[:2]
 
     repeated = (
-        ordered.filter(lambda kv: not isinstance(kv[1], Skip))
+        ordered.filter(_is_doc)
         .map(lambda kv: (kv[1][0], [(kv[0], kv[1][3], kv[1][4])]))
         .reduceByKey(two, parts)
         .filter(lambda kv: len(kv[1]) == 2)
@@ -805,9 +1045,10 @@ class _Plan:
         return number, rep, [i for i in idx if i != rep]
 
 
-def _render_cluster(kv: Any) -> tuple[int, str, list[tuple[int, tuple[str, int]]]]:
+def _render_cluster(kv: Any) -> tuple[int, str, list[tuple[int, tuple[str | None, int]]]]:
     """The clusters.jsonl line of a cluster, as the local engine writes it, and the fates of
-    its removed members."""
+    its members: (representative id, number) of each removed one, (None, number) of the
+    representative."""
     number, (roles, sims) = kv
     ids = {node: doc_id for node, _, doc_id in roles}
     rep = next(node for node, is_rep, _ in roles if is_rep)
@@ -821,4 +1062,6 @@ def _render_cluster(kv: Any) -> tuple[int, str, list[tuple[int, tuple[str, int]]
             "members": [asdict(m) for m in members],
         }
     )
-    return number, line, [(o, (ids[rep], number)) for o, _, _ in to_rep]
+    fates: list[tuple[int, tuple[str | None, int]]] = [(rep, (None, number))]
+    fates += [(o, (ids[rep], number)) for o, _, _ in to_rep]
+    return number, line, fates

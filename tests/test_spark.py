@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import random
 import shutil
@@ -12,14 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from test_formats import seed_table
 
 from dedup.cli import cli
 from dedup.cluster import UnionFind, groups
-from dedup.config import ClusterConfig, Config, ReadConfig
-from dedup.errors import InputError
+from dedup.config import ClusterConfig, Config, OutputConfig, ReadConfig
+from dedup.errors import InputError, OutputError
+from dedup.io.hadoop import HadoopDir
 from dedup.pipeline import run
+from dedup.progress import ProgressEvent
 from dedup.spark import SparkUnavailable, _components, run_spark, spark_session
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
@@ -42,20 +48,41 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
-def _both(inputs: list[str], tmp_path: Path, config: Config, spark: Any, **kw: Any) -> None:
-    """Run both engines and assert the contract files are identical."""
+def _both(
+    inputs: list[str],
+    tmp_path: Path,
+    config: Config,
+    spark: Any,
+    *,
+    stdin: bytes | None = None,
+    uri: bool = False,
+    spark_inputs: list[str] | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    """Run both engines (the Spark one into a file:// URI with `uri`, on `spark_inputs` when
+    given) and assert that they wrote the same files, byte for byte, and the same summary
+    (but for the inputs named); return the summary."""
     local_out, spark_out = tmp_path / "local", tmp_path / "spark"
-    run(inputs, local_out, config)
-    run_spark(inputs, spark_out, config, spark=spark, **kw)
-    for name in CONTRACT:
-        assert (spark_out / name).read_bytes() == (local_out / name).read_bytes(), name
+    local_in = None if stdin is None else io.BytesIO(stdin)
+    spark_in = None if stdin is None else io.BytesIO(stdin)
+    run(inputs, local_out, config, stdin=local_in)
+    target = spark_out.as_uri() if uri else spark_out
+    run_spark(spark_inputs or inputs, target, config, spark=spark, stdin=spark_in, **kw)
     local_summary = json.loads((local_out / "summary.json").read_text(encoding="utf-8"))
     spark_summary = json.loads((spark_out / "summary.json").read_text(encoding="utf-8"))
+    for name in local_summary["outputs"]:
+        if name != "summary.json":
+            assert (spark_out / name).read_bytes() == (local_out / name).read_bytes(), name
+    for name in local_summary["outputs"]:
+        if name.endswith(".parquet"):
+            ours, theirs = pq.read_table(spark_out / name), pq.read_table(local_out / name)
+            assert ours.schema == theirs.schema and ours.equals(theirs), name
     assert spark_summary["engine"]["name"] == "spark"
-    for key in VARYING:
+    for key in (*VARYING, "inputs") if spark_inputs else VARYING:
         local_summary.pop(key, None)
         spark_summary.pop(key, None)
     assert spark_summary == local_summary
+    return spark_summary
 
 
 def _ids(path: Path) -> set[str]:
@@ -229,13 +256,6 @@ def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         spark_session("local[1]")
 
 
-def test_stdin_is_refused(tmp_path: Path) -> None:
-    from dedup.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="stdin"):
-        run_spark(["-"], tmp_path)
-
-
 def test_missing_pyspark_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pyspark.sql", None)
     with pytest.raises(SparkUnavailable, match=r"pip install 'dedup\[spark\]'"):
@@ -285,3 +305,172 @@ def test_chains_are_split_as_the_local_engine_splits_them(
     monkeypatch.setattr("dedup.pipeline.split_chains", lambda m, b, *_: (m, b))
     run([str(folder)], tmp_path / "unrefined", Config(jobs=1))
     assert [len(ids) for _, ids in clusters(tmp_path / "unrefined")] == [2, 7, 4]
+
+
+# -- OUTDIR as a Hadoop URI, stdin, Parquet and --annotate ---------------------------------
+
+
+def _seed_jsonl(seeds_dir: Path) -> list[str]:
+    """The seeds as JSONL lines without ids (the readers generate `<name>:<line>` ones)."""
+    files = sorted(seeds_dir.iterdir())
+    return [
+        json.dumps({"text": p.read_text("utf-8"), "n": i}, ensure_ascii=False)
+        for i, p in enumerate(files)
+    ]
+
+
+def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
+    seeds_dir: Path, tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "spark"
+    (out / "report").mkdir(parents=True)
+    (out / "report" / "index.html").write_text("old", "utf-8")
+    (out / ".dedup-old").mkdir()
+    for name in ("summary.json", "kept.jsonl", "annotated.parquet", ".removed.jsonl.partial"):
+        (out / name).write_text("old", "utf-8")
+    written: list[str] = []
+    binary = HadoopDir.binary
+
+    def spy(self: HadoopDir, name: str) -> Any:
+        written.append(name)
+        return binary(self, name)
+
+    def no_local_writer(*args: Any) -> None:
+        raise AssertionError("a file:// OUTDIR went to the local writer")
+
+    monkeypatch.setattr(HadoopDir, "binary", spy)
+    monkeypatch.setattr("dedup.spark._LocalDir", no_local_writer)
+
+    # A run killed while it streams kept and removed leaves nothing that looks finished.
+    real = sys.modules["dedup.spark"]._with_fates
+
+    def killed(*args: Any) -> Iterator[Any]:
+        for n, item in enumerate(real(*args)):
+            if n == 3:
+                raise RuntimeError("killed")
+            yield item
+
+    monkeypatch.setattr("dedup.spark._with_fates", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_spark([str(seeds_dir)], out.as_uri(), Config(), spark=spark)
+    assert written == ["kept.jsonl", "removed.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == []  # old outputs, report, leftovers gone
+
+    monkeypatch.setattr("dedup.spark._with_fates", real)
+    written.clear()
+    _both([str(seeds_dir)], tmp_path, Config(jobs=1), spark, uri=True)
+    contract = ["kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl", "summary.json"]
+    assert written == contract
+    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".crc")) == sorted(contract)
+
+
+def test_stdin_matches_the_local_engine_and_progress_names_the_stages(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    lines = _seed_jsonl(seeds_dir)
+    lines.insert(2, "{broken")
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    events: list[ProgressEvent] = []
+    config = Config(read=ReadConfig(on_error="skip"), jobs=1)
+    summary = _both(
+        ["-", str(seeds_dir)], tmp_path, config, spark, stdin=data, progress=events.append
+    )
+    assert summary["documents"] == {"read": 11, "kept": 4, "removed": 6, "skipped": 1}
+    assert summary["skipped"][0]["source"] == "<stdin>" and summary["skipped"][0]["line"] == 3
+    assert "<stdin>:4" in (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8")
+    stages = ["read", "read", "lsh", "verify", "cluster", "write", "done"]
+    assert [e.stage for e in events] == stages
+    assert events[1].documents == 11 and events[1].total_bytes is None
+
+
+def _two_parquet_files(seeds_dir: Path, folder: Path) -> None:
+    """The seeds with typed columns in two Parquet files whose schemas differ but unify."""
+    table = seed_table(seeds_dir)
+    folder.mkdir()
+    pq.write_table(table.slice(0, 2), folder / "a.parquet")
+    rest = table.slice(2).drop_columns(["tags"]).append_column("extra", pa.array([1, 2, 3]))
+    pq.write_table(rest, folder / "b.parquet", row_group_size=2)
+
+
+def test_parquet_from_and_to_hadoop_uris_matches_the_local_engine(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    # A Hadoop URI input too: --output-format auto goes by what the executors read.
+    _two_parquet_files(seeds_dir, tmp_path / "in")
+    inputs, uris = [str(tmp_path / "in")], [(tmp_path / "in").as_uri()]
+    summary = _both(inputs, tmp_path, Config(jobs=1), spark, uri=True, spark_inputs=uris)
+    assert summary["outputs"] == [
+        "clusters.jsonl",
+        "kept.parquet",
+        "removed.parquet",
+        "errors.jsonl",
+        "summary.json",
+    ]
+    removed = pq.read_table(tmp_path / "spark" / "removed.parquet")
+    assert removed.schema.field("price").type == pa.decimal128(9, 2)
+    assert removed.column("duplicate_of").to_pylist() == ["001"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_annotate_matches_the_local_engine(
+    fmt: str, seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    # JSONL and Parquet input together: the Parquet schema is merged with the one inferred
+    # from the JSONL records (Parquet output), or typed values go out as JSON (JSONL output).
+    _corpus(tmp_path / "in", 1500)
+    pq.write_table(seed_table(seeds_dir), tmp_path / "in" / "seeds.parquet")
+    config = Config(
+        read=ReadConfig(on_error="skip"), output=OutputConfig(fmt, annotate=True), jobs=1
+    )
+    summary = _both([str(tmp_path / "in")], tmp_path, config, spark, partition_docs=400)
+    assert summary["outputs"] == [
+        "clusters.jsonl",
+        f"annotated.{fmt}",
+        "errors.jsonl",
+        "summary.json",
+    ]
+    assert summary["documents"]["removed"] > 100
+
+
+def test_parquet_errors_are_the_local_engine_s(seeds_dir: Path, tmp_path: Path, spark: Any) -> None:
+    table = seed_table(seeds_dir)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(table.slice(0, 2), folder / "a.parquet")
+    clash = table.slice(2).set_column(2, "rank", pa.array(["x", "y", "z"]))
+    pq.write_table(clash, folder / "b.parquet")
+    local = _error(lambda: run([str(folder)], tmp_path / "l", Config(jobs=1)))
+    assert "b.parquet" in local and "rank" in local
+    assert _error(lambda: run_spark([str(folder)], tmp_path / "s", spark=spark)) == local
+
+    parquet = Config(read=ReadConfig(format="parquet"), jobs=1)
+    local = _error(lambda: run(["-"], tmp_path / "l", parquet, stdin=io.BytesIO(b"")))
+    assert "stdin" in local
+    spark_run = lambda: run_spark(["-"], tmp_path / "s", parquet, spark=spark)  # noqa: E731
+    assert _error(spark_run) == local
+
+
+def test_cli_spark_reads_stdin_into_a_hadoop_uri_without_a_report(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    data = ("\n".join(_seed_jsonl(seeds_dir)) + "\n").encode("utf-8")
+    out = tmp_path / "out"
+    args = ["run", "--engine", "spark", "--spark-conf", "spark.ui.enabled=false", "-"]
+    result = CliRunner().invoke(cli, [*args, "-o", out.as_uri()], input=data)
+    assert result.exit_code == 0, result.output
+    assert "5 documents read: 4 kept, 1 removed in 1 clusters" in result.output
+    assert "report: not written: OUTDIR is not a local folder" in result.output
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert "dedup report" in summary["report"] and not (out / "report").exists()
+    local = CliRunner().invoke(cli, ["run", "-", "-o", out.as_uri()], input=data)
+    assert local.exit_code == 2 and "--engine spark only" in local.output
+
+
+def test_an_unwritable_hadoop_outdir_is_an_error_naming_it(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    with pytest.raises(OutputError, match="nosuch://host/out: cannot open"):
+        run_spark([str(seeds_dir)], "nosuch://host/out", spark=spark)
+    (tmp_path / "file").write_text("not a folder", "utf-8")
+    with pytest.raises(OutputError, match="cannot prepare the output folder"):
+        run_spark([str(seeds_dir)], (tmp_path / "file").as_uri(), spark=spark)

@@ -7,9 +7,10 @@ schema, so column types survive a run; it adds the columns a run adds.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..config import ReadConfig
 from ..errors import ConfigError, InputError
@@ -136,17 +137,57 @@ def with_columns(schema: Any, columns: Sequence[tuple[str, str]]) -> Any:
     return schema
 
 
+# Opens `path` for a writer, atomically: a context manager giving a local temporary path or a
+# binary stream, which becomes `path` when the block ends without error.
+Opener = Callable[[Path], AbstractContextManager[Path | BinaryIO]]
+
+
+def merge_schema(merged: Any, schema: Any, source: str) -> Any:
+    """`merged` (the schema of the Parquet rows so far, or None) with the schema of the rows of
+    `source`; InputError naming `source` when a column's types cannot be merged."""
+    if merged is None:
+        return schema
+    try:
+        return unify([merged, schema])
+    except ValueError as e:
+        raise InputError(source, f"columns do not match earlier Parquet input: {e}") from e
+
+
+def output_schema(parquet: Any, others: Iterable[Mapping[str, Any]] | None, id_field: str) -> Any:
+    """The schema to write records under as Parquet: `parquet` (the Parquet rows' merged
+    schema, or None when there are none) merged with one inferred from `others` (the other
+    records in input order, or None when every record is a Parquet row), plus a string
+    `id_field` column when no record has one (ids generated for rows of files without it)."""
+    schemas = [] if parquet is None else [parquet]
+    if parquet is None or others is not None:
+        schemas.append(infer_schema(() if others is None else others))
+    try:
+        schema = unify(schemas)
+    except ValueError as e:
+        raise ConfigError(
+            f"Parquet and other input cannot share one Parquet schema ({e}); "
+            "use --output-format jsonl"
+        ) from e
+    if id_field not in schema.names:
+        schema = with_columns(schema, [(id_field, "string")])
+    return schema
+
+
 class ParquetSink:
     """Writes records under a fixed schema, a row group at a time, to a temporary name that is
-    renamed over `path` only when `close` succeeds. Use as a context manager."""
+    renamed over `path` only when `close` succeeds. Use as a context manager. `opener` puts
+    the file elsewhere than a local folder (the Spark engine's Hadoop OUTDIR)."""
 
-    def __init__(self, path: Path, schema: Any, text_field: str = "text") -> None:
+    def __init__(
+        self, path: Path, schema: Any, text_field: str = "text", *, opener: Opener = atomic_path
+    ) -> None:
         self._pa = pyarrow()
         self._schema = schema
         self._text_field = text_field
-        self._atomic = atomic_path(path)
-        self._tmp = self._atomic.__enter__()
-        self._writer = self._pa.parquet.ParquetWriter(str(self._tmp), schema)
+        self._atomic = opener(path)
+        tmp = self._atomic.__enter__()
+        where = str(tmp) if isinstance(tmp, Path) else tmp
+        self._writer = self._pa.parquet.ParquetWriter(where, schema)
         self._rows: list[Mapping[str, Any]] = []
         self._chars = 0
 

@@ -1,0 +1,151 @@
+"""OUTDIR on any Hadoop file system (hdfs://, s3a://, file://, ...), through the Hadoop
+FileSystem API of a running Spark JVM, written as a local OUTDIR is (io/writers.py): each file
+under a hidden temporary name, streamed in chunks, then renamed to its name when complete.
+
+On object stores (s3a://) a rename is a copy: a file still appears under its name only once
+complete, but not in one step.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from ..errors import OutputError
+from .parquet import ParquetSink
+from .writers import write_json
+
+_CHUNK = 1 << 20  # bytes handed to the JVM per call
+
+
+def is_uri(path: str | Path) -> bool:
+    """Whether an INPUT or OUTDIR is a Hadoop URI (scheme://...) rather than a local path."""
+    return "://" in str(path)
+
+
+@contextmanager
+def _java(where: str, what: str) -> Iterator[None]:
+    """A Java exception (permission, quota, unreachable name node) as an OutputError."""
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        yield
+    except Py4JJavaError as e:
+        raise OutputError(f"{where}: {what}: {e.java_exception.toString()}") from e
+
+
+class _JavaStream(io.RawIOBase):
+    """A writable binary stream over a Java OutputStream; `tell` counts the bytes written
+    (the Parquet writer records offsets with it)."""
+
+    def __init__(self, out: Any, where: str) -> None:
+        super().__init__()
+        self._out = out
+        self._where = where
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        with _java(self._where, "cannot write"):
+            self._out.write(data)  # py4j passes bytes as a Java byte[]
+        self._pos += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                with _java(self._where, "cannot write"):
+                    self._out.close()
+            finally:
+                super().close()
+
+
+class HadoopDir:
+    """An OUTDIR given as a Hadoop URI, reached through `spark`'s JVM and its Hadoop
+    configuration (credentials, `fs.*` settings: whatever Spark itself uses)."""
+
+    def __init__(self, spark: Any, uri: str) -> None:
+        sc = spark.sparkContext
+        self.uri = uri
+        self._path_cls: Callable[..., Any] = sc._jvm.org.apache.hadoop.fs.Path
+        self._root = self._path_cls(uri)
+        with _java(uri, "cannot open"):
+            self._fs = self._root.getFileSystem(sc._jsc.hadoopConfiguration())
+        self.local: Path | None = None  # not a local folder: no report is written here
+
+    def _path(self, name: str) -> Any:
+        return self._path_cls(self._root, name)
+
+    def _where(self, name: str) -> str:
+        return self.uri.rstrip("/") + "/" + name
+
+    def clear(self, files: Sequence[str]) -> None:
+        """Make the folder and remove what an earlier run left there, as `clear_outdir` does
+        locally: `files` in the order given (summary.json first), then a report, then the
+        leftovers of a killed run (`.dedup-*`, `.*.partial`)."""
+        fs = self._fs
+        with _java(self.uri, "cannot prepare the output folder"):
+            fs.mkdirs(self._root)
+            for name in files:
+                fs.delete(self._path(name), False)
+            report = self._path("report")
+            for name in ("index.html", "index.md"):  # first, in case the removal is cut short
+                fs.delete(self._path_cls(report, name), False)
+            fs.delete(report, True)
+            for status in fs.listStatus(self._root):
+                name = status.getPath().getName()
+                partial = name.startswith(".") and name.endswith(".partial")
+                if name.startswith(".dedup-") or partial:
+                    fs.delete(status.getPath(), True)
+
+    @contextmanager
+    def binary(self, name: str) -> Iterator[BinaryIO]:
+        """A binary stream to write `name` through: a temporary sibling, renamed over `name`
+        when the block ends without error, removed otherwise."""
+        fs, final, tmp = self._fs, self._path(name), self._path(f".{name}.partial")
+        where = self._where(name)
+        try:
+            with _java(where, "cannot write"):
+                raw = _JavaStream(fs.create(tmp, True), where)
+            with io.BufferedWriter(raw, _CHUNK) as f:
+                yield f
+            with _java(where, "cannot rename the finished file"):
+                fs.delete(final, False)  # rename never replaces a file on HDFS
+                if not fs.rename(tmp, final):
+                    raise OutputError(f"{where}: the finished file was not renamed")
+        finally:
+            with _java(where, "cannot remove the partial file"):
+                if fs.exists(tmp):
+                    fs.delete(tmp, False)
+
+    @contextmanager
+    def text(self, name: str) -> Iterator[IO[str]]:
+        """`binary`, as UTF-8 text with \\n line ends (as `atomic_open` writes locally)."""
+        with self.binary(name) as b, io.TextIOWrapper(b, encoding="utf-8", newline="\n") as f:
+            yield f
+
+    def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink:
+        """A ParquetSink writing `name` here."""
+        return ParquetSink(Path(name), schema, text_field, opener=self._opener)
+
+    def _opener(self, path: Path) -> AbstractContextManager[BinaryIO]:
+        return self.binary(path.name)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        """`write_json` here: rendered by the local writer, so the bytes are the same."""
+        with tempfile.TemporaryDirectory(prefix="dedup-") as tmp:
+            local = Path(tmp) / name
+            write_json(local, obj)
+            with open(local, "rb") as src, self.binary(name) as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
