@@ -26,8 +26,8 @@ import numpy as np
 from . import __version__
 from .cluster import UnionFind, grouped, representatives
 from .config import ClusterConfig, Config
-from .errors import AccountingError, ConfigError, InputError
-from .io.parquet import ParquetSink, Row, infer_schema, pyarrow, unify, with_columns
+from .errors import AccountingError, InputError
+from .io.parquet import ParquetSink, Row, merge_schema, output_schema, pyarrow, with_columns
 from .io.readers import input_formats, parse_lines, read_items
 from .io.writers import atomic_path, json_bytes, write_json, write_jsonl
 from .lsh import candidate_pairs, resolve_params
@@ -537,11 +537,7 @@ class _Spool:
         record = doc.record
         if isinstance(record, Row) and record.schema is not self._last:
             self._last = record.schema
-            try:
-                self.schema = unify([self.schema, record.schema]) if self.schema else record.schema
-            except ValueError as e:
-                msg = f"columns do not match earlier Parquet input: {e}"
-                raise InputError(doc.source, msg) from e
+            self.schema = merge_schema(self.schema, record.schema, doc.source)
 
     def add(self, spooled: Spooled) -> None:
         self.batches.append(spooled)
@@ -565,20 +561,9 @@ class _Spool:
     def arrow_schema(self, id_field: str) -> Any:
         """The schema to write the records under as Parquet: the Parquet inputs' own, merged
         with one inferred from the values of the other records."""
-        schemas = [] if self.schema is None else [self.schema]
         rows = all(f & _PARQUET_ROW for b in self.batches for f in b.flags)
-        if self.schema is None or not rows:
-            schemas.append(infer_schema(r for r, f in self.records() if not f & _PARQUET_ROW))
-        try:
-            schema = unify(schemas)
-        except ValueError as e:
-            raise ConfigError(
-                f"Parquet and other input cannot share one Parquet schema ({e}); "
-                "use --output-format jsonl"
-            ) from e
-        if id_field not in schema.names:  # ids generated for rows of a file without them
-            schema = with_columns(schema, [(id_field, "string")])
-        return schema
+        others = None if rows else (r for r, f in self.records() if not f & _PARQUET_ROW)
+        return output_schema(self.schema, others, id_field)
 
 
 def run(
