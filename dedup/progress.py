@@ -120,10 +120,11 @@ class Reporter:
         meter = _Meter()
         last = self.clock()
         for item in items:
-            self.documents += 1
-            if isinstance(item, RawLines):
+            if isinstance(item, RawLines):  # JSONL lines not parsed yet: count the lines
+                self.documents += item.count
                 size = len(item.data)
             else:
+                self.documents += 1
                 text = item.text if isinstance(item, Doc) else ""
                 size = len(text.encode("utf-8", "surrogatepass"))
             meter.add(item.source, size)

@@ -158,3 +158,13 @@ def test_cli_progress_goes_to_stderr_only(seeds_dir: Path, tmp_path: Path) -> No
     assert quiet.exit_code == 0 and quiet.output == ""
     summary = json.loads((out / "summary.json").read_text())
     assert "quiet" not in summary["options"]
+
+
+def test_documents_are_counted_across_blocks_of_lines(tmp_path: Path) -> None:
+    # More than one block of JSONL lines (the main process reads them unparsed).
+    lines = [f'{{"id": "{i}", "text": "第{i}篇文章的内容{"长" * 200}"}}' for i in range(3000)]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    events: list[ProgressEvent] = []
+    run([str(tmp_path / "a.jsonl")], tmp_path / "o", Config(jobs=1), progress=events.append)
+    assert sum(len(x) + 1 for x in lines) > 2 * (1 << 18)
+    assert [e.documents for e in events if e.stage == "lsh"] == [3000]
