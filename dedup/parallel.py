@@ -162,10 +162,15 @@ class _Worker:
     def _died(self) -> WorkerDied:
         self.process.join(_GRACE_S)  # the exit code, once it is reaped
         code = self.process.exitcode
-        if code is not None and code < 0:
-            how = f"was killed by {signal.Signals(-code).name}"
+        if code is None:
+            how = "closed its pipes"
+        elif code >= 0:
+            how = f"exited with code {code}"
         else:
-            how = f"exited with code {code}" if code is not None else "closed its pipes"
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:  # a signal without a name
+                how = f"was killed by signal {-code}"
         return WorkerDied(f"worker process {self.process.pid} {how} before sending its result")
 
 

@@ -378,6 +378,31 @@ except KeyboardInterrupt:
 """
 
 
+def _script(source: str) -> subprocess.Popen[bytes]:
+    """`python -c source` with this dedup, in a session of its own (so its workers can be
+    found by process group)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-c", source],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def _outputs(proc: subprocess.Popen[bytes]) -> tuple[str, str]:
+    """stdout and stderr once the script has exited; killed (with its group) if it hangs."""
+    try:
+        out, err = proc.communicate(timeout=HANG_S / 2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return out.decode(), err.decode()
+
+
 def _group_alive(pgid: int) -> list[int]:
     alive = []
     for entry in Path("/proc").iterdir():
@@ -396,26 +421,33 @@ def test_sigint_at_any_moment_ends_the_run() -> None:
     """Starting, feeding, reading, stopping: SIGINT in any of them ends the run with no one
     left behind. The moments are random (seeded), the harm the original hang was."""
     rng = random.Random(4)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, *sys.path]))
     for _ in range(12):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", CONSUMER],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-        )
-        try:
-            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-            time.sleep(rng.uniform(0.0, 0.5))  # a random moment, not a timing goal
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=HANG_S / 2)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        assert (proc.returncode, err.decode()) == (130, "")
+        proc = _script(CONSUMER)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        time.sleep(rng.uniform(0.0, 0.5))  # a random moment, not a timing goal
+        proc.send_signal(signal.SIGINT)
+        _, err = _outputs(proc)
+        assert (proc.returncode, err) == (130, "")
         assert _group_alive(proc.pid) == []
+
+
+# A script that exits while its pool runs: worker 0 idle, worker 1 busy with a long item.
+ABANDONED = """
+import sys, time
+from dedup.parallel import ordered_map
+
+results = ordered_map(time.sleep, iter([0, 3600, 0, 0]), 2)  # never closed
+print(next(results), flush=True)
+sys.exit(130)
+"""
+
+
+def test_exiting_with_the_pool_running_leaves_no_worker() -> None:
+    # Nothing closes the generator before the interpreter's exit handlers run.
+    proc = _script(ABANDONED)
+    out, err = _outputs(proc)
+    assert (proc.returncode, out, err) == (130, "None\n", "")
+    assert _group_alive(proc.pid) == []
 
 
 # --- pipes --------------------------------------------------------------------------------
