@@ -7,12 +7,15 @@ the output folder (or by keeping stdin open, so the run waits in pass one), neve
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -387,6 +390,60 @@ def test_ctrl_c_to_the_process_group_prints_one_line(tmp_path: Path, corpus: Pat
     _reap(proc)
     assert code == 130
     assert err == INTERRUPTED
+
+
+@contextlib.contextmanager
+def _busy(processes: int) -> Iterator[None]:
+    """`processes` busy loops beside the run: a loaded machine, as CI's was when a run hung."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+def _unread(proc: subprocess.Popen[bytes]) -> int:
+    """Bytes written to the run's stdin that it has not read yet."""
+    assert proc.stdin is not None
+    got = fcntl.ioctl(proc.stdin.fileno(), termios.FIONREAD, b"\0" * 4)
+    return int(struct.unpack("i", got)[0])
+
+
+HANG_GUARD = 120.0  # SIGINT ends a run in a few seconds; this only tells a hang from slowness
+
+
+@pytest.mark.parametrize("rerun", [1, 2])
+@pytest.mark.parametrize("moment", ["pass one started", "stdin drained"])
+@pytest.mark.parametrize("load", [0, 2], ids=["idle", "busy"])
+def test_sigint_with_stdin_kept_open_always_exits_130(
+    tmp_path: Path, corpus: Path, load: int, moment: str, rerun: int
+) -> None:
+    # The run that once hung in CI: `kill -INT` while it waits on an open stdin pipe. Unlike
+    # the tests above, stdin stays open until the run has exited, so an interrupt that is
+    # lost cannot be rescued by the end of input.
+    out = tmp_path / "out"
+    with _busy(load):
+        proc = _start_on_open_stdin(out, corpus)
+        if moment == "stdin drained":  # then it is reading stdin, or about to
+            _wait_until(lambda: _unread(proc) == 0, proc, "stdin read")
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=HANG_GUARD)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise AssertionError(f"no exit {HANG_GUARD:.0f} s after SIGINT") from None
+        finally:
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+    assert proc.stderr is not None
+    assert (code, proc.stderr.read().decode()) == (130, INTERRUPTED)
+    proc.stderr.close()
+    _reap(proc)
+    assert list(out.iterdir()) == []  # the temporary folder was cleaned up on the way out
 
 
 # --- one huge document --------------------------------------------------------------------
