@@ -238,8 +238,8 @@ def _serve(
 
 
 def _read_tasks(tasks: Connection, inbox: queue.SimpleQueue[bytes | None]) -> None:
-    """Take items off the pipe as they come, so the main process never blocks sending one
-    while this worker blocks sending a result it has not read yet: that would hang both."""
+    """Take items off the pipe as they come: were this worker blocked sending a result while
+    the main process is blocked sending it an item, both pipes full, both would wait forever."""
     try:
         while (data := tasks.recv_bytes()) != _STOP:
             inbox.put(data)
