@@ -22,7 +22,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
@@ -66,7 +66,7 @@ def resolve_jobs(jobs: int) -> int:
 
 def ordered_map(
     fn: Callable[[T], R], items: Iterable[T], jobs: int, ahead: int | None = None
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """`map(fn, items)` over `jobs` processes, in order, at most `ahead` items in flight.
 
     Item i goes to worker i % jobs, so reading the workers in turn gives the results in input

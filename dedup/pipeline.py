@@ -15,7 +15,7 @@ import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -308,24 +308,27 @@ def _sign_all(
     task = _SignTask(config, store.directory, bands * rows, where)
     observe = None if spool is None else spool.observe
     cpu = timer.seconds
-    for work in ordered_map(task, _units(items, config.batch_size, timer, observe), jobs):
-        for doc_id, source, line in zip(work.ids, work.sources, work.lines, strict=True):
-            index.add(doc_id, source, line)
-        index.skipped.extend(work.skipped)
-        if work.error is not None:
-            raise work.error
-        signed = work.signed
-        assert signed is not None and signed.extent is not None  # every batch is stored
-        store.add(signed.extent, signed.sizes)
-        if spool is not None:
-            assert work.spooled is not None
-            spool.add(work.spooled)
-        index.sigs.append(signed.sigs)
-        index.lengths.append(signed.lengths)
-        index.input_bytes += signed.input_bytes
-        cpu["parse_cpu"] = cpu.get("parse_cpu", 0.0) + work.parse_s
-        cpu["normalize_cpu"] = cpu.get("normalize_cpu", 0.0) + signed.normalize_s
-        cpu["shingle_sign_cpu"] = cpu.get("shingle_sign_cpu", 0.0) + signed.sign_s
+    # closing(): an error or Ctrl-C in this loop ends the workers before the store goes.
+    units = _units(items, config.batch_size, timer, observe)
+    with closing(ordered_map(task, units, jobs)) as results:
+        for work in results:
+            for doc_id, source, line in zip(work.ids, work.sources, work.lines, strict=True):
+                index.add(doc_id, source, line)
+            index.skipped.extend(work.skipped)
+            if work.error is not None:
+                raise work.error
+            signed = work.signed
+            assert signed is not None and signed.extent is not None  # every batch is stored
+            store.add(signed.extent, signed.sizes)
+            if spool is not None:
+                assert work.spooled is not None
+                spool.add(work.spooled)
+            index.sigs.append(signed.sigs)
+            index.lengths.append(signed.lengths)
+            index.input_bytes += signed.input_bytes
+            cpu["parse_cpu"] = cpu.get("parse_cpu", 0.0) + work.parse_s
+            cpu["normalize_cpu"] = cpu.get("normalize_cpu", 0.0) + signed.normalize_s
+            cpu["shingle_sign_cpu"] = cpu.get("shingle_sign_cpu", 0.0) + signed.sign_s
     # Reading happens inside the same loop; report signing net of it.
     total = time.perf_counter() - t
     timer.seconds["sign"] = max(0.0, total - timer.seconds.get("read", 0.0))

@@ -22,7 +22,7 @@ import re
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
@@ -170,17 +170,19 @@ def _read_stream(
                 queued.append(batch)
                 yield [p for p in batch if isinstance(p, _Page) and p.text is None]
 
-        for extracted in ordered_map(_Extract(cfg.extractor), html_batches(), jobs):
-            results = iter(extracted)
-            for page in queued.popleft():
-                if isinstance(page, _Broken):
-                    yield _fail(cfg, source, page.reason, page.number)
-                    continue
-                text, error = (page.text, None) if page.text is not None else next(results)
-                if error is not None:
-                    yield _fail(cfg, source, error, page.number)
-                else:
-                    yield _doc(page, text, source, seen_uris)
+        extractions = ordered_map(_Extract(cfg.extractor), html_batches(), jobs)
+        with closing(extractions):  # a consumer that stops ends the workers at once
+            for extracted in extractions:
+                results = iter(extracted)
+                for page in queued.popleft():
+                    if isinstance(page, _Broken):
+                        yield _fail(cfg, source, page.reason, page.number)
+                        continue
+                    text, error = (page.text, None) if page.text is not None else next(results)
+                    if error is not None:
+                        yield _fail(cfg, source, error, page.number)
+                    else:
+                        yield _doc(page, text, source, seen_uris)
 
 
 def _pages(records: Any) -> Iterator[_Page | _Broken]:
