@@ -272,10 +272,13 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
                 printer.close()
         counts = doc["documents"]
         if not quiet:
-            click.echo(
-                f"{counts['read']} documents read: {counts['kept']} kept, {counts['removed']} "
-                f"removed in {doc['clusters']} clusters, {counts['skipped']} skipped -> {outdir}",
-                err=True,
+            _done(
+                counts["read"],
+                counts["kept"],
+                counts["removed"],
+                doc["clusters"],
+                counts["skipped"],
+                outdir,
             )
             if "report" in doc:
                 click.echo(f"report: {doc['report']}", err=True)
@@ -295,9 +298,21 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
             printer.close()
     if quiet:
         return
+    _done(
+        result.read,
+        len(result.kept),
+        len(result.removed),
+        len(result.clusters),
+        len(result.skipped),
+        outdir,
+    )
+
+
+def _done(read: int, kept: int, removed: int, clusters: int, skipped: int, outdir: str) -> None:
+    """The one line a finished run prints, whichever engine ran it."""
     click.echo(
-        f"{result.read} documents read: {len(result.kept)} kept, {len(result.removed)} removed "
-        f"in {len(result.clusters)} clusters, {len(result.skipped)} skipped -> {outdir}",
+        f"{read} documents read: {kept} kept, {removed} removed in {clusters} clusters, "
+        f"{skipped} skipped -> {outdir}",
         err=True,
     )
 
