@@ -29,7 +29,7 @@ from .config import ClusterConfig, Config
 from .errors import AccountingError, InputError
 from .io.parquet import ParquetSink, Row, merge_schema, output_schema, pyarrow, with_columns
 from .io.readers import input_formats, parse_lines, read_items
-from .io.writers import atomic_path, json_bytes, write_json, write_jsonl
+from .io.writers import atomic_path, json_bytes, write_chunked, write_json, write_jsonl
 from .lsh import candidate_pairs, resolve_params
 from .normalize import normalize_batch, tables
 from .parallel import ordered_map, resolve_jobs
@@ -307,6 +307,10 @@ def _sign_all(
     where = None if spool is None else (spool.format, spool.directory)
     task = _SignTask(config, store.directory, bands * rows, where)
     observe = None if spool is None else spool.observe
+    if jobs > 1:
+        # Load the compiled signing code once here, before the workers fork, rather than in
+        # every worker: each load initialises numba's target (about 0.5 s of CPU).
+        sign_texts(["預熱 warm-up"], config)
     cpu = timer.seconds
     # closing(): an error or Ctrl-C in this loop ends the workers before the store goes.
     units = _units(items, config.batch_size, timer, observe)
@@ -546,10 +550,14 @@ class _Spool:
         self.batches.append(spooled)
         self.count += spooled.sizes.size
 
+    def blobs(self) -> Iterator[tuple[Spooled, bytes]]:
+        """Every batch and its spooled records back to back, in input order."""
+        for batch in self.batches:
+            yield batch, read_bytes(self.directory, batch.extent, int(batch.sizes.sum()))
+
     def entries(self) -> Iterator[tuple[bytes, int]]:
         """(spooled record, flags) of every document, in input order."""
-        for batch in self.batches:
-            blob = read_bytes(self.directory, batch.extent, int(batch.sizes.sum()))
+        for batch, blob in self.blobs():
             pos = 0
             for size, flags in zip(batch.sizes.tolist(), batch.flags, strict=True):
                 yield blob[pos : pos + size], flags
@@ -665,11 +673,14 @@ def _write_outputs(
     with ExitStack() as stack:
         if fmt == "jsonl":
             files = [stack.enter_context(_open_bytes(outdir / n)) for n in names]
-            for (data, flags), (out, keep, fields) in zip(
-                spool.entries(), _fates(outcome, annotate), strict=False
-            ):
-                files[out].write(_with_fields(data, flags, fields) if fields else data)
-                counts[not keep] += 1
+            if not annotate and spool.count == len(outcome.ids):
+                counts = _write_split(spool, outcome, files[0], files[1])
+            else:
+                for (data, flags), (out, keep, fields) in zip(
+                    spool.entries(), _fates(outcome, annotate), strict=False
+                ):
+                    files[out].write(_with_fields(data, flags, fields) if fields else data)
+                    counts[not keep] += 1
         else:
             schema = spool.arrow_schema(config.read.id_field)
             added = [ANNOTATED_COLUMNS] if annotate else [(), REMOVED_COLUMNS]
@@ -698,6 +709,36 @@ def _write_outputs(
     )
     write_jsonl(outdir / "errors.jsonl", (asdict(s) for s in result.skipped))
     return [*names, "clusters.jsonl", "errors.jsonl"], counts[0], counts[1]
+
+
+def _write_split(spool: _Spool, outcome: _Outcome, kept: BinaryIO, removed: BinaryIO) -> list[int]:
+    """kept.jsonl and removed.jsonl from the spool, a batch at a time: the kept records
+    between two removed ones go out unchanged, as one slice of the batch; each removed record
+    gets its two fields. Returns the counts written, as `_write_outputs` keeps them."""
+    ids = outcome.ids
+    counts = [0, 0]
+    first = 0  # number of the batch's first document
+    for batch, blob in spool.blobs():
+        n = batch.sizes.size
+        dup = outcome.duplicate_of[first : first + n]
+        gone = np.flatnonzero(dup >= 0)
+        ends = np.cumsum(batch.sizes)
+        view = memoryview(blob)
+        start = 0  # byte where the current run of kept records begins
+        for k in gone.tolist():
+            a, b = int(ends[k] - batch.sizes[k]), int(ends[k])
+            write_chunked(kept, view[start:a])
+            fields = [
+                ("duplicate_of", ids[dup[k]]),
+                ("cluster", int(outcome.cluster_of[first + k])),
+            ]
+            removed.write(_with_fields(blob[a:b], batch.flags[k], fields))
+            start = b
+        write_chunked(kept, view[start:])
+        counts[0] += n - gone.size
+        counts[1] += gone.size
+        first += n
+    return counts
 
 
 Fields = list[tuple[str, Any]]

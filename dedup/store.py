@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io.writers import write_chunked
+
 _ITEM = np.dtype(np.uint32).itemsize
 
 
@@ -43,19 +45,23 @@ def append_bytes(
     name = f"{prefix}-{os.getpid()}{suffix}"
     with open(directory / name, "ab") as f:
         start = os.fstat(f.fileno()).st_size
-        f.write(data)
+        write_chunked(f, data)
     return Extent(name, start)
 
 
 def read_bytes(directory: Path, extent: Extent, size: int) -> bytes:
     """`size` bytes written by `append_bytes` at `extent`."""
-    buf = bytearray(size)
     fd = os.open(directory / extent.segment, os.O_RDONLY)
     try:
-        _read_into(fd, memoryview(buf), extent.start)
+        data = os.pread(fd, size, extent.start)  # one copy, where a buffer would need two
+        if len(data) < size:
+            buf = bytearray(size)
+            buf[: len(data)] = data
+            _read_into(fd, memoryview(buf)[len(data) :], extent.start + len(data))
+            data = bytes(buf)
     finally:
         os.close(fd)
-    return bytes(buf)
+    return data
 
 
 def _read_into(fd: int, buf: memoryview, offset: int) -> None:

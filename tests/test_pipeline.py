@@ -221,3 +221,39 @@ def test_skips_keep_their_order_across_workers_and_reader(tmp_path: Path, jobs: 
     assert where[0] == ("a.jsonl", 2) and where[1][0] == "b.jsonl.gz" and where[2] == ("c.jsonl", 1)
     errors = [json.loads(x) for x in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
     assert [(Path(e["source"]).name, e["line"]) for e in errors] == where
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    # Each document is one of a few texts (copies of each other) or a text of its own, and
+    # may carry a field the run adds (its line is then re-rendered, not spliced).
+    picks=st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=1, max_size=24),
+    batch_size=st.integers(1, 5),
+)
+def test_split_outputs_equal_each_record_written_alone(
+    picks: list[tuple[int, bool]], batch_size: int
+) -> None:
+    # kept.jsonl takes runs of kept records as slices of a batch; the reference renders every
+    # record on its own, with the run's fields on the removed ones.
+    from dedup.io.writers import json_bytes
+
+    texts = ["同一篇文章的内容，讲的是一件事情。" * 3, "另一篇完全不同的报道，说别的话题。" * 3]
+    records = []
+    for k, (pick, reserved) in enumerate(picks):
+        text = texts[pick] if pick < len(texts) else f"独一无二的第{k}篇文字" * 4
+        records.append({"id": f"d{k}", "text": text} | ({"cluster": "x"} if reserved else {}))
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "in.jsonl"
+        src.write_bytes(b"".join(json_bytes(r)[0] for r in records))
+        result = run([str(src)], Path(tmp) / "out", Config(jobs=1, batch_size=batch_size))
+        kept = (Path(tmp) / "out" / "kept.jsonl").read_bytes()
+        removed = (Path(tmp) / "out" / "removed.jsonl").read_bytes()
+    want_kept, want_removed = b"", b""
+    for r in records:
+        if r["id"] in result.removed:
+            rep, cluster = result.removed[r["id"]]
+            want_removed += json_bytes(r | {"duplicate_of": rep, "cluster": cluster})[0]
+        else:
+            want_kept += json_bytes(r)[0]
+    assert kept == want_kept and removed == want_removed
+    assert len(result.removed) == len(records) - len({r["text"] for r in records})

@@ -86,3 +86,18 @@ def test_fetch_any_selection(tmp_path_factory: pytest.TempPathFactory, picks: li
     assert [data[s:e].tolist() for s, e in zip(starts, ends, strict=True)] == [
         sets[d].tolist() for d in docs
     ]
+
+
+def test_append_bytes_larger_than_a_write_reads_back(tmp_path: Path) -> None:
+    from dedup.io.writers import WRITE_CHUNK
+    from dedup.store import append_bytes, read_bytes
+
+    first = bytes(range(256)) * (WRITE_CHUNK // 100)  # several writes, the last one partial
+    second = b"tail"
+    a = append_bytes(tmp_path, "spool", first)
+    b = append_bytes(tmp_path, "spool", memoryview(second))
+    assert (a.segment, a.start, b.start) == (b.segment, 0, len(first))
+    assert read_bytes(tmp_path, a, len(first)) == first
+    assert read_bytes(tmp_path, b, len(second)) == second
+    with pytest.raises(OSError, match="unexpected end"):
+        read_bytes(tmp_path, b, len(second) + 1)

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 
 def json_line(record: Mapping[str, Any]) -> str:
@@ -41,6 +41,19 @@ def _json_default(value: Any) -> Any:
         except UnicodeDecodeError:
             return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# Bytes per write(2) for large blobs. Measured on a 2-core VM (ext4, page cache): 300 MB
+# appended in 768 KiB writes cost 0.3-0.8 s of kernel time, in 128 KiB writes 0.07-0.24 s,
+# and 1.2 GB in 4.8 MB writes 2.4-2.8 s against 0.7-1.5 s: small copies stay in the CPU cache.
+WRITE_CHUNK = 1 << 17
+
+
+def write_chunked(f: BinaryIO, data: bytes | memoryview) -> None:
+    """Write `data` to `f` in slices of WRITE_CHUNK bytes."""
+    view = memoryview(data).cast("B")
+    for pos in range(0, view.nbytes, WRITE_CHUNK):
+        f.write(view[pos : pos + WRITE_CHUNK])
 
 
 @contextmanager
