@@ -122,7 +122,7 @@ class Reporter:
         for item in items:
             if isinstance(item, RawLines):  # JSONL lines not parsed yet: count the lines
                 self.documents += item.count
-                size = len(item.data)
+                size = item.size
             else:
                 self.documents += 1
                 text = item.text if isinstance(item, Doc) else ""

@@ -41,6 +41,14 @@ class RawLines:
     line: int  # number of the first line
     count: int  # lines in `data` (its newlines, plus one for a last line without)
     data: bytes
+    # For a plain file: (byte offset, size) of the lines in `source`, and `data` is empty;
+    # the process that parses them reads them itself, so they never cross a pipe.
+    span: tuple[int, int] | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of the lines."""
+        return len(self.data) if self.span is None else self.span[1]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import zstandard
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from dedup.config import ReadConfig
 from dedup.errors import InputError
-from dedup.io import read_inputs
+from dedup.io import read_inputs, readers
 from dedup.io.encoding import NotTextError, decode_text
 from dedup.io.readers import parse_lines, read_items
 from dedup.types import Doc, RawLines, Skip
@@ -42,12 +43,24 @@ def read(*inputs: str | Path, cfg: ReadConfig = RAISE, stdin: bytes | None = Non
             return e
 
     got = outcome(read_inputs)
-    by_block = outcome(_by_block)
+    # Blocks of any size, of plain files read as spans or as bytes (as from a pipe).
+    for block, spans in [(1 << 18, True), (1 << 18, False), (5, True), (5, False), (64, True)]:
+        with (
+            mock.patch.object(readers, "_BLOCK", block),
+            mock.patch.object(readers, "_is_regular", readers._is_regular if spans else _no),
+        ):
+            by_block = outcome(_by_block)
+        if isinstance(got, InputError):
+            assert isinstance(by_block, InputError) and str(by_block) == str(got), (block, spans)
+        else:
+            assert by_block == got, (block, spans)
     if isinstance(got, InputError):
-        assert isinstance(by_block, InputError) and str(by_block) == str(got)
         raise got
-    assert by_block == got
     return got
+
+
+def _no(_: object) -> bool:
+    return False
 
 
 def _by_block(paths: list[str], cfg: ReadConfig, stream: io.BytesIO | None) -> Iterable:
@@ -594,3 +607,20 @@ def test_any_bytes_give_docs_skips_or_input_error(tmp_path: Path, data: bytes) -
             assert all(isinstance(d.text, str) and isinstance(d.id, str) for d in docs(items))
             if name == "x.txt":
                 assert len(items) == 1
+
+
+def test_a_plain_file_cut_short_after_counting_fails_at_the_block(tmp_path: Path) -> None:
+    # A plain file's lines are counted by the reader and read again where they are parsed.
+    path = write(tmp_path / "a.jsonl", jsonl(*({"id": i, "text": "文"} for i in range(3))))
+    with mock.patch.object(readers, "_BLOCK", 20):
+        blocks = list(read_items([str(path)], RAISE))
+    assert all(isinstance(b, RawLines) and b.span and not b.data for b in blocks)
+    assert [b.line for b in blocks] == [1, 2, 3]
+    path.write_bytes(path.read_bytes()[:30])
+    assert [d.id for d in parse_lines(blocks[0], RAISE)] == ["0"]
+    with pytest.raises(InputError, match="became shorter") as e:
+        list(parse_lines(blocks[1], RAISE))
+    assert (e.value.source, e.value.line) == (str(path), 2)
+    path.unlink()
+    [skip] = parse_lines(blocks[2], SKIP)
+    assert isinstance(skip, Skip) and skip.line == 3 and "cannot read" in skip.reason

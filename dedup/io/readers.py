@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -141,9 +142,13 @@ def _read_one(
 ) -> Iterator[Doc | Skip | RawLines]:
     fmt = detect_format(path, name, cfg.format)
     if fmt == "jsonl":
+        compressed = compression(path, name)
         try:
-            with _open_jsonl(path, compression(path, name)) as lines:
-                yield from _jsonl_records(lines, path, name, cfg, raw)
+            with _open_jsonl(path, compressed) as lines:
+                if raw and compressed is None and _is_regular(lines):
+                    yield from _jsonl_spans(cast(io.BufferedIOBase, lines), path, name, cfg)
+                else:
+                    yield from _jsonl_records(lines, path, name, cfg, raw)
         except OSError as e:  # opening failed; read errors are reported with their line
             yield _fail(cfg, path, f"cannot read: {e.strerror or e}")
         return
@@ -307,9 +312,60 @@ def _jsonl_blocks(
         lineno += count
 
 
+def _is_regular(stream: Iterable[bytes]) -> bool:
+    fileno = getattr(stream, "fileno", None)
+    return fileno is not None and stat.S_ISREG(os.fstat(fileno()).st_mode)
+
+
+def _jsonl_spans(
+    stream: io.BufferedIOBase, source: str, name: str, cfg: ReadConfig
+) -> Iterator[RawLines | Skip]:
+    """`_jsonl_blocks` of a plain file, as spans: the whole lines of about `_BLOCK` bytes at a
+    time, by where they lie in the file (`RawLines.span`), so the lines are counted here and
+    read again only by the process that parses them. One buffer serves every read."""
+    buf = bytearray(_BLOCK)
+    view = memoryview(buf)
+    lineno = 1
+    start = pos = 0  # file offsets: of the first byte in no block yet, after the last read
+    while True:
+        try:
+            got = stream.readinto(view)
+        except _READ_ERRORS as e:
+            yield _read_failure(cfg, source, e, lineno)
+            return
+        if pos == 0 and buf.startswith(_BOM, 0, got):
+            start = 3
+        if not got:
+            if start < pos:  # the last line has no newline
+                yield RawLines(source, name, lineno, 1, b"", (start, pos - start))
+            return
+        cut = buf.rfind(b"\n", 0, got) + 1
+        pos += got
+        if cut:
+            end = pos - got + cut
+            count = buf.count(b"\n", 0, cut)
+            yield RawLines(source, name, lineno, count, b"", (start, end - start))
+            lineno += count
+            start = end
+
+
 def parse_lines(block: RawLines, cfg: ReadConfig) -> Iterator[Doc | Skip]:
-    """The Doc (or Skip) of every non-empty line of a block, as `read_inputs` reads them."""
-    for k, data in enumerate(block.data.split(b"\n")):
+    """The Doc (or Skip) of every non-empty line of a block, as `read_inputs` reads them. A
+    span is read from its file here; a file that became shorter since it was counted fails
+    at the block's first line."""
+    lines = block.data
+    if block.span is not None:
+        offset, size = block.span
+        try:
+            with open(block.source, "rb") as f:
+                lines = os.pread(f.fileno(), size, offset)
+        except OSError as e:
+            yield _fail(cfg, block.source, f"cannot read: {e.strerror or e}", block.line)
+            return
+        if len(lines) < size:
+            yield _fail(cfg, block.source, "the file became shorter while it was read", block.line)
+            return
+    for k, data in enumerate(lines.split(b"\n")):
         if data and not data.isspace():
             yield parse_line(data, block.source, block.name, block.line + k, cfg)
 
