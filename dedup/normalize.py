@@ -401,6 +401,17 @@ def _pinyin_ahead(cps: np.ndarray, fold: np.ndarray, j: int, tones: np.ndarray) 
     return j < n and fold[cps[j]] == 0x29
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fragments(frag: int, chain: int, printable: bool, sep: bool) -> tuple[int, int]:
+    """One character's step of the count of short ASCII fragments in a row (`_JUNK`):
+    (length of the current fragment, short fragments before it)."""
+    if printable:
+        return frag + 1, chain
+    if sep:
+        return 0, chain + 1 if 1 <= frag <= 3 else (0 if frag > 3 else chain)
+    return 0, 0
+
+
 @numba.njit(cache=True, nogil=True)
 def _fold_join_plain(
     cps: np.ndarray, fold: np.ndarray, cls: np.ndarray, tones: np.ndarray
@@ -417,6 +428,7 @@ def _fold_join_plain(
     t = 0
     frag = 0  # length of the current run of printable non-space ASCII
     chain = 0  # short (1-3) fragments in a row, separated by spaces or tabs only
+    qfrag = qchain = 0  # the same, with `?` counted as a space
     prev_word = False
     gap = False
     for i in range(n):
@@ -429,19 +441,14 @@ def _fold_join_plain(
                 return out[:0], False
         if c == 0x28 and _pinyin_ahead(cps, fold, i + 1, tones):
             return out[:0], False
-        if 0x21 <= c <= 0x7E:
-            if chain >= 3:
-                return out[:0], False
-            frag += 1
-        elif c == 0x20 or c == 0x09:
-            if 1 <= frag <= 3:
-                chain += 1
-            elif frag > 3:
-                chain = 0
-            frag = 0
-        else:
-            chain = 0
-            frag = 0
+        printable = 0x21 <= c <= 0x7E
+        sep = c == 0x20 or c == 0x09
+        # Fragments as the junk pass sees them with `?` kept, and as the mojibake pass leaves
+        # them, with every `?` a space (which can split a fragment into short ones).
+        if printable and chain >= 3 or printable and c != 0x3F and qchain >= 3:
+            return out[:0], False
+        frag, chain = _fragments(frag, chain, printable, sep)
+        qfrag, qchain = _fragments(qfrag, qchain, printable and c != 0x3F, sep or c == 0x3F)
         k = cls[c]
         if k == SEP:
             gap = True

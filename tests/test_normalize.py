@@ -201,6 +201,8 @@ def test_plain_fast_path_equals_general_path(text: str) -> None:
         ("hello world, foo bar", True),
         ("a bc def ghi", False),  # four short fragments: a junk candidate, checked in full
         (") x- F6 b+ P5", False),
+        ("6 ; ;?;", False),  # the mojibake pass makes `;?;` two fragments: then it is junk
+        ("6 ; ;?", True),
     ],
 )
 def test_plain_fast_path_triggers(text: str, plain: bool) -> None:
