@@ -59,7 +59,7 @@ def band_keys(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _bucket_pairs(order: np.ndarray, keys_sorted: np.ndarray, max_bucket: int) -> np.ndarray:
+def bucket_pairs(order: np.ndarray, keys_sorted: np.ndarray, max_bucket: int) -> np.ndarray:
     """Pairs (as i << 32 | j, i < j) of documents sharing a key. A bucket larger than
     `max_bucket` contributes a star around its first member plus a chain in input order,
     linear in its size: clustering is transitive, so this keeps hostile inputs (thousands of
@@ -115,7 +115,7 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, max_bucket: int = 6
         # The pairs do not depend on the order within a bucket, so the (several times
         # faster) unstable sort keeps the output deterministic.
         order = np.argsort(keys).astype(np.int64)
-        found.append(_bucket_pairs(order, keys[order], max_bucket))
+        found.append(bucket_pairs(order, keys[order], max_bucket))
     packed = np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
     pairs = np.empty((packed.size, 2), dtype=np.int64)
     pairs[:, 0] = packed >> 32

@@ -342,7 +342,8 @@ def _sign_all(
     return index
 
 
-def _round(x: float) -> float:
+def round_similarity(x: float) -> float:
+    """A similarity as clusters.jsonl and the report give it: six decimals, both engines."""
     return round(float(x), 6)
 
 
@@ -460,7 +461,7 @@ def _clusters(
         for number, idx, j, c in zip(
             group[other].tolist(), members[other].tolist(), jac.tolist(), con.tolist(), strict=True
         ):
-            listed[number].append(Member(ids[idx], _round(j), _round(c)))
+            listed[number].append(Member(ids[idx], round_similarity(j), round_similarity(c)))
             removed[ids[idx]] = (rep_ids[number], number)
         clusters = [
             Cluster(cluster=number, representative=rep_ids[number], members=tuple(ms))

@@ -4,7 +4,7 @@ engines write the same OUTDIR byte for byte (timings aside).
 read (executors run the local readers, one file per task) -> one global document order
 (partitions already in input order, or a distributed sort on (input, path, record); then
 zipWithIndex) -> sign (`sign_texts` in mapPartitions) -> LSH (band keys routed by hash, each
-partition grouping its buckets by sorting; the local bucket rule, `_bucket_pairs`) -> exact
+partition grouping its buckets by sorting; the local bucket rule, `bucket_pairs`) -> exact
 verification (each candidate pair joined with both shingle sets; `similarities`, `is_match`)
 -> connected components (large-star/small-star iterations, on the executors) ->
 representatives (the local `representative` rule) -> outputs streamed to the driver one
@@ -42,17 +42,17 @@ from .errors import AccountingError, DedupError, InputError
 from .io.detect import detect_format
 from .io.hadoop import HadoopDir, is_uri
 from .io.parquet import ParquetSink, Row, merge_schema, output_schema, pyarrow, with_columns
-from .io.readers import STDIN_NAME, _folder_files, _read_file, input_formats, read_inputs
+from .io.readers import STDIN_NAME, folder_files, input_formats, read_file, read_inputs
 from .io.writers import atomic_open, json_line, write_json
-from .lsh import _bucket_pairs, band_keys, resolve_params
+from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .pipeline import (
     ANNOTATED_COLUMNS,
     OUTPUT_FILES,
     REMOVED_COLUMNS,
-    _round,
     clear_outdir,
     output_format,
+    round_similarity,
     sign_texts,
     summary,
 )
@@ -400,7 +400,7 @@ class _Run:
                 shipped = stdin
                 tasks.append(_Task(src.ordinal, "", "", STDIN_NAME, stdin=stdin))
             elif src.is_dir:
-                files, unreadable = _folder_files(src.given)
+                files, unreadable = folder_files(src.given)
                 for n, e in enumerate(unreadable):
                     reason = f"cannot read: {e.strerror or e}"
                     skip = Skip(e.filename or src.given, None, reason)
@@ -749,7 +749,7 @@ class _ReadFile:
                 yield from _items(read_inputs(["-"], self.cfg, stdin=f), task.ordinal, "")
             return
         # WARC ids of re-crawled pages are made distinct within a file, not across files.
-        items = _read_file(task.path, task.name, self.cfg, set())
+        items = read_file(task.path, task.name, self.cfg, set())
         yield from _items(items, task.ordinal, task.rel)
 
 
@@ -775,7 +775,7 @@ class _ReadBytes:
             with open(path, "wb") as f:
                 f.write(data)
             yield (src.ordinal, rel, -1), _Format(detect_format(path, name, self.cfg.format))
-            items = _read_file(path, name, self.cfg, set())
+            items = read_file(path, name, self.cfg, set())
             yield from _items(items, src.ordinal, rel, source)
 
 
@@ -873,7 +873,7 @@ class _BandKeys:
 @dataclass(frozen=True)
 class _BucketPairs:
     """Executor side: the candidate pairs (packed i << 32 | j) of the buckets routed to this
-    partition, by the local rule (`_bucket_pairs`: all pairs, or a star plus a chain above
+    partition, by the local rule (`bucket_pairs`: all pairs, or a star plus a chain above
     max_bucket, members ascending), routed on for a global distinct."""
 
     max_bucket: int
@@ -889,7 +889,7 @@ class _BucketPairs:
         change = np.ones(idx.size, dtype=bool)
         change[1:] = (band[1:] != band[:-1]) | (key[1:] != key[:-1])
         bucket = np.cumsum(change).astype(np.uint64)  # one id per (band, key)
-        packed = np.unique(_bucket_pairs(idx, bucket, self.max_bucket))
+        packed = np.unique(bucket_pairs(idx, bucket, self.max_bucket))
         yield from _routed(packed.astype(np.uint64), self.parts, packed)
 
 
@@ -1054,7 +1054,7 @@ def _render_cluster(kv: Any) -> tuple[int, str, list[tuple[int, tuple[str | None
     rep = next(node for node, is_rep, _ in roles if is_rep)
     to_rep = sorted(sims)
     members = [Member(ids[rep], 1.0, 1.0)]
-    members += [Member(ids[o], _round(j), _round(c)) for o, j, c in to_rep]
+    members += [Member(ids[o], round_similarity(j), round_similarity(c)) for o, j, c in to_rep]
     line = json_line(
         {
             "cluster": number,

@@ -69,7 +69,7 @@ def _read_all(
             stream = stdin if stdin is not None else sys.stdin.buffer
             yield from _read_stdin(stream, cfg, seen_uris, jobs, raw)
         elif os.path.isdir(given):
-            files, unreadable = _folder_files(given)
+            files, unreadable = folder_files(given)
             for e in unreadable:
                 yield _fail(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
             for rel in files:
@@ -86,7 +86,7 @@ def input_formats(inputs: Sequence[str], cfg: ReadConfig) -> set[str]:
         if given == "-":
             found.add("jsonl" if cfg.format == "auto" else cfg.format)
         elif os.path.isdir(given):
-            for rel in _folder_files(given)[0]:
+            for rel in folder_files(given)[0]:
                 found.add(detect_format(os.path.join(given, rel), rel, cfg.format))
         elif os.path.exists(given):
             found.add(detect_format(given, os.path.basename(given), cfg.format))
@@ -112,7 +112,7 @@ def is_jsonl(name: str) -> bool:
     return name.lower().endswith(JSONL_SUFFIXES)
 
 
-def _folder_files(folder: str) -> tuple[list[str], list[OSError]]:
+def folder_files(folder: str) -> tuple[list[str], list[OSError]]:
     """Relative POSIX paths of the non-hidden files under `folder`, sorted as strings so the
     order never depends on how the file system lists a directory; and the directories that
     could not be listed."""
@@ -129,7 +129,7 @@ def _folder_files(folder: str) -> tuple[list[str], list[OSError]]:
     return found, unreadable
 
 
-def _read_file(
+def read_file(
     path: str, name: str, cfg: ReadConfig, seen_uris: set[str], jobs: int = 1
 ) -> Iterator[Doc | Skip]:
     """One file: JSONL records, Parquet rows, WARC records, or a single text document whose
