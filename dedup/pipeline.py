@@ -732,10 +732,7 @@ def _write_split(spool: _Spool, outcome: _Outcome, kept: BinaryIO, removed: Bina
         for k in gone.tolist():
             a, b = int(ends[k] - batch.sizes[k]), int(ends[k])
             write_chunked(kept, view[start:a])
-            fields = [
-                ("duplicate_of", ids[dup[k]]),
-                ("cluster", int(outcome.cluster_of[first + k])),
-            ]
+            fields = _removed_fields(ids[dup[k]], int(outcome.cluster_of[first + k]))
             removed.write(_with_fields(blob[a:b], batch.flags[k], fields))
             start = b
         write_chunked(kept, view[start:])
@@ -767,7 +764,12 @@ def _fates(outcome: _Outcome, annotate: bool) -> Iterator[tuple[int, bool, Field
         elif d < 0:
             yield 0, True, []
         else:
-            yield 1, False, [("duplicate_of", ids[d]), ("cluster", c)]
+            yield 1, False, _removed_fields(ids[d], c)
+
+
+def _removed_fields(representative: str, cluster: int) -> Fields:
+    """The fields a removed record gets (REMOVED_COLUMNS)."""
+    return [("duplicate_of", representative), ("cluster", cluster)]
 
 
 def _with_fields(line: bytes, flags: int, fields: Fields) -> bytes:
