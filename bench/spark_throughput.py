@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from dedup.config import Config  # noqa: E402
-from dedup.pipeline import run, sign_texts  # noqa: E402
+from dedup.pipeline import run  # noqa: E402
+from dedup.sign import sign_texts  # noqa: E402
 from dedup.spark import run_spark, spark_session  # noqa: E402
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
@@ -64,8 +65,8 @@ def bytes_per_doc(corpus: Path, config: Config, sample: int = 2000) -> dict[str,
             texts.append(json.loads(line)["text"])
             if len(texts) >= sample:
                 break
-    signed = sign_texts(texts, config)
-    sets = signed.sets() if callable(signed.sets) else signed.sets
+    signed = sign_texts(texts, config.normalize, config.shingle, config.signature)
+    sets = signed.sets()
     text = sum(len(t.encode("utf-8")) for t in texts) / len(texts)
     shingles = sum(s.size * 4 for s in sets) / len(texts)
     return {"text": text, "signature": config.signature.num_perm * 4, "shingles": shingles}
@@ -123,13 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         sampler = StorageSampler(spark.sparkContext)
         sampler.start()
         t = time.perf_counter()
-        doc = run_spark(inputs, Path(tmp) / "spark", config, spark=spark)
+        doc = run_spark(inputs, Path(tmp) / "spark", config, spark=spark).summary
         spark_s = time.perf_counter() - t
         sampler.stopped.set()
         sampler.join()
         outs = ["spark"]
         if args.uri:
-            uri_doc = run_spark(inputs, (Path(tmp) / "hadoop").as_uri(), config, spark=spark)
+            uri_doc = run_spark(
+                inputs, (Path(tmp) / "hadoop").as_uri(), config, spark=spark
+            ).summary
             outs.append("hadoop")
         cores = spark.sparkContext.defaultParallelism
         spark.stop()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,6 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     """Deduplicate INPUT... (folders, text files, JSONL[.gz/.zst], Parquet, WARC/WET, or - for
     JSONL on stdin)."""
     from ._cli_progress import ProgressPrinter
-    from .pipeline import run as run_pipeline
 
     quiet, progress_interval = opts.pop("quiet"), opts.pop("progress_interval")
 
@@ -255,38 +255,14 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     if opts["engine"] == "spark":
         from .spark import run_spark
 
-        try:
-            doc = run_spark(
-                list(inputs),
-                outdir,
-                config,
-                master=opts["spark_master"],
-                spark_conf=_spark_conf(opts["spark_conf"]),
-                stdin=sys.stdin.buffer,
-                report=report,
-                progress=printer,
-                options=recorded_options(click.get_current_context()),
-            )
-        finally:
-            if printer is not None:
-                printer.close()
-        counts = doc["documents"]
-        if not quiet:
-            _done(
-                counts["read"],
-                counts["kept"],
-                counts["removed"],
-                doc["clusters"],
-                counts["skipped"],
-                outdir,
-            )
-            if "report" in doc:
-                click.echo(f"report: {doc['report']}", err=True)
-        return
+        conf = _spark_conf(opts["spark_conf"])
+        runner: Any = partial(run_spark, master=opts["spark_master"], spark_conf=conf)
+    else:
+        from .pipeline import run as runner
     try:
-        result = run_pipeline(
+        done = runner(
             list(inputs),
-            Path(outdir),
+            outdir,
             config,
             stdin=sys.stdin.buffer,
             report=report,
@@ -298,14 +274,10 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
             printer.close()
     if quiet:
         return
-    _done(
-        result.read,
-        len(result.kept),
-        len(result.removed),
-        len(result.clusters),
-        len(result.skipped),
-        outdir,
-    )
+    c = done.counts
+    _done(c.read, c.kept, c.removed, c.clusters, c.skipped, outdir)
+    if "report" in done.summary:
+        click.echo(f"report: {done.summary['report']}", err=True)
 
 
 def _done(read: int, kept: int, removed: int, clusters: int, skipped: int, outdir: str) -> None:

@@ -1,11 +1,37 @@
-"""Clusters from verified pairs (union-find) and a deterministic representative per cluster."""
+"""The cluster stage: verified pairs -> final clusters, representatives and the fate of every
+document. Every engine (the local run, the streaming index, Spark on each connected component)
+calls `settle` or `cluster`; the rules live here and nowhere else.
+
+1. Union-find over the verified pairs gives connected components.
+2. Chains are split (`split_chains`). Connected components are transitive: A ~ B and B ~ C
+   put A and C in one cluster even when they share almost nothing. With containment as a
+   criterion a short page links to every longer page that holds it, so two different
+   articles join through teasers in one site's frame:
+
+       frame + article X  >  frame + start of X  ~  frame + start of Y  <  frame + article Y
+
+   and the shorter article would be removed as a "duplicate" of the longer. Every member is
+   checked against its cluster's representative; the members not even loosely similar to it
+   (below `RefineConfig` floors, which sit under the match thresholds so that noisy versions
+   linked through a cleaner version stay together) form a new group, refined the same way.
+3. One representative per cluster (`representatives`), deterministic.
+4. Each member's similarity to its representative, and per document its cluster number and
+   the document it duplicates (`Clusters.fates`).
+"""
 
 from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
 
-from .config import ClusterConfig
+from .config import ClusterConfig, RefineConfig
+from .types import Cluster, Member
 
 
 @njit(cache=True)
@@ -88,7 +114,9 @@ def groups(roots: np.ndarray) -> list[np.ndarray]:
 def representatives(
     members: np.ndarray, bounds: np.ndarray, lengths: np.ndarray, cfg: ClusterConfig
 ) -> np.ndarray:
-    """`representative` of every group of `grouped` at once."""
+    """The member kept of every group of `grouped`: by default the longest normalized text
+    (the most complete version); "shortest", or "first" in input order. Ties go to the
+    earliest in input order."""
     count = bounds.size - 1
     if cfg.representative == "first" or count == 0:
         return members[bounds[:-1]].astype(np.int64)
@@ -100,11 +128,177 @@ def representatives(
     return members[order[bounds[:-1]]].astype(np.int64)
 
 
-def representative(members: np.ndarray, lengths: np.ndarray, cfg: ClusterConfig) -> int:
-    """The member kept: by default the longest normalized text (the most complete version),
-    ties going to the earliest in input order."""
-    if cfg.representative == "first":
-        return int(members.min())
-    sizes = lengths[members]
-    best = sizes.min() if cfg.representative == "shortest" else sizes.max()
-    return int(members[sizes == best].min())
+# (representatives, members) -> (jaccard, containment) of each row pair.
+Similarity = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def split_chains(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    lengths: np.ndarray,
+    similarity: Similarity,
+    cluster_cfg: ClusterConfig,
+    cfg: RefineConfig = RefineConfig(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refine groups in the flat form of `cluster.grouped` (group g is
+    members[bounds[g]:bounds[g + 1]]) so that every member of a returned group is at least
+    loosely similar to the group's representative. Returns the same flat form: groups of two
+    or more, members ascending, groups ordered by their first member.
+
+    Each round costs one similarity per member still being split, so the work is linear in
+    the members times the rounds (at most `cfg.max_rounds`).
+    """
+    members = np.asarray(members, dtype=np.int64)
+    bounds = np.asarray(bounds, dtype=np.int64)
+    done: list[tuple[np.ndarray, np.ndarray]] = []
+    for _ in range(cfg.max_rounds):
+        if bounds.size < 2:
+            break
+        reps = representatives(members, bounds, lengths, cluster_cfg)
+        group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+        other = members != reps[group]
+        jac, con = similarity(reps[group[other]], members[other])
+        close = np.ones(members.size, dtype=bool)
+        close[other] = (np.asarray(jac) >= cfg.jaccard) | (np.asarray(con) >= cfg.containment)
+        done.append(_select(members, bounds, group, close))
+        members, bounds = _select(members, bounds, group, ~close)
+    return _ordered(done)
+
+
+def _select(
+    members: np.ndarray, bounds: np.ndarray, group: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The members under `mask` of every group, as groups of two or more in the same order."""
+    counts = np.bincount(group[mask], minlength=bounds.size - 1)
+    keep = mask & (counts[group] >= 2)
+    out = np.zeros(int((counts >= 2).sum()) + 1, dtype=np.int64)
+    np.cumsum(counts[counts >= 2], out=out[1:])
+    return members[keep], out
+
+
+def _ordered(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Join flat groups from several rounds and order the groups by their first member."""
+    chunks: list[np.ndarray] = []
+    for members, bounds in parts:
+        chunks.extend(np.split(members, bounds[1:-1]) if bounds.size > 1 else [])
+    chunks.sort(key=lambda g: int(g[0]))
+    out = np.zeros(len(chunks) + 1, dtype=np.int64)
+    np.cumsum([g.size for g in chunks], out=out[1:])
+    flat = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
+    return flat, out
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """The final clusters in the flat form of `grouped` (cluster g is
+    members[bounds[g]:bounds[g + 1]], members ascending, clusters numbered by their first
+    member), the representative of each, and each member's exact (jaccard, containment) to
+    its representative (1.0 for the representative itself)."""
+
+    members: np.ndarray
+    bounds: np.ndarray
+    reps: np.ndarray
+    jaccard: np.ndarray
+    containment: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.reps.size)
+
+    def number(self) -> np.ndarray:
+        """The cluster number of each entry of `members`."""
+        return np.repeat(np.arange(self.reps.size), np.diff(self.bounds))
+
+    def fates(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per document 0..n-1: its cluster number, and the document it duplicates (its
+        cluster's representative); -1 where none. A document is kept when it duplicates
+        nothing."""
+        group = self.number()
+        cluster_of = np.full(n, -1, dtype=np.int64)
+        cluster_of[self.members] = group
+        duplicate_of = np.full(n, -1, dtype=np.int64)
+        other = self.members != self.reps[group]
+        duplicate_of[self.members[other]] = self.reps[group[other]]
+        return cluster_of, duplicate_of
+
+
+def settle(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    lengths: np.ndarray,
+    similarity: Similarity,
+    cfg: ClusterConfig,
+    refine: RefineConfig = RefineConfig(),
+) -> Clusters:
+    """Connected components (flat form of `grouped`) -> final `Clusters`: chains split,
+    representatives chosen, each member measured against its representative.
+
+    `lengths` is indexed by document number; `similarity(reps, others)` gives the exact
+    similarities of row pairs (from a store, from sets in memory, or from a distributed
+    join: the rule does not care where the sets are)."""
+    members, bounds = split_chains(members, bounds, lengths, similarity, cfg, refine)
+    reps = representatives(members, bounds, lengths, cfg)
+    group = np.repeat(np.arange(reps.size), np.diff(bounds))
+    other = members != reps[group]
+    jac = np.ones(members.size, dtype=np.float64)
+    con = np.ones(members.size, dtype=np.float64)
+    if other.any():
+        j, c = similarity(reps[group[other]], members[other])
+        jac[other], con[other] = j, c
+    return Clusters(members, bounds, reps, jac, con)
+
+
+def cluster(
+    n: int,
+    matched: np.ndarray,
+    lengths: np.ndarray,
+    similarity: Similarity,
+    cfg: ClusterConfig,
+    refine: RefineConfig = RefineConfig(),
+) -> Clusters:
+    """The cluster stage: verified pairs (rows of document numbers 0..n-1) -> `Clusters`."""
+    uf = UnionFind(n)
+    uf.union_pairs(matched)
+    return settle(*grouped(uf.roots()), lengths, similarity, cfg, refine)
+
+
+def round_similarity(x: float) -> float:
+    """A similarity as clusters.jsonl and the report give it: six decimals, every engine."""
+    return round(float(x), 6)
+
+
+def make_cluster(number: int, rep_id: Any, others: Iterable[tuple[Any, float, float]]) -> Cluster:
+    """A cluster record: the representative first, then (id, jaccard, containment) of the
+    other members, in input order, measured against it."""
+    members = [Member(rep_id, 1.0, 1.0)]
+    members += [Member(i, round_similarity(j), round_similarity(c)) for i, j, c in others]
+    return Cluster(cluster=number, representative=rep_id, members=tuple(members))
+
+
+def cluster_records(clusters: Clusters, ids: Sequence[Any]) -> list[Cluster]:
+    """Every cluster as a record, numbered as in `clusters`."""
+    out = []
+    members, reps = clusters.members.tolist(), clusters.reps.tolist()
+    jac, con = clusters.jaccard.tolist(), clusters.containment.tolist()
+    bounds = clusters.bounds.tolist()
+    with gc_paused():
+        for number, rep in enumerate(reps):
+            lo, hi = bounds[number], bounds[number + 1]
+            others = (
+                (ids[m], jac[k], con[k]) for k, m in enumerate(members[lo:hi], lo) if m != rep
+            )
+            out.append(make_cluster(number, ids[rep], others))
+    return out
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Build many small acyclic objects without the cyclic collector: with millions of live
+    objects (ids, index) each of its passes walks them all, which made building the cluster
+    records grow faster than the number of clusters. The previous state is restored."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()

@@ -96,6 +96,26 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class RefineConfig:
+    """Chain splitting (cluster.split_chains): a member stays with its representative when
+    jaccard >= `jaccard` or containment >= `containment` (floors, not match thresholds). After
+    `max_rounds` splits of one chain the members still unplaced are left alone as singletons
+    (kept): a bound on work, not a decision about them."""
+
+    jaccard: float = 0.3
+    containment: float = 0.5
+    max_rounds: int = 16
+
+    def __post_init__(self) -> None:
+        for name in ("jaccard", "containment"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"refine {name} floor must be in [0, 1], got {value}")
+        if self.max_rounds < 1:
+            raise ConfigError(f"refine max_rounds must be at least 1, got {self.max_rounds}")
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """Which files a run writes: kept/removed split, or every record annotated with its fate.
     Format auto: Parquet when every input is Parquet, else JSONL."""

@@ -1,27 +1,29 @@
-"""`dedup run --engine spark`: the local engine's stage functions inside Spark tasks, so both
-engines write the same OUTDIR byte for byte (timings aside).
+"""`dedup run --engine spark`: the same stages as the local engine, driven by Spark, so both
+engines write the same OUTDIR byte for byte (timings aside). This module holds only Spark
+work: the session, the distributed read, the shuffles, connected components, and streaming
+records to the shared output writer (io/outdir.py).
 
 read (executors run the local readers, one file per task) -> one global document order
 (partitions already in input order, or a distributed sort on (input, path, record); then
 zipWithIndex) -> sign (`sign_texts` in mapPartitions) -> LSH (band keys routed by hash, each
-partition grouping its buckets by sorting; the local bucket rule, `bucket_pairs`) -> exact
+partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> exact
 verification (each candidate pair joined with both shingle sets; `similarities`, `is_match`)
--> connected components (large-star/small-star iterations, on the executors) ->
-representatives (the local `representative` rule) -> outputs streamed to the driver one
-partition at a time and written to OUTDIR, a local folder or any Hadoop URI (io/hadoop.py),
-by the local engine's writers (JSON lines, ParquetSink, the same added columns).
+-> connected components (large-star/small-star iterations, on the executors) -> the cluster
+stage (`cluster.settle`) on each component, in one task, or from the driver with the
+similarities measured on the executors when the component is too large for one task ->
+outputs streamed to the driver one partition at a time and written through `io.outdir` to a
+local folder or any Hadoop URI (io/hadoop.py).
 
 The driver never holds per-document data: it sees counts, the first error, at most one
 partition of output records (`toLocalIterator`), the skipped records (they go into
 summary.json, as locally), one Arrow schema per Parquet file and, for local folders, the list
-of file names. stdin is spooled to a local file on the driver and shipped to the executors
-with `addFile`.
+of file names; for a component settled from the driver, its members' numbers and lengths.
+stdin is spooled to a local file on the driver and shipped to the executors with `addFile`.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import shutil
@@ -29,36 +31,41 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
+from operator import add
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NamedTuple, Protocol, cast
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from .cluster import representative
+from .cluster import Clusters, make_cluster, settle
 from .config import ClusterConfig, Config, ReadConfig, VerifyConfig
 from .errors import AccountingError, DedupError, InputError
+from .index import duplicate_id_error
 from .io.detect import detect_format
 from .io.hadoop import HadoopDir, is_uri
-from .io.parquet import ParquetSink, Row, merge_schema, output_schema, pyarrow, with_columns
-from .io.readers import STDIN_NAME, folder_files, input_formats, read_file, read_inputs
-from .io.writers import atomic_open, json_line, write_json
+from .io.outdir import (
+    Fate,
+    Folder,
+    LocalFolder,
+    Records,
+    check_accounting,
+    clear,
+    cluster_line,
+    complete,
+    output_format,
+    outputs,
+    record_line,
+    summary,
+    write_lines,
+)
+from .io.parquet import Row, merge_schema, output_schema, pyarrow
+from .io.readers import STDIN_NAME, folder_files, read_file, read_inputs
 from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
-from .pipeline import (
-    ANNOTATED_COLUMNS,
-    OUTPUT_FILES,
-    REMOVED_COLUMNS,
-    clear_outdir,
-    output_format,
-    round_similarity,
-    sign_texts,
-    summary,
-)
 from .progress import ProgressCallback, Reporter, input_size
-from .refine import RefineConfig
-from .types import Doc, Member, Result, Skip
+from .sign import sign_texts
+from .types import Counts, Doc, RunResult, Skip
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
 JAVA_HINT = (
@@ -68,6 +75,10 @@ JAVA_HINT = (
 # Documents per partition of the ordered corpus: bounds what one task, and the driver while
 # it streams outputs, holds at a time (about 3 KB of text per document: 60 MB).
 PARTITION_DOCS = 20_000
+# Components larger than this are settled from the driver, with the similarities measured on
+# the executors, rather than in one task that would hold every member's shingle set (about
+# 4 KB per 3 KB document: 200 MB at this size).
+MAX_COMPONENT = 50_000
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
 _LOW32 = 0xFFFFFFFF
 
@@ -77,24 +88,10 @@ Key = tuple[int, str, int]
 # What the pipeline carries per document: id, text, record (the fields written out, as the
 # local engine spools them), source, line number, whether the record is a Parquet row.
 DocRow = tuple[str, str, dict[str, Any], str, int | None, bool]
-# summary.json's "report" when a report was asked for but OUTDIR is not a local folder.
-REMOTE_REPORT = (
-    "not written: OUTDIR is not a local folder; copy OUTDIR to one and run `dedup report` on it"
-)
 
 
 class SparkUnavailable(DedupError):
     """PySpark is not installed, Java is missing, or Spark could not start."""
-
-
-@dataclass(frozen=True)
-class _Counted:
-    """Stands in for a sequence that `summary` only counts (the driver holds no id lists)."""
-
-    n: int
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> Any:
@@ -145,16 +142,19 @@ def run_spark(
     progress: ProgressCallback | None = None,
     options: Mapping[str, Any] | None = None,
     partition_docs: int = PARTITION_DOCS,
-) -> dict[str, Any]:
+    max_component: int = MAX_COMPONENT,
+) -> RunResult:
     """`pipeline.run` on Spark: read `inputs` (local paths, any Hadoop URI, or `-` for
-    `stdin`), deduplicate, write the OUTDIR contract files, and return the summary.json
-    document. `outdir` is a local folder or a Hadoop URI (hdfs://, s3a://, file://...);
-    `report` (given the folder) runs only for a local one, else summary.json says why not.
+    `stdin`), deduplicate, write the OUTDIR contract files, and return what the run did (its
+    `detail` is None: the fates of documents stay on the executors). `outdir` is a local
+    folder or a Hadoop URI (hdfs://, s3a://, file://...); `report` (given the folder) runs
+    only for a local one, else summary.json says why not.
 
     `spark` is an existing SparkSession to use; otherwise the process's active session is
     joined, or one is started from `master` and `spark_conf` and stopped at the end.
     `progress` receives the stage announcements `pipeline.run` sends; `options` (the CLI's
-    option values) is recorded in summary.json, as locally.
+    option values) is recorded in summary.json, as locally. Connected components of more
+    than `max_component` documents are settled from the driver.
     """
     local = [i for i in inputs if not is_uri(i)]
     # With a Hadoop URI among the inputs, "auto" is decided once the files are seen.
@@ -164,11 +164,14 @@ def run_spark(
     own = spark is None and not _active()
     session = spark_session(master, spark_conf) if spark is None else spark
     try:
-        out: _Out = HadoopDir(session, str(outdir)) if is_uri(outdir) else _LocalDir(Path(outdir))
+        out: Folder = (
+            HadoopDir(session, str(outdir)) if is_uri(outdir) else LocalFolder(Path(outdir))
+        )
         extra = {"inputs": list(inputs)} | ({"options": dict(options)} if options else {})
         reporter = Reporter(progress, input_size(inputs) if progress else None)
         with tempfile.TemporaryDirectory(prefix="dedup-spark-") as tmp:
             job = _Run(session, config, partition_docs, reporter, Path(tmp), stdin)
+            job.max_component, job.outdir = max_component, str(outdir)
             try:
                 return job.run(inputs, out, fmt, report, extra)
             finally:
@@ -177,41 +180,6 @@ def run_spark(
     finally:
         if own:
             session.stop()
-
-
-class _Out(Protocol):
-    """Where a run's files go: a local folder or a Hadoop URI (io.hadoop.HadoopDir)."""
-
-    @property
-    def local(self) -> Path | None:
-        """The folder, when it is a local one (the report is written there)."""
-
-    def clear(self, files: Sequence[str]) -> None: ...
-
-    def text(self, name: str) -> AbstractContextManager[IO[str]]: ...
-
-    def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink: ...
-
-    def write_json(self, name: str, obj: Any) -> None: ...
-
-
-@dataclass(frozen=True)
-class _LocalDir:
-    """A local OUTDIR, written by the local engine's own writers."""
-
-    local: Path
-
-    def clear(self, files: Sequence[str]) -> None:
-        clear_outdir(self.local)  # the same files, and a report and leftovers too
-
-    def text(self, name: str) -> AbstractContextManager[IO[str]]:
-        return atomic_open(self.local / name)
-
-    def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink:
-        return ParquetSink(self.local / name, schema, text_field)
-
-    def write_json(self, name: str, obj: Any) -> None:
-        write_json(self.local / name, obj)
 
 
 def _active() -> bool:
@@ -256,6 +224,8 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.extra: dict[str, Any] = {}
         self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
+        self.max_component = MAX_COMPONENT
+        self.outdir = ""  # as given, for the RunResult
         self._t = time.perf_counter()
 
     def _keep(self, rdd: Any) -> Any:
@@ -270,13 +240,13 @@ class _Run:
     def run(
         self,
         inputs: Sequence[str],
-        out: _Out,
+        out: Folder,
         fmt: str | None,
         report: Callable[[Path], object] | None,
         extra: dict[str, Any],
-    ) -> dict[str, Any]:
+    ) -> RunResult:
         config, reporter = self.config, self.reporter
-        out.clear(tuple(reversed(OUTPUT_FILES)))
+        clear(out)
         self._t = time.perf_counter()
         reporter.stage("read")
         read = self._read(inputs)
@@ -284,7 +254,8 @@ class _Run:
         n_docs = indexed.count()
         self._lap("read")
         if fmt is None:
-            fmt = _output_format(inputs, config, read.formats)
+            local = [i for i in inputs if not is_uri(i)]
+            fmt = output_format(local, config, read.formats)
             if fmt == "parquet":
                 pyarrow()
 
@@ -324,61 +295,36 @@ class _Run:
         self._lap("verify")
 
         reporter.stage("cluster")
-        components = self._refine(_components(matched, self.parts, self._keep), signed)
+        components = self._keep(_components(matched, self.parts, self._keep))
         rendered = self._keep(self._clusters(components, signed))
         n_clusters = rendered.count()
-        # Writing needs only these three: free the edges, components and refinement rounds.
+        # Writing needs only these three: free the edges and components.
         for rdd in self.cached:
             if rdd not in (signed, indexed, rendered):
                 rdd.unpersist()
         self._lap("cluster")
 
         reporter.stage("write")
-        files, kept, removed = self._write(out, fmt, read, rendered)
+        files, written = self._write(out, fmt, read, rendered)
         signed.unpersist()
         indexed.unpersist()
         rendered.unpersist()
         self._lap("write")
-        if not (kept + removed == n_docs):
-            raise AccountingError(
-                f"accounting mismatch: {n_docs} documents read, {kept + removed} written, "
-                f"{kept} kept + {removed} removed"
-            )
+        skipped = len(read.skipped)
+        counts = Counts(n_docs + skipped, written[0], written[1], skipped, n_clusters)
+        check_accounting(n_docs, skipped, counts, written)
         stats = {
             "lsh": {"bands": bands, "rows": rows},
             "candidates": n_candidates,
             "verified_pairs": n_matched,
             "input_bytes": read.input_bytes,
         }
-        # summary() only counts kept, removed and clusters: the driver holds no id lists.
-        result = Result(
-            clusters=cast(Any, _Counted(n_clusters)),
-            kept=cast(Any, _Counted(kept)),
-            removed=cast(Any, _Counted(removed)),
-            skipped=tuple(read.skipped),
-            stats=stats,
-        )
         timings = dict(self.timings)
-        outputs = [n for n in OUTPUT_FILES if n in files or n == "summary.json"]
-        self.extra = {"outputs": outputs} | extra
-        if report is not None and out.local is None:
-            self.extra["report"] = REMOTE_REPORT
-        out.write_json("summary.json", self._summary(result, timings))
-        if report is not None and out.local is not None:
-            reporter.stage("report")
-            t = time.perf_counter()
-            report(out.local)
-            timings["report"] = round(time.perf_counter() - t, 4)
-            out.write_json("summary.json", self._summary(result, timings))
-        reporter.stage("done")
-        return self._summary(result, timings)
-
-    def _summary(self, result: Result, timings: dict[str, float]) -> dict[str, Any]:
-        doc = summary(result, self.config, timings) | self.extra
-        doc["engine"] = {"name": "spark", "master": self.sc.master, "spark": self.sc.version}
-        return doc
-
-    # -- read ---------------------------------------------------------------------------
+        doc = summary(counts, read.skipped, stats, config, timings)
+        doc |= {"outputs": outputs(files)} | extra
+        engine = {"name": "spark", "master": self.sc.master, "spark": self.sc.version}
+        doc = complete(out, doc, timings, report, reporter, engine)
+        return RunResult(counts, tuple(read.skipped), doc, self.outdir)
 
     def _read(self, inputs: Sequence[str]) -> _Read:
         """The documents in the local engine's order, and what the driver needs to know of
@@ -475,75 +421,71 @@ class _Run:
 
     # -- cluster ------------------------------------------------------------------------
 
-    def _refine(self, components: Any, signed: Any) -> Any:
-        """`refine.split_chains` on the executors: (node, root) of the connected components
-        -> (node, smallest member) of the refined groups. Each round picks every group's
-        representative by a reduce, measures each member against it (the local similarity
-        function), keeps the close members as a final group and sends the far ones of each
-        group on as one new group; groups of fewer than two members dissolve."""
-        rcfg, parts = RefineConfig(), self.parts
-        lengths = signed.mapValues(lambda v: v[2])
-        sets = signed.mapValues(lambda v: v[1])
-        groups = components.mapValues(lambda root: (root,))  # node -> group key
-        finals = []
-        for round_ in range(rcfg.max_rounds):
-            state = self._keep(groups.join(lengths, parts))  # node -> (group, length)
-            if state.isEmpty():
-                break
-            reps = state.map(_RepKey(self.config.cluster)).reduceByKey(min, parts)
-            others = (
-                state.map(lambda kv: (kv[1][0], kv[0]))
-                .join(reps.mapValues(lambda rank_node: rank_node[1]), parts)
-                .filter(lambda kv: kv[1][0] != kv[1][1])
-                .map(lambda kv: (kv[1][0], (kv[1][1], kv[0])))  # member -> (rep, group)
-            )
-            sims = _with_sets(others, sets, parts).mapPartitions(_MemberSims())
-            far = sims.filter(_Far(rcfg)).map(lambda kv: (kv[1][0], True))
-            flagged = self._keep(state.mapValues(lambda gl: gl[0]).leftOuterJoin(far, parts))
-            close = flagged.filter(lambda kv: kv[1][1] is None).map(lambda kv: (kv[1][0], kv[0]))
-            finals.append(_at_least_two(close, parts).map(lambda gn: (gn[1][0], gn[1][1])))
-            split = flagged.filter(lambda kv: kv[1][1] is not None).map(
-                lambda kv, r=round_: (kv[1][0] + (r,), kv[0])
-            )
-            groups = self._keep(_at_least_two(split, parts).map(lambda gn: (gn[1][0], gn[0])))
-        return self._keep(self.sc.union(finals) if finals else self.sc.emptyRDD())
-
     def _clusters(self, components: Any, signed: Any) -> Any:
-        """(number, clusters.jsonl line, [(removed index, (representative id, number))]) per
-        cluster, numbered by their smallest member as locally."""
-        parts = self.parts
-        numbers = (
-            components.values().distinct(parts).sortBy(lambda r: r, numPartitions=parts)
-        ).zipWithIndex()
-        lengths = signed.mapValues(lambda v: v[2])
-        plans = self._keep(
-            components.partitionBy(parts)
-            .join(lengths, parts)
-            .map(lambda kv: (kv[1][0], (kv[0], kv[1][1])))
+        """(number, clusters.jsonl line, fates) of every cluster: each connected component
+        (node, root) through the cluster stage (`cluster.settle`), in one task or, when it
+        has more than `max_component` members, from the driver; clusters numbered by their
+        first member, as locally. A fate is (node, (representative id or None, number))."""
+        parts, limit = self.parts, self.max_component
+        sizes = components.map(lambda kv: (kv[1], 1)).reduceByKey(add, parts)
+        large = sorted(sizes.filter(lambda kv: kv[1] > limit).keys().collect())
+        small = components
+        if large:
+            big = set(large)
+            small = components.filter(lambda kv: kv[1] not in big)
+        per_doc = signed.mapValues(lambda v: (v[2], v[1], v[3]))  # length, set, id
+        settled = (
+            small.join(per_doc, parts)
+            .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
             .groupByKey(parts)
-            .join(numbers, parts)
-            .map(_Plan(self.config.cluster))
+            .flatMap(_SettleTask(self.config.cluster))
         )
-        ids = signed.mapValues(lambda v: v[3])
-        roles = (
-            plans.flatMap(lambda p: [(p[1], (p[0], True))] + [(o, (p[0], False)) for o in p[2]])
-            .partitionBy(parts)
-            .join(ids, parts)
-            .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], kv[1][1])))
+        found = [settled] + [self._settle(root, components, signed) for root in large]
+        groups = self.sc.union(found) if len(found) > 1 else settled
+        return groups.sortByKey(numPartitions=parts).zipWithIndex().map(_render)
+
+    def _settle(self, root: int, components: Any, signed: Any) -> Any:
+        """The cluster stage over one component too large for a task: the driver holds its
+        members' numbers, lengths and ids, and each round of similarities is a Spark job."""
+        parts = self.parts
+        rows = sorted(
+            components.filter(lambda kv: kv[1] == root)
+            .join(signed.mapValues(lambda v: (v[2], v[3])), parts)
+            .map(lambda kv: (kv[0], kv[1][1]))
+            .collect()
         )
+        nodes = np.array([node for node, _ in rows], dtype=np.int64)
+        lengths = np.array([length for _, (length, _) in rows], dtype=np.int64)
+        ids = [doc_id for _, (_, doc_id) in rows]
         sets = signed.mapValues(lambda v: v[1])
-        to_rep = plans.flatMap(lambda p: [(o, (p[1], p[0])) for o in p[2]])
-        sims = _with_sets(to_rep, sets, parts).mapPartitions(_MemberSims())
-        return roles.cogroup(sims, parts).map(_render_cluster)
+
+        def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            pairs = [
+                (int(nodes[o]), (int(nodes[r]), k))
+                for k, (r, o) in enumerate(zip(reps.tolist(), others.tolist(), strict=True))
+            ]
+            jac, con = np.empty(len(pairs)), np.empty(len(pairs))
+            asked = self.sc.parallelize(pairs, parts)
+            for k, (_, j, c) in (
+                _with_sets(asked, sets, parts).mapPartitions(_MemberSims()).collect()
+            ):
+                jac[k], con[k] = j, c
+            return jac, con
+
+        everyone = np.arange(nodes.size)
+        found = settle(
+            everyone, np.array([0, nodes.size]), lengths, similarity, self.config.cluster
+        )
+        return self.sc.parallelize(list(_groups(found, nodes, ids)), parts)
 
     # -- write --------------------------------------------------------------------------
 
-    def _write(self, out: _Out, fmt: str, read: _Read, rendered: Any) -> tuple[list[str], int, int]:
+    def _write(
+        self, out: Folder, fmt: str, read: _Read, rendered: Any
+    ) -> tuple[list[str], list[int]]:
         """The contract files, streamed in order (the driver holds one partition at a time)
-        through the local engine's writers; the names written, and the kept and removed
-        counts."""
+        through the shared writer; the names written, and the kept and removed counts."""
         parts, annotate = self.parts, self.config.output.annotate
-        text_field = self.config.read.text_field
         schema = None
         if fmt == "parquet":
             others = read.indexed.filter(lambda kv: not kv[1][5]).values()
@@ -551,54 +493,28 @@ class _Run:
             if read.schema is None or not others.isEmpty():
                 plain = (row[2] for row in others.toLocalIterator())
             schema = output_schema(read.schema, plain, self.config.read.id_field)
-        # (index, (representative id, cluster)) of every clustered document, the
-        # representatives with None; without --annotate only the removed are needed.
+        # (index, fate) of every clustered document; without --annotate only the removed ones
+        # change a record.
         fates = rendered.flatMap(lambda r: r[2])
         if not annotate:
             fates = fates.filter(lambda kv: kv[1][0] is not None)
         fates = fates.sortByKey(numPartitions=parts)
-        if fmt == "jsonl" and not annotate:  # kept lines are rendered on the executors
-            records = read.indexed.mapValues(lambda d: json_line(d[2]))
+        if fmt == "jsonl":  # records are rendered on the executors
+            records = read.indexed.mapValues(lambda d: record_line(d[2], d[5]))
         else:
             records = read.indexed.mapValues(lambda d: d[2])
         routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
-
-        def sink(name: str, columns: Sequence[tuple[str, str]]) -> Any:
-            if schema is None:
-                return _JsonlSink(out.text(name))
-            return out.parquet(name, with_columns(schema, columns), text_field)
-
-        kept_n = removed_n = 0
-        if annotate:
-            files = [f"annotated.{fmt}"]
-            with sink(files[0], ANNOTATED_COLUMNS) as annotated:
-                for record, fate in routed:
-                    record["dedup_cluster"] = None if fate is None else fate[1]
-                    record["dedup_keep"] = keep = fate is None or fate[0] is None
-                    record["dedup_duplicate_of"] = None if fate is None else fate[0]
-                    annotated.write(record)
-                    kept_n += keep
-                    removed_n += not keep
-        else:
-            files = [f"kept.{fmt}", f"removed.{fmt}"]
-            with sink(files[0], ()) as kept, sink(files[1], REMOVED_COLUMNS) as removed:
-                for record, fate in routed:
-                    if fate is None:
-                        kept.write(record)
-                        kept_n += 1
-                    else:
-                        doc = json.loads(record) if isinstance(record, str) else record
-                        doc["duplicate_of"], doc["cluster"] = fate
-                        removed.write(doc)
-                        removed_n += 1
-        with out.text("clusters.jsonl") as f:
-            ordered = rendered.map(lambda r: (r[0], r[1])).sortByKey(numPartitions=parts)
-            for _, line in ordered.toLocalIterator():
-                f.write(line)
-        with out.text("errors.jsonl") as f:
-            for s in read.skipped:
-                f.write(json_line(asdict(s)))
-        return [*files, "clusters.jsonl", "errors.jsonl"], kept_n, removed_n
+        with Records(out, fmt, annotate, schema, self.config.read.text_field) as sink:
+            for record, fate in routed:
+                if fmt == "jsonl":
+                    data, flags = record
+                    sink.line(data, flags, fate)
+                else:
+                    sink.record(record, fate)
+        lines = rendered.map(lambda r: (r[0], r[1])).sortByKey(numPartitions=parts)
+        write_lines(out, "clusters.jsonl", (line for _, line in lines.toLocalIterator()))
+        write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
+        return [*sink.names, "clusters.jsonl", "errors.jsonl"], sink.counts
 
 
 def _with_fates(records: Iterator[tuple[int, Any]], fates: Iterator[tuple[int, Any]]) -> Any:
@@ -613,32 +529,6 @@ def _with_fates(records: Iterator[tuple[int, Any]], fates: Iterator[tuple[int, A
             yield record, None
     if fate is not None:
         raise AccountingError(f"a clustered document ({fate[0]}) was not among the read")
-
-
-class _JsonlSink:
-    """JSON lines to a text stream: records (dicts) rendered by `json_line`, lines (the
-    executors rendered them) as they are."""
-
-    def __init__(self, cm: AbstractContextManager[IO[str]]) -> None:
-        self._cm = cm
-
-    def __enter__(self) -> _JsonlSink:
-        self._f = self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> Any:
-        return self._cm.__exit__(*exc)
-
-    def write(self, record: str | Mapping[str, Any]) -> None:
-        self._f.write(record if isinstance(record, str) else json_line(record))
-
-
-def _output_format(inputs: Sequence[str], config: Config, remote: set[str]) -> str:
-    """`pipeline.output_format` with the formats of the files of Hadoop URI inputs."""
-    if config.output.format != "auto":
-        return config.output.format
-    formats = input_formats([i for i in inputs if not is_uri(i)], config.read) | remote
-    return "parquet" if formats == {"parquet"} else "jsonl"
 
 
 # -- inputs ----------------------------------------------------------------------------
@@ -796,8 +686,7 @@ def _first_duplicate(ordered: Any, parts: int) -> tuple[Key, InputError] | None:
     if not repeated:
         return None
     doc_id, ((_, src, line), (key, source, at)) = repeated[0]
-    where = f"{src}, line {line}" if line is not None else src
-    return key, InputError(source, f"duplicate id {doc_id!r} (first seen in {where})", at)
+    return key, duplicate_id_error(doc_id, src, line, source, at)
 
 
 def _utf8_size(text: str) -> int:
@@ -823,10 +712,11 @@ class _Sign:
 
     def __call__(self, part: Iterable[tuple[int, DocRow]]) -> Iterator[tuple[int, Any]]:
         for batch in batched(part, self.config.batch_size):
-            signed = sign_texts([row[1] for _, row in batch], self.config)
-            self.cpu[0].add(getattr(signed, "normalize_s", 0.0))
-            self.cpu[1].add(getattr(signed, "sign_s", 0.0))
-            sets = signed.sets() if callable(signed.sets) else signed.sets
+            c = self.config
+            signed = sign_texts([row[1] for _, row in batch], c.normalize, c.shingle, c.signature)
+            self.cpu[0].add(signed.normalize_s)
+            self.cpu[1].add(signed.sign_s)
+            sets = signed.sets()
             lengths = signed.lengths.tolist()
             rows = zip(batch, signed.sigs, sets, lengths, strict=True)
             for (idx, row), sig, s, n in rows:
@@ -993,75 +883,55 @@ def _components(edges: Any, parts: int, keep: Callable[[Any], Any] = lambda r: r
     return current.flatMap(lambda e: [e, (e[1], e[1])]).distinct(parts)
 
 
+# A settled cluster before it is numbered: (first member, (representative, its id, [(member,
+# id, jaccard, containment) of the others, ascending])).
+Group = tuple[int, tuple[int, Any, list[tuple[int, Any, float, float]]]]
+
+
+def _groups(found: Clusters, nodes: np.ndarray, ids: Sequence[Any]) -> Iterator[Group]:
+    """The clusters of `found` (over positions into `nodes` and `ids`) as `Group`s."""
+    bounds, members = found.bounds.tolist(), found.members.tolist()
+    jac, con = found.jaccard.tolist(), found.containment.tolist()
+    for g, rep in enumerate(found.reps.tolist()):
+        lo, hi = bounds[g], bounds[g + 1]
+        others = [
+            (int(nodes[m]), ids[m], jac[k], con[k])
+            for k, m in enumerate(members[lo:hi], lo)
+            if m != rep
+        ]
+        yield int(nodes[members[lo]]), (int(nodes[rep]), ids[rep], others)
+
+
 @dataclass(frozen=True)
-class _RepKey:
-    """(node, (group, length)) -> (group, (rank, node)): the smallest rank wins, as the local
-    `representative` rule (longest, ties to the earliest; or first; or shortest)."""
+class _SettleTask:
+    """Executor side: (root, [(node, length, shingle set, id)]) of one connected component ->
+    its final clusters as `Group`s, by the cluster stage on the sets in memory."""
 
     cfg: ClusterConfig
 
-    def __call__(self, kv: Any) -> tuple[Any, tuple[int, int]]:
-        node, (group, length) = kv
-        if self.cfg.representative == "first":
-            return group, (0, node)
-        return group, (length if self.cfg.representative == "shortest" else -length, node)
+    def __call__(self, kv: tuple[int, Iterable[tuple[int, int, bytes, Any]]]) -> Iterator[Group]:
+        from .verify import similarities
+
+        rows = sorted(kv[1], key=lambda r: r[0])
+        nodes = np.array([r[0] for r in rows], dtype=np.int64)
+        lengths = np.array([r[1] for r in rows], dtype=np.int64)
+        sets = [np.frombuffer(r[2], dtype=np.uint32) for r in rows]
+        offsets = np.zeros(len(sets) + 1, dtype=np.int64)
+        np.cumsum([s.size for s in sets], out=offsets[1:])
+        data = np.concatenate(sets) if sets else np.empty(0, dtype=np.uint32)
+
+        def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return similarities(data, offsets, np.stack([reps, others], axis=1))
+
+        everyone = np.arange(nodes.size)
+        found = settle(everyone, np.array([0, nodes.size]), lengths, similarity, self.cfg)
+        yield from _groups(found, nodes, [r[3] for r in rows])
 
 
-@dataclass(frozen=True)
-class _Far:
-    """A member not even loosely similar to its representative (refine.RefineConfig)."""
-
-    cfg: RefineConfig
-
-    def __call__(self, kv: Any) -> bool:
-        _, (_, jaccard, containment) = kv
-        return not (jaccard >= self.cfg.jaccard or containment >= self.cfg.containment)
-
-
-def _at_least_two(grouped: Any, parts: int) -> Any:
-    """(group, node) pairs -> (group, (node, smallest node)) of the groups of two or more."""
-    stats = (
-        grouped.mapValues(lambda node: (1, node))
-        .reduceByKey(lambda a, b: (a[0] + b[0], min(a[1], b[1])), parts)
-        .filter(lambda kv: kv[1][0] >= 2)
-    )
-    return grouped.join(stats, parts).map(lambda kv: (kv[0], (kv[1][0], kv[1][1][1])))
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Executor side: (root, (members with lengths, number)) -> (number, representative,
-    other members ascending), by the local `representative` rule."""
-
-    cfg: ClusterConfig
-
-    def __call__(self, kv: Any) -> tuple[int, int, list[int]]:
-        _, (members, number) = kv
-        ms = sorted(members)
-        idx = [m for m, _ in ms]
-        lengths = np.array([n for _, n in ms], dtype=np.int64)
-        # Positions stand for indices: both ascend, so ties still go to the earliest.
-        rep = idx[representative(np.arange(len(idx)), lengths, self.cfg)]
-        return number, rep, [i for i in idx if i != rep]
-
-
-def _render_cluster(kv: Any) -> tuple[int, str, list[tuple[int, tuple[str | None, int]]]]:
-    """The clusters.jsonl line of a cluster, as the local engine writes it, and the fates of
-    its members: (representative id, number) of each removed one, (None, number) of the
-    representative."""
-    number, (roles, sims) = kv
-    ids = {node: doc_id for node, _, doc_id in roles}
-    rep = next(node for node, is_rep, _ in roles if is_rep)
-    to_rep = sorted(sims)
-    members = [Member(ids[rep], 1.0, 1.0)]
-    members += [Member(ids[o], round_similarity(j), round_similarity(c)) for o, j, c in to_rep]
-    line = json_line(
-        {
-            "cluster": number,
-            "representative": ids[rep],
-            "members": [asdict(m) for m in members],
-        }
-    )
-    fates: list[tuple[int, tuple[str | None, int]]] = [(rep, (None, number))]
-    fates += [(o, (ids[rep], number)) for o, _, _ in to_rep]
+def _render(kv: tuple[Group, int]) -> tuple[int, bytes, list[tuple[int, Fate]]]:
+    """A numbered cluster's clusters.jsonl line and the fates of its members."""
+    (_, (rep, rep_id, others)), number = kv
+    line = cluster_line(make_cluster(number, rep_id, ((i, j, c) for _, i, j, c in others)))
+    fates: list[tuple[int, Fate]] = [(rep, (None, number))]
+    fates += [(node, (rep_id, number)) for node, *_ in others]
     return number, line, fates

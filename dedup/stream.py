@@ -28,12 +28,12 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
-from .cluster import UnionFind
 from .config import Config
 from .errors import DedupError, InputError
-from .lsh import band_keys, candidate_pairs, resolve_params
+from .index import Found, Ids, TwoPassIndex
+from .lsh import band_keys, resolve_params
 from .parallel import batched
-from .pipeline import final_groups, sign_texts
+from .sign import sign_texts
 from .store import Extent, ShingleStore, write_segment
 from .verify import is_match, stored_similarities
 
@@ -130,26 +130,20 @@ def _annotated(
     ]
 
 
-class _Ids:
-    """Ids of the documents in stream order; a batch without ids gets running positions."""
-
-    def __init__(self) -> None:
-        self.ids: list[Any] = []
-        self.index: dict[Any, int] = {}
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def register(self, ids: list[Any] | None, count: int) -> list[Any]:
-        n = len(self.ids)
-        ids = list(range(n, n + count)) if ids is None else ids
-        for k, doc_id in enumerate(ids):
+def _register(ids: Ids, given: list[Any] | None, count: int) -> list[Any]:
+    """Number a batch's documents: by their ids, or without an id field by running position.
+    A batch with a null or repeated id adds nothing."""
+    n = len(ids)
+    given = list(range(n, n + count)) if given is None else given
+    try:
+        for k, doc_id in enumerate(given):
             if doc_id is None:
                 raise InputError(_SOURCE, f"record {k}: id is null")
-            if self.index.setdefault(doc_id, n + k) != n + k:
-                raise InputError(_SOURCE, f"duplicate id {doc_id!r}")
-        self.ids.extend(ids)
-        return ids
+            ids.add(doc_id, _SOURCE, -1)
+    except InputError:
+        ids.truncate(n)  # a batch is added whole or not at all
+        raise
+    return given
 
 
 class _Workdir:
@@ -172,7 +166,7 @@ class _Workdir:
 
 class DedupIndex:
     """Two-pass deduplication of a stream of batches; equals `deduplicate` on the same
-    documents.
+    documents (it drives the same `TwoPassIndex` as the local run).
 
     >>> docs = [{"id": "a", "text": "同一篇文章的内容"}, {"id": "b", "text": "同一篇文章的內容!"}]
     >>> index = DedupIndex()
@@ -197,13 +191,9 @@ class DedupIndex:
         self.config = config
         self.text_field = text_field
         self.id_field = id_field
-        self._ids = _Ids()
-        self._sigs: list[np.ndarray] = []
-        self._lengths: list[np.ndarray] = []
-        self._dir: _Workdir | None = _Workdir(workdir)
-        self._store = ShingleStore(self._dir.path)
-        self._cluster: np.ndarray | None = None  # per document, -1: in no cluster
-        self._rep: np.ndarray | None = None  # per document, its cluster's representative
+        self._index: TwoPassIndex | None = TwoPassIndex(config, workdir)
+        self._ids = self._index.ids
+        self._found: Found | None = None
         self._position = 0  # pass two, for batches without ids
 
     def __len__(self) -> int:
@@ -211,51 +201,25 @@ class DedupIndex:
 
     def add(self, batch: Any) -> None:
         """Pass one: sign a batch. Returns None (for `Dataset.map` that means: unchanged)."""
-        if self._dir is None:
+        if self._index is None:
             raise DedupError("DedupIndex.add after finish()")
         texts, ids = _columns(batch, self.text_field, self.id_field)
-        self._ids.register(ids, len(texts))
-        if not texts:
-            return
-        signed = sign_texts(_texts(texts), self.config)
-        self._store.add(write_segment(self._dir.path, signed.shingles), signed.sizes)
-        self._sigs.append(signed.sigs)
-        self._lengths.append(signed.lengths)
+        texts = _texts(texts)
+        _register(self._ids, ids, len(texts))
+        if texts:
+            cfg = self.config
+            self._index.add(sign_texts(texts, cfg.normalize, cfg.shingle, cfg.signature))
 
     def finish(self) -> None:
         """Between the passes: candidates, exact verification, clusters, representatives."""
-        if self._dir is None:
+        if self._index is None:
             raise DedupError("DedupIndex.finish() called twice")
-        cfg = self.config
-        n = len(self._ids)
-        sigs = (
-            np.concatenate(self._sigs)
-            if self._sigs
-            else np.empty((0, cfg.signature.num_perm), dtype=np.uint32)
-        )
-        lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int64)
-        self._sigs.clear()
-        self._lengths.clear()
-        bands, rows = resolve_params(cfg.lsh, cfg.signature.num_perm)
-        pairs = candidate_pairs(sigs, bands, rows, cfg.lsh.max_bucket)
-        del sigs
-        jac, con = stored_similarities(self._store, pairs)
-        uf = UnionFind(n)
-        uf.union_pairs(pairs[is_match(jac, con, cfg.verify)])
-        # Numbered, refined and represented exactly as `deduplicate` does.
-        members, bounds, reps = final_groups(
-            uf, lengths, self._store, (pairs, jac, con), cfg.cluster
-        )
-        group = np.repeat(np.arange(reps.size), np.diff(bounds))
-        self._cluster = np.full(n, -1, dtype=np.int64)
-        self._rep = np.full(n, -1, dtype=np.int64)
-        self._cluster[members] = group
-        self._rep[members] = reps[group]
-        self.close()
+        index, self._index = self._index, None
+        self._found = index.finish()
 
     def annotate(self, batch: Any) -> Any:
         """Pass two: `batch` with dedup_cluster, dedup_keep and dedup_duplicate_of added."""
-        if self._cluster is None or self._rep is None:
+        if self._found is None:
             raise DedupError("DedupIndex.annotate before finish()")
         texts, ids = _columns(batch, self.text_field, self.id_field)
         if ids is None:
@@ -265,25 +229,26 @@ class DedupIndex:
             self._position += len(texts)
         else:
             try:
-                docs = [self._ids.index[i] for i in ids]
+                docs = [self._ids.position[i] for i in ids]
             except KeyError as e:
                 raise InputError(_SOURCE, f"id {e.args[0]!r} was not added in pass one") from e
         names = self._ids.ids
+        cluster_of, duplicate_of = self._found.cluster_of, self._found.duplicate_of
         cluster: list[int | None] = []
         keep: list[bool] = []
         dup: list[Any] = []
         for d in docs:
-            c, r = int(self._cluster[d]), int(self._rep[d])
+            c, r = int(cluster_of[d]), int(duplicate_of[d])
             cluster.append(c if c >= 0 else None)
-            keep.append(r < 0 or r == d)
-            dup.append(names[r] if r >= 0 and r != d else None)
+            keep.append(r < 0)
+            dup.append(names[r] if r >= 0 else None)
         return _annotated(batch, self.id_field, cluster, keep, dup)
 
     def close(self) -> None:
         """Remove the temporary shingle sets (done by `finish`; for an abandoned index)."""
-        if self._dir is not None:
-            self._dir.close()
-            self._dir = None
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
     def __enter__(self) -> DedupIndex:
         return self
@@ -382,7 +347,7 @@ class Deduplicator:
         self.text_field = text_field
         self.id_field = id_field
         self._bands, self._rows = resolve_params(config.lsh, config.signature.num_perm)
-        self._ids = _Ids()
+        self._ids = Ids()
         self._dir: _Workdir | None = _Workdir(workdir)
         self._segments: dict[str, int] = {}
         self._segment = _Grow(None, np.int32)
@@ -401,10 +366,11 @@ class Deduplicator:
         if self._dir is None:
             raise DedupError("Deduplicator.annotate after close()")
         texts, ids = _columns(batch, self.text_field, self.id_field)
+        texts = _texts(texts)
         lo = len(self._ids)
-        self._ids.register(ids, len(texts))
+        _register(self._ids, ids, len(texts))
         hi = lo + len(texts)
-        matched = self._match(_texts(texts), lo, hi) if texts else {}
+        matched = self._match(texts, lo, hi) if texts else {}
         cluster: list[int | None] = []
         keep: list[bool] = []
         dup: list[Any] = []
@@ -430,7 +396,7 @@ class Deduplicator:
         earliest one it matches."""
         assert self._dir is not None
         cfg = self.config
-        signed = sign_texts(texts, cfg)
+        signed = sign_texts(texts, cfg.normalize, cfg.shingle, cfg.signature)
         extent = write_segment(self._dir.path, signed.shingles)
         seg = self._segments.setdefault(extent.segment, len(self._segments))
         starts = extent.start + np.concatenate(([0], np.cumsum(signed.sizes)[:-1]))

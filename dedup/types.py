@@ -92,3 +92,32 @@ class Result:
     @property
     def read(self) -> int:
         return len(self.kept) + len(self.removed) + len(self.skipped)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many documents a run read and what became of them."""
+
+    read: int
+    kept: int
+    removed: int
+    skipped: int
+    clusters: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run over files returns, whichever engine ran it: the counts, the skipped
+    inputs, summary.json as written, and where the output went. `detail` holds the clusters
+    and every document's fate when the engine kept them in memory (the local engine; Spark
+    keeps them on its executors and gives None)."""
+
+    counts: Counts
+    skipped: tuple[Skip, ...]
+    summary: Mapping[str, Any]
+    outdir: str
+    detail: Result | None = None
+
+    @property
+    def read(self) -> int:
+        return self.counts.read

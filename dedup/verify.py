@@ -95,3 +95,28 @@ def stored_similarities(
 def is_match(jaccard: np.ndarray, containment: np.ndarray, cfg: VerifyConfig) -> np.ndarray:
     """Boolean mask: versions of one article by either criterion."""
     return (jaccard >= cfg.threshold) | (containment >= cfg.containment)
+
+
+def similarities_to(
+    reps: np.ndarray,
+    others: np.ndarray,
+    store: ShingleStore,
+    known: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(jaccard, containment) of each (reps[k], others[k]): taken from `known` (candidate
+    pairs as rows (smaller, larger), with the similarities verification measured; both are
+    symmetric), read from the store for the rest."""
+    pairs, known_jac, known_con = known
+    key = (np.minimum(reps, others) << 32) | np.maximum(reps, others)
+    cand = (pairs[:, 0] << 32) | pairs[:, 1]
+    order = np.argsort(cand, kind="stable")
+    pos = np.searchsorted(cand, key, sorter=order)
+    hit = pos < cand.size
+    hit[hit] = cand[order[pos[hit]]] == key[hit]
+    jac = np.empty(key.size, dtype=np.float64)
+    con = np.empty(key.size, dtype=np.float64)
+    jac[hit] = known_jac[order[pos[hit]]]
+    con[hit] = known_con[order[pos[hit]]]
+    miss = ~hit
+    jac[miss], con[miss] = stored_similarities(store, np.stack([reps[miss], others[miss]], axis=1))
+    return jac, con

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import UnionFind, grouped, groups, representative, representatives
+from dedup.cluster import UnionFind, grouped, groups, representatives
 from dedup.config import ClusterConfig
 
 
@@ -36,6 +36,15 @@ def test_groups_partition_and_respect_edges(case: tuple[int, list[tuple[int, int
     for a, b in edges:
         if a != b:
             assert where[a] == where[b]
+
+
+def representative(members: np.ndarray, lengths: np.ndarray, cfg: ClusterConfig) -> int:
+    """The rule of `representatives`, one group at a time: a reference for it."""
+    if cfg.representative == "first":
+        return int(members.min())
+    sizes = lengths[members]
+    best = sizes.min() if cfg.representative == "shortest" else sizes.max()
+    return int(members[sizes == best].min())
 
 
 def test_representative_rules() -> None:

@@ -238,7 +238,8 @@ def test_seeds_in_every_format_give_one_cluster(
     result = run([str(path)], tmp_path / "out", ONE_JOB)
     assert cluster_ids(tmp_path / "out") == [(ident("001"), {ident("000"), ident("001")})]
     assert result.read == 5 and not result.skipped
-    assert dict(result.removed) == {ident("000"): (ident("001"), 0)}
+    assert result.detail is not None
+    assert dict(result.detail.removed) == {ident("000"): (ident("001"), 0)}
 
 
 def test_warc_html_with_site_chrome_gives_the_same_cluster(seeds_dir: Path, tmp_path: Path) -> None:
@@ -527,7 +528,7 @@ def test_annotate_writes_every_record_with_its_fate(seeds_dir: Path, tmp_path: P
         "summary.json",
     ]
     assert summary["config"]["output"] == {"format": "auto", "annotate": True}
-    assert sum(r["dedup_keep"] for r in rows) == len(result.kept)
+    assert sum(r["dedup_keep"] for r in rows) == result.counts.kept
 
 
 def test_annotate_parquet_adds_typed_columns(seeds_dir: Path, tmp_path: Path) -> None:

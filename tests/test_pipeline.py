@@ -13,10 +13,9 @@ from hypothesis import strategies as st
 from dedup.config import Config, ReadConfig, VerifyConfig
 from dedup.errors import InputError
 from dedup.normalize import normalize
-from dedup.pipeline import _similarities_to, deduplicate, run
+from dedup.pipeline import deduplicate, run
 from dedup.shingle import shingles
-from dedup.store import ShingleStore
-from dedup.types import Doc, Result, Skip
+from dedup.types import Doc, RunResult, Skip
 
 
 def _seed_docs(seed_texts: dict[str, str]) -> list[Doc]:
@@ -123,18 +122,6 @@ def test_member_similarities_are_exact() -> None:
             assert m.containment == round(inter / min(rep.size, other.size), 6)
 
 
-def test_similarities_to_reuses_candidates_and_reads_the_rest(tmp_path: Path) -> None:
-    sets = [np.array(s, dtype=np.uint32) for s in ([1, 2, 3], [2, 3, 4], [3, 4, 5], [7])]
-    store = ShingleStore(tmp_path)
-    for s in sets:
-        store.append(s)
-    # (0, 1) is known with a deliberately wrong value, to show it is reused; (0, 2) and
-    # (3, 0) are read from the store.
-    known = (np.array([[0, 1], [1, 2]]), np.array([0.25, 0.5]), np.array([0.125, 0.5]))
-    jac, con = _similarities_to(np.array([0, 0, 3]), np.array([1, 2, 0]), store, known)
-    assert jac.tolist() == [0.25, 0.2, 0.0] and con.tolist() == [0.125, 1 / 3, 0.0]
-
-
 def test_input_error_survives_pickling() -> None:
     import pickle
 
@@ -149,44 +136,7 @@ def test_input_error_survives_pickling() -> None:
     )
 
 
-# --- pass one in the workers: JSONL parsed there, records rendered there -------------------
-
-_JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=6,
-)
-_NAMES = st.sampled_from(["id", "text", "duplicate_of", "cluster", "dedup_keep", "x", "值"])
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    record=st.dictionaries(_NAMES | st.text(max_size=3), _JSON_VALUES, min_size=1, max_size=5),
-    rep=st.text(),  # ids may hold lone surrogates: the line then goes ASCII
-    cluster=st.integers(0, 10**6),
-    annotate=st.booleans(),
-)
-def test_spooled_lines_take_the_run_fields_exactly(
-    record: dict, rep: str, cluster: int, annotate: bool
-) -> None:
-    from dedup.io.writers import json_bytes
-    from dedup.pipeline import _spool_records, _with_fields, read_bytes
-
-    fields = (
-        [("dedup_cluster", cluster), ("dedup_keep", False), ("dedup_duplicate_of", rep)]
-        if annotate
-        else [("duplicate_of", rep), ("cluster", cluster)]
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        spooled = _spool_records([Doc("d", "t", record=record)], "jsonl", Path(tmp))
-        line = read_bytes(Path(tmp), spooled.extent, int(spooled.sizes[0]))
-    assert line == json_bytes(record)[0]
-    expected = dict(record)
-    expected.update(fields)
-    assert _with_fields(line, spooled.flags[0], fields) == json_bytes(expected)[0]
-
-
-def _run(tmp_path: Path, *files: tuple[str, bytes], **cfg: object) -> Result | InputError:
+def _run(tmp_path: Path, *files: tuple[str, bytes], **cfg: object) -> RunResult | InputError:
     for name, data in files:
         (tmp_path / name).write_bytes(data)
     try:
@@ -216,7 +166,7 @@ def test_skips_keep_their_order_across_workers_and_reader(tmp_path: Path, jobs: 
     files = [("a.jsonl", _line("a") + b"{oops\n" + _line("b")), ("b.jsonl.gz", corrupt)]
     files += [("c.jsonl", b"[1]\n" + _line("c"))]
     result = _run(tmp_path, *files, jobs=jobs, batch_size=2, read=ReadConfig(on_error="skip"))
-    assert isinstance(result, Result)
+    assert isinstance(result, RunResult)
     where = [(Path(s.source).name, s.line) for s in result.skipped]
     assert where[0] == ("a.jsonl", 2) and where[1][0] == "b.jsonl.gz" and where[2] == ("c.jsonl", 1)
     errors = [json.loads(x) for x in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
@@ -245,7 +195,9 @@ def test_split_outputs_equal_each_record_written_alone(
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.jsonl"
         src.write_bytes(b"".join(json_bytes(r)[0] for r in records))
-        result = run([str(src)], Path(tmp) / "out", Config(jobs=1, batch_size=batch_size))
+        done = run([str(src)], Path(tmp) / "out", Config(jobs=1, batch_size=batch_size))
+        assert done.detail is not None
+        result = done.detail
         kept = (Path(tmp) / "out" / "kept.jsonl").read_bytes()
         removed = (Path(tmp) / "out" / "removed.jsonl").read_bytes()
     want_kept, want_removed = b"", b""

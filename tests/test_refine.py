@@ -7,12 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import grouped, representatives
-from dedup.config import ClusterConfig, Config
+from dedup.cluster import grouped, representatives, split_chains
+from dedup.config import ClusterConfig, Config, RefineConfig
 from dedup.errors import ConfigError
 from dedup.normalize import normalize
 from dedup.pipeline import deduplicate
-from dedup.refine import RefineConfig, split_chains
 from dedup.shingle import shingles
 from dedup.types import Doc
 from dedup.verify import similarities

@@ -302,7 +302,7 @@ def test_chains_are_split_as_the_local_engine_splits_them(
     ]
     assert {"s1-z.txt", "s2-y.txt"} <= _ids(tmp_path / "spark" / "kept.jsonl")
     # Without the refinement each site is one connected component: the chains are real.
-    monkeypatch.setattr("dedup.pipeline.split_chains", lambda m, b, *_: (m, b))
+    monkeypatch.setattr("dedup.cluster.split_chains", lambda m, b, *_: (m, b))
     run([str(folder)], tmp_path / "unrefined", Config(jobs=1))
     assert [len(ids) for _, ids in clusters(tmp_path / "unrefined")] == [2, 7, 4]
 
@@ -339,7 +339,7 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
         raise AssertionError("a file:// OUTDIR went to the local writer")
 
     monkeypatch.setattr(HadoopDir, "binary", spy)
-    monkeypatch.setattr("dedup.spark._LocalDir", no_local_writer)
+    monkeypatch.setattr("dedup.spark.LocalFolder", no_local_writer)
 
     # A run killed while it streams kept and removed leaves nothing that looks finished.
     real = sys.modules["dedup.spark"]._with_fates

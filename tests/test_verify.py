@@ -7,7 +7,7 @@ import pytest
 
 from dedup.config import VerifyConfig
 from dedup.store import ShingleStore
-from dedup.verify import _chunks, is_match, similarities, stored_similarities
+from dedup.verify import _chunks, is_match, similarities, similarities_to, stored_similarities
 
 
 def _store(*sets: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -49,3 +49,15 @@ def test_chunks_cover_pairs_within_budget() -> None:
     chunks = _chunks(cost, 10)
     assert chunks == [(0, 2), (2, 3), (3, 6), (6, 7)]
     assert _chunks(np.empty(0, dtype=np.int64), 10) == []
+
+
+def test_similarities_to_reuses_candidates_and_reads_the_rest(tmp_path: Path) -> None:
+    sets = [np.array(s, dtype=np.uint32) for s in ([1, 2, 3], [2, 3, 4], [3, 4, 5], [7])]
+    store = ShingleStore(tmp_path)
+    for s in sets:
+        store.append(s)
+    # (0, 1) is known with a deliberately wrong value, to show it is reused; (0, 2) and
+    # (3, 0) are read from the store.
+    known = (np.array([[0, 1], [1, 2]]), np.array([0.25, 0.5]), np.array([0.125, 0.5]))
+    jac, con = similarities_to(np.array([0, 0, 3]), np.array([1, 2, 0]), store, known)
+    assert jac.tolist() == [0.25, 0.2, 0.0] and con.tolist() == [0.125, 1 / 3, 0.0]

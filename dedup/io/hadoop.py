@@ -1,6 +1,7 @@
 """OUTDIR on any Hadoop file system (hdfs://, s3a://, file://, ...), through the Hadoop
-FileSystem API of a running Spark JVM, written as a local OUTDIR is (io/writers.py): each file
-under a hidden temporary name, streamed in chunks, then renamed to its name when complete.
+FileSystem API of a running Spark JVM: the `io.outdir.Folder` interface, written as a local
+OUTDIR is: each file under a hidden temporary name, streamed in chunks, then renamed to its
+name when complete.
 
 On object stores (s3a://) a rename is a copy: a file still appears under its name only once
 complete, but not in one step.
@@ -9,16 +10,13 @@ complete, but not in one step.
 from __future__ import annotations
 
 import io
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import OutputError
 from .parquet import ParquetSink
-from .writers import write_json
 
 _CHUNK = 1 << 20  # bytes handed to the JVM per call
 
@@ -90,24 +88,18 @@ class HadoopDir:
     def _where(self, name: str) -> str:
         return self.uri.rstrip("/") + "/" + name
 
-    def clear(self, files: Sequence[str]) -> None:
-        """Make the folder and remove what an earlier run left there, as `clear_outdir` does
-        locally: `files` in the order given (summary.json first), then a report, then the
-        leftovers of a killed run (`.dedup-*`, `.*.partial`)."""
-        fs = self._fs
-        with _java(self.uri, "cannot prepare the output folder"):
-            fs.mkdirs(self._root)
-            for name in files:
-                fs.delete(self._path(name), False)
-            report = self._path("report")
-            for name in ("index.html", "index.md"):  # first, in case the removal is cut short
-                fs.delete(self._path_cls(report, name), False)
-            fs.delete(report, True)
-            for status in fs.listStatus(self._root):
-                name = status.getPath().getName()
-                partial = name.startswith(".") and name.endswith(".partial")
-                if name.startswith(".dedup-") or partial:
-                    fs.delete(status.getPath(), True)
+    def mkdir(self) -> None:
+        with _java(self.uri, "cannot make the output folder"):
+            self._fs.mkdirs(self._root)
+
+    def names(self) -> list[str]:
+        with _java(self.uri, "cannot list the output folder"):
+            return sorted(str(st.getPath().getName()) for st in self._fs.listStatus(self._root))
+
+    def remove(self, name: str) -> None:
+        """Remove a file or folder (with what it holds) if it is there."""
+        with _java(self._where(name), "cannot remove"):
+            self._fs.delete(self._path(name), True)
 
     @contextmanager
     def binary(self, name: str) -> Iterator[BinaryIO]:
@@ -129,23 +121,9 @@ class HadoopDir:
                 if fs.exists(tmp):
                     fs.delete(tmp, False)
 
-    @contextmanager
-    def text(self, name: str) -> Iterator[IO[str]]:
-        """`binary`, as UTF-8 text with \\n line ends (as `atomic_open` writes locally)."""
-        with self.binary(name) as b, io.TextIOWrapper(b, encoding="utf-8", newline="\n") as f:
-            yield f
-
     def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink:
         """A ParquetSink writing `name` here."""
         return ParquetSink(Path(name), schema, text_field, opener=self._opener)
 
     def _opener(self, path: Path) -> AbstractContextManager[BinaryIO]:
         return self.binary(path.name)
-
-    def write_json(self, name: str, obj: Any) -> None:
-        """`write_json` here: rendered by the local writer, so the bytes are the same."""
-        with tempfile.TemporaryDirectory(prefix="dedup-") as tmp:
-            local = Path(tmp) / name
-            write_json(local, obj)
-            with open(local, "rb") as src, self.binary(name) as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)

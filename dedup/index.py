@@ -1,0 +1,217 @@
+"""The two-pass index that the local run and the streaming API drive: pass one `add`s signed
+batches (ids, the signature columns LSH uses, normalized lengths, shingle sets in a disk
+store); `finish` runs the stages after signing once: LSH candidates -> exact verification ->
+the cluster stage.
+
+>>> from dedup.config import Config
+>>> from dedup.sign import sign_texts
+>>> cfg = Config()
+>>> signed = sign_texts(["同一篇文章的内容", "同一篇文章的內容!"], cfg.normalize, cfg.shingle,
+...                     cfg.signature)
+>>> with TwoPassIndex(cfg) as index:
+...     index.ids.add("a", "<doc>", -1); index.ids.add("b", "<doc>", -1)
+...     index.add(signed)
+...     found = index.finish()
+>>> found.duplicate_of.tolist()
+[-1, 0]
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from array import array
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cluster import Clusters, cluster
+from .config import Config
+from .errors import InputError
+from .lsh import candidate_pairs, resolve_params
+from .sign import Signed
+from .store import ShingleStore, write_segment
+from .verify import is_match, similarities_to, stored_similarities
+
+
+def duplicate_id_error(
+    doc_id: Any, first_source: str, first_line: int | None, source: str, line: int | None
+) -> InputError:
+    """The error every engine raises for a repeated id, naming both places."""
+    where = f"{first_source}, line {first_line}" if first_line is not None else first_source
+    return InputError(source, f"duplicate id {doc_id!r} (first seen in {where})", line)
+
+
+@dataclass
+class Ids:
+    """Ids in document order with where each came from; a repeated id is an input error.
+    Sources are interned and lines kept in arrays, so a million documents cost a few bytes
+    each beyond their ids."""
+
+    ids: list[Any] = field(default_factory=list)
+    position: dict[Hashable, int] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)
+    source_of: array[int] = field(default_factory=lambda: array("l"))
+    line_of: array[int] = field(default_factory=lambda: array("q"))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, doc_id: Any, source: str, line: int) -> None:
+        """Number the next document (`line` -1: none)."""
+        first = self.position.setdefault(doc_id, len(self.ids))
+        if first != len(self.ids):
+            first_line = self.line_of[first]
+            raise duplicate_id_error(
+                doc_id,
+                list(self.sources)[self.source_of[first]],
+                first_line if first_line >= 0 else None,
+                source,
+                line if line >= 0 else None,
+            )
+        self.ids.append(doc_id)
+        self.source_of.append(self.sources.setdefault(source, len(self.sources)))
+        self.line_of.append(line)
+
+    def truncate(self, n: int) -> None:
+        """Forget every document from number `n` on (a batch that failed part way)."""
+        for doc_id in self.ids[n:]:
+            del self.position[doc_id]
+        del self.ids[n:], self.source_of[n:], self.line_of[n:]
+
+
+@dataclass(frozen=True)
+class Found:
+    """What `finish` found: the clusters, per document its cluster number and the document it
+    duplicates (-1 where none), and the figures summary.json reports."""
+
+    clusters: Clusters
+    cluster_of: np.ndarray
+    duplicate_of: np.ndarray
+    stats: dict[str, Any]
+
+
+class TwoPassIndex:
+    """Signatures, lengths and shingle sets of the documents added, in the order added.
+
+    Shingle sets go to a folder: a temporary one in `workdir`, removed by `close` (or
+    `finish`). A batch a worker process already stored (`Signed.extent`) is recorded, not
+    written again. The document ids live in `ids`; callers add them (with where each came
+    from) before or after the batch's signatures, as long as both counts agree at `finish`.
+    """
+
+    def __init__(self, config: Config, workdir: Path | None = None) -> None:
+        self.config = config
+        self.bands, self.rows = resolve_params(config.lsh, config.signature.num_perm)
+        self.ids = Ids()
+        self.input_bytes = 0
+        self._sigs: list[np.ndarray] = []
+        self._lengths: list[np.ndarray] = []
+        self._tmp: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
+            prefix=".dedup-", dir=workdir
+        )
+        self.store = ShingleStore(Path(self._tmp.name))
+
+    @property
+    def columns(self) -> int:
+        """Signature values LSH reads; only these are kept."""
+        return self.bands * self.rows
+
+    def __len__(self) -> int:
+        return sum(s.shape[0] for s in self._sigs)
+
+    def add(self, signed: Signed) -> None:
+        """Record a signed batch (its documents follow the ones added before)."""
+        if self._tmp is None:
+            raise RuntimeError("TwoPassIndex.add after finish or close")
+        extent = signed.extent
+        if extent is None:
+            extent = write_segment(self.store.directory, signed.shingles)
+        self.store.add(extent, signed.sizes)
+        sigs = signed.sigs
+        if sigs.shape[1] != self.columns:
+            sigs = np.ascontiguousarray(sigs[:, : self.columns])
+        self._sigs.append(sigs)
+        self._lengths.append(signed.lengths)
+        self.input_bytes += signed.input_bytes
+
+    def _signatures(self) -> np.ndarray:
+        """All signature rows in one array. Batches are freed as they are copied, so the
+        peak is one copy plus a batch, not two copies. Column-major: LSH reads a band's
+        columns over all documents, which then lie together (at 1M documents, LSH took
+        1.44 s instead of 2.45 s)."""
+        n = sum(b.shape[0] for b in self._sigs)
+        out = np.empty((n, self.columns), dtype=np.uint32, order="F")
+        pos = 0
+        self._sigs.reverse()
+        while self._sigs:
+            batch = self._sigs.pop()
+            out[pos : pos + batch.shape[0]] = batch
+            pos += batch.shape[0]
+        return out
+
+    def finish(self, on_stage: Callable[[str], None] | None = None) -> Found:
+        """LSH candidates, exact verification and the cluster stage over everything added.
+        `on_stage` is told "verify" and "cluster" as they start. The shingle sets are
+        removed afterwards."""
+        if self._tmp is None:
+            raise RuntimeError("TwoPassIndex.finish called twice")
+        n = len(self.ids)
+        if n != len(self):
+            raise RuntimeError(f"{n} ids for {len(self)} signatures")
+        cfg = self.config
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        try:
+            sigs = self._signatures()
+            lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int64)
+            self._lengths.clear()
+            pairs = candidate_pairs(sigs, self.bands, self.rows, cfg.lsh.max_bucket)
+            del sigs  # not needed past LSH: the later stages get its memory
+            t = _lap(timings, "lsh", t)
+
+            if on_stage is not None:
+                on_stage("verify")
+            jac, con = stored_similarities(self.store, pairs)
+            matched = pairs[is_match(jac, con, cfg.verify)]
+            t = _lap(timings, "verify", t)
+
+            if on_stage is not None:
+                on_stage("cluster")
+            # Similarities verification already measured are not read again.
+            known = partial(similarities_to, store=self.store, known=(pairs, jac, con))
+            clusters = cluster(n, matched, lengths, known, cfg.cluster)
+            cluster_of, duplicate_of = clusters.fates(n)
+            _lap(timings, "cluster", t)
+        finally:
+            self.close()
+        stats: dict[str, Any] = {
+            "lsh": {"bands": self.bands, "rows": self.rows},
+            "candidates": int(pairs.shape[0]),
+            "verified_pairs": int(matched.shape[0]),
+            "input_bytes": self.input_bytes,
+            "timings": timings,
+        }
+        return Found(clusters, cluster_of, duplicate_of, stats)
+
+    def close(self) -> None:
+        """Remove the shingle sets (done by `finish`; for an abandoned index)."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> TwoPassIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _lap(timings: dict[str, float], stage: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[stage] = timings.get(stage, 0.0) + now - since
+    return now
