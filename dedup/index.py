@@ -161,12 +161,12 @@ class TwoPassIndex:
         if self._tmp is None:
             raise RuntimeError("TwoPassIndex.finish called twice")
         n = len(self.ids)
-        if n != len(self):
-            raise RuntimeError(f"{n} ids for {len(self)} signatures")
         cfg = self.config
         timings: dict[str, float] = {}
         t = time.perf_counter()
         try:
+            if n != len(self):
+                raise RuntimeError(f"{n} ids for {len(self)} signatures")
             sigs = self._signatures()
             lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int64)
             self._lengths.clear()

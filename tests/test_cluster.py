@@ -1,11 +1,199 @@
 from __future__ import annotations
 
+import random
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import UnionFind, grouped, groups, representatives
-from dedup.config import ClusterConfig
+from dedup.cluster import UnionFind, grouped, groups, representatives, split_chains
+from dedup.config import ClusterConfig, Config, RefineConfig
+from dedup.errors import ConfigError
+from dedup.normalize import normalize
+from dedup.pipeline import deduplicate
+from dedup.shingle import shingles
+from dedup.types import Doc
+from dedup.verify import similarities
+
+LONGEST = ClusterConfig()
+
+
+def _flat(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    members = np.array([m for g in groups for m in g], dtype=np.int64)
+    bounds = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
+    return members, bounds
+
+
+def _groups(members: np.ndarray, bounds: np.ndarray) -> list[list[int]]:
+    return [members[a:b].tolist() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _matrix_similarity(close: set[frozenset[int]]):
+    """Jaccard 1 for the listed pairs, 0 otherwise; records how many pairs were asked."""
+    asked: list[int] = []
+
+    def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        asked.append(reps.size)
+        sims = np.array(
+            [frozenset((int(a), int(b))) in close for a, b in zip(reps, others, strict=True)],
+            dtype=np.float64,
+        )
+        return sims, sims
+
+    return similarity, asked
+
+
+def test_members_close_to_the_representative_stay() -> None:
+    # Lengths make 2 the representative of [0, 1, 2]; both others are close to it.
+    lengths = np.array([5, 6, 9, 1, 1])
+    sim, asked = _matrix_similarity({frozenset((2, 0)), frozenset((2, 1)), frozenset((4, 3))})
+    got = split_chains(*_flat([[0, 1, 2], [3, 4]]), lengths, sim, LONGEST)
+    assert _groups(*got) == [[0, 1, 2], [3, 4]]
+    assert asked == [3]  # one round, one similarity per non-representative member
+
+
+def test_a_chain_is_cut_where_it_leaves_the_representative() -> None:
+    # 0 - 1 - 2 - 3 - 4, each only like its neighbours; 2 is the longest.
+    lengths = np.array([10, 10, 50, 40, 10])
+    close = {frozenset((i, i + 1)) for i in range(4)}
+    sim, _ = _matrix_similarity(close)
+    got = split_chains(*_flat([[0, 1, 2, 3, 4]]), lengths, sim, LONGEST)
+    # {1, 2, 3} around 2; the rest {0, 4} are not alike: both stay alone.
+    assert _groups(*got) == [[1, 2, 3]]
+
+
+def test_the_split_off_members_form_clusters_of_their_own() -> None:
+    lengths = np.array([9, 8, 1, 7, 2, 3])
+    # 0 with 1; 3 with 4 and 5: two articles chained into one component.
+    close = {frozenset(p) for p in [(0, 1), (3, 4), (3, 5), (1, 3)]}
+    sim, _ = _matrix_similarity(close)
+    got = split_chains(*_flat([[0, 1, 2, 3, 4, 5]]), lengths, sim, LONGEST)
+    assert _groups(*got) == [[0, 1], [3, 4, 5]]
+
+
+def test_rounds_are_bounded_and_leftovers_stay_alone() -> None:
+    # A path where every round peels off only the representative and its neighbour.
+    n = 40
+    lengths = np.arange(n, 0, -1)  # 0 is the longest, then 1, ...
+    close = {frozenset((i, i + 1)) for i in range(n - 1)}
+    sim, asked = _matrix_similarity(close)
+    cfg = RefineConfig(max_rounds=3)
+    got = split_chains(*_flat([list(range(n))]), lengths, sim, LONGEST, cfg)
+    assert _groups(*got) == [[0, 1], [2, 3], [4, 5]]
+    assert len(asked) == 3
+
+
+def test_floors() -> None:
+    lengths = np.array([3, 2, 1])
+
+    def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        jac = np.where(others == 1, 0.35, 0.1)
+        con = np.where(others == 1, 0.1, 0.45)
+        return jac, con
+
+    members, bounds = _flat([[0, 1, 2]])
+    assert _groups(*split_chains(members, bounds, lengths, sim, LONGEST)) == [[0, 1]]
+    loose = RefineConfig(jaccard=0.3, containment=0.4)
+    assert _groups(*split_chains(members, bounds, lengths, sim, LONGEST, loose)) == [[0, 1, 2]]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"jaccard": -0.1}, {"containment": 1.5}, {"max_rounds": 0}], ids=str
+)
+def test_config_is_checked(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        RefineConfig(**kwargs)
+
+
+def test_no_groups() -> None:
+    members, bounds = split_chains(
+        np.empty(0, np.int64),
+        np.zeros(1, np.int64),
+        np.empty(0),
+        None,
+        LONGEST,  # type: ignore[arg-type]
+    )
+    assert members.size == 0 and bounds.tolist() == [0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 30).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.integers(1, 5), min_size=n, max_size=n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n),
+            st.lists(st.integers(0, 3), min_size=n, max_size=n),
+        )
+    )
+)
+def test_refinement_properties(
+    case: tuple[int, list[int], list[tuple[int, int]], list[int]],
+) -> None:
+    n, lengths_list, pairs, labels = case
+    lengths = np.array(lengths_list)
+    close = {frozenset(p) for p in pairs if p[0] != p[1]}
+    roots = np.array([min(i for i in range(n) if labels[i] == labels[j]) for j in range(n)])
+    members, bounds = grouped(roots)
+    sim, _ = _matrix_similarity(close)
+    out_m, out_b = split_chains(members, bounds, lengths, sim, LONGEST)
+    out = _groups(out_m, out_b)
+    flat = [m for g in out for m in g]
+    assert len(flat) == len(set(flat))  # disjoint
+    assert all(len(g) >= 2 and g == sorted(g) for g in out)
+    assert [g[0] for g in out] == sorted(g[0] for g in out)
+    before = {m: labels[m] for m in members.tolist()}
+    assert all(len({before[m] for m in g}) == 1 for g in out)  # a refinement
+    reps = representatives(out_m, out_b, lengths, LONGEST)
+    for g, rep in zip(out, reps.tolist(), strict=True):
+        assert all(m == rep or frozenset((m, rep)) in close for m in g)
+    # Refining again changes nothing.
+    again = split_chains(out_m, out_b, lengths, sim, LONGEST)
+    assert _groups(*again) == out
+
+
+# --- the chain on real text ---------------------------------------------------------------
+
+
+def _article(rng: random.Random, k: int) -> str:
+    return "".join(rng.choices([chr(c) for c in range(0x4E00, 0x4E00 + 3000)], k=k))
+
+
+def test_teasers_in_one_site_frame_chain_two_articles() -> None:
+    """frame + X ⊃ frame + start of X ~ frame + start of Y ⊂ frame + Y: union-find alone puts
+    both articles in one cluster, as if Y were a copy of X although they share only the frame;
+    the run splits Y off and keeps it."""
+    rng = random.Random(7)
+    header, footer = _article(rng, 200), _article(rng, 200)
+    x, y = _article(rng, 3000), _article(rng, 2500)
+    texts = {
+        "x": f"{header}\n{x}\n{footer}",
+        "x-teaser": f"{header}\n{x[:40]}\n{footer}",
+        "y-teaser": f"{header}\n{y[:40]}\n{footer}",
+        "y": f"{header}\n{y}\n{footer}",
+    }
+    result = deduplicate([Doc(k, v) for k, v in texts.items()], Config(jobs=1))
+    [cluster] = result.clusters
+    assert cluster.representative == "x"
+    assert "y" in result.kept and "y" not in {m.id for m in cluster.members}
+    assert {m.id for m in cluster.members} == {"x", "x-teaser", "y-teaser"}
+
+    sets = [shingles(normalize(t)) for t in texts.values()]
+    offsets = np.cumsum([0] + [s.size for s in sets])
+    data = np.concatenate(sets)
+    lengths = np.array([len(normalize(t)) for t in texts.values()])
+
+    def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return similarities(data, offsets, np.stack([reps, others], axis=1))
+
+    members, bounds = _flat([[0, 1, 2, 3]])
+    got = _groups(*split_chains(members, bounds, lengths, sim, LONGEST))
+    # The teasers are mostly frame and stay with x; y, an article of its own, is kept.
+    assert got == [[0, 1, 2]]
+
+
+# --- union-find, groups, representatives ---
 
 
 def test_union_find_roots_are_smallest() -> None:

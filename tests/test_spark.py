@@ -288,6 +288,11 @@ def test_chains_are_split_as_the_local_engine_splits_them(
     (folder / "p-a.txt").write_text(text, "utf-8")
     (folder / "p-b.txt").write_text(text[:-20] + "。", "utf-8")
     _both([str(folder)], tmp_path, Config(jobs=1), spark)
+    # Components of more than `max_component` members (here the two sites') are settled from
+    # the driver, the pair p-a/p-b in a task: the same rule, the same bytes.
+    run_spark([str(folder)], tmp_path / "driver", Config(jobs=1), spark=spark, max_component=2)
+    for name in CONTRACT:
+        assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
     def clusters(out: Path) -> list[tuple[str, list[str]]]:
         lines = (out / "clusters.jsonl").read_text("utf-8").splitlines()
