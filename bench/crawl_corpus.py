@@ -990,7 +990,13 @@ class Renderer:
                 source = plan.sites[spec.origin].name if spec.origin >= 0 else "网络"
                 text = frame_page(text, plan.sites[spec.site], source, rng, plan.titles)
             else:
-                text = mc.NOISE[kind](text, self.ctx)
+                # A kind drawn at random may leave a short text alone (no line got junk):
+                # draw again, so that a label always means a change.
+                for _ in range(5):
+                    changed = mc.NOISE[kind](text, self.ctx)
+                    if changed != text:
+                        break
+                text = changed
         return text
 
 
