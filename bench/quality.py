@@ -21,14 +21,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
-from dedup.evaluate import EvalResult, evaluate, read_gold, score  # noqa: E402
+from dedup.evaluate import EvalResult, evaluate, read_gold, read_predicted, score  # noqa: E402
 
 TARGET_F1, TARGET_PRECISION, TARGET_NOISE_RECALL = 0.97, 0.99, 0.9
 
@@ -41,6 +43,7 @@ class Row:
     result: EvalResult
     seconds: float
     banding: str = "-"  # LSH bands x rows
+    crawl: dict[str, Any] | None = None  # figures of a crawl_corpus.py gold (kind, original)
 
 
 def read_corpus(path: Path) -> list[tuple[str, str]]:
@@ -71,9 +74,78 @@ def run_dedup(
         if proc.returncode != 0:
             raise SystemExit(f"dedup run {' '.join(options)} failed:\n{proc.stderr[-2000:]}")
         result = evaluate(out, gold)
+        crawl = crawl_figures(out, gold)
         lsh = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("lsh", {})
     banding = f"{lsh['bands']}x{lsh['rows']}" if {"bands", "rows"} <= set(lsh) else "-"
-    return Row(label or ("dedup " + " ".join(options)).strip(), result, seconds, banding)
+    return Row(label or ("dedup " + " ".join(options)).strip(), result, seconds, banding, crawl)
+
+
+CONTENT_KINDS = ("article", "record")  # kinds of a crawl gold that are not junk pages
+
+
+def crawl_figures(outdir: Path, gold_path: Path) -> dict[str, Any] | None:
+    """What a crawl corpus's gold (bench/crawl_corpus.py: `kind`, `original`) lets one score
+    besides pairs: junk pages put in clusters, clean originals kept or removed, hard-negative
+    pairs merged per family of group (court, tender, accident: template records; site: pages
+    of one site's frame). None for a gold without `kind`."""
+    with gold_path.open(encoding="utf-8") as fh:
+        lines = [json.loads(line) for line in fh if line.strip()]
+    if not lines or "kind" not in lines[0]:
+        return None
+    gold = read_gold(gold_path)
+    _, predicted = read_predicted(outdir)
+    representative = {}
+    with (outdir / "clusters.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            c = json.loads(line)
+            representative[int(c["cluster"])] = str(c["representative"])
+    kind_of = {str(g["id"]): str(g["kind"]) for g in lines}
+
+    # Junk pages (singletons in the gold) that the run put in a cluster, and among them
+    # those in a cluster with an article or a record.
+    content = {predicted[d] for d, k in kind_of.items() if k in CONTENT_KINDS and d in predicted}
+    junk: dict[str, dict[str, int]] = {}
+    for d, k in kind_of.items():
+        if k not in CONTENT_KINDS:
+            j = junk.setdefault(k, {"documents": 0, "in_clusters": 0, "with_content": 0})
+            j["documents"] += 1
+            j["in_clusters"] += d in predicted
+            j["with_content"] += predicted.get(d) in content
+
+    # Clean originals of gold clusters with copies: kept (a singleton of the run or its
+    # cluster's representative) or removed; and, when the run grouped the original with a
+    # copy of it, whether the original is the one kept.
+    gold_size = Counter(gd.cluster for gd in gold.values())
+    originals = [str(g["id"]) for g in lines if g.get("original")]
+    originals = [d for d in originals if gold_size[gold[d].cluster] > 1]
+    cell = Counter((p, gold[d].cluster) for d, p in predicted.items() if d in gold)
+    kept = grouped = grouped_kept = 0
+    for d in originals:
+        p = predicted.get(d)
+        is_kept = p is None or representative[p] == d
+        kept += is_kept
+        if p is not None and cell[(p, gold[d].cluster)] > 1:
+            grouped += 1
+            grouped_kept += is_kept
+
+    # Hard negatives per family of group, scored by dedup.evaluate on that family alone.
+    families: dict[str, dict[str, int]] = {}
+    for fam in sorted({gd.hard_negative.split("-")[0] for gd in gold.values() if gd.hard_negative}):
+        sub = {
+            d: gd
+            for d, gd in gold.items()
+            if gd.hard_negative and gd.hard_negative.split("-")[0] == fam
+        }
+        r = score(list(sub), predicted, sub)
+        families[fam] = {"pairs": r.hard_negative_pairs, "merged": r.hard_negative_merged}
+    return {
+        "junk": junk,
+        "originals": len(originals),
+        "originals_kept": kept,
+        "originals_grouped": grouped,
+        "originals_grouped_kept": grouped_kept,
+        "hard_negatives": families,
+    }
 
 
 def char_shingles(text: str, n: int = 5) -> set[bytes]:
@@ -221,6 +293,27 @@ def noise_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def crawl_table(row: Row) -> str:
+    """Junk pages in clusters, clean originals kept, hard negatives merged per family."""
+    c = row.crawl or {}
+    lines = [f"crawl corpus figures: {row.method}"]
+    for kind, j in sorted(c.get("junk", {}).items()):
+        lines.append(
+            f"  {kind:<17} {j['in_clusters']:>5} of {j['documents']:>5} in clusters, "
+            f"{j['with_content']} of them with articles or records"
+        )
+    n, grouped = c.get("originals", 0), c.get("originals_grouped", 0)
+    lines.append(
+        f"  clean originals   {c.get('originals_kept', 0)} of {n} kept; of the {grouped} grouped "
+        f"with a copy, {c.get('originals_grouped_kept', 0)} kept as the representative"
+    )
+    for fam, h in sorted(c.get("hard_negatives", {}).items()):
+        lines.append(
+            f"  hard negatives    {fam:<9} {h['merged']:>7} of {h['pairs']:>9} pairs merged"
+        )
+    return "\n".join(lines)
+
+
 def meets_targets(r: EvalResult) -> bool:
     """The project's quality targets."""
     return (
@@ -364,10 +457,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary_table(rows))
     print()
     print(noise_table(rows))
+    for row in rows:
+        if row.crawl is not None:
+            print()
+            print(crawl_table(row))
     if args.json:
         args.json.write_text(
             json.dumps(
-                [{"method": r.method, "seconds": r.seconds, **r.result.to_dict()} for r in rows],
+                [
+                    {"method": r.method, "seconds": r.seconds, **r.result.to_dict()}
+                    | ({"crawl": r.crawl} if r.crawl is not None else {})
+                    for r in rows
+                ],
                 ensure_ascii=False,
                 indent=2,
             )
