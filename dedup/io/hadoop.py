@@ -89,7 +89,7 @@ class HadoopDir:
         return self.uri.rstrip("/") + "/" + name
 
     def mkdir(self) -> None:
-        with _java(self.uri, "cannot make the output folder"):
+        with _java(self.uri, "cannot prepare the output folder"):
             self._fs.mkdirs(self._root)
 
     def names(self) -> list[str]:
