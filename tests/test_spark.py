@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from test_formats import seed_table
+from helpers import seed_table
 
 from dedup.cli import cli
 from dedup.cluster import UnionFind, groups

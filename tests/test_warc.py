@@ -1,0 +1,243 @@
+"""WARC and WET inputs (dedup/io/warc.py): records, main-text extraction, HTML decoding, bad
+archives and the missing extra."""
+
+from __future__ import annotations
+
+import html
+import io
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import (
+    ONE_JOB,
+    URL,
+    cluster_ids,
+    dedup,
+    jsonl_records,
+    paragraphs_html,
+    plain_page,
+    seeds,
+    write_warc,
+    write_wet,
+)
+from warcio.warcwriter import WARCWriter
+
+from dedup.config import ReadConfig
+from dedup.errors import InputError
+from dedup.io import read_inputs
+from dedup.io.warc import decode_html
+from dedup.pipeline import run
+from dedup.types import Doc, Skip
+
+NAV = "".join(
+    f'<li><a href="/c/{i}/">{name}</a></li>'
+    for i, name in enumerate(("首页", "新闻", "财经", "科技", "体育", "娱乐", "汽车", "房产"))
+)
+
+
+SIDEBAR = "".join(
+    f'<li><a href="/a/{i}.html">{t}</a></li>'
+    for i, t in enumerate(
+        ("全省经济运行稳中向好", "春季招聘会本周六举行", "城市更新项目进展顺利", "暴雨预警发布")
+    )
+)
+
+
+def site_page(title: str, text: str) -> str:
+    """An article among a news site's chrome: menus, breadcrumb, sidebar, share bar, footer."""
+    return (
+        '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)} - 华夏新闻网</title>"
+        "<style>.nav li{display:inline}</style><script>var _hmt=[];</script></head><body>"
+        '<div class="top">欢迎访问华夏新闻网！ <a href="/login">登录</a> | 注册 | 设为首页</div>'
+        f'<header><nav class="nav"><ul>{NAV}</ul></nav>'
+        '<div class="crumb">当前位置：<a href="/">首页</a> &gt; 新闻 &gt; 正文</div></header>'
+        f'<div class="wrap"><main><article><h1>{html.escape(title)}</h1>'
+        f"{paragraphs_html(text)}</article></main>"
+        f'<aside class="side"><h3>热门文章</h3><ul>{SIDEBAR}</ul></aside></div>'
+        '<div class="share">分享到：微信 微博 QQ空间 【打印】【关闭】</div>'
+        '<footer><p><a href="/about">关于我们</a> | 联系我们 | 广告服务 | 网站地图</p>'
+        "<p>Copyright © 2005-2024 华夏新闻网 版权所有 京ICP备12345678号</p></footer>"
+        "</body></html>"
+    )
+
+
+# --- records and extraction -----------------------------------------------------------------------
+
+
+def test_warc_html_with_site_chrome_gives_the_same_cluster(seeds_dir: Path, tmp_path: Path) -> None:
+    """Every page carries the same navigation, sidebar and footer: only extraction keeps the
+    three distinct articles apart and the two versions together."""
+    pages = [
+        (URL.format(i), site_page(t.splitlines()[0], t).encode(), "text/html; charset=UTF-8")
+        for i, t in seeds(seeds_dir)
+    ]
+    path = write_warc(tmp_path / "site.warc.gz", pages)
+    result = run([str(path)], tmp_path / "out", ONE_JOB)
+    assert cluster_ids(tmp_path / "out") == [
+        (URL.format("001"), {URL.format(i) for i in ("000", "001")})
+    ]
+    # warcinfo, request, metadata and image records are not documents
+    assert result.read == 5
+    kept = jsonl_records(tmp_path / "out" / "kept.jsonl")
+    assert [r["id"] for r in kept] == [URL.format(i) for i in ("001", "002", "003", "004")]
+    for r in kept:
+        assert set(r) == {"id", "text", "url", "date", "warc_record_id"}
+        assert r["url"] == r["id"] and r["warc_record_id"].startswith("urn:uuid:")
+        assert r["date"].startswith("20")
+        assert "版权所有" not in r["text"] and "热门文章" not in r["text"]
+    longest = max(dict(seeds(seeds_dir))["002"].splitlines(), key=len)
+    assert longest[200:240] in kept[1]["text"]
+
+
+def test_a_recrawled_uri_gets_the_record_id(seeds_dir: Path, tmp_path: Path) -> None:
+    s = seeds(seeds_dir)
+    page = (URL.format("002"), plain_page(s[2][1]).encode(), "text/html")
+    a = write_warc(tmp_path / "a.warc.gz", [page], extras=False)
+    b = write_warc(tmp_path / "b.warc.gz", [page, page], extras=False)
+    docs = [d for d in read_inputs([str(a), str(b)], ReadConfig()) if isinstance(d, Doc)]
+    assert docs[0].id == URL.format("002")
+    assert [d.id.split("#")[0] for d in docs[1:]] == [URL.format("002")] * 2
+    assert [d.id.split("#")[1] for d in docs[1:]] == [d.record["warc_record_id"] for d in docs[1:]]
+    assert len({d.id for d in docs}) == 3
+    again = [d.id for d in read_inputs([str(a), str(b)], ReadConfig()) if isinstance(d, Doc)]
+    assert again == [d.id for d in docs]
+
+
+def test_an_html_page_with_no_main_text_is_still_a_document(tmp_path: Path) -> None:
+    page = (
+        URL.format("empty"),
+        b"<html><body><nav><a href='/'>home</a></nav></body></html>",
+        "text/html",
+    )
+    path = write_warc(tmp_path / "e.warc.gz", [page], extras=False)
+    items = list(read_inputs([str(path)], ReadConfig()))
+    assert len(items) == 1 and isinstance(items[0], Doc)
+    assert items[0].id == URL.format("empty") and len(items[0].text) < 10
+
+
+def test_parallel_extraction_gives_the_same_documents(seeds_dir: Path, tmp_path: Path) -> None:
+    s = seeds(seeds_dir) * 8  # more pages than one extraction batch
+    pages = [
+        (URL.format(f"{k}-{i}"), site_page(t.splitlines()[0], t).encode(), "text/html")
+        for k, (i, t) in enumerate(s)
+    ]
+    path = write_warc(tmp_path / "many.warc.gz", pages)
+    one = list(read_inputs([str(path)], ReadConfig(), jobs=1))
+    two = list(read_inputs([str(path)], ReadConfig(), jobs=2))
+    assert len(one) == len(pages) and one == two
+
+
+def test_a_failing_extraction_is_reported_for_that_page_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dedup.io.warc as warc
+
+    def flaky(name: str) -> Callable[[str], str]:
+        def extract(page: str) -> str:
+            if "bad" in page:
+                raise RuntimeError("parser crashed")
+            return "ok"
+
+        return extract
+
+    monkeypatch.setattr(warc, "extractor", flaky)
+    pages = [(URL.format(n), f"<p>{n}</p>".encode(), "text/html") for n in ("a", "bad", "c")]
+    path = write_warc(tmp_path / "f.warc.gz", pages, extras=False)
+    items = list(read_inputs([str(path)], ReadConfig(on_error="skip")))
+    assert [type(i).__name__ for i in items] == ["Doc", "Skip", "Doc"]
+    assert isinstance(items[1], Skip) and "parser crashed" in items[1].reason
+    with pytest.raises(InputError, match="parser crashed"):
+        list(read_inputs([str(path)], ReadConfig()))
+
+
+def test_warc_from_stdin(seeds_dir: Path, tmp_path: Path) -> None:
+    pages = [(URL.format(i), plain_page(t).encode(), "text/html") for i, t in seeds(seeds_dir)]
+    data = write_warc(tmp_path / "s.warc.gz", pages).read_bytes()
+    out = tmp_path / "out"
+    code, output = dedup("run", "-", "--format", "warc", "-o", str(out), "--no-report", input=data)
+    assert code == 0, output
+    assert cluster_ids(out) == [(URL.format("001"), {URL.format("000"), URL.format("001")})]
+
+
+# --- HTML decoding --------------------------------------------------------------------------------
+
+
+ARTICLE = "国务院办公厅印发通知，要求各地区各部门认真贯彻落实。繁體字測試：發展與資訊。"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body_charset", "header"),
+    [
+        ("gbk", "gbk", "text/html"),  # <meta charset> only
+        ("gb18030", "gb2312", "text/html"),  # labelled gb2312, characters beyond it
+        ("gbk", None, "text/html; charset=GBK"),  # HTTP header only
+        ("big5", "big5", "text/html"),
+        ("big5", None, "text/html"),  # no label at all: detected
+        ("gbk", None, "text/html"),
+        ("utf-8", "gbk", "text/html; charset=gb2312"),  # relabelled, never re-encoded
+    ],
+)
+def test_html_decodes_by_header_meta_or_detection(
+    encoding: str, body_charset: str | None, header: str
+) -> None:
+    text = ARTICLE if encoding != "big5" else "繁體中文網頁，發展與資訊。" * 3
+    meta = f'<meta charset="{body_charset}">' if body_charset else ""
+    page = f"<html><head>{meta}<title>標題</title></head><body><p>{text}</p></body></html>"
+    assert text in decode_html(page.encode(encoding), header)
+
+
+def test_a_gbk_page_in_a_warc_is_read_right(tmp_path: Path) -> None:
+    body = (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">'
+        f"</head><body><article><h1>通知</h1>{paragraphs_html((ARTICLE + chr(10)) * 8)}"
+        "</article></body></html>"
+    ).encode("gbk")
+    path = write_warc(tmp_path / "gbk.warc.gz", [(URL.format("gbk"), body, "text/html")])
+    (doc,) = [d for d in read_inputs([str(path)], ReadConfig()) if isinstance(d, Doc)]
+    assert ARTICLE in doc.text
+
+
+def test_a_wet_record_in_gbk_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.wet"
+    with path.open("wb") as f:
+        w = WARCWriter(f, gzip=False)
+        payload = io.BytesIO((ARTICLE * 4).encode("gbk"))
+        w.write_record(w.create_warc_record(URL.format("g"), "conversion", payload=payload))
+    (doc,) = read_inputs([str(path)], ReadConfig())
+    assert isinstance(doc, Doc) and ARTICLE in doc.text
+
+
+# --- bad WARC and the missing extra ---------------------------------------------------------------
+
+
+def test_truncated_warc_raises_naming_the_file_and_keeps_what_came_before(
+    seeds_dir: Path, tmp_path: Path
+) -> None:
+    s = seeds(seeds_dir)
+    pages = [(URL.format(i), plain_page(t).encode(), "text/html") for i, t in s]
+    data = write_warc(tmp_path / "full.warc.gz", pages, extras=False).read_bytes()
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(InputError) as err:
+        list(read_inputs([str(cut)], ReadConfig()))
+    assert err.value.source == str(cut) and "WARC" in err.value.reason
+    items = list(read_inputs([str(cut)], ReadConfig(on_error="skip")))
+    assert isinstance(items[-1], Skip) and all(isinstance(d, Doc) for d in items[:-1])
+    assert len(items) >= 2
+
+
+def test_a_file_that_is_not_warc_raises_via_the_cli(tmp_path: Path) -> None:
+    (tmp_path / "junk.warc").write_bytes(b"this is not a WARC file\r\n\r\n")
+    code, output = dedup("run", str(tmp_path / "junk.warc"), "-o", str(tmp_path / "out"))
+    assert code == 1 and "junk.warc" in output and "Traceback" not in output
+
+
+def test_missing_warcio_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_wet(tmp_path / "x.wet", [(URL.format(0), "文本")])
+    monkeypatch.setitem(sys.modules, "warcio", None)
+    monkeypatch.setitem(sys.modules, "warcio.archiveiterator", None)
+    code, output = dedup("run", str(path), "-o", str(tmp_path / "out"), "--no-report")
+    assert code != 0 and "dedup[warc]" in output and "Traceback" not in output
