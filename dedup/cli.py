@@ -18,6 +18,7 @@ from .config import (
     LSHConfig,
     OutputConfig,
     ReadConfig,
+    RepeatConfig,
     ShingleConfig,
     SignatureConfig,
     VerifyConfig,
@@ -115,6 +116,22 @@ def cli() -> None:
     default=_DEFAULTS.verify.containment,
     show_default=True,
     help="Share of the shorter document found in the longer one (truncated copies).",
+)
+@click.option(
+    "--min-own",
+    type=click.IntRange(min=1),
+    default=_DEFAULTS.verify.min_own,
+    show_default=True,
+    help="Shingles of its own (repeated text set aside) a document needs to be merged by "
+    "containment.",
+)
+@click.option(
+    "--repeat-min-groups",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.repeat.min_groups,
+    show_default=True,
+    help="Text found in this many groups of versions is site text (frames, disclaimers, "
+    "templates), set aside when comparing; 0: off.",
 )
 @click.option(
     "--ngram",
@@ -229,7 +246,8 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         shingle=ShingleConfig(opts["ngram"]),
         signature=SignatureConfig(opts["num_perm"], opts["seed"]),
         lsh=LSHConfig(threshold=opts["lsh_threshold"], bands=opts["bands"], rows=opts["rows"]),
-        verify=VerifyConfig(opts["threshold"], opts["containment"]),
+        repeat=RepeatConfig(min_groups=opts["repeat_min_groups"]),
+        verify=VerifyConfig(opts["threshold"], opts["containment"], opts["min_own"]),
         cluster=ClusterConfig(opts["representative"]),
         output=OutputConfig(opts["output_format"], opts["annotate"]),
         jobs=opts["jobs"],

@@ -81,11 +81,38 @@ class LSHConfig:
 
 
 @dataclass(frozen=True)
+class RepeatConfig:
+    """Text the corpus repeats (repeats.py): a shingle found in at least `min_groups` groups of
+    versions of one text is set aside before verification; 0 turns the pass off. Two documents
+    are in one group when their whole shingle sets have Jaccard >= `group_jaccard`, or when
+    one holds >= `group_containment` of the other and is at most 1 / `group_ratio` times its
+    size (a copy in another site's frame, a truncated copy, but not a bare disclaimer in a
+    page). Counts go to 2**`table_bits` slots."""
+
+    min_groups: int = 8
+    group_jaccard: float = 0.8
+    group_containment: float = 0.9
+    group_ratio: float = 0.2
+    table_bits: int = 24
+
+    def __post_init__(self) -> None:
+        if self.min_groups < 0:
+            raise ConfigError(f"repeat min_groups must be >= 0, got {self.min_groups}")
+        if not 0.0 < self.group_jaccard <= 1.0:
+            raise ConfigError(f"repeat group_jaccard must be in (0, 1], got {self.group_jaccard}")
+        if not 8 <= self.table_bits <= 30:
+            raise ConfigError(f"repeat table_bits must be in [8, 30], got {self.table_bits}")
+
+
+@dataclass(frozen=True)
 class VerifyConfig:
-    """A pair is a match when Jaccard >= threshold or containment >= containment."""
+    """A pair is a match when Jaccard >= threshold or containment >= containment, both on the
+    documents' own text (repeated text set aside). Containment counts only when both documents
+    have at least `min_own` shingles of their own; below that it is taken as the Jaccard."""
 
     threshold: float = 0.6
     containment: float = 0.8
+    min_own: int = 8
 
 
 @dataclass(frozen=True)
@@ -139,6 +166,7 @@ class Config:
     shingle: ShingleConfig = field(default_factory=ShingleConfig)
     signature: SignatureConfig = field(default_factory=SignatureConfig)
     lsh: LSHConfig = field(default_factory=LSHConfig)
+    repeat: RepeatConfig = field(default_factory=RepeatConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

@@ -33,9 +33,10 @@ from .cluster import Clusters, cluster
 from .config import Config
 from .errors import InputError
 from .lsh import candidate_pairs, resolve_params
+from .repeats import RepeatCounter, Repeats, group_roots, same_group
 from .sign import Signed
 from .store import ShingleStore, write_segment
-from .verify import is_match, similarities_to, stored_similarities
+from .verify import FETCH_BUDGET, Own, is_match, similarities_to, stored_similarities
 
 
 def duplicate_id_error(
@@ -172,18 +173,24 @@ class TwoPassIndex:
             self._lengths.clear()
             pairs = candidate_pairs(sigs, self.bands, self.rows, cfg.lsh.max_bucket)
             del sigs  # not needed past LSH: the later stages get its memory
+            # A document with no text is never a version of anything.
+            empty = lengths == 0
+            pairs = pairs[~(empty[pairs[:, 0]] | empty[pairs[:, 1]])]
             t = _lap(timings, "lsh", t)
 
             if on_stage is not None:
                 on_stage("verify")
-            jac, con = stored_similarities(self.store, pairs)
+            repeats = self._repeats(n, pairs)
+            t = _lap(timings, "repeats", t)
+            own = Own(repeats.table, cfg.verify.min_own)
+            jac, con = stored_similarities(self.store, pairs, own)
             matched = pairs[is_match(jac, con, cfg.verify)]
             t = _lap(timings, "verify", t)
 
             if on_stage is not None:
                 on_stage("cluster")
             # Similarities verification already measured are not read again.
-            known = partial(similarities_to, store=self.store, known=(pairs, jac, con))
+            known = partial(similarities_to, store=self.store, known=(pairs, jac, con), own=own)
             clusters = cluster(n, matched, lengths, known, cfg.cluster)
             cluster_of, duplicate_of = clusters.fates(n)
             _lap(timings, "cluster", t)
@@ -193,10 +200,23 @@ class TwoPassIndex:
             "lsh": {"bands": self.bands, "rows": self.rows},
             "candidates": int(pairs.shape[0]),
             "verified_pairs": int(matched.shape[0]),
+            "repeated_slots": repeats.count,
+            "empty": int(empty.sum()),
             "input_bytes": self.input_bytes,
             "timings": timings,
         }
         return Found(clusters, cluster_of, duplicate_of, stats)
+
+    def _repeats(self, n: int, pairs: np.ndarray) -> Repeats:
+        """The repeated text of the documents in candidate pairs (repeats.py)."""
+        cfg = self.config.repeat
+        if cfg.min_groups == 0 or pairs.shape[0] == 0:
+            return Repeats.none()
+        jac, con = stored_similarities(self.store, pairs)
+        linked = same_group(pairs, jac, con, self.store.sizes(), cfg)
+        counter = RepeatCounter(cfg)
+        counter.add(self.store.chunks(group_roots(n, pairs, linked), FETCH_BUDGET))
+        return counter.repeats()
 
     def close(self) -> None:
         """Remove the shingle sets (done by `finish`; for an abandoned index)."""

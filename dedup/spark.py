@@ -39,7 +39,7 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 
 from .cluster import Clusters, make_cluster, settle
-from .config import ClusterConfig, Config, ReadConfig, VerifyConfig
+from .config import ClusterConfig, Config, ReadConfig, RepeatConfig, VerifyConfig
 from .errors import AccountingError, DedupError, InputError
 from .index import duplicate_id_error
 from .io.detect import detect_format
@@ -64,8 +64,10 @@ from .io.readers import STDIN_NAME, folder_files, read_file, read_inputs
 from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
+from .repeats import RepeatCounter, Repeats, same_group
 from .sign import sign_texts
 from .types import Counts, Doc, RunResult, Skip
+from .verify import Own, similarities
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
 JAVA_HINT = (
@@ -225,6 +227,7 @@ class _Run:
         self.extra: dict[str, Any] = {}
         self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
         self.max_component = MAX_COMPONENT
+        self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
         self._t = time.perf_counter()
 
@@ -286,9 +289,21 @@ class _Run:
         self._lap("lsh")
 
         reporter.stage("verify")
+        # A document with no text is never a version of anything.
+        empty = sorted(signed.filter(lambda kv: kv[1][2] == 0).keys().collect())
+        if empty:
+            gone = self.sc.broadcast(frozenset(empty))
+            candidates = candidates.filter(
+                lambda p: (p >> 32) not in gone.value and (p & _LOW32) not in gone.value
+            )
         sets = signed.mapValues(lambda v: v[1])
-        pairs = candidates.map(lambda p: (p >> 32, (p & _LOW32, None)))
-        matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify))
+        pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
+        t = time.perf_counter()
+        repeats = self._repeats(pairs, sets)
+        self.timings["repeats"] = round(time.perf_counter() - t, 4)
+        own = self.sc.broadcast(Own(repeats.table, config.verify.min_own))
+        self.own = own
+        matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify, own))
         matched = self._keep(matched)
         n_matched = matched.count()
         candidates.unpersist()
@@ -317,6 +332,8 @@ class _Run:
             "lsh": {"bands": bands, "rows": rows},
             "candidates": n_candidates,
             "verified_pairs": n_matched,
+            "repeated_slots": repeats.count,
+            "empty": len(empty),
             "input_bytes": read.input_bytes,
         }
         timings = dict(self.timings)
@@ -419,6 +436,32 @@ class _Run:
         self.sc.addFile(str(path))
         return path.name
 
+    # -- repeated text ------------------------------------------------------------------
+
+    def _repeats(self, pairs: Any, sets: Any) -> Repeats:
+        """The repeated text of the documents in candidate pairs (repeats.py), as locally:
+        the pairs' whole-set similarities link versions into groups (`same_group`), connected
+        components give each group's first document, and the slot counts of those documents'
+        sets are added up over the partitions."""
+        cfg, parts = self.config.repeat, self.parts
+        if cfg.min_groups == 0 or pairs.isEmpty():
+            return Repeats.none()
+        linked = _with_sets(pairs, sets, parts).mapPartitions(_Linked(cfg))
+        roots = _components(linked, parts, self._keep)  # (node, first of its group)
+        involved = pairs.flatMap(lambda kv: (kv[0], kv[1][0])).distinct(parts)
+        counted = (
+            involved.map(lambda node: (node, None))
+            .leftOuterJoin(roots, parts)
+            .map(lambda kv: kv[0] if kv[1][1] is None else kv[1][1])
+            .distinct(parts)
+            .map(lambda node: (node, None))
+            .join(sets, parts)
+            .values()
+            .map(lambda v: v[1])
+        )
+        counter = counted.mapPartitions(_CountSlots(cfg)).treeReduce(RepeatCounter.merge)
+        return counter.repeats()
+
     # -- cluster ------------------------------------------------------------------------
 
     def _clusters(self, components: Any, signed: Any) -> Any:
@@ -438,7 +481,7 @@ class _Run:
             small.join(per_doc, parts)
             .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
             .groupByKey(parts)
-            .flatMap(_SettleTask(self.config.cluster))
+            .flatMap(_SettleTask(self.config.cluster, self.own))
         )
         found = [settled] + [self._settle(root, components, signed) for root in large]
         groups = self.sc.union(found) if len(found) > 1 else settled
@@ -466,9 +509,8 @@ class _Run:
             ]
             jac, con = np.empty(len(pairs)), np.empty(len(pairs))
             asked = self.sc.parallelize(pairs, parts)
-            for k, (_, j, c) in (
-                _with_sets(asked, sets, parts).mapPartitions(_MemberSims()).collect()
-            ):
+            sims = _with_sets(asked, sets, parts).mapPartitions(_MemberSims(self.own))
+            for k, (_, j, c) in sims.collect():
                 jac[k], con[k] = j, c
             return jac, con
 
@@ -804,16 +846,44 @@ def _with_sets(pairs: Any, sets: Any, parts: int) -> Any:
     )
 
 
-def _pair_similarities(batch: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+def _pair_similarities(batch: list[Any], own: Own) -> tuple[np.ndarray, np.ndarray]:
     """The local `similarities` on (tag, i, j, set_i, set_j) rows."""
-    from .verify import similarities
-
     arrays = [np.frombuffer(b, dtype=np.uint32) for row in batch for b in (row[3], row[4])]
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
     np.cumsum([a.size for a in arrays], out=offsets[1:])
     data = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.uint32)
     pairs = np.arange(len(arrays), dtype=np.int64).reshape(-1, 2)
-    return similarities(data, offsets, pairs)
+    return similarities(data, offsets, pairs, own)
+
+
+@dataclass(frozen=True)
+class _Linked:
+    """Executor side: the candidate pairs that are versions of one text for counting
+    repeated text (`repeats.same_group` on whole sets), as (i, j)."""
+
+    cfg: RepeatConfig
+
+    def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int]]:
+        for batch in batched(part, _VERIFY_BATCH):
+            jac, con = _pair_similarities(batch, Own())
+            sizes = np.array([len(b) // 4 for row in batch for b in (row[3], row[4])])
+            local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
+            linked = same_group(local, jac, con, sizes, self.cfg)
+            for row, ok in zip(batch, linked.tolist(), strict=True):
+                if ok:
+                    yield row[1], row[2]
+
+
+@dataclass(frozen=True)
+class _CountSlots:
+    """Executor side: the slot counts (repeats.RepeatCounter) of a partition's sets."""
+
+    cfg: RepeatConfig
+
+    def __call__(self, part: Iterable[bytes]) -> Iterator[RepeatCounter]:
+        counter = RepeatCounter(self.cfg)
+        counter.add(np.frombuffer(b, dtype=np.uint32) for b in part)
+        yield counter
 
 
 @dataclass(frozen=True)
@@ -821,12 +891,13 @@ class _Verify:
     """Executor side: the candidate pairs that are versions of one article, as (i, j)."""
 
     cfg: VerifyConfig
+    own: Any  # Broadcast of verify.Own
 
     def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int]]:
         from .verify import is_match
 
         for batch in batched(part, _VERIFY_BATCH):
-            jac, con = _pair_similarities(batch)
+            jac, con = _pair_similarities(batch, self.own.value)
             for row, ok in zip(batch, is_match(jac, con, self.cfg).tolist(), strict=True):
                 if ok:
                     yield row[1], row[2]
@@ -836,9 +907,11 @@ class _Verify:
 class _MemberSims:
     """Executor side: (cluster number, (member, jaccard, containment)) to its representative."""
 
+    own: Any  # Broadcast of verify.Own
+
     def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         for batch in batched(part, _VERIFY_BATCH):
-            jac, con = _pair_similarities(batch)
+            jac, con = _pair_similarities(batch, self.own.value)
             for row, j, c in zip(batch, jac.tolist(), con.tolist(), strict=True):
                 yield row[0], (row[1], j, c)
 
@@ -908,10 +981,9 @@ class _SettleTask:
     its final clusters as `Group`s, by the cluster stage on the sets in memory."""
 
     cfg: ClusterConfig
+    own: Any  # Broadcast of verify.Own
 
     def __call__(self, kv: tuple[int, Iterable[tuple[int, int, bytes, Any]]]) -> Iterator[Group]:
-        from .verify import similarities
-
         rows = sorted(kv[1], key=lambda r: r[0])
         nodes = np.array([r[0] for r in rows], dtype=np.int64)
         lengths = np.array([r[1] for r in rows], dtype=np.int64)
@@ -919,9 +991,10 @@ class _SettleTask:
         offsets = np.zeros(len(sets) + 1, dtype=np.int64)
         np.cumsum([s.size for s in sets], out=offsets[1:])
         data = np.concatenate(sets) if sets else np.empty(0, dtype=np.uint32)
+        own = self.own.value
 
         def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return similarities(data, offsets, np.stack([reps, others], axis=1))
+            return similarities(data, offsets, np.stack([reps, others], axis=1), own)
 
         everyone = np.arange(nodes.size)
         found = settle(everyone, np.array([0, nodes.size]), lengths, similarity, self.cfg)

@@ -11,6 +11,7 @@ documents it needs, a bounded number at a time (`ShingleStore.fetch`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,3 +167,14 @@ class ShingleStore:
                 for fd in fds.values():
                     os.close(fd)
         return data, starts, ends
+
+    def chunks(self, docs: np.ndarray, budget: int) -> Iterator[np.ndarray]:
+        """The sets of `docs` back to back, about `budget` bytes of them at a time."""
+        docs = np.asarray(docs, dtype=np.int64)
+        cost = np.cumsum(self.sizes()[docs] * _ITEM)
+        lo = 0
+        while lo < docs.size:
+            base = cost[lo - 1] if lo else 0
+            hi = max(int(np.searchsorted(cost, base + budget, side="right")), lo + 1)
+            yield self.fetch(docs[lo:hi])[0]
+            lo = hi

@@ -7,7 +7,9 @@ Two ways, both deterministic and using the same stages as `deduplicate`:
 - `Deduplicator` (one pass): `annotate` each batch against everything seen before. The first
   version of an article is kept; a later one points to the kept document of the earliest
   document it matches. Nothing can be revised afterwards, so a kept document's
-  `dedup_cluster` is null even when later versions join it, and clusters never merge.
+  `dedup_cluster` is null even when later versions join it, and clusters never merge. The
+  text a corpus repeats (site frames, disclaimers: repeats.py) is only known once the whole
+  corpus is seen, so one pass compares whole texts; use `DedupIndex` on crawls with frames.
 
 A batch is a list of dicts, a dict of columns (a HuggingFace batch), a `pyarrow.RecordBatch`
 or `Table`, or a `pandas.DataFrame`; it comes back as the same type with three fields added:
@@ -35,7 +37,7 @@ from .lsh import band_keys, resolve_params
 from .parallel import batched
 from .sign import sign_texts
 from .store import Extent, ShingleStore, write_segment
-from .verify import is_match, stored_similarities
+from .verify import Own, is_match, stored_similarities
 
 CLUSTER = "dedup_cluster"
 KEEP = "dedup_keep"
@@ -353,6 +355,7 @@ class Deduplicator:
         self._segment = _Grow(None, np.int32)
         self._start = _Grow(None, np.int64)
         self._size = _Grow(None, np.int64)
+        self._empty = _Grow(None, np.bool_)  # no text: never a version of anything
         self._root = _Grow(None, np.int64)  # the kept document each document belongs to
         self._prev = _Grow(self._bands, np.int64)
         self._heads = Dict.empty(key_type=types.uint64, value_type=types.int64)
@@ -403,6 +406,7 @@ class Deduplicator:
         self._segment.extend(np.full(len(texts), seg, dtype=np.int32))
         self._start.extend(starts)
         self._size.extend(signed.sizes)
+        self._empty.extend(signed.lengths == 0)
         keys = np.stack([band_keys(signed.sigs, b, self._rows) for b in range(self._bands)], axis=1)
         _insert(self._heads, keys, self._prev.reserve(len(texts)), lo)
         self._prev.size = hi
@@ -410,9 +414,13 @@ class Deduplicator:
         if packed.shape[0] == 0:
             return {}
         pairs = np.unique(packed, axis=0)  # sorted by earlier, then later document
+        empty = self._empty.view
+        pairs = pairs[~(empty[pairs[:, 0]] | empty[pairs[:, 1]])]
         docs = np.unique(pairs)
         local = np.searchsorted(docs, pairs)
-        jac, con = stored_similarities(self._reader(docs), local)
+        # Repeated text needs the whole corpus: one pass compares whole texts.
+        own = Own(min_own=cfg.verify.min_own)
+        jac, con = stored_similarities(self._reader(docs), local, own)
         found: dict[int, int] = {}
         for earlier, later in pairs[is_match(jac, con, cfg.verify)].tolist():
             found.setdefault(later, earlier)  # rows come earliest first

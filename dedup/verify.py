@@ -6,6 +6,8 @@ shorter version the longer one contains (a truncated copy scores near 1).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from numba import njit
 
@@ -16,47 +18,90 @@ from .store import ShingleStore
 FETCH_BUDGET = 1 << 27
 
 
+# The repeated-shingle table of a comparison that sets nothing aside (repeats.Repeats.none).
+NO_REPEATS = np.zeros(1, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Own:
+    """How a pair's own text is found: the repeated-shingle table (repeats.Repeats.table: slot
+    h & (size - 1) is 1 for a repeated shingle h), and the own shingles both documents need
+    before containment counts for more than Jaccard (VerifyConfig.min_own)."""
+
+    table: np.ndarray = field(default_factory=lambda: NO_REPEATS)
+    min_own: int = 1
+
+
+@njit(cache=True)
+def _own_size(data: np.ndarray, lo: int, hi: int, table: np.ndarray, mask: int) -> int:
+    n = 0
+    for k in range(lo, hi):
+        n += table[data[k] & mask] == 0
+    return n
+
+
 @njit(cache=True)
 def _similarities(
-    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, pairs: np.ndarray
+    data: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    pairs: np.ndarray,
+    table: np.ndarray,
+    min_own: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     m = pairs.shape[0]
     jac = np.empty(m, dtype=np.float64)
     con = np.empty(m, dtype=np.float64)
+    mask = table.size - 1
     for p in range(m):
         i = pairs[p, 0]
         j = pairs[p, 1]
         a0, a1 = starts[i], ends[i]
         b0, b1 = starts[j], ends[j]
-        na = a1 - a0
-        nb = b1 - b0
         inter = 0
         x, y = a0, b0
         # Branch-free merge: which side advances is data-dependent and unpredictable, so
         # comparisons as increments run about twice as fast as if/elif.
-        while x < a1 and y < b1:
-            va = data[x]
-            vb = data[y]
-            inter += va == vb
-            x += va <= vb
-            y += vb <= va
+        if mask == 0:
+            na = a1 - a0
+            nb = b1 - b0
+            while x < a1 and y < b1:
+                va = data[x]
+                vb = data[y]
+                inter += va == vb
+                x += va <= vb
+                y += vb <= va
+        else:
+            na = _own_size(data, a0, a1, table, mask)
+            nb = _own_size(data, b0, b1, table, mask)
+            while x < a1 and y < b1:
+                va = data[x]
+                vb = data[y]
+                inter += (va == vb) & (table[va & mask] == 0)
+                x += va <= vb
+                y += vb <= va
         union = na + nb - inter
-        jac[p] = inter / union if union > 0 else 1.0
+        jac[p] = inter / union if union > 0 else 0.0
         small = min(na, nb)
-        con[p] = inter / small if small > 0 else 1.0
+        con[p] = inter / small if small >= max(min_own, 1) else jac[p]
     return jac, con
 
 
 def similarities(
-    data: np.ndarray, offsets: np.ndarray, pairs: np.ndarray
+    data: np.ndarray, offsets: np.ndarray, pairs: np.ndarray, own: Own = Own()
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (jaccard, containment) for each row (i, j) of `pairs`; set i is
-    data[offsets[i]:offsets[i + 1]]."""
+    """Exact (jaccard, containment) of the own text of each row (i, j) of `pairs`; set i is
+    data[offsets[i]:offsets[i + 1]]. Two documents with no own text share nothing."""
     if pairs.shape[0] == 0:
         return np.empty(0), np.empty(0)
     offsets = np.asarray(offsets, dtype=np.int64)
     return _similarities(
-        data, offsets[:-1], offsets[1:], np.ascontiguousarray(pairs, dtype=np.int64)
+        data,
+        offsets[:-1],
+        offsets[1:],
+        np.ascontiguousarray(pairs, dtype=np.int64),
+        own.table,
+        own.min_own,
     )
 
 
@@ -74,7 +119,7 @@ def _chunks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
 
 
 def stored_similarities(
-    store: ShingleStore, pairs: np.ndarray, budget: int = FETCH_BUDGET
+    store: ShingleStore, pairs: np.ndarray, own: Own = Own(), budget: int = FETCH_BUDGET
 ) -> tuple[np.ndarray, np.ndarray]:
     """`similarities` for pairs of documents of `store`, reading only their sets and at most
     about `budget` bytes of them at a time. Results do not depend on the budget."""
@@ -88,7 +133,7 @@ def stored_similarities(
         docs = np.unique(chunk)
         data, starts, ends = store.fetch(docs)
         local = np.searchsorted(docs, chunk)
-        jac[lo:hi], con[lo:hi] = _similarities(data, starts, ends, local)
+        jac[lo:hi], con[lo:hi] = _similarities(data, starts, ends, local, own.table, own.min_own)
     return jac, con
 
 
@@ -102,6 +147,7 @@ def similarities_to(
     others: np.ndarray,
     store: ShingleStore,
     known: tuple[np.ndarray, np.ndarray, np.ndarray],
+    own: Own = Own(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(jaccard, containment) of each (reps[k], others[k]): taken from `known` (candidate
     pairs as rows (smaller, larger), with the similarities verification measured; both are
@@ -118,5 +164,6 @@ def similarities_to(
     jac[hit] = known_jac[order[pos[hit]]]
     con[hit] = known_con[order[pos[hit]]]
     miss = ~hit
-    jac[miss], con[miss] = stored_similarities(store, np.stack([reps[miss], others[miss]], axis=1))
+    missing = np.stack([reps[miss], others[miss]], axis=1)
+    jac[miss], con[miss] = stored_similarities(store, missing, own)
     return jac, con

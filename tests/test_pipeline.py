@@ -57,10 +57,12 @@ def test_skips_are_counted() -> None:
     assert result.read == 3 and len(result.skipped) == 1
 
 
-def test_short_and_empty_exact_duplicates_are_found() -> None:
+def test_short_duplicates_are_found_and_empty_texts_are_versions_of_nothing() -> None:
     docs = [Doc("a", ""), Doc("b", "  \n"), Doc("c", "你好"), Doc("d", "你好!"), Doc("e", "再见")]
+    docs += [Doc("f", "**"), Doc("g", "·")]  # nothing left after normalization
     result = deduplicate(docs, Config(jobs=1))
-    assert [sorted(m.id for m in c.members) for c in result.clusters] == [["a", "b"], ["c", "d"]]
+    assert [sorted(m.id for m in c.members) for c in result.clusters] == [["c", "d"]]
+    assert result.stats["empty"] == 4
 
 
 @settings(max_examples=40, deadline=None)

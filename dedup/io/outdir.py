@@ -297,6 +297,8 @@ def summary(
         "lsh": stats["lsh"],
         "candidates": stats["candidates"],
         "verified_pairs": stats["verified_pairs"],
+        "repeated_shingle_slots": stats["repeated_slots"],
+        "empty_documents": stats["empty"],
         "input_bytes": stats["input_bytes"],
         "config": config.to_dict(),
     } | summary_timings(

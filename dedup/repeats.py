@@ -1,0 +1,103 @@
+"""Text the corpus repeats: site frames, disclaimers, navigation bars, share bars, "related
+articles" lists, the fixed wording of templated records. Such text is no evidence that two
+documents are versions of one article, so verification compares what is left of each document
+once it is set aside (its "own" text).
+
+A shingle is repeated when it occurs in at least `RepeatConfig.min_groups` groups of the
+corpus. A group is a set of versions of one text (`same_group` on their whole shingle sets,
+joined transitively), counted once, so that an article reposted a thousand times, in other
+frames or cut short, does not make its own text "repeated", while a frame around a thousand
+different articles is. Only documents in some candidate pair are counted: the others are
+compared with nothing.
+
+Counts go to a table of 2**`table_bits` saturating 16-bit counters indexed by the low bits of
+the shingle hash; a shingle that shares its slot with others can only be counted too often, so
+the error is towards setting aside a little more, never less.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .cluster import UnionFind
+from .config import RepeatConfig
+
+_COUNT_MAX = np.iinfo(np.uint16).max
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """Which shingle slots are repeated text: `table[h & mask]` is 1 for a repeated shingle h.
+    `none()` sets nothing aside (a table of one slot that is 0)."""
+
+    table: np.ndarray  # uint8, 2**bits slots
+    count: int  # repeated slots
+
+    @property
+    def mask(self) -> int:
+        return self.table.size - 1
+
+    @classmethod
+    def none(cls) -> Repeats:
+        return cls(np.zeros(1, dtype=np.uint8), 0)
+
+
+@njit(cache=True)
+def _count(counts: np.ndarray, data: np.ndarray, mask: int) -> None:
+    top = counts.dtype.type(_COUNT_MAX)
+    for k in range(data.size):
+        slot = data[k] & mask
+        if counts[slot] < top:
+            counts[slot] += 1
+
+
+class RepeatCounter:
+    """Adds shingle sets (each a document's, sorted unique) to the slot counts; `repeats`
+    gives the table. Counters from several places add up (`merge`), as Spark's partitions do."""
+
+    def __init__(self, cfg: RepeatConfig) -> None:
+        self.cfg = cfg
+        self.counts = np.zeros(1 << cfg.table_bits, dtype=np.uint16)
+
+    def add(self, sets: Iterable[np.ndarray]) -> None:
+        mask = self.counts.size - 1
+        for data in sets:
+            _count(self.counts, np.ascontiguousarray(data, dtype=np.uint32), mask)
+
+    def merge(self, other: RepeatCounter) -> RepeatCounter:
+        total = self.counts.astype(np.uint32) + other.counts
+        self.counts = np.minimum(total, _COUNT_MAX).astype(np.uint16)
+        return self
+
+    def repeats(self) -> Repeats:
+        table = (self.counts >= self.cfg.min_groups).astype(np.uint8)
+        return Repeats(table, int(table.sum()))
+
+
+def same_group(
+    pairs: np.ndarray,
+    jaccard: np.ndarray,
+    containment: np.ndarray,
+    sizes: np.ndarray,
+    cfg: RepeatConfig,
+) -> np.ndarray:
+    """Which candidate pairs (similarities on whole sets; `sizes` of every document's set) are
+    versions of one text for counting (RepeatConfig)."""
+    a, b = sizes[pairs[:, 0]], sizes[pairs[:, 1]]
+    ratio = np.minimum(a, b) / np.maximum(np.maximum(a, b), 1)
+    close = (containment >= cfg.group_containment) & (ratio >= cfg.group_ratio)
+    return (jaccard >= cfg.group_jaccard) | close
+
+
+def group_roots(n: int, pairs: np.ndarray, linked: np.ndarray) -> np.ndarray:
+    """The documents counted: one per group (its first), the groups joined by the `linked`
+    pairs, among the documents in some candidate pair; ascending."""
+    uf = UnionFind(n)
+    uf.union_pairs(pairs[linked])
+    roots = uf.roots()
+    involved = np.unique(pairs)
+    return np.unique(roots[involved])
