@@ -89,7 +89,7 @@ class RepeatConfig:
     size (a copy in another site's frame, a truncated copy, but not a bare disclaimer in a
     page). Counts go to 2**`table_bits` slots."""
 
-    min_groups: int = 8
+    min_groups: int = 32
     group_jaccard: float = 0.8
     group_containment: float = 0.9
     group_ratio: float = 0.2
