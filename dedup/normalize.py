@@ -1,45 +1,33 @@
 """Fold crawl noise away so that versions of one article compare equal.
 
-Three passes, each cheap:
+Four passes, each cheap:
 
-1. a per-character table (built once per process) folds width and compatibility forms
-   (NFKC), case, Taiwan/Hong Kong variants and traditional characters to one canonical
-   simplified form, and control characters to spaces;
+1. the per-character table (`chars.py`, built once per process) folds width and
+   compatibility forms (NFKC), case, Taiwan/Hong Kong variants and traditional characters to
+   one canonical simplified form, and control characters to spaces;
 2. a few regular expressions remove what only makes sense in context: inline pinyin after a
    character (`發(fā)`), `?`-mojibake, anti-scraping junk runs of random ASCII, HTML remnants;
 3. punctuation, whitespace and line breaks are dropped between CJK characters; Latin words
-   and numbers stay apart by single spaces.
-
+   and numbers stay apart by single spaces;
 4. Taiwan vocabulary and phrase-level characters are folded to one form (`phrases.py`:
    軟體 and 软件, 反覆 and 反复).
 
 The result is the text that is compared: `normalize(normalize(t)) == normalize(t)`.
-The traditional-to-simplified fold is per character (OpenCC's character tables); it is
-canonical rather than linguistically perfect, which is all deduplication needs.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 import numba
 import numpy as np
 
+from .chars import CJK, SEP, WORD, Tables, codepoints, from_codepoints, tables
 from .config import NormalizeConfig
 from .phrases import fold_phrases, fold_phrases_batch, vocabulary_table
-
-# Character classes in the token table.
-SEP, WORD, CJK = 0, 1, 2
-# Code points at or above this that are letters or digits stand alone as tokens
-# (CJK ideographs, kana, Hangul); below it they join into words.
-_CJK_START = 0x2E80
-_TABLE_BUILD_LIMIT = 0x30000  # beyond: identity, classed by unicodedata lazily below
 
 _TONE = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 # A syllable needs a tone mark, or a `?` where a legacy codec (Big5, GBK) lost the mark.
@@ -104,108 +92,6 @@ class NoiseCounts:
 
     def as_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.__dict__.items()}
-
-
-@dataclass(frozen=True)
-class Tables:
-    """Per-code-point lookup tables: `fold[cp]` is the canonical code point, `cls[cp]` its
-    token class (SEP, WORD or CJK) and `trad[cp]` is 1 where the fold is a t2s conversion."""
-
-    fold: np.ndarray
-    cls: np.ndarray
-    trad: np.ndarray
-
-
-def _read_opencc(name: str) -> dict[str, str]:
-    """Single-character entries of one of OpenCC's dictionaries (first candidate wins)."""
-    text = resources.files("opencc").joinpath("dictionary", name).read_text("utf-8")
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 2 and len(parts[0]) == 1:
-            target = parts[1].split(" ")[0]
-            if len(target) == 1:
-                out[parts[0]] = target
-    return out
-
-
-def _fold_char(ch: str) -> str:
-    """NFKC and case folding of one character, kept to one character."""
-    cat = unicodedata.category(ch)
-    if cat[0] in "CZ" and ch != "\n":
-        return " "
-    n = unicodedata.normalize("NFKC", ch)
-    if len(n) != 1:
-        n = " " if not any(c.isalnum() for c in n) else ch
-    low = n.lower()
-    if len(low) == 1:
-        n = low
-    if unicodedata.category(n)[0] in "CZ" and n != "\n":
-        return " "
-    return n
-
-
-@cache
-def tables(cfg: NormalizeConfig = NormalizeConfig()) -> Tables:
-    """Build (once per process and config) the per-character fold and class tables."""
-    size = 0x110000
-    fold = np.arange(size, dtype=np.uint32)
-    # Regional variants (s2tw/s2hk output) to standard traditional, applied once, then
-    # traditional to simplified; composing them avoids the cycles a merged map would have.
-    variants: dict[str, str] = {}
-    t2s: dict[str, str] = {}
-    if cfg.t2s:
-        for name in ("TWVariantsRev.txt", "HKVariantsRev.txt"):
-            for src, dst in _read_opencc(name).items():
-                variants.setdefault(src, dst)
-        t2s = _read_opencc("TSCharacters.txt")
-    for cp in range(_TABLE_BUILD_LIMIT):
-        if 0xD800 <= cp <= 0xDFFF:
-            fold[cp] = 0x20
-            continue
-        ch = chr(cp)
-        out = _fold_char(ch) if cfg.fold_width else ch
-        if not cfg.casefold and out != ch and out.lower() == out and out.upper() == ch:
-            out = ch
-        fold[cp] = ord(out)
-    # Apply t2s after width folding, then iterate to a fixed point so folding is idempotent.
-    trad = np.zeros(size, dtype=np.uint8)
-    if t2s:
-        t2s_arr = np.arange(size, dtype=np.uint32)
-        for src, dst in t2s.items():
-            t2s_arr[ord(src)] = ord(dst)
-        for _ in range(8):
-            nxt = t2s_arr[t2s_arr]
-            if np.array_equal(nxt, t2s_arr):
-                break
-            t2s_arr = nxt
-        var_arr = np.arange(size, dtype=np.uint32)
-        for src, dst in variants.items():
-            var_arr[ord(src)] = ord(dst)
-        before = fold.copy()
-        fold = t2s_arr[var_arr[fold]]
-        trad[fold != before] = 1
-    for _ in range(8):
-        nxt = fold[fold]
-        if np.array_equal(nxt, fold):
-            break
-        fold = nxt
-    cls = np.zeros(size, dtype=np.uint8)
-    for cp in range(_TABLE_BUILD_LIMIT):
-        ch = chr(cp)
-        if ch.isalnum():
-            cls[cp] = CJK if cp >= _CJK_START else WORD
-    # Supplementary ideographic planes and beyond: letters stand alone.
-    cls[_TABLE_BUILD_LIMIT:0xE0000] = CJK
-    return Tables(fold=fold, cls=cls, trad=trad)
-
-
-def _codepoints(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
-def _from_codepoints(cps: np.ndarray) -> str:
-    return cps.astype(np.uint32, copy=False).tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def _is_junk(run: str) -> bool:
@@ -285,7 +171,7 @@ def normalize_counted(
 ) -> tuple[str, NoiseCounts]:
     """Normalize `text` and count each kind of noise removed (for reports)."""
     t = tables(cfg)
-    cps = _codepoints(text)
+    cps = codepoints(text)
     folded = t.fold[cps]
     changed = folded != cps
     n_trad = int(np.count_nonzero(t.trad[cps]))
@@ -296,9 +182,9 @@ def normalize_counted(
     line_breaks = int(
         np.count_nonzero((t.cls[folded[inner - 1]] == CJK) & (t.cls[folded[inner + 1]] == CJK))
     )
-    stage2, counts = _context_passes(_from_codepoints(folded), cfg)
-    joined, counts["vocabulary"] = _fold_vocabulary(_join_tokens(_codepoints(stage2), t.cls), cfg)
-    return _from_codepoints(joined), NoiseCounts(
+    stage2, counts = _context_passes(from_codepoints(folded), cfg)
+    joined, counts["vocabulary"] = _fold_vocabulary(_join_tokens(codepoints(stage2), t.cls), cfg)
+    return from_codepoints(joined), NoiseCounts(
         traditional=n_trad, width=n_width, line_breaks=line_breaks, **counts
     )
 
@@ -307,11 +193,6 @@ def _fold_vocabulary(cps: np.ndarray, cfg: NormalizeConfig) -> tuple[np.ndarray,
     if not (cfg.t2s and cfg.fold_phrases):
         return cps, 0
     return fold_phrases(cps, vocabulary_table())
-
-
-def fold_chars(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:
-    """Only the per-character table: width, case, variants and traditional characters."""
-    return _from_codepoints(tables(cfg).fold[_codepoints(text)])
 
 
 def normalize_codepoints(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> np.ndarray:
@@ -330,7 +211,7 @@ def normalize_batch(
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    cps = _codepoints("".join(texts))  # one code unit per character, as each text alone
+    cps = codepoints("".join(texts))  # one code unit per character, as each text alone
     joined, joined_off, plain = _fold_join_plain_batch(cps, offsets, t.fold, t.cls, _TONE_CPS)
     if not plain.all():
         parts = [
@@ -367,8 +248,8 @@ def _fold_join_plain_batch(
 
 def _fold_join_context(cps: np.ndarray, t: Tables, cfg: NormalizeConfig) -> np.ndarray:
     """The general path: table fold, context passes on the folded text, then the join."""
-    stage2, _ = _context_passes(_from_codepoints(t.fold[cps]), cfg)
-    return _join_tokens(_codepoints(stage2), t.cls)
+    stage2, _ = _context_passes(from_codepoints(t.fold[cps]), cfg)
+    return _join_tokens(codepoints(stage2), t.cls)
 
 
 _TONE_CPS = np.array(sorted(map(ord, _TONE)), dtype=np.uint32)
@@ -469,4 +350,4 @@ def normalize(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:
     >>> normalize("發(fā)展，ＡＢＣ  Def")
     '发展abc def'
     """
-    return _from_codepoints(normalize_codepoints(text, cfg))
+    return from_codepoints(normalize_codepoints(text, cfg))

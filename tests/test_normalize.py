@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dedup.chars import from_codepoints
 from dedup.config import NormalizeConfig
 from dedup.normalize import (
     _TONE_CPS,
     _fold_join_context,
     _fold_join_plain,
-    _from_codepoints,
     normalize,
     normalize_batch,
     normalize_counted,
@@ -222,4 +222,4 @@ def test_batch_equals_one_text_at_a_time(texts: list[str]) -> None:
     cps, offsets = normalize_batch(texts)
     assert offsets.size == len(texts) + 1
     for d, text in enumerate(texts):
-        assert _from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize(text)
+        assert from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize(text)

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..chars import SEP, tables
 from ..config import NormalizeConfig
 from ..normalize import (
     _ASCII_RUN,
@@ -49,11 +50,9 @@ from ..normalize import (
     _JUNK,
     _MOJIBAKE,
     _PINYIN,
-    SEP,
     NoiseCounts,
     _is_junk,
     normalize_counted,
-    tables,
 )
 from ..types import Cluster, Member
 
