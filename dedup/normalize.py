@@ -5,8 +5,9 @@ Four passes, each cheap:
 1. the per-character table (`chars.py`, built once per process) folds width and
    compatibility forms (NFKC), case, Taiwan/Hong Kong variants and traditional characters to
    one canonical simplified form, and control characters to spaces;
-2. a few regular expressions remove what only makes sense in context: inline pinyin after a
-   character (`發(fā)`), `?`-mojibake, anti-scraping junk runs of random ASCII, HTML remnants;
+2. the noise passes (`NOISE_PASSES`, data that the report reads too) remove what only makes
+   sense in context: inline pinyin after a character (`發(fā)`), `?`-mojibake, anti-scraping
+   junk runs of random ASCII, HTML remnants;
 3. punctuation, whitespace and line breaks are dropped between CJK characters; Latin words
    and numbers stay apart by single spaces;
 4. Taiwan vocabulary and phrase-level characters are folded to one form (`phrases.py`:
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numba
@@ -94,61 +95,114 @@ class NoiseCounts:
         return {k: int(v) for k, v in self.__dict__.items()}
 
 
-def _is_junk(run: str) -> bool:
+def _is_junk(m: re.Match[str]) -> bool:
     """A run of short ASCII fragments is junk when many fragments carry punctuation."""
-    parts = run.split()
+    parts = m.group(0).split()
     punct = sum(1 for p in parts if any(not c.isalnum() for c in p))
     return len(parts) >= 4 and punct >= 3 and punct * 5 >= len(parts) * 2
 
 
-def _sub_count(pattern: re.Pattern[str], text: str, repl: str = " ") -> tuple[str, int]:
-    return pattern.subn(repl, text)
+def _is_syllable(m: re.Match[str]) -> bool:
+    """A parenthesised toneless word is pinyin when it is a valid syllable."""
+    return m.group(1) in _TONELESS_SYLLABLES
 
 
-def _strip_junk(text: str) -> tuple[str, int]:
-    count = 0
+def _entity_gap(m: re.Match[str]) -> str:
+    """An HTML entity leaves a space, or nothing if it decodes to nothing."""
+    return " " if html.unescape(m.group(0)) else ""
 
-    def junk(m: re.Match[str]) -> str:
-        nonlocal count
-        if _is_junk(m.group(0)):
+
+@dataclass(frozen=True)
+class NoisePass:
+    """One kind of crawl noise that only makes sense in context: where it is, and what is
+    left in its place. The normalizer removes it (`remove`, counted under `kind`); the report
+    shows the very same places as noise (`spans`).
+
+    >>> NOISE_PASSES[0].remove("办公<br/>厅")
+    ('办公 厅', 1)
+    """
+
+    kind: str  # the NoiseCounts field that counts the removals
+    flag: str  # the NormalizeConfig field that turns the pass on
+    pattern: re.Pattern[str]
+    # What replaces a match: a space keeps Latin words apart, "" joins the two sides.
+    replacement: str | Callable[[re.Match[str]], str]
+    # The pattern cannot match unless the text holds one of these characters: a cheap test
+    # before the scan. Empty: always scan.
+    trigger: str = ""
+    # Only matches for which this holds are noise (others are left as they are).
+    accept: Callable[[re.Match[str]], bool] | None = None
+    # Look for the pattern only inside matches of this one (each searched on its own), a fast
+    # scan that keeps the costlier pattern off most of the text.
+    within: re.Pattern[str] | None = None
+    # Whether the report marks the places. False only for toneless pinyin, which the report
+    # has never marked; turning it on changes report pages, not normalized text.
+    shown_in_report: bool = True
+
+    def enabled(self, cfg: NormalizeConfig) -> bool:
+        """Whether `cfg` turns this pass on."""
+        return bool(getattr(cfg, self.flag))
+
+    def may_occur(self, text: str) -> bool:
+        """False when the pattern cannot match `text` (no trigger character in it)."""
+        for c in self.trigger:  # a loop, not any(): it runs for every pass of many texts
+            if c in text:
+                return True
+        return not self.trigger
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """(start, end) of every piece of this noise in `text`, in order."""
+        areas = self.within.finditer(text) if self.within is not None else (None,)
+        for area in areas:
+            base, scope = (0, text) if area is None else (area.start(), area.group(0))
+            for m in self.pattern.finditer(scope):
+                if self.accept is None or self.accept(m):
+                    yield base + m.start(), base + m.end()
+
+    def remove(self, text: str) -> tuple[str, int]:
+        """`text` with every piece of this noise replaced, and how many pieces there were."""
+        if self.accept is None and self.within is None:
+            return self.pattern.subn(self.replacement, text)
+        accept, replacement, count = self.accept, self.replacement, 0
+
+        def replace(m: re.Match[str]) -> str:
+            nonlocal count
+            if accept is not None and not accept(m):
+                return m.group(0)
             count += 1
-            return " "
-        return m.group(0)
+            return replacement if isinstance(replacement, str) else replacement(m)
 
-    def run(m: re.Match[str]) -> str:
-        return _JUNK.sub(junk, m.group(0))
+        if self.within is None:
+            return self.pattern.sub(replace, text), count
+        pattern = self.pattern
+        return self.within.sub(lambda area: pattern.sub(replace, area.group(0)), text), count
 
-    return _ASCII_RUN.sub(run, text), count
 
-
-def _strip_toneless(text: str) -> tuple[str, int]:
-    count = 0
-
-    def strip(m: re.Match[str]) -> str:
-        nonlocal count
-        if m.group(1) in _TONELESS_SYLLABLES:
-            count += 1
-            return ""
-        return m.group(0)
-
-    return _PINYIN_TONELESS.sub(strip, text), count
+# The context passes, in the order they run: a later pass sees the text the earlier ones left.
+NOISE_PASSES: tuple[NoisePass, ...] = (
+    NoisePass("html", "strip_html", _HTML_TAG, " ", trigger="<"),
+    NoisePass("html", "strip_html", _HTML_ENTITY, _entity_gap, trigger="&"),
+    NoisePass("pinyin", "strip_pinyin", _PINYIN, "", trigger="("),
+    NoisePass(
+        "pinyin",
+        "strip_pinyin",
+        _PINYIN_TONELESS,
+        "",
+        trigger="(",
+        accept=_is_syllable,
+        shown_in_report=False,
+    ),
+    NoisePass("mojibake", "strip_mojibake", _MOJIBAKE, " ", trigger="?\ufffd"),
+    NoisePass("junk", "strip_junk", _JUNK, " ", accept=_is_junk, within=_ASCII_RUN),
+)
 
 
 def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int]]:
     counts: dict[str, int] = {}
-    if cfg.strip_html and "<" in text:
-        text, counts["html"] = _sub_count(_HTML_TAG, text)
-    if cfg.strip_html and "&" in text:
-        text, n = _HTML_ENTITY.subn(lambda m: " " if html.unescape(m.group(0)) else "", text)
-        counts["html"] = counts.get("html", 0) + n
-    if cfg.strip_pinyin and "(" in text:
-        text, counts["pinyin"] = _sub_count(_PINYIN, text, "")
-        text, n = _strip_toneless(text)
-        counts["pinyin"] += n
-    if cfg.strip_mojibake and ("?" in text or "\ufffd" in text):
-        text, counts["mojibake"] = _sub_count(_MOJIBAKE, text)
-    if cfg.strip_junk:
-        text, counts["junk"] = _strip_junk(text)
+    for noise in NOISE_PASSES:
+        if noise.enabled(cfg) and noise.may_occur(text):
+            text, n = noise.remove(text)
+            counts[noise.kind] = counts.get(noise.kind, 0) + n
     return text, counts
 
 
