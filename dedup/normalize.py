@@ -1,45 +1,34 @@
 """Fold crawl noise away so that versions of one article compare equal.
 
-Three passes, each cheap:
+Four passes, each cheap:
 
-1. a per-character table (built once per process) folds width and compatibility forms
-   (NFKC), case, Taiwan/Hong Kong variants and traditional characters to one canonical
-   simplified form, and control characters to spaces;
-2. a few regular expressions remove what only makes sense in context: inline pinyin after a
-   character (`發(fā)`), `?`-mojibake, anti-scraping junk runs of random ASCII, HTML remnants;
+1. the per-character table (`chars.py`, built once per process) folds width and
+   compatibility forms (NFKC), case, Taiwan/Hong Kong variants and traditional characters to
+   one canonical simplified form, and control characters to spaces;
+2. the noise passes (`NOISE_PASSES`, data that the report reads too) remove what only makes
+   sense in context: inline pinyin after a character (`發(fā)`), `?`-mojibake, anti-scraping
+   junk runs of random ASCII, HTML remnants;
 3. punctuation, whitespace and line breaks are dropped between CJK characters; Latin words
-   and numbers stay apart by single spaces.
-
+   and numbers stay apart by single spaces;
 4. Taiwan vocabulary and phrase-level characters are folded to one form (`phrases.py`:
    軟體 and 软件, 反覆 and 反复).
 
 The result is the text that is compared: `normalize(normalize(t)) == normalize(t)`.
-The traditional-to-simplified fold is per character (OpenCC's character tables); it is
-canonical rather than linguistically perfect, which is all deduplication needs.
 """
 
 from __future__ import annotations
 
 import html
 import re
-import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 import numba
 import numpy as np
 
+from .chars import CJK, SEP, WORD, Tables, codepoints, from_codepoints, tables
 from .config import NormalizeConfig
 from .phrases import fold_phrases, fold_phrases_batch, vocabulary_table
-
-# Character classes in the token table.
-SEP, WORD, CJK = 0, 1, 2
-# Code points at or above this that are letters or digits stand alone as tokens
-# (CJK ideographs, kana, Hangul); below it they join into words.
-_CJK_START = 0x2E80
-_TABLE_BUILD_LIMIT = 0x30000  # beyond: identity, classed by unicodedata lazily below
 
 _TONE = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 # A syllable needs a tone mark, or a `?` where a legacy codec (Big5, GBK) lost the mark.
@@ -106,163 +95,114 @@ class NoiseCounts:
         return {k: int(v) for k, v in self.__dict__.items()}
 
 
-@dataclass(frozen=True)
-class Tables:
-    """Per-code-point lookup tables: `fold[cp]` is the canonical code point, `cls[cp]` its
-    token class (SEP, WORD or CJK) and `trad[cp]` is 1 where the fold is a t2s conversion."""
-
-    fold: np.ndarray
-    cls: np.ndarray
-    trad: np.ndarray
-
-
-def _read_opencc(name: str) -> dict[str, str]:
-    """Single-character entries of one of OpenCC's dictionaries (first candidate wins)."""
-    text = resources.files("opencc").joinpath("dictionary", name).read_text("utf-8")
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 2 and len(parts[0]) == 1:
-            target = parts[1].split(" ")[0]
-            if len(target) == 1:
-                out[parts[0]] = target
-    return out
-
-
-def _fold_char(ch: str) -> str:
-    """NFKC and case folding of one character, kept to one character."""
-    cat = unicodedata.category(ch)
-    if cat[0] in "CZ" and ch != "\n":
-        return " "
-    n = unicodedata.normalize("NFKC", ch)
-    if len(n) != 1:
-        n = " " if not any(c.isalnum() for c in n) else ch
-    low = n.lower()
-    if len(low) == 1:
-        n = low
-    if unicodedata.category(n)[0] in "CZ" and n != "\n":
-        return " "
-    return n
-
-
-@cache
-def tables(cfg: NormalizeConfig = NormalizeConfig()) -> Tables:
-    """Build (once per process and config) the per-character fold and class tables."""
-    size = 0x110000
-    fold = np.arange(size, dtype=np.uint32)
-    # Regional variants (s2tw/s2hk output) to standard traditional, applied once, then
-    # traditional to simplified; composing them avoids the cycles a merged map would have.
-    variants: dict[str, str] = {}
-    t2s: dict[str, str] = {}
-    if cfg.t2s:
-        for name in ("TWVariantsRev.txt", "HKVariantsRev.txt"):
-            for src, dst in _read_opencc(name).items():
-                variants.setdefault(src, dst)
-        t2s = _read_opencc("TSCharacters.txt")
-    for cp in range(_TABLE_BUILD_LIMIT):
-        if 0xD800 <= cp <= 0xDFFF:
-            fold[cp] = 0x20
-            continue
-        ch = chr(cp)
-        out = _fold_char(ch) if cfg.fold_width else ch
-        if not cfg.casefold and out != ch and out.lower() == out and out.upper() == ch:
-            out = ch
-        fold[cp] = ord(out)
-    # Apply t2s after width folding, then iterate to a fixed point so folding is idempotent.
-    trad = np.zeros(size, dtype=np.uint8)
-    if t2s:
-        t2s_arr = np.arange(size, dtype=np.uint32)
-        for src, dst in t2s.items():
-            t2s_arr[ord(src)] = ord(dst)
-        for _ in range(8):
-            nxt = t2s_arr[t2s_arr]
-            if np.array_equal(nxt, t2s_arr):
-                break
-            t2s_arr = nxt
-        var_arr = np.arange(size, dtype=np.uint32)
-        for src, dst in variants.items():
-            var_arr[ord(src)] = ord(dst)
-        before = fold.copy()
-        fold = t2s_arr[var_arr[fold]]
-        trad[fold != before] = 1
-    for _ in range(8):
-        nxt = fold[fold]
-        if np.array_equal(nxt, fold):
-            break
-        fold = nxt
-    cls = np.zeros(size, dtype=np.uint8)
-    for cp in range(_TABLE_BUILD_LIMIT):
-        ch = chr(cp)
-        if ch.isalnum():
-            cls[cp] = CJK if cp >= _CJK_START else WORD
-    # Supplementary ideographic planes and beyond: letters stand alone.
-    cls[_TABLE_BUILD_LIMIT:0xE0000] = CJK
-    return Tables(fold=fold, cls=cls, trad=trad)
-
-
-def _codepoints(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
-def _from_codepoints(cps: np.ndarray) -> str:
-    return cps.astype(np.uint32, copy=False).tobytes().decode("utf-32-le", "surrogatepass")
-
-
-def _is_junk(run: str) -> bool:
+def _is_junk(m: re.Match[str]) -> bool:
     """A run of short ASCII fragments is junk when many fragments carry punctuation."""
-    parts = run.split()
+    parts = m.group(0).split()
     punct = sum(1 for p in parts if any(not c.isalnum() for c in p))
     return len(parts) >= 4 and punct >= 3 and punct * 5 >= len(parts) * 2
 
 
-def _sub_count(pattern: re.Pattern[str], text: str, repl: str = " ") -> tuple[str, int]:
-    return pattern.subn(repl, text)
+def _is_syllable(m: re.Match[str]) -> bool:
+    """A parenthesised toneless word is pinyin when it is a valid syllable."""
+    return m.group(1) in _TONELESS_SYLLABLES
 
 
-def _strip_junk(text: str) -> tuple[str, int]:
-    count = 0
+def _entity_gap(m: re.Match[str]) -> str:
+    """An HTML entity leaves a space, or nothing if it decodes to nothing."""
+    return " " if html.unescape(m.group(0)) else ""
 
-    def junk(m: re.Match[str]) -> str:
-        nonlocal count
-        if _is_junk(m.group(0)):
+
+@dataclass(frozen=True)
+class NoisePass:
+    """One kind of crawl noise that only makes sense in context: where it is, and what is
+    left in its place. The normalizer removes it (`remove`, counted under `kind`); the report
+    shows the very same places as noise (`spans`).
+
+    >>> NOISE_PASSES[0].remove("办公<br/>厅")
+    ('办公 厅', 1)
+    """
+
+    kind: str  # the NoiseCounts field that counts the removals
+    flag: str  # the NormalizeConfig field that turns the pass on
+    pattern: re.Pattern[str]
+    # What replaces a match: a space keeps Latin words apart, "" joins the two sides.
+    replacement: str | Callable[[re.Match[str]], str]
+    # The pattern cannot match unless the text holds one of these characters: a cheap test
+    # before the scan. Empty: always scan.
+    trigger: str = ""
+    # Only matches for which this holds are noise (others are left as they are).
+    accept: Callable[[re.Match[str]], bool] | None = None
+    # Look for the pattern only inside matches of this one (each searched on its own), a fast
+    # scan that keeps the costlier pattern off most of the text.
+    within: re.Pattern[str] | None = None
+    # Whether the report marks the places. False only for toneless pinyin, which the report
+    # has never marked; turning it on changes report pages, not normalized text.
+    shown_in_report: bool = True
+
+    def enabled(self, cfg: NormalizeConfig) -> bool:
+        """Whether `cfg` turns this pass on."""
+        return bool(getattr(cfg, self.flag))
+
+    def may_occur(self, text: str) -> bool:
+        """False when the pattern cannot match `text` (no trigger character in it)."""
+        for c in self.trigger:  # a loop, not any(): it runs for every pass of many texts
+            if c in text:
+                return True
+        return not self.trigger
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """(start, end) of every piece of this noise in `text`, in order."""
+        areas = self.within.finditer(text) if self.within is not None else (None,)
+        for area in areas:
+            base, scope = (0, text) if area is None else (area.start(), area.group(0))
+            for m in self.pattern.finditer(scope):
+                if self.accept is None or self.accept(m):
+                    yield base + m.start(), base + m.end()
+
+    def remove(self, text: str) -> tuple[str, int]:
+        """`text` with every piece of this noise replaced, and how many pieces there were."""
+        if self.accept is None and self.within is None:
+            return self.pattern.subn(self.replacement, text)
+        accept, replacement, count = self.accept, self.replacement, 0
+
+        def replace(m: re.Match[str]) -> str:
+            nonlocal count
+            if accept is not None and not accept(m):
+                return m.group(0)
             count += 1
-            return " "
-        return m.group(0)
+            return replacement if isinstance(replacement, str) else replacement(m)
 
-    def run(m: re.Match[str]) -> str:
-        return _JUNK.sub(junk, m.group(0))
+        if self.within is None:
+            return self.pattern.sub(replace, text), count
+        pattern = self.pattern
+        return self.within.sub(lambda area: pattern.sub(replace, area.group(0)), text), count
 
-    return _ASCII_RUN.sub(run, text), count
 
-
-def _strip_toneless(text: str) -> tuple[str, int]:
-    count = 0
-
-    def strip(m: re.Match[str]) -> str:
-        nonlocal count
-        if m.group(1) in _TONELESS_SYLLABLES:
-            count += 1
-            return ""
-        return m.group(0)
-
-    return _PINYIN_TONELESS.sub(strip, text), count
+# The context passes, in the order they run: a later pass sees the text the earlier ones left.
+NOISE_PASSES: tuple[NoisePass, ...] = (
+    NoisePass("html", "strip_html", _HTML_TAG, " ", trigger="<"),
+    NoisePass("html", "strip_html", _HTML_ENTITY, _entity_gap, trigger="&"),
+    NoisePass("pinyin", "strip_pinyin", _PINYIN, "", trigger="("),
+    NoisePass(
+        "pinyin",
+        "strip_pinyin",
+        _PINYIN_TONELESS,
+        "",
+        trigger="(",
+        accept=_is_syllable,
+        shown_in_report=False,
+    ),
+    NoisePass("mojibake", "strip_mojibake", _MOJIBAKE, " ", trigger="?\ufffd"),
+    NoisePass("junk", "strip_junk", _JUNK, " ", accept=_is_junk, within=_ASCII_RUN),
+)
 
 
 def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int]]:
     counts: dict[str, int] = {}
-    if cfg.strip_html and "<" in text:
-        text, counts["html"] = _sub_count(_HTML_TAG, text)
-    if cfg.strip_html and "&" in text:
-        text, n = _HTML_ENTITY.subn(lambda m: " " if html.unescape(m.group(0)) else "", text)
-        counts["html"] = counts.get("html", 0) + n
-    if cfg.strip_pinyin and "(" in text:
-        text, counts["pinyin"] = _sub_count(_PINYIN, text, "")
-        text, n = _strip_toneless(text)
-        counts["pinyin"] += n
-    if cfg.strip_mojibake and ("?" in text or "\ufffd" in text):
-        text, counts["mojibake"] = _sub_count(_MOJIBAKE, text)
-    if cfg.strip_junk:
-        text, counts["junk"] = _strip_junk(text)
+    for noise in NOISE_PASSES:
+        if noise.enabled(cfg) and noise.may_occur(text):
+            text, n = noise.remove(text)
+            counts[noise.kind] = counts.get(noise.kind, 0) + n
     return text, counts
 
 
@@ -285,7 +225,7 @@ def normalize_counted(
 ) -> tuple[str, NoiseCounts]:
     """Normalize `text` and count each kind of noise removed (for reports)."""
     t = tables(cfg)
-    cps = _codepoints(text)
+    cps = codepoints(text)
     folded = t.fold[cps]
     changed = folded != cps
     n_trad = int(np.count_nonzero(t.trad[cps]))
@@ -296,9 +236,9 @@ def normalize_counted(
     line_breaks = int(
         np.count_nonzero((t.cls[folded[inner - 1]] == CJK) & (t.cls[folded[inner + 1]] == CJK))
     )
-    stage2, counts = _context_passes(_from_codepoints(folded), cfg)
-    joined, counts["vocabulary"] = _fold_vocabulary(_join_tokens(_codepoints(stage2), t.cls), cfg)
-    return _from_codepoints(joined), NoiseCounts(
+    stage2, counts = _context_passes(from_codepoints(folded), cfg)
+    joined, counts["vocabulary"] = _fold_vocabulary(_join_tokens(codepoints(stage2), t.cls), cfg)
+    return from_codepoints(joined), NoiseCounts(
         traditional=n_trad, width=n_width, line_breaks=line_breaks, **counts
     )
 
@@ -307,11 +247,6 @@ def _fold_vocabulary(cps: np.ndarray, cfg: NormalizeConfig) -> tuple[np.ndarray,
     if not (cfg.t2s and cfg.fold_phrases):
         return cps, 0
     return fold_phrases(cps, vocabulary_table())
-
-
-def fold_chars(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:
-    """Only the per-character table: width, case, variants and traditional characters."""
-    return _from_codepoints(tables(cfg).fold[_codepoints(text)])
 
 
 def normalize_codepoints(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> np.ndarray:
@@ -330,7 +265,7 @@ def normalize_batch(
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    cps = _codepoints("".join(texts))  # one code unit per character, as each text alone
+    cps = codepoints("".join(texts))  # one code unit per character, as each text alone
     joined, joined_off, plain = _fold_join_plain_batch(cps, offsets, t.fold, t.cls, _TONE_CPS)
     if not plain.all():
         parts = [
@@ -367,8 +302,8 @@ def _fold_join_plain_batch(
 
 def _fold_join_context(cps: np.ndarray, t: Tables, cfg: NormalizeConfig) -> np.ndarray:
     """The general path: table fold, context passes on the folded text, then the join."""
-    stage2, _ = _context_passes(_from_codepoints(t.fold[cps]), cfg)
-    return _join_tokens(_codepoints(stage2), t.cls)
+    stage2, _ = _context_passes(from_codepoints(t.fold[cps]), cfg)
+    return _join_tokens(codepoints(stage2), t.cls)
 
 
 _TONE_CPS = np.array(sorted(map(ord, _TONE)), dtype=np.uint32)
@@ -469,4 +404,4 @@ def normalize(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:
     >>> normalize("發(fā)展，ＡＢＣ  Def")
     '发展abc def'
     """
-    return _from_codepoints(normalize_codepoints(text, cfg))
+    return from_codepoints(normalize_codepoints(text, cfg))

@@ -1,7 +1,7 @@
 """Taiwan vocabulary and phrase-level character choices folded to one form, on normalized text.
 
 OpenCC's `s2twp` converts characters and also swaps words (软件 -> 軟體, 默认 -> 預設). The
-per-character fold in `normalize.py` turns 軟體 into 软体, which still differs from 软件, so
+per-character fold (`chars.py`) turns 軟體 into 软体, which still differs from 软件, so
 the two versions share few shingles around every swapped word. This pass replaces each
 Taiwan form (folded to simplified characters) by the mainland form it came from, using
 OpenCC's own TWPhrases table. Like the character fold it is canonical rather than perfect:
@@ -21,6 +21,8 @@ from importlib import resources
 
 import numba
 import numpy as np
+
+from .chars import fold_chars
 
 # Keys start below this code point (all CJK ideographs of the table do); the first-character
 # index covers only this range so it stays small.
@@ -155,8 +157,6 @@ def vocabulary_table() -> PhraseTable:
     """OpenCC's phrase tables folded with the default character fold (once per process):
     TWPhrases (Taiwan words), and the entries of STPhrases and TSPhrases where a phrase picks
     a traditional character that the per-character fold keeps (反复 -> 反覆, 了解 -> 瞭解)."""
-    from .normalize import fold_chars
-
     pairs = _read_pairs("TWPhrases.txt") + _read_pairs("STPhrases.txt")
     pairs += [(simplified, traditional) for traditional, simplified in _read_pairs("TSPhrases.txt")]
     return build_table(pairs, fold_chars)

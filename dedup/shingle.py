@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .chars import CJK, WORD, tables
 from .config import NormalizeConfig, ShingleConfig
-from .normalize import CJK, WORD, tables
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)

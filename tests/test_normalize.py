@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import opencc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dedup.chars import from_codepoints
 from dedup.config import NormalizeConfig
 from dedup.normalize import (
     _TONE_CPS,
+    NOISE_PASSES,
+    NoiseCounts,
     _fold_join_context,
     _fold_join_plain,
-    _from_codepoints,
     normalize,
     normalize_batch,
     normalize_counted,
@@ -210,6 +214,51 @@ def test_plain_fast_path_triggers(text: str, plain: bool) -> None:
     assert _fold_join_plain(_cps(text), t.fold, t.cls, _TONE_CPS)[1] is plain
 
 
+def test_noise_passes_name_a_count_and_a_switch() -> None:
+    counts = {f.name for f in dataclasses.fields(NoiseCounts)}
+    switches = {f.name for f in dataclasses.fields(NormalizeConfig)}
+    for noise in NOISE_PASSES:
+        assert noise.kind in counts and noise.flag in switches
+
+
+_NOISE_PIECES = [
+    *"發展的了()（）?a ",
+    "<br/>",
+    '<a href="x">',
+    "&nbsp;",
+    "&#12345;",
+    "(de)",
+    "( le )",
+    "(fā)",
+    "(zh?ng)",
+    "?yōu)",
+    "\ufffd",
+    ") x- F6 b+ P5 t/ W7 q! N# {",
+    "hello world",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_NOISE_PIECES), max_size=12).map("".join)
+    | st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET))
+)
+def test_noise_pass_spans_are_what_it_removes(text: str) -> None:
+    # The report marks a pass's spans as noise: they are exactly what the normalizer removes.
+    for noise in NOISE_PASSES:
+        spans = list(noise.spans(text))
+        kept, at = [], 0
+        for s, e in spans:
+            match = noise.pattern.match(text, s)
+            assert match is not None and match.end() == e
+            repl = noise.replacement
+            kept += [text[at:s], repl if isinstance(repl, str) else repl(match)]
+            at = e
+        assert noise.remove(text) == ("".join(kept) + text[at:], len(spans))
+        if not noise.may_occur(text):
+            assert spans == []
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
@@ -222,4 +271,4 @@ def test_batch_equals_one_text_at_a_time(texts: list[str]) -> None:
     cps, offsets = normalize_batch(texts)
     assert offsets.size == len(texts) + 1
     for d, text in enumerate(texts):
-        assert _from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize(text)
+        assert from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize(text)

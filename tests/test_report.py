@@ -22,10 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dedup.report as report_mod
+from dedup.chars import fold_chars
+from dedup.config import NormalizeConfig
 from dedup.errors import ConfigError, InputError
 from dedup.normalize import normalize
 from dedup.report import ReportConfig, build_report
-from dedup.report.diff import Segmenter, align, diff_texts, split_paragraphs
+from dedup.report.diff import Segmenter, align, diff_texts, noise_spans, split_paragraphs
 from dedup.report.render import md_code, md_fence, page_name
 from dedup.shingle import shingles
 
@@ -274,6 +276,19 @@ def test_pinyin_inside_a_word_is_noise_not_a_change() -> None:
     (block,) = diff_texts("会议经验", "會(huì)議經(jīng)驗")
     assert block.granularity == "same"
     assert [p.text for p in block.member_pieces if p.kind == "noise"] == ["(huì)", "(jīng)"]
+
+
+def test_noise_spans_are_the_normalizer_passes() -> None:
+    text = "办公<br/>厅發(fā)展&nbsp;工作?yōu)很好 ) x- F6 b+ P5 t/ W7 q! N# {"
+    junk = ") x- F6 b+ P5 t/ W7 q! N# {"
+
+    def found(cfg: NormalizeConfig) -> list[str]:
+        return [text[s:e] for s, e in noise_spans(fold_chars(text, cfg), cfg)]
+
+    assert found(NormalizeConfig()) == ["<br/>", "(fā)", "&nbsp;", "?yōu)", junk]
+    assert found(NormalizeConfig(strip_html=False, strip_junk=False)) == ["(fā)", "?yōu)"]
+    # Toneless pinyin is removed by the normalizer but not marked (`shown_in_report`).
+    assert noise_spans(fold_chars("我的(de)书")) == []
 
 
 _SEGMENTER = Segmenter()

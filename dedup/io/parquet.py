@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from ..config import ReadConfig
 from ..errors import ConfigError, InputError
 from ..types import Doc, Skip
-from .readers import _fail, record_to_doc
+from .records import record_to_doc, reject
 from .writers import atomic_path
 
 EXTRA = "pip install 'dedup[parquet]'"
@@ -53,11 +53,11 @@ def read_parquet(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
         pf = pa.parquet.ParquetFile(path)
         schema = pf.schema_arrow
     except (pa.ArrowException, OSError) as e:
-        yield _fail(cfg, path, f"not a readable Parquet file: {e}")
+        yield reject(cfg, path, f"not a readable Parquet file: {e}")
         return
     problem = _check_columns(schema, cfg, pa)
     if problem is not None:
-        yield _fail(cfg, path, problem)
+        yield reject(cfg, path, problem)
         return
     id_type = schema.field(cfg.id_field).type if cfg.id_field in schema.names else None
     id_is_text = id_type is None or _is_string(id_type, pa)
@@ -69,11 +69,11 @@ def read_parquet(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
                 if not id_is_text and values.get(cfg.id_field) is None:
                     # A generated `name:row` id cannot go into a numeric column.
                     reason = f"{cfg.id_field!r} is null in a column of {id_type}"
-                    yield _fail(cfg, path, reason, row)
+                    yield reject(cfg, path, reason, row)
                     continue
                 yield record_to_doc(Row(values, schema), path, name, row, cfg)
     except (pa.ArrowException, OSError) as e:
-        yield _fail(cfg, path, f"corrupt Parquet data: {e}", row + 1)
+        yield reject(cfg, path, f"corrupt Parquet data: {e}", row + 1)
 
 
 def _check_columns(schema: Any, cfg: ReadConfig, pa: Any) -> str | None:

@@ -24,6 +24,7 @@ from ..errors import InputError
 from ..types import Doc, RawLines, Skip
 from .detect import JSONL_SUFFIXES, Compression, compression, detect_format
 from .encoding import NotTextError, decode_text
+from .records import json_kind, record_to_doc, reject
 
 STDIN_NAME = "<stdin>"
 
@@ -71,7 +72,7 @@ def _read_all(
         elif os.path.isdir(given):
             files, unreadable = folder_files(given)
             for e in unreadable:
-                yield _fail(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
+                yield reject(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
             for rel in files:
                 yield from _read_one(os.path.join(given, rel), rel, cfg, seen_uris, jobs, raw)
         else:
@@ -150,7 +151,7 @@ def _read_one(
                 else:
                     yield from _jsonl_records(lines, path, name, cfg, raw)
         except OSError as e:  # opening failed; read errors are reported with their line
-            yield _fail(cfg, path, f"cannot read: {e.strerror or e}")
+            yield reject(cfg, path, f"cannot read: {e.strerror or e}")
         return
     if fmt == "parquet":
         from .parquet import read_parquet
@@ -166,7 +167,7 @@ def _read_one(
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        yield _fail(cfg, path, f"cannot read: {e.strerror or e}")
+        yield reject(cfg, path, f"cannot read: {e.strerror or e}")
         return
     yield _text_doc(data, path, name, cfg)
 
@@ -175,7 +176,7 @@ def _text_doc(data: bytes, source: str, name: str, cfg: ReadConfig) -> Doc | Ski
     try:
         text = decode_text(data)
     except NotTextError as e:
-        return _fail(cfg, source, e.reason)
+        return reject(cfg, source, e.reason)
     return Doc(id=name, text=text, record={"id": name, "text": text}, source=source)
 
 
@@ -281,8 +282,8 @@ _READ_ERRORS = (*_CORRUPT, OSError)
 def _read_failure(cfg: ReadConfig, source: str, e: Exception, lineno: int) -> Skip:
     """The Skip (or InputError) of a stream that fails before line `lineno` is complete."""
     if isinstance(e, _CORRUPT):
-        return _fail(cfg, source, f"corrupt or truncated file: {e}", lineno)
-    return _fail(cfg, source, f"cannot read: {getattr(e, 'strerror', None) or e}", lineno)
+        return reject(cfg, source, f"corrupt or truncated file: {e}", lineno)
+    return reject(cfg, source, f"cannot read: {getattr(e, 'strerror', None) or e}", lineno)
 
 
 def _jsonl_blocks(
@@ -364,10 +365,10 @@ def parse_lines(block: RawLines, cfg: ReadConfig) -> Iterator[Doc | Skip]:
             with open(block.source, "rb") as f:
                 lines = os.pread(f.fileno(), size, offset)
         except OSError as e:
-            yield _fail(cfg, block.source, f"cannot read: {e.strerror or e}", block.line)
+            yield reject(cfg, block.source, f"cannot read: {e.strerror or e}", block.line)
             return
         if len(lines) < size:
-            yield _fail(cfg, block.source, "the file became shorter while it was read", block.line)
+            yield reject(cfg, block.source, "the file became shorter while it was read", block.line)
             return
     for k, data in enumerate(lines.split(b"\n")):
         if data and not data.isspace():
@@ -381,45 +382,11 @@ def parse_line(raw: bytes, source: str, name: str, lineno: int, cfg: ReadConfig)
     try:
         record = json.loads(line)
     except json.JSONDecodeError as e:
-        return _fail(cfg, source, f"not valid JSON: {e.msg} at column {e.colno}", lineno)
+        return reject(cfg, source, f"not valid JSON: {e.msg} at column {e.colno}", lineno)
     except RecursionError:
-        return _fail(cfg, source, "not valid JSON: nested too deeply", lineno)
+        return reject(cfg, source, "not valid JSON: nested too deeply", lineno)
     except ValueError as e:  # e.g. an integer with more digits than Python converts
-        return _fail(cfg, source, f"not valid JSON: {e}", lineno)
+        return reject(cfg, source, f"not valid JSON: {e}", lineno)
     if not isinstance(record, dict):
-        return _fail(cfg, source, f"a {_kind(record)}, not a JSON object", lineno)
+        return reject(cfg, source, f"a {json_kind(record)}, not a JSON object", lineno)
     return record_to_doc(record, source, name, lineno, cfg)
-
-
-def record_to_doc(
-    record: dict[str, Any], source: str, name: str, lineno: int, cfg: ReadConfig
-) -> Doc | Skip:
-    """A Doc from a record's text and id fields (JSONL line, Parquet row). An absent or null
-    id becomes `name:lineno` and is written into the record, so outputs carry it."""
-    text_field, id_field = cfg.text_field, cfg.id_field
-    if text_field not in record:
-        return _fail(cfg, source, f"no {text_field!r} field", lineno)
-    text = record[text_field]
-    if not isinstance(text, str):
-        return _fail(cfg, source, f"{text_field!r} is {_kind(text)}, not a string", lineno)
-    doc_id = record.get(id_field)
-    if doc_id is None:
-        doc_id = record[id_field] = f"{name}:{lineno}"
-    elif isinstance(doc_id, int) and not isinstance(doc_id, bool):
-        doc_id = str(doc_id)
-    elif not isinstance(doc_id, str):
-        reason = f"{id_field!r} is {_kind(doc_id)}, not a string or an integer"
-        return _fail(cfg, source, reason, lineno)
-    return Doc(id=doc_id, text=text, record=record, source=source, line=lineno)
-
-
-def _kind(value: object) -> str:
-    """The type of a JSON value, as a message names it ("'text' is int, not a string")."""
-    return "null" if value is None else type(value).__name__
-
-
-def _fail(cfg: ReadConfig, source: str, reason: str, line: int | None = None) -> Skip:
-    """Raise the InputError, or with on_error="skip" return it as a Skip to yield."""
-    if cfg.on_error == "skip":
-        return Skip(source=source, line=line, reason=reason)
-    raise InputError(source, reason, line)

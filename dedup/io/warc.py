@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..parallel import batched, ordered_map
 from ..types import Doc, Skip
 from .encoding import NotTextError, decode_text
-from .readers import _fail
+from .records import reject
 
 EXTRA = "pip install 'dedup[warc]'"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -130,7 +130,7 @@ def read_warc(
     try:
         f = open(src, "rb")  # noqa: SIM115 (closed below, after the generator is done)
     except OSError as e:
-        yield _fail(cfg, source, f"cannot read: {e.strerror or e}")
+        yield reject(cfg, source, f"cannot read: {e.strerror or e}")
         return
     with f:
         yield from _read_stream(f, source, cfg, seen_uris, jobs, archive_iterator)
@@ -155,11 +155,11 @@ def _read_stream(
                 stream = stack.enter_context(io.BufferedReader(stream))
             head = stream.peek(5)[:5]
         except (OSError, EOFError, zlib.error) as e:
-            yield _fail(cfg, source, f"cannot read: {e}")
+            yield reject(cfg, source, f"cannot read: {e}")
             return
         if head and head != b"WARC/":
             # warcio would read other bytes as an old ARC file and find nothing in them.
-            yield _fail(cfg, source, f"not a WARC or WET file (it starts with {head!r})")
+            yield reject(cfg, source, f"not a WARC or WET file (it starts with {head!r})")
             return
         pages = _pages(archive_iterator(stream, check_digests=False))
         queued: deque[list[_Page | _Broken]] = deque()
@@ -176,11 +176,11 @@ def _read_stream(
                 results = iter(extracted)
                 for page in queued.popleft():
                     if isinstance(page, _Broken):
-                        yield _fail(cfg, source, page.reason, page.number)
+                        yield reject(cfg, source, page.reason, page.number)
                         continue
                     text, error = (page.text, None) if page.text is not None else next(results)
                     if error is not None:
-                        yield _fail(cfg, source, error, page.number)
+                        yield reject(cfg, source, error, page.number)
                     else:
                         yield _doc(page, text, source, seen_uris)
 

@@ -7,7 +7,7 @@ How two versions are compared (the choices a reader of a report should know):
 - **Paragraphs.** A text is cut at blank lines if it has any, else at line breaks; a paragraph
   longer than `_MAX_PARAGRAPH_CHARS` is cut further after sentence ends.
 - **Alignment on normalized text.** Every paragraph is normalized as `dedup.normalize` does
-  (its character table and its noise patterns; punctuation and spaces dropped) and cut into
+  (its character table and its `NOISE_PASSES`; punctuation and spaces dropped) and cut into
   character bigrams. Each member paragraph is linked to its most similar representative
   paragraph and each representative paragraph to its most similar member paragraph (Jaccard of
   the bigram sets, or containment for a fragment: a piece of a paragraph that one version
@@ -20,7 +20,8 @@ How two versions are compared (the choices a reader of a report should know):
   each character to exactly one character, so the opcodes index the original text unchanged:
   a page shows each version as written, while `發展` against `发展` or `，` against `,` is no
   difference. Noise the normalizer strips (inline pinyin, `?`-mojibake, junk runs, HTML
-  remnants) is taken out before comparing and marked as noise, not as a change; whitespace is
+  remnants: the spans of its `NOISE_PASSES`, except toneless pinyin such as `的(de)`, which is
+  not marked) is taken out before comparing and marked as noise, not as a change; whitespace is
   never a difference.
 - **Bounds.** Texts are cut at `max_chars` characters and `max_paragraphs` paragraphs before
   any of this, and a stretch too long for a word diff is compared by clauses (or as a whole),
@@ -41,20 +42,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..chars import SEP, tables
 from ..config import NormalizeConfig
-from ..normalize import (
-    _ASCII_RUN,
-    _HTML_ENTITY,
-    _HTML_TAG,
-    _JUNK,
-    _MOJIBAKE,
-    _PINYIN,
-    SEP,
-    NoiseCounts,
-    _is_junk,
-    normalize_counted,
-    tables,
-)
+from ..normalize import NOISE_PASSES, NoiseCounts, normalize_counted
 from ..types import Cluster, Member
 
 PieceKind = Literal["equal", "delete", "insert", "noise"]
@@ -371,33 +361,30 @@ class Segmenter:
 
 
 def noise_spans(folded: str, cfg: NormalizeConfig | None = None) -> list[Span]:
-    """Spans of `folded` that the normalizer's context passes remove (its patterns, in its
-    order; each removal is blanked in place so later spans keep their offsets).
-
-    This mirrors `dedup.normalize._context_passes`, which reports counts but not places."""
+    """Spans of `folded` that the normalizer's noise passes remove (`NOISE_PASSES`, in their
+    order; each removal is blanked in place so later spans keep their offsets)."""
     cfg = cfg or NormalizeConfig()
     spans: list[Span] = []
     text = folded
-
-    def blank(m: re.Match[str]) -> str:
-        spans.append((m.start(), m.end()))
-        return " " * (m.end() - m.start())
-
-    if cfg.strip_html and "<" in text:
-        text = _HTML_TAG.sub(blank, text)
-    if cfg.strip_html and "&" in text:
-        text = _HTML_ENTITY.sub(blank, text)
-    if cfg.strip_pinyin and "(" in text:
-        text = _PINYIN.sub(blank, text)
-    if cfg.strip_mojibake and ("?" in text or "\ufffd" in text):
-        text = _MOJIBAKE.sub(blank, text)
-    if cfg.strip_junk:
-        # Junk lies inside runs of printable ASCII; the normalizer looks for it only there.
-        for run in _ASCII_RUN.finditer(text):
-            for m in _JUNK.finditer(run.group(0)):
-                if _is_junk(m.group(0)):
-                    spans.append((run.start() + m.start(), run.start() + m.end()))
+    for noise in NOISE_PASSES:
+        if noise.shown_in_report and noise.enabled(cfg) and noise.may_occur(text):
+            found = list(noise.spans(text))
+            spans.extend(found)
+            text = _blanked(text, found)
     return _merge_spans(spans)
+
+
+def _blanked(text: str, spans: Sequence[Span]) -> str:
+    """`text` with each of the sorted, disjoint `spans` replaced by as many spaces."""
+    if not spans:
+        return text
+    parts: list[str] = []
+    at = 0
+    for s, e in spans:
+        parts += (text[at:s], " " * (e - s))
+        at = e
+    parts.append(text[at:])
+    return "".join(parts)
 
 
 def _merge_spans(spans: Iterable[Span]) -> list[Span]:
