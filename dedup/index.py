@@ -33,7 +33,7 @@ from .cluster import Clusters, cluster
 from .config import Config
 from .errors import InputError
 from .lsh import candidate_pairs, resolve_params
-from .repeats import RepeatCounter, Repeats, group_roots, same_group
+from .repeats import RepeatCounter, Repeats, estimated_similarities, group_roots, same_group
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .verify import FETCH_BUDGET, Own, is_match, similarities_to, stored_similarities
@@ -172,7 +172,6 @@ class TwoPassIndex:
             lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int64)
             self._lengths.clear()
             pairs = candidate_pairs(sigs, self.bands, self.rows, cfg.lsh.max_bucket)
-            del sigs  # not needed past LSH: the later stages get its memory
             # A document with no text is never a version of anything.
             empty = lengths == 0
             pairs = pairs[~(empty[pairs[:, 0]] | empty[pairs[:, 1]])]
@@ -180,7 +179,8 @@ class TwoPassIndex:
 
             if on_stage is not None:
                 on_stage("verify")
-            repeats = self._repeats(n, pairs)
+            repeats = self._repeats(n, pairs, sigs)
+            del sigs  # not needed past here: the later stages get its memory
             t = _lap(timings, "repeats", t)
             own = Own(repeats.table, cfg.verify.min_own)
             jac, con = stored_similarities(self.store, pairs, own)
@@ -207,13 +207,14 @@ class TwoPassIndex:
         }
         return Found(clusters, cluster_of, duplicate_of, stats)
 
-    def _repeats(self, n: int, pairs: np.ndarray) -> Repeats:
+    def _repeats(self, n: int, pairs: np.ndarray, sigs: np.ndarray) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py)."""
         cfg = self.config.repeat
         if cfg.min_groups == 0 or pairs.shape[0] == 0:
             return Repeats.none()
-        jac, con = stored_similarities(self.store, pairs)
-        linked = same_group(pairs, jac, con, self.store.sizes(), cfg)
+        sizes = self.store.sizes()
+        jac, con = estimated_similarities(sigs, pairs, sizes)
+        linked = same_group(pairs, jac, con, sizes, cfg)
         counter = RepeatCounter(cfg)
         counter.add(self.store.chunks(group_roots(n, pairs, linked), FETCH_BUDGET))
         return counter.repeats()

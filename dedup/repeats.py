@@ -78,6 +78,32 @@ class RepeatCounter:
         return Repeats(table, int(table.sum()))
 
 
+@njit(cache=True)
+def _agreement(sigs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    m, cols = pairs.shape[0], sigs.shape[1]
+    out = np.zeros(m, dtype=np.int64)
+    for c in range(cols):  # a column at a time: signatures are column-major
+        for p in range(m):
+            out[p] += sigs[pairs[p, 0], c] == sigs[pairs[p, 1], c]
+    return out
+
+
+def estimated_similarities(
+    sigs: np.ndarray, pairs: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(jaccard, containment) of each pair as MinHash estimates them: the share of equal
+    signature values, and from it and the set sizes the share of the smaller set shared.
+    Cheap (no shingle set is read) and good enough to group versions for counting."""
+    if pairs.shape[0] == 0:
+        return np.empty(0), np.empty(0)
+    pairs = np.ascontiguousarray(pairs, dtype=np.int64)
+    jac = _agreement(sigs, pairs) / sigs.shape[1]
+    a, b = sizes[pairs[:, 0]], sizes[pairs[:, 1]]
+    inter = jac * (a + b) / (1.0 + jac)
+    con = np.minimum(inter / np.maximum(np.minimum(a, b), 1), 1.0)
+    return jac, con
+
+
 def same_group(
     pairs: np.ndarray,
     jaccard: np.ndarray,
@@ -85,8 +111,8 @@ def same_group(
     sizes: np.ndarray,
     cfg: RepeatConfig,
 ) -> np.ndarray:
-    """Which candidate pairs (similarities on whole sets; `sizes` of every document's set) are
-    versions of one text for counting (RepeatConfig)."""
+    """Which candidate pairs (`estimated_similarities` of the whole sets; `sizes` of every
+    document's set) are versions of one text for counting (RepeatConfig)."""
     a, b = sizes[pairs[:, 0]], sizes[pairs[:, 1]]
     ratio = np.minimum(a, b) / np.maximum(np.maximum(a, b), 1)
     close = (containment >= cfg.group_containment) & (ratio >= cfg.group_ratio)

@@ -64,7 +64,7 @@ from .io.readers import STDIN_NAME, folder_files, read_file, read_inputs
 from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
-from .repeats import RepeatCounter, Repeats, same_group
+from .repeats import RepeatCounter, Repeats, estimated_similarities, same_group
 from .sign import sign_texts
 from .types import Counts, Doc, RunResult, Skip
 from .verify import Own, similarities
@@ -299,7 +299,7 @@ class _Run:
         sets = signed.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
-        repeats = self._repeats(pairs, sets)
+        repeats = self._repeats(pairs, sets, signed, bands * rows)
         self.timings["repeats"] = round(time.perf_counter() - t, 4)
         own = self.sc.broadcast(Own(repeats.table, config.verify.min_own))
         self.own = own
@@ -438,15 +438,16 @@ class _Run:
 
     # -- repeated text ------------------------------------------------------------------
 
-    def _repeats(self, pairs: Any, sets: Any) -> Repeats:
+    def _repeats(self, pairs: Any, sets: Any, signed: Any, columns: int) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py), as locally:
-        the pairs' whole-set similarities link versions into groups (`same_group`), connected
+        the pairs' estimated similarities link versions into groups (`same_group`), connected
         components give each group's first document, and the slot counts of those documents'
         sets are added up over the partitions."""
         cfg, parts = self.config.repeat, self.parts
         if cfg.min_groups == 0 or pairs.isEmpty():
             return Repeats.none()
-        linked = _with_sets(pairs, sets, parts).mapPartitions(_Linked(cfg))
+        sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+        linked = _with_sets(pairs, sigs, parts).mapPartitions(_Linked(cfg, columns))
         roots = _components(linked, parts, self._keep)  # (node, first of its group)
         involved = pairs.flatMap(lambda kv: (kv[0], kv[1][0])).distinct(parts)
         counted = (
@@ -862,12 +863,15 @@ class _Linked:
     repeated text (`repeats.same_group` on whole sets), as (i, j)."""
 
     cfg: RepeatConfig
+    columns: int  # signature values LSH uses, the ones the local engine keeps
 
     def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int]]:
         for batch in batched(part, _VERIFY_BATCH):
-            jac, con = _pair_similarities(batch, Own())
-            sizes = np.array([len(b) // 4 for row in batch for b in (row[3], row[4])])
+            ends = [e for row in batch for e in (row[3], row[4])]  # (signature, set size)
+            sigs = np.stack([np.frombuffer(s, dtype=np.uint32)[: self.columns] for s, _ in ends])
+            sizes = np.array([size for _, size in ends], dtype=np.int64)
             local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
+            jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
             linked = same_group(local, jac, con, sizes, self.cfg)
             for row, ok in zip(batch, linked.tolist(), strict=True):
                 if ok:

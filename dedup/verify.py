@@ -33,11 +33,24 @@ class Own:
 
 
 @njit(cache=True)
-def _own_size(data: np.ndarray, lo: int, hi: int, table: np.ndarray, mask: int) -> int:
-    n = 0
-    for k in range(lo, hi):
-        n += table[data[k] & mask] == 0
-    return n
+def _own_sets(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, table: np.ndarray, mask: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sets without their repeated shingles, as (data, starts, ends): each set is read
+    once here rather than once per pair it is in."""
+    out = np.empty(data.size, dtype=data.dtype)
+    new_starts = np.empty(starts.size, dtype=np.int64)
+    new_ends = np.empty(starts.size, dtype=np.int64)
+    pos = 0
+    for i in range(starts.size):
+        new_starts[i] = pos
+        for k in range(starts[i], ends[i]):
+            v = data[k]
+            if table[v & mask] == 0:
+                out[pos] = v
+                pos += 1
+        new_ends[i] = pos
+    return out, new_starts, new_ends
 
 
 @njit(cache=True)
@@ -52,7 +65,8 @@ def _similarities(
     m = pairs.shape[0]
     jac = np.empty(m, dtype=np.float64)
     con = np.empty(m, dtype=np.float64)
-    mask = table.size - 1
+    if table.size > 1:
+        data, starts, ends = _own_sets(data, starts, ends, table, table.size - 1)
     for p in range(m):
         i = pairs[p, 0]
         j = pairs[p, 1]
@@ -62,24 +76,14 @@ def _similarities(
         x, y = a0, b0
         # Branch-free merge: which side advances is data-dependent and unpredictable, so
         # comparisons as increments run about twice as fast as if/elif.
-        if mask == 0:
-            na = a1 - a0
-            nb = b1 - b0
-            while x < a1 and y < b1:
-                va = data[x]
-                vb = data[y]
-                inter += va == vb
-                x += va <= vb
-                y += vb <= va
-        else:
-            na = _own_size(data, a0, a1, table, mask)
-            nb = _own_size(data, b0, b1, table, mask)
-            while x < a1 and y < b1:
-                va = data[x]
-                vb = data[y]
-                inter += (va == vb) & (table[va & mask] == 0)
-                x += va <= vb
-                y += vb <= va
+        na = a1 - a0
+        nb = b1 - b0
+        while x < a1 and y < b1:
+            va = data[x]
+            vb = data[y]
+            inter += va == vb
+            x += va <= vb
+            y += vb <= va
         union = na + nb - inter
         jac[p] = inter / union if union > 0 else 0.0
         small = min(na, nb)
