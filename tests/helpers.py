@@ -212,3 +212,26 @@ def dedup(*args: str, input: bytes | None = None) -> tuple[int, str]:
     jobs = ["--jobs", "1"] if args[0] == "run" else []
     result = CliRunner().invoke(cli, [*args, *jobs], input=input)
     return result.exit_code, result.output
+
+
+def framed_site_pages(seed: int = 7, frame: int = 200, article: int = 400) -> dict[str, str]:
+    """Pages of three sites, each with its own frame (header and footer of `frame`
+    characters each) around six different articles, plus a page that is only the site's
+    frame, an empty page, and one article reposted bare and in every frame. Texts are random
+    ideographs: only what is copied is shared."""
+    import random
+
+    rng = random.Random(seed)
+
+    def text(n: int) -> str:
+        return "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(n))
+
+    reposted = text(article)
+    pages = {"repost-bare": reposted, "empty": " \n "}
+    for site in ("s1", "s2", "s3"):
+        header, footer = text(frame), text(frame)
+        for k in range(6):
+            pages[f"{site}-article{k}"] = f"{header}\n{text(article)}\n{footer}"
+        pages[f"{site}-frame-only"] = f"{header}\n{footer}"
+        pages[f"{site}-repost"] = f"{header}\n{reposted}\n{footer}"
+    return pages
