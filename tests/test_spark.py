@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from helpers import seed_table
+from helpers import framed_site_pages, seed_table
 
 from dedup.cli import cli
 from dedup.cluster import UnionFind, groups
-from dedup.config import ClusterConfig, Config, OutputConfig, ReadConfig
+from dedup.config import ClusterConfig, Config, OutputConfig, ReadConfig, RepeatConfig
 from dedup.errors import InputError, OutputError
 from dedup.io.hadoop import HadoopDir
 from dedup.pipeline import run
@@ -479,3 +479,14 @@ def test_an_unwritable_hadoop_outdir_is_an_error_naming_it(
     (tmp_path / "file").write_text("not a folder", "utf-8")
     with pytest.raises(OutputError, match="cannot prepare the output folder"):
         run_spark([str(seeds_dir)], (tmp_path / "file").as_uri(), spark=spark)
+
+
+def test_repeated_text_and_empty_pages_as_locally(tmp_path: Path, spark: Any) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, text in framed_site_pages(frame=70, article=700).items():
+        (folder / f"{name}.txt").write_text(text, "utf-8")
+    config = Config(jobs=1, repeat=RepeatConfig(min_groups=4))
+    summary = _both([str(folder)], tmp_path, config, spark)
+    assert summary["repeated_shingle_slots"] > 0 and summary["empty_documents"] == 1
+    assert summary["clusters"] == 1  # the repost; no page joins another through its frame
