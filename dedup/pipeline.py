@@ -27,11 +27,13 @@ from .io.outdir import (
     LocalFolder,
     Records,
     check_accounting,
-    clear,
+    checked_inputs,
     cluster_line,
     complete,
+    open_outdir,
     output_format,
     outputs,
+    planned,
     summary,
     write_lines,
 )
@@ -275,45 +277,53 @@ def run(
     config: Config = Config(),
     *,
     stdin: BinaryIO | None = None,
-    report: Callable[[Path], object] | None = None,
+    report: Callable[[Path, Mapping[str, Any]], object] | None = None,
     progress: ProgressCallback | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Read `inputs`, deduplicate, and write the OUTDIR contract files (then the report).
 
     `progress` receives ProgressEvents (documents read, then each stage); `options` (the
-    CLI's effective option values) is recorded in summary.json, next to the inputs.
+    CLI's effective option values) is recorded in summary.json, next to the inputs;
+    `report` is called with OUTDIR and the summary before summary.json is written.
 
     Records go out as JSONL or Parquet (config.output.format; auto: Parquet when every input
     is Parquet), split into kept and removed or, with config.output.annotate, all in one
     annotated file (io/outdir.py). The main process only reads: JSONL lines are parsed, and
-    every record is rendered for the output, by the workers.
+    every record is rendered for the output, by the workers. OUTDIR is checked against the
+    inputs, then held (one run at a time) and cleared of an earlier run's files only
+    (io/outdir.py `open_outdir`).
     """
+    inputs = checked_inputs(inputs, outdir)
     fmt = output_format(inputs, config)
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
     folder = LocalFolder(Path(outdir))
-    clear(folder)
     reporter = Reporter(progress, input_size(inputs) if progress else None)
-    with tempfile.TemporaryDirectory(prefix=".dedup-", dir=folder.local) as tmp:
-        spool = Spool(Path(tmp), fmt)
-        read = read_items(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
-        outcome = _deduplicate(
-            reporter.track(read), config, workdir=Path(tmp), on_stage=reporter.stage, spool=spool
-        )
-        result = outcome.result
-        reporter.stage("write")
-        t = time.perf_counter()
-        files, written = _write_outputs(folder, spool, outcome, config, fmt)
-        write_seconds = time.perf_counter() - t
-    counts = outcome.counts()
-    check_accounting(spool.count, len(result.skipped), counts, written)
-    timings = dict(result.stats["timings"], write=round(write_seconds, 4))
-    doc = summary(counts, result.skipped, result.stats, config, timings)
-    # What repeats the run: the inputs as given and (from the CLI) every option's value.
-    doc |= {"outputs": outputs(files), "inputs": list(inputs)}
-    doc |= {"options": dict(options)} if options else {}
-    doc = complete(folder, doc, timings, report, reporter)
+    with open_outdir(folder, planned(fmt, config.output.annotate)):
+        with tempfile.TemporaryDirectory(prefix=".dedup-", dir=folder.local) as tmp:
+            spool = Spool(Path(tmp), fmt)
+            read = read_items(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
+            outcome = _deduplicate(
+                reporter.track(read),
+                config,
+                workdir=Path(tmp),
+                on_stage=reporter.stage,
+                spool=spool,
+            )
+            result = outcome.result
+            reporter.stage("write")
+            t = time.perf_counter()
+            files, written = _write_outputs(folder, spool, outcome, config, fmt)
+            write_seconds = time.perf_counter() - t
+        counts = outcome.counts()
+        check_accounting(spool.count, len(result.skipped), counts, written)
+        timings = dict(result.stats["timings"], write=round(write_seconds, 4))
+        doc = summary(counts, result.skipped, result.stats, config, timings)
+        # What repeats the run: the inputs as given and (from the CLI) every option's value.
+        doc |= {"outputs": outputs(files), "inputs": list(inputs)}
+        doc |= {"options": dict(options)} if options else {}
+        doc = complete(folder, doc, timings, report, reporter)
     return RunResult(counts, result.skipped, doc, str(outdir), result)
 
 

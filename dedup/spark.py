@@ -50,11 +50,13 @@ from .io.outdir import (
     LocalFolder,
     Records,
     check_accounting,
-    clear,
+    checked_inputs,
     cluster_line,
     complete,
+    open_outdir,
     output_format,
     outputs,
+    planned,
     record_line,
     summary,
     write_lines,
@@ -138,7 +140,7 @@ def run_spark(
     spark_conf: Mapping[str, str] | None = None,
     spark: Any = None,
     stdin: BinaryIO | None = None,
-    report: Callable[[Path], object] | None = None,
+    report: Callable[[Path, Mapping[str, Any]], object] | None = None,
     progress: ProgressCallback | None = None,
     options: Mapping[str, Any] | None = None,
     partition_docs: int = PARTITION_DOCS,
@@ -154,8 +156,10 @@ def run_spark(
     joined, or one is started from `master` and `spark_conf` and stopped at the end.
     `progress` receives the stage announcements `pipeline.run` sends; `options` (the CLI's
     option values) is recorded in summary.json, as locally. Connected components of more
-    than `max_component` documents are settled from the driver.
+    than `max_component` documents are settled from the driver. OUTDIR is checked, held
+    and cleared as locally (io/outdir.py `open_outdir`), once the inputs are found.
     """
+    inputs = checked_inputs(inputs, outdir)
     local = [i for i in inputs if not is_uri(i)]
     # With a Hadoop URI among the inputs, "auto" is decided once the files are seen.
     fmt = output_format(local, config) if len(local) == len(inputs) else None
@@ -242,14 +246,28 @@ class _Run:
         inputs: Sequence[str],
         out: Folder,
         fmt: str | None,
-        report: Callable[[Path], object] | None,
+        report: Callable[[Path, Mapping[str, Any]], object] | None,
+        extra: dict[str, Any],
+    ) -> RunResult:
+        # Every input is found before OUTDIR is touched, as locally.
+        cfg = self.config.read
+        sources = [_resolve(self.spark, i, given, cfg) for i, given in enumerate(inputs)]
+        with open_outdir(out, planned(fmt, self.config.output.annotate)):
+            return self._run(inputs, sources, out, fmt, report, extra)
+
+    def _run(
+        self,
+        inputs: Sequence[str],
+        sources: list[_Source],
+        out: Folder,
+        fmt: str | None,
+        report: Callable[[Path, Mapping[str, Any]], object] | None,
         extra: dict[str, Any],
     ) -> RunResult:
         config, reporter = self.config, self.reporter
-        clear(out)
         self._t = time.perf_counter()
         reporter.stage("read")
-        read = self._read(inputs)
+        read = self._read(sources)
         indexed = read.indexed
         n_docs = indexed.count()
         self._lap("read")
@@ -326,14 +344,13 @@ class _Run:
         doc = complete(out, doc, timings, report, reporter, engine)
         return RunResult(counts, tuple(read.skipped), doc, self.outdir)
 
-    def _read(self, inputs: Sequence[str]) -> _Read:
-        """The documents in the local engine's order, and what the driver needs to know of
-        them. Raises the error the local engine would raise first."""
+    def _read(self, sources: list[_Source]) -> _Read:
+        """The documents of `sources` in the local engine's order, and what the driver needs
+        to know of them. Raises the error the local engine would raise first."""
         sc = self.sc
         # Readers always skip; with on_error="raise" the first skip is raised below, so the
         # error is the one the local engine stops at, whichever task met it.
         cfg = replace(self.config.read, on_error="skip")
-        sources = [_resolve(self.spark, i, given, cfg) for i, given in enumerate(inputs)]
         tasks: list[_Task] = []  # local files and stdin, in the local engine's order
         remote = []
         shipped: str | None = None

@@ -410,6 +410,7 @@ def test_file_names_come_from_cluster_numbers(evil_report: Path) -> None:
     }
     outside = {p.name for p in evil_report.iterdir()}
     assert outside == {
+        ".dedup-manifest.json",
         "clusters.jsonl",
         "kept.jsonl",
         "removed.jsonl",
