@@ -428,3 +428,40 @@ def test_normalize_reads_jsonl_records_by_text_field(seeds_dir: Path, tmp_path: 
     assert _run("normalize", "--text-field", "body", input=lines.encode())[1] == output
     line = _one_line_error(_invoke("normalize", str(path)))  # no "text" field
     assert "docs.jsonl, line 1" in line and "'text'" in line
+
+
+# --- duplicate ids ---------------------------------------------------------------------------
+
+
+def test_skip_mode_skips_a_repeated_id_and_records_it(tmp_path: Path) -> None:
+    data = tmp_path / "a.jsonl"
+    data.write_text(
+        '{"id": 1, "text": "第一篇"}\n{"id": "2", "text": "第二篇"}\n'
+        '{"id": "1", "text": "重复的编号"}\n{oops\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    code, output = _run("run", str(data), "-o", str(out), "--on-error", "skip", "--no-report")
+    assert code == 0, output
+    errors = _jsonl(out / "errors.jsonl")
+    assert [(e["source"], e["line"]) for e in errors] == [(str(data), 3), (str(data), 4)]
+    assert errors[0]["reason"] == f"duplicate id '1' (first seen in {data}, line 1)"
+    assert [r["text"] for r in _jsonl(out / "kept.jsonl")] == ["第一篇", "第二篇"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["documents"] == {"read": 4, "kept": 2, "removed": 0, "skipped": 2}
+    # Without skip, the same record stops the run.
+    code, output = _run("run", str(data), "-o", str(tmp_path / "o2"), "--no-report")
+    assert code == 1 and "a.jsonl, line 3: duplicate id '1'" in output
+
+
+def test_two_folders_with_the_same_file_name(seeds_dir: Path, tmp_path: Path) -> None:
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        shutil.copy(seeds_dir / "000_fa5b47ae513dff0c.txt", tmp_path / name / "part-0.txt")
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "x"), str(tmp_path / "y"), "-o", str(out), "--no-report")
+    code, output = _run(*args, "--on-error", "skip")
+    assert code == 0, output
+    (error,) = _jsonl(out / "errors.jsonl")
+    assert error["source"] == str(tmp_path / "y" / "part-0.txt")
+    assert error["reason"].startswith("duplicate id 'part-0.txt'")

@@ -398,6 +398,28 @@ def test_hadoop_outdir_refuses_files_it_did_not_write_and_a_second_run(
         run_spark([str(seeds_dir)], seeds_dir.as_uri(), Config(), spark=spark)
 
 
+def test_repeated_ids_are_skipped_as_the_local_engine_skips_them(
+    tmp_path: Path, spark: Any
+) -> None:
+    folder = tmp_path / "in"
+    for sub in ("x", "y"):
+        (folder / sub).mkdir(parents=True)
+        (folder / sub / "part-0.txt").write_text("同一个文件名的两篇文章" + sub, "utf-8")
+    (folder / "a.jsonl").write_text(
+        '{"id": 1, "text": "一"}\n{"id": "2", "text": "二"}\n{oops\n{"id": "1", "text": "再"}\n',
+        encoding="utf-8",
+    )
+    inputs = [str(folder / "x"), str(folder / "a.jsonl"), str(folder / "y")]
+    config = Config(jobs=1, read=ReadConfig(on_error="skip"))
+    summary = _both(inputs, tmp_path, config, spark, partition_docs=1)
+    assert [(s["line"], s["reason"][:16]) for s in summary["skipped"]] == [
+        (3, "not valid JSON: "),
+        (4, "duplicate id '1'"),
+        (None, "duplicate id 'pa"),
+    ]
+    assert summary["documents"] == {"read": 6, "kept": 3, "removed": 0, "skipped": 3}
+
+
 def test_stdin_matches_the_local_engine_and_progress_names_the_stages(
     seeds_dir: Path, tmp_path: Path, spark: Any
 ) -> None:
