@@ -1,8 +1,12 @@
 """The `dedup` command line: thin wrappers over the library. Exit codes: 0 success,
-1 input or data error, 2 usage error, 3 internal accounting error, 130 interrupted."""
+1 input or data error, or an OUTDIR that cannot be used or written (another run holds it, it
+holds files dedup did not write, no permission, no space left), 2 usage error, 3 internal
+accounting error, 130 interrupted."""
 
 from __future__ import annotations
 
+import errno
+import io
 import sys
 from functools import partial
 from pathlib import Path
@@ -12,34 +16,65 @@ import click
 
 from . import __version__
 from ._cli_config import config_option, recorded_options
-from .config import (
-    ClusterConfig,
-    Config,
-    LSHConfig,
-    OutputConfig,
-    ReadConfig,
-    RepeatConfig,
-    ShingleConfig,
-    SignatureConfig,
-    VerifyConfig,
-)
-from .errors import DedupError
+from .config import Config
+from .errors import DedupError, shown
 
 _DEFAULTS = Config()
 
 
 class _Group(click.Group):
-    """Maps library errors to a one-line message and an exit code, never a traceback."""
+    """Maps library errors and OSErrors (no permission, no space left, ...) to a one-line
+    message and an exit code, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
         except DedupError as e:
+            if _interrupted(e):
+                _interrupt(ctx)
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted: no output was marked complete", err=True)
-            ctx.exit(130)
+            _interrupt(ctx)
+        except OSError as e:
+            if _interrupted(e):
+                _interrupt(ctx)
+            click.echo(f"error: {os_error(e)}", err=True)
+            ctx.exit(1)
+        except Exception as e:
+            # Ctrl-C that lands inside compiled code can surface as another error (numba:
+            # "SystemError: CPUDispatcher(...) returned a result with an exception set").
+            if _interrupted(e):
+                _interrupt(ctx)
+            raise
+
+
+def _interrupted(e: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is behind `e` (as its cause or context, at any depth)."""
+    seen: set[int] = set()
+    at: BaseException | None = e
+    while at is not None and id(at) not in seen:
+        if isinstance(at, KeyboardInterrupt):
+            return True
+        seen.add(id(at))
+        at = at.__cause__ or at.__context__
+    return False
+
+
+def _interrupt(ctx: click.Context) -> None:
+    click.echo("interrupted: no output was marked complete", err=True)
+    ctx.exit(130)
+
+
+def os_error(e: OSError) -> str:
+    """An OSError as one line: the file or files, then what went wrong."""
+    names = [shown(str(n)) for n in (e.filename, e.filename2) if n is not None]
+    what = e.strerror or str(e)
+    if e.errno == errno.ENOSPC:
+        what += ": free some space, or choose an output folder on another disk"
+    return ": ".join([" -> ".join(names), what] if names else [what])
 
 
 def _report_options(f: Any) -> Any:
@@ -239,27 +274,20 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
 
     quiet, progress_interval = opts.pop("quiet"), opts.pop("progress_interval")
 
-    config = Config(
-        read=ReadConfig(
-            opts["id_field"], opts["text_field"], opts["on_error"], format=opts["input_format"]
-        ),
-        shingle=ShingleConfig(opts["ngram"]),
-        signature=SignatureConfig(opts["num_perm"], opts["seed"]),
-        lsh=LSHConfig(threshold=opts["lsh_threshold"], bands=opts["bands"], rows=opts["rows"]),
-        repeat=RepeatConfig(min_groups=opts["repeat_min_groups"]),
-        verify=VerifyConfig(opts["threshold"], opts["containment"], opts["min_own"]),
-        cluster=ClusterConfig(opts["representative"]),
-        output=OutputConfig(opts["output_format"], opts["annotate"]),
-        jobs=opts["jobs"],
-        batch_size=opts["batch_size"],
-    )
+    names = ["id_field", "text_field", "on_error", "ngram", "num_perm", "seed", "lsh_threshold"]
+    names += ["bands", "rows", "threshold", "containment", "min_own", "repeat_min_groups"]
+    names += ["representative", "output_format"]
+    names += ["annotate", "jobs", "batch_size"]
+    config = Config.from_options(format=opts["input_format"], **{k: opts[k] for k in names})
     report_cfg = _report_config(opts)
     report = None
+    written: list[Path] = []  # the report's index page, once written
     if not no_report:
         from .report import build_report
 
-        def report(out: Path) -> object:
-            return build_report(out, report_cfg)
+        def report(out: Path, summary: Any) -> object:
+            written.append(build_report(out, report_cfg, summary))
+            return written[-1]
 
     from .io.hadoop import is_uri
 
@@ -293,18 +321,15 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     if quiet:
         return
     c = done.counts
-    _done(c.read, c.kept, c.removed, c.clusters, c.skipped, outdir)
-    if "report" in done.summary:
-        click.echo(f"report: {done.summary['report']}", err=True)
-
-
-def _done(read: int, kept: int, removed: int, clusters: int, skipped: int, outdir: str) -> None:
-    """The one line a finished run prints, whichever engine ran it."""
     click.echo(
-        f"{read} documents read: {kept} kept, {removed} removed in {clusters} clusters, "
-        f"{skipped} skipped -> {outdir}",
+        f"{c.read} documents read: {c.kept} kept, {c.removed} removed in {c.clusters} "
+        f"clusters, {c.skipped} skipped -> {shown(outdir)}",
         err=True,
     )
+    if written:
+        click.echo(f"report: {shown(str(written[-1]))}", err=True)
+    elif "report" in done.summary:
+        click.echo(f"report: {done.summary['report']}", err=True)
 
 
 def _spark_conf(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -319,22 +344,45 @@ def _spark_conf(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", default="-", required=False)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["auto", "text", "jsonl", "parquet", "warc"]),
+    default="auto",
+    show_default=True,
+    help="As `dedup run --format`. auto on stdin: JSONL when it starts with '{', else text.",
+)
+@click.option(
+    "--text-field",
+    default=_DEFAULTS.read.text_field,
+    show_default=True,
+    help="JSONL field or Parquet column holding the text.",
+)
 @click.option("--counts", is_flag=True, help="Also print how much of each noise was removed.")
-def normalize(file: Path, counts: bool) -> None:
-    """Print the normalized text of FILE: exactly what is compared."""
-    from .errors import InputError
-    from .io.encoding import NotTextError, decode_text
+def normalize(file: str, input_format: str, text_field: str, counts: bool) -> None:
+    """Print the normalized text of FILE (- or none: stdin), exactly what is compared: a
+    text file's, or each JSONL record's --text-field, one line per document."""
+    from .config import ReadConfig
+    from .io.readers import read_inputs
     from .normalize import normalize_counted
+    from .types import Doc
 
-    try:
-        decoded = decode_text(file.read_bytes())
-    except NotTextError as e:
-        raise InputError(str(file), e.reason) from e
-    text, noise = normalize_counted(decoded)
-    click.echo(text)
-    if counts:
+    stream: Any = sys.stdin.buffer
+    if file == "-" and input_format == "auto":
+        if not hasattr(stream, "peek"):
+            stream = io.BufferedReader(stream)
+        input_format = "jsonl" if stream.peek(4096).lstrip().startswith(b"{") else "text"
+    cfg = ReadConfig(text_field=text_field, format=input_format)  # type: ignore[arg-type]
+    total: dict[str, int] = {}
+    for doc in read_inputs([file], cfg, stdin=stream):
+        assert isinstance(doc, Doc)  # on_error="raise": a malformed record is an InputError
+        text, noise = normalize_counted(doc.text)
+        click.echo(text)
         for kind, n in noise.as_dict().items():
+            total[kind] = total.get(kind, 0) + n
+    if counts:
+        for kind, n in total.items():
             click.echo(f"{kind}\t{n}", err=True)
 
 
@@ -343,10 +391,12 @@ def normalize(file: Path, counts: bool) -> None:
 @_report_options
 def report(outdir: Path, **opts: Any) -> None:
     """(Re)build OUTDIR/report from an existing run."""
+    from .io.outdir import LocalFolder
     from .report import build_report
 
-    index = build_report(outdir, _report_config(opts))
-    click.echo(f"report: {index}", err=True)
+    with LocalFolder(outdir).lock():  # not while a run writes OUTDIR
+        index = build_report(outdir, _report_config(opts))
+    click.echo(f"report: {shown(str(index))}", err=True)
 
 
 @cli.command(name="eval")

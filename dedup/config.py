@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from .errors import ConfigError
@@ -201,6 +201,60 @@ class Config:
         if self.batch_size < 1:
             raise ConfigError(f"batch size must be positive, got {self.batch_size}")
 
+    @classmethod
+    def from_options(cls, **options: Any) -> Config:
+        """A Config from the options of `dedup run`, named as on the command line with `_` for
+        `-` (every one optional; `format` is `--format`):
+
+        >>> Config.from_options(threshold=0.7, ngram=5, on_error="skip").verify
+        VerifyConfig(threshold=0.7, containment=0.8, min_own=8)
+        """
+        unknown = sorted(set(options) - OPTIONS.keys())
+        if unknown:
+            known = ", ".join(sorted(OPTIONS))
+            raise ConfigError(f"unknown option {unknown[0]!r} (known: {known})")
+        stages: dict[str, dict[str, Any]] = {}
+        for name, value in options.items():
+            stage, key = OPTIONS[name]
+            stages.setdefault(stage, {})[key] = value
+        default = cls()
+        changes: dict[str, Any] = {}
+        for stage, values in stages.items():
+            if stage:
+                changes[stage] = replace(getattr(default, stage), **values)
+            else:
+                changes.update(values)
+        return replace(default, **changes)
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict, as written into summary.json."""
-        return asdict(self)
+        """Plain nested dict, as written into summary.json. `jobs` is left out: the output
+        never depends on it, and summary.json is the same whatever it is."""
+        out = asdict(self)
+        del out["jobs"]
+        return out
+
+
+# The options of `dedup run` that `Config.from_options` takes: name -> (stage, field); an
+# empty stage is a field of Config itself.
+OPTIONS: dict[str, tuple[str, str]] = {
+    "id_field": ("read", "id_field"),
+    "text_field": ("read", "text_field"),
+    "on_error": ("read", "on_error"),
+    "format": ("read", "format"),
+    "extractor": ("read", "extractor"),
+    "ngram": ("shingle", "ngram"),
+    "num_perm": ("signature", "num_perm"),
+    "seed": ("signature", "seed"),
+    "lsh_threshold": ("lsh", "threshold"),
+    "bands": ("lsh", "bands"),
+    "rows": ("lsh", "rows"),
+    "threshold": ("verify", "threshold"),
+    "containment": ("verify", "containment"),
+    "min_own": ("verify", "min_own"),
+    "repeat_min_groups": ("repeat", "min_groups"),
+    "representative": ("cluster", "representative"),
+    "output_format": ("output", "format"),
+    "annotate": ("output", "annotate"),
+    "jobs": ("", "jobs"),
+    "batch_size": ("", "batch_size"),
+}

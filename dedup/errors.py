@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 
+def shown(name: str) -> str:
+    r"""A file name as a message prints it: as it is, or repr-style when it holds a control,
+    bidi or other unprintable character, so that a name cannot move the cursor, colour the
+    terminal or reorder the line around it.
+
+    >>> print(shown("data/a.jsonl"), shown("a\x1b[31m.jsonl"))
+    data/a.jsonl 'a\x1b[31m.jsonl'
+    """
+    return name if name.isprintable() else repr(name)
+
+
 class DedupError(Exception):
     """Base class of every error `dedup` raises on purpose."""
 
@@ -16,7 +27,7 @@ class InputError(DedupError):
         self.source = source
         self.line = line
         self.reason = reason
-        where = f"{source}, line {line}" if line is not None else source
+        where = f"{shown(source)}, line {line}" if line is not None else shown(source)
         super().__init__(f"{where}: {reason}")
 
     def __reduce__(self) -> tuple[type[InputError], tuple[str, str, int | None]]:
@@ -38,4 +49,5 @@ class AccountingError(DedupError):
 
 
 class OutputError(DedupError):
-    """An output file could not be written (a Hadoop OUTDIR refused it); names the file."""
+    """OUTDIR cannot be used: it is an input, holds files dedup did not write, another run
+    holds it, or a file could not be written there; names the folder or the file."""

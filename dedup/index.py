@@ -31,27 +31,36 @@ import numpy as np
 
 from .cluster import Clusters, cluster
 from .config import Config
-from .errors import InputError
+from .errors import InputError, shown
 from .lsh import candidate_pairs, resolve_params
 from .repeats import RepeatCounter, Repeats, estimated_similarities, group_roots, same_group
 from .sign import Signed
 from .store import ShingleStore, write_segment
+from .types import Skip
 from .verify import FETCH_BUDGET, Own, is_match, similarities_to, stored_similarities
+
+
+def id_key(doc_id: Any) -> Hashable:
+    """What ids are compared by: their text, so the integer 1 and the string "1" are one id
+    (every output writes ids as strings, where the two could not be told apart)."""
+    return doc_id if isinstance(doc_id, str) else str(doc_id)
 
 
 def duplicate_id_error(
     doc_id: Any, first_source: str, first_line: int | None, source: str, line: int | None
 ) -> InputError:
-    """The error every engine raises for a repeated id, naming both places."""
-    where = f"{first_source}, line {first_line}" if first_line is not None else first_source
+    """The error every engine raises for a repeated id, naming both places; with
+    on_error="skip" the later record is skipped with this as its reason (`Ids.add`)."""
+    where = shown(first_source) + (f", line {first_line}" if first_line is not None else "")
     return InputError(source, f"duplicate id {doc_id!r} (first seen in {where})", line)
 
 
 @dataclass
 class Ids:
-    """Ids in document order with where each came from; a repeated id is an input error.
-    Sources are interned and lines kept in arrays, so a million documents cost a few bytes
-    each beyond their ids."""
+    """Ids in document order with where each came from. A repeated id (compared by
+    `id_key`) is an input error or, with on_error="skip", a skip: the first record with an
+    id, in input order, is the document, each later one is skipped. Sources are interned and
+    lines kept in arrays, so a million documents cost a few bytes each beyond their ids."""
 
     ids: list[Any] = field(default_factory=list)
     position: dict[Hashable, int] = field(default_factory=dict)
@@ -62,26 +71,35 @@ class Ids:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def add(self, doc_id: Any, source: str, line: int) -> None:
-        """Number the next document (`line` -1: none)."""
-        first = self.position.setdefault(doc_id, len(self.ids))
+    def add(self, doc_id: Any, source: str, line: int, on_error: str = "raise") -> Skip | None:
+        """Number the next document (`line` -1: none). A repeated id raises, or with
+        on_error="skip" numbers nothing and returns the record's Skip."""
+        first = self.position.setdefault(id_key(doc_id), len(self.ids))
         if first != len(self.ids):
             first_line = self.line_of[first]
-            raise duplicate_id_error(
+            error = duplicate_id_error(
                 doc_id,
                 list(self.sources)[self.source_of[first]],
                 first_line if first_line >= 0 else None,
                 source,
                 line if line >= 0 else None,
             )
+            if on_error != "skip":
+                raise error
+            return Skip(error.source, error.line, error.reason)
         self.ids.append(doc_id)
         self.source_of.append(self.sources.setdefault(source, len(self.sources)))
         self.line_of.append(line)
+        return None
+
+    def find(self, doc_id: Any) -> int:
+        """The number of the document with this id (KeyError when there is none)."""
+        return self.position[id_key(doc_id)]
 
     def truncate(self, n: int) -> None:
         """Forget every document from number `n` on (a batch that failed part way)."""
         for doc_id in self.ids[n:]:
-            del self.position[doc_id]
+            del self.position[id_key(doc_id)]
         del self.ids[n:], self.source_of[n:], self.line_of[n:]
 
 

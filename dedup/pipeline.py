@@ -27,11 +27,13 @@ from .io.outdir import (
     LocalFolder,
     Records,
     check_accounting,
-    clear,
+    checked_inputs,
     cluster_line,
     complete,
+    open_outdir,
     output_format,
     outputs,
+    planned,
     summary,
     write_lines,
 )
@@ -41,7 +43,7 @@ from .parallel import ordered_map, resolve_jobs
 from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
-from .store import write_segment
+from .store import Extent, write_segment
 from .types import Counts, Doc, RawLines, Result, RunResult, Skip
 
 # An item of pass one: a document, a record a reader skipped, or JSONL lines the workers
@@ -64,6 +66,7 @@ class _Work:
     sources: list[str]
     lines: list[int]
     skipped: list[Skip]
+    skip_at: list[int]  # documents before each skip, in the batch
     error: InputError | None = None
     signed: Signed | None = None
     spooled: Spooled | None = None
@@ -88,6 +91,7 @@ class _SignTask:
         cfg = self.config.read
         docs: list[Doc] = []
         skipped: list[Skip] = []
+        skip_at: list[int] = []
         error: InputError | None = None
         try:
             for item in items:
@@ -96,6 +100,7 @@ class _SignTask:
                 for parsed in parse_lines(item, cfg) if isinstance(item, RawLines) else (item,):
                     if isinstance(parsed, Skip):
                         skipped.append(parsed)
+                        skip_at.append(len(docs))
                     else:
                         docs.append(parsed)
         except InputError as e:
@@ -104,7 +109,7 @@ class _SignTask:
         sources = [d.source for d in docs]
         lines = [-1 if d.line is None else d.line for d in docs]
         if error is not None:
-            return _Work(ids, sources, lines, skipped, error)
+            return _Work(ids, sources, lines, skipped, skip_at, error)
         spooled = None if self.spool is None else spool_records(docs, *self.spool)
         parse_s = time.perf_counter() - t0
         c = self.config
@@ -112,7 +117,43 @@ class _SignTask:
         extent = write_segment(self.store, signed.shingles)
         sigs = np.ascontiguousarray(signed.sigs[:, : self.columns])
         signed = replace(signed, sigs=sigs, shingles=signed.shingles[:0], extent=extent)
-        return _Work(ids, sources, lines, skipped, None, signed, spooled, parse_s)
+        return _Work(ids, sources, lines, skipped, skip_at, None, signed, spooled, parse_s)
+
+
+def _kept_runs(n: int, dropped: list[int]) -> Iterator[tuple[int, int]]:
+    """The runs [lo, hi) of a batch's n documents between the `dropped` ones (ascending)."""
+    lo = 0
+    for k in [*dropped, n]:
+        if k > lo:
+            yield lo, k
+        lo = k + 1
+
+
+def _rows(signed: Signed, lo: int, hi: int) -> Signed:
+    """Documents lo..hi-1 of a stored batch (all of it, unchanged, when that is the batch;
+    else without its input bytes, which the caller counts)."""
+    n = signed.sizes.size
+    if (lo, hi) == (0, n):
+        return signed
+    assert signed.extent is not None
+    start = signed.extent.start + int(signed.sizes[:lo].sum())
+    return replace(
+        signed,
+        sigs=signed.sigs[lo:hi],
+        sizes=signed.sizes[lo:hi],
+        lengths=signed.lengths[lo:hi],
+        input_bytes=0,
+        extent=Extent(signed.extent.segment, start),
+    )
+
+
+def _spooled_rows(spooled: Spooled, lo: int, hi: int) -> Spooled:
+    """Records lo..hi-1 of a spooled batch."""
+    if (lo, hi) == (0, spooled.sizes.size):
+        return spooled
+    start = spooled.extent.start + int(spooled.sizes[:lo].sum())
+    extent = Extent(spooled.extent.segment, start)
+    return Spooled(extent, spooled.sizes[lo:hi], spooled.flags[lo:hi])
 
 
 @dataclass
@@ -180,17 +221,27 @@ def _sign_all(
     units = _units(items, config.batch_size, timer, observe)
     with closing(ordered_map(task, units, jobs)) as results:
         for work in results:
-            for doc_id, source, line in zip(work.ids, work.sources, work.lines, strict=True):
-                index.ids.add(doc_id, source, line)
-            skipped.extend(work.skipped)
+            # A repeated id is an error or, with on_error="skip", a skip in its place.
+            repeated: list[tuple[int, Skip]] = []
+            rows = zip(work.ids, work.sources, work.lines, strict=True)
+            for k, (doc_id, source, line) in enumerate(rows):
+                skip = index.ids.add(doc_id, source, line, config.read.on_error)
+                if skip is not None:
+                    repeated.append((k, skip))
+            places = [(p, 0, s) for p, s in zip(work.skip_at, work.skipped, strict=True)]
+            in_order = sorted(places + [(k, 1, s) for k, s in repeated], key=lambda t: t[:2])
+            skipped.extend(s for *_, s in in_order)
             if work.error is not None:
                 raise work.error
             signed = work.signed
             assert signed is not None and signed.extent is not None  # every batch is stored
-            index.add(signed)
-            if spool is not None:
-                assert work.spooled is not None
-                spool.add(work.spooled)
+            if repeated:  # input_bytes counts the text read, repeated ids included
+                index.input_bytes += signed.input_bytes
+            for lo, hi in _kept_runs(len(work.ids), [k for k, _ in repeated]):
+                index.add(_rows(signed, lo, hi))
+                if spool is not None:
+                    assert work.spooled is not None
+                    spool.add(_spooled_rows(work.spooled, lo, hi))
             cpu["parse_cpu"] = cpu.get("parse_cpu", 0.0) + work.parse_s
             cpu["normalize_cpu"] = cpu.get("normalize_cpu", 0.0) + signed.normalize_s
             cpu["shingle_sign_cpu"] = cpu.get("shingle_sign_cpu", 0.0) + signed.sign_s
@@ -275,45 +326,53 @@ def run(
     config: Config = Config(),
     *,
     stdin: BinaryIO | None = None,
-    report: Callable[[Path], object] | None = None,
+    report: Callable[[Path, Mapping[str, Any]], object] | None = None,
     progress: ProgressCallback | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Read `inputs`, deduplicate, and write the OUTDIR contract files (then the report).
 
     `progress` receives ProgressEvents (documents read, then each stage); `options` (the
-    CLI's effective option values) is recorded in summary.json, next to the inputs.
+    CLI's effective option values) is recorded in summary.json, next to the inputs;
+    `report` is called with OUTDIR and the summary before summary.json is written.
 
     Records go out as JSONL or Parquet (config.output.format; auto: Parquet when every input
     is Parquet), split into kept and removed or, with config.output.annotate, all in one
     annotated file (io/outdir.py). The main process only reads: JSONL lines are parsed, and
-    every record is rendered for the output, by the workers.
+    every record is rendered for the output, by the workers. OUTDIR is checked against the
+    inputs, then held (one run at a time) and cleared of an earlier run's files only
+    (io/outdir.py `open_outdir`).
     """
+    inputs = checked_inputs(inputs, outdir)
     fmt = output_format(inputs, config)
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
     folder = LocalFolder(Path(outdir))
-    clear(folder)
     reporter = Reporter(progress, input_size(inputs) if progress else None)
-    with tempfile.TemporaryDirectory(prefix=".dedup-", dir=folder.local) as tmp:
-        spool = Spool(Path(tmp), fmt)
-        read = read_items(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
-        outcome = _deduplicate(
-            reporter.track(read), config, workdir=Path(tmp), on_stage=reporter.stage, spool=spool
-        )
-        result = outcome.result
-        reporter.stage("write")
-        t = time.perf_counter()
-        files, written = _write_outputs(folder, spool, outcome, config, fmt)
-        write_seconds = time.perf_counter() - t
-    counts = outcome.counts()
-    check_accounting(spool.count, len(result.skipped), counts, written)
-    timings = dict(result.stats["timings"], write=round(write_seconds, 4))
-    doc = summary(counts, result.skipped, result.stats, config, timings)
-    # What repeats the run: the inputs as given and (from the CLI) every option's value.
-    doc |= {"outputs": outputs(files), "inputs": list(inputs)}
-    doc |= {"options": dict(options)} if options else {}
-    doc = complete(folder, doc, timings, report, reporter)
+    with open_outdir(folder, planned(fmt, config.output.annotate)):
+        with tempfile.TemporaryDirectory(prefix=".dedup-", dir=folder.local) as tmp:
+            spool = Spool(Path(tmp), fmt)
+            read = read_items(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
+            outcome = _deduplicate(
+                reporter.track(read),
+                config,
+                workdir=Path(tmp),
+                on_stage=reporter.stage,
+                spool=spool,
+            )
+            result = outcome.result
+            reporter.stage("write")
+            t = time.perf_counter()
+            files, written = _write_outputs(folder, spool, outcome, config, fmt)
+            write_seconds = time.perf_counter() - t
+        counts = outcome.counts()
+        check_accounting(spool.count, len(result.skipped), counts, written)
+        timings = dict(result.stats["timings"], write=round(write_seconds, 4))
+        doc = summary(counts, result.skipped, result.stats, config, timings)
+        # What repeats the run: the inputs as given and (from the CLI) every option's value.
+        doc |= {"outputs": outputs(files), "inputs": list(inputs)}
+        doc |= {"options": dict(options)} if options else {}
+        doc = complete(folder, doc, timings, report, reporter)
     return RunResult(counts, result.skipped, doc, str(outdir), result)
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from .cluster import Clusters, make_cluster, settle
 from .config import ClusterConfig, Config, ReadConfig, RepeatConfig, VerifyConfig
 from .errors import AccountingError, DedupError, InputError
-from .index import duplicate_id_error
+from .index import duplicate_id_error, id_key
 from .io.detect import detect_format
 from .io.hadoop import HadoopDir, is_uri
 from .io.outdir import (
@@ -50,11 +50,13 @@ from .io.outdir import (
     LocalFolder,
     Records,
     check_accounting,
-    clear,
+    checked_inputs,
     cluster_line,
     complete,
+    open_outdir,
     output_format,
     outputs,
+    planned,
     record_line,
     summary,
     write_lines,
@@ -140,7 +142,7 @@ def run_spark(
     spark_conf: Mapping[str, str] | None = None,
     spark: Any = None,
     stdin: BinaryIO | None = None,
-    report: Callable[[Path], object] | None = None,
+    report: Callable[[Path, Mapping[str, Any]], object] | None = None,
     progress: ProgressCallback | None = None,
     options: Mapping[str, Any] | None = None,
     partition_docs: int = PARTITION_DOCS,
@@ -156,8 +158,10 @@ def run_spark(
     joined, or one is started from `master` and `spark_conf` and stopped at the end.
     `progress` receives the stage announcements `pipeline.run` sends; `options` (the CLI's
     option values) is recorded in summary.json, as locally. Connected components of more
-    than `max_component` documents are settled from the driver.
+    than `max_component` documents are settled from the driver. OUTDIR is checked, held
+    and cleared as locally (io/outdir.py `open_outdir`), once the inputs are found.
     """
+    inputs = checked_inputs(inputs, outdir)
     local = [i for i in inputs if not is_uri(i)]
     # With a Hadoop URI among the inputs, "auto" is decided once the files are seen.
     fmt = output_format(local, config) if len(local) == len(inputs) else None
@@ -245,14 +249,28 @@ class _Run:
         inputs: Sequence[str],
         out: Folder,
         fmt: str | None,
-        report: Callable[[Path], object] | None,
+        report: Callable[[Path, Mapping[str, Any]], object] | None,
+        extra: dict[str, Any],
+    ) -> RunResult:
+        # Every input is found before OUTDIR is touched, as locally.
+        cfg = self.config.read
+        sources = [_resolve(self.spark, i, given, cfg) for i, given in enumerate(inputs)]
+        with open_outdir(out, planned(fmt, self.config.output.annotate)):
+            return self._run(inputs, sources, out, fmt, report, extra)
+
+    def _run(
+        self,
+        inputs: Sequence[str],
+        sources: list[_Source],
+        out: Folder,
+        fmt: str | None,
+        report: Callable[[Path, Mapping[str, Any]], object] | None,
         extra: dict[str, Any],
     ) -> RunResult:
         config, reporter = self.config, self.reporter
-        clear(out)
         self._t = time.perf_counter()
         reporter.stage("read")
-        read = self._read(inputs)
+        read = self._read(sources)
         indexed = read.indexed
         n_docs = indexed.count()
         self._lap("read")
@@ -343,14 +361,13 @@ class _Run:
         doc = complete(out, doc, timings, report, reporter, engine)
         return RunResult(counts, tuple(read.skipped), doc, self.outdir)
 
-    def _read(self, inputs: Sequence[str]) -> _Read:
-        """The documents in the local engine's order, and what the driver needs to know of
-        them. Raises the error the local engine would raise first."""
+    def _read(self, sources: list[_Source]) -> _Read:
+        """The documents of `sources` in the local engine's order, and what the driver needs
+        to know of them. Raises the error the local engine would raise first."""
         sc = self.sc
         # Readers always skip; with on_error="raise" the first skip is raised below, so the
         # error is the one the local engine stops at, whichever task met it.
         cfg = replace(self.config.read, on_error="skip")
-        sources = [_resolve(self.spark, i, given, cfg) for i, given in enumerate(inputs)]
         tasks: list[_Task] = []  # local files and stdin, in the local engine's order
         remote = []
         shipped: str | None = None
@@ -413,16 +430,27 @@ class _Run:
         if self.config.read.on_error == "raise":
             for key, s in skips.take(1):
                 errors.append((key, 0, InputError(s.source, s.reason, s.line)))
-        dup = _first_duplicate(ordered, parts_n)
-        if dup is not None:
-            errors.append((dup[0], 2, dup[1]))
+        # Records whose id an earlier record has (the local rule, `Ids.add`): the first is an
+        # error, or with on_error="skip" each is skipped.
+        repeated = _repeated(ordered, parts_n)
+        dropped: list[tuple[Key, Skip]] = []
+        if self.config.read.on_error == "raise":
+            for key, first in repeated.takeOrdered(1, key=lambda kv: kv[0]):
+                errors.append((key, 2, first))
+        else:
+            dropped = [(k, Skip(d.source, d.line, d.reason)) for k, d in repeated.collect()]
         if errors:
             raise min(errors, key=lambda e: e[:2])[2]
-        skipped = skips.values().collect()
+        skipped = [s for _, s in sorted(skips.collect() + dropped, key=lambda ks: ks[0])]
         formats = set(ordered.filter(lambda kv: isinstance(kv[1], _Format)).map(_fmt).collect())
-        docs = ordered.filter(_is_doc).values()
-        indexed = self._keep(docs.zipWithIndex().map(lambda di: (di[1], di[0])))
-        input_bytes = int(indexed.map(lambda kv: _utf8_size(kv[1][1])).sum())
+        docs = ordered.filter(_is_doc)
+        # The text read, repeated ids included (as locally).
+        input_bytes = int(docs.map(lambda kv: _utf8_size(kv[1][1])).sum())
+        if dropped:
+            gone = self.sc.broadcast({key for key, _ in dropped})
+            docs = docs.filter(lambda kv: kv[0] not in gone.value)
+        indexed = self._keep(docs.values().zipWithIndex().map(lambda di: (di[1], di[0])))
+        indexed.count()
         ordered.unpersist()
         return _Read(indexed, skipped, input_bytes, schema, formats)
 
@@ -712,24 +740,26 @@ class _ReadBytes:
             yield from _items(items, src.ordinal, rel, source)
 
 
-def _first_duplicate(ordered: Any, parts: int) -> tuple[Key, InputError] | None:
-    """The first repeated id in input order (where the local engine would stop), as the
-    error the local engine raises."""
+def _repeated(ordered: Any, parts: int) -> Any:
+    """(key, error) of every document whose id (by `id_key`) an earlier one in input order
+    has, with the error the local engine raises (`duplicate_id_error`). Each id's
+    occurrences meet in one reduce, which keeps the first and lists the others, so corpora
+    without repeated ids shuffle no more than the ids."""
 
-    def two(a: list[Any], b: list[Any]) -> list[Any]:
-        return sorted(a + b)[:2]
+    def one(kv: tuple[Key, DocRow]) -> tuple[Any, Any]:
+        key, row = kv
+        return id_key(row[0]), ((key, row[0], row[3], row[4]), [])
 
-    repeated = (
-        ordered.filter(_is_doc)
-        .map(lambda kv: (kv[1][0], [(kv[0], kv[1][3], kv[1][4])]))
-        .reduceByKey(two, parts)
-        .filter(lambda kv: len(kv[1]) == 2)
-        .takeOrdered(1, key=lambda kv: kv[1][1][0])
-    )
-    if not repeated:
-        return None
-    doc_id, ((_, src, line), (key, source, at)) = repeated[0]
-    return key, duplicate_id_error(doc_id, src, line, source, at)
+    def two(a: Any, b: Any) -> Any:
+        first, later = (a, b) if a[0] < b[0] else (b, a)
+        return first[0], first[1] + later[1] + [later[0]]
+
+    def errors(kv: tuple[Any, Any]) -> list[tuple[Key, InputError]]:
+        (_, _, src, line), later = kv[1]
+        return [(k, duplicate_id_error(i, src, line, s, n)) for k, i, s, n in later]
+
+    docs = ordered.filter(_is_doc).map(one)
+    return docs.reduceByKey(two, parts).filter(lambda kv: kv[1][1]).flatMap(errors)
 
 
 def _utf8_size(text: str) -> int:

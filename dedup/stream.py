@@ -231,7 +231,7 @@ class DedupIndex:
             self._position += len(texts)
         else:
             try:
-                docs = [self._ids.position[i] for i in ids]
+                docs = [self._ids.find(i) for i in ids]
             except KeyError as e:
                 raise InputError(_SOURCE, f"id {e.args[0]!r} was not added in pass one") from e
         names = self._ids.ids

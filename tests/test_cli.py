@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import errno
+import fcntl
 import gzip
 import json
+import os
+import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from dedup.cli import cli
 
@@ -119,19 +124,36 @@ def test_stdin_and_custom_fields(seeds_dir: Path, tmp_path: Path) -> None:
     assert [{m["id"] for m in c["members"]} for c in clusters] == [PAIR]
 
 
+def _generated(path: Path, seeds_dir: Path, n: int = 300) -> Path:
+    """`n` JSONL documents cut from the seeds: many clusters, members of several sizes."""
+    rng = random.Random(3)
+    texts = [p.read_text(encoding="utf-8") for p in sorted(seeds_dir.iterdir())]
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            text = rng.choice(texts)
+            start = rng.randrange(len(text) // 3)
+            cut = text[start : start + rng.randrange(200, len(text))]
+            f.write(json.dumps({"id": f"g{i}", "text": cut}, ensure_ascii=False) + "\n")
+    return path
+
+
 def test_output_is_deterministic_across_jobs(seeds_dir: Path, tmp_path: Path) -> None:
+    corpus = _generated(tmp_path / "gen.jsonl", seeds_dir)
     outs = []
     for jobs in ("1", "2"):
         out = tmp_path / f"out{jobs}"
-        code, output = _run("run", str(seeds_dir), "-o", str(out), "--jobs", jobs, "--no-report")
+        args = ("run", str(seeds_dir), str(corpus), "-o", str(out), "--jobs", jobs, "-q")
+        code, output = _run(*args, "--max-chars", "2000")
         assert code == 0, output
         outs.append(out)
-    for name in ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl"):
-        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert Path("report/index.html") in files and Path("report/index.md") in files
+    for rel in files:  # the report included: it shows no timings
+        if rel.name != "summary.json":
+            assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
     s0, s1 = (json.loads((o / "summary.json").read_text()) for o in outs)
     for s in (s0, s1):
         s.pop("timings"), s.pop("throughput")
-        s["config"].pop("jobs")
     assert s0 == s1
 
 
@@ -233,3 +255,213 @@ def test_two_runs_are_byte_identical(seeds_dir: Path, tmp_path: Path) -> None:
     for rel in files:
         if rel.name != "summary.json":
             assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+
+
+# --- messages and exit codes ----------------------------------------------------------------
+
+
+def _invoke(*args: str, input: bytes | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def _one_line_error(result: Result, code: int = 1) -> str:
+    """The run failed with `code` and said why on one line, without a traceback."""
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    lines = result.output.splitlines()
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_outdir_that_is_a_file(seeds_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("a file")
+    line = _one_line_error(_invoke("run", str(seeds_dir), "-o", str(out), "--jobs", "1"))
+    assert line.startswith(f"error: {out}: ") and "not a folder" in line
+    assert out.read_text() == "a file"
+
+
+def test_outdir_whose_parent_is_a_file(seeds_dir: Path, tmp_path: Path) -> None:
+    parent = tmp_path / "parent"
+    parent.write_text("a file")
+    out = parent / "out"
+    line = _one_line_error(_invoke("run", str(seeds_dir), "-o", str(out), "--jobs", "1"))
+    assert line.startswith(f"error: {out}: ")
+
+
+def _refuse_writes(monkeypatch: pytest.MonkeyPatch, match: Any, code: int) -> None:
+    """Opening a file for writing, or making a folder, fails with `code` where `match(path)`:
+    a read-only folder or a full disk, for whoever runs the tests (root included)."""
+    import builtins
+    import io
+
+    def check(path: Any) -> None:
+        if isinstance(path, (str, os.PathLike)) and match(Path(os.fsdecode(path))):
+            raise OSError(code, os.strerror(code), os.fsdecode(path))
+
+    real_open, real_os_open, real_mkdir = builtins.open, os.open, os.mkdir
+
+    def fake_open(file: Any, mode: str = "r", *args: Any, **kw: Any) -> Any:
+        if any(c in mode for c in "wax+"):
+            check(file)
+        return real_open(file, mode, *args, **kw)
+
+    def fake_os_open(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            check(path)
+        return real_os_open(path, flags, *args, **kw)
+
+    def fake_mkdir(path: Any, *args: Any, **kw: Any) -> None:
+        check(path)
+        real_mkdir(path, *args, **kw)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(io, "open", fake_open)
+    monkeypatch.setattr(os, "open", fake_os_open)
+    monkeypatch.setattr(os, "mkdir", fake_mkdir)
+
+
+def test_read_only_outdir(seeds_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    _refuse_writes(monkeypatch, lambda p: out in p.parents, errno.EACCES)
+    line = _one_line_error(_invoke("run", str(seeds_dir), "-o", str(out), "--jobs", "1"))
+    assert str(out) in line and "Permission denied" in line
+    assert list(out.iterdir()) == []
+
+
+# Where a disk fills: taking OUTDIR, pass one's shingle store and spool, an output file,
+# summary.json, the report.
+FULL_AT = {
+    "start": lambda p: True,
+    "pass one": lambda p: p.name.startswith(("segment-", "spool-")),
+    "outputs": lambda p: p.name == ".removed.jsonl.partial",
+    "summary": lambda p: p.name == ".summary.json.partial",
+    "report": lambda p: "report" in p.parts,
+}
+
+
+@pytest.mark.parametrize("stage", list(FULL_AT))
+def test_no_space_left_at_any_stage(
+    seeds_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    out = tmp_path / "out"
+    at = FULL_AT[stage]
+    _refuse_writes(monkeypatch, lambda p: out in [p, *p.parents] and at(p), errno.ENOSPC)
+    line = _one_line_error(_invoke("run", str(seeds_dir), "-o", str(out), "--jobs", "1"))
+    assert line.startswith("error: ") and "No space left on device" in line, line
+    assert not (out / "summary.json").exists()
+
+
+def test_ctrl_c_inside_compiled_code_exits_130(
+    seeds_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: Any, **kw: Any) -> Any:
+        # What a Ctrl-C inside numba's dispatcher can surface as: the interrupt is its cause.
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            msg = "<CPUDispatcher(<function x>)> returned a result with an exception set"
+            raise SystemError(msg) from e
+
+    monkeypatch.setattr("dedup.index.stored_similarities", interrupted)
+    out = tmp_path / "out"
+    result = _invoke("run", str(seeds_dir), "-o", str(out), "--jobs", "1")
+    assert _one_line_error(result, 130) == "interrupted: no output was marked complete"
+    assert not (out / "summary.json").exists()
+
+
+def test_control_characters_in_file_names_are_escaped(tmp_path: Path) -> None:
+    name = tmp_path / "bad\x1b[31m\u202e.jsonl"
+    name.write_text('{"id": "a", "text": "一"}\n{oops\n', encoding="utf-8")
+    line = _one_line_error(_invoke("run", str(name), "-o", str(tmp_path / "out")))
+    assert "\x1b" not in line and "\u202e" not in line
+    assert repr(str(name)) in line and "line 2" in line
+
+
+def test_a_second_run_into_one_outdir(seeds_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _run("run", str(seeds_dir), "-o", str(out), "--no-report")[0] == 0
+    fd = os.open(out / ".dedup-lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a run in progress holds it
+        for args in (("run", str(seeds_dir), "-o", str(out)), ("report", str(out))):
+            line = _one_line_error(_invoke(*args))
+            assert "another dedup run is writing to this folder" in line
+    finally:
+        os.close(fd)
+
+
+def test_the_last_line_names_the_report(seeds_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, output = _run("run", str(seeds_dir), "-o", str(out), "--jobs", "1")
+    assert code == 0, output
+    assert output.splitlines()[-1] == f"report: {out / 'report' / 'index.html'}"
+
+
+# --- dedup normalize ------------------------------------------------------------------------
+
+
+def test_normalize_reads_stdin(seeds_dir: Path) -> None:
+    path = seeds_dir / "000_fa5b47ae513dff0c.txt"
+    expected = _run("normalize", str(path))[1]
+    code, output = _run("normalize", input=path.read_bytes())
+    assert code == 0 and output == expected
+    assert _run("normalize", "-", input=path.read_bytes())[1] == expected
+
+
+def test_normalize_reads_jsonl_records_by_text_field(seeds_dir: Path, tmp_path: Path) -> None:
+    texts = [p.read_text(encoding="utf-8") for p in sorted(seeds_dir.iterdir())[:2]]
+    lines = "".join(json.dumps({"body": t}, ensure_ascii=False) + "\n" for t in texts)
+    path = tmp_path / "docs.jsonl"
+    path.write_text(lines, encoding="utf-8")
+    singles = []
+    for k, t in enumerate(texts):
+        (tmp_path / f"{k}.txt").write_text(t, encoding="utf-8")
+        singles.append(_run("normalize", str(tmp_path / f"{k}.txt"))[1])
+    code, output = _run("normalize", str(path), "--text-field", "body")
+    assert code == 0, output
+    assert output == "".join(singles)  # one line per record
+    assert _run("normalize", "--text-field", "body", input=lines.encode())[1] == output
+    line = _one_line_error(_invoke("normalize", str(path)))  # no "text" field
+    assert "docs.jsonl, line 1" in line and "'text'" in line
+
+
+# --- duplicate ids ---------------------------------------------------------------------------
+
+
+def test_skip_mode_skips_a_repeated_id_and_records_it(tmp_path: Path) -> None:
+    data = tmp_path / "a.jsonl"
+    data.write_text(
+        '{"id": 1, "text": "第一篇"}\n{"id": "2", "text": "第二篇"}\n'
+        '{"id": "1", "text": "重复的编号"}\n{oops\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    code, output = _run("run", str(data), "-o", str(out), "--on-error", "skip", "--no-report")
+    assert code == 0, output
+    errors = _jsonl(out / "errors.jsonl")
+    assert [(e["source"], e["line"]) for e in errors] == [(str(data), 3), (str(data), 4)]
+    assert errors[0]["reason"] == f"duplicate id '1' (first seen in {data}, line 1)"
+    assert [r["text"] for r in _jsonl(out / "kept.jsonl")] == ["第一篇", "第二篇"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["documents"] == {"read": 4, "kept": 2, "removed": 0, "skipped": 2}
+    # Without skip, the same record stops the run.
+    code, output = _run("run", str(data), "-o", str(tmp_path / "o2"), "--no-report")
+    assert code == 1 and "a.jsonl, line 3: duplicate id '1'" in output
+
+
+def test_two_folders_with_the_same_file_name(seeds_dir: Path, tmp_path: Path) -> None:
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        shutil.copy(seeds_dir / "000_fa5b47ae513dff0c.txt", tmp_path / name / "part-0.txt")
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "x"), str(tmp_path / "y"), "-o", str(out), "--no-report")
+    code, output = _run(*args, "--on-error", "skip")
+    assert code == 0, output
+    (error,) = _jsonl(out / "errors.jsonl")
+    assert error["source"] == str(tmp_path / "y" / "part-0.txt")
+    assert error["reason"].startswith("duplicate id 'part-0.txt'")

@@ -25,6 +25,7 @@ import pytest
 import dedup
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl", "summary.json")
+MANIFEST = ".dedup-manifest.json"  # marks OUTDIR as dedup's: stays, whatever happens
 # What summary.json says about the result (timings and the options of the command vary).
 RESULT_KEYS = (
     "version",
@@ -266,8 +267,8 @@ def test_sigint_in_pass_one_exits_130_and_leaves_nothing(
     assert err == INTERRUPTED
     _reap(proc)
     # The earlier run's files are gone (no stale summary.json); the temporary folder was
-    # cleaned up on the way out; nothing else was written.
-    assert sorted(p.name for p in out.iterdir()) == []
+    # cleaned up on the way out; nothing else was written but the manifest.
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST]
 
     _run(str(corpus), "-o", str(out), "--jobs", "2", "--no-report")
     assert _comparable(out) == clean
@@ -283,9 +284,9 @@ def test_sigkill_in_pass_one_leaves_only_a_hidden_temporary_folder(
     code, _ = _finish(proc)
     assert code == -signal.SIGKILL
     _reap(proc)
-    # A killed process cannot clean up: its `.dedup-*` folder (spool, shingle store) stays,
-    # hidden; no contract file, old or new, is there.
-    left = _leftovers(out)
+    # A killed process cannot clean up: its `.dedup-*` folder (spool, shingle store) and its
+    # lock file stay, hidden, beside the manifest; no contract file, old or new, is there.
+    left = [n for n in _leftovers(out) if n not in (MANIFEST, ".dedup-lock")]
     assert len(left) == 1 and left[0].startswith(".dedup-"), left
     assert not [name for name in CONTRACT if (out / name).exists()]
 
@@ -293,15 +294,17 @@ def test_sigkill_in_pass_one_leaves_only_a_hidden_temporary_folder(
     _run(str(corpus), "-o", str(out), "--jobs", "2", "--no-report")
     assert _comparable(out) == clean
     assert not [p for p in out.iterdir() if p.name.endswith(".partial")]
+    assert _leftovers(out) == [MANIFEST]
 
 
 # Where a run is stopped and killed (pass one is in the tests above): kept.jsonl renamed but
-# removed.jsonl still partial; every file but summary.json; summary.json written and the
-# report about to be built.
+# removed.jsonl still partial; every file but summary.json; the report about to be built;
+# the report complete, summary.json (always last) not yet written.
 KILL_POINTS = {
     "writing": ("kept.jsonl", ["--no-report"]),
     "before summary": ("errors.jsonl", ["--no-report"]),
-    "before report": ("summary.json", ["--max-chars", "300"]),
+    "before report": ("errors.jsonl", ["--max-chars", "300"]),
+    "after report": ("index.html", ["--max-chars", "300"]),
 }
 
 
@@ -330,10 +333,10 @@ def test_killed_at_any_stage_nothing_looks_finished(
     else:
         assert proc.returncode == -signal.SIGKILL
     _check_nothing_looks_finished(out, clean)
-    assert (out / "summary.json").exists() == (point == "before report")
-    assert (out / pause).exists()  # the files renamed so far stay, complete
+    assert not (out / "summary.json").exists()  # written last, after the report
+    assert (out / pause).exists() or (out / "report" / pause).exists()  # complete files stay
     if sig == signal.SIGINT:  # cleaned up on the way out
-        assert _leftovers(out) == []
+        assert _leftovers(out) == [MANIFEST]
     else:
         assert all(name.startswith((".dedup-", ".removed.jsonl.")) for name in _leftovers(out))
 
@@ -443,7 +446,8 @@ def test_sigint_with_stdin_kept_open_always_exits_130(
     assert (code, proc.stderr.read().decode()) == (130, INTERRUPTED)
     proc.stderr.close()
     _reap(proc)
-    assert list(out.iterdir()) == []  # the temporary folder was cleaned up on the way out
+    # The temporary folder was cleaned up on the way out; the manifest stays.
+    assert [p.name for p in out.iterdir()] == [MANIFEST]
 
 
 # --- one huge document --------------------------------------------------------------------

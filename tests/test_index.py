@@ -9,7 +9,7 @@ from dedup.errors import InputError
 from dedup.index import Ids, TwoPassIndex
 from dedup.pipeline import deduplicate
 from dedup.sign import sign_texts
-from dedup.types import Doc
+from dedup.types import Doc, Skip
 
 CONFIG = Config(jobs=1)
 
@@ -68,3 +68,16 @@ def test_ids_and_signatures_must_agree(tmp_path: Path) -> None:
         index.finish()
     with pytest.raises(RuntimeError, match="called twice"):
         index.finish()
+
+
+def test_a_repeated_id_is_skipped_on_request_and_ids_compare_as_text() -> None:
+    ids = Ids()
+    assert ids.add(1, "a.jsonl", 1, "skip") is None
+    assert ids.add("2", "a.jsonl", 2, "skip") is None
+    skip = ids.add("1", "b\x1b.jsonl", 4, "skip")  # the integer 1 and "1" are one id
+    assert skip == Skip("b\x1b.jsonl", 4, "duplicate id '1' (first seen in a.jsonl, line 1)")
+    assert ids.ids == [1, "2"] and ids.find("1") == ids.find(1) == 0
+    ids.add("x", "'a\x1b.txt'", -1)
+    with pytest.raises(InputError) as e:
+        ids.add("x", "c.txt", -1)
+    assert "\x1b" not in str(e.value)  # names with control characters are shown escaped

@@ -88,10 +88,11 @@ def test_parquet_inputs_with_compatible_schemas_are_unified(
     seeds_dir: Path, tmp_path: Path
 ) -> None:
     table = seed_table(seeds_dir)
-    pq.write_table(table.slice(0, 2), tmp_path / "a.parquet")
+    (tmp_path / "in").mkdir()
+    pq.write_table(table.slice(0, 2), tmp_path / "in" / "a.parquet")
     rest = table.slice(2).drop_columns(["tags"]).append_column("extra", pa.array([1, 2, 3]))
-    pq.write_table(rest, tmp_path / "b.parquet")
-    run([str(tmp_path)], tmp_path / "out", ONE_JOB)  # a folder of Parquet files
+    pq.write_table(rest, tmp_path / "in" / "b.parquet")
+    run([str(tmp_path / "in")], tmp_path / "out", ONE_JOB)  # a folder of Parquet files
     kept = pq.read_table(tmp_path / "out" / "kept.parquet")
     assert kept.schema.names == [*table.schema.names, "extra"]
     assert kept.column("tags").to_pylist()[1:] == [None, None, None]

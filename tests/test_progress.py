@@ -68,7 +68,7 @@ def test_reporter_without_callback_is_a_pass_through() -> None:
 def test_run_reports_every_stage_and_writes_the_same(seeds_dir: Path, tmp_path: Path) -> None:
     events: list[ProgressEvent] = []
     config = Config(jobs=1)
-    run([str(seeds_dir)], tmp_path / "a", config, progress=events.append, report=lambda p: None)
+    run([str(seeds_dir)], tmp_path / "a", config, progress=events.append, report=lambda p, s: None)
     run([str(seeds_dir)], tmp_path / "b", config)
     stages = [e.stage for e in events]
     assert stages[-7:] == ["read", "lsh", "verify", "cluster", "write", "report", "done"]

@@ -425,6 +425,7 @@ def test_file_names_come_from_cluster_numbers(evil_report: Path) -> None:
     }
     outside = {p.name for p in evil_report.iterdir()}
     assert outside == {
+        ".dedup-manifest.json",
         "clusters.jsonl",
         "kept.jsonl",
         "removed.jsonl",
@@ -585,3 +586,18 @@ def test_report_config_rejects_bad_limits(field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         ReportConfig(**{field: -1})
     assert ReportConfig(max_members=0).max_members == 0
+
+
+def test_bidi_overrides_in_ids_cannot_spill_over_the_page(tmp_path: Path) -> None:
+    """An id holding U+202E (right-to-left override) would reverse whatever follows it on
+    its line: every id is shown in a code.id element, which the style sheet isolates."""
+    evil = "\u202eevil.txt"
+    docs = {evil: SMALL_REP, "plain.txt": SMALL_MEMBER}
+    out = write_run(tmp_path, docs, [(evil, ["plain.txt"])])
+    build_report(out)
+    css = (out / "report/style.css").read_text("utf-8")
+    assert re.search(r"code\.id \{[^}]*unicode-bidi: isolate", css)
+    for page in ("index.html", "clusters/000000.html"):
+        html = (out / "report" / page).read_text("utf-8")
+        shown = html.count(evil)
+        assert shown and shown == html.count(f'<code class="id">{evil}</code>'), page

@@ -29,6 +29,7 @@ from dedup.progress import ProgressEvent
 from dedup.spark import SparkUnavailable, _components, run_spark, spark_session
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
+MANIFEST = ".dedup-manifest.json"
 # Summary keys that may differ between two identical runs (or between the engines).
 VARYING = ("timings", "throughput", "engine")
 
@@ -331,13 +332,17 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
     (out / "report").mkdir(parents=True)
     (out / "report" / "index.html").write_text("old", "utf-8")
     (out / ".dedup-old").mkdir()
+    old = ["summary.json", "kept.jsonl", "annotated.parquet", "report/index.html"]
     for name in ("summary.json", "kept.jsonl", "annotated.parquet", ".removed.jsonl.partial"):
         (out / name).write_text("old", "utf-8")
+    (out / MANIFEST).write_text(json.dumps({"files": old}), "utf-8")  # an earlier run's
+    (out / "notes.txt").write_text("the user's", "utf-8")
     written: list[str] = []
     binary = HadoopDir.binary
 
     def spy(self: HadoopDir, name: str) -> Any:
-        written.append(name)
+        if name != MANIFEST:
+            written.append(name)
         return binary(self, name)
 
     def no_local_writer(*args: Any) -> None:
@@ -355,18 +360,64 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
                 raise RuntimeError("killed")
             yield item
 
+    def names() -> list[str]:
+        return sorted(p.name for p in out.iterdir() if not p.name.endswith(".crc"))
+
     monkeypatch.setattr("dedup.spark._with_fates", killed)
     with pytest.raises(RuntimeError, match="killed"):
         run_spark([str(seeds_dir)], out.as_uri(), Config(), spark=spark)
     assert written == ["kept.jsonl", "removed.jsonl"]
-    assert sorted(p.name for p in out.iterdir()) == []  # old outputs, report, leftovers gone
+    # Old outputs, report, leftovers gone; the user's file and the manifest stay.
+    assert names() == [MANIFEST, "notes.txt"]
 
     monkeypatch.setattr("dedup.spark._with_fates", real)
     written.clear()
     _both([str(seeds_dir)], tmp_path, Config(jobs=1), spark, uri=True)
     contract = ["kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl", "summary.json"]
     assert written == contract
-    assert sorted(p.name for p in out.iterdir() if not p.name.endswith(".crc")) == sorted(contract)
+    assert names() == sorted([*contract, MANIFEST, "notes.txt"])
+    manifest = json.loads((out / MANIFEST).read_text("utf-8"))["files"]
+    assert manifest == json.loads((tmp_path / "local" / MANIFEST).read_text("utf-8"))["files"]
+
+
+def test_hadoop_outdir_refuses_files_it_did_not_write_and_a_second_run(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "kept.jsonl").write_text("the user's", "utf-8")
+    with pytest.raises(OutputError, match="kept.jsonl: not written by dedup"):
+        run_spark([str(seeds_dir)], out.as_uri(), Config(), spark=spark)
+    assert sorted(p.name for p in out.iterdir()) == ["kept.jsonl"]
+    (out / "kept.jsonl").unlink()
+    (out / ".dedup-lock").write_text("pid 1 on elsewhere", "utf-8")  # a run in progress
+    with pytest.raises(OutputError, match="another dedup run is writing"):
+        run_spark([str(seeds_dir)], out.as_uri(), Config(), spark=spark)
+    assert sorted(p.name for p in out.iterdir()) == [".dedup-lock"]
+    with pytest.raises(OutputError, match="is the input"):
+        run_spark([str(seeds_dir)], seeds_dir.as_uri(), Config(), spark=spark)
+
+
+def test_repeated_ids_are_skipped_as_the_local_engine_skips_them(
+    tmp_path: Path, spark: Any
+) -> None:
+    folder = tmp_path / "in"
+    for sub in ("x", "y"):
+        (folder / sub).mkdir(parents=True)
+        (folder / sub / "part-0.txt").write_text("同一个文件名的两篇文章" + sub, "utf-8")
+    (folder / "a.jsonl").write_text(
+        '{"id": 1, "text": "一"}\n{"id": "2", "text": "二"}\n{oops\n{"id": "1", "text": "再"}\n',
+        encoding="utf-8",
+    )
+    inputs = [str(folder / "x"), str(folder / "a.jsonl"), str(folder / "y")]
+    config = Config(jobs=1, read=ReadConfig(on_error="skip"))
+    summary = _both(inputs, tmp_path, config, spark, partition_docs=1)
+    assert [(s["line"], s["reason"][:16]) for s in summary["skipped"]] == [
+        (3, "not valid JSON: "),
+        (4, "duplicate id '1'"),
+        (None, "duplicate id 'pa"),
+    ]
+    assert summary["documents"] == {"read": 6, "kept": 3, "removed": 0, "skipped": 3}
 
 
 def test_stdin_matches_the_local_engine_and_progress_names_the_stages(

@@ -236,3 +236,13 @@ def test_online_rejects_duplicate_ids(tmp_path: Path) -> None:
         d.annotate([{"id": 1, "text": "一"}])
         with pytest.raises(InputError, match="duplicate id 1"):
             d.annotate([{"id": 1, "text": "二"}])
+
+
+def test_the_integer_1_and_the_string_1_are_one_id(tmp_path: Path) -> None:
+    index = DedupIndex(CONFIG, workdir=tmp_path)
+    with pytest.raises(InputError, match="duplicate id '1'"):
+        index.add([{"id": 1, "text": "一篇"}, {"id": "1", "text": "另一篇"}])
+    index.add([{"id": 7, "text": "一篇"}])
+    index.finish()
+    (out,) = index.annotate([{"id": "7", "text": "一篇"}])  # found by its text form
+    assert out["dedup_keep"] is True

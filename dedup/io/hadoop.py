@@ -5,17 +5,26 @@ name when complete.
 
 On object stores (s3a://) a rename is a copy: a file still appears under its name only once
 complete, but not in one step.
+
+The lock that keeps a second run out is a file, OUTDIR/.dedup-lock, created only if it is not
+there (atomic on HDFS; on S3 a check then a write) and removed when the run ends. A run that
+was killed leaves it behind: the next run's message names it, to be removed by hand once no
+run is writing.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import OutputError
+from .outdir import LOCK, busy
 from .parquet import ParquetSink
 
 _CHUNK = 1 << 20  # bytes handed to the JVM per call
@@ -77,6 +86,7 @@ class HadoopDir:
         sc = spark.sparkContext
         self.uri = uri
         self._path_cls: Callable[..., Any] = sc._jvm.org.apache.hadoop.fs.Path
+        self._io = sc._jvm.org.apache.commons.io.IOUtils
         self._root = self._path_cls(uri)
         with _java(uri, "cannot open"):
             self._fs = self._root.getFileSystem(sc._jsc.hadoopConfiguration())
@@ -96,10 +106,59 @@ class HadoopDir:
         with _java(self.uri, "cannot list the output folder"):
             return sorted(str(st.getPath().getName()) for st in self._fs.listStatus(self._root))
 
+    def exists(self, name: str) -> bool:
+        with _java(self._where(name), "cannot look up"):
+            return bool(self._fs.exists(self._path(name)))
+
+    def read(self, name: str) -> bytes | None:
+        path = self._path(name)
+        with _java(self._where(name), "cannot read"):
+            if not self._fs.isFile(path):
+                return None
+            stream = self._fs.open(path)
+            try:  # small files only (the manifest): one byte[] through py4j
+                return bytes(self._io.toByteArray(stream))
+            finally:
+                stream.close()
+
     def remove(self, name: str) -> None:
-        """Remove a file or folder (with what it holds) if it is there."""
+        """Remove a file, or a folder that is empty, if it is there."""
+        path = self._path(name)
+        with _java(self._where(name), "cannot remove"):
+            if self._fs.exists(path) and (
+                not self._fs.getFileStatus(path).isDirectory() or not self._fs.listStatus(path)
+            ):
+                self._fs.delete(path, False)
+
+    def remove_tree(self, name: str) -> None:
+        """Remove one of dedup's temporary folders with what it holds."""
         with _java(self._where(name), "cannot remove"):
             self._fs.delete(self._path(name), True)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """OUTDIR/.dedup-lock, created only if it is not there, for as long as the block
+        runs; it says who holds it."""
+        from py4j.protocol import Py4JJavaError
+
+        path, where = self._path(LOCK), self._where(LOCK)
+        holder = f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}\n"
+        try:
+            out = self._fs.create(path, False)
+        except Py4JJavaError as e:
+            if not self._fs.exists(path):
+                raise OutputError(f"{where}: cannot write: {e.java_exception.toString()}") from e
+            raise OutputError(
+                f"{busy(self.uri)} (or one was killed: then remove {where})"
+            ) from None
+        try:
+            with _java(where, "cannot write"):
+                out.write(holder.encode())
+                out.close()
+            yield
+        finally:
+            with _java(where, "cannot remove"):
+                self._fs.delete(path, False)
 
     @contextmanager
     def binary(self, name: str) -> Iterator[BinaryIO]:

@@ -3,22 +3,33 @@ run adds, every record routed to kept/removed (or annotated) in input order, clu
 errors.jsonl, summary.json (written last: it marks a finished run), the accounting check, and
 atomic writes. A local folder (`LocalFolder`) and a Hadoop URI (`io.hadoop.HadoopDir`) sit
 behind one interface, `Folder`; everything else here only talks to that interface.
+
+Whose files are whose: a run marks OUTDIR with a manifest (`.dedup-manifest.json`, the files
+it wrote) and a later run removes only those, plus leftovers under names only dedup uses
+(`.dedup-*` temporary folders, `.NAME.partial` files). An OUTDIR entry named like an output
+that no manifest lists is not dedup's: the run refuses to start rather than replace it. One
+run at a time holds OUTDIR (`Folder.lock`), and nothing is touched before the inputs are
+checked (`checked_inputs`).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
+from urllib.parse import urlsplit
 
 from .. import __version__
 from ..config import Config
-from ..errors import AccountingError
+from ..errors import AccountingError, InputError, OutputError, shown
 from ..progress import Reporter
 from ..types import Cluster, Counts, Skip
 from .parquet import ParquetSink, with_columns
@@ -46,6 +57,16 @@ ANNOTATED_COLUMNS = (
     ("dedup_duplicate_of", "string"),
 )
 RESERVED = frozenset(name for name, _ in (*REMOVED_COLUMNS, *ANNOTATED_COLUMNS))
+# The report's folder (written only into a local OUTDIR).
+REPORT = "report"
+# What marks OUTDIR as dedup's: the files a run wrote there, written before any of them.
+MANIFEST = ".dedup-manifest.json"
+# Held while a run writes OUTDIR; removed when it ends.
+LOCK = ".dedup-lock"
+# Temporary folders of a run inside OUTDIR start with this.
+TEMPORARY = ".dedup-"
+# Top-level names a run writes or clears: one of them that no manifest lists is not dedup's.
+CLAIMED = frozenset((*OUTPUT_FILES, REPORT))
 # summary.json's "report" when a report was asked for but OUTDIR is not a local folder.
 REMOTE_REPORT = (
     "not written: OUTDIR is not a local folder; copy OUTDIR to one and run `dedup report` on it"
@@ -70,13 +91,27 @@ class Folder(Protocol):
     def local(self) -> Path | None:
         """The folder, when it is a local one (the report is written there)."""
 
-    def mkdir(self) -> None: ...
+    def mkdir(self) -> None:
+        """Make the folder (and its parents) unless it is there."""
 
     def names(self) -> list[str]:
         """The names in the folder."""
 
+    def exists(self, name: str) -> bool:
+        """Whether something of this name is there."""
+
+    def read(self, name: str) -> bytes | None:
+        """A file's content, or None when there is no such file."""
+
     def remove(self, name: str) -> None:
-        """Remove a file or folder (with what it holds) if it is there."""
+        """Remove a file, or a folder that is empty; nothing when there is none, and a
+        folder that still holds something is left."""
+
+    def remove_tree(self, name: str) -> None:
+        """Remove a folder with all it holds: only ever one of dedup's temporary folders."""
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Hold the folder for one run; OutputError when another run holds it."""
 
     def binary(self, name: str) -> AbstractContextManager[BinaryIO]: ...
 
@@ -90,17 +125,68 @@ class LocalFolder:
     local: Path
 
     def mkdir(self) -> None:
-        self.local.mkdir(parents=True, exist_ok=True)
+        try:
+            self.local.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as e:  # a file of this name, here or as a parent
+            raise OutputError(f"{_where(self.local)}: not a folder (a file has this name)") from e
+        except OSError as e:
+            what = f"cannot make the output folder: {e.strerror or e}"
+            raise OutputError(f"{_where(self.local)}: {what}") from e
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.local.iterdir())
 
+    def exists(self, name: str) -> bool:
+        return os.path.lexists(self.local / name)
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            return (self.local / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
     def remove(self, name: str) -> None:
         path = self.local / name
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
+            with suppress(FileNotFoundError):
+                if not any(path.iterdir()):
+                    path.rmdir()
         else:
             path.unlink(missing_ok=True)
+
+    def remove_tree(self, name: str) -> None:
+        shutil.rmtree(self.local / name, ignore_errors=True)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """An exclusive `flock` on OUTDIR/.dedup-lock, taken without waiting, for as long
+        as the block runs; the lock file is removed on the way out. The kernel drops the
+        lock of a killed run, so a left lock file never blocks the next one."""
+        path = self.local / LOCK
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise OutputError(busy(str(self.local))) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            # A run that was finishing may have removed the file we opened: lock the one
+            # that is there now.
+            try:
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        try:
+            yield
+        finally:
+            with suppress(FileNotFoundError):
+                path.unlink()  # while it is still held, so no run locks a removed file
+            os.close(fd)
 
     @contextmanager
     def binary(self, name: str) -> Iterator[BinaryIO]:
@@ -111,19 +197,192 @@ class LocalFolder:
         return ParquetSink(self.local / name, schema, text_field)
 
 
-def clear(folder: Folder) -> None:
-    """Make OUTDIR and remove what an earlier run left there: its output files first, so an
-    interrupted run never leaves a mix that looks finished, then its report (a report with
-    an index page is always this run's: build_report writes its index pages last), and what
-    a killed run left behind (its temporary folder and partial files)."""
+def busy(outdir: str) -> str:
+    """The message of a second run into one OUTDIR."""
+    return (
+        f"{_where(outdir)}: another dedup run is writing to this folder; wait for it to "
+        "finish or choose another output folder"
+    )
+
+
+def _where(path: str | Path) -> str:
+    return shown(str(path))
+
+
+# -- whose files: inputs, the manifest, clearing -----------------------------------------------
+
+
+def checked_inputs(inputs: Sequence[str] | str, outdir: str | Path) -> list[str]:
+    """The inputs as a list, once each local one exists and can be read, and none is OUTDIR,
+    inside OUTDIR, or a folder OUTDIR lies in (its outputs would be read back, or an input
+    replaced). Hadoop URIs are compared with each other by scheme, host and path; whether
+    they exist is for the engine that reads them. Raises InputError or OutputError before
+    anything is touched."""
+    given = [inputs] if isinstance(inputs, str | Path) else [str(i) for i in inputs]
+    for name in given:
+        if name == "-" or _is_uri(name):
+            continue
+        if not os.path.lexists(name):
+            raise InputError(name, "no such file or directory")
+        if not os.access(name, os.R_OK | (os.X_OK if os.path.isdir(name) else 0)):
+            raise InputError(name, f"cannot read: {os.strerror(errno.EACCES)}")
+    out = _place(str(outdir))
+    for name in given:
+        place = _place(name)
+        if out is None or place is None or out[0] != place[0]:
+            continue
+        (_, a), (_, b) = out, place
+        how = ""
+        if a == b:
+            how = "is the input"
+        elif a[: len(b)] == b:
+            how = "lies inside the input folder"
+        elif b[: len(a)] == a:
+            how = "holds the input"
+        if how:
+            raise OutputError(
+                f"{_where(outdir)}: the output folder {how} {_where(name)}; "
+                "choose an output folder apart from the inputs"
+            )
+    return given
+
+
+def _is_uri(name: str) -> bool:
+    return "://" in name
+
+
+def _place(name: str) -> tuple[tuple[str, str], tuple[str, ...]] | None:
+    """Where a path or URI points, as (scheme and host, path parts), for comparing; local
+    paths and file: URIs resolved (symbolic links followed). None for stdin."""
+    if name == "-":
+        return None
+    if _is_uri(name):
+        parts = urlsplit(name)
+        if parts.scheme != "file":
+            path = PurePosixPath("/" + parts.path.lstrip("/"))
+            return (parts.scheme.lower(), parts.netloc.lower()), path.parts
+        name = parts.path
+    return ("", ""), Path(name).resolve().parts
+
+
+def planned(fmt: str | None, annotate: bool) -> list[str]:
+    """The contract files a run will write (with `fmt` not known yet: those of either)."""
+    records = ["annotated"] if annotate else ["kept", "removed"]
+    formats = [fmt] if fmt else ["jsonl", "parquet"]
+    names = {f"{r}.{f}" for r in records for f in formats} | {
+        "clusters.jsonl",
+        "errors.jsonl",
+        "summary.json",
+    }
+    return [n for n in OUTPUT_FILES if n in names]
+
+
+@contextmanager
+def open_outdir(folder: Folder, plan: Sequence[str]) -> Iterator[None]:
+    """Hold OUTDIR for a run: make it, lock it, clear what an earlier run wrote (`clear`)
+    and record `plan` in the manifest before anything is written."""
     folder.mkdir()
-    for name in reversed(OUTPUT_FILES):
+    with folder.lock():
+        clear(folder)
+        write_manifest(folder, plan)
+        yield
+
+
+def read_manifest(folder: Folder) -> list[str] | None:
+    """The files the manifest lists (None without one). OutputError when it is not one
+    dedup wrote: then nothing is known to be dedup's."""
+    data = folder.read(MANIFEST)
+    if data is None:
+        return None
+    try:
+        files = json.loads(data.decode("utf-8"))["files"]
+        if isinstance(files, list) and all(isinstance(f, str) and _safe(f) for f in files):
+            return files
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError):
+        pass
+    raise OutputError(
+        f"{_where(MANIFEST)} in {_where(_name(folder))} is not a manifest dedup wrote; "
+        "remove it (and the files it should list) or choose another output folder"
+    )
+
+
+def _safe(name: str) -> bool:
+    """A manifest entry names a file inside OUTDIR."""
+    parts = PurePosixPath(name).parts
+    return bool(parts) and not name.startswith("/") and ".." not in parts
+
+
+def write_manifest(folder: Folder, files: Iterable[str]) -> None:
+    """Record `files` (paths inside OUTDIR) as dedup's, replacing the list before."""
+    doc = {
+        "about": "the files dedup wrote here: a later run into this folder removes these "
+        "and nothing else",
+        "files": list(dict.fromkeys(files)),
+    }
+    write_json(folder, MANIFEST, doc)
+
+
+def own(folder: Folder, files: Sequence[str]) -> list[str]:
+    """Add `files` (paths inside OUTDIR) to the manifest before they are written, as the
+    report does; returns the files the manifest listed before. OutputError when one of
+    them is there but not dedup's."""
+    listed = read_manifest(folder) or []
+    known = set(listed)
+    for name in files:
+        if name not in known and folder.exists(name):
+            raise OutputError(_not_ours(folder, name))
+    write_manifest(folder, [*listed, *files])
+    return listed
+
+
+def disown(folder: Folder, files: Sequence[str]) -> None:
+    """Drop `files`, removed, from the manifest."""
+    if files:
+        gone = set(files)
+        write_manifest(folder, [f for f in read_manifest(folder) or [] if f not in gone])
+
+
+def _name(folder: Folder) -> str:
+    return str(folder.local) if folder.local is not None else str(getattr(folder, "uri", ""))
+
+
+def _not_ours(folder: Folder, name: str) -> str:
+    return (
+        f"{_where(_name(folder).rstrip('/') + '/' + name)}: not written by dedup (no "
+        f"{MANIFEST} lists it), and a run would replace it; move it away or choose another "
+        "output folder"
+    )
+
+
+def clear(folder: Folder) -> None:
+    """Remove what an earlier run wrote: the files its manifest lists (summary.json first,
+    then the report's index pages, so an interrupted clearing never leaves a mix that looks
+    finished), folders they leave empty, and what a killed run left behind under names
+    only dedup uses (`.dedup-*` temporary folders, `.NAME.partial` files). Refuses
+    (OutputError, naming it) when an entry a run would write is there but is not dedup's."""
+    names = folder.names()
+    listed = read_manifest(folder) or []
+    owned = {f.split("/", 1)[0] for f in listed}
+    for name in names:
+        if name in CLAIMED and name not in owned:
+            raise OutputError(_not_ours(folder, name))
+    first = ["summary.json", f"{REPORT}/index.html", f"{REPORT}/index.md"]
+    ordered = [f for f in first if f in listed] + [f for f in listed if f not in first]
+    folders: set[str] = set()
+    for name in ordered:
+        head, _, tail = name.rpartition("/")
         folder.remove(name)
-    for name in ("index.html", "index.md"):  # first, in case the removal is cut short
-        folder.remove(f"report/{name}")
-    folder.remove("report")
-    for name in folder.names():
-        if name.startswith(".dedup-") or (name.startswith(".") and name.endswith(".partial")):
+        folder.remove(f"{head}/.{tail}.partial" if head else f".{tail}.partial")
+        while head:
+            folders.add(head)
+            head = head.rpartition("/")[0]
+    for name in sorted(folders, key=lambda f: -f.count("/")):  # inner folders first
+        folder.remove(name)
+    partials = {f".{n}.partial" for n in (*OUTPUT_FILES, MANIFEST)}
+    for name in names:
+        if name.startswith(TEMPORARY) and name not in (MANIFEST, LOCK):
+            folder.remove_tree(name)
+        elif name in partials:
             folder.remove(name)
 
 
@@ -310,25 +569,28 @@ def complete(
     folder: Folder,
     doc: dict[str, Any],
     timings: dict[str, float],
-    report: Callable[[Path], object] | None,
+    report: Callable[[Path, Mapping[str, Any]], object] | None,
     reporter: Reporter,
     engine: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write summary.json (`doc`, a `summary` plus what the run adds, and last `engine` when
-    given), then the report when one is asked for and OUTDIR is local (its time then goes
-    into summary.json, written again). Returns the summary as finally written."""
+    """Finish a run: the report when one is asked for and OUTDIR is local (given `doc`, the
+    summary as it will be written, since summary.json is not there yet), the manifest with
+    exactly the files written, then summary.json (`doc`, a `summary` plus what the run
+    adds, the report's time, and last `engine` when given): once, and last, so that it
+    marks a finished run. Returns the summary as written."""
     if report is not None and folder.local is None:
         doc["report"] = REMOTE_REPORT
     if engine is not None:
         doc["engine"] = dict(engine)
-    write_json(folder, "summary.json", doc)
     if report is not None and folder.local is not None:
         reporter.stage("report")
         t = time.perf_counter()
-        report(folder.local)
+        report(folder.local, doc)
         timings["report"] = round(time.perf_counter() - t, 4)
-        doc = doc | summary_timings(doc, timings)
-        write_json(folder, "summary.json", doc)
+        doc |= summary_timings(doc, timings)
+    pages = [f for f in read_manifest(folder) or [] if f.startswith(f"{REPORT}/")]
+    write_manifest(folder, [*doc["outputs"], *pages])
+    write_json(folder, "summary.json", doc)
     reporter.stage("done")
     return doc
 

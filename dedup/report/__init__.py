@@ -1,9 +1,11 @@
 """The per-cluster diff report of a run, built from the run directory's files alone.
 
-`build_report(outdir)` reads clusters.jsonl, kept.jsonl, removed.jsonl and summary.json and
-writes outdir/report/: index.html and index.md, style.css, report.js, and for each cluster
-clusters/NNNNNN.html with its Markdown twin clusters/NNNNNN.md (named by cluster number, never
-by a document id). Pages are computed first (`diff.py`) and rendered second (`render.py`).
+`build_report(outdir)` reads clusters.jsonl, kept.jsonl, removed.jsonl and summary.json (or,
+during a run, the summary it is given) and writes outdir/report/: index.html and index.md,
+style.css, report.js, and for each cluster clusters/NNNNNN.html with its Markdown twin
+clusters/NNNNNN.md (named by cluster number, never by a document id). Pages are computed first
+(`diff.py`) and rendered second (`render.py`). Its files are added to OUTDIR's manifest before
+they are written, as every file dedup writes there (io/outdir.py).
 
 It streams: kept.jsonl and removed.jsonl are read once, line by line, and only the heads of the
 documents a page shows are held. Every page is bounded by the limits of `ReportConfig`, and the
@@ -21,6 +23,7 @@ from typing import Any
 
 from ..config import NormalizeConfig
 from ..errors import ConfigError, InputError
+from ..io.outdir import REPORT, LocalFolder, disown, own
 from ..io.writers import atomic_open, document_files
 from ..types import Cluster, Member
 from . import render
@@ -70,14 +73,20 @@ class _RunInfo:
     version: str
 
 
-def build_report(outdir: Path, cfg: ReportConfig = ReportConfig()) -> Path:
+def build_report(
+    outdir: Path, cfg: ReportConfig = ReportConfig(), summary: Mapping[str, Any] | None = None
+) -> Path:
     """Write outdir/report/ from the run's files and return the path of its index.html.
+    `summary` is the run's summary.json document, when it is not written yet (a run calls
+    the report before it writes summary.json, which marks it finished).
 
-    Pages are written in place; pages of clusters that an earlier report had and this one
-    has not are removed, so a rebuild leaves exactly this report's files.
+    Pages are written in place; pages that an earlier report wrote (as OUTDIR's manifest
+    lists) and this one does not are removed, so a rebuild leaves exactly this report's
+    files. A file in the way that dedup did not write is an OutputError.
     """
     outdir = Path(outdir)
-    run = _run_info(outdir / "summary.json")
+    where = outdir / "summary.json"
+    run = _run_info(where, _summary(where) if summary is None else summary)
     clusters = _read_clusters(outdir / "clusters.jsonl")
     needed: set[str] = set()
     for c in clusters:
@@ -97,13 +106,16 @@ def build_report(outdir: Path, cfg: ReportConfig = ReportConfig()) -> Path:
     segmenter = Segmenter()
     by_number = {c.cluster: c for c in clusters}
 
-    root = outdir / "report"
+    root = outdir / REPORT
     pages = root / "clusters"
+    files = [f"{REPORT}/style.css", f"{REPORT}/report.js"]
+    files += [f"{REPORT}/clusters/{render.page_name(n)}.{e}" for n in order for e in ("html", "md")]
+    files += [f"{REPORT}/index.md", f"{REPORT}/index.html"]
+    earlier = own(LocalFolder(outdir), files)
     # The index pages make a report look finished: gone until this report is complete.
     for name in ("index.html", "index.md"):
         (root / name).unlink(missing_ok=True)
     pages.mkdir(parents=True, exist_ok=True)
-    stale = {p.name for p in pages.iterdir()}
     _write(root / "style.css", templates.style)
     _write(root / "report.js", templates.script)
     for k, number in enumerate(order):
@@ -122,16 +134,19 @@ def build_report(outdir: Path, cfg: ReportConfig = ReportConfig()) -> Path:
             texts.pop(m.id, None)
         nav = (order[k - 1] if k else None, order[k + 1] if k + 1 < len(order) else None)
         stem = pages / render.page_name(number)
-        stale -= {f"{stem.name}.html", f"{stem.name}.md"}
         _write(
             stem.with_suffix(".html"), render.cluster_html(page, nav, run.version, templates, cfg)
         )
         _write(stem.with_suffix(".md"), render.cluster_md(page, nav, templates, cfg))
 
-    for name in sorted(stale):  # pages of clusters an earlier run had
-        path = pages / name
+    # Pages of clusters an earlier report had: removed, and dropped from the manifest.
+    writes = set(files)
+    stale = [f for f in earlier if f.startswith(f"{REPORT}/") and f not in writes]
+    for name in stale:
+        path = outdir / name
         if path.is_file():
             path.unlink()
+    disown(LocalFolder(outdir), stale)
 
     ov = overview(clusters)
     listed = rows[: cfg.max_index_rows]
@@ -171,14 +186,17 @@ def _jsonl(path: Path) -> Generator[tuple[int, Any], None, None]:
                 raise InputError(str(path), f"not valid JSON: {e.msg}", n) from e
 
 
-def _run_info(path: Path) -> _RunInfo:
+def _summary(path: Path) -> Any:
     try:
-        summary = json.loads(path.read_text("utf-8"))
+        return json.loads(path.read_text("utf-8"))
     except OSError as e:
         raise InputError(str(path), f"cannot read: {e.strerror or e}") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(str(path), f"not valid JSON: {e}") from e
-    if not isinstance(summary, dict):
+
+
+def _run_info(path: Path, summary: Any) -> _RunInfo:
+    if not isinstance(summary, Mapping):
         raise InputError(str(path), "expected a JSON object")
     config = _dict(summary.get("config"))
     read = _dict(config.get("read"))
