@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from .chars import fold_chars
+from .cluster import UnionFind
 
 # Keys start below this code point (all CJK ideographs of the table do); the first-character
 # index covers only this range so it stays small.
@@ -77,7 +78,6 @@ def build_table(pairs: list[tuple[str, str]], fold: Callable[[str], str]) -> Phr
     part would glue to neighbouring words), and keys whose replacement would itself be
     rewritten are dropped, so the mapping is idempotent.
     """
-    parent: dict[str, str] = {}
     # Fold every phrase in one call: a line break never occurs inside a phrase and the fold
     # keeps it.
     flat = fold("\n".join(p for pair in pairs for p in pair)).split("\n")
@@ -87,18 +87,19 @@ def build_table(pairs: list[tuple[str, str]], fold: Callable[[str], str]) -> Phr
     def rank(word: str) -> tuple[bool, int, str]:
         return word not in sources, len(word), word
 
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in sorted(folded_pairs):
-        if a != b and min(len(a), len(b)) >= 2 and _all_ideographs(a + b):
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb, key=rank)] = min(ra, rb, key=rank)
-    mapping = {w: find(w) for w in sorted(parent) if find(w) != w}
+    linked = [
+        (a, b)
+        for a, b in folded_pairs
+        if a != b and min(len(a), len(b)) >= 2 and _all_ideographs(a + b)
+    ]
+    # Words numbered in order of preference: a class's root, its smallest number, is the
+    # form every member maps to.
+    words = sorted({w for pair in linked for w in pair}, key=rank)
+    number = {w: k for k, w in enumerate(words)}
+    uf = UnionFind(len(words))
+    uf.union_pairs(np.array([(number[a], number[b]) for a, b in linked], dtype=np.int64))
+    root = uf.roots().tolist()
+    mapping = {w: words[root[number[w]]] for w in sorted(words) if words[root[number[w]]] != w}
     stable = {k: v for k, v in mapping.items() if not any(other in v for other in mapping)}
     return _flatten(stable)
 

@@ -43,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..chars import SEP, tables
+from ..cluster import UnionFind
 from ..config import NormalizeConfig
 from ..normalize import NOISE_PASSES, NoiseCounts, normalize_counted
 from ..types import Cluster, Member
@@ -597,25 +598,17 @@ def align(
     representative's order; a member-only paragraph comes right after the block of the member
     paragraph before it.
     """
-    parent = list(range(len(rep_sets) + len(member_sets)))
     off = len(rep_sets)
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for j, i in sorted(_links(rep_sets, member_sets)):
-        ra, rb = find(j), find(off + i)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+    uf = UnionFind(off + len(member_sets))
+    linked = [(j, off + i) for j, i in _links(rep_sets, member_sets)]
+    uf.union_pairs(np.array(linked, dtype=np.int64).reshape(-1, 2))
+    root = uf.roots().tolist()  # the smallest paragraph number of each block
 
     groups: dict[int, tuple[list[int], list[int]]] = {}
     for j in range(len(rep_sets)):
-        groups.setdefault(find(j), ([], []))[0].append(j)
+        groups.setdefault(root[j], ([], []))[0].append(j)
     for i in range(len(member_sets)):
-        groups.setdefault(find(off + i), ([], []))[1].append(i)
+        groups.setdefault(root[off + i], ([], []))[1].append(i)
 
     anchor_of: dict[
         int, int
