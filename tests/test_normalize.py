@@ -189,7 +189,7 @@ def test_plain_fast_path_equals_general_path(text: str) -> None:
     cps = _cps(text)
     fast, plain = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
     if plain:
-        general, removed = _fold_join_context(cps, t, NormalizeConfig())
+        general, removed, _ = _fold_join_context(cps, t, NormalizeConfig())
         assert np.array_equal(fast, general)
         assert removed == 0
 
@@ -285,7 +285,7 @@ FIGURE_CASES = [
     ("发展经济。", (4, 0, 0, 0, 0)),
     ("發展經濟。", (4, 0, 3, 0, 0)),  # 發經濟 are folded, 展 is both
     ("發(fā)展。", (2, 2, 1, 0, 0)),  # the pinyin's two letters removed
-    ("<p>内容</p>", (2, 2, 0, 0, 0)),  # the tags' letters; ends with punctuation
+    ("<p>内容</p>", (2, 2, 0, 0, 2)),  # the tags' letters; the line ends unpunctuated
     ("正文&nbsp;内容。", (4, 4, 0, 0, 0)),
     ("正文 x- F6 b+ P5 t/ W7。", (2, 9, 0, 0, 0)),  # junk: its letters and digits
     ("价格?? 元。", (3, 0, 0, 0, 0)),  # a `?` run takes no letter with it
@@ -293,6 +293,8 @@ FIGURE_CASES = [
     ("中\n文。", (2, 0, 0, 1, 1)),  # a hard line break; the first line ends unpunctuated
     ("ＡＢ文。", (3, 0, 0, 2, 0)),  # full-width letters
     ("首页 | 新闻\n正文。", (6, 0, 0, 1, 4)),  # a menu line: unended
+    ("<p>首页 | 新闻</p>\n<p>正文。</p>", (6, 4, 0, 0, 4)),  # lines without their markup
+    ("真的吗?\n正文。", (5, 0, 0, 0, 0)),  # a question mark ends a line (mojibake or not)
     ("", (0, 0, 0, 0, 0)),
 ]
 
@@ -303,8 +305,8 @@ def test_figures(text: str, want: tuple[int, ...]) -> None:
 
 
 def _reference_figures(text: str) -> tuple[int, int, int]:
-    """Traditional characters, damaged layout and unended-line letters, one character and one
-    line at a time: a reference for the compiled count."""
+    """Traditional characters, damaged layout and unended-line letters (HTML markup removed),
+    one character and one line at a time: a reference for the compiled counts."""
     t = tables(NormalizeConfig())
     folded = [int(t.fold[ord(c)]) for c in text]
     cls = [int(t.cls[f]) for f in folded]
@@ -316,13 +318,15 @@ def _reference_figures(text: str) -> tuple[int, int, int]:
         full_width |= 0xFF41 <= ord(c) <= 0xFF5A
         punct = c.isascii() and c.isprintable() and c != " " and cls[i] == SEP
         mangled += full_width or (inside and (folded[i] == 0x0A or punct))
+    unmarked = "".join(chr(f) for f in folded)
+    for noise in NOISE_PASSES:
+        if noise.kind == "html":
+            unmarked = noise.remove(unmarked)[0]
     unended = 0
-    start = 0
-    for end in [i for i, f in enumerate(folded) if f == 0x0A] + [len(text)]:
-        visible = [k for k in range(start, end) if folded[k] != 0x20]
-        if visible and cls[visible[-1]] != SEP:
-            unended += sum(1 for k in visible if cls[k] != SEP)
-        start = end + 1
+    for line in unmarked.split("\n"):
+        visible = [c for c in line if c != " "]
+        if visible and t.cls[ord(visible[-1])] != SEP:
+            unended += sum(1 for c in visible if t.cls[ord(c)] != SEP)
     return trad, mangled, unended
 
 
