@@ -11,12 +11,12 @@ calls `settle` or `cluster`; the rules live here and nowhere else.
        frame + article X  >  frame + start of X  ~  frame + start of Y  <  frame + article Y
 
    and the shorter article would be removed as a "duplicate" of the longer. Every member is
-   checked against its cluster's representative; the members not even loosely similar to it
-   (below `RefineConfig` floors, which sit under the match thresholds so that noisy versions
-   linked through a cleaner version stay together) form a new group, refined the same way.
-3. One representative per cluster (`representatives`), deterministic.
-4. Each member's similarity to its representative, and per document its cluster number and
-   the document it duplicates (`Clusters.fates`).
+   checked against its cluster's representative (`representatives`, from the `Figures`
+   signing measured; deterministic); the members not even loosely similar to it (below
+   `RefineConfig` floors, which sit under the match thresholds so that noisy versions linked
+   through a cleaner version stay together) form a new group, refined the same way.
+3. Each member's similarity to its representative, as measured while splitting, and per
+   document its cluster number and the document it duplicates (`Clusters.fates`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit
 
 from .config import ClusterConfig, RefineConfig
-from .types import Cluster, Member
+from .types import Cluster, Figures, Member
 
 
 @njit(cache=True)
@@ -111,83 +111,6 @@ def groups(roots: np.ndarray) -> list[np.ndarray]:
     return np.split(members, bounds[1:-1]) if bounds.size > 1 else []
 
 
-def representatives(
-    members: np.ndarray, bounds: np.ndarray, lengths: np.ndarray, cfg: ClusterConfig
-) -> np.ndarray:
-    """The member kept of every group of `grouped`: by default the longest normalized text
-    (the most complete version); "shortest", or "first" in input order. Ties go to the
-    earliest in input order."""
-    count = bounds.size - 1
-    if cfg.representative == "first" or count == 0:
-        return members[bounds[:-1]].astype(np.int64)
-    group = np.repeat(np.arange(count), np.diff(bounds))
-    size = lengths[members].astype(np.int64)
-    key = size if cfg.representative == "shortest" else -size
-    # Per group: the best size, ties to the smallest index (members are ascending).
-    order = np.lexsort((members, key, group))
-    return members[order[bounds[:-1]]].astype(np.int64)
-
-
-# (representatives, members) -> (jaccard, containment) of each row pair.
-Similarity = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-def split_chains(
-    members: np.ndarray,
-    bounds: np.ndarray,
-    lengths: np.ndarray,
-    similarity: Similarity,
-    cluster_cfg: ClusterConfig,
-    cfg: RefineConfig = RefineConfig(),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Refine groups in the flat form of `cluster.grouped` (group g is
-    members[bounds[g]:bounds[g + 1]]) so that every member of a returned group is at least
-    loosely similar to the group's representative. Returns the same flat form: groups of two
-    or more, members ascending, groups ordered by their first member.
-
-    Each round costs one similarity per member still being split, so the work is linear in
-    the members times the rounds (at most `cfg.max_rounds`).
-    """
-    members = np.asarray(members, dtype=np.int64)
-    bounds = np.asarray(bounds, dtype=np.int64)
-    done: list[tuple[np.ndarray, np.ndarray]] = []
-    for _ in range(cfg.max_rounds):
-        if bounds.size < 2:
-            break
-        reps = representatives(members, bounds, lengths, cluster_cfg)
-        group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
-        other = members != reps[group]
-        jac, con = similarity(reps[group[other]], members[other])
-        close = np.ones(members.size, dtype=bool)
-        close[other] = (np.asarray(jac) >= cfg.jaccard) | (np.asarray(con) >= cfg.containment)
-        done.append(_select(members, bounds, group, close))
-        members, bounds = _select(members, bounds, group, ~close)
-    return _ordered(done)
-
-
-def _select(
-    members: np.ndarray, bounds: np.ndarray, group: np.ndarray, mask: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The members under `mask` of every group, as groups of two or more in the same order."""
-    counts = np.bincount(group[mask], minlength=bounds.size - 1)
-    keep = mask & (counts[group] >= 2)
-    out = np.zeros(int((counts >= 2).sum()) + 1, dtype=np.int64)
-    np.cumsum(counts[counts >= 2], out=out[1:])
-    return members[keep], out
-
-
-def _ordered(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Join flat groups from several rounds and order the groups by their first member."""
-    chunks: list[np.ndarray] = []
-    for members, bounds in parts:
-        chunks.extend(np.split(members, bounds[1:-1]) if bounds.size > 1 else [])
-    chunks.sort(key=lambda g: int(g[0]))
-    out = np.zeros(len(chunks) + 1, dtype=np.int64)
-    np.cumsum([g.size for g in chunks], out=out[1:])
-    flat = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
-    return flat, out
-
-
 @dataclass(frozen=True)
 class Clusters:
     """The final clusters in the flat form of `grouped` (cluster g is
@@ -221,10 +144,128 @@ class Clusters:
         return cluster_of, duplicate_of
 
 
+def representatives(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    figures: Figures,
+    cfg: ClusterConfig,
+    similarity: Similarity | None = None,
+) -> np.ndarray:
+    """The member kept of every group of `grouped` (`figures` indexed by document number): by
+    default the longest normalized text (the most complete version); "shortest", or "first"
+    in input order. Ties go to the earliest in input order."""
+    rule = cfg.representative
+    if rule == "first" or bounds.size < 2:
+        return members[bounds[:-1]].astype(np.int64)
+    return _by_length(members, bounds, figures.length, rule == "shortest")
+
+
+# (representatives, members) -> (jaccard, containment) of each row pair.
+Similarity = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _by_length(
+    members: np.ndarray, bounds: np.ndarray, lengths: np.ndarray, shortest: bool
+) -> np.ndarray:
+    """Per group: the longest (or shortest) member, ties to the smallest index."""
+    group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+    size = lengths[members].astype(np.int64)
+    key = size if shortest else -size
+    # Per group: the best size, ties to the smallest index (members are ascending).
+    order = np.lexsort((members, key, group))
+    return members[order[bounds[:-1]]].astype(np.int64)
+
+
+def split_chains(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    figures: Figures,
+    similarity: Similarity,
+    cluster_cfg: ClusterConfig,
+    cfg: RefineConfig = RefineConfig(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refine groups in the flat form of `cluster.grouped` (group g is
+    members[bounds[g]:bounds[g + 1]]) so that every member of a returned group is at least
+    loosely similar to the group's representative. Returns the same flat form: groups of two
+    or more, members ascending, groups ordered by their first member.
+
+    Each round costs one similarity per member still being split, so the work is linear in
+    the members times the rounds (at most `cfg.max_rounds`).
+    """
+    found = _split(members, bounds, figures, similarity, cluster_cfg, cfg)
+    return found.members, found.bounds
+
+
+def _split(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    figures: Figures,
+    similarity: Similarity,
+    cluster_cfg: ClusterConfig,
+    cfg: RefineConfig,
+) -> Clusters:
+    """`split_chains`, keeping each final group's representative and every member's
+    similarity to it, both as measured in the round that settled the group."""
+    members = np.asarray(members, dtype=np.int64)
+    bounds = np.asarray(bounds, dtype=np.int64)
+    done: list[Clusters] = []
+    for _ in range(cfg.max_rounds):
+        if bounds.size < 2:
+            break
+        reps = representatives(members, bounds, figures, cluster_cfg, similarity)
+        group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+        other = members != reps[group]
+        jac = np.ones(members.size, dtype=np.float64)
+        con = np.ones(members.size, dtype=np.float64)
+        if other.any():
+            j, c = similarity(reps[group[other]], members[other])
+            jac[other], con[other] = j, c
+        close = (jac >= cfg.jaccard) | (con >= cfg.containment)
+        close[~other] = True
+        done.append(_select(members, bounds, group, close, reps, jac, con))
+        rest = _select(members, bounds, group, ~close, reps, jac, con)
+        members, bounds = rest.members, rest.bounds
+    return _ordered(done)
+
+
+def _select(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    group: np.ndarray,
+    mask: np.ndarray,
+    reps: np.ndarray,
+    jac: np.ndarray,
+    con: np.ndarray,
+) -> Clusters:
+    """The members under `mask` of every group, as groups of two or more in the same order,
+    with their representatives and similarities."""
+    counts = np.bincount(group[mask], minlength=bounds.size - 1)
+    keep = mask & (counts[group] >= 2)
+    out = np.zeros(int((counts >= 2).sum()) + 1, dtype=np.int64)
+    np.cumsum(counts[counts >= 2], out=out[1:])
+    return Clusters(members[keep], out, reps[counts >= 2], jac[keep], con[keep])
+
+
+def _ordered(parts: list[Clusters]) -> Clusters:
+    """Join flat groups from several rounds and order the groups by their first member."""
+    members = np.concatenate([p.members for p in parts] or [np.empty(0, np.int64)])
+    sizes = np.concatenate([np.diff(p.bounds) for p in parts] or [np.empty(0, np.int64)])
+    reps = np.concatenate([p.reps for p in parts] or [np.empty(0, np.int64)])
+    jac = np.concatenate([p.jaccard for p in parts] or [np.empty(0)])
+    con = np.concatenate([p.containment for p in parts] or [np.empty(0)])
+    starts = np.cumsum(sizes) - sizes
+    order = np.argsort(members[starts], kind="stable")  # groups are disjoint: no ties
+    bounds = np.zeros(order.size + 1, dtype=np.int64)
+    np.cumsum(sizes[order], out=bounds[1:])
+    # Entry k of the result is entry k - (its group's new start) + (its old start).
+    take = np.arange(members.size) + np.repeat(starts[order] - bounds[:-1], sizes[order])
+    return Clusters(members[take], bounds, reps[order], jac[take], con[take])
+
+
 def settle(
     members: np.ndarray,
     bounds: np.ndarray,
-    lengths: np.ndarray,
+    figures: Figures,
     similarity: Similarity,
     cfg: ClusterConfig,
     refine: RefineConfig = RefineConfig(),
@@ -232,25 +273,16 @@ def settle(
     """Connected components (flat form of `grouped`) -> final `Clusters`: chains split,
     representatives chosen, each member measured against its representative.
 
-    `lengths` is indexed by document number; `similarity(reps, others)` gives the exact
+    `figures` is indexed by document number; `similarity(reps, others)` gives the exact
     similarities of row pairs (from a store, from sets in memory, or from a distributed
     join: the rule does not care where the sets are)."""
-    members, bounds = split_chains(members, bounds, lengths, similarity, cfg, refine)
-    reps = representatives(members, bounds, lengths, cfg)
-    group = np.repeat(np.arange(reps.size), np.diff(bounds))
-    other = members != reps[group]
-    jac = np.ones(members.size, dtype=np.float64)
-    con = np.ones(members.size, dtype=np.float64)
-    if other.any():
-        j, c = similarity(reps[group[other]], members[other])
-        jac[other], con[other] = j, c
-    return Clusters(members, bounds, reps, jac, con)
+    return _split(members, bounds, figures, similarity, cfg, refine)
 
 
 def cluster(
     n: int,
     matched: np.ndarray,
-    lengths: np.ndarray,
+    figures: Figures,
     similarity: Similarity,
     cfg: ClusterConfig,
     refine: RefineConfig = RefineConfig(),
@@ -258,7 +290,7 @@ def cluster(
     """The cluster stage: verified pairs (rows of document numbers 0..n-1) -> `Clusters`."""
     uf = UnionFind(n)
     uf.union_pairs(matched)
-    return settle(*grouped(uf.roots()), lengths, similarity, cfg, refine)
+    return settle(*grouped(uf.roots()), figures, similarity, cfg, refine)
 
 
 def round_similarity(x: float) -> float:

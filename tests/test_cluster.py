@@ -13,10 +13,10 @@ from dedup.errors import ConfigError
 from dedup.normalize import normalize
 from dedup.pipeline import deduplicate
 from dedup.shingle import shingles
-from dedup.types import Doc
+from dedup.types import Doc, Figures
 from dedup.verify import similarities
 
-LONGEST = ClusterConfig()
+LONGEST = ClusterConfig("longest")
 
 
 def _flat(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +46,7 @@ def _matrix_similarity(close: set[frozenset[int]]):
 
 def test_members_close_to_the_representative_stay() -> None:
     # Lengths make 2 the representative of [0, 1, 2]; both others are close to it.
-    lengths = np.array([5, 6, 9, 1, 1])
+    lengths = Figures.lengths_only([5, 6, 9, 1, 1])
     sim, asked = _matrix_similarity({frozenset((2, 0)), frozenset((2, 1)), frozenset((4, 3))})
     got = split_chains(*_flat([[0, 1, 2], [3, 4]]), lengths, sim, LONGEST)
     assert _groups(*got) == [[0, 1, 2], [3, 4]]
@@ -55,7 +55,7 @@ def test_members_close_to_the_representative_stay() -> None:
 
 def test_a_chain_is_cut_where_it_leaves_the_representative() -> None:
     # 0 - 1 - 2 - 3 - 4, each only like its neighbours; 2 is the longest.
-    lengths = np.array([10, 10, 50, 40, 10])
+    lengths = Figures.lengths_only([10, 10, 50, 40, 10])
     close = {frozenset((i, i + 1)) for i in range(4)}
     sim, _ = _matrix_similarity(close)
     got = split_chains(*_flat([[0, 1, 2, 3, 4]]), lengths, sim, LONGEST)
@@ -64,7 +64,7 @@ def test_a_chain_is_cut_where_it_leaves_the_representative() -> None:
 
 
 def test_the_split_off_members_form_clusters_of_their_own() -> None:
-    lengths = np.array([9, 8, 1, 7, 2, 3])
+    lengths = Figures.lengths_only([9, 8, 1, 7, 2, 3])
     # 0 with 1; 3 with 4 and 5: two articles chained into one component.
     close = {frozenset(p) for p in [(0, 1), (3, 4), (3, 5), (1, 3)]}
     sim, _ = _matrix_similarity(close)
@@ -75,7 +75,7 @@ def test_the_split_off_members_form_clusters_of_their_own() -> None:
 def test_rounds_are_bounded_and_leftovers_stay_alone() -> None:
     # A path where every round peels off only the representative and its neighbour.
     n = 40
-    lengths = np.arange(n, 0, -1)  # 0 is the longest, then 1, ...
+    lengths = Figures.lengths_only(np.arange(n, 0, -1))  # 0 is the longest, then 1, ...
     close = {frozenset((i, i + 1)) for i in range(n - 1)}
     sim, asked = _matrix_similarity(close)
     cfg = RefineConfig(max_rounds=3)
@@ -85,7 +85,7 @@ def test_rounds_are_bounded_and_leftovers_stay_alone() -> None:
 
 
 def test_floors() -> None:
-    lengths = np.array([3, 2, 1])
+    lengths = Figures.lengths_only([3, 2, 1])
 
     def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         jac = np.where(others == 1, 0.35, 0.1)
@@ -110,7 +110,7 @@ def test_no_groups() -> None:
     members, bounds = split_chains(
         np.empty(0, np.int64),
         np.zeros(1, np.int64),
-        np.empty(0),
+        Figures.lengths_only([]),
         None,
         LONGEST,  # type: ignore[arg-type]
     )
@@ -132,7 +132,7 @@ def test_refinement_properties(
     case: tuple[int, list[int], list[tuple[int, int]], list[int]],
 ) -> None:
     n, lengths_list, pairs, labels = case
-    lengths = np.array(lengths_list)
+    lengths = Figures.lengths_only(lengths_list)
     close = {frozenset(p) for p in pairs if p[0] != p[1]}
     roots = np.array([min(i for i in range(n) if labels[i] == labels[j]) for j in range(n)])
     members, bounds = grouped(roots)
@@ -182,7 +182,7 @@ def test_teasers_in_one_site_frame_chain_two_articles() -> None:
     sets = [shingles(normalize(t)) for t in texts.values()]
     offsets = np.cumsum([0] + [s.size for s in sets])
     data = np.concatenate(sets)
-    lengths = np.array([len(normalize(t)) for t in texts.values()])
+    lengths = Figures.lengths_only([len(normalize(t)) for t in texts.values()])
 
     def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return similarities(data, offsets, np.stack([reps, others], axis=1))
@@ -278,4 +278,5 @@ def test_vectorised_groups_equal_the_simple_version(
     for rule in ("longest", "shortest", "first"):
         cfg = ClusterConfig(rule)
         want = [representative(np.array(g), lengths, cfg) for g in simple]
-        assert representatives(members, bounds, lengths, cfg).tolist() == want
+        got = representatives(members, bounds, Figures.lengths_only(lengths), cfg)
+        assert got.tolist() == want

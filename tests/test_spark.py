@@ -19,9 +19,10 @@ import pytest
 from click.testing import CliRunner
 from helpers import seed_table
 
+import dedup.cluster as cluster_stage
 from dedup.cli import cli
 from dedup.cluster import UnionFind, groups
-from dedup.config import ClusterConfig, Config, OutputConfig, ReadConfig
+from dedup.config import ClusterConfig, Config, OutputConfig, ReadConfig, RefineConfig
 from dedup.errors import InputError, OutputError
 from dedup.io.hadoop import HadoopDir
 from dedup.pipeline import run
@@ -306,8 +307,11 @@ def test_chains_are_split_as_the_local_engine_splits_them(
         ("s2-x.txt", ["s2-x.txt", "s2-x-teaser.txt", "s2-y-teaser.txt"]),
     ]
     assert {"s1-z.txt", "s2-y.txt"} <= _ids(tmp_path / "spark" / "kept.jsonl")
-    # Without the refinement each site is one connected component: the chains are real.
-    monkeypatch.setattr("dedup.cluster.split_chains", lambda m, b, *_: (m, b))
+    # Without the refinement (floors at 0: every member stays) each site is one connected
+    # component: the chains are real.
+    split = cluster_stage._split
+    unrefined = RefineConfig(jaccard=0.0, containment=0.0)
+    monkeypatch.setattr(cluster_stage, "_split", lambda *a: split(*a[:5], unrefined))
     run([str(folder)], tmp_path / "unrefined", Config(jobs=1))
     assert [len(ids) for _, ids in clusters(tmp_path / "unrefined")] == [2, 7, 4]
 
