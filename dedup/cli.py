@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from ._cli_config import config_option, recorded_options
-from .config import Config
+from .config import REPRESENTATIVES, Config
 from .errors import DedupError, shown
 
 _DEFAULTS = Config()
@@ -200,10 +200,12 @@ def cli() -> None:
 @click.option("--rows", type=int, default=None, help="LSH rows per band (with --bands).")
 @click.option(
     "--representative",
-    type=click.Choice(["longest", "first", "shortest"]),
+    type=click.Choice(REPRESENTATIVES),
     default=_DEFAULTS.cluster.representative,
     show_default=True,
-    help="Which member of a cluster is kept (ties: earliest in input order).",
+    help="Which member of a cluster is kept: the most complete and cleanest (least noise "
+    "removed), or the longest, first or shortest normalized text (ties: earliest in input "
+    "order).",
 )
 @click.option(
     "--id-field",

@@ -11,12 +11,13 @@ calls `settle` or `cluster`; the rules live here and nowhere else.
        frame + article X  >  frame + start of X  ~  frame + start of Y  <  frame + article Y
 
    and the shorter article would be removed as a "duplicate" of the longer. Every member is
-   checked against its cluster's representative; the members not even loosely similar to it
-   (below `RefineConfig` floors, which sit under the match thresholds so that noisy versions
-   linked through a cleaner version stay together) form a new group, refined the same way.
-3. One representative per cluster (`representatives`), deterministic.
-4. Each member's similarity to its representative, and per document its cluster number and
-   the document it duplicates (`Clusters.fates`).
+   checked against its cluster's representative (`representatives`: by default the most
+   complete and cleanest member, from the `Figures` signing measured; deterministic); the
+   members not even loosely similar to it (below `RefineConfig` floors, which sit under the
+   match thresholds so that noisy versions linked through a cleaner version stay together)
+   form a new group, refined the same way.
+3. Each member's similarity to its representative, as measured while splitting, and per
+   document its cluster number and the document it duplicates (`Clusters.fates`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from .config import ClusterConfig, RefineConfig
-from .types import Cluster, Member
+from .types import Cluster, Figures, Member
 
 
 @njit(cache=True)
@@ -111,83 +112,6 @@ def groups(roots: np.ndarray) -> list[np.ndarray]:
     return np.split(members, bounds[1:-1]) if bounds.size > 1 else []
 
 
-def representatives(
-    members: np.ndarray, bounds: np.ndarray, lengths: np.ndarray, cfg: ClusterConfig
-) -> np.ndarray:
-    """The member kept of every group of `grouped`: by default the longest normalized text
-    (the most complete version); "shortest", or "first" in input order. Ties go to the
-    earliest in input order."""
-    count = bounds.size - 1
-    if cfg.representative == "first" or count == 0:
-        return members[bounds[:-1]].astype(np.int64)
-    group = np.repeat(np.arange(count), np.diff(bounds))
-    size = lengths[members].astype(np.int64)
-    key = size if cfg.representative == "shortest" else -size
-    # Per group: the best size, ties to the smallest index (members are ascending).
-    order = np.lexsort((members, key, group))
-    return members[order[bounds[:-1]]].astype(np.int64)
-
-
-# (representatives, members) -> (jaccard, containment) of each row pair.
-Similarity = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
-def split_chains(
-    members: np.ndarray,
-    bounds: np.ndarray,
-    lengths: np.ndarray,
-    similarity: Similarity,
-    cluster_cfg: ClusterConfig,
-    cfg: RefineConfig = RefineConfig(),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Refine groups in the flat form of `cluster.grouped` (group g is
-    members[bounds[g]:bounds[g + 1]]) so that every member of a returned group is at least
-    loosely similar to the group's representative. Returns the same flat form: groups of two
-    or more, members ascending, groups ordered by their first member.
-
-    Each round costs one similarity per member still being split, so the work is linear in
-    the members times the rounds (at most `cfg.max_rounds`).
-    """
-    members = np.asarray(members, dtype=np.int64)
-    bounds = np.asarray(bounds, dtype=np.int64)
-    done: list[tuple[np.ndarray, np.ndarray]] = []
-    for _ in range(cfg.max_rounds):
-        if bounds.size < 2:
-            break
-        reps = representatives(members, bounds, lengths, cluster_cfg)
-        group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
-        other = members != reps[group]
-        jac, con = similarity(reps[group[other]], members[other])
-        close = np.ones(members.size, dtype=bool)
-        close[other] = (np.asarray(jac) >= cfg.jaccard) | (np.asarray(con) >= cfg.containment)
-        done.append(_select(members, bounds, group, close))
-        members, bounds = _select(members, bounds, group, ~close)
-    return _ordered(done)
-
-
-def _select(
-    members: np.ndarray, bounds: np.ndarray, group: np.ndarray, mask: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The members under `mask` of every group, as groups of two or more in the same order."""
-    counts = np.bincount(group[mask], minlength=bounds.size - 1)
-    keep = mask & (counts[group] >= 2)
-    out = np.zeros(int((counts >= 2).sum()) + 1, dtype=np.int64)
-    np.cumsum(counts[counts >= 2], out=out[1:])
-    return members[keep], out
-
-
-def _ordered(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Join flat groups from several rounds and order the groups by their first member."""
-    chunks: list[np.ndarray] = []
-    for members, bounds in parts:
-        chunks.extend(np.split(members, bounds[1:-1]) if bounds.size > 1 else [])
-    chunks.sort(key=lambda g: int(g[0]))
-    out = np.zeros(len(chunks) + 1, dtype=np.int64)
-    np.cumsum([g.size for g in chunks], out=out[1:])
-    flat = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
-    return flat, out
-
-
 @dataclass(frozen=True)
 class Clusters:
     """The final clusters in the flat form of `grouped` (cluster g is
@@ -221,10 +145,259 @@ class Clusters:
         return cluster_of, duplicate_of
 
 
+def representatives(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    figures: Figures,
+    cfg: ClusterConfig,
+    similarity: Similarity | None = None,
+) -> np.ndarray:
+    """The member kept of every group of `grouped` (`figures` indexed by document number):
+
+    - "cleanest" (the default): among the complete members, the one with the least noise;
+      see `_cleanest`. It measures every member against the group's longest member, so it
+      needs `similarity`;
+    - "longest": the longest normalized text (the most complete version, noise and all);
+      "shortest"; or "first" in input order.
+
+    Ties go to the earliest in input order."""
+    return _choose(members, bounds, figures, cfg, similarity)[0]
+
+
+# (representatives, members) -> (jaccard, containment) of each row pair.
+Similarity = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+# The "cleanest" rule (`_cleanest`), its constants chosen on the crawl benchmark's tune split
+# (README, "Which member is kept").
+# A member is complete when it holds at least this share of the article (and two members
+# that hold at least this share of the most any member holds agree on where it ends).
+COMPLETE = 0.8
+# The article is taken to be at least this share of the longest member.
+EXTENT_FLOOR = 0.3
+# Weights of a member's figures, per character of its normalized text. Noise removed and
+# characters of another script weigh 1; damaged layout and text in unended lines weigh less
+# (they harm a text less, and proper text has some of them).
+MANGLED_WEIGHT = 0.1
+UNENDED_WEIGHT = 0.25
+# The weight of the share of a member that is foreign to the article.
+FOREIGN_WEIGHT = 0.25
+
+
+def _by_length(
+    members: np.ndarray, bounds: np.ndarray, lengths: np.ndarray, shortest: bool
+) -> np.ndarray:
+    """Per group: the longest (or shortest) member, ties to the smallest index."""
+    group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+    size = lengths[members].astype(np.int64)
+    key = size if shortest else -size
+    # Per group: the best size, ties to the smallest index (members are ascending).
+    order = np.lexsort((members, key, group))
+    return members[order[bounds[:-1]]].astype(np.int64)
+
+
+# What `_choose` measured: per member of the flat groups, (jaccard, containment) to the
+# group's longest member (1.0 for that member itself), and the longest member of each group.
+Measured = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _choose(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    figures: Figures,
+    cfg: ClusterConfig,
+    similarity: Similarity | None,
+) -> tuple[np.ndarray, Measured | None]:
+    """`representatives`, and for "cleanest" the similarities it measured, which the caller
+    reuses where the representative is the longest member."""
+    rule = cfg.representative
+    if rule == "first" or bounds.size < 2:
+        return members[bounds[:-1]].astype(np.int64), None
+    if rule != "cleanest":
+        return _by_length(members, bounds, figures.length, rule == "shortest"), None
+    longest = _by_length(members, bounds, figures.length, shortest=False)
+    group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+    other = members != longest[group]
+    jac = np.ones(members.size, dtype=np.float64)
+    con = np.ones(members.size, dtype=np.float64)
+    if other.any():
+        if similarity is None:
+            raise ValueError('representative "cleanest" needs a similarity')
+        j, c = similarity(longest[group[other]], members[other])
+        jac[other], con[other] = j, c
+    reps = _cleanest(members, bounds, group, other, figures.take(members), jac, con)
+    return reps, (longest, jac, con)
+
+
+def _cleanest(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    group: np.ndarray,
+    other: np.ndarray,
+    fig: Figures,
+    jac: np.ndarray,
+    con: np.ndarray,
+) -> np.ndarray:
+    """The most complete and cleanest member of each group, given each member's figures
+    (`fig`, row k for members[k]) and its similarity to the group's longest member L
+    (`other`: every member but L).
+
+    Completeness. L holds the most text, but not always the most of the article: a site's
+    frame or an added note lengthens a copy, a truncated copy shortens one. What a member
+    holds of L counts as its prose share of it (its share of text outside unended lines), so
+    that a frame held in common is no article: a teaser page in L's frame holds much of L,
+    but little of it as prose. When at least two other members hold about the most any of
+    them holds (within `COMPLETE`), they agree on where the article ends, and L's prose beyond
+    it is foreign to the article. Otherwise the article is L's own prose, and nothing of L is
+    foreign: a single shorter member may just be truncated. The article is at least
+    `EXTENT_FLOOR` of L, and a member is complete when it holds at least `COMPLETE` of it (L
+    always is; with no prose anywhere, L alone is, as with "longest").
+
+    Cleanliness, per character of normalized text: the noise the normalizer removed, the
+    characters of a script other than the group's (the lower median of its members' shares of
+    traditional characters, so one traditional copy among simplified ones is the odd one, and
+    the reverse), and at lower weights damaged layout and text in unended lines; plus the
+    share of the member foreign to the article (for a member other than L: its text that L
+    lacks). The complete member with the lowest score is kept; ties go to the one holding
+    more of L, then to the earliest."""
+    inside, held = _shares(jac, con)  # the shares of the member, and of L, held in common
+    inside[~other], held[~other] = 1.0, 1.0
+    starts = bounds[:-1]
+    length = np.maximum(fig.length, 1).astype(np.float64)
+    prose = 1.0 - np.minimum(fig.unended / length, 1.0)
+    # The share of L each member holds as prose (L: its own share of prose).
+    held_prose = held * prose
+    prose_of_l = np.maximum.reduceat(np.where(other, 0.0, prose), starts)[group]
+    most = np.maximum.reduceat(np.where(other, held_prose, 0.0), starts)[group]
+    agreeing = (other & (held_prose >= COMPLETE * most)).astype(np.float64)
+    agreed = (np.bincount(group, weights=agreeing, minlength=starts.size) >= 2)[group]
+    agreed &= most > 0
+    extent = np.maximum(np.where(agreed, most, prose_of_l), EXTENT_FLOOR)
+    complete = ~other | (held_prose >= COMPLETE * extent)
+    beyond = np.where(agreed, np.maximum(prose_of_l - most, 0.0), 0.0)
+    foreign = np.where(other, 1.0 - inside, beyond)
+
+    share = fig.traditional / length
+    by_share = np.lexsort((share, group))
+    script = share[by_share[starts + (np.diff(bounds) - 1) // 2]][group]
+    other_script = np.abs(fig.traditional - script * length)
+    removed = fig.noise + other_script + MANGLED_WEIGHT * fig.mangled
+    score = (removed + UNENDED_WEIGHT * fig.unended) / length + FOREIGN_WEIGHT * foreign
+    score[~complete] = np.inf
+    order = np.lexsort((members, -held, score, group))
+    return members[order[starts]].astype(np.int64)
+
+
+def _shares(jac: np.ndarray, con: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The share of the smaller and of the larger of two sets that they have in common, from
+    their Jaccard and containment (1 / jaccard = 1 / smaller share + 1 / larger share - 1).
+    Where containment is no more than Jaccard (identical sets, or too little text of their
+    own for containment to count) both are the Jaccard."""
+    jac = np.asarray(jac, dtype=np.float64)
+    con = np.asarray(con, dtype=np.float64)
+    smaller = np.maximum(jac, con)
+    larger = jac.copy()
+    two = (con > jac) & (jac > 0)
+    larger[two] = 1.0 / (1.0 / jac[two] + 1.0 - 1.0 / con[two])
+    return smaller, larger
+
+
+def split_chains(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    figures: Figures,
+    similarity: Similarity,
+    cluster_cfg: ClusterConfig,
+    cfg: RefineConfig = RefineConfig(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refine groups in the flat form of `cluster.grouped` (group g is
+    members[bounds[g]:bounds[g + 1]]) so that every member of a returned group is at least
+    loosely similar to the group's representative. Returns the same flat form: groups of two
+    or more, members ascending, groups ordered by their first member.
+
+    Each round costs one similarity per member still being split (two for "cleanest", where
+    the representative is not the longest member), so the work is linear in the members
+    times the rounds (at most `cfg.max_rounds`).
+    """
+    found = _split(members, bounds, figures, similarity, cluster_cfg, cfg)
+    return found.members, found.bounds
+
+
+def _split(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    figures: Figures,
+    similarity: Similarity,
+    cluster_cfg: ClusterConfig,
+    cfg: RefineConfig,
+) -> Clusters:
+    """`split_chains`, keeping each final group's representative and every member's
+    similarity to it, both as measured in the round that settled the group."""
+    members = np.asarray(members, dtype=np.int64)
+    bounds = np.asarray(bounds, dtype=np.int64)
+    done: list[Clusters] = []
+    for _ in range(cfg.max_rounds):
+        if bounds.size < 2:
+            break
+        reps, measured = _choose(members, bounds, figures, cluster_cfg, similarity)
+        group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+        other = members != reps[group]
+        jac = np.ones(members.size, dtype=np.float64)
+        con = np.ones(members.size, dtype=np.float64)
+        ask = other
+        if measured is not None:  # against the longest member already
+            longest, jac_l, con_l = measured
+            same = other & (reps[group] == longest[group])
+            jac[same], con[same] = jac_l[same], con_l[same]
+            ask = other & ~same
+        if ask.any():
+            j, c = similarity(reps[group[ask]], members[ask])
+            jac[ask], con[ask] = j, c
+        close = (jac >= cfg.jaccard) | (con >= cfg.containment)
+        close[~other] = True
+        done.append(_select(members, bounds, group, close, reps, jac, con))
+        rest = _select(members, bounds, group, ~close, reps, jac, con)
+        members, bounds = rest.members, rest.bounds
+    return _ordered(done)
+
+
+def _select(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    group: np.ndarray,
+    mask: np.ndarray,
+    reps: np.ndarray,
+    jac: np.ndarray,
+    con: np.ndarray,
+) -> Clusters:
+    """The members under `mask` of every group, as groups of two or more in the same order,
+    with their representatives and similarities."""
+    counts = np.bincount(group[mask], minlength=bounds.size - 1)
+    keep = mask & (counts[group] >= 2)
+    out = np.zeros(int((counts >= 2).sum()) + 1, dtype=np.int64)
+    np.cumsum(counts[counts >= 2], out=out[1:])
+    return Clusters(members[keep], out, reps[counts >= 2], jac[keep], con[keep])
+
+
+def _ordered(parts: list[Clusters]) -> Clusters:
+    """Join flat groups from several rounds and order the groups by their first member."""
+    members = np.concatenate([p.members for p in parts] or [np.empty(0, np.int64)])
+    sizes = np.concatenate([np.diff(p.bounds) for p in parts] or [np.empty(0, np.int64)])
+    reps = np.concatenate([p.reps for p in parts] or [np.empty(0, np.int64)])
+    jac = np.concatenate([p.jaccard for p in parts] or [np.empty(0)])
+    con = np.concatenate([p.containment for p in parts] or [np.empty(0)])
+    starts = np.cumsum(sizes) - sizes
+    order = np.argsort(members[starts], kind="stable")  # groups are disjoint: no ties
+    bounds = np.zeros(order.size + 1, dtype=np.int64)
+    np.cumsum(sizes[order], out=bounds[1:])
+    # Entry k of the result is entry k - (its group's new start) + (its old start).
+    take = np.arange(members.size) + np.repeat(starts[order] - bounds[:-1], sizes[order])
+    return Clusters(members[take], bounds, reps[order], jac[take], con[take])
+
+
 def settle(
     members: np.ndarray,
     bounds: np.ndarray,
-    lengths: np.ndarray,
+    figures: Figures,
     similarity: Similarity,
     cfg: ClusterConfig,
     refine: RefineConfig = RefineConfig(),
@@ -232,25 +405,16 @@ def settle(
     """Connected components (flat form of `grouped`) -> final `Clusters`: chains split,
     representatives chosen, each member measured against its representative.
 
-    `lengths` is indexed by document number; `similarity(reps, others)` gives the exact
+    `figures` is indexed by document number; `similarity(reps, others)` gives the exact
     similarities of row pairs (from a store, from sets in memory, or from a distributed
     join: the rule does not care where the sets are)."""
-    members, bounds = split_chains(members, bounds, lengths, similarity, cfg, refine)
-    reps = representatives(members, bounds, lengths, cfg)
-    group = np.repeat(np.arange(reps.size), np.diff(bounds))
-    other = members != reps[group]
-    jac = np.ones(members.size, dtype=np.float64)
-    con = np.ones(members.size, dtype=np.float64)
-    if other.any():
-        j, c = similarity(reps[group[other]], members[other])
-        jac[other], con[other] = j, c
-    return Clusters(members, bounds, reps, jac, con)
+    return _split(members, bounds, figures, similarity, cfg, refine)
 
 
 def cluster(
     n: int,
     matched: np.ndarray,
-    lengths: np.ndarray,
+    figures: Figures,
     similarity: Similarity,
     cfg: ClusterConfig,
     refine: RefineConfig = RefineConfig(),
@@ -258,7 +422,7 @@ def cluster(
     """The cluster stage: verified pairs (rows of document numbers 0..n-1) -> `Clusters`."""
     uf = UnionFind(n)
     uf.union_pairs(matched)
-    return settle(*grouped(uf.roots()), lengths, similarity, cfg, refine)
+    return settle(*grouped(uf.roots()), figures, similarity, cfg, refine)
 
 
 def round_similarity(x: float) -> float:

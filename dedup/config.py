@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from .errors import ConfigError
 
-Representative = Literal["longest", "first", "shortest"]
+Representative = Literal["cleanest", "longest", "first", "shortest"]
 OnError = Literal["raise", "skip"]
 InputFormat = Literal["auto", "text", "jsonl", "parquet", "warc"]
 OutputFormat = Literal["auto", "jsonl", "parquet"]
@@ -15,6 +15,7 @@ Extractor = Literal["trafilatura", "resiliparse"]
 INPUT_FORMATS: tuple[str, ...] = ("auto", "text", "jsonl", "parquet", "warc")
 OUTPUT_FORMATS: tuple[str, ...] = ("auto", "jsonl", "parquet")
 EXTRACTORS: tuple[str, ...] = ("trafilatura", "resiliparse")
+REPRESENTATIVES: tuple[str, ...] = ("cleanest", "longest", "first", "shortest")
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,17 @@ class VerifyConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """Which member of a cluster is kept."""
+    """Which member of a cluster is kept (`cluster.representatives`): by default the most
+    complete and cleanest; or the longest, first or shortest."""
 
-    representative: Representative = "longest"
+    representative: Representative = "cleanest"
+
+    def __post_init__(self) -> None:
+        if self.representative not in REPRESENTATIVES:
+            raise ConfigError(
+                f"representative must be one of {', '.join(REPRESENTATIVES)}, "
+                f"got {self.representative!r}"
+            )
 
 
 @dataclass(frozen=True)

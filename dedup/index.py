@@ -1,7 +1,7 @@
 """The two-pass index that the local run and the streaming API drive: pass one `add`s signed
-batches (ids, the signature columns LSH uses, normalized lengths, shingle sets in a disk
-store); `finish` runs the stages after signing once: LSH candidates -> exact verification ->
-the cluster stage.
+batches (ids, the signature columns LSH uses, each text's figures for the cluster stage:
+normalized length, noise removed, ..., and shingle sets in a disk store); `finish` runs the
+stages after signing once: LSH candidates -> exact verification -> the cluster stage.
 
 >>> from dedup.config import Config
 >>> from dedup.sign import sign_texts
@@ -36,7 +36,7 @@ from .lsh import candidate_pairs, resolve_params
 from .repeats import RepeatCounter, Repeats, estimated_similarities, group_roots, same_group
 from .sign import Signed
 from .store import ShingleStore, write_segment
-from .types import Skip
+from .types import Figures, Skip
 from .verify import FETCH_BUDGET, Own, is_match, similarities_to, stored_similarities
 
 
@@ -115,7 +115,7 @@ class Found:
 
 
 class TwoPassIndex:
-    """Signatures, lengths and shingle sets of the documents added, in the order added.
+    """Signatures, figures and shingle sets of the documents added, in the order added.
 
     Shingle sets go to a folder: a temporary one in `workdir`, removed by `close` (or
     `finish`). A batch a worker process already stored (`Signed.extent`) is recorded, not
@@ -129,7 +129,7 @@ class TwoPassIndex:
         self.ids = Ids()
         self.input_bytes = 0
         self._sigs: list[np.ndarray] = []
-        self._lengths: list[np.ndarray] = []
+        self._figures: list[Figures] = []
         self._tmp: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
             prefix=".dedup-", dir=workdir
         )
@@ -155,7 +155,7 @@ class TwoPassIndex:
         if sigs.shape[1] != self.columns:
             sigs = np.ascontiguousarray(sigs[:, : self.columns])
         self._sigs.append(sigs)
-        self._lengths.append(signed.lengths)
+        self._figures.append(signed.figures)
         self.input_bytes += signed.input_bytes
 
     def _signatures(self) -> np.ndarray:
@@ -187,11 +187,11 @@ class TwoPassIndex:
             if n != len(self):
                 raise RuntimeError(f"{n} ids for {len(self)} signatures")
             sigs = self._signatures()
-            lengths = np.concatenate(self._lengths) if self._lengths else np.empty(0, np.int64)
-            self._lengths.clear()
+            figures = Figures.concat(self._figures)
+            self._figures.clear()
             pairs = candidate_pairs(sigs, self.bands, self.rows, cfg.lsh.max_bucket)
             # A document with no text is never a version of anything.
-            empty = lengths == 0
+            empty = figures.length == 0
             pairs = pairs[~(empty[pairs[:, 0]] | empty[pairs[:, 1]])]
             t = _lap(timings, "lsh", t)
 
@@ -209,7 +209,7 @@ class TwoPassIndex:
                 on_stage("cluster")
             # Similarities verification already measured are not read again.
             known = partial(similarities_to, store=self.store, known=(pairs, jac, con), own=own)
-            clusters = cluster(n, matched, lengths, known, cfg.cluster)
+            clusters = cluster(n, matched, figures, known, cfg.cluster)
             cluster_of, duplicate_of = clusters.fates(n)
             _lap(timings, "cluster", t)
         finally:

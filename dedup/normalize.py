@@ -29,6 +29,7 @@ import numpy as np
 from .chars import CJK, SEP, WORD, Tables, codepoints, from_codepoints, tables
 from .config import NormalizeConfig
 from .phrases import fold_phrases, fold_phrases_batch, vocabulary_table
+from .types import Figures
 
 _TONE = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 # A syllable needs a tone mark, or a `?` where a legacy codec (Big5, GBK) lost the mark.
@@ -197,13 +198,18 @@ NOISE_PASSES: tuple[NoisePass, ...] = (
 )
 
 
-def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int]]:
+def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int], str]:
+    """The text the context passes leave, how many pieces of each kind they removed, and the
+    text as it was right after the HTML passes (markup gone, nothing else touched)."""
     counts: dict[str, int] = {}
+    unmarked = text
     for noise in NOISE_PASSES:
         if noise.enabled(cfg) and noise.may_occur(text):
             text, n = noise.remove(text)
             counts[noise.kind] = counts.get(noise.kind, 0) + n
-    return text, counts
+        if noise.kind == "html":
+            unmarked = text
+    return text, counts, unmarked
 
 
 def _join_tokens(cps: np.ndarray, cls_table: np.ndarray) -> np.ndarray:
@@ -236,7 +242,7 @@ def normalize_counted(
     line_breaks = int(
         np.count_nonzero((t.cls[folded[inner - 1]] == CJK) & (t.cls[folded[inner + 1]] == CJK))
     )
-    stage2, counts = _context_passes(from_codepoints(folded), cfg)
+    stage2, counts, _ = _context_passes(from_codepoints(folded), cfg)
     joined, counts["vocabulary"] = _fold_vocabulary(_join_tokens(codepoints(stage2), t.cls), cfg)
     return from_codepoints(joined), NoiseCounts(
         traditional=n_trad, width=n_width, line_breaks=line_breaks, **counts
@@ -261,25 +267,58 @@ def normalize_batch(
     are out[offsets[d]:offsets[d + 1]]. One compiled pass folds and joins every text that no
     context pattern can touch, and one folds the vocabulary of all; only the rest take the
     general path, one by one."""
+    out, offsets, _ = _normalize_batch(texts, cfg, measure=False)
+    return out, offsets
+
+
+def normalize_measured(
+    texts: Sequence[str], cfg: NormalizeConfig = NormalizeConfig()
+) -> tuple[np.ndarray, np.ndarray, Figures]:
+    """`normalize_batch`, and the `Figures` of each text from the same pass: the letters and
+    digits the noise passes removed (none, for a text the compiled pass took), and one compiled
+    count over the batch's code points of traditional characters, damaged layout and the
+    letters and digits of unended lines (once HTML markup is removed)."""
+    out, offsets, figures = _normalize_batch(texts, cfg, measure=True)
+    assert figures is not None
+    return out, offsets, figures
+
+
+def _normalize_batch(
+    texts: Sequence[str], cfg: NormalizeConfig, measure: bool
+) -> tuple[np.ndarray, np.ndarray, Figures | None]:
     t = tables(cfg)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     cps = codepoints("".join(texts))  # one code unit per character, as each text alone
     joined, joined_off, plain = _fold_join_plain_batch(cps, offsets, t.fold, t.cls, _TONE_CPS)
+    noise = np.zeros(len(texts), dtype=np.int64)  # a text the compiled pass took has none
+    # The folded text without HTML markup, whose lines are measured, of each text the general
+    # path took (one the compiled pass took has no markup: its lines are measured as they are).
+    unmarked: list[np.ndarray] = [np.empty(0, dtype=np.uint32)] * len(texts)
     if not plain.all():
-        parts = [
-            joined[joined_off[d] : joined_off[d + 1]]
-            if plain[d]
-            else _fold_join_context(cps[offsets[d] : offsets[d + 1]], t, cfg)
-            for d in range(len(texts))
-        ]
+        parts = []
+        for d in range(len(texts)):
+            if plain[d]:
+                parts.append(joined[joined_off[d] : joined_off[d + 1]])
+            else:
+                text = cps[offsets[d] : offsets[d + 1]]
+                part, noise[d], unmarked[d] = _fold_join_context(text, t, cfg)
+                parts.append(part)
         joined = np.concatenate(parts) if parts else joined
         joined_off[1:] = np.cumsum([p.size for p in parts])
-    if not (cfg.t2s and cfg.fold_phrases):
-        return joined, joined_off
-    folded, folded_off, _ = fold_phrases_batch(joined, joined_off, vocabulary_table())
-    return folded, folded_off
+    if cfg.t2s and cfg.fold_phrases:
+        joined, joined_off, _ = fold_phrases_batch(joined, joined_off, vocabulary_table())
+    if not measure:
+        return joined, joined_off, None
+    unmarked_off = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([u.size for u in unmarked], out=unmarked_off[1:])
+    unmarked_cps = np.concatenate(unmarked) if texts else np.empty(0, dtype=np.uint32)
+    traditional, mangled, unended = _layout_batch(
+        cps, offsets, plain, unmarked_cps, unmarked_off, t.fold, t.cls, t.trad
+    )
+    figures = Figures(np.diff(joined_off), noise, traditional, mangled, unended)
+    return joined, joined_off, figures
 
 
 @numba.njit(cache=True, nogil=True)
@@ -300,10 +339,84 @@ def _fold_join_plain_batch(
     return out[: out_off[docs]], out_off, plain
 
 
-def _fold_join_context(cps: np.ndarray, t: Tables, cfg: NormalizeConfig) -> np.ndarray:
-    """The general path: table fold, context passes on the folded text, then the join."""
-    stage2, _ = _context_passes(from_codepoints(t.fold[cps]), cfg)
-    return _join_tokens(codepoints(stage2), t.cls)
+def _fold_join_context(
+    cps: np.ndarray, t: Tables, cfg: NormalizeConfig
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """The general path: table fold, context passes on the folded text, then the join. Also
+    returns how many letters and digits the context passes removed (punctuation does not
+    count: the join drops it anyway, so a text the compiled pass takes has none removed), and
+    the folded text with its HTML markup removed (whose lines `Figures.unended` measures)."""
+    folded = t.fold[cps]
+    stage2, _, unmarked = _context_passes(from_codepoints(folded), cfg)
+    left = codepoints(stage2)
+    removed = int(np.count_nonzero(t.cls[folded])) - int(np.count_nonzero(t.cls[left]))
+    return _join_tokens(left, t.cls), removed, codepoints(unmarked)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _full_width_alnum(c: int) -> bool:
+    return 0xFF10 <= c <= 0xFF19 or 0xFF21 <= c <= 0xFF3A or 0xFF41 <= c <= 0xFF5A
+
+
+@numba.njit(cache=True, nogil=True)
+def _layout_batch(
+    cps: np.ndarray,
+    offsets: np.ndarray,
+    plain: np.ndarray,
+    unmarked: np.ndarray,
+    unmarked_off: np.ndarray,
+    fold: np.ndarray,
+    cls: np.ndarray,
+    trad: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per text of a batch (`Figures`): traditional characters; damaged layout (a line break
+    or ASCII punctuation between two CJK characters, a full-width Latin letter or digit); and
+    the letters and digits of lines that end without punctuation (titles, menus, bylines,
+    lists: prose ends its paragraphs with punctuation), in the text itself when it is
+    `plain`, else in its text without HTML markup (`unmarked`)."""
+    docs = offsets.size - 1
+    traditional = np.zeros(docs, dtype=np.int64)
+    mangled = np.zeros(docs, dtype=np.int64)
+    unended = np.zeros(docs, dtype=np.int64)
+    for d in range(docs):
+        lo, hi = offsets[d], offsets[d + 1]
+        n_trad = n_mangled = 0
+        for i in range(lo, hi):
+            c = cps[i]
+            f = fold[c]
+            n_trad += trad[c]
+            if _full_width_alnum(c) or (
+                (f == 0x0A or (0x21 <= c <= 0x7E and cls[f] == SEP))
+                and lo < i < hi - 1
+                and cls[fold[cps[i - 1]]] == CJK
+                and cls[fold[cps[i + 1]]] == CJK
+            ):
+                n_mangled += 1
+        traditional[d], mangled[d] = n_trad, n_mangled
+        text = cps[lo:hi] if plain[d] else unmarked[unmarked_off[d] : unmarked_off[d + 1]]
+        unended[d] = _unended(text, fold, cls)
+    return traditional, mangled, unended
+
+
+@numba.njit(cache=True, nogil=True)
+def _unended(cps: np.ndarray, fold: np.ndarray, cls: np.ndarray) -> int:
+    """The letters and digits of the lines of `cps` that end without punctuation."""
+    count = 0
+    tokens = 0  # letters and digits of the current line
+    last = 0  # its last visible character, folded
+    for i in range(cps.size):
+        f = fold[cps[i]]
+        if f == 0x0A:
+            if tokens and cls[last] != SEP:
+                count += tokens
+            tokens = last = 0
+        elif f != 0x20:
+            last = f
+            if cls[f] != SEP:
+                tokens += 1
+    if tokens and cls[last] != SEP:
+        count += tokens
+    return count
 
 
 _TONE_CPS = np.array(sorted(map(ord, _TONE)), dtype=np.uint32)

@@ -141,7 +141,7 @@ def _rows(signed: Signed, lo: int, hi: int) -> Signed:
         signed,
         sigs=signed.sigs[lo:hi],
         sizes=signed.sizes[lo:hi],
-        lengths=signed.lengths[lo:hi],
+        figures=signed.figures.take(np.arange(lo, hi)),
         input_bytes=0,
         extent=Extent(signed.extent.segment, start),
     )

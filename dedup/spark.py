@@ -17,7 +17,7 @@ local folder or any Hadoop URI (io/hadoop.py).
 The driver never holds per-document data: it sees counts, the first error, at most one
 partition of output records (`toLocalIterator`), the skipped records (they go into
 summary.json, as locally), one Arrow schema per Parquet file and, for local folders, the list
-of file names; for a component settled from the driver, its members' numbers and lengths.
+of file names; for a component settled from the driver, its members' numbers and figures.
 stdin is spooled to a local file on the driver and shipped to the executors with `addFile`.
 """
 
@@ -68,7 +68,7 @@ from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
 from .repeats import RepeatCounter, Repeats, estimated_similarities, same_group
 from .sign import sign_texts
-from .types import Counts, Doc, RunResult, Skip
+from .types import Counts, Doc, Figures, RunResult, Skip
 from .verify import Own, similarities
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
@@ -308,7 +308,7 @@ class _Run:
 
         reporter.stage("verify")
         # A document with no text is never a version of anything.
-        empty = sorted(signed.filter(lambda kv: kv[1][2] == 0).keys().collect())
+        empty = sorted(signed.filter(lambda kv: kv[1][2][0] == 0).keys().collect())
         if empty:
             gone = self.sc.broadcast(frozenset(empty))
             candidates = candidates.filter(
@@ -505,7 +505,7 @@ class _Run:
         if large:
             big = set(large)
             small = components.filter(lambda kv: kv[1] not in big)
-        per_doc = signed.mapValues(lambda v: (v[2], v[1], v[3]))  # length, set, id
+        per_doc = signed.mapValues(lambda v: (v[2], v[1], v[3]))  # figures, set, id
         settled = (
             small.join(per_doc, parts)
             .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
@@ -518,7 +518,7 @@ class _Run:
 
     def _settle(self, root: int, components: Any, signed: Any) -> Any:
         """The cluster stage over one component too large for a task: the driver holds its
-        members' numbers, lengths and ids, and each round of similarities is a Spark job."""
+        members' numbers, figures and ids, and each round of similarities is a Spark job."""
         parts = self.parts
         rows = sorted(
             components.filter(lambda kv: kv[1] == root)
@@ -527,7 +527,7 @@ class _Run:
             .collect()
         )
         nodes = np.array([node for node, _ in rows], dtype=np.int64)
-        lengths = np.array([length for _, (length, _) in rows], dtype=np.int64)
+        figures = Figures.from_rows([row for _, (row, _) in rows])
         ids = [doc_id for _, (_, doc_id) in rows]
         sets = signed.mapValues(lambda v: v[1])
 
@@ -545,7 +545,7 @@ class _Run:
 
         everyone = np.arange(nodes.size)
         found = settle(
-            everyone, np.array([0, nodes.size]), lengths, similarity, self.config.cluster
+            everyone, np.array([0, nodes.size]), figures, similarity, self.config.cluster
         )
         return self.sc.parallelize(list(_groups(found, nodes, ids)), parts)
 
@@ -778,7 +778,7 @@ def _storage() -> Any:
 @dataclass(frozen=True)
 class _Sign:
     """Executor side: (index, DocRow) -> (index, (signature bytes, shingle set bytes,
-    normalized length, id)), by the local engine's `sign_texts`."""
+    figures (`Figures.rows`), id)), by the local engine's `sign_texts`."""
 
     config: Config
     cpu: tuple[Any, Any]  # accumulators: normalize and shingle + sign CPU seconds
@@ -790,10 +790,9 @@ class _Sign:
             self.cpu[0].add(signed.normalize_s)
             self.cpu[1].add(signed.sign_s)
             sets = signed.sets()
-            lengths = signed.lengths.tolist()
-            rows = zip(batch, signed.sigs, sets, lengths, strict=True)
-            for (idx, row), sig, s, n in rows:
-                yield idx, (sig.tobytes(), np.asarray(s, dtype=np.uint32).tobytes(), n, row[0])
+            rows = zip(batch, signed.sigs, sets, signed.figures.rows(), strict=True)
+            for (idx, row), sig, s, fig in rows:
+                yield idx, (sig.tobytes(), np.asarray(s, dtype=np.uint32).tobytes(), fig, row[0])
 
 
 def _routed(values: np.ndarray, parts: int, *columns: np.ndarray) -> Iterator[tuple[int, Any]]:
@@ -1011,16 +1010,16 @@ def _groups(found: Clusters, nodes: np.ndarray, ids: Sequence[Any]) -> Iterator[
 
 @dataclass(frozen=True)
 class _SettleTask:
-    """Executor side: (root, [(node, length, shingle set, id)]) of one connected component ->
+    """Executor side: (root, [(node, figures, shingle set, id)]) of one connected component ->
     its final clusters as `Group`s, by the cluster stage on the sets in memory."""
 
     cfg: ClusterConfig
     own: Any  # Broadcast of verify.Own
 
-    def __call__(self, kv: tuple[int, Iterable[tuple[int, int, bytes, Any]]]) -> Iterator[Group]:
+    def __call__(self, kv: tuple[int, Iterable[tuple[int, Any, bytes, Any]]]) -> Iterator[Group]:
         rows = sorted(kv[1], key=lambda r: r[0])
         nodes = np.array([r[0] for r in rows], dtype=np.int64)
-        lengths = np.array([r[1] for r in rows], dtype=np.int64)
+        figures = Figures.from_rows([r[1] for r in rows])
         sets = [np.frombuffer(r[2], dtype=np.uint32) for r in rows]
         offsets = np.zeros(len(sets) + 1, dtype=np.int64)
         np.cumsum([s.size for s in sets], out=offsets[1:])
@@ -1031,7 +1030,7 @@ class _SettleTask:
             return similarities(data, offsets, np.stack([reps, others], axis=1), own)
 
         everyone = np.arange(nodes.size)
-        found = settle(everyone, np.array([0, nodes.size]), lengths, similarity, self.cfg)
+        found = settle(everyone, np.array([0, nodes.size]), figures, similarity, self.cfg)
         yield from _groups(found, nodes, [r[3] for r in rows])
 
 

@@ -3,10 +3,13 @@
 Two ways, both deterministic and using the same stages as `deduplicate`:
 
 - `DedupIndex` (two passes): `add` every batch, `finish`, then `annotate` every batch. The
-  result equals `deduplicate` on the same documents (clusters, the "longest" rule, ids).
+  result equals `deduplicate` on the same documents (clusters, the representative rule of
+  `config.cluster`, ids).
 - `Deduplicator` (one pass): `annotate` each batch against everything seen before. The first
-  version of an article is kept; a later one points to the kept document of the earliest
-  document it matches. Nothing can be revised afterwards, so a kept document's
+  version of an article is kept, whatever `config.cluster.representative` says: a batch's
+  fate is decided when it is annotated, before any cleaner or more complete version can
+  arrive. A later one points to the kept document of the earliest document it matches.
+  Nothing can be revised afterwards, so a kept document's
   `dedup_cluster` is null even when later versions join it, and clusters never merge. The
   text a corpus repeats (site frames, disclaimers: repeats.py) is only known once the whole
   corpus is seen, so one pass compares whole texts; use `DedupIndex` on crawls with frames.
@@ -324,7 +327,8 @@ class _Grow:
 class Deduplicator:
     """One-pass deduplication: each batch is annotated against every document seen before
     it (and the earlier documents of the same batch). The result does not depend on how the
-    stream is cut into batches.
+    stream is cut into batches. The first version of an article is the one kept (the
+    representative rule needs the whole cluster, which one pass never sees).
 
     >>> d = Deduplicator()
     >>> d.annotate([{"id": "a", "text": "同一篇文章的内容"}])[0]["dedup_keep"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,56 @@ class RawLines:
     def size(self) -> int:
         """Bytes of the lines."""
         return len(self.data) if self.span is None else self.span[1]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What signing measures of each text for the cluster stage to choose the member kept, in
+    columns of int64: entry d is text d (of a batch, or of a run). Every engine carries the
+    same columns from `sign.sign_texts` to `cluster.representatives`."""
+
+    length: np.ndarray  # characters of the normalized text (what is compared)
+    # Letters and digits the noise passes removed: HTML, inline pinyin, mojibake, junk.
+    noise: np.ndarray
+    traditional: np.ndarray  # characters folded from traditional or regional variant forms
+    # Damaged layout: line breaks and ASCII punctuation between two CJK characters, full-width
+    # Latin letters and digits.
+    mangled: np.ndarray
+    # Letters and digits in lines that end without punctuation: titles, navigation, menus,
+    # bylines, lists of titles (prose ends its paragraphs with punctuation). A page's frame is
+    # mostly such lines; an article has few.
+    unended: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.length.size)
+
+    def take(self, index: np.ndarray) -> Figures:
+        """The figures of the texts at `index`, in that order."""
+        return Figures(*(getattr(self, f.name)[index] for f in fields(self)))
+
+    def rows(self) -> list[tuple[int, ...]]:
+        """Each text's figures as a tuple of plain ints (a column of Spark's rows)."""
+        return list(zip(*(getattr(self, f.name).tolist() for f in fields(self)), strict=True))
+
+    @classmethod
+    def lengths_only(cls, length: Sequence[int] | np.ndarray) -> Figures:
+        """Figures of texts of these normalized lengths that normalization took nothing from."""
+        length = np.asarray(length, dtype=np.int64)
+        return cls(length, *(np.zeros(length.size, dtype=np.int64) for _ in range(4)))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[int]]) -> Figures:
+        """The inverse of `rows`."""
+        table = np.array(rows, dtype=np.int64).reshape(len(rows), len(fields(cls)))
+        return cls(*(np.ascontiguousarray(table[:, k]) for k in range(table.shape[1])))
+
+    @classmethod
+    def concat(cls, parts: Iterable[Figures]) -> Figures:
+        """The figures of several batches, one after the other."""
+        parts = list(parts)
+        if not parts:
+            return cls.from_rows([])
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
 
 @dataclass(frozen=True)

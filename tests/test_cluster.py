@@ -1,22 +1,24 @@
 from __future__ import annotations
 
 import random
+from functools import cache
 
 import numpy as np
+import opencc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import UnionFind, grouped, groups, representatives, split_chains
+from dedup.cluster import UnionFind, grouped, groups, representatives, settle, split_chains
 from dedup.config import ClusterConfig, Config, RefineConfig
 from dedup.errors import ConfigError
-from dedup.normalize import normalize
+from dedup.normalize import normalize, normalize_measured
 from dedup.pipeline import deduplicate
 from dedup.shingle import shingles
-from dedup.types import Doc
+from dedup.types import Doc, Figures
 from dedup.verify import similarities
 
-LONGEST = ClusterConfig()
+LONGEST = ClusterConfig("longest")
 
 
 def _flat(groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +48,7 @@ def _matrix_similarity(close: set[frozenset[int]]):
 
 def test_members_close_to_the_representative_stay() -> None:
     # Lengths make 2 the representative of [0, 1, 2]; both others are close to it.
-    lengths = np.array([5, 6, 9, 1, 1])
+    lengths = Figures.lengths_only([5, 6, 9, 1, 1])
     sim, asked = _matrix_similarity({frozenset((2, 0)), frozenset((2, 1)), frozenset((4, 3))})
     got = split_chains(*_flat([[0, 1, 2], [3, 4]]), lengths, sim, LONGEST)
     assert _groups(*got) == [[0, 1, 2], [3, 4]]
@@ -55,7 +57,7 @@ def test_members_close_to_the_representative_stay() -> None:
 
 def test_a_chain_is_cut_where_it_leaves_the_representative() -> None:
     # 0 - 1 - 2 - 3 - 4, each only like its neighbours; 2 is the longest.
-    lengths = np.array([10, 10, 50, 40, 10])
+    lengths = Figures.lengths_only([10, 10, 50, 40, 10])
     close = {frozenset((i, i + 1)) for i in range(4)}
     sim, _ = _matrix_similarity(close)
     got = split_chains(*_flat([[0, 1, 2, 3, 4]]), lengths, sim, LONGEST)
@@ -64,7 +66,7 @@ def test_a_chain_is_cut_where_it_leaves_the_representative() -> None:
 
 
 def test_the_split_off_members_form_clusters_of_their_own() -> None:
-    lengths = np.array([9, 8, 1, 7, 2, 3])
+    lengths = Figures.lengths_only([9, 8, 1, 7, 2, 3])
     # 0 with 1; 3 with 4 and 5: two articles chained into one component.
     close = {frozenset(p) for p in [(0, 1), (3, 4), (3, 5), (1, 3)]}
     sim, _ = _matrix_similarity(close)
@@ -75,7 +77,7 @@ def test_the_split_off_members_form_clusters_of_their_own() -> None:
 def test_rounds_are_bounded_and_leftovers_stay_alone() -> None:
     # A path where every round peels off only the representative and its neighbour.
     n = 40
-    lengths = np.arange(n, 0, -1)  # 0 is the longest, then 1, ...
+    lengths = Figures.lengths_only(np.arange(n, 0, -1))  # 0 is the longest, then 1, ...
     close = {frozenset((i, i + 1)) for i in range(n - 1)}
     sim, asked = _matrix_similarity(close)
     cfg = RefineConfig(max_rounds=3)
@@ -85,7 +87,7 @@ def test_rounds_are_bounded_and_leftovers_stay_alone() -> None:
 
 
 def test_floors() -> None:
-    lengths = np.array([3, 2, 1])
+    lengths = Figures.lengths_only([3, 2, 1])
 
     def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         jac = np.where(others == 1, 0.35, 0.1)
@@ -110,7 +112,7 @@ def test_no_groups() -> None:
     members, bounds = split_chains(
         np.empty(0, np.int64),
         np.zeros(1, np.int64),
-        np.empty(0),
+        Figures.lengths_only([]),
         None,
         LONGEST,  # type: ignore[arg-type]
     )
@@ -125,14 +127,15 @@ def test_no_groups() -> None:
             st.lists(st.integers(1, 5), min_size=n, max_size=n),
             st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n),
             st.lists(st.integers(0, 3), min_size=n, max_size=n),
+            st.lists(st.integers(0, 3), min_size=n, max_size=n),
         )
     )
 )
 def test_refinement_properties(
-    case: tuple[int, list[int], list[tuple[int, int]], list[int]],
+    case: tuple[int, list[int], list[tuple[int, int]], list[int], list[int]],
 ) -> None:
-    n, lengths_list, pairs, labels = case
-    lengths = np.array(lengths_list)
+    n, lengths_list, pairs, labels, noise_list = case
+    lengths = Figures.lengths_only(lengths_list)
     close = {frozenset(p) for p in pairs if p[0] != p[1]}
     roots = np.array([min(i for i in range(n) if labels[i] == labels[j]) for j in range(n)])
     members, bounds = grouped(roots)
@@ -151,6 +154,17 @@ def test_refinement_properties(
     # Refining again changes nothing.
     again = split_chains(out_m, out_b, lengths, sim, LONGEST)
     assert _groups(*again) == out
+    # "cleanest" splits around the member it keeps: `settle` gives the same kind of groups,
+    # every member close to the representative it was checked against.
+    figures = Figures(lengths.length, *(np.array(noise_list) for _ in range(4)))
+    found = settle(members, bounds, figures, sim, ClusterConfig("cleanest"))
+    got = _groups(found.members, found.bounds)
+    assert sorted(m for g in got for m in g) == sorted(set(m for g in got for m in g))
+    assert all(len(g) >= 2 and g == sorted(g) for g in got)
+    assert [g[0] for g in got] == sorted(g[0] for g in got)
+    assert all(len({before[m] for m in g}) == 1 for g in got)
+    for g, rep in zip(got, found.reps.tolist(), strict=True):
+        assert rep in g and all(m == rep or frozenset((m, rep)) in close for m in g)
 
 
 # --- the chain on real text ---------------------------------------------------------------
@@ -182,7 +196,7 @@ def test_teasers_in_one_site_frame_chain_two_articles() -> None:
     sets = [shingles(normalize(t)) for t in texts.values()]
     offsets = np.cumsum([0] + [s.size for s in sets])
     data = np.concatenate(sets)
-    lengths = np.array([len(normalize(t)) for t in texts.values()])
+    lengths = Figures.lengths_only([len(normalize(t)) for t in texts.values()])
 
     def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return similarities(data, offsets, np.stack([reps, others], axis=1))
@@ -278,4 +292,138 @@ def test_vectorised_groups_equal_the_simple_version(
     for rule in ("longest", "shortest", "first"):
         cfg = ClusterConfig(rule)
         want = [representative(np.array(g), lengths, cfg) for g in simple]
-        assert representatives(members, bounds, lengths, cfg).tolist() == want
+        got = representatives(members, bounds, Figures.lengths_only(lengths), cfg)
+        assert got.tolist() == want
+
+
+# --- which member is kept: "cleanest" -----------------------------------------------------
+
+_CHARS = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+
+
+def _prose(rng: random.Random, paragraphs: int) -> str:
+    """A title, then paragraphs of sentences ending in punctuation, as an article has."""
+    out = ["".join(rng.choices(_CHARS, k=12))]
+    for _ in range(paragraphs):
+        sentences = ["".join(rng.choices(_CHARS, k=rng.randint(12, 30))) for _ in range(5)]
+        out.append("，".join(sentences) + "。")
+    return "\n".join(out)
+
+
+def _html(text: str) -> str:
+    return "\n".join(f'<p style="text-indent:2em;">&nbsp;{line}</p>' for line in text.split("\n"))
+
+
+@cache
+def _versions() -> dict[str, str]:
+    """An article and versions of it, each with one kind of crawl noise (or none: "copy")."""
+    rng = random.Random(16)
+    clean = _prose(rng, 8)
+    traditional = opencc.OpenCC("s2t").convert(clean)
+    menu = "首页 | 新闻 | 财经 | 科技 | 体育\n您现在的位置：首页 > 新闻 > 正文\n登录 | 注册"
+    related = "\n".join("".join(rng.choices(_CHARS, k=14)) for _ in range(6))
+    footer = f"相关文章\n{related}\n关于我们 | 联系方式 | 广告服务\nCopyright 2010-2024 版权所有"
+    return {
+        "clean": clean,
+        "copy": clean,
+        "pinyin": "".join(c + "(xiàng)" if i % 8 == 7 else c for i, c in enumerate(clean)),
+        "traditional": traditional,
+        "traditional html": _html(traditional),
+        "html": _html(clean),
+        "junk": clean.replace("\n", "\n) x- F6 b+ P5 t/ W7 q! N# {\n"),
+        "framed": f"{menu}\n{clean}\n{footer}",
+        "truncated": clean[: len(clean) // 2],
+        "extended": f"{clean}\n相关背景\n{_prose(rng, 4)}",
+        # Teaser pages in the same frame (the second of another article): chained members.
+        "teaser": f"{menu}\n{clean[:40]}\n{footer}",
+        "other teaser": f"{menu}\n{_prose(rng, 1)[:40]}\n{footer}",
+    }
+
+
+def _kept(names: list[str], cfg: ClusterConfig) -> str:
+    """The member `representatives` keeps of one group of these versions."""
+    texts = [_versions()[n] for n in names]
+    figures = normalize_measured(texts)[2]
+    sets = [shingles(normalize(t)) for t in texts]
+    offsets = np.cumsum([0] + [s.size for s in sets])
+    data = np.concatenate(sets)
+
+    def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return similarities(data, offsets, np.stack([reps, others], axis=1))
+
+    members, bounds = _flat([list(range(len(names)))])
+    [rep] = representatives(members, bounds, figures, cfg, sim).tolist()
+    return names[rep]
+
+
+# (members in input order, kept by "cleanest", kept by "longest")
+KEPT = [
+    (["pinyin", "clean"], "clean", "pinyin"),
+    (["traditional", "clean"], "clean", "traditional"),
+    (["html", "clean"], "clean", "html"),
+    (["junk", "clean"], "clean", "junk"),
+    # The frame is text in unended lines, which counts against it.
+    (["framed", "clean"], "clean", "framed"),
+    (["pinyin", "traditional", "html", "junk", "framed", "clean"], "clean", "framed"),
+    # Most complete first: a truncated copy is not kept, however clean.
+    (["truncated", "clean"], "clean", "clean"),
+    (["truncated", "html"], "html", "html"),
+    # Two members agree where the article ends: the note added after it is foreign. With one
+    # shorter member alone, the longer is kept (it may be the shorter that was truncated).
+    (["extended", "pinyin", "clean"], "clean", "extended"),
+    (["extended", "clean"], "extended", "extended"),
+    # The group's script is its members' (lower median): here traditional.
+    (["traditional html", "clean", "traditional"], "traditional", "traditional html"),
+    # A frame held in common is no article: two teasers agree on it, but hold little prose.
+    (["teaser", "other teaser", "framed"], "framed", "framed"),
+    (["clean", "copy"], "clean", "clean"),
+    (["copy", "clean"], "copy", "copy"),
+]
+
+
+@pytest.mark.parametrize(("names", "cleanest", "longest"), KEPT, ids=[str(k[0]) for k in KEPT])
+def test_the_cleanest_complete_member_is_kept(
+    names: list[str], cleanest: str, longest: str
+) -> None:
+    assert _kept(names, ClusterConfig("cleanest")) == cleanest
+    assert _kept(names, LONGEST) == longest
+
+
+def test_teasers_agreeing_on_a_frame_are_not_complete() -> None:
+    # A long frame around a short article, with no punctuation anywhere: the teaser pages hold
+    # half of the article's page and agree on it, but none of it as prose.
+    rng = random.Random(3)
+    header, footer, x, y = (_article(rng, k) for k in (300, 300, 600, 600))
+    texts = [f"{header}\n{body}\n{footer}" for body in (x, x[:40], y[:40])]
+    figures = normalize_measured(texts)[2]
+    sets = [shingles(normalize(t)) for t in texts]
+    offsets = np.cumsum([0] + [s.size for s in sets])
+    data = np.concatenate(sets)
+
+    def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return similarities(data, offsets, np.stack([reps, others], axis=1))
+
+    assert representatives(*_flat([[0, 1, 2]]), figures, ClusterConfig(), sim).tolist() == [0]
+
+
+def test_deduplicate_keeps_the_clean_version() -> None:
+    names = ["pinyin", "traditional", "html", "junk", "framed", "clean", "truncated"]
+    docs = [Doc(n, _versions()[n]) for n in names]
+    [cluster] = deduplicate(docs, Config(jobs=1)).clusters
+    assert {m.id for m in cluster.members} == set(names)
+    assert cluster.representative == "clean"
+    longest = Config(jobs=1, cluster=ClusterConfig("longest"))
+    assert deduplicate(docs, longest).clusters[0].representative == "framed"
+
+
+def test_cleanest_needs_similarities() -> None:
+    members, bounds = _flat([[0, 1]])
+    with pytest.raises(ValueError, match="similarity"):
+        representatives(members, bounds, Figures.lengths_only([2, 1]), ClusterConfig())
+    # One-member groups never occur, but nothing is measured for a group's longest member.
+    assert representatives(*_flat([]), Figures.lengths_only([]), ClusterConfig()).size == 0
+
+
+def test_representative_is_checked() -> None:
+    with pytest.raises(ConfigError):
+        ClusterConfig("cleanest-ish")  # type: ignore[arg-type]

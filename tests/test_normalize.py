@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.chars import from_codepoints
+from dedup.chars import CJK, SEP, from_codepoints
 from dedup.config import NormalizeConfig
 from dedup.normalize import (
     _TONE_CPS,
@@ -19,6 +19,7 @@ from dedup.normalize import (
     normalize,
     normalize_batch,
     normalize_counted,
+    normalize_measured,
     tables,
 )
 from dedup.phrases import build_table, fold_phrases, vocabulary_table
@@ -182,12 +183,15 @@ _CONTEXT_ALPHABET = "發展經濟()（）fāǎzhng?？\ufffd<>/p&#;nbsp x-F6 b+\
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET)))
 def test_plain_fast_path_equals_general_path(text: str) -> None:
-    # The compiled fast path may only accept texts that the context passes leave unchanged.
+    # The compiled fast path may only accept texts that the context passes leave unchanged
+    # (so a text it takes has no noise removed: `normalize_measured` counts none for it).
     t = tables(NormalizeConfig())
     cps = _cps(text)
     fast, plain = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
     if plain:
-        assert np.array_equal(fast, _fold_join_context(cps, t, NormalizeConfig()))
+        general, removed, _ = _fold_join_context(cps, t, NormalizeConfig())
+        assert np.array_equal(fast, general)
+        assert removed == 0
 
 
 @pytest.mark.parametrize(
@@ -272,3 +276,74 @@ def test_batch_equals_one_text_at_a_time(texts: list[str]) -> None:
     assert offsets.size == len(texts) + 1
     for d, text in enumerate(texts):
         assert from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize(text)
+
+
+# --- figures: what signing measures for the cluster stage ----------------------------------
+
+# (text, (length, noise, traditional, mangled, unended)): `Figures` columns in order.
+FIGURE_CASES = [
+    ("发展经济。", (4, 0, 0, 0, 0)),
+    ("發展經濟。", (4, 0, 3, 0, 0)),  # 發經濟 are folded, 展 is both
+    ("發(fā)展。", (2, 2, 1, 0, 0)),  # the pinyin's two letters removed
+    ("<p>内容</p>", (2, 2, 0, 0, 2)),  # the tags' letters; the line ends unpunctuated
+    ("正文&nbsp;内容。", (4, 4, 0, 0, 0)),
+    ("正文 x- F6 b+ P5 t/ W7。", (2, 9, 0, 0, 0)),  # junk: its letters and digits
+    ("价格?? 元。", (3, 0, 0, 0, 0)),  # a `?` run takes no letter with it
+    ("中,文。", (2, 0, 0, 1, 0)),  # ASCII punctuation inside CJK text
+    ("中\n文。", (2, 0, 0, 1, 1)),  # a hard line break; the first line ends unpunctuated
+    ("ＡＢ文。", (3, 0, 0, 2, 0)),  # full-width letters
+    ("首页 | 新闻\n正文。", (6, 0, 0, 1, 4)),  # a menu line: unended
+    ("<p>首页 | 新闻</p>\n<p>正文。</p>", (6, 4, 0, 0, 4)),  # lines without their markup
+    ("真的吗?\n正文。", (5, 0, 0, 0, 0)),  # a question mark ends a line (mojibake or not)
+    ("", (0, 0, 0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), FIGURE_CASES, ids=[c[0] for c in FIGURE_CASES])
+def test_figures(text: str, want: tuple[int, ...]) -> None:
+    assert normalize_measured([text])[2].rows() == [want]
+
+
+def _reference_figures(text: str) -> tuple[int, int, int]:
+    """Traditional characters, damaged layout and unended-line letters (HTML markup removed),
+    one character and one line at a time: a reference for the compiled counts."""
+    t = tables(NormalizeConfig())
+    folded = [int(t.fold[ord(c)]) for c in text]
+    cls = [int(t.cls[f]) for f in folded]
+    trad = sum(int(t.trad[ord(c)]) for c in text)
+    mangled = 0
+    for i, c in enumerate(text):
+        inside = 0 < i < len(text) - 1 and cls[i - 1] == CJK and cls[i + 1] == CJK
+        full_width = any(lo <= ord(c) <= hi for lo, hi in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A)))
+        full_width |= 0xFF41 <= ord(c) <= 0xFF5A
+        punct = c.isascii() and c.isprintable() and c != " " and cls[i] == SEP
+        mangled += full_width or (inside and (folded[i] == 0x0A or punct))
+    unmarked = "".join(chr(f) for f in folded)
+    for noise in NOISE_PASSES:
+        if noise.kind == "html":
+            unmarked = noise.remove(unmarked)[0]
+    unended = 0
+    for line in unmarked.split("\n"):
+        visible = [c for c in line if c != " "]
+        if visible and t.cls[ord(visible[-1])] != SEP:
+            unended += sum(1 for c in visible if t.cls[ord(c)] != SEP)
+    return trad, mangled, unended
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET + _NOISE_ALPHABET + ",.|中文 ")),
+        max_size=5,
+    )
+)
+def test_figures_of_a_batch(texts: list[str]) -> None:
+    # The same text as `normalize_batch`, and each text's figures as if it were alone.
+    cps, offsets, figures = normalize_measured(texts)
+    plain_cps, plain_offsets = normalize_batch(texts)
+    assert np.array_equal(cps, plain_cps) and np.array_equal(offsets, plain_offsets)
+    rows = figures.rows()
+    for text, row in zip(texts, rows, strict=True):
+        assert row == normalize_measured([text])[2].rows()[0]
+        assert row[0] == len(normalize(text))
+        assert row[2:] == _reference_figures(text)
