@@ -69,13 +69,53 @@ def test_folder_source_keeps_the_path_as_given(tmp_path: Path, monkeypatch) -> N
     assert doc.source == "corpus/sub/x.txt"
 
 
-def test_hidden_files_and_folders_are_ignored(tmp_path: Path) -> None:
+def test_hidden_files_and_folders_are_recorded_as_skipped_not_read(tmp_path: Path) -> None:
     write(tmp_path / "seen.txt", b"seen")
     write(tmp_path / ".hidden.txt", b"no")
     write(tmp_path / ".git" / "config", b"no")
+    write(tmp_path / ".git" / "objects" / "ab" / "cdef", b"no")
     write(tmp_path / "sub" / ".cache" / "x.txt", b"no")
     write(tmp_path / "sub" / ".DS_Store", b"\x00\x00\x00\x01Bud1" + bytes(100))
-    assert [d.id for d in read(tmp_path)] == ["seen.txt"]
+    for cfg in (RAISE, SKIP):  # a rule, not an error: recorded in either mode
+        items = read(tmp_path, cfg=cfg)
+        assert [d.id for d in docs(items)] == ["seen.txt"]
+        # A hidden folder is one skip, whatever it holds.
+        assert [(s.source, s.line) for s in items if isinstance(s, Skip)] == [
+            (str(tmp_path / n), None)
+            for n in (".git", ".hidden.txt", "sub/.DS_Store", "sub/.cache")
+        ]
+        assert {s.reason for s in items if isinstance(s, Skip)} == {
+            "hidden (its name starts with '.'): not read"
+        }
+
+
+def test_a_symlinked_folder_is_read_like_a_folder(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    write(root / "a.txt", b"a")
+    write(tmp_path / "elsewhere" / "x.txt", b"x")
+    write(tmp_path / "elsewhere" / "deep" / "y.txt", b"y")
+    (root / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "file-link.txt").symlink_to(tmp_path / "elsewhere" / "x.txt")
+    assert [d.id for d in read(root)] == [
+        "a.txt",
+        "file-link.txt",
+        "linked/deep/y.txt",
+        "linked/x.txt",
+    ]
+
+
+def test_a_symlink_loop_is_recorded_naming_the_link(tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    write(root / "sub" / "x.txt", b"x")
+    (root / "sub" / "back").symlink_to(root, target_is_directory=True)  # in -> sub -> in ...
+    (root / "self").symlink_to(".", target_is_directory=True)
+    items = read(root, cfg=SKIP)
+    assert [d.id for d in docs(items)] == ["sub/x.txt"]
+    skips = [(s.source, s.line) for s in items if isinstance(s, Skip)]
+    assert skips == [(str(root / "self"), None), (str(root / "sub" / "back"), None)]
+    assert all("symbolic link loop" in s.reason for s in items if isinstance(s, Skip))
+    with pytest.raises(InputError, match="symbolic link loop"):
+        read(root)
 
 
 def test_order_is_sorted_posix_paths_whatever_the_creation_order(tmp_path: Path) -> None:

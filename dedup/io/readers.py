@@ -7,6 +7,7 @@ for WARC one record) is held in memory.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -78,9 +79,12 @@ def _read_all(
             stream = stdin if stdin is not None else sys.stdin.buffer
             yield from _read_stdin(stream, cfg, seen_uris, jobs, raw)
         elif os.path.isdir(given):
-            files, unreadable = folder_files(given)
+            hidden: list[str] = []
+            files, unreadable = folder_files(given, hidden)
             for e in unreadable:
                 yield reject(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
+            for path in hidden:  # left out by rule, not an error: recorded in either mode
+                yield Skip(path, None, "hidden (its name starts with '.'): not read")
             for rel in files:
                 yield from _read_one(os.path.join(given, rel), rel, cfg, seen_uris, jobs, raw)
         else:
@@ -127,21 +131,55 @@ def is_jsonl(name: str) -> bool:
     return name.lower().endswith(JSONL_SUFFIXES)
 
 
-def folder_files(folder: str) -> tuple[list[str], list[OSError]]:
-    """Relative POSIX paths of the non-hidden files under `folder`, sorted as strings so the
-    order never depends on how the file system lists a directory; and the directories that
-    could not be listed."""
+def folder_files(folder: str, hidden: list[str] | None = None) -> tuple[list[str], list[OSError]]:
+    """Relative POSIX paths of the files under `folder`, sorted as strings so the order never
+    depends on how the file system lists a directory; and the directories that could not be
+    listed. Symlinked folders are followed as if they were there; one that leads back to a
+    folder it is inside (a loop) is not, and is among the errors (ELOOP, naming the link).
+    Names starting with "." are not read: with `hidden`, their paths (a hidden folder once,
+    not its files) are appended to it."""
     found: list[str] = []
     unreadable: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable.append):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    # The real folders on the path from `folder` down to the one being listed: a link to any
+    # of them is a loop. os.walk goes depth first, so the path is rebuilt from `dirpath`.
+    real: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(
+        folder, onerror=unreadable.append, followlinks=True
+    ):
         rel_dir = os.path.relpath(dirpath, folder)
+        here = os.path.realpath(dirpath)
+        real[rel_dir] = here
+        ancestors = {real.get(a) for a in _ancestors(rel_dir)} | {here}
+        keep = []
+        for d in sorted(dirnames):
+            path = os.path.join(dirpath, d)
+            if d.startswith("."):
+                if hidden is not None:
+                    hidden.append(path)
+            elif os.path.islink(path) and os.path.realpath(path) in ancestors:
+                loop = f"symbolic link loop: leads back to {os.path.realpath(path)}"
+                unreadable.append(OSError(errno.ELOOP, loop, path))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
         for name in filenames:
-            if not name.startswith("."):
-                rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            if name.startswith("."):
+                if hidden is not None:
+                    hidden.append(os.path.join(dirpath, name))
+            else:
                 found.append(Path(rel).as_posix())
     found.sort()
+    if hidden is not None:
+        hidden.sort()
     return found, unreadable
+
+
+def _ancestors(rel: str) -> Iterator[str]:
+    """ "a/b/c" -> "a/b", "a", "." (the folders above a relative path, as relpath names them)."""
+    while rel != ".":
+        rel = os.path.dirname(rel) or "."
+        yield rel
 
 
 def read_file(
