@@ -190,6 +190,29 @@ def cli() -> None:
     help="Stop at a malformed record, or record it and go on.",
 )
 @click.option(
+    "--max-record-bytes",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.read.max_record_bytes,
+    show_default=True,
+    help="Largest record read (a JSONL line, a WARC record's content, a text file); a larger "
+    "one is a malformed record. 0: no limit.",
+)
+@click.option(
+    "--max-document-chars",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.read.max_document_chars,
+    show_default=True,
+    help="Longest document text, in characters; a longer one is a malformed record. 0: no limit.",
+)
+@click.option(
+    "--max-stream-bytes",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.read.max_stream_bytes,
+    show_default=True,
+    help="Bytes a compressed file may decompress to; the rest of a larger one is skipped. "
+    "0: no limit.",
+)
+@click.option(
     "--jobs",
     type=int,
     default=0,
@@ -241,7 +264,13 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
 
     config = Config(
         read=ReadConfig(
-            opts["id_field"], opts["text_field"], opts["on_error"], format=opts["input_format"]
+            opts["id_field"],
+            opts["text_field"],
+            opts["on_error"],
+            format=opts["input_format"],
+            max_record_bytes=opts["max_record_bytes"],
+            max_document_chars=opts["max_document_chars"],
+            max_stream_bytes=opts["max_stream_bytes"],
         ),
         shingle=ShingleConfig(opts["ngram"]),
         signature=SignatureConfig(opts["num_perm"], opts["seed"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import threading
 import tracemalloc
@@ -14,7 +15,7 @@ from unittest import mock
 
 import pytest
 import zstandard
-from helpers import RAISE, SKIP, docs, jsonl, read, write, zst
+from helpers import RAISE, SKIP, dedup, docs, jsonl, read, write, zst
 
 from dedup.config import ReadConfig
 from dedup.errors import InputError
@@ -395,3 +396,29 @@ def test_a_fifo_is_read_from_its_first_byte(tmp_path: Path, compress, raw: bool)
 def test_compressed_jsonl_on_stdin(compress) -> None:
     data = compress(jsonl({"id": "a", "text": "甲"}, {"id": "b", "text": "乙"}))
     assert [d.id for d in read("-", stdin=data)] == ["a", "b"]
+
+
+def test_the_limits_are_options_of_dedup_run(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "x.jsonl", jsonl({"id": "a", "text": "长" * 100}, {"id": "b", "text": "短"})
+    )
+    out = tmp_path / "out"
+    code, output = dedup(
+        "run", str(path), "-o", str(out), "--no-report", "--max-record-bytes", "100"
+    )
+    assert code == 1 and f"{path}, line 1: a line of more than 100 bytes" in output
+    assert "Traceback" not in output
+    code, output = dedup(
+        "run", str(path), "-o", str(out), "--no-report", "--on-error", "skip",
+        "--max-document-chars", "50", "--max-stream-bytes", "0",
+    )  # fmt: skip
+    assert code == 0, output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped"] == [
+        {
+            "source": str(path),
+            "line": 1,
+            "reason": "a text of 100 characters, over the limit of 50 (--max-document-chars)",
+        }
+    ]
+    assert summary["options"]["max-document-chars"] == 50
