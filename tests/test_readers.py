@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 from helpers import (
     ONE_JOB,
     RAISE,
@@ -369,3 +370,98 @@ def test_any_bytes_in_warc_parquet_or_unnamed_files(tmp_path: Path, data: bytes)
             for d in items:
                 if isinstance(d, Doc):
                     assert isinstance(d.id, str) and isinstance(d.text, str)
+
+
+# --- damaged compressed streams (issue 17) --------------------------------------------------------
+
+
+def _damage(data: bytes, kind: str, at: float, garbage: bytes) -> bytes:
+    cut = max(1, int(len(data) * at))  # an empty file is empty, not damaged
+    if kind == "truncated":
+        return data[:cut]
+    if kind == "appended":
+        return data + garbage
+    if kind == "flipped":
+        return (
+            data[:cut]
+            + bytes([data[cut] ^ (garbage[0] if garbage else 0xFF) or 1])
+            + data[cut + 1 :]
+        )
+    return data[:cut] + garbage + data[cut:]  # inserted
+
+
+_damages = st.tuples(
+    st.sampled_from(["truncated", "appended", "flipped", "inserted"]),
+    st.floats(0.0, 0.999),
+    st.binary(min_size=1, max_size=64),
+)
+
+
+def _accounted(items: list, n: int) -> None:
+    """Every line of the n written is a Doc or a Skip, or lies past a skip that ends the file;
+    line numbers only grow."""
+    lines = [i.line for i in items]
+    assert all(isinstance(i, Doc | Skip) for i in items)
+    assert lines == sorted(lines) and len(set(lines)) == len(lines)
+    rest = [i.line for i in items if isinstance(i, Skip) and "the rest of the file" in i.reason]
+    assert len(rest) <= 1 and (not rest or rest[0] == lines[-1])
+    end = rest[0] if rest else n + 1
+    assert set(range(1, min(end, n + 1))) <= set(lines)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    n=st.integers(1, 30),
+    codec=st.sampled_from(["gz", "zst"]),
+    damage=_damages,
+)
+def test_damaged_compressed_jsonl_loses_only_what_it_counts(
+    tmp_path: Path, n: int, codec: str, damage: tuple[str, float, bytes]
+) -> None:
+    records = [{"id": f"r{i}", "text": f"第{i}篇 " + "文字" * (i * 7 % 60)} for i in range(n)]
+    data = jsonl(*records)
+    packed = (
+        gzip.compress(data, mtime=0)
+        if codec == "gz"
+        else zstandard.ZstdCompressor(write_checksum=True).compress(data)
+    )
+    path = write(tmp_path / f"x.jsonl.{codec}", _damage(packed, *damage))
+    try:
+        read(path)
+    except InputError as e:
+        assert e.source == str(path)
+    items = read(path, cfg=SKIP)
+    _accounted(items, n)
+    intact = {f"r{i}": i + 1 for i in range(n)}
+    ok = [d for d in docs(items) if intact.get(d.id) == d.line]
+    assert len(ok) >= len(docs(items)) - 2  # damage alters a record or two, no more
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(n=st.integers(1, 5), damage=_damages)
+def test_damaged_warc_gz_loses_only_what_it_counts(
+    tmp_path: Path, n: int, damage: tuple[str, float, bytes]
+) -> None:
+    pages = [
+        (URL.format(k), plain_page(f"第{k}篇文章。" * 20).encode(), "text/html") for k in range(n)
+    ]
+    data = write_warc(tmp_path / "w.warc.gz", pages, extras=False).read_bytes()
+    path = write(tmp_path / "x.warc.gz", _damage(data, *damage))
+    try:
+        list(read_inputs([str(path)], RAISE))
+    except InputError as e:
+        assert e.source == str(path)
+    items = list(read_inputs([str(path)], SKIP))
+    assert all(isinstance(i, Doc | Skip) for i in items)
+    lines = [i.line for i in items]
+    assert lines == sorted(lines)
+    # Records: warcinfo, then a request and a response per page (the response is 2k + 3).
+    read_pages = {i.line for i in items if isinstance(i, Doc)}
+    skipped = [i.line for i in items if isinstance(i, Skip)]
+    for k in range(n):
+        record = 2 * k + 3
+        assert record in read_pages or any(s is None or s <= record for s in skipped)

@@ -94,21 +94,21 @@ def decompressed(raw: BinaryIO, compressed: Compression | None, limit: int = 0) 
     than `limit` bytes (0: no limit) raise StreamTooLarge."""
     if compressed is None:
         return raw
-    source: Any = _ZstdReader(raw) if compressed == "zstd" else gzip.GzipFile(fileobj=raw)
+    source: Any = _ZstdReader(raw) if compressed == "zstd" else _GzipReader(raw)
     if limit:
         source = _Limited(source, limit)
-    elif compressed == "gzip":
-        return source  # buffered already
     return io.BufferedReader(source, buffer_size=CHUNK)
 
 
 class _Decompressing(io.RawIOBase):
-    """Raw decompression of whatever `_decompress` makes of each chunk of input. An error
-    comes after the data decompressed before it: a chunk holding the end of the valid data
-    and the start of the damage gives its valid part first."""
+    """Raw decompression, a small step at a time (`_step`): what one step makes stays small
+    whatever the ratio, and damage costs at most one step's output. An error comes after the
+    data decompressed before it, so every record before the damage is read; and where it
+    comes never depends on how the stream is read."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
+        self._input = b""  # read, not decompressed yet
         self._out = memoryview(b"")
         self._error: Exception | None = None
 
@@ -119,28 +119,36 @@ class _Decompressing(io.RawIOBase):
         while not self._out:
             if self._error is not None:
                 raise self._error
-            chunk = self._raw.read(CHUNK)
-            parts: list[bytes] = []
             try:
-                self._decompress(chunk, parts)
+                if not self._input:
+                    self._input = self._raw.read(CHUNK)
+                    if not self._input:
+                        self._end()
+                        return 0
+                out, self._input = self._step(self._input)
             except CORRUPT as e:
                 self._error = e
-            self._out = memoryview(b"".join(parts))
-            if not chunk and not self._out and self._error is None:
-                return 0
+                continue
+            self._out = memoryview(out)
         n = min(len(buffer), len(self._out))
         buffer[:n] = self._out[:n]
         self._out = self._out[n:]
         return n
 
-    def _decompress(self, chunk: bytes, parts: list[bytes]) -> None:
-        """Append to `parts` what `chunk` decompresses to (b"": the input ended)."""
+    def _step(self, data: bytes) -> tuple[bytes, bytes]:
+        """Decompress some of `data`: the output, and the input not used yet."""
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        """The input has ended: raise if it ended inside a frame or member."""
         raise NotImplementedError
 
 
-# Input is fed to a decompressor in pieces of this size, so that damage in a chunk costs at
-# most what this much input decompresses to, not the whole chunk's output.
-_PIECE = 1 << 12
+# Output of one gzip step; input of one zstd step (zstd cannot bound its output, and a 4-byte
+# RLE block expands to 128 KiB: 2 KiB make at most 64 MiB; smaller steps read zstd slower,
+# 1.5x at 512 bytes).
+_GZIP_STEP = 1 << 13
+_ZSTD_STEP = 1 << 11
 
 
 class _ZstdReader(_Decompressing):
@@ -156,23 +164,54 @@ class _ZstdReader(_Decompressing):
         self._obj = self._dctx.decompressobj()
         self._in_frame = False
 
-    def _decompress(self, chunk: bytes, parts: list[bytes]) -> None:
-        if not chunk and self._in_frame:
+    def _step(self, data: bytes) -> tuple[bytes, bytes]:
+        self._in_frame = True
+        try:
+            out = self._obj.decompress(data[:_ZSTD_STEP])
+        except self._zstd.ZstdError as e:
+            raise CorruptStream(str(e)) from e
+        rest = data[_ZSTD_STEP:]
+        if self._obj.eof:  # a frame ended; what follows starts the next one
+            rest = self._obj.unused_data + rest
+            self._obj = self._dctx.decompressobj()
+            self._in_frame = False
+        return out, rest
+
+    def _end(self) -> None:
+        if self._in_frame:
             raise CorruptStream("zstd stream ends in the middle of a frame")
-        view = memoryview(chunk)
-        for at in range(0, len(view), _PIECE):
-            piece = view[at : at + _PIECE]
-            while piece:
-                self._in_frame = True
-                try:
-                    parts.append(self._obj.decompress(piece))
-                except self._zstd.ZstdError as e:
-                    raise CorruptStream(str(e)) from e
-                piece = memoryview(b"")
-                if self._obj.eof:  # a frame ended; what follows starts the next one
-                    piece = memoryview(self._obj.unused_data)
-                    self._obj = self._dctx.decompressobj()
-                    self._in_frame = False
+
+
+class _GzipReader(_Decompressing):
+    """gzip, member after member, each checked against its CRC and length by zlib; zero bytes
+    after the last member are padding (as GzipFile allows), anything else is damage."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(raw)
+        self._obj: Any = None  # the decompressor of the member being read
+        self._members = 0
+
+    def _step(self, data: bytes) -> tuple[bytes, bytes]:
+        if self._obj is None:
+            if self._members and not data.strip(b"\x00"):
+                return b"", b""  # padding
+            if len(data) < 2:
+                data += self._raw.read(CHUNK)  # the magic, cut by a chunk's end
+            if not data.startswith(b"\x1f\x8b"):
+                raise gzip.BadGzipFile(f"Not a gzipped file ({data[:2]!r})")
+            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._members += 1
+        out = self._obj.decompress(data, _GZIP_STEP)
+        if self._obj.eof:
+            rest = self._obj.unused_data
+            self._obj = None
+            return out, rest
+        return out, self._obj.unconsumed_tail
+
+    def _end(self) -> None:
+        if self._obj is not None:
+            # Not EOFError: warcio takes that for the end of the file.
+            raise CorruptStream("gzip stream ends in the middle of a member")
 
 
 class _Limited(io.RawIOBase):
