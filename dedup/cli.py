@@ -88,7 +88,7 @@ def cli() -> None:
     default="auto",
     show_default=True,
     help="Input format. auto: by each file's name (.jsonl[.gz/.zst], .parquet, .warc[.gz], "
-    ".wet[.gz], .txt...), else by its first bytes; stdin is JSONL.",
+    ".wet[.gz], .txt...), else by its first bytes; stdin is WARC if it starts so, else JSONL.",
 )
 @click.option(
     "--output-format",

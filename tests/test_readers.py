@@ -465,3 +465,10 @@ def test_damaged_warc_gz_loses_only_what_it_counts(
     for k in range(n):
         record = 2 * k + 3
         assert record in read_pages or any(s is None or s <= record for s in skipped)
+
+
+def test_warc_on_stdin_is_told_by_its_first_bytes(tmp_path: Path) -> None:
+    page = (URL.format("s"), plain_page("标准输入的网页。" * 10).encode(), "text/html")
+    data = write_warc(tmp_path / "s.warc.gz", [page], extras=False).read_bytes()
+    [doc] = read_inputs(["-"], RAISE, stdin=io.BytesIO(data))
+    assert isinstance(doc, Doc) and doc.id == URL.format("s")

@@ -2,7 +2,7 @@
 -> Doc records.
 
 Everything streams: at most one file's content (for JSONL one line, for Parquet one row group,
-for WARC one record) is held in memory.
+for WARC one record), and never more than cfg.max_record_bytes of it, is held in memory.
 """
 
 from __future__ import annotations
@@ -45,13 +45,15 @@ def read_inputs(
 ) -> Iterator[Doc | Skip]:
     """Yield a Doc for every document in `inputs`, in a deterministic order.
 
-    Each input is a folder (read recursively in sorted path order, hidden names ignored), a
-    text file, a JSONL file (.jsonl, .jsonl.gz, .jsonl.zst), a Parquet file, a WARC or WET
-    file, or `-` for stdin (JSONL, or WARC/text with cfg.format). cfg.format "auto" tells each
-    file's format by its name, else by its first bytes. A malformed record raises InputError,
-    or with on_error="skip" is yielded as a Skip; an input that does not exist always raises,
-    before anything is read. `jobs` processes extract the text of WARC HTML pages (the order
-    and the documents never depend on it).
+    Each input is a folder (read recursively in sorted path order, symlinked folders followed;
+    hidden names are not read and are yielded as Skips, whatever cfg.on_error), a text file, a
+    JSONL file (.jsonl, .jsonl.gz, .jsonl.zst), a Parquet file, a WARC or WET file, or `-` for
+    stdin (JSONL, or WARC when it starts so; or what cfg.format says). cfg.format "auto" tells
+    each file's format by its name, else by its first bytes (read once: FIFOs and stdin lose
+    nothing). A malformed record, or one over cfg's size limits, raises InputError, or with
+    on_error="skip" is yielded as a Skip; an input that does not exist always raises, before
+    anything is read. `jobs` processes extract the text of WARC HTML pages (the order and the
+    documents never depend on it).
     """
     return cast(Iterator[Doc | Skip], _read_all(inputs, cfg, stdin, jobs, raw=False))
 
