@@ -123,7 +123,7 @@ def cli() -> None:
     default="auto",
     show_default=True,
     help="Input format. auto: by each file's name (.jsonl[.gz/.zst], .parquet, .warc[.gz], "
-    ".wet[.gz], .txt...), else by its first bytes; stdin is JSONL.",
+    ".wet[.gz], .txt...), else by its first bytes; stdin is WARC if it starts so, else JSONL.",
 )
 @click.option(
     "--output-format",
@@ -227,6 +227,29 @@ def cli() -> None:
     help="Stop at a malformed record, or record it and go on.",
 )
 @click.option(
+    "--max-record-bytes",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.read.max_record_bytes,
+    show_default=True,
+    help="Largest record read (a JSONL line, a WARC record's content, a text file); a larger "
+    "one is a malformed record. 0: no limit.",
+)
+@click.option(
+    "--max-document-chars",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.read.max_document_chars,
+    show_default=True,
+    help="Longest document text, in characters; a longer one is a malformed record. 0: no limit.",
+)
+@click.option(
+    "--max-stream-bytes",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.read.max_stream_bytes,
+    show_default=True,
+    help="Bytes a compressed file may decompress to; the rest of a larger one is skipped. "
+    "0: no limit.",
+)
+@click.option(
     "--jobs",
     type=int,
     default=0,
@@ -280,6 +303,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     names += ["bands", "rows", "threshold", "containment", "min_own", "repeat_min_groups"]
     names += ["representative", "output_format"]
     names += ["annotate", "jobs", "batch_size"]
+    names += ["max_record_bytes", "max_document_chars", "max_stream_bytes"]
     config = Config.from_options(format=opts["input_format"], **{k: opts[k] for k in names})
     report_cfg = _report_config(opts)
     report = None

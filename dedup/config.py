@@ -28,8 +28,19 @@ class ReadConfig:
     # auto: by file name, else by the first bytes; applies per file in a folder
     format: InputFormat = "auto"
     extractor: Extractor = "trafilatura"  # main text of WARC HTML responses
+    # Size limits that keep memory bounded whatever the input (0: no limit). A record (a
+    # JSONL line, a WARC/WET record's content, a text file) is never held whole when it is
+    # larger; a document's text is checked once read; a compressed file is read until it has
+    # decompressed to `max_stream_bytes`. A record or document over its limit is an error, or
+    # a skip. The defaults keep a run of two workers under 2 GiB (README, "Limits").
+    max_record_bytes: int = 32 << 20
+    max_document_chars: int = 4 << 20
+    max_stream_bytes: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("max_record_bytes", "max_document_chars", "max_stream_bytes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (0: no limit), got {getattr(self, name)}")
         if self.format not in INPUT_FORMATS:
             raise ConfigError(
                 f"format must be one of {', '.join(INPUT_FORMATS)}, got {self.format!r}"
@@ -251,6 +262,9 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "on_error": ("read", "on_error"),
     "format": ("read", "format"),
     "extractor": ("read", "extractor"),
+    "max_record_bytes": ("read", "max_record_bytes"),
+    "max_document_chars": ("read", "max_document_chars"),
+    "max_stream_bytes": ("read", "max_stream_bytes"),
     "ngram": ("shingle", "ngram"),
     "num_perm": ("signature", "num_perm"),
     "seed": ("signature", "seed"),

@@ -162,3 +162,28 @@ def test_missing_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(ConfigError, match=r"dedup\[parquet\]"):
         run([str(tmp_path / "x.parquet")], tmp_path / "out", ONE_JOB)
+
+
+def test_a_corrupt_row_group_costs_its_rows_only_each_named(tmp_path: Path) -> None:
+    table = pa.table(
+        {"id": [f"r{i}" for i in range(30)], "text": [f"文本{i}" * 50 for i in range(30)]}
+    )
+    pq.write_table(table, tmp_path / "g.parquet", row_group_size=10)
+    text = pq.ParquetFile(tmp_path / "g.parquet").metadata.row_group(1).column(1)
+    start = text.dictionary_page_offset or text.data_page_offset
+    data = bytearray((tmp_path / "g.parquet").read_bytes())
+    for k in range(start + 20, start + text.total_compressed_size - 5):  # the pages, not headers
+        data[k] ^= 0x5A
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(bytes(data))
+    items = list(read_inputs([str(path)], ReadConfig(on_error="skip")))
+    assert [(type(i).__name__, i.line) for i in items] == [
+        ("Skip" if 11 <= n <= 20 else "Doc", n) for n in range(1, 31)
+    ]
+    assert [i.id for i in items if not isinstance(i, Skip)] == [
+        f"r{i}" for i in (*range(10), *range(20, 30))
+    ]
+    assert items[10].reason.startswith("corrupt Parquet data in row group 2 of 3 (rows 11-20): ")
+    with pytest.raises(InputError) as err:
+        list(read_inputs([str(path)], ReadConfig()))
+    assert (err.value.source, err.value.line) == (str(path), 11)

@@ -3,13 +3,19 @@ archives and the missing extra."""
 
 from __future__ import annotations
 
+import gzip
 import html
 import io
+import os
+import subprocess
 import sys
+import tracemalloc
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import zstandard
 from helpers import (
     ONE_JOB,
     URL,
@@ -22,6 +28,7 @@ from helpers import (
     write_warc,
     write_wet,
 )
+from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from dedup.config import ReadConfig
@@ -241,3 +248,141 @@ def test_missing_warcio_names_the_extra(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "warcio.archiveiterator", None)
     code, output = dedup("run", str(path), "-o", str(tmp_path / "out"), "--no-report")
     assert code != 0 and "dedup[warc]" in output and "Traceback" not in output
+
+
+# --- damage that costs one record (issue 17) ------------------------------------------------------
+
+
+def _responses(path: Path, bodies: list[tuple[bytes, list[tuple[str, str]]]], gz: bool) -> Path:
+    """A WARC of HTML responses (body, extra HTTP headers), URL.format(k) for the k-th."""
+    with path.open("wb") as f:
+        w = WARCWriter(f, gzip=gz)
+        for k, (body, extra) in enumerate(bodies):
+            headers = StatusAndHeaders(
+                "200 OK", [("Content-Type", "text/html"), *extra], protocol="HTTP/1.1"
+            )
+            w.write_record(
+                w.create_warc_record(
+                    URL.format(k), "response", payload=io.BytesIO(body), http_headers=headers
+                )
+            )
+    return path
+
+
+def _page(k: int) -> bytes:
+    return f"<html><body><article><p>{ARTICLE} 第{k}篇。</p></article></body></html>".encode()
+
+
+SKIP = ReadConfig(on_error="skip")
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["warc.gz", "warc"])
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("br", b"\x1b\x8f\x00\xf8\x1d\xa9\x53\xaa\xdd\xcb\x50\x1a\x08\x42\xe8\x7a" * 8),
+        ("gzip", gzip.compress(_page(1) * 50)[:40] + bytes(range(256))),  # damaged body
+    ],
+    ids=["br", "damaged-gzip"],
+)
+def test_a_content_encoding_that_does_not_decode_costs_that_record_only(
+    tmp_path: Path, gz: bool, encoding: str, body: bytes
+) -> None:
+    path = _responses(
+        tmp_path / ("x.warc.gz" if gz else "x.warc"),
+        [(_page(0), []), (body, [("Content-Encoding", encoding)]), (_page(2), [])],
+        gz,
+    )
+    items = list(read_inputs([str(path)], SKIP))
+    assert [(type(i).__name__, i.line) for i in items] == [("Doc", 1), ("Skip", 2), ("Doc", 3)]
+    assert [i.id for i in items if isinstance(i, Doc)] == [URL.format(0), URL.format(2)]
+    assert items[1].reason.startswith("record 2: ") and encoding in items[1].reason
+    with pytest.raises(InputError) as err:
+        list(read_inputs([str(path)], ReadConfig()))
+    assert (err.value.source, err.value.line) == (str(path), 2)
+
+
+def test_encoded_bodies_are_decoded(tmp_path: Path) -> None:
+    path = _responses(
+        tmp_path / "x.warc.gz",
+        [
+            (gzip.compress(_page(0)), [("Content-Encoding", "gzip")]),
+            (zlib.compress(_page(1)), [("Content-Encoding", "deflate")]),
+            (zstandard.ZstdCompressor().compress(_page(2)), [("Content-Encoding", "zstd")]),
+            (_page(3), [("Content-Encoding", "gzip")]),  # a stale header: the page as it is
+        ],
+        True,
+    )
+    items = list(read_inputs([str(path)], ReadConfig()))
+    assert [f"第{k}篇" in d.text for k, d in enumerate(items)] == [True] * 4
+
+
+def test_a_content_length_too_small_is_reported_not_cut_and_not_printed(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = _responses(tmp_path / "x.warc", [(_page(k) * 20, []) for k in range(3)], False)
+    data = path.read_bytes()
+    first = data.index(b"Content-Length: ", data.index(URL.format(1).encode()))
+    end = data.index(b"\r\n", first)
+    length = int(data[first + 16 : end])
+    path.write_bytes(data[: first + 16] + str(length - 300).encode() + data[end:])
+    items = list(read_inputs([str(path)], SKIP))
+    assert [(type(i).__name__, i.line) for i in items] == [("Doc", 1), ("Skip", 2), ("Doc", 3)]
+    assert "Content-Length" in items[1].reason
+    assert capfd.readouterr().err == ""
+    with pytest.raises(InputError) as err:
+        list(read_inputs([str(path)], ReadConfig()))
+    assert err.value.line == 2
+
+
+def test_a_huge_html_record_is_skipped_without_being_held(tmp_path: Path) -> None:
+    huge = b"<html><body><p>" + b"\xe9\x95\xbf" * (6 << 20) + b"</p></body></html>"  # 18 MB
+    path = _responses(tmp_path / "x.warc.gz", [(_page(0), []), (huge, []), (_page(2), [])], True)
+    assert path.stat().st_size < 1 << 20
+    cfg = ReadConfig(max_record_bytes=1 << 20, on_error="skip")
+    tracemalloc.start()
+    try:
+        items = list(read_inputs([str(path)], cfg))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    assert [(type(i).__name__, i.line) for i in items] == [("Doc", 1), ("Skip", 2), ("Doc", 3)]
+    assert items[1].reason == (
+        "record 2: content of more than 1,048,576 bytes (the limit of --max-record-bytes)"
+    )
+
+
+def test_a_warc_over_the_stream_limit_stops_with_one_skip(tmp_path: Path) -> None:
+    path = _responses(tmp_path / "x.warc.gz", [(_page(k) * 20, []) for k in range(5)], True)
+    items = list(read_inputs([str(path)], ReadConfig(max_stream_bytes=10_000, on_error="skip")))
+    assert isinstance(items[-1], Skip) and "--max-stream-bytes" in items[-1].reason
+    assert all(isinstance(i, Doc) for i in items[:-1]) and len(items) < 5
+
+
+def test_quiet_prints_nothing_for_pages_warcio_or_trafilatura_complain_about(
+    tmp_path: Path,
+) -> None:
+    # A target URI with spaces (warcio warns) and a page that is not HTML (trafilatura does).
+    path = tmp_path / "x.warc.gz"
+    with path.open("wb") as f:
+        w = WARCWriter(f, gzip=True)
+        for k, body in enumerate([b"\x00\x01 not html", _page(1)]):
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], "HTTP/1.1")
+            w.write_record(
+                w.create_warc_record(
+                    f"http://x.cn/{k} a b",
+                    "response",
+                    payload=io.BytesIO(body),
+                    http_headers=headers,
+                )
+            )
+    # In a process of its own: pytest's log capture would hide what reaches stderr.
+    root = str(Path(__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+    }
+    args = ["run", str(path), "-o", str(tmp_path / "out"), "-q", "--no-report", "--jobs", "1"]
+    done = subprocess.run([sys.executable, "-m", "dedup", *args], capture_output=True, env=env)
+    assert (done.returncode, done.stderr.decode()) == (0, "")

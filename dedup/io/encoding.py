@@ -84,7 +84,7 @@ def decode_text(data: bytes) -> str:
     bom = _decode_bom(data)
     if bom is not None:
         return bom
-    if b"\x00" in data and _utf16_nul_pattern(data):
+    if b"\x00" in data and utf16_nul_pattern(data):
         # UTF-16 of mostly-ASCII text is also valid UTF-8 (ASCII and NULs), so the NUL pattern
         # is looked at first. Other UTF-16 is not valid UTF-8 and is found among the legacy.
         utf16 = _best(data, _utf16_candidates(data))
@@ -128,7 +128,7 @@ def _decode_bom(data: bytes) -> str | None:
     return None
 
 
-def _utf16_nul_pattern(data: bytes) -> bool:
+def utf16_nul_pattern(data: bytes) -> bool:
     """Whether NULs fill the high byte of a quarter of the 16-bit units or more, and seldom
     the low byte: ASCII in UTF-16. A few NULs in UTF-8 text do not qualify."""
     if len(data) % 2:

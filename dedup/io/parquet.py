@@ -47,7 +47,8 @@ class Row(dict[str, Any]):
 
 def read_parquet(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
     """One Doc per row of a Parquet file; `line` is the row number (from 1). The id and text
-    columns are checked as JSONL fields are (an absent id becomes `name:row`)."""
+    columns are checked as JSONL fields are (an absent id becomes `name:row`). A row group
+    that cannot be read is one Skip per row of it not read (the footer says how many)."""
     pa = pyarrow()
     try:
         pf = pa.parquet.ParquetFile(path)
@@ -61,19 +62,28 @@ def read_parquet(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
         return
     id_type = schema.field(cfg.id_field).type if cfg.id_field in schema.names else None
     id_is_text = id_type is None or _is_string(id_type, pa)
-    row = 0
-    try:
-        for batch in pf.iter_batches(batch_size=_BATCH_ROWS):
-            for values in batch.to_pylist():
-                row += 1
-                if not id_is_text and values.get(cfg.id_field) is None:
-                    # A generated `name:row` id cannot go into a numeric column.
-                    reason = f"{cfg.id_field!r} is null in a column of {id_type}"
-                    yield reject(cfg, path, reason, row)
-                    continue
-                yield record_to_doc(Row(values, schema), path, name, row, cfg)
-    except (pa.ArrowException, OSError) as e:
-        yield reject(cfg, path, f"corrupt Parquet data: {e}", row + 1)
+    groups = pf.metadata.num_row_groups
+    row = 0  # rows of the groups before this one
+    for group in range(groups):
+        size = pf.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            # By row group: damage in one costs only its rows, each named.
+            for batch in pf.iter_batches(batch_size=_BATCH_ROWS, row_groups=[group]):
+                for values in batch.to_pylist():
+                    done += 1
+                    if not id_is_text and values.get(cfg.id_field) is None:
+                        # A generated `name:row` id cannot go into a numeric column.
+                        reason = f"{cfg.id_field!r} is null in a column of {id_type}"
+                        yield reject(cfg, path, reason, row + done)
+                        continue
+                    yield record_to_doc(Row(values, schema), path, name, row + done, cfg)
+        except (pa.ArrowException, OSError) as e:
+            first, last = row + done + 1, row + size
+            where = f"row group {group + 1} of {groups} (rows {first}-{last})"
+            for lost in range(first, last + 1):
+                yield reject(cfg, path, f"corrupt Parquet data in {where}: {e}", lost)
+        row += size
 
 
 def _check_columns(schema: Any, cfg: ReadConfig, pa: Any) -> str | None:

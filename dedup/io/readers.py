@@ -2,33 +2,42 @@
 -> Doc records.
 
 Everything streams: at most one file's content (for JSONL one line, for Parquet one row group,
-for WARC one record) is held in memory.
+for WARC one record), and never more than cfg.max_record_bytes of it, is held in memory.
 """
 
 from __future__ import annotations
 
-import gzip
+import errno
 import io
 import json
 import os
 import stat
 import sys
-import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from ..config import ReadConfig
 from ..errors import InputError
 from ..types import Doc, RawLines, Skip
-from .detect import JSONL_SUFFIXES, Compression, compression, detect_format
+from .detect import (
+    HEAD,
+    JSONL_SUFFIXES,
+    PARQUET_MAGIC,
+    Format,
+    compression,
+    decompressed_head,
+    detect_format,
+    format_by_name,
+    not_jsonl,
+    sniff_named,
+)
 from .encoding import NotTextError, decode_text
-from .records import json_kind, record_to_doc, reject
+from .records import check_text, json_kind, over_record_limit, record_to_doc, reject
+from .streams import CORRUPT, StreamTooLarge, decompressed, lines, peek, read_at_most
 
 STDIN_NAME = "<stdin>"
-
-_CHUNK = 1 << 16
 
 
 def read_inputs(
@@ -36,13 +45,15 @@ def read_inputs(
 ) -> Iterator[Doc | Skip]:
     """Yield a Doc for every document in `inputs`, in a deterministic order.
 
-    Each input is a folder (read recursively in sorted path order, hidden names ignored), a
-    text file, a JSONL file (.jsonl, .jsonl.gz, .jsonl.zst), a Parquet file, a WARC or WET
-    file, or `-` for stdin (JSONL, or WARC/text with cfg.format). cfg.format "auto" tells each
-    file's format by its name, else by its first bytes. A malformed record raises InputError,
-    or with on_error="skip" is yielded as a Skip; an input that does not exist always raises,
-    before anything is read. `jobs` processes extract the text of WARC HTML pages (the order
-    and the documents never depend on it).
+    Each input is a folder (read recursively in sorted path order, symlinked folders followed;
+    hidden names are not read and are yielded as Skips, whatever cfg.on_error), a text file, a
+    JSONL file (.jsonl, .jsonl.gz, .jsonl.zst), a Parquet file, a WARC or WET file, or `-` for
+    stdin (JSONL, or WARC when it starts so; or what cfg.format says). cfg.format "auto" tells
+    each file's format by its name, else by its first bytes (read once: FIFOs and stdin lose
+    nothing). A malformed record, or one over cfg's size limits, raises InputError, or with
+    on_error="skip" is yielded as a Skip; an input that does not exist always raises, before
+    anything is read. `jobs` processes extract the text of WARC HTML pages (the order and the
+    documents never depend on it).
     """
     return cast(Iterator[Doc | Skip], _read_all(inputs, cfg, stdin, jobs, raw=False))
 
@@ -70,9 +81,12 @@ def _read_all(
             stream = stdin if stdin is not None else sys.stdin.buffer
             yield from _read_stdin(stream, cfg, seen_uris, jobs, raw)
         elif os.path.isdir(given):
-            files, unreadable = folder_files(given)
+            hidden: list[str] = []
+            files, unreadable = folder_files(given, hidden)
             for e in unreadable:
                 yield reject(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
+            for path in hidden:  # left out by rule, not an error: recorded in either mode
+                yield Skip(path, None, "hidden (its name starts with '.'): not read")
             for rel in files:
                 yield from _read_one(os.path.join(given, rel), rel, cfg, seen_uris, jobs, raw)
         else:
@@ -97,15 +111,21 @@ def input_formats(inputs: Sequence[str], cfg: ReadConfig) -> set[str]:
 def _read_stdin(
     stream: BinaryIO, cfg: ReadConfig, seen_uris: set[str], jobs: int, raw: bool = False
 ) -> Iterator[Doc | Skip | RawLines]:
-    fmt = "jsonl" if cfg.format == "auto" else cfg.format
-    if fmt == "jsonl":
-        yield from _jsonl_records(stream, STDIN_NAME, STDIN_NAME, cfg, raw)
-    elif fmt == "warc":
-        from .warc import read_warc
-
-        yield from read_warc(stream, STDIN_NAME, cfg, seen_uris, jobs)
+    """stdin: JSONL, or WARC when it starts so, each possibly gzip or zstd compressed (or the
+    format cfg.format declares). Its first bytes are looked at without losing them."""
+    try:
+        head, stream = peek(stream, HEAD, _tells_magic)
+    except OSError as e:
+        yield reject(cfg, STDIN_NAME, f"cannot read: {e.strerror or e}")
+        return
+    fmt: Format
+    if cfg.format != "auto":
+        fmt = cfg.format
+    elif head.startswith(PARQUET_MAGIC):
+        raise InputError(STDIN_NAME, "Parquet cannot be read from stdin: give a file name")
     else:
-        yield _text_doc(stream.read(), STDIN_NAME, STDIN_NAME, cfg)
+        fmt = "warc" if decompressed_head(head).startswith(b"WARC/") else "jsonl"
+    yield from _read_stream(stream, head, fmt, STDIN_NAME, STDIN_NAME, cfg, seen_uris, jobs, raw)
 
 
 def is_jsonl(name: str) -> bool:
@@ -113,21 +133,55 @@ def is_jsonl(name: str) -> bool:
     return name.lower().endswith(JSONL_SUFFIXES)
 
 
-def folder_files(folder: str) -> tuple[list[str], list[OSError]]:
-    """Relative POSIX paths of the non-hidden files under `folder`, sorted as strings so the
-    order never depends on how the file system lists a directory; and the directories that
-    could not be listed."""
+def folder_files(folder: str, hidden: list[str] | None = None) -> tuple[list[str], list[OSError]]:
+    """Relative POSIX paths of the files under `folder`, sorted as strings so the order never
+    depends on how the file system lists a directory; and the directories that could not be
+    listed. Symlinked folders are followed as if they were there; one that leads back to a
+    folder it is inside (a loop) is not, and is among the errors (ELOOP, naming the link).
+    Names starting with "." are not read: with `hidden`, their paths (a hidden folder once,
+    not its files) are appended to it."""
     found: list[str] = []
     unreadable: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable.append):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    # The real folders on the path from `folder` down to the one being listed: a link to any
+    # of them is a loop. os.walk goes depth first, so the path is rebuilt from `dirpath`.
+    real: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(
+        folder, onerror=unreadable.append, followlinks=True
+    ):
         rel_dir = os.path.relpath(dirpath, folder)
+        here = os.path.realpath(dirpath)
+        real[rel_dir] = here
+        ancestors = {real.get(a) for a in _ancestors(rel_dir)} | {here}
+        keep = []
+        for d in sorted(dirnames):
+            path = os.path.join(dirpath, d)
+            if d.startswith("."):
+                if hidden is not None:
+                    hidden.append(path)
+            elif os.path.islink(path) and os.path.realpath(path) in ancestors:
+                loop = f"symbolic link loop: leads back to {os.path.realpath(path)}"
+                unreadable.append(OSError(errno.ELOOP, loop, path))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
         for name in filenames:
-            if not name.startswith("."):
-                rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            if name.startswith("."):
+                if hidden is not None:
+                    hidden.append(os.path.join(dirpath, name))
+            else:
                 found.append(Path(rel).as_posix())
     found.sort()
+    if hidden is not None:
+        hidden.sort()
     return found, unreadable
+
+
+def _ancestors(rel: str) -> Iterator[str]:
+    """ "a/b/c" -> "a/b", "a", "." (the folders above a relative path, as relpath names them)."""
+    while rel != ".":
+        rel = os.path.dirname(rel) or "."
+        yield rel
 
 
 def read_file(
@@ -141,35 +195,91 @@ def read_file(
 def _read_one(
     path: str, name: str, cfg: ReadConfig, seen_uris: set[str], jobs: int, raw: bool
 ) -> Iterator[Doc | Skip | RawLines]:
-    fmt = detect_format(path, name, cfg.format)
-    if fmt == "jsonl":
-        compressed = compression(path, name)
-        try:
-            with _open_jsonl(path, compressed) as lines:
-                if raw and compressed is None and _is_regular(lines):
-                    yield from _jsonl_spans(cast(io.BufferedIOBase, lines), path, name, cfg)
-                else:
-                    yield from _jsonl_records(lines, path, name, cfg, raw)
-        except OSError as e:  # opening failed; read errors are reported with their line
-            yield reject(cfg, path, f"cannot read: {e.strerror or e}")
-        return
+    fmt = format_by_name(name) if cfg.format == "auto" else cfg.format
     if fmt == "parquet":
-        from .parquet import read_parquet
-
-        yield from read_parquet(path, name, cfg)
-        return
-    if fmt == "warc":
-        from .warc import read_warc
-
-        yield from read_warc(path, path, cfg, seen_uris, jobs)
+        yield from _read_parquet(path, name, cfg)
         return
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        f = open(path, "rb")  # noqa: SIM115 (closed below, after the generator is done)
     except OSError as e:
         yield reject(cfg, path, f"cannot read: {e.strerror or e}")
         return
-    yield _text_doc(data, path, name, cfg)
+    with f:
+        # Read front to back: let the kernel read further ahead. A 3 GB file not in the page
+        # cache read at 1.3-2.2 GB/s without this and 3.2-3.3 GB/s with it.
+        with suppress(OSError, AttributeError):
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        try:
+            # The first bytes tell the format and the compression; a FIFO gives them once.
+            head, stream = peek(f, HEAD, _tells_magic if fmt else _tells_first_line)
+        except OSError as e:
+            yield reject(cfg, path, f"cannot read: {e.strerror or e}")
+            return
+        if fmt is None:
+            fmt = sniff_named(head, name)
+            if fmt == "parquet":
+                yield from _read_parquet(path, name, cfg)
+                return
+        yield from _read_stream(stream, head, fmt, path, name, cfg, seen_uris, jobs, raw)
+
+
+def _tells_magic(head: bytes) -> bool:
+    """Whether `head` is enough to tell a compression, Parquet, WARC or UTF-16 (a pipe's
+    first bytes, read before what it says is known)."""
+    return len(decompressed_head(head)) >= 16
+
+
+def _tells_first_line(head: bytes) -> bool:
+    """... and also whether the first line is a JSON object (a name without a suffix)."""
+    first = decompressed_head(head)
+    return len(first) >= HEAD or (len(first) >= 16 and b"\n" in first)
+
+
+def _read_parquet(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
+    from .parquet import read_parquet
+
+    return read_parquet(path, name, cfg)
+
+
+def _read_stream(
+    stream: BinaryIO,
+    head: bytes,
+    fmt: Format,
+    source: str,
+    name: str,
+    cfg: ReadConfig,
+    seen_uris: set[str],
+    jobs: int,
+    raw: bool,
+) -> Iterator[Doc | Skip | RawLines]:
+    """The records of an opened input whose first bytes are `head` (not consumed), in `fmt`."""
+    if fmt == "parquet":
+        yield reject(cfg, source, "Parquet cannot be read from a stream: give a file name")
+    elif fmt == "warc":
+        from .warc import read_warc
+
+        yield from read_warc(stream, source, cfg, seen_uris, jobs)
+    elif fmt == "jsonl":
+        problem = not_jsonl(head)
+        if problem is not None:
+            yield reject(cfg, source, problem)
+            return
+        compressed = compression(name, head)
+        content = decompressed(stream, compressed, cfg.max_stream_bytes)
+        if raw and compressed is None and source != STDIN_NAME and _is_regular(stream):
+            yield from _jsonl_spans(cast(io.BufferedIOBase, content), source, name, cfg)
+        else:
+            yield from _jsonl_records(content, source, name, cfg, raw)
+    else:
+        try:
+            data = read_at_most(stream, cfg.max_record_bytes)
+        except OSError as e:
+            yield reject(cfg, source, f"cannot read: {e.strerror or e}")
+            return
+        if isinstance(data, int):
+            yield reject(cfg, source, over_record_limit(cfg, "a file"))
+        else:
+            yield _text_doc(data, source, name, cfg)
 
 
 def _text_doc(data: bytes, source: str, name: str, cfg: ReadConfig) -> Doc | Skip:
@@ -177,86 +287,22 @@ def _text_doc(data: bytes, source: str, name: str, cfg: ReadConfig) -> Doc | Ski
         text = decode_text(data)
     except NotTextError as e:
         return reject(cfg, source, e.reason)
+    over = check_text(cfg, source, text, None)
+    if over is not None:
+        return over
     return Doc(id=name, text=text, record={"id": name, "text": text}, source=source)
 
 
-class _CorruptStream(Exception):
-    """A compressed stream that cannot be decompressed to its end."""
-
-
-@contextmanager
-def _open_jsonl(path: str, compressed: Compression | None) -> Iterator[Iterable[bytes]]:
-    """The lines of the decompressed file, read through a buffer."""
-    with open(path, "rb") as raw:
-        # Read front to back: let the kernel read further ahead. A 3 GB file not in the page
-        # cache read at 1.3-2.2 GB/s without this and 3.2-3.3 GB/s with it.
-        with suppress(OSError, AttributeError):
-            os.posix_fadvise(raw.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        if compressed == "gzip":
-            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
-                yield gz
-        elif compressed == "zstd":
-            yield io.BufferedReader(_ZstdReader(raw), buffer_size=_CHUNK)
-        else:
-            yield raw
-
-
-class _ZstdReader(io.RawIOBase):
-    """Raw zstd decompression, frame after frame. Unlike zstandard's stream_reader it notices
-    a stream cut off inside a frame (a truncated download) instead of ending quietly."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        import zstandard
-
-        self._raw = raw
-        self._zstd = zstandard
-        self._dctx = zstandard.ZstdDecompressor()
-        self._obj = self._dctx.decompressobj()
-        self._in_frame = False
-        self._out = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._out:
-            chunk = self._raw.read(_CHUNK)
-            if not chunk:
-                if self._in_frame:
-                    raise _CorruptStream("zstd stream ends in the middle of a frame")
-                return 0
-            self._out = memoryview(self._decompress(chunk))
-        n = min(len(buffer), len(self._out))
-        buffer[:n] = self._out[:n]
-        self._out = self._out[n:]
-        return n
-
-    def _decompress(self, chunk: bytes) -> bytes:
-        parts = []
-        while chunk:
-            self._in_frame = True
-            try:
-                parts.append(self._obj.decompress(chunk))
-            except self._zstd.ZstdError as e:
-                raise _CorruptStream(str(e)) from e
-            chunk = b""
-            if self._obj.eof:  # a frame ended; what follows starts the next one
-                chunk = self._obj.unused_data
-                self._obj = self._dctx.decompressobj()
-                self._in_frame = False
-        return b"".join(parts)
-
-
 def _jsonl_records(
-    lines: BinaryIO | Iterable[bytes], source: str, name: str, cfg: ReadConfig, raw: bool = False
+    stream: BinaryIO, source: str, name: str, cfg: ReadConfig, raw: bool = False
 ) -> Iterator[Doc | Skip | RawLines]:
     """One Doc per non-empty line of a JSONL stream (with `raw`, blocks of lines as RawLines);
-    `name` prefixes generated ids."""
+    `name` prefixes generated ids. A line over the record limit is never held whole."""
     if raw:
-        yield from _jsonl_blocks(cast(BinaryIO, lines), source, name, cfg)
+        yield from _jsonl_blocks(stream, source, name, cfg)
         return
     lineno = 0
-    it = iter(lines)
+    it = lines(stream, cfg.max_record_bytes)
     while True:
         lineno += 1
         try:
@@ -266,6 +312,9 @@ def _jsonl_records(
         except _READ_ERRORS as e:
             yield _read_failure(cfg, source, e, lineno)
             return
+        if isinstance(data, int):
+            yield reject(cfg, source, over_record_limit(cfg), lineno)
+            continue
         if lineno == 1 and data.startswith(_BOM):
             data = data[3:]
         if data and not data.isspace():
@@ -275,14 +324,17 @@ def _jsonl_records(
 
 _BOM = b"\xef\xbb\xbf"
 _BLOCK = 1 << 18
-_CORRUPT = (_CorruptStream, gzip.BadGzipFile, EOFError, zlib.error)
-_READ_ERRORS = (*_CORRUPT, OSError)
+_READ_ERRORS = (*CORRUPT, StreamTooLarge, OSError)
 
 
 def _read_failure(cfg: ReadConfig, source: str, e: Exception, lineno: int) -> Skip:
-    """The Skip (or InputError) of a stream that fails before line `lineno` is complete."""
-    if isinstance(e, _CORRUPT):
-        return reject(cfg, source, f"corrupt or truncated file: {e}", lineno)
+    """The Skip (or InputError) of a stream that fails before line `lineno` is complete:
+    every line before it was read, nothing from it on can be."""
+    if isinstance(e, StreamTooLarge):
+        return reject(cfg, source, str(e), lineno)
+    if isinstance(e, CORRUPT):
+        reason = f"corrupt or truncated file: {e}; the rest of the file is not read"
+        return reject(cfg, source, reason, lineno)
     return reject(cfg, source, f"cannot read: {getattr(e, 'strerror', None) or e}", lineno)
 
 
@@ -290,36 +342,58 @@ def _jsonl_blocks(
     stream: BinaryIO, source: str, name: str, cfg: ReadConfig
 ) -> Iterator[RawLines | Skip]:
     """The stream's whole lines in blocks of about `_BLOCK` bytes: reading without looking at
-    each line. A stream that fails is reported at the first line not read whole, as by line."""
+    each line. A stream that fails is reported at the first line not read whole, as by line.
+    A line that grows past the record limit is dropped as it is read, then reported."""
     read = getattr(stream, "read1", stream.read)  # read1: what is there, up to a block
+    limit = cfg.max_record_bytes
     lineno = 1
     pending: list[bytes] = []  # a line longer than a block, in pieces
+    size = 0  # bytes of the line in `pending` (or of the one dropped)
+    dropped = False  # the line is over the limit: only counted
     while True:
         try:
             chunk = read(_BLOCK)
         except _READ_ERRORS as e:
             yield _read_failure(cfg, source, e, lineno)
             return
-        if lineno == 1 and not pending and chunk.startswith(_BOM):
+        if lineno == 1 and not size and chunk.startswith(_BOM):
             chunk = chunk[3:]
         if not chunk:
-            if pending:  # the last line has no newline
+            if dropped:
+                yield reject(cfg, source, over_record_limit(cfg), lineno)
+            elif pending:  # the last line has no newline
                 yield RawLines(source, name, lineno, 1, b"".join(pending))
             return
+        if dropped:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            yield reject(cfg, source, over_record_limit(cfg), lineno)
+            lineno += 1
+            chunk = chunk[end + 1 :]
+            size = 0
+            dropped = False
         cut = chunk.rfind(b"\n") + 1
-        if not cut:
+        if cut:
+            block = b"".join((*pending, chunk[:cut])) if pending else chunk[:cut]
+            pending = [chunk[cut:]] if cut < len(chunk) else []
+            size = len(chunk) - cut
+            count = block.count(b"\n")
+            yield RawLines(source, name, lineno, count, block)
+            lineno += count
+        elif chunk:
             pending.append(chunk)
-            continue
-        block = b"".join((*pending, chunk[:cut])) if pending else chunk[:cut]
-        pending = [chunk[cut:]] if cut < len(chunk) else []
-        count = block.count(b"\n")
-        yield RawLines(source, name, lineno, count, block)
-        lineno += count
+            size += len(chunk)
+        if limit and size > limit:
+            pending = []
+            dropped = True
 
 
-def _is_regular(stream: Iterable[bytes]) -> bool:
-    fileno = getattr(stream, "fileno", None)
-    return fileno is not None and stat.S_ISREG(os.fstat(fileno()).st_mode)
+def _is_regular(stream: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # no file descriptor: not a plain file
+        return False
 
 
 def _jsonl_spans(
@@ -327,11 +401,14 @@ def _jsonl_spans(
 ) -> Iterator[RawLines | Skip]:
     """`_jsonl_blocks` of a plain file, as spans: the whole lines of about `_BLOCK` bytes at a
     time, by where they lie in the file (`RawLines.span`), so the lines are counted here and
-    read again only by the process that parses them. One buffer serves every read."""
+    read again only by the process that parses them. One buffer serves every read. A line
+    that grows past the record limit is reported, never handed on."""
+    limit = cfg.max_record_bytes
     buf = bytearray(_BLOCK)
     view = memoryview(buf)
     lineno = 1
     start = pos = 0  # file offsets: of the first byte in no block yet, after the last read
+    dropped = False  # the line from `start` is over the limit
     while True:
         try:
             got = stream.readinto(view)
@@ -341,17 +418,30 @@ def _jsonl_spans(
         if pos == 0 and buf.startswith(_BOM, 0, got):
             start = 3
         if not got:
-            if start < pos:  # the last line has no newline
+            if dropped:
+                yield reject(cfg, source, over_record_limit(cfg), lineno)
+            elif start < pos:  # the last line has no newline
                 yield RawLines(source, name, lineno, 1, b"", (start, pos - start))
             return
-        cut = buf.rfind(b"\n", 0, got) + 1
+        base = pos
         pos += got
-        if cut:
-            end = pos - got + cut
-            count = buf.count(b"\n", 0, cut)
+        if dropped:
+            end = buf.find(b"\n", 0, got)
+            if end < 0:
+                continue
+            yield reject(cfg, source, over_record_limit(cfg), lineno)
+            lineno += 1
+            start = base + end + 1
+            dropped = False
+        cut = buf.rfind(b"\n", 0, got) + 1
+        if cut and base + cut > start:
+            end = base + cut
+            count = buf.count(b"\n", max(0, start - base), cut)
             yield RawLines(source, name, lineno, count, b"", (start, end - start))
             lineno += count
             start = end
+        if limit and pos - start > limit:
+            dropped = True
 
 
 def parse_lines(block: RawLines, cfg: ReadConfig) -> Iterator[Doc | Skip]:
@@ -378,11 +468,15 @@ def parse_lines(block: RawLines, cfg: ReadConfig) -> Iterator[Doc | Skip]:
 def parse_line(raw: bytes, source: str, name: str, lineno: int, cfg: ReadConfig) -> Doc | Skip:
     """The Doc of one JSONL line (a Skip, or InputError, when it is malformed). Invalid UTF-8
     inside a line is dirty but usable, like in a text file."""
+    if cfg.max_record_bytes and len(raw) > cfg.max_record_bytes:
+        return reject(cfg, source, over_record_limit(cfg), lineno)
     line = raw.decode("utf-8", errors="replace")
     try:
         record = json.loads(line)
     except json.JSONDecodeError as e:
-        return reject(cfg, source, f"not valid JSON: {e.msg} at column {e.colno}", lineno)
+        # Some of json's messages end in "at" ("Unterminated string starting at").
+        at = "column" if e.msg.endswith(" at") else "at column"
+        return reject(cfg, source, f"not valid JSON: {e.msg} {at} {e.colno}", lineno)
     except RecursionError:
         return reject(cfg, source, "not valid JSON: nested too deeply", lineno)
     except ValueError as e:  # e.g. an integer with more digits than Python converts

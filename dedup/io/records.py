@@ -32,6 +32,9 @@ def record_to_doc(
     text = record[text_field]
     if not isinstance(text, str):
         return reject(cfg, source, f"{text_field!r} is {json_kind(text)}, not a string", lineno)
+    over = check_text(cfg, source, text, lineno)
+    if over is not None:
+        return over
     doc_id = record.get(id_field)
     if doc_id is None:
         doc_id = record[id_field] = f"{name}:{lineno}"
@@ -41,6 +44,22 @@ def record_to_doc(
         reason = f"{id_field!r} is {json_kind(doc_id)}, not a string or an integer"
         return reject(cfg, source, reason, lineno)
     return Doc(id=doc_id, text=text, record=record, source=source, line=lineno)
+
+
+def check_text(cfg: ReadConfig, source: str, text: str, line: int | None) -> Skip | None:
+    """The Skip (or InputError) of a document whose text is over `cfg.max_document_chars`."""
+    limit = cfg.max_document_chars
+    if not limit or len(text) <= limit:
+        return None
+    reason = (
+        f"a text of {len(text):,} characters, over the limit of {limit:,} (--max-document-chars)"
+    )
+    return reject(cfg, source, reason, line)
+
+
+def over_record_limit(cfg: ReadConfig, what: str = "a line") -> str:
+    """Why a record larger than `cfg.max_record_bytes` is not read."""
+    return f"{what} of more than {cfg.max_record_bytes:,} bytes (the limit of --max-record-bytes)"
 
 
 def json_kind(value: object) -> str:

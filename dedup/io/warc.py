@@ -16,8 +16,8 @@ warcio and the extractor are optional: `pip install 'dedup[warc]'`.
 from __future__ import annotations
 
 import codecs
-import gzip
 import io
+import logging
 import re
 import zlib
 from collections import deque
@@ -31,7 +31,8 @@ from ..errors import ConfigError
 from ..parallel import batched, ordered_map
 from ..types import Doc, Skip
 from .encoding import NotTextError, decode_text
-from .records import reject
+from .records import check_text, over_record_limit, reject
+from .streams import CORRUPT, StreamTooLarge, decompressed, read_at_most
 
 EXTRA = "pip install 'dedup[warc]'"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -44,11 +45,38 @@ _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "big5": "big5hkscs", "x-gbk
 
 
 def _import_warcio() -> Any:
+    """warcio's ArchiveIterator, made to take a record that goes on past its Content-Length
+    (a Content-Length too small) as damage to count, not a warning to print."""
     try:
         from warcio.archiveiterator import ArchiveIterator
     except ImportError as e:
         raise ConfigError(f"reading WARC files needs warcio: {EXTRA}") from e
-    return ArchiveIterator
+    _quiet_logger("warcio")
+
+    class Archive(ArchiveIterator):
+        """After each record, warcio reads what is left of it (blank lines, or the rest of a
+        record whose Content-Length was too small) up to the next one; it would print a
+        warning to stderr and take the next non-blank line for the next record, which loses
+        the rest of the file. Here every line up to the next `WARC/` line is skipped and
+        counted in `overruns`, so the record that overran is reported and the next is read."""
+
+        overruns = 0
+
+        def _consume_blanklines(self) -> tuple[bytes | None, int]:
+            skipped = 0
+            overran = False
+            while True:
+                line = self.reader.readline()
+                if not line:
+                    return None, skipped
+                if line.startswith(b"WARC/"):
+                    return line, skipped
+                skipped += len(line)
+                if line.strip() and not overran:
+                    overran = True
+                    self.overruns += 1
+
+    return Archive
 
 
 def extractor(name: str) -> Callable[[str], str]:
@@ -67,11 +95,21 @@ def extractor(name: str) -> Callable[[str], str]:
         import trafilatura
     except ImportError as e:
         raise ConfigError(f"extracting HTML with trafilatura needs it: {EXTRA}") from e
+    _quiet_logger("trafilatura")
 
     def extract(page: str) -> str:
         return trafilatura.extract(page, include_comments=False, include_tables=True) or ""
 
     return extract
+
+
+def _quiet_logger(name: str) -> None:
+    """Give a library's logger a handler that drops records, unless it has one: without any,
+    Python prints its warnings about single pages to stderr (under -q too). A program that
+    configures logging still receives them (they propagate to the root logger)."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -90,10 +128,15 @@ class _Page:
 
 @dataclass(frozen=True)
 class _Broken:
-    """The file cannot be read past this record."""
+    """A record that is not read: damaged, too large, or the last one of a file that cannot
+    be read past it."""
 
     number: int
     reason: str
+
+
+class _RecordError(Exception):
+    """One record cannot be read; the records after it can."""
 
 
 @dataclass(frozen=True)
@@ -120,9 +163,11 @@ def read_warc(
     src: str | BinaryIO, source: str, cfg: ReadConfig, seen_uris: set[str], jobs: int = 1
 ) -> Iterator[Doc | Skip]:
     """One Doc per text record of a WARC or WET file (a path, or a binary stream such as
-    stdin), in file order; HTML is extracted in batches over `jobs` processes. A damaged
-    record raises InputError naming the record number, or with on_error="skip" is yielded as a
-    Skip; the rest of that file cannot be trusted and is not read."""
+    stdin), in file order; HTML is extracted in batches over `jobs` processes. A record that
+    cannot be read (a content encoding that does not decode, a Content-Length too small, over
+    the record limit) raises InputError naming the record number, or with on_error="skip" is
+    yielded as a Skip and reading goes on; a file damaged past a record (truncated, corrupt
+    compression) ends there with one Skip."""
     archive_iterator = _import_warcio()
     if not isinstance(src, str):
         yield from _read_stream(src, source, cfg, seen_uris, jobs, archive_iterator)
@@ -150,18 +195,19 @@ def _read_stream(
             if _is_gzip(stream):
                 # Decompressed here, so that a file gzipped whole reads like one gzipped per
                 # record (Common Crawl's layout), which is all warcio reads itself.
-                stream = stack.enter_context(gzip.GzipFile(fileobj=stream, mode="rb"))
+                gz = decompressed(stream, "gzip", cfg.max_stream_bytes)
+                stream = stack.enter_context(gz)
             if not hasattr(stream, "peek"):
                 stream = stack.enter_context(io.BufferedReader(stream))
             head = stream.peek(5)[:5]
-        except (OSError, EOFError, zlib.error) as e:
+        except (OSError, StreamTooLarge, *CORRUPT) as e:
             yield reject(cfg, source, f"cannot read: {e}")
             return
         if head and head != b"WARC/":
             # warcio would read other bytes as an old ARC file and find nothing in them.
             yield reject(cfg, source, f"not a WARC or WET file (it starts with {head!r})")
             return
-        pages = _pages(archive_iterator(stream, check_digests=False))
+        pages = _pages(archive_iterator(stream, check_digests=False), cfg)
         queued: deque[list[_Page | _Broken]] = deque()
 
         def html_batches() -> Iterator[list[_Page]]:
@@ -182,42 +228,63 @@ def _read_stream(
                     if error is not None:
                         yield reject(cfg, source, error, page.number)
                     else:
-                        yield _doc(page, text, source, seen_uris)
+                        yield _doc(page, text, source, seen_uris, cfg)
 
 
-def _pages(records: Any) -> Iterator[_Page | _Broken]:
-    """The text records of a WARC stream; a _Broken last if the stream is damaged."""
+# What warcio raises on a stream it cannot read on (it trips over some malformed headers, a
+# response without a target URI, with AttributeError and the like): damage, not a crash.
+_STREAM_ERRORS = (
+    EOFError,
+    OSError,
+    ValueError,
+    zlib.error,
+    AttributeError,
+    TypeError,
+    KeyError,
+    IndexError,
+    *CORRUPT,
+)
+
+
+def _pages(records: Any, cfg: ReadConfig) -> Iterator[_Page | _Broken]:
+    """The text records of a WARC stream, and a _Broken for each one that cannot be read;
+    a _Broken last if the stream is damaged past a record."""
     from warcio.exceptions import ArchiveLoadFailed
 
     number = 0
     while True:
         number += 1
+        problem = None
         try:
             record = next(records)
             wanted = _wanted(record)
-            payload = record.content_stream().read() if wanted else b""
+            if wanted:
+                try:
+                    payload = _payload(record, cfg)
+                except _RecordError as e:
+                    problem = str(e)
+            overruns = records.overruns
             offset = records.get_record_offset()  # reads to the record's end: after payload
             if getattr(record.raw_stream, "limit", 0) > 0:
                 raise EOFError(f"the record at byte {offset} ends before its Content-Length")
         except StopIteration:
             return
-        # warcio also trips over some malformed headers (a response without a target URI)
-        # with AttributeError and the like: still a damaged record, not a crash.
-        except (
-            ArchiveLoadFailed,
-            EOFError,
-            OSError,
-            ValueError,
-            zlib.error,
-            AttributeError,
-            TypeError,
-            KeyError,
-            IndexError,
-        ) as e:
+        except StreamTooLarge as e:
+            yield _Broken(number, f"record {number}: the file {e}")
+            return
+        except (ArchiveLoadFailed, *_STREAM_ERRORS) as e:
             first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), repr(e))
             yield _Broken(number, f"corrupt or truncated WARC (record {number}): {first}")
             return
         if not wanted:
+            continue
+        if records.overruns > overruns:
+            problem = (
+                f"the record at byte {offset} goes on past its Content-Length "
+                "(too small?): it would be cut short"
+            )
+        if problem is not None:
+            yield _Broken(number, f"record {number}: {problem}")
             continue
         headers = record.rec_headers
         page = _Page(
@@ -231,6 +298,70 @@ def _pages(records: Any) -> Iterator[_Page | _Broken]:
             yield replace(page, text=_decode_text(payload))
         else:
             yield replace(page, html=payload, content_type=_content_type(record))
+
+
+def _payload(record: Any, cfg: ReadConfig) -> bytes:
+    """A record's content: de-chunked and decoded from its HTTP Content-Encoding here rather
+    than by warcio, so that an encoding that fails (br without a working brotli, a damaged
+    gzip body) costs this record only, and the content is never held past the record limit."""
+    stream = record.raw_stream
+    encoding = ""
+    http = record.http_headers
+    if http is not None:
+        if (http.get_header("Transfer-Encoding") or "").strip().lower() == "chunked":
+            from warcio.bufferedreaders import ChunkedDataReader
+
+            stream = ChunkedDataReader(stream)
+        encoding = (http.get_header("Content-Encoding") or "").strip().lower()
+    body = read_at_most(stream, cfg.max_record_bytes)
+    if isinstance(body, int):
+        raise _RecordError(over_record_limit(cfg, "content"))
+    return decode_content(body, encoding, cfg)
+
+
+def decode_content(body: bytes, encoding: str, cfg: ReadConfig) -> bytes:
+    """`body` decoded from an HTTP Content-Encoding (gzip, deflate, br, zstd); `body` itself
+    for an identity or unknown one, or when it is plainly not encoded (an HTML page sent with
+    a stale header, as warcio allows). _RecordError when it does not decode or decodes to more
+    than the record limit."""
+    if encoding not in ("gzip", "x-gzip", "deflate", "br", "zstd"):
+        return body
+    limit = cfg.max_record_bytes
+    try:
+        out = _decode(body, encoding, limit + 1 if limit else 0)
+    except _RecordError:
+        raise
+    except Exception as e:  # each codec has its own errors; any of them means the same
+        if body[:64].lstrip().startswith(b"<"):
+            return body
+        raise _RecordError(f"cannot decode its Content-Encoding {encoding}: {e}") from e
+    if limit and len(out) > limit:
+        raise _RecordError(over_record_limit(cfg, "content"))
+    return out
+
+
+def _decode(body: bytes, encoding: str, most: int) -> bytes:
+    """At most `most` bytes (0: all) of `body` decoded; a truncated body gives what it has."""
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+        try:
+            return zlib.decompressobj(wbits).decompress(body, most)
+        except zlib.error:
+            if encoding != "deflate":
+                raise
+            return zlib.decompressobj(-zlib.MAX_WBITS).decompress(body, most)  # raw deflate
+    if encoding == "zstd":
+        import zstandard
+
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(body)) as r:
+            return r.read(most or -1)
+    try:
+        import brotli
+    except ImportError:
+        raise _RecordError(
+            "its Content-Encoding br needs the brotli module: pip install brotli"
+        ) from None
+    return bytes(brotli.decompress(body))
 
 
 def _is_gzip(stream: BinaryIO) -> bool:
@@ -264,7 +395,10 @@ def _wanted(record: Any) -> bool:
     return _content_type(record).split(";")[0].strip().lower() in _HTML_TYPES
 
 
-def _doc(page: _Page, text: str, source: str, seen_uris: set[str]) -> Doc:
+def _doc(page: _Page, text: str, source: str, seen_uris: set[str], cfg: ReadConfig) -> Doc | Skip:
+    over = check_text(cfg, source, text, page.number)
+    if over is not None:
+        return over
     doc_id = page.url or page.record_id
     if doc_id in seen_uris:
         doc_id = f"{page.url}#{page.record_id}"
