@@ -62,7 +62,7 @@ from .io.outdir import (
     write_lines,
 )
 from .io.parquet import Row, merge_schema, output_schema, pyarrow
-from .io.readers import STDIN_NAME, folder_files, read_file, read_inputs
+from .io.readers import HIDDEN, STDIN_NAME, folder_files, read_file, read_inputs
 from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
@@ -380,10 +380,14 @@ class _Run:
                 shipped = stdin
                 tasks.append(_Task(src.ordinal, "", "", STDIN_NAME, stdin=stdin))
             elif src.is_dir:
-                files, unreadable = folder_files(src.given)
+                hidden: list[str] = []
+                files, unreadable = folder_files(src.given, hidden)
                 for n, e in enumerate(unreadable):
                     reason = f"cannot read: {e.strerror or e}"
                     skip = Skip(e.filename or src.given, None, reason)
+                    tasks.append(_Task(src.ordinal, "", src.given, "", skip, n))
+                for n, path in enumerate(hidden, len(unreadable)):  # recorded in either mode
+                    skip = Skip(path, None, HIDDEN)
                     tasks.append(_Task(src.ordinal, "", src.given, "", skip, n))
                 for rel in files:
                     tasks.append(_Task(src.ordinal, rel, os.path.join(src.given, rel), rel))
@@ -427,8 +431,8 @@ class _Run:
         # The error the local engine stops at: the first by input position (at one record, a
         # schema clash comes before a duplicate id, as the local spool sees it first).
         errors = [] if clash is None else [clash]
-        if self.config.read.on_error == "raise":
-            for key, s in skips.take(1):
+        if self.config.read.on_error == "raise":  # hidden names are skipped in either mode
+            for key, s in skips.filter(lambda kv: kv[1].reason != HIDDEN).take(1):
                 errors.append((key, 0, InputError(s.source, s.reason, s.line)))
         # Records whose id an earlier record has (the local rule, `Ids.add`): the first is an
         # error, or with on_error="skip" each is skipped.

@@ -554,3 +554,15 @@ def test_repeated_text_and_empty_pages_as_locally(tmp_path: Path, spark: Any) ->
     summary = _both([str(folder)], tmp_path, config, spark)
     assert summary["repeated_shingle_slots"] > 0 and summary["empty_documents"] == 1
     assert summary["clusters"] == 1  # the repost; no page joins another through its frame
+
+
+def test_hidden_names_are_recorded_and_not_errors(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    folder = tmp_path / "in"
+    shutil.copytree(seeds_dir, folder)
+    (folder / ".hidden.txt").write_text("不读", encoding="utf-8")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref", encoding="utf-8")
+    summary = _both([str(folder)], tmp_path, Config(jobs=1), spark)  # on_error="raise"
+    assert [Path(s["source"]).name for s in summary["skipped"]] == [".git", ".hidden.txt"]

@@ -40,6 +40,10 @@ from .streams import CORRUPT, StreamTooLarge, decompressed, lines, peek, read_at
 STDIN_NAME = "<stdin>"
 
 
+# The reason recorded for a hidden name of folder input: left out by rule, not an error.
+HIDDEN = "hidden (its name starts with '.'): not read"
+
+
 def read_inputs(
     inputs: Sequence[str], cfg: ReadConfig, stdin: BinaryIO | None = None, jobs: int = 1
 ) -> Iterator[Doc | Skip]:
@@ -86,7 +90,7 @@ def _read_all(
             for e in unreadable:
                 yield reject(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
             for path in hidden:  # left out by rule, not an error: recorded in either mode
-                yield Skip(path, None, "hidden (its name starts with '.'): not read")
+                yield Skip(path, None, HIDDEN)
             for rel in files:
                 yield from _read_one(os.path.join(given, rel), rel, cfg, seen_uris, jobs, raw)
         else:
