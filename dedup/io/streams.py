@@ -72,7 +72,7 @@ class _Prefixed(io.RawIOBase):
 
     def __init__(self, head: bytes, raw: BinaryIO) -> None:
         self._head = memoryview(head)
-        self._raw = raw
+        self._raw: Any = raw
 
     def readable(self) -> bool:
         return True
@@ -83,9 +83,9 @@ class _Prefixed(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._raw.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        # What is there now, not len(buffer) bytes: a pipe's writer may be waiting for us.
+        readinto = getattr(self._raw, "readinto1", None) or self._raw.readinto
+        return int(readinto(buffer) or 0)
 
 
 def decompressed(raw: BinaryIO, compressed: Compression | None, limit: int = 0) -> BinaryIO:
