@@ -340,9 +340,9 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _kept(names: list[str], cfg: ClusterConfig) -> str:
-    """The member `representatives` keeps of one group of these versions."""
-    texts = [_versions()[n] for n in names]
+def _measured(texts: list[str]):  # type: ignore[no-untyped-def]
+    """The figures of `texts` and a similarity function over their shingle sets, as an engine
+    hands them to the cluster stage."""
     figures = normalize_measured(texts)[2]
     sets = [shingles(normalize(t)) for t in texts]
     offsets = np.cumsum([0] + [s.size for s in sets])
@@ -350,6 +350,14 @@ def _kept(names: list[str], cfg: ClusterConfig) -> str:
 
     def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return similarities(data, offsets, np.stack([reps, others], axis=1))
+
+    return figures, sim
+
+
+def _kept(names: list[str], cfg: ClusterConfig) -> str:
+    """The member `representatives` keeps of one group of these versions."""
+    texts = [_versions()[n] for n in names]
+    figures, sim = _measured(texts)
 
     members, bounds = _flat([list(range(len(names)))])
     [rep] = representatives(members, bounds, figures, cfg, sim).tolist()
@@ -395,13 +403,7 @@ def test_teasers_agreeing_on_a_frame_are_not_complete() -> None:
     rng = random.Random(3)
     header, footer, x, y = (_article(rng, k) for k in (300, 300, 600, 600))
     texts = [f"{header}\n{body}\n{footer}" for body in (x, x[:40], y[:40])]
-    figures = normalize_measured(texts)[2]
-    sets = [shingles(normalize(t)) for t in texts]
-    offsets = np.cumsum([0] + [s.size for s in sets])
-    data = np.concatenate(sets)
-
-    def sim(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return similarities(data, offsets, np.stack([reps, others], axis=1))
+    figures, sim = _measured(texts)
 
     assert representatives(*_flat([[0, 1, 2]]), figures, ClusterConfig(), sim).tolist() == [0]
 
