@@ -189,10 +189,10 @@ class TwoPassIndex:
             sigs = self._signatures()
             figures = Figures.concat(self._figures)
             self._figures.clear()
-            pairs = candidate_pairs(sigs, self.bands, self.rows, cfg.lsh.max_bucket)
-            # A document with no text is never a version of anything.
+            # A document with no text is never a version of anything: it is left out of LSH
+            # (a million empty records would share every band's bucket).
             empty = figures.length == 0
-            pairs = pairs[~(empty[pairs[:, 0]] | empty[pairs[:, 1]])]
+            pairs = _candidates(sigs, empty, self.bands, self.rows, cfg.lsh.max_bucket)
             t = _lap(timings, "lsh", t)
 
             if on_stage is not None:
@@ -248,6 +248,17 @@ class TwoPassIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _candidates(
+    sigs: np.ndarray, empty: np.ndarray, bands: int, rows: int, max_bucket: int
+) -> np.ndarray:
+    """LSH candidate pairs of the documents that are not `empty`, numbered as in `sigs`."""
+    if not empty.any():
+        return candidate_pairs(sigs, bands, rows, max_bucket)
+    present = np.flatnonzero(~empty)
+    pairs = candidate_pairs(np.asfortranarray(sigs[present]), bands, rows, max_bucket)
+    return present[pairs]
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:

@@ -62,7 +62,7 @@ from .io.outdir import (
     write_lines,
 )
 from .io.parquet import Row, merge_schema, output_schema, pyarrow
-from .io.readers import HIDDEN, STDIN_NAME, folder_files, read_file, read_inputs
+from .io.readers import HIDDEN, STDIN_NAME, folder_files, id_name, read_file, read_inputs
 from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
@@ -296,7 +296,11 @@ class _Run:
 
         bands, rows = resolve_params(config.lsh, config.signature.num_perm)
         parts = self.parts
-        keyed = signed.mapPartitions(_BandKeys(bands, rows, config.signature.num_perm, parts))
+        # A document with no text is never a version of anything: it is left out of LSH
+        # (a million empty records would share every band's bucket).
+        keyed = signed.filter(lambda kv: kv[1][2][0] != 0).mapPartitions(
+            _BandKeys(bands, rows, config.signature.num_perm, parts)
+        )
         candidates = self._keep(
             keyed.partitionBy(parts, _identity)
             .mapPartitions(_BucketPairs(config.lsh.max_bucket, parts))
@@ -307,13 +311,7 @@ class _Run:
         self._lap("lsh")
 
         reporter.stage("verify")
-        # A document with no text is never a version of anything.
-        empty = sorted(signed.filter(lambda kv: kv[1][2][0] == 0).keys().collect())
-        if empty:
-            gone = self.sc.broadcast(frozenset(empty))
-            candidates = candidates.filter(
-                lambda p: (p >> 32) not in gone.value and (p & _LOW32) not in gone.value
-            )
+        empty = signed.filter(lambda kv: kv[1][2][0] == 0).count()
         sets = signed.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
@@ -351,7 +349,7 @@ class _Run:
             "candidates": n_candidates,
             "verified_pairs": n_matched,
             "repeated_slots": repeats.count,
-            "empty": len(empty),
+            "empty": empty,
             "input_bytes": read.input_bytes,
         }
         timings = dict(self.timings)
@@ -371,6 +369,7 @@ class _Run:
         tasks: list[_Task] = []  # local files and stdin, in the local engine's order
         remote = []
         shipped: str | None = None
+        several = len(sources) > 1
         for src in sources:
             if src.remote:
                 remote.append(src)
@@ -390,10 +389,10 @@ class _Run:
                     skip = Skip(path, None, HIDDEN)
                     tasks.append(_Task(src.ordinal, "", src.given, "", skip, n))
                 for rel in files:
-                    tasks.append(_Task(src.ordinal, rel, os.path.join(src.given, rel), rel))
+                    name = id_name(src.given, rel, several)
+                    tasks.append(_Task(src.ordinal, rel, os.path.join(src.given, rel), name))
             else:
-                name = os.path.basename(src.given)
-                tasks.append(_Task(src.ordinal, "", src.given, name))
+                tasks.append(_Task(src.ordinal, "", src.given, id_name(src.given, "", several)))
         parts: list[Any] = []
         if tasks:
             # Contiguous slices of the ordered tasks: partitions come out in input order.
@@ -404,7 +403,7 @@ class _Run:
             hconf.set("mapreduce.input.fileinputformat.input.dir.recursive", "true")
             for src in remote:
                 files = sc.binaryFiles(src.given, self.parts)
-                parts.append(files.flatMap(_ReadBytes(src, cfg)))
+                parts.append(files.flatMap(_ReadBytes(src, cfg, several)))
         items = self._keep(sc.union(parts) if parts else sc.emptyRDD())
         sizes = items.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
         total = sum(sizes)
@@ -725,6 +724,7 @@ class _ReadBytes:
 
     src: _Source
     cfg: ReadConfig
+    several: bool  # the run has more inputs than this one: ids lead with it (`id_name`)
 
     def __call__(self, kv: tuple[str, bytes]) -> Iterator[tuple[Key, Any]]:
         uri, data = kv
@@ -732,11 +732,11 @@ class _ReadBytes:
         if src.is_dir:
             prefix = src.qualified.rstrip("/") + "/"
             rel = uri[len(prefix) :] if uri.startswith(prefix) else uri.rsplit("/", 1)[-1]
-            name, source = rel, src.given.rstrip("/") + "/" + rel
+            name, source = id_name(src.given, rel, self.several), src.given.rstrip("/") + "/" + rel
         else:
-            rel, name, source = "", src.given.rstrip("/").rsplit("/", 1)[-1], src.given
+            rel, name, source = "", id_name(src.given, "", self.several), src.given
         with tempfile.TemporaryDirectory(prefix="dedup-") as tmp:
-            path = os.path.join(tmp, name.replace("/", "_"))  # keeps the suffix
+            path = os.path.join(tmp, name.replace("/", "_").replace(":", "_"))  # keeps the suffix
             with open(path, "wb") as f:
                 f.write(data)
             yield (src.ordinal, rel, -1), _Format(detect_format(path, name, self.cfg.format))

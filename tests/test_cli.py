@@ -454,14 +454,31 @@ def test_skip_mode_skips_a_repeated_id_and_records_it(tmp_path: Path) -> None:
     assert code == 1 and "a.jsonl, line 3: duplicate id '1'" in output
 
 
-def test_two_folders_with_the_same_file_name(seeds_dir: Path, tmp_path: Path) -> None:
+def test_two_folders_with_the_same_file_name(
+    seeds_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given several inputs, generated ids lead with the input as given: two folders that
+    both hold part-0.txt (and part-1.jsonl records without ids) give distinct documents."""
+    monkeypatch.chdir(tmp_path)
     for name in ("x", "y"):
         (tmp_path / name).mkdir()
         shutil.copy(seeds_dir / "000_fa5b47ae513dff0c.txt", tmp_path / name / "part-0.txt")
-    out = tmp_path / "out"
-    args = ("run", str(tmp_path / "x"), str(tmp_path / "y"), "-o", str(out), "--no-report")
-    code, output = _run(*args, "--on-error", "skip")
+        (tmp_path / name / "part-1.jsonl").write_text('{"text": "同一条没有编号的记录"}\n')
+    code, output = _run("run", "x", "y/", "-o", "out", "--no-report")
     assert code == 0, output
-    (error,) = _jsonl(out / "errors.jsonl")
-    assert error["source"] == str(tmp_path / "y" / "part-0.txt")
-    assert error["reason"].startswith("duplicate id 'part-0.txt'")
+    kept = [r["id"] for r in _jsonl(tmp_path / "out" / "kept.jsonl")]
+    removed = {r["id"]: r["duplicate_of"] for r in _jsonl(tmp_path / "out" / "removed.jsonl")}
+    assert kept == ["x/part-0.txt", "x/part-1.jsonl:1"]
+    assert removed == {"y/part-0.txt": "x/part-0.txt", "y/part-1.jsonl:1": "x/part-1.jsonl:1"}
+    # One input keeps the short ids; the same folder given twice is a repeated id.
+    code, output = _run("run", "x", "-o", "one", "--no-report")
+    assert code == 0 and [r["id"] for r in _jsonl(tmp_path / "one" / "kept.jsonl")] == [
+        "part-0.txt",
+        "part-1.jsonl:1",
+    ]
+    code, output = _run("run", "x", "x", "-o", "twice", "--no-report", "--on-error", "skip")
+    assert code == 0, output
+    reasons = [e["reason"] for e in _jsonl(tmp_path / "twice" / "errors.jsonl")]
+    assert len(reasons) == 2
+    assert reasons[0].startswith("duplicate id 'x/part-0.txt'")
+    assert reasons[1].startswith("duplicate id 'x/part-1.jsonl:1'")

@@ -81,3 +81,32 @@ def test_a_repeated_id_is_skipped_on_request_and_ids_compare_as_text() -> None:
     with pytest.raises(InputError) as e:
         ids.add("x", "c.txt", -1)
     assert "\x1b" not in str(e.value)  # names with control characters are shown escaped
+
+
+def test_empty_documents_never_reach_lsh(
+    seed_texts: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Empty documents are left out before LSH: a million of them would share every band's
+    bucket. The others are still found, numbered as added."""
+    import dedup.index
+
+    given: list[int] = []
+    real = dedup.index.candidate_pairs
+
+    def counted(sigs, *args):  # type: ignore[no-untyped-def]
+        given.append(sigs.shape[0])
+        return real(sigs, *args)
+
+    monkeypatch.setattr(dedup.index, "candidate_pairs", counted)
+    seeds = [seed_texts[n] for n in sorted(seed_texts)]
+    texts = ["", "。。", *seeds[:2], "", "**", *seeds[2:]]
+    with TwoPassIndex(CONFIG, tmp_path) as index:
+        for k in range(len(texts)):
+            index.ids.add(str(k), "<test>", -1)
+        index.add(_sign(texts))
+        found = index.finish()
+    assert given == [len(seeds)]
+    assert found.stats["empty"] == 4
+    # Seed 000 duplicates seed 001 (kept), past the empty ones.
+    assert [d for d in range(len(texts)) if found.duplicate_of[d] >= 0] == [2]
+    assert found.duplicate_of[2] == 3

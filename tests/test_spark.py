@@ -566,3 +566,22 @@ def test_hidden_names_are_recorded_and_not_errors(
     (folder / ".git" / "HEAD").write_text("ref", encoding="utf-8")
     summary = _both([str(folder)], tmp_path, Config(jobs=1), spark)  # on_error="raise"
     assert [Path(s["source"]).name for s in summary["skipped"]] == [".git", ".hidden.txt"]
+
+
+def test_several_inputs_give_ids_that_lead_with_the_input(
+    seeds_dir: Path, tmp_path: Path, spark: Any
+) -> None:
+    """Two folders that both hold part-0.txt, and a lone file: ids as the local engine
+    gives them (`id_name`), and both part-0.txt documents are read."""
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        shutil.copy(seeds_dir / "000_fa5b47ae513dff0c.txt", tmp_path / name / "part-0.txt")
+    lone = seeds_dir / "001_096293c0fedcb6b3.txt"
+    inputs = [str(tmp_path / "x"), str(tmp_path / "y"), str(lone)]
+    summary = _both(inputs, tmp_path, Config(jobs=1), spark)
+    assert summary["documents"]["read"] == 3 and summary["documents"]["skipped"] == 0
+    assert _ids(tmp_path / "spark" / "removed.jsonl") | _ids(tmp_path / "spark" / "kept.jsonl") == {
+        f"{tmp_path}/x/part-0.txt",
+        f"{tmp_path}/y/part-0.txt",
+        str(lone),
+    }

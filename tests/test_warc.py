@@ -335,6 +335,22 @@ def test_a_content_length_too_small_is_reported_not_cut_and_not_printed(
     assert err.value.line == 2
 
 
+def test_a_content_length_too_large_counts_the_records_it_swallows(tmp_path: Path) -> None:
+    """Record 2 claims 500 bytes more than it has: it runs into record 3, and both are
+    skips, named; record 4 is read."""
+    path = _responses(tmp_path / "x.warc", [(_page(k) * 20, []) for k in range(4)], False)
+    data = path.read_bytes()
+    first = data.index(b"Content-Length: ", data.index(URL.format(1).encode()))
+    end = data.index(b"\r\n", first)
+    length = int(data[first + 16 : end])
+    path.write_bytes(data[: first + 16] + str(length + 500).encode() + data[end:])
+    items = list(read_inputs([str(path)], SKIP))
+    kinds = [(type(i).__name__, i.line) for i in items]
+    assert kinds == [("Doc", 1), ("Skip", 2), ("Skip", 3), ("Doc", 4)]
+    assert "runs into the next 1 record" in items[1].reason
+    assert "第3篇" in items[3].text
+
+
 def test_a_huge_html_record_is_skipped_without_being_held(tmp_path: Path) -> None:
     huge = b"<html><body><p>" + b"\xe9\x95\xbf" * (6 << 20) + b"</p></body></html>"  # 18 MB
     path = _responses(tmp_path / "x.warc.gz", [(_page(0), []), (huge, []), (_page(2), [])], True)

@@ -91,10 +91,25 @@ def _read_all(
                 yield reject(cfg, e.filename or given, f"cannot read: {e.strerror or e}")
             for path in hidden:  # left out by rule, not an error: recorded in either mode
                 yield Skip(path, None, HIDDEN)
+            several = len(inputs) > 1
             for rel in files:
-                yield from _read_one(os.path.join(given, rel), rel, cfg, seen_uris, jobs, raw)
+                name = id_name(given, rel, several)
+                yield from _read_one(os.path.join(given, rel), name, cfg, seen_uris, jobs, raw)
         else:
-            yield from _read_one(given, os.path.basename(given), cfg, seen_uris, jobs, raw)
+            name = id_name(given, "", len(inputs) > 1)
+            yield from _read_one(given, name, cfg, seen_uris, jobs, raw)
+
+
+def id_name(given: str, rel: str, several: bool) -> str:
+    """The name a file is known by: the id of a text document, the `<name>:<line>` of a JSONL
+    record without an id. `rel` is the file's path inside the folder `given` ("" when `given`
+    is the file). With one input it is the path inside the folder, or the file's base name;
+    when the run is given several inputs, the input as given leads, so two folders that both
+    hold `part-0.txt` give the documents `a/part-0.txt` and `b/part-0.txt`."""
+    label = given.rstrip("/") if "://" in given else Path(os.path.normpath(given)).as_posix()
+    if not several:
+        return rel or label.rsplit("/", 1)[-1]
+    return f"{label}/{rel}" if rel else label
 
 
 def input_formats(inputs: Sequence[str], cfg: ReadConfig) -> set[str]:

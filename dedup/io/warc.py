@@ -126,6 +126,11 @@ class _Page:
     content_type: str = ""
 
 
+# Where a record's content holds the end of a record and the start of the next: its
+# Content-Length ran past its own end.
+_NEXT_RECORD = re.compile(rb"\r\n\r\nWARC/1\.[01]\r\n")
+
+
 @dataclass(frozen=True)
 class _Broken:
     """A record that is not read: damaged, too large, or the last one of a file that cannot
@@ -277,6 +282,19 @@ def _pages(records: Any, cfg: ReadConfig) -> Iterator[_Page | _Broken]:
             yield _Broken(number, f"corrupt or truncated WARC (record {number}): {first}")
             return
         if not wanted:
+            continue
+        swallowed = len(_NEXT_RECORD.findall(payload)) if problem is None else 0
+        if swallowed:
+            # A Content-Length too large: the record runs into the records after it, which
+            # are lost with it, each counted (the reader goes on at the next record start).
+            problem = (
+                f"the record at byte {offset} has a Content-Length that runs into the "
+                f"next {swallowed} record(s), lost with it"
+            )
+            yield _Broken(number, f"record {number}: {problem}")
+            for k in range(1, swallowed + 1):
+                yield _Broken(number + k, f"record {number + k}: inside record {number}'s length")
+            number += swallowed
             continue
         if records.overruns > overruns:
             problem = (
