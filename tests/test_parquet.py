@@ -187,3 +187,37 @@ def test_a_corrupt_row_group_costs_its_rows_only_each_named(tmp_path: Path) -> N
     with pytest.raises(InputError) as err:
         list(read_inputs([str(path)], ReadConfig()))
     assert (err.value.source, err.value.line) == (str(path), 11)
+
+
+def test_a_row_group_of_giant_values_is_skipped_from_the_footer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few kilobytes of Parquet can hold a value of many megabytes: a row group whose rows
+    average more than --max-record-bytes is not read (each row named); the others are."""
+    giant = "长" * (2 << 20)  # 6 MiB of UTF-8, compresses to almost nothing
+    texts = ["短文一", "短文二", giant, "短文四"]
+    table = pa.table({"id": [f"r{i}" for i in range(4)], "text": texts})
+    path = tmp_path / "g.parquet"
+    pq.write_table(table, path, row_group_size=2, compression="zstd")
+    assert path.stat().st_size < 64 << 10
+    read_groups: list[list[int]] = []
+    real = pq.ParquetFile.iter_batches
+
+    def spied(self, *args, **kw):  # type: ignore[no-untyped-def]
+        read_groups.append(kw.get("row_groups"))
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spied)
+    cfg = ReadConfig(on_error="skip", max_record_bytes=1 << 20)
+    items = list(read_inputs([str(path)], cfg))
+    assert [(type(i).__name__, i.line) for i in items] == [
+        ("Doc", 1),
+        ("Doc", 2),
+        ("Skip", 3),
+        ("Skip", 4),
+    ]
+    assert "row group 2 of 2 (rows 3-4): its rows average more than" in items[2].reason
+    assert read_groups == [[0]]  # the giant row group was never decoded
+    # Without a limit it is read whole.
+    docs = list(read_inputs([str(path)], ReadConfig(max_record_bytes=0, max_document_chars=0)))
+    assert [len(d.text) for d in docs] == [len(t) for t in texts]

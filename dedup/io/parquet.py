@@ -67,6 +67,18 @@ def read_parquet(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
     for group in range(groups):
         size = pf.metadata.row_group(group).num_rows
         done = 0
+        if _too_large(pf.metadata.row_group(group), cfg):
+            # Its rows average more than the record limit (a hostile file can hold a 1 GiB
+            # value in a few kilobytes): not read, each row named.
+            where = f"row group {group + 1} of {groups} (rows {row + 1}-{row + size})"
+            reason = (
+                f"{where}: its rows average more than {cfg.max_record_bytes:,} bytes "
+                "(the limit of --max-record-bytes); not read"
+            )
+            for lost in range(row + 1, row + size + 1):
+                yield reject(cfg, path, reason, lost)
+            row += size
+            continue
         try:
             # By row group: damage in one costs only its rows, each named.
             for batch in pf.iter_batches(batch_size=_BATCH_ROWS, row_groups=[group]):
@@ -84,6 +96,14 @@ def read_parquet(path: str, name: str, cfg: ReadConfig) -> Iterator[Doc | Skip]:
             for lost in range(first, last + 1):
                 yield reject(cfg, path, f"corrupt Parquet data in {where}: {e}", lost)
         row += size
+
+
+def _too_large(group: Any, cfg: ReadConfig) -> bool:
+    """Whether a row group's rows, uncompressed, average more than the record limit (from
+    the footer, before anything is read)."""
+    if not cfg.max_record_bytes or group.num_rows == 0:
+        return False
+    return bool(group.total_byte_size > cfg.max_record_bytes * group.num_rows)
 
 
 def _check_columns(schema: Any, cfg: ReadConfig, pa: Any) -> str | None:
