@@ -79,6 +79,22 @@ class ProgressPrinter:
             self.stream.write(line + "\n")
         self.stream.flush()
 
+    def pages(self, done: int, total: int) -> None:
+        """The report's progress: `done` of `total` cluster pages written. Shown at the start,
+        at the end, and in between as often as other progress lines."""
+        now = self.clock()
+        if 0 < done < total and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = _duration(now - self.start)
+        line = f"dedup [report] {done:,}/{total:,} cluster pages, elapsed {elapsed}"
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line)
+            self.drawn = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         """Clear the terminal line, so the final message starts on a clean line."""
         if self.tty and self.drawn:
