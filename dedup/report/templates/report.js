@@ -139,10 +139,12 @@ function searchIndex() {
   }
 
   let timer = 0;
-  form.addEventListener("input", () => {
+  const later = () => {
     clearTimeout(timer);
     timer = setTimeout(filter, 120);
-  });
+  };
+  form.addEventListener("input", later);
+  form.addEventListener("change", later);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     filter();
@@ -159,6 +161,10 @@ function diffTools() {
   if (!bar) return;
   bar.hidden = false;
   const body = document.body;
+  // The diff tables' heads stick right under the toolbar, whatever its height.
+  const fit = () => document.documentElement.style.setProperty("--bar", bar.offsetHeight + "px");
+  fit();
+  window.addEventListener("resize", fit);
   const changes = Array.from(document.querySelectorAll("table.diff tr.change, table.diff tr.rep_only, table.diff tr.member_only"));
   const where = document.getElementById("where");
 
