@@ -31,11 +31,11 @@ from ..errors import ConfigError, InputError
 from ..io.outdir import REPORT, LocalFolder, disown, own
 from ..io.writers import atomic_open, document_files
 from ..parallel import batched, ordered_map, resolve_jobs
+from ..phrases import vocabulary_table
 from ..types import Cluster, Member
 from . import render
 from .diff import (
     DocText,
-    Segmenter,
     Thresholds,
     cluster_report,
     doc_text,
@@ -103,12 +103,10 @@ class _PageTask:
 
 @dataclass(frozen=True)
 class _PageMaker:
-    """Computes and renders pages (called in worker processes, forked with the loaded
-    word segmenter)."""
+    """Computes and renders pages (called in worker processes)."""
 
     cfg: ReportConfig
     run: _RunInfo
-    segmenter: Segmenter
     templates: render.Templates
 
     def __call__(self, tasks: list[_PageTask]) -> list[tuple[int, str, str]]:
@@ -122,7 +120,6 @@ class _PageMaker:
                 max_listed=self.cfg.max_listed,
                 max_paragraphs=self.cfg.max_paragraphs,
                 norm_cfg=self.run.norm_cfg,
-                segmenter=self.segmenter,
                 extras=task.extras,
                 thresholds=self.run.thresholds,
             )
@@ -213,11 +210,10 @@ def build_report(
         if batch:
             yield batch
 
-    segmenter = Segmenter()
     workers = min(resolve_jobs(jobs), max(1, -(-len(order) // _PAGES_PER_TASK)))
-    if workers > 1:
-        segmenter.load()  # once, before the workers are forked
-    maker = _PageMaker(cfg, run, segmenter, templates)
+    if order and run.norm_cfg.t2s and run.norm_cfg.fold_phrases:
+        vocabulary_table()  # built once, before the workers are forked
+    maker = _PageMaker(cfg, run, templates)
     done = 0
     if progress is not None:
         progress(0, len(order))
@@ -345,8 +341,8 @@ def _read_clusters(path: Path) -> tuple[list[Cluster], dict[int, dict[str, dict[
             if not isinstance(mid, str) or jac is None or con is None:
                 raise InputError(str(path), "each member needs 'id', 'jaccard', 'containment'", n)
             members.append(Member(mid, jac, con))
-            more = {k: v for k, v in m.items() if k not in _MEMBER_FIELDS}
-            if more:
+            if len(m) > len(_MEMBER_FIELDS):  # more than id, jaccard and containment
+                more = {k: v for k, v in m.items() if k not in _MEMBER_FIELDS}
                 extras.setdefault(number, {})[mid] = more
         seen.add(number)
         clusters.append(Cluster(number, rep, tuple(members)))

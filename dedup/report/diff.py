@@ -14,7 +14,8 @@ How two versions are compared (the choices a reader of a report should know):
   splits at a stray blank line). Linked paragraphs form one aligned block, so reordered and
   re-split paragraphs still line up; unlinked paragraphs exist in one version only.
 - **Diff on the normalizer's text, shown on the original.** Inside a block the texts are
-  compared clause by clause, then, inside clauses that differ, word by word (jieba), with
+  compared clause by clause, then, inside clauses that differ, character by character (Latin
+  words and numbers whole), with
   `difflib.SequenceMatcher(autojunk=False)`. What is compared is each side's *key*: the text
   as the normalizer compares it (its character table: traditional to simplified, width,
   case; its `NOISE_PASSES` taken out: pinyin annotations, toneless ones such as `的(de)`
@@ -34,7 +35,6 @@ from __future__ import annotations
 import bisect
 import difflib
 import json
-import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,7 +48,7 @@ from ..chars import SEP, WORD, codepoints, from_codepoints, tables
 from ..cluster import UnionFind
 from ..config import NormalizeConfig
 from ..normalize import NOISE_PASSES, NoiseCounts, normalize_counted
-from ..phrases import PhraseTable, fold_phrases, vocabulary_table
+from ..phrases import PhraseTable, fold_phrases_batch, vocabulary_table
 from ..types import Cluster, Member
 
 PieceKind = Literal["equal", "delete", "insert", "noise", "variant"]
@@ -77,6 +77,7 @@ _BLANK_LINE = re.compile(r"\n[ \t\u3000]*\n")
 _LINE = re.compile(r"\n")
 _SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』)）\"']*|\.(?=\s)|\n")
 _CLAUSE = re.compile(r"[^。！？!?；;，,、：:\n]*[。！？!?；;，,、：:\n]?")
+_FINE_TOKEN = re.compile(r"[0-9a-z\u00c0-\u024f]+|\s+|.", re.S)
 _UNSAFE_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -389,40 +390,10 @@ def split_paragraphs(text: str) -> list[str]:
     return [text[s:e] for s, e in paragraph_spans(text)]
 
 
-class Segmenter:
-    """Word segmentation by jieba; the dictionary is loaded on first use, without jieba's log
-    lines (the library never prints)."""
-
-    def __init__(self) -> None:
-        self._tokenizer: Any = None
-        # The representative's changed clauses recur for every member of a cluster.
-        self._cache: dict[str, list[str]] = {}
-
-    def load(self) -> None:
-        """Load the dictionary now (before forking workers, which then share it)."""
-        if self._tokenizer is None:
-            import jieba  # lazy: loading the dictionary takes a moment
-
-            log = logging.getLogger("jieba")
-            level = log.level
-            log.setLevel(logging.WARNING)
-            try:
-                tok = jieba.Tokenizer()
-                tok.initialize()
-            finally:
-                log.setLevel(level)
-            self._tokenizer = tok
-
-    def words(self, text: str) -> list[str]:
-        self.load()
-        # HMM off: unknown words fall apart into characters, which a diff handles well, and
-        # segmentation is several times faster.
-        words = self._cache.get(text)
-        if words is None:
-            if len(self._cache) >= _SEGMENT_CACHE:
-                self._cache.clear()
-            words = self._cache[text] = self._tokenizer.lcut(text, HMM=False)
-        return words
+def _chars(key: str) -> list[str]:
+    """A key cut for the fine diff: Latin words and numbers whole, every other character (CJK
+    ideographs) alone. Finer than words, and free: no dictionary to load."""
+    return _FINE_TOKEN.findall(key)
 
 
 # --- folding and noise -----------------------------------------------------------------------
@@ -468,7 +439,6 @@ def _merge_spans(spans: Iterable[Span]) -> list[Span]:
 @dataclass
 class _Context:
     norm_cfg: NormalizeConfig
-    segmenter: Segmenter
     fold: np.ndarray = field(init=False)
     cls: np.ndarray = field(init=False)
     vocabulary: PhraseTable | None = field(init=False)
@@ -493,12 +463,14 @@ class _Text:
     text: str
     noise: tuple[Span, ...]
     key: str
-    kstart: tuple[int, ...]
-    kend: tuple[int, ...]
-    kclause: tuple[int, ...]
+    kstart: Sequence[int]
+    kend: Sequence[int]
+    kclause: Sequence[int]
 
     @classmethod
     def join(cls, parts: Sequence[_Text]) -> _Text:
+        if len(parts) == 1:
+            return parts[0]
         noise: list[Span] = []
         kstart: list[int] = []
         kend: list[int] = []
@@ -516,9 +488,9 @@ class _Text:
             _PARAGRAPH_SEP.join(p.text for p in parts),
             tuple(noise),
             "".join(p.key for p in parts),
-            tuple(kstart),
-            tuple(kend),
-            tuple(kclause),
+            kstart,
+            kend,
+            kclause,
         )
 
     def tokens(self, cut: Callable[[str], Iterable[str]] | None, k0: int, k1: int) -> list[Token]:
@@ -542,42 +514,24 @@ class _Text:
         return (self.kstart[k0], max(self.kend[k0:k1]), self.key[k0:k1], k0, k1)
 
 
-def _key_map(
-    folded: np.ndarray, keep: np.ndarray, word: np.ndarray, start: int, end: int, ctx: _Context
-) -> tuple[str, list[int], list[int], list[int]]:
-    """The key of folded[start:end] (code points; `keep` marks the characters the normalizer
-    keeps, `word` those of Latin words and numbers) with, for each key character, the span of
-    original characters it stands for and its clause."""
-    pos = np.flatnonzero(keep[start:end]) + start
-    starts, ends, chars = pos, pos + 1, folded[pos]
-    if pos.size > 1:
-        # A space where the normalizer keeps one: between two words a separator parts.
-        gap = np.flatnonzero((np.diff(pos) > 1) & word[pos[1:]] & word[pos[:-1]])
-        starts = np.insert(starts, gap + 1, pos[gap] + 1)
-        ends = np.insert(ends, gap + 1, pos[gap + 1])
-        chars = np.insert(chars, gap + 1, 0x20)
-    pre = from_codepoints(chars)
-    text = from_codepoints(folded[start:end])
-    clause_ends = [m.end() + start for m in _CLAUSE.finditer(text) if m.group(0)]
-    clause = np.searchsorted(np.array(clause_ends, dtype=np.int64), starts, side="right").tolist()
-    key = pre
-    if ctx.vocabulary is not None and pre:
-        key = from_codepoints(fold_phrases(codepoints(pre), ctx.vocabulary)[0])
-    s_list, e_list = starts.tolist(), ends.tolist()
-    if len(key) != len(pre):  # a word folded to one of another length: spans of its characters
-        ks: list[int] = []
-        ke: list[int] = []
-        kc: list[int] = []
-        matcher = difflib.SequenceMatcher(None, pre, key, autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-            for j in range(j1, j2):
-                first = min(i1 + (j - j1) if tag == "equal" else i1, len(pre) - 1)
-                last = min(first if tag == "equal" else max(i1, i2 - 1), len(pre) - 1)
-                ks.append(s_list[first])
-                ke.append(e_list[last])
-                kc.append(clause[first])
-        return key, ks, ke, kc
-    return key, s_list, e_list, clause
+def _remap(
+    pre: str, key: str, starts: list[int], ends: list[int], clause: list[int]
+) -> tuple[list[int], list[int], list[int]]:
+    """Spans and clauses of the characters of `key`, the vocabulary fold of `pre` (whose
+    characters have `starts`, `ends`, `clause`): a word folded to one of another length gives
+    each of its characters the span of the whole word."""
+    ks: list[int] = []
+    ke: list[int] = []
+    kc: list[int] = []
+    matcher = difflib.SequenceMatcher(None, pre, key, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for j in range(j1, j2):
+            first = min(i1 + (j - j1) if tag == "equal" else i1, len(pre) - 1)
+            last = min(first if tag == "equal" else max(i1, i2 - 1), len(pre) - 1)
+            ks.append(starts[first])
+            ke.append(ends[last])
+            kc.append(clause[first])
+    return ks, ke, kc
 
 
 @dataclass(frozen=True)
@@ -596,7 +550,7 @@ def _bigrams(key: str) -> frozenset[str]:
 
 def _paragraphs(head: str, max_paragraphs: int, ctx: _Context) -> tuple[list[_Para], bool]:
     """The first `max_paragraphs` paragraphs of `head`, folded and keyed (the whole head at
-    once: one pass of the normalizer's table and patterns, then slices)."""
+    once: one pass of the normalizer's table, patterns and vocabulary, then slices)."""
     spans = paragraph_spans(head)
     cut = len(spans) > max_paragraphs
     spans = spans[:max_paragraphs]
@@ -605,29 +559,55 @@ def _paragraphs(head: str, max_paragraphs: int, ctx: _Context) -> tuple[list[_Pa
     folded = from_codepoints(folded_cps)
     noise = noise_spans(folded, ctx.norm_cfg)
     # The normalizer's comparison text: its noise out, its separators (punctuation, spaces)
-    # dropped.
+    # dropped but for a space between two words (Latin, numbers) that a separator parts.
     cls = ctx.cls[folded_cps]
     keep = cls != SEP
     for s, e in noise:
         keep[s:e] = False
     word = cls == WORD
-    ends = [b for _, b in noise]  # noise spans are sorted and disjoint
+    pos = np.flatnonzero(keep)
+    span_starts = np.array([s for s, _ in spans] or [0], dtype=np.int64)
+    para = np.searchsorted(span_starts, pos, side="right")
+    starts, ends, chars = pos, pos + 1, folded_cps[pos]
+    if pos.size > 1:
+        gap = np.flatnonzero(
+            (np.diff(pos) > 1) & word[pos[1:]] & word[pos[:-1]] & (para[1:] == para[:-1])
+        )
+        if gap.size:
+            starts = np.insert(starts, gap + 1, pos[gap] + 1)
+            ends = np.insert(ends, gap + 1, pos[gap + 1])
+            chars = np.insert(chars, gap + 1, 0x20)
+    clause_ends = np.array([m.end() for m in _CLAUSE.finditer(folded) if m.group(0)], np.int64)
+    clause = np.searchsorted(clause_ends, starts, side="right")
+    # Each paragraph's key characters: those whose span starts inside it.
+    bounds = np.searchsorted(starts, np.array([x for sp in spans for x in sp], dtype=np.int64))
+    lo, hi = bounds[0::2], bounds[1::2]
+    keys = chars.astype(np.uint32)
+    offsets = np.concatenate(([0], np.cumsum(hi - lo))).astype(np.int64)
+    if len(spans):
+        keys = np.concatenate([chars[a:b] for a, b in zip(lo, hi, strict=True)]).astype(np.uint32)
+    folds = np.zeros(len(spans), dtype=np.int64)
+    folded_keys, folded_off = keys, offsets
+    if ctx.vocabulary is not None and keys.size:
+        folded_keys, folded_off, folds = fold_phrases_batch(keys, offsets, ctx.vocabulary)
+    noise_ends = [b for _, b in noise]  # noise spans are sorted and disjoint
     out: list[_Para] = []
-    for s, e in spans:
+    for k, (s, e) in enumerate(spans):
         inner: list[Span] = []
-        for a, b in noise[bisect.bisect_right(ends, s) :]:
+        for a, b in noise[bisect.bisect_right(noise_ends, s) :]:
             if a >= e:
                 break
             inner.append((max(a, s) - s, min(b, e) - s))
-        key, ks, ke, kc = _key_map(folded_cps, keep, word, s, e, ctx)
-        body = _Text(
-            head[s:e],
-            tuple(inner),
-            key,
-            tuple(x - s for x in ks),
-            tuple(x - s for x in ke),
-            tuple(kc),
-        )
+        a, b = int(lo[k]), int(hi[k])
+        ks = (starts[a:b] - s).tolist()
+        ke = (ends[a:b] - s).tolist()
+        kc = clause[a:b].tolist()
+        key = from_codepoints(folded_keys[folded_off[k] : folded_off[k + 1]])
+        if folds[k]:
+            pre = from_codepoints(keys[offsets[k] : offsets[k + 1]])
+            if len(pre) != len(key):
+                ks, ke, kc = _remap(pre, key, ks, ke, kc)
+        body = _Text(head[s:e], tuple(inner), key, ks, ke, kc)
         out.append(_Para(body, _bigrams(key)))
     return out, cut
 
@@ -879,8 +859,7 @@ def _diff(
         if tag != "replace":
             out.append(op)
             continue
-        words = ctx.segmenter.words
-        fine = _opcodes(rep.tokens(words, *ka), mem.tokens(words, *kb), (a1, a2), (b1, b2))
+        fine = _opcodes(rep.tokens(_chars, *ka), mem.tokens(_chars, *kb), (a1, a2), (b1, b2))
         if fine is None:
             granularity = "clause"
             out.append(op)
@@ -987,11 +966,10 @@ def diff_texts(
     *,
     max_paragraphs: int = 400,
     norm_cfg: NormalizeConfig | None = None,
-    segmenter: Segmenter | None = None,
 ) -> tuple[Block, ...]:
     """Blocks of a member text against a representative text (no limit on characters)."""
     norm_cfg = norm_cfg or NormalizeConfig()
-    ctx = _Context(norm_cfg, segmenter or Segmenter())
+    ctx = _Context(norm_cfg)
     rep, rep_cut = _paragraphs(clean(rep_text), max_paragraphs, ctx)
     doc = doc_text("member", member_text, len(member_text), norm_cfg)
     return _diff_member(rep, rep_cut, Member("member", 0.0, 0.0), doc, max_paragraphs, ctx).blocks
@@ -1006,7 +984,6 @@ def cluster_report(
     max_listed: int,
     max_paragraphs: int,
     norm_cfg: NormalizeConfig,
-    segmenter: Segmenter,
     extras: Mapping[str, Mapping[str, Any]] | None = None,
     thresholds: Thresholds = Thresholds(),
 ) -> ClusterReport:
@@ -1014,7 +991,7 @@ def cluster_report(
     (`texts`: heads of the shown documents; `lengths`: of every member found; `extras`:
     further fields of each member in clusters.jsonl, by id)."""
     extras = extras or {}
-    ctx = _Context(norm_cfg, segmenter)
+    ctx = _Context(norm_cfg)
     rep_doc = texts.get(cluster.representative)
     diffs: list[MemberDiff] = []
     missing: list[str] = []

@@ -205,10 +205,11 @@ INDEX_DATA = "index-data.js"
 
 
 def pieces_html(pieces: Iterable[Piece]) -> str:
+    """Pieces of a diff as HTML (their texts are already `clean`: only escaped here)."""
     out = []
     for p in pieces:
         open_, close = _HTML_TAGS[p.kind]
-        out.append(f"{open_}{esc(p.text)}{close}")
+        out.append(f"{open_}{html.escape(p.text, quote=False)}{close}")
     return "".join(out)
 
 

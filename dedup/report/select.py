@@ -7,7 +7,8 @@ kind of doubt gets its share:
 
 1. the largest clusters (one wrong link there removes many documents);
 2. the least similar (lowest Jaccard of a member to its representative: the borderline calls);
-3. the noisiest (most kinds of noise folded in its members: where the normalizer did the most).
+3. the noisiest (most kinds of noise folded in its members' first 1,000 characters: where the
+   normalizer did the most).
 
 Ties go to the lower cluster number, so the choice depends on clusters.jsonl alone.
 """
@@ -27,7 +28,7 @@ from .diff import ClusterRow, clean, cluster_row, index_order
 
 # Characters of a member read for its noise kinds: the head tells the kinds of a crawl's noise,
 # and this bounds the cost of the index whatever the documents' lengths.
-_NOISE_HEAD = 2000
+_NOISE_HEAD = 1000
 SNIPPET_CHARS = 80
 
 
