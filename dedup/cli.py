@@ -87,7 +87,7 @@ def _report_options(f: Any) -> Any:
         ("--max-index-rows", 5000, "Clusters listed on the index page without script."),
         (
             "--report-clusters",
-            200,
+            50,
             "Clusters with a page of their own: in turn the largest, the least similar and the "
             "noisiest. The index's search finds every cluster.",
         ),
