@@ -80,10 +80,12 @@ class ProgressPrinter:
         self.stream.flush()
 
     def pages(self, done: int, total: int) -> None:
-        """The report's progress: `done` of `total` cluster pages written. Shown at the start,
-        at the end, and in between as often as other progress lines."""
+        """The report's progress: `done` of `total` cluster pages written. Like the other lines:
+        its first and last line at once on a terminal (in a log only once the run is long
+        enough to be logging), and in between at most every `interval` seconds."""
         now = self.clock()
-        if 0 < done < total and now - self.last < self.interval:
+        edge = done in (0, total) and (self.tty or now - self.start >= self.interval)
+        if not edge and now - self.last < self.interval:
             return
         self.last = now
         elapsed = _duration(now - self.start)
