@@ -79,6 +79,24 @@ class ProgressPrinter:
             self.stream.write(line + "\n")
         self.stream.flush()
 
+    def pages(self, done: int, total: int) -> None:
+        """The report's progress: `done` of `total` cluster pages written. Like the other lines:
+        its first and last line at once on a terminal (in a log only once the run is long
+        enough to be logging), and in between at most every `interval` seconds."""
+        now = self.clock()
+        edge = done in (0, total) and (self.tty or now - self.start >= self.interval)
+        if not edge and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = _duration(now - self.start)
+        line = f"dedup [report] {done:,}/{total:,} cluster pages, elapsed {elapsed}"
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line)
+            self.drawn = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         """Clear the terminal line, so the final message starts on a clean line."""
         if self.tty and self.drawn:

@@ -84,7 +84,13 @@ def _report_options(f: Any) -> Any:
         ("--max-listed", 1000, "Members per cluster listed with their figures."),
         ("--max-chars", 20_000, "Characters of each document compared and shown."),
         ("--max-paragraphs", 400, "Paragraphs of each document compared."),
-        ("--max-index-rows", 5000, "Clusters listed on the index page."),
+        ("--max-index-rows", 5000, "Clusters listed on the index page without script."),
+        (
+            "--report-clusters",
+            50,
+            "Clusters with a page of their own: in turn the largest, the least similar and the "
+            "noisiest. The index's search finds every cluster.",
+        ),
     ]
     for name, default, help_text in reversed(limits):
         f = click.option(name, type=int, default=default, show_default=True, help=help_text)(f)
@@ -95,7 +101,7 @@ def _report_config(opts: dict[str, Any]) -> Any:
     from .report import ReportConfig
 
     keys = ("max_members", "max_listed", "max_chars", "max_paragraphs", "max_index_rows")
-    return ReportConfig(**{k: opts.pop(k) for k in keys})
+    return ReportConfig(**{k: opts.pop(k) for k in keys}, clusters=opts.pop("report_clusters"))
 
 
 @click.group(cls=_Group)
@@ -308,11 +314,15 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     report_cfg = _report_config(opts)
     report = None
     written: list[Path] = []  # the report's index page, once written
+    printer = None
+    if not quiet:
+        printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
     if not no_report:
         from .report import build_report
 
         def report(out: Path, summary: Any) -> object:
-            written.append(build_report(out, report_cfg, summary))
+            pages = printer.pages if printer is not None else None
+            written.append(build_report(out, report_cfg, summary, jobs=config.jobs, progress=pages))
             return written[-1]
 
     from .io.hadoop import is_uri
@@ -321,9 +331,6 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         raise click.BadParameter(
             "a URI is an OUTDIR for --engine spark only; give a local folder", param_hint="-o"
         )
-    printer = None
-    if not quiet:
-        printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
     if opts["engine"] == "spark":
         from .spark import run_spark
 
@@ -415,13 +422,32 @@ def normalize(file: str, input_format: str, text_field: str, counts: bool) -> No
 @cli.command()
 @click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_report_options
-def report(outdir: Path, **opts: Any) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Worker processes for the pages (0: all cores). Output does not depend on it.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress).")
+def report(outdir: Path, jobs: int, quiet: bool, **opts: Any) -> None:
     """(Re)build OUTDIR/report from an existing run."""
+    from ._cli_progress import ProgressPrinter
     from .io.outdir import LocalFolder
     from .report import build_report
 
-    with LocalFolder(outdir).lock():  # not while a run writes OUTDIR
-        index = build_report(outdir, _report_config(opts))
+    printer = None if quiet else ProgressPrinter(sys.stderr, tty=sys.stderr.isatty())
+    try:
+        with LocalFolder(outdir).lock():  # not while a run writes OUTDIR
+            index = build_report(
+                outdir,
+                _report_config(opts),
+                jobs=jobs,
+                progress=printer.pages if printer is not None else None,
+            )
+    finally:
+        if printer is not None:
+            printer.close()
     click.echo(f"report: {shown(str(index))}", err=True)
 
 

@@ -136,8 +136,8 @@ class NoisePass:
     # Look for the pattern only inside matches of this one (each searched on its own), a fast
     # scan that keeps the costlier pattern off most of the text.
     within: re.Pattern[str] | None = None
-    # Whether the report marks the places. False only for toneless pinyin, which the report
-    # has never marked; turning it on changes report pages, not normalized text.
+    # Whether the report marks the places (and leaves them out of its diff); turning it off
+    # changes report pages, not normalized text.
     shown_in_report: bool = True
 
     def enabled(self, cfg: NormalizeConfig) -> bool:
@@ -191,7 +191,6 @@ NOISE_PASSES: tuple[NoisePass, ...] = (
         "",
         trigger="(",
         accept=_is_syllable,
-        shown_in_report=False,
     ),
     NoisePass("mojibake", "strip_mojibake", _MOJIBAKE, " ", trigger="?\ufffd"),
     NoisePass("junk", "strip_junk", _JUNK, " ", accept=_is_junk, within=_ASCII_RUN),

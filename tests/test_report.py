@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from dedup.config import NormalizeConfig
 from dedup.errors import ConfigError, InputError
 from dedup.normalize import normalize
 from dedup.report import ReportConfig, build_report
-from dedup.report.diff import Segmenter, align, diff_texts, noise_spans, split_paragraphs
+from dedup.report.diff import align, diff_texts, noise_spans, split_paragraphs
 from dedup.report.render import md_code, md_fence, page_name
 from dedup.shingle import shingles
 
@@ -210,7 +211,7 @@ def test_seeds_report_content(seeds_report: Path) -> None:
     assert "2022年11月，第6届中国—南亚博览会" in page
     assert re.search(r"### Block \d+: ¶ [\d–, ]+ only in the representative", md)
     # Folding: traditional against simplified is no difference, the real edit is one.
-    assert "[-赢得-]{+贏來+}" in md
+    assert "赢[-得-]{+來+}" in md  # 贏 is 赢: only the second character is an edit
     assert "{+會議+}" not in md and "[-会议-]" not in md
     # Original and normalized text can be viewed without JavaScript.
     assert page.count("<details>") >= 4
@@ -230,8 +231,10 @@ def test_small_alignment(tmp_path: Path) -> None:
         ("rep_only", (3,), ()),
     ]
     changed = blocks[1]
-    assert [p.text for p in changed.rep_pieces if p.kind == "delete"] == ["座椅"]
-    assert [p.text for p in changed.member_pieces if p.kind == "insert"] == ["長椅"]
+    assert [p.text for p in changed.rep_pieces if p.kind == "delete"] == [
+        "座"
+    ]  # 椅 is in both: characters are compared
+    assert [p.text for p in changed.member_pieces if p.kind == "insert"] == ["長"]
     assert [p.text for p in changed.member_pieces if p.kind == "noise"] == ["(yuán)"]
     assert blocks[3].granularity == "same"  # traditional vs simplified only
 
@@ -287,11 +290,9 @@ def test_noise_spans_are_the_normalizer_passes() -> None:
 
     assert found(NormalizeConfig()) == ["<br/>", "(fā)", "&nbsp;", "?yōu)", junk]
     assert found(NormalizeConfig(strip_html=False, strip_junk=False)) == ["(fā)", "?yōu)"]
-    # Toneless pinyin is removed by the normalizer but not marked (`shown_in_report`).
-    assert noise_spans(fold_chars("我的(de)书")) == []
-
-
-_SEGMENTER = Segmenter()
+    # Toneless pinyin too (only after an ideograph, only a valid syllable).
+    assert noise_spans(fold_chars("我的(de)书")) == [(2, 6)]
+    assert noise_spans(fold_chars("我的(xyz)书 a(de)")) == []
 
 
 @settings(max_examples=60, deadline=None)
@@ -300,7 +301,7 @@ _SEGMENTER = Segmenter()
     st.text(alphabet="天气很好我们公园發展(fā)?\n ，。ab<>&\"'", max_size=80),
 )
 def test_pieces_cover_both_texts(rep: str, member: str) -> None:
-    for b in diff_texts(rep, member, segmenter=_SEGMENTER):
+    for b in diff_texts(rep, member):
         assert "".join(p.text for p in b.rep_pieces) == b.rep_text
         assert "".join(p.text for p in b.member_pieces) == b.member_text
         for tag, a1, a2, b1, b2 in b.opcodes:
@@ -330,6 +331,7 @@ _ALLOWED_TAGS = {
     "p", "code", "section", "table", "thead", "tbody", "tr", "th", "td", "del", "ins", "span",
     "details", "summary", "pre", "br", "strong", "colgroup", "col", "footer", "ul", "li",
     "figure", "figcaption", "div", "svg", "line", "rect", "text",
+    "button", "kbd", "form", "label", "input", "select", "option",
 }  # fmt: skip
 
 
@@ -344,7 +346,8 @@ class _TagCheck(HTMLParser):
         for name, value in attrs:
             if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
                 self.bad.append(f"{tag}[{name}]")
-        if tag == "script" and dict(attrs).get("src") not in ("report.js", "../report.js"):
+        scripts = ("report.js", "../report.js", "index-data.js")
+        if tag == "script" and dict(attrs).get("src") not in scripts:
             self.bad.append("inline script")
 
 
@@ -418,6 +421,7 @@ def test_file_names_come_from_cluster_numbers(evil_report: Path) -> None:
         "index.md",
         "style.css",
         "report.js",
+        "index-data.js",
         "clusters/000000.html",
         "clusters/000000.md",
         "clusters/000001.html",
@@ -481,8 +485,12 @@ def test_index_is_capped(tmp_path: Path) -> None:
     build_report(out, ReportConfig(max_index_rows=5))
     index = (out / "report/index.html").read_text("utf-8")
     assert index.count('<a href="clusters/') == 5
-    assert "the first 5 of 20 clusters" in index
+    assert "20 of the 20 clusters have pages" in index
+    assert "The table lists the first 5" in index
     assert len(list((out / "report/clusters").glob("*.html"))) == 20
+    # Every cluster is in the search data, whatever the table lists.
+    data = _index_data(out)
+    assert sorted(r[0] for r in data["rows"]) == list(range(20))
 
 
 def test_only_shown_member_texts_are_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -546,7 +554,7 @@ def test_field_names_and_integer_ids_from_summary(tmp_path: Path) -> None:
     build_report(out)
     page = (out / "report/clusters/000000.html").read_text("utf-8")
     assert '<section class="member" id="member-1">' in page
-    assert '<ins class="ins">長椅</ins>' in page
+    assert '<ins class="ins">長</ins>椅' in page
 
 
 def test_no_clusters(tmp_path: Path) -> None:
@@ -601,3 +609,197 @@ def test_bidi_overrides_in_ids_cannot_spill_over_the_page(tmp_path: Path) -> Non
         html = (out / "report" / page).read_text("utf-8")
         shown = html.count(evil)
         assert shown and shown == html.count(f'<code class="id">{evil}</code>'), page
+
+
+# --- the diff follows the normalizer ---------------------------------------------------------
+
+
+def _index_data(out: Path) -> Any:
+    text = (out / "report/index-data.js").read_text("utf-8")
+    return json.loads(text[text.index("=") + 1 :].strip().rstrip(";"))
+
+
+def _mangled_s2twp(text: str) -> str:
+    """`text` as OpenCC's s2twp writes it (Taiwan characters and vocabulary), with ASCII
+    punctuation, HTML entities for quotes and a toneless pinyin annotation."""
+    import opencc
+
+    tw = opencc.OpenCC("s2twp").convert(text)
+    for a, b in (("，", ","), ("。", "."), ("：", ":"), ("“", "&ldquo;"), ("”", "&rdquo;")):
+        tw = tw.replace(a, b)
+    return tw.replace("的", "的（ｄｅ）", 1)
+
+
+def _marks(blocks: Any) -> Counter[str]:
+    return Counter(p.kind for b in blocks for p in (*b.rep_pieces, *b.member_pieces))
+
+
+def test_s2twp_conversion_with_mangled_punctuation_shows_no_change(tmp_path: Path) -> None:
+    seed = seed_docs()["001_096293c0fedcb6b3"]
+    member = _mangled_s2twp(seed)
+    assert member != seed and normalize(member) == normalize(seed)
+    marks = _marks(diff_texts(seed, member))
+    assert marks["insert"] == 0 and marks["delete"] == 0
+    assert marks["variant"] > 100 and marks["noise"] > 10  # shown, muted, not hidden
+    docs = {"rep": seed, "tw": member}
+    out = write_run(tmp_path, docs, [("rep", ["tw"])])
+    build_report(out)
+    page = (out / "report/clusters/000000.html").read_text("utf-8")
+    diff = page[page.index('<section class="member"') :]
+    assert diff.count("<ins") == 0 and diff.count("<del") == 0
+    assert diff.count('class="var"') > 100
+    md = (out / "report/clusters/000000.md").read_text("utf-8")
+    md = md[md.index("## Member 1") :]
+    assert "[-" not in md and "{+" not in md
+
+
+@pytest.mark.parametrize(
+    ("rep", "member"),
+    [
+        ("今天，我们开会。", "今天,我们开会."),  # punctuation
+        ("软件的默认设置", "軟體的預設設定"),  # regional vocabulary
+        ("ＡＢＣ公司发布", "ABC公司發佈"),  # width and script
+        ("我们了解情况", "我們瞭解情況"),  # phrase-level character
+        ("他说“好”", "他說&ldquo;好&rdquo;"),  # entities
+        ("会议的(de)内容", "会议的内容"),  # toneless pinyin
+    ],
+)
+def test_folded_differences_are_variants_not_changes(rep: str, member: str) -> None:
+    assert normalize(rep) == normalize(member)
+    marks = _marks(diff_texts(rep, member))
+    assert marks["insert"] == marks["delete"] == 0
+
+
+def test_real_edit_next_to_folded_forms_is_still_a_change() -> None:
+    blocks = diff_texts("今天，我们开会讨论预算。", "今天,我們開會討論計劃.")
+    rep = "".join(p.text for p in blocks[0].rep_pieces if p.kind == "delete")
+    mem = "".join(p.text for p in blocks[0].member_pieces if p.kind == "insert")
+    assert rep == "预算" and mem == "計劃"
+    variants = [p.text for p in blocks[0].member_pieces if p.kind == "variant"]
+    assert variants == [",", "們開會討論", "."]
+
+
+def test_latin_words_are_compared_word_by_word() -> None:
+    blocks = diff_texts("版本 version 2.0 发布", "版本 version 3.0 发布")
+    assert [p.text for p in blocks[0].member_pieces if p.kind == "insert"] == ["3"]
+
+
+def test_moved_paragraph_is_marked() -> None:
+    paras = [f"第{k}段的内容各不相同，讲的是第{k}件事情，篇幅也差不多长。" for k in range(6)]
+    moved = paras[:1] + paras[2:5] + paras[1:2] + paras[5:]
+    blocks = diff_texts("\n\n".join(paras), "\n\n".join(moved))
+    assert [b.moved for b in blocks] == [False, True, False, False, False, False]
+    assert all(b.granularity == "same" for b in blocks)
+
+
+# --- which clusters get pages; the index's data -------------------------------------------------
+
+
+def _many_clusters_run(tmp_path: Path) -> Path:
+    docs: dict[str, str] = {}
+    clusters: list[tuple[str, list[str]]] = []
+    figures: dict[str, tuple[float, float]] = {}
+    for k in range(12):
+        base = f"第{k}篇文章讲的是一件与众不同的事情，内容为编号{k}。" * 3
+        rep = f"r{k:02d}"
+        docs[rep] = base
+        members = [f"m{k:02d}-{j}" for j in range(1 + (k == 3) * 4)]
+        for j, m in enumerate(members):
+            # Cluster 7 is the least similar; cluster 9's member is in traditional characters.
+            docs[m] = base.replace("讲", "講").replace("与众", "與眾") if k == 9 else base + str(j)
+            figures[m] = (0.31 if k == 7 else 0.9, 0.95)
+        clusters.append((rep, members))
+    return write_run(tmp_path, docs, clusters, figures=figures)
+
+
+def test_pages_go_to_the_largest_least_similar_and_noisiest(tmp_path: Path) -> None:
+    out = _many_clusters_run(tmp_path)
+    build_report(out, ReportConfig(clusters=3))
+    pages = sorted(p.stem for p in (out / "report/clusters").glob("*.html"))
+    assert pages == ["000003", "000007", "000009"]
+    data = _index_data(out)
+    fields = data["fields"]
+    rows = {r[0]: dict(zip(fields, r, strict=True)) for r in data["rows"]}
+    assert len(rows) == 12 and sum(r["page"] for r in rows.values()) == 3
+    assert rows[3]["size"] == 6 and rows[7]["min_jaccard"] == 0.31
+    kinds = data["noise_kinds"]
+
+    def noise(number: int) -> list[str]:
+        return [kinds[b] for b in range(len(kinds)) if rows[number]["noise"] >> b & 1]
+
+    assert "characters converted from traditional" in noise(9)
+    assert "characters converted from traditional" not in noise(0)
+    assert rows[0]["snippet"].startswith("第0篇文章") and rows[0]["members"] == ["r00", "m00-0"]
+    # The first row is the largest cluster; the index table links the pages only.
+    assert data["rows"][0][0] == 3
+    index = (out / "report/index.html").read_text("utf-8")
+    assert index.count('<a href="clusters/') == 3 and "3 of the 12 clusters" in index
+    # No page at all: the index still lists every cluster.
+    build_report(out, ReportConfig(clusters=0))
+    assert not list((out / "report/clusters").glob("*.html"))
+    assert len(_index_data(out)["rows"]) == 12
+
+
+def test_report_is_identical_whatever_jobs(tmp_path: Path) -> None:
+    out = _many_clusters_run(tmp_path)
+    calls: list[tuple[int, int]] = []
+    build_report(out, jobs=1, progress=lambda done, total: calls.append((done, total)))
+    one = tree(out / "report")
+    build_report(out, jobs=2)
+    assert tree(out / "report") == one
+    assert calls[0] == (0, 12) and calls[-1] == (12, 12)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_why_a_member_is_in(tmp_path: Path) -> None:
+    out = write_small_run(tmp_path)
+    path = out / "clusters.jsonl"
+    line = json.loads(path.read_text("utf-8"))
+    line["members"][1].update(via="a-rep", repeated_share=0.125, similarity=0.5)
+    path.write_text(json.dumps(line) + "\n", "utf-8")
+    build_report(out)
+    page = (out / "report/clusters/000000.html").read_text("utf-8")
+    why = page[page.index('<td class="why">', page.index("b-member")) :]
+    why = why[: why.index("</td>")]
+    assert "below both thresholds" in why  # 0.463 < 0.7 and 0.786 < 0.8 (RUN_CONFIG)
+    assert 'verified against:</span> <code class="id">a-rep</code>' in why
+    assert "repeated share:</span> 0.125" in why and "similarity:</span> 0.500" in why
+    md = (out / "report/clusters/000000.md").read_text("utf-8")
+    assert "verified against: a-rep" in md
+
+
+def test_cli_report_ends_with_the_index(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dedup.cli import cli
+
+    out = _many_clusters_run(tmp_path)
+    result = CliRunner().invoke(cli, ["report", str(out), "--report-clusters", "5", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines()[-1] == f"report: {out / 'report' / 'index.html'}"
+    assert len(list((out / "report/clusters").glob("*.html"))) == 5
+
+
+def test_report_progress_lines() -> None:
+    import io
+
+    from dedup._cli_progress import ProgressPrinter
+
+    now = [0.0]
+    log = io.StringIO()
+    printer = ProgressPrinter(log, tty=False, interval=10.0, clock=lambda: now[0])
+    printer.pages(0, 200)  # a short run stays silent in a log
+    assert log.getvalue() == ""
+    now[0] = 12.0
+    printer.pages(3, 200)
+    now[0] = 13.0
+    printer.pages(100, 200)  # within the interval: not shown
+    printer.pages(200, 200)  # the last line of a long run is
+    assert log.getvalue().splitlines() == [
+        "dedup [report] 3/200 cluster pages, elapsed 0:00:12",
+        "dedup [report] 200/200 cluster pages, elapsed 0:00:13",
+    ]
+    term = io.StringIO()
+    tty = ProgressPrinter(term, tty=True, clock=lambda: now[0])
+    tty.pages(0, 5)
+    assert term.getvalue() == "\r\x1b[Kdedup [report] 0/5 cluster pages, elapsed 0:00:00"

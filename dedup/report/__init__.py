@@ -1,21 +1,26 @@
-"""The per-cluster diff report of a run, built from the run directory's files alone.
+"""The diff report of a run, built from the run directory's files alone.
 
 `build_report(outdir)` reads clusters.jsonl, kept.jsonl, removed.jsonl and summary.json (or,
 during a run, the summary it is given) and writes outdir/report/: index.html and index.md,
-style.css, report.js, and for each cluster clusters/NNNNNN.html with its Markdown twin
-clusters/NNNNNN.md (named by cluster number, never by a document id). Pages are computed first
-(`diff.py`) and rendered second (`render.py`). Its files are added to OUTDIR's manifest before
-they are written, as every file dedup writes there (io/outdir.py).
+index-data.js (every cluster, for the index page's search), style.css, report.js, and for the
+clusters most worth checking (`select.py`, `ReportConfig.clusters` of them)
+clusters/NNNNNN.html with its Markdown twin clusters/NNNNNN.md (named by cluster number, never by
+a document id). Pages are computed first (`diff.py`) and rendered second (`render.py`), in
+parallel over `jobs` processes; the files are the same whatever `jobs`. Its files are added to
+OUTDIR's manifest before they are written, as every file dedup writes there (io/outdir.py).
 
-It streams: kept.jsonl and removed.jsonl are read once, line by line, and only the heads of the
-documents a page shows are held. Every page is bounded by the limits of `ReportConfig`, and the
-same run directory always gives byte-identical files.
+It streams: removed.jsonl is read once for every member's length, first line and noise kinds,
+then the documents of the pages are looked up (kept.jsonl is only read up to the last
+representative a page needs, and only the lines holding a wanted id are parsed). Every page is
+bounded by the limits of `ReportConfig`, and the same run directory always gives byte-identical
+files.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+import re
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -25,18 +30,19 @@ from ..config import NormalizeConfig
 from ..errors import ConfigError, InputError
 from ..io.outdir import REPORT, LocalFolder, disown, own
 from ..io.writers import atomic_open, document_files
+from ..parallel import batched, ordered_map, resolve_jobs
+from ..phrases import vocabulary_table
 from ..types import Cluster, Member
 from . import render
 from .diff import (
     DocText,
-    Segmenter,
+    Thresholds,
     cluster_report,
-    cluster_row,
     doc_text,
-    index_order,
     overview,
     shown_members,
 )
+from .select import MemberInfo, index_entries, member_infos, pick_pages
 
 
 @dataclass(frozen=True)
@@ -48,18 +54,29 @@ class ReportConfig:
     max_listed: int = 1000  # members per cluster listed with their figures
     max_chars: int = 20_000  # characters of each document compared and shown
     max_paragraphs: int = 400  # paragraphs of each document compared
-    max_index_rows: int = 5000  # clusters listed on the index page
+    max_index_rows: int = 5000  # clusters listed on the index page without script
     max_id_chars: int = 200  # longer ids are shown cut
+    # Clusters that get a page of their own (the ones most worth checking, see `select.py`);
+    # every cluster is in the index's search whatever this is. 50 pages keep the report at
+    # about a tenth of the run's CPU time on 100,000 documents (bench/report_bench.py).
+    clusters: int = 50
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            low = 0 if f.name == "max_members" else 1
+            low = 0 if f.name in ("max_members", "clusters") else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"report {f.name} must be an integer >= {low}, got {value!r}")
 
 
 __all__ = ["ReportConfig", "build_report"]
+
+# Members whose noise kinds are looked for at once (one table look-up each).
+_INFO_BATCH = 512
+# Pages handed to a worker at once: enough to keep the pipes quiet, few enough to share well.
+_PAGES_PER_TASK = 4
+
+PageProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -71,14 +88,60 @@ class _RunInfo:
     text_field: str
     norm_cfg: NormalizeConfig
     version: str
+    thresholds: Thresholds
+
+
+@dataclass(frozen=True)
+class _PageTask:
+    """One cluster page to compute and render: everything a worker process needs."""
+
+    cluster: Cluster
+    texts: dict[str, DocText]
+    lengths: dict[str, int]
+    nav: tuple[int | None, int | None]
+    extras: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _PageMaker:
+    """Computes and renders pages (called in worker processes)."""
+
+    cfg: ReportConfig
+    run: _RunInfo
+    templates: render.Templates
+
+    def __call__(self, tasks: list[_PageTask]) -> list[tuple[int, str, str]]:
+        out = []
+        for task in tasks:
+            page = cluster_report(
+                task.cluster,
+                task.texts,
+                task.lengths,
+                max_members=self.cfg.max_members,
+                max_listed=self.cfg.max_listed,
+                max_paragraphs=self.cfg.max_paragraphs,
+                norm_cfg=self.run.norm_cfg,
+                extras=task.extras,
+                thresholds=self.run.thresholds,
+            )
+            html = render.cluster_html(page, task.nav, self.run.version, self.templates, self.cfg)
+            md = render.cluster_md(page, task.nav, self.templates, self.cfg)
+            out.append((task.cluster.cluster, html, md))
+        return out
 
 
 def build_report(
-    outdir: Path, cfg: ReportConfig = ReportConfig(), summary: Mapping[str, Any] | None = None
+    outdir: Path,
+    cfg: ReportConfig = ReportConfig(),
+    summary: Mapping[str, Any] | None = None,
+    *,
+    jobs: int = 1,
+    progress: PageProgress | None = None,
 ) -> Path:
     """Write outdir/report/ from the run's files and return the path of its index.html.
     `summary` is the run's summary.json document, when it is not written yet (a run calls
-    the report before it writes summary.json, which marks it finished).
+    the report before it writes summary.json, which marks it finished). `jobs` processes
+    compute the pages (0: all cores); `progress(done, total)` is called as pages are written.
 
     Pages are written in place; pages that an earlier report wrote (as OUTDIR's manifest
     lists) and this one does not are removed, so a rebuild leaves exactly this report's
@@ -87,28 +150,37 @@ def build_report(
     outdir = Path(outdir)
     where = outdir / "summary.json"
     run = _run_info(where, _summary(where) if summary is None else summary)
-    clusters = _read_clusters(outdir / "clusters.jsonl")
-    needed: set[str] = set()
-    for c in clusters:
-        needed.add(c.representative)
-        needed.update(m.id for m in shown_members(c, cfg.max_members))
-    members = {m.id for c in clusters for m in c.members}
-    texts: dict[str, DocText] = {}
-    lengths: dict[str, int] = {}
-    # removed.jsonl holds only cluster members: read it whole; kept.jsonl (the bulk of a run)
-    # only until the representatives are found. (Or their Parquet twins, or the annotated file.)
-    for path in document_files(outdir):
-        _read_texts(path, needed, members, texts, lengths, run, cfg.max_chars)
-
-    rows = index_order(cluster_row(c) for c in clusters)
-    order = [r.cluster for r in rows]
-    templates = render.Templates.load()
-    segmenter = Segmenter()
+    clusters, extras = _read_clusters(outdir / "clusters.jsonl")
     by_number = {c.cluster: c for c in clusters}
 
+    # First pass: every member but the representatives (removed.jsonl, the small file).
+    others = {m.id for c in clusters for m in c.members if m.id != c.representative}
+    seen: dict[str, MemberInfo] = {}
+    for batch in batched(_find(outdir, run, others), _INFO_BATCH):
+        seen.update(member_infos(batch, run.norm_cfg))
+    entries = index_entries(clusters, seen, cfg.max_listed)
+    chosen = pick_pages(entries, cfg.clusters)
+    order = [e.row.cluster for e in entries if e.row.cluster in chosen]
+
+    # Second pass: the documents the pages show, and the lengths of their members.
+    needed: set[str] = set()
+    members: set[str] = set()
+    for number in order:
+        c = by_number[number]
+        needed.add(c.representative)
+        needed.update(m.id for m in shown_members(c, cfg.max_members))
+        members.update(m.id for m in c.members)
+    lengths = {i: seen[i].length for i in members if i in seen}
+    texts: dict[str, DocText] = {}
+    for doc_id, text in _find(outdir, run, (members - lengths.keys()) | needed):
+        lengths[doc_id] = len(text)
+        if doc_id in needed:
+            texts[doc_id] = doc_text(doc_id, text, cfg.max_chars, run.norm_cfg)
+
+    templates = render.Templates.load()
     root = outdir / REPORT
     pages = root / "clusters"
-    files = [f"{REPORT}/style.css", f"{REPORT}/report.js"]
+    files = [f"{REPORT}/style.css", f"{REPORT}/report.js", f"{REPORT}/{render.INDEX_DATA}"]
     files += [f"{REPORT}/clusters/{render.page_name(n)}.{e}" for n in order for e in ("html", "md")]
     files += [f"{REPORT}/index.md", f"{REPORT}/index.html"]
     earlier = own(LocalFolder(outdir), files)
@@ -118,26 +190,42 @@ def build_report(
     pages.mkdir(parents=True, exist_ok=True)
     _write(root / "style.css", templates.style)
     _write(root / "report.js", templates.script)
-    for k, number in enumerate(order):
-        c = by_number[number]
-        page = cluster_report(
-            c,
-            texts,
-            lengths,
-            max_members=cfg.max_members,
-            max_listed=cfg.max_listed,
-            max_paragraphs=cfg.max_paragraphs,
-            norm_cfg=run.norm_cfg,
-            segmenter=segmenter,
-        )
-        for m in c.members:  # each document is in one cluster: free its text
-            texts.pop(m.id, None)
-        nav = (order[k - 1] if k else None, order[k + 1] if k + 1 < len(order) else None)
-        stem = pages / render.page_name(number)
-        _write(
-            stem.with_suffix(".html"), render.cluster_html(page, nav, run.version, templates, cfg)
-        )
-        _write(stem.with_suffix(".md"), render.cluster_md(page, nav, templates, cfg))
+
+    def tasks() -> Iterator[list[_PageTask]]:
+        batch: list[_PageTask] = []
+        for k, number in enumerate(order):
+            c = by_number[number]
+            ids = {m.id for m in c.members}
+            batch.append(
+                _PageTask(
+                    c,
+                    {i: texts.pop(i) for i in ids if i in texts},
+                    {i: lengths[i] for i in ids if i in lengths},
+                    (order[k - 1] if k else None, order[k + 1] if k + 1 < len(order) else None),
+                    extras.get(number, {}),
+                )
+            )
+            if len(batch) == _PAGES_PER_TASK:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    workers = min(resolve_jobs(jobs), max(1, -(-len(order) // _PAGES_PER_TASK)))
+    if order and run.norm_cfg.t2s and run.norm_cfg.fold_phrases:
+        vocabulary_table()  # built once, before the workers are forked
+    maker = _PageMaker(cfg, run, templates)
+    done = 0
+    if progress is not None:
+        progress(0, len(order))
+    for result in ordered_map(maker, tasks(), workers):
+        for number, html, md in result:
+            stem = pages / render.page_name(number)
+            _write(stem.with_suffix(".html"), html)
+            _write(stem.with_suffix(".md"), md)
+        done += len(result)
+        if progress is not None:
+            progress(done, len(order))
 
     # Pages of clusters an earlier report had: removed, and dropped from the manifest.
     writes = set(files)
@@ -149,14 +237,17 @@ def build_report(
     disown(LocalFolder(outdir), stale)
 
     ov = overview(clusters)
-    listed = rows[: cfg.max_index_rows]
+    listed = [e.row for e in entries if e.row.cluster in chosen][: cfg.max_index_rows]
+    _write(root / render.INDEX_DATA, render.index_data_js(entries, chosen, cfg))
     # Last, each under a temporary name first: an index page exists only complete.
+    total, paged = len(entries), len(order)
     _write_atomic(
-        root / "index.md", render.index_md(run.summary, listed, len(rows), ov, templates, cfg)
+        root / "index.md",
+        render.index_md(run.summary, listed, total, ov, templates, cfg, paged),
     )
     _write_atomic(
         root / "index.html",
-        render.index_html(run.summary, listed, len(rows), ov, run.version, templates, cfg),
+        render.index_html(run.summary, listed, total, ov, run.version, templates, cfg, paged),
     )
     return root / "index.html"
 
@@ -170,20 +261,24 @@ def _write_atomic(path: Path, text: str) -> None:
         f.write(text)
 
 
-def _jsonl(path: Path) -> Generator[tuple[int, Any], None, None]:
-    """(line number, parsed value) of each non-blank line."""
+def _jsonl(
+    path: Path, keep: Callable[[bytes], bool] | None = None
+) -> Generator[tuple[int, Any], None, None]:
+    """(line number, parsed value) of each non-blank line (of those `keep` accepts)."""
     try:
-        f = path.open("r", encoding="utf-8")
+        f = path.open("rb")
     except OSError as e:
         raise InputError(str(path), f"cannot read: {e.strerror or e}") from e
     with f:
         for n, line in enumerate(f, 1):
-            if not line.strip():
+            if not line.strip() or (keep is not None and not keep(line)):
                 continue
             try:
                 yield n, json.loads(line)
             except json.JSONDecodeError as e:
                 raise InputError(str(path), f"not valid JSON: {e.msg}", n) from e
+            except UnicodeDecodeError as e:
+                raise InputError(str(path), f"not valid UTF-8: {e.reason}", n) from e
 
 
 def _summary(path: Path) -> Any:
@@ -201,6 +296,7 @@ def _run_info(path: Path, summary: Any) -> _RunInfo:
     config = _dict(summary.get("config"))
     read = _dict(config.get("read"))
     norm = _dict(config.get("normalize"))
+    verify = _dict(config.get("verify"))
     known = {f.name for f in fields(NormalizeConfig)}
     return _RunInfo(
         summary=summary,
@@ -208,6 +304,7 @@ def _run_info(path: Path, summary: Any) -> _RunInfo:
         text_field=str(read.get("text_field", "text")),
         norm_cfg=NormalizeConfig(**{k: bool(v) for k, v in norm.items() if k in known}),
         version=str(summary.get("version", "")),
+        thresholds=Thresholds(_number(verify.get("threshold")), _number(verify.get("containment"))),
     )
 
 
@@ -221,8 +318,11 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _read_clusters(path: Path) -> list[Cluster]:
+def _read_clusters(path: Path) -> tuple[list[Cluster], dict[int, dict[str, dict[str, Any]]]]:
+    """The clusters, and the fields of their members beyond id, jaccard and containment (by
+    cluster number, then member id)."""
     clusters: list[Cluster] = []
+    extras: dict[int, dict[str, dict[str, Any]]] = {}
     seen: set[int] = set()
     for n, obj in _jsonl(path):
         number = obj.get("cluster") if isinstance(obj, dict) else None
@@ -242,43 +342,78 @@ def _read_clusters(path: Path) -> list[Cluster]:
             if not isinstance(mid, str) or jac is None or con is None:
                 raise InputError(str(path), "each member needs 'id', 'jaccard', 'containment'", n)
             members.append(Member(mid, jac, con))
+            if len(m) > len(_MEMBER_FIELDS):  # more than id, jaccard and containment
+                more = {k: v for k, v in m.items() if k not in _MEMBER_FIELDS}
+                extras.setdefault(number, {})[mid] = more
         seen.add(number)
         clusters.append(Cluster(number, rep, tuple(members)))
-    return clusters
+    return clusters, extras
 
 
-def _read_texts(
-    path: Path,
-    needed: set[str],
-    members: set[str],
-    texts: dict[str, DocText],
-    lengths: dict[str, int],
-    run: _RunInfo,
-    max_chars: int,
-) -> None:
-    """Add the heads of the `needed` documents in `path` to `texts` and the length of every
-    cluster member to `lengths` (first occurrence wins); stop once all members are seen."""
-    if not members - lengths.keys():
-        return
-    left = len(members - lengths.keys())
-    if path.suffix == ".parquet":
-        from ..io.parquet import parquet_records
+_MEMBER_FIELDS = ("id", "jaccard", "containment")
 
-        rows = parquet_records(path, [run.id_field, run.text_field])
-    else:
-        rows = _jsonl(path)
-    with closing(rows) as records:
-        for _, rec in records:
-            doc = _id_and_text(rec, run)
-            if doc is None or doc[0] not in members or doc[0] in lengths:
-                continue
-            doc_id, text = doc
-            lengths[doc_id] = len(text)
-            if doc_id in needed:
-                texts[doc_id] = doc_text(doc_id, text, max_chars, run.norm_cfg)
-            left -= 1
+
+def _find(outdir: Path, run: _RunInfo, wanted: set[str]) -> Iterator[tuple[str, str]]:
+    """(id, text) of each `wanted` document of the run (its first occurrence), reading the
+    document files in order (removed before kept) and stopping once all are found. A JSONL
+    line is parsed only when its id field names a wanted id (most of kept.jsonl is skipped
+    unparsed); should that quick look miss some (an id field inside a nested object first),
+    the files are read again, every line parsed."""
+    left = set(wanted)
+    for quick in (True, False):
+        for path in document_files(outdir):
             if not left:
                 return
+            for doc_id, text in _documents(path, run, left, quick):
+                left.discard(doc_id)
+                yield doc_id, text
+                if not left:
+                    return
+
+
+def _documents(
+    path: Path, run: _RunInfo, wanted: set[str], quick: bool
+) -> Generator[tuple[str, str], None, None]:
+    """(id, text) of the documents of `path` whose id is in `wanted` (a set the caller may
+    shrink as it goes)."""
+    if path.suffix == ".parquet":
+        if not quick:
+            return  # Parquet is read by columns: the quick pass read every id
+        from ..io.parquet import parquet_records
+
+        records: Generator[tuple[int, Any], None, None] = parquet_records(
+            path, [run.id_field, run.text_field]
+        )
+    else:
+        records = _jsonl(path, _id_filter(run.id_field, wanted) if quick else None)
+    with closing(records) as rows:
+        for _, rec in rows:
+            doc = _id_and_text(rec, run)
+            if doc is not None and doc[0] in wanted:
+                yield doc
+
+
+def _id_filter(id_field: str, wanted: set[str]) -> Callable[[bytes], bool]:
+    """Whether a JSONL line may hold a wanted id, by the first `"<id_field>": value` in it."""
+    key = re.escape(json.dumps(id_field, ensure_ascii=False).encode("utf-8"))
+    pattern = re.compile(key + rb'\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9]+))')
+
+    def may_hold(line: bytes) -> bool:
+        m = pattern.search(line)
+        if m is None:
+            return True  # let the parser say what is wrong, or find the id
+        raw = m.group(1) if m.group(1) is not None else m.group(2)
+        if b"\\" in raw:
+            try:
+                return bool(json.loads(b'"' + raw + b'"') in wanted)
+            except ValueError:
+                return True
+        try:
+            return raw.decode("utf-8") in wanted
+        except UnicodeDecodeError:
+            return True
+
+    return may_hold
 
 
 def _id_and_text(rec: Any, run: _RunInfo) -> tuple[str, str] | None:

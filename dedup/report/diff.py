@@ -13,16 +13,18 @@ How two versions are compared (the choices a reader of a report should know):
   the bigram sets, or containment for a fragment: a piece of a paragraph that one version
   splits at a stray blank line). Linked paragraphs form one aligned block, so reordered and
   re-split paragraphs still line up; unlinked paragraphs exist in one version only.
-- **Diff on folded text, shown on the original.** Inside a block the texts are compared clause
-  by clause, then, inside clauses that differ, word by word (jieba), with
-  `difflib.SequenceMatcher(autojunk=False)`. What is compared is the text *folded* by the
-  normalizer's per-character table (traditional to simplified, width, case). That table maps
-  each character to exactly one character, so the opcodes index the original text unchanged:
-  a page shows each version as written, while `發展` against `发展` or `，` against `,` is no
-  difference. Noise the normalizer strips (inline pinyin, `?`-mojibake, junk runs, HTML
-  remnants: the spans of its `NOISE_PASSES`, except toneless pinyin such as `的(de)`, which is
-  not marked) is taken out before comparing and marked as noise, not as a change; whitespace is
-  never a difference.
+- **Diff on the normalizer's text, shown on the original.** Inside a block the texts are
+  compared clause by clause, then, inside clauses that differ, character by character (Latin
+  words and numbers whole), with
+  `difflib.SequenceMatcher(autojunk=False)`. What is compared is each side's *key*: the text
+  as the normalizer compares it (its character table: traditional to simplified, width,
+  case; its `NOISE_PASSES` taken out: pinyin annotations, toneless ones such as `的(de)`
+  included, `?`-mojibake, junk runs, HTML remnants; punctuation and spaces dropped but for one
+  space between Latin words; regional vocabulary folded by `phrases.py`). Each key character
+  keeps the span of original characters it stands for, so opcodes index the original text and
+  a page shows each version as written. Where the keys are equal but the originals are not
+  (`發展` against `发展`, `，` against `,`, 軟體 against 软件) the spans are *variants*, shown
+  muted and never counted as a difference; noise is marked as noise; whitespace never counts.
 - **Bounds.** Texts are cut at `max_chars` characters and `max_paragraphs` paragraphs before
   any of this, and a stretch too long for a word diff is compared by clauses (or as a whole),
   so a page costs bounded time and space whatever the input.
@@ -32,29 +34,31 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import logging
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 
-from ..chars import SEP, tables
+from ..chars import SEP, WORD, codepoints, from_codepoints, tables
 from ..cluster import UnionFind
 from ..config import NormalizeConfig
 from ..normalize import NOISE_PASSES, NoiseCounts, normalize_counted
+from ..phrases import PhraseTable, fold_phrases_batch, vocabulary_table
 from ..types import Cluster, Member
 
-PieceKind = Literal["equal", "delete", "insert", "noise"]
+PieceKind = Literal["equal", "delete", "insert", "noise", "variant"]
 BlockKind = Literal["aligned", "rep_only", "member_only"]
 Granularity = Literal["same", "word", "clause", "block", "paragraph"]
 Span = tuple[int, int]
 # (tag, rep_start, rep_end, member_start, member_end), character offsets into the block texts.
 Opcode = tuple[str, int, int, int, int]
-Token = tuple[int, int, str]  # start, end, folded text without spaces
+# start, end (in the original text), key text, key start, key end
+Token = tuple[int, int, str, int, int]
 
 _MAX_PARAGRAPH_CHARS = 1000
 # SequenceMatcher is quadratic in the worst case: above this many token pairs a stretch is
@@ -73,6 +77,7 @@ _BLANK_LINE = re.compile(r"\n[ \t\u3000]*\n")
 _LINE = re.compile(r"\n")
 _SENTENCE_END = re.compile(r"[。！？!?；;…]+[”’」』)）\"']*|\.(?=\s)|\n")
 _CLAUSE = re.compile(r"[^。！？!?；;，,、：:\n]*[。！？!?；;，,、：:\n]?")
+_FINE_TOKEN = re.compile(r"[0-9a-z\u00c0-\u024f]+|\s+|.", re.S)
 _UNSAFE_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -121,18 +126,24 @@ class Block:
     opcodes: tuple[Opcode, ...]
     rep_noise: tuple[Span, ...] = ()
     member_noise: tuple[Span, ...] = ()
+    # Spans that differ from the other side only by what the normalizer folds (a character's
+    # form, punctuation, a regional word): variants, never changes.
+    rep_variants: tuple[Span, ...] = ()
+    member_variants: tuple[Span, ...] = ()
+    # The member's paragraphs of this block stand elsewhere in the member's order (moved).
+    moved: bool = False
 
     @cached_property
     def rep_pieces(self) -> tuple[Piece, ...]:
-        """The representative's text marked equal / delete (only here) / noise."""
+        """The representative's text marked equal / delete (only here) / noise / variant."""
         marks = [(s, e) for t, s, e, _, _ in self.opcodes if t in ("delete", "replace")]
-        return _pieces(self.rep_text, marks, "delete", self.rep_noise)
+        return _pieces(self.rep_text, marks, "delete", self.rep_noise, self.rep_variants)
 
     @cached_property
     def member_pieces(self) -> tuple[Piece, ...]:
-        """The member's text marked equal / insert (only here) / noise."""
+        """The member's text marked equal / insert (only here) / noise / variant."""
         marks = [(s, e) for t, _, _, s, e in self.opcodes if t in ("insert", "replace")]
-        return _pieces(self.member_text, marks, "insert", self.member_noise)
+        return _pieces(self.member_text, marks, "insert", self.member_noise, self.member_variants)
 
     @cached_property
     def unified_pieces(self) -> tuple[Piece, ...]:
@@ -141,13 +152,17 @@ class Block:
         out: list[Piece] = []
         ops = self.opcodes
         rep_cuts = [0] + [op[1] for op in ops[1:]] + [len(self.rep_text)]
-        mem_cuts = [0] + [op[3] for op in ops[1:]] + [len(self.member_text)]
-        for k, op in enumerate(ops):
-            rep = _without(self.rep_text, self.rep_noise, rep_cuts[k], rep_cuts[k + 1])
-            mem = _without(self.member_text, self.member_noise, mem_cuts[k], mem_cuts[k + 1])
-            if op[0] == "equal":
-                out.append(Piece("equal", rep))
+        for k, (tag, a1, a2, b1, b2) in enumerate(ops):
+            r0, r1 = rep_cuts[k], rep_cuts[k + 1]
+            if tag == "equal":
+                out.append(Piece("equal", _without(self.rep_text, self.rep_noise, r0, r1)))
                 continue
+            # What stands between the changed words (punctuation the normalizer ignores)
+            # is shown as the representative writes it.
+            a1, a2 = max(a1, r0), max(min(a2, r1), max(a1, r0))
+            out.append(Piece("equal", _without(self.rep_text, self.rep_noise, r0, a1)))
+            rep = _without(self.rep_text, self.rep_noise, a1, a2)
+            mem = _without(self.member_text, self.member_noise, b1, b2)
             trail = rep[len(rep.rstrip()) :] if rep.strip() else ""
             if rep.strip():
                 out.append(Piece("delete", rep.rstrip()))
@@ -155,6 +170,7 @@ class Block:
                 out.append(Piece("insert", mem.strip()))
             if trail:
                 out.append(Piece("equal", trail))
+            out.append(Piece("equal", _without(self.rep_text, self.rep_noise, a2, r1)))
         return _merge(out)
 
     @cached_property
@@ -215,6 +231,53 @@ class MemberRow:
     length: int | None  # None: its text was not found in kept.jsonl / removed.jsonl
     representative: bool
     shown: int | None
+    # Why it is in the cluster, as (label, value) pairs: the rule it passed against the
+    # representative, and any further per-member field of clusters.jsonl (`via`, ...).
+    why: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The verification rule of the run (summary.json's config.verify): a pair is a duplicate
+    when its Jaccard or its containment reaches its threshold."""
+
+    jaccard: float | None = None
+    containment: float | None = None
+
+
+# Labels of per-member fields of clusters.jsonl beyond id, jaccard and containment.
+_WHY_LABELS = {
+    "via": "verified against",
+    "similarity": "similarity",
+    "repeated_share": "repeated share",
+    "repeated": "repeated",
+}
+
+
+def why_member(
+    member: Member, extras: Mapping[str, Any], thresholds: Thresholds
+) -> tuple[tuple[str, str], ...]:
+    """Why `member` is in its cluster, as (label, value) pairs for a page."""
+    out: list[tuple[str, str]] = []
+    t = thresholds
+    if t.jaccard is not None and member.jaccard >= t.jaccard:
+        out.append(("rule", f"Jaccard {member.jaccard:.3f} ≥ {t.jaccard:g}"))
+    elif t.containment is not None and member.containment >= t.containment:
+        out.append(("rule", f"containment {member.containment:.3f} ≥ {t.containment:g}"))
+    elif t.jaccard is not None or t.containment is not None:
+        out.append(
+            ("rule", "below both thresholds to the representative: linked through another member")
+        )
+    known = [k for k in _WHY_LABELS if k in extras]
+    for key in known + sorted(k for k in extras if k not in _WHY_LABELS):
+        value = extras[key]
+        text = (
+            f"{value:.3f}"
+            if isinstance(value, float)
+            else (value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        )
+        out.append((_WHY_LABELS.get(key, key), text))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -230,6 +293,7 @@ class ClusterReport:
     missing: tuple[str, ...]  # members to be shown whose text was not found
     not_shown: int  # members (besides the representative) without a full diff
     not_listed: int
+    thresholds: Thresholds = Thresholds()
 
 
 @dataclass(frozen=True)
@@ -326,36 +390,10 @@ def split_paragraphs(text: str) -> list[str]:
     return [text[s:e] for s, e in paragraph_spans(text)]
 
 
-class Segmenter:
-    """Word segmentation by jieba; the dictionary is loaded on first use, without jieba's log
-    lines (the library never prints)."""
-
-    def __init__(self) -> None:
-        self._tokenizer: Any = None
-        # The representative's changed clauses recur for every member of a cluster.
-        self._cache: dict[str, list[str]] = {}
-
-    def words(self, text: str) -> list[str]:
-        if self._tokenizer is None:
-            import jieba  # lazy: loading the dictionary takes a moment
-
-            log = logging.getLogger("jieba")
-            level = log.level
-            log.setLevel(logging.WARNING)
-            try:
-                tok = jieba.Tokenizer()
-                tok.initialize()
-            finally:
-                log.setLevel(level)
-            self._tokenizer = tok
-        # HMM off: unknown words fall apart into characters, which a diff handles well, and
-        # segmentation is several times faster.
-        words = self._cache.get(text)
-        if words is None:
-            if len(self._cache) >= _SEGMENT_CACHE:
-                self._cache.clear()
-            words = self._cache[text] = self._tokenizer.lcut(text, HMM=False)
-        return words
+def _chars(key: str) -> list[str]:
+    """A key cut for the fine diff: Latin words and numbers whole, every other character (CJK
+    ideographs) alone. Finer than words, and free: no dictionary to load."""
+    return _FINE_TOKEN.findall(key)
 
 
 # --- folding and noise -----------------------------------------------------------------------
@@ -401,70 +439,99 @@ def _merge_spans(spans: Iterable[Span]) -> list[Span]:
 @dataclass
 class _Context:
     norm_cfg: NormalizeConfig
-    segmenter: Segmenter
     fold: np.ndarray = field(init=False)
     cls: np.ndarray = field(init=False)
+    vocabulary: PhraseTable | None = field(init=False)
 
     def __post_init__(self) -> None:
         t = tables(self.norm_cfg)
         self.fold, self.cls = t.fold, t.cls
+        cfg = self.norm_cfg
+        self.vocabulary = vocabulary_table() if cfg.t2s and cfg.fold_phrases else None
 
 
 @dataclass(frozen=True)
 class _Text:
-    """A paragraph, or paragraphs joined, with its folded twin and noise spans."""
+    """A paragraph, or paragraphs joined, with the normalizer's view of it.
+
+    `key` is what the normalizer compares: the folded text without its noise and separators
+    (punctuation, spaces), with regional vocabulary folded. Key character k stands for the
+    original characters `text[kstart[k]:kend[k]]` (more than one where a word of another length
+    was folded), and `kclause[k]` numbers the clause it is in.
+    """
 
     text: str
-    folded: str
     noise: tuple[Span, ...]
+    key: str
+    kstart: Sequence[int]
+    kend: Sequence[int]
+    kclause: Sequence[int]
 
     @classmethod
     def join(cls, parts: Sequence[_Text]) -> _Text:
+        if len(parts) == 1:
+            return parts[0]
         noise: list[Span] = []
-        off = 0
+        kstart: list[int] = []
+        kend: list[int] = []
+        kclause: list[int] = []
+        off = clause = 0
         for k, p in enumerate(parts):
             off += len(_PARAGRAPH_SEP) if k else 0
             noise.extend((s + off, e + off) for s, e in p.noise)
+            kstart.extend(x + off for x in p.kstart)
+            kend.extend(x + off for x in p.kend)
+            kclause.extend(c + clause for c in p.kclause)
+            clause += (p.kclause[-1] + 1) if p.kclause else 0
             off += len(p.text)
         return cls(
             _PARAGRAPH_SEP.join(p.text for p in parts),
-            _PARAGRAPH_SEP.join(p.folded for p in parts),
             tuple(noise),
+            "".join(p.key for p in parts),
+            kstart,
+            kend,
+            kclause,
         )
 
-    def visible(self, start: int = 0, end: int | None = None) -> tuple[str, list[int] | None]:
-        """The folded text of [start, end) without noise, and the offset of each character
-        (None when no noise was taken out: offsets are then start + index)."""
-        end = len(self.text) if end is None else end
-        inside = [(max(s, start), min(e, end)) for s, e in self.noise if s < end and e > start]
-        if not inside:
-            return self.folded[start:end], None
-        parts: list[str] = []
-        offsets: list[int] = []
-        pos = start
-        for s, e in [*inside, (end, end)]:
-            parts.append(self.folded[pos:s])
-            offsets.extend(range(pos, s))
-            pos = e
-        return "".join(parts), offsets
-
-    def tokens(
-        self, cut: Callable[[str], Iterable[str]], start: int = 0, end: int | None = None
-    ) -> list[Token]:
-        """Tokens of [start, end), cut after taking out noise (so `會(huì)議` stays one word)."""
-        visible, offsets = self.visible(start, end)
+    def tokens(self, cut: Callable[[str], Iterable[str]] | None, k0: int, k1: int) -> list[Token]:
+        """Tokens of key[k0:k1]: its clauses (cut None) or the words `cut` finds in it."""
         toks: list[Token] = []
-        pos = 0
-        for w in cut(visible):
-            stop = pos + len(w)
-            key = "".join(w.split())
-            if key:
-                if offsets is None:
-                    toks.append((start + pos, start + stop, key))
-                else:
-                    toks.append((offsets[pos], offsets[stop - 1] + 1, key))
-            pos = stop
+        if cut is None:
+            start = k0
+            for k in range(k0 + 1, k1 + 1):
+                if k == k1 or self.kclause[k] != self.kclause[k - 1]:
+                    toks.append(self._token(start, k))
+                    start = k
+            return toks
+        pos = k0
+        for w in cut(self.key[k0:k1]):
+            if w.strip():
+                toks.append(self._token(pos, pos + len(w)))
+            pos += len(w)
         return toks
+
+    def _token(self, k0: int, k1: int) -> Token:
+        return (self.kstart[k0], max(self.kend[k0:k1]), self.key[k0:k1], k0, k1)
+
+
+def _remap(
+    pre: str, key: str, starts: list[int], ends: list[int], clause: list[int]
+) -> tuple[list[int], list[int], list[int]]:
+    """Spans and clauses of the characters of `key`, the vocabulary fold of `pre` (whose
+    characters have `starts`, `ends`, `clause`): a word folded to one of another length gives
+    each of its characters the span of the whole word."""
+    ks: list[int] = []
+    ke: list[int] = []
+    kc: list[int] = []
+    matcher = difflib.SequenceMatcher(None, pre, key, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for j in range(j1, j2):
+            first = min(i1 + (j - j1) if tag == "equal" else i1, len(pre) - 1)
+            last = min(first if tag == "equal" else max(i1, i2 - 1), len(pre) - 1)
+            ks.append(starts[first])
+            ke.append(ends[last])
+            kc.append(clause[first])
+    return ks, ke, kc
 
 
 @dataclass(frozen=True)
@@ -473,7 +540,6 @@ class _Para:
 
     body: _Text
     bigrams: frozenset[str]
-    compact: str  # folded, without noise and spaces: equal compacts mean identical
 
 
 def _bigrams(key: str) -> frozenset[str]:
@@ -484,32 +550,65 @@ def _bigrams(key: str) -> frozenset[str]:
 
 def _paragraphs(head: str, max_paragraphs: int, ctx: _Context) -> tuple[list[_Para], bool]:
     """The first `max_paragraphs` paragraphs of `head`, folded and keyed (the whole head at
-    once: one pass of the normalizer's table and patterns, then slices)."""
+    once: one pass of the normalizer's table, patterns and vocabulary, then slices)."""
     spans = paragraph_spans(head)
     cut = len(spans) > max_paragraphs
     spans = spans[:max_paragraphs]
-    cps = np.frombuffer(head.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cps = codepoints(head)
     folded_cps = ctx.fold[cps].astype(np.uint32)
-    folded = folded_cps.tobytes().decode("utf-32-le", "surrogatepass")
+    folded = from_codepoints(folded_cps)
     noise = noise_spans(folded, ctx.norm_cfg)
     # The normalizer's comparison text: its noise out, its separators (punctuation, spaces)
-    # dropped; rank[k] is where head position k falls in it.
-    keep = ctx.cls[folded_cps] != SEP
+    # dropped but for a space between two words (Latin, numbers) that a separator parts.
+    cls = ctx.cls[folded_cps]
+    keep = cls != SEP
     for s, e in noise:
         keep[s:e] = False
-    key = folded_cps[keep].tobytes().decode("utf-32-le", "surrogatepass")
-    rank = np.concatenate(([0], np.cumsum(keep))).tolist()
-    ends = [b for _, b in noise]  # noise spans are sorted and disjoint
+    word = cls == WORD
+    pos = np.flatnonzero(keep)
+    span_starts = np.array([s for s, _ in spans] or [0], dtype=np.int64)
+    para = np.searchsorted(span_starts, pos, side="right")
+    starts, ends, chars = pos, pos + 1, folded_cps[pos]
+    if pos.size > 1:
+        gap = np.flatnonzero(
+            (np.diff(pos) > 1) & word[pos[1:]] & word[pos[:-1]] & (para[1:] == para[:-1])
+        )
+        if gap.size:
+            starts = np.insert(starts, gap + 1, pos[gap] + 1)
+            ends = np.insert(ends, gap + 1, pos[gap + 1])
+            chars = np.insert(chars, gap + 1, 0x20)
+    clause_ends = np.array([m.end() for m in _CLAUSE.finditer(folded) if m.group(0)], np.int64)
+    clause = np.searchsorted(clause_ends, starts, side="right")
+    # Each paragraph's key characters: those whose span starts inside it.
+    bounds = np.searchsorted(starts, np.array([x for sp in spans for x in sp], dtype=np.int64))
+    lo, hi = bounds[0::2], bounds[1::2]
+    keys = chars.astype(np.uint32)
+    offsets = np.concatenate(([0], np.cumsum(hi - lo))).astype(np.int64)
+    if len(spans):
+        keys = np.concatenate([chars[a:b] for a, b in zip(lo, hi, strict=True)]).astype(np.uint32)
+    folds = np.zeros(len(spans), dtype=np.int64)
+    folded_keys, folded_off = keys, offsets
+    if ctx.vocabulary is not None and keys.size:
+        folded_keys, folded_off, folds = fold_phrases_batch(keys, offsets, ctx.vocabulary)
+    noise_ends = [b for _, b in noise]  # noise spans are sorted and disjoint
     out: list[_Para] = []
-    for s, e in spans:
+    for k, (s, e) in enumerate(spans):
         inner: list[Span] = []
-        for a, b in noise[bisect.bisect_right(ends, s) :]:
+        for a, b in noise[bisect.bisect_right(noise_ends, s) :]:
             if a >= e:
                 break
             inner.append((max(a, s) - s, min(b, e) - s))
-        body = _Text(head[s:e], folded[s:e], tuple(inner))
-        compact = "".join(body.visible()[0].split())
-        out.append(_Para(body, _bigrams(key[rank[s] : rank[e]]), compact))
+        a, b = int(lo[k]), int(hi[k])
+        ks = (starts[a:b] - s).tolist()
+        ke = (ends[a:b] - s).tolist()
+        kc = clause[a:b].tolist()
+        key = from_codepoints(folded_keys[folded_off[k] : folded_off[k + 1]])
+        if folds[k]:
+            pre = from_codepoints(keys[offsets[k] : offsets[k + 1]])
+            if len(pre) != len(key):
+                ks, ke, kc = _remap(pre, key, ks, ke, kc)
+        body = _Text(head[s:e], tuple(inner), key, ks, ke, kc)
+        out.append(_Para(body, _bigrams(key)))
     return out, cut
 
 
@@ -641,54 +740,135 @@ def align(
 # --- diffs -----------------------------------------------------------------------------------
 
 
-def _clauses(text: str) -> Iterable[str]:
-    return (m.group(0) for m in _CLAUSE.finditer(text))
-
-
 def _span(toks: Sequence[Token], i1: int, i2: int, lo: int, hi: int) -> Span:
     """Characters covered by tokens [i1, i2); for none, the empty span where they would be."""
     if i2 > i1:
-        return toks[i1][0], toks[i2 - 1][1]
+        return toks[i1][0], max(t[1] for t in toks[i1:i2])
     pos = toks[i1][0] if i1 < len(toks) else hi
     return max(pos, lo), max(pos, lo)
 
 
 def _opcodes(
     a: Sequence[Token], b: Sequence[Token], a_range: Span, b_range: Span
-) -> list[Opcode] | None:
-    """Character opcodes of two token lists, None when they are too long to compare."""
+) -> list[tuple[Opcode, Span, Span]] | None:
+    """Character opcodes of two token lists, each with the key ranges it covers; None when
+    they are too long to compare."""
     if len(a) * len(b) > _MAX_DIFF_CELLS:
         return None
     matcher = difflib.SequenceMatcher(None, [t[2] for t in a], [t[2] for t in b], autojunk=False)
-    out: list[Opcode] = []
+    out: list[tuple[Opcode, Span, Span]] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         a1, a2 = _span(a, i1, i2, *a_range)
         b1, b2 = _span(b, j1, j2, *b_range)
-        out.append((tag, a1, a2, b1, b2))
+        out.append(((tag, a1, a2, b1, b2), _kspan(a, i1, i2), _kspan(b, j1, j2)))
     return out
 
 
-def _diff(rep: _Text, mem: _Text, ctx: _Context) -> tuple[tuple[Opcode, ...], Granularity]:
-    """Clauses first; inside clauses that differ, words. Words are only cut where needed."""
+def _kspan(toks: Sequence[Token], i1: int, i2: int) -> Span:
+    if i2 > i1:
+        return toks[i1][3], toks[i2 - 1][4]
+    k = toks[i1][3] if i1 < len(toks) else (toks[-1][4] if toks else 0)
+    return k, k
+
+
+class _Variants:
+    """Where the two sides differ only by what the normalizer folds (a character's form,
+    punctuation, a regional word): collected over the stretches that compare equal."""
+
+    def __init__(self, rep: _Text, mem: _Text) -> None:
+        self.rep, self.mem = rep, mem
+        self.rep_spans: list[Span] = []
+        self.mem_spans: list[Span] = []
+
+    def _visible(self, t: _Text, s: int, e: int) -> str:
+        return "".join(_without(t.text, t.noise, s, e).split()) if e > s else ""
+
+    def _gap(self, ra: Span, ma: Span) -> None:
+        if self._visible(self.rep, *ra) != self._visible(self.mem, *ma):
+            self.rep_spans.extend(_trimmed(self.rep.text, *ra))
+            self.mem_spans.extend(_trimmed(self.mem.text, *ma))
+
+    def equal(self, ka: Span, kb: Span) -> None:
+        """Key ranges that compare equal: their characters, what stands between them and
+        what stands on either side of the range (up to the next key character)."""
+        r, m = self.rep, self.mem
+        if ka[1] <= ka[0]:
+            return
+        a0, a1 = r.kstart[ka[0]], max(r.kend[ka[0] : ka[1]])
+        b0, b1 = m.kstart[kb[0]], max(m.kend[kb[0] : kb[1]])
+        before_a = r.kend[ka[0] - 1] if ka[0] else 0
+        before_b = m.kend[kb[0] - 1] if kb[0] else 0
+        self._gap((min(before_a, a0), a0), (min(before_b, b0), b0))
+        after_a = r.kstart[ka[1]] if ka[1] < len(r.key) else len(r.text)
+        after_b = m.kstart[kb[1]] if kb[1] < len(m.key) else len(m.text)
+        self._gap((a1, max(a1, after_a)), (b1, max(b1, after_b)))
+        if r.text[a0:a1] == m.text[b0:b1]:
+            return
+        for k in range(ka[1] - ka[0]):
+            i, j = ka[0] + k, kb[0] + k
+            rs, re_, ms, me = r.kstart[i], r.kend[i], m.kstart[j], m.kend[j]
+            if r.text[rs:re_] != m.text[ms:me]:
+                self.rep_spans.append((rs, re_))
+                self.mem_spans.append((ms, me))
+            if k + 1 < ka[1] - ka[0]:
+                ra = (max(re_, rs), max(r.kstart[i + 1], re_))
+                ma = (max(me, ms), max(m.kstart[j + 1], me))
+                if r.text[ra[0] : ra[1]] != m.text[ma[0] : ma[1]]:
+                    self._gap(ra, ma)
+
+    def edges(self) -> None:
+        """What stands before the first and after the last key character of each side."""
+        r, m = self.rep, self.mem
+        first_a = r.kstart[0] if r.key else len(r.text)
+        first_b = m.kstart[0] if m.key else len(m.text)
+        self._gap((0, first_a), (0, first_b))
+        if r.key and m.key:
+            self._gap((max(r.kend), len(r.text)), (max(m.kend), len(m.text)))
+
+
+def _trimmed(text: str, s: int, e: int) -> list[Span]:
+    """[s, e) without the whitespace at its ends (nothing if it is all whitespace)."""
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return [(s, e)] if e > s else []
+
+
+def _diff(
+    rep: _Text, mem: _Text, ctx: _Context
+) -> tuple[tuple[Opcode, ...], Granularity, _Variants]:
+    """Clauses first; inside clauses that differ, words. Words are only cut where needed.
+    Both compare the key (what the normalizer compares); opcodes are over the original text."""
+    variants = _Variants(rep, mem)
     whole_a, whole_b = (0, len(rep.text)), (0, len(mem.text))
-    coarse = _opcodes(rep.tokens(_clauses), mem.tokens(_clauses), whole_a, whole_b)
+    na, nb = len(rep.key), len(mem.key)
+    variants.edges()
+    if rep.key == mem.key:
+        variants.equal((0, na), (0, nb))
+        return (("equal", 0, len(rep.text), 0, len(mem.text)),), "same", variants
+    coarse = _opcodes(rep.tokens(None, 0, na), mem.tokens(None, 0, nb), whole_a, whole_b)
     if coarse is None:
-        return (("replace", 0, len(rep.text), 0, len(mem.text)),), "block"
+        return (("replace", 0, len(rep.text), 0, len(mem.text)),), "block", variants
     out: list[Opcode] = []
     granularity: Granularity = "word"
-    for op in coarse:
+    for op, ka, kb in coarse:
         tag, a1, a2, b1, b2 = op
+        if tag == "equal":
+            variants.equal(ka, kb)
         if tag != "replace":
             out.append(op)
             continue
-        words = ctx.segmenter.words
-        fine = _opcodes(rep.tokens(words, a1, a2), mem.tokens(words, b1, b2), (a1, a2), (b1, b2))
+        fine = _opcodes(rep.tokens(_chars, *ka), mem.tokens(_chars, *kb), (a1, a2), (b1, b2))
         if fine is None:
             granularity = "clause"
             out.append(op)
-        else:
-            out.extend(fine)
-    return tuple(out), granularity
+            continue
+        for fop, fka, fkb in fine:
+            if fop[0] == "equal":
+                variants.equal(fka, fkb)
+            out.append(fop)
+    return tuple(out), granularity, variants
 
 
 def _similarity(a: Iterable[frozenset[str]], b: Iterable[frozenset[str]]) -> float:
@@ -715,13 +895,20 @@ def _block(
         ops = (("insert", 0, 0, 0, len(m.text)),)
         return Block("member_only", (), mem_idx, 0.0, "paragraph", "", m.text, ops, (), m.noise)
     sim = _similarity((p.bigrams for p in rep), (p.bigrams for p in mem))
-    granularity: Granularity = "same"
-    if "".join(p.compact for p in rep) == "".join(p.compact for p in mem):
-        ops = (("equal", 0, len(r.text), 0, len(m.text)),)
-    else:
-        ops, granularity = _diff(r, m, ctx)
+    ops, granularity, variants = _diff(r, m, ctx)
     return Block(
-        "aligned", rep_idx, mem_idx, sim, granularity, r.text, m.text, ops, r.noise, m.noise
+        "aligned",
+        rep_idx,
+        mem_idx,
+        sim,
+        granularity,
+        r.text,
+        m.text,
+        ops,
+        r.noise,
+        m.noise,
+        rep_variants=tuple(_merge_spans(variants.rep_spans)),
+        member_variants=tuple(_merge_spans(variants.mem_spans)),
     )
 
 
@@ -738,7 +925,39 @@ def _diff_member(
     blocks = tuple(
         _block([rep_paras[j] for j in r], r, [mem_paras[i] for i in m], m, ctx) for r, m in groups
     )
+    blocks = mark_moved(blocks)
     return MemberDiff(member, doc, blocks, len(rep_paras), len(mem_paras), rep_cut, mem_cut)
+
+
+def mark_moved(blocks: Sequence[Block]) -> tuple[Block, ...]:
+    """Mark the aligned blocks whose member paragraphs are out of the member's order: the
+    fewest blocks such that the others keep one order in both versions (the complement of a
+    longest increasing run of the member's paragraph numbers, taken in the representative's
+    order)."""
+    aligned = [k for k, b in enumerate(blocks) if b.kind == "aligned"]
+    keys = [blocks[k].member_paragraphs[0] for k in aligned]
+    # Longest strictly increasing subsequence, with the blocks that form it.
+    tails: list[int] = []
+    tail_at: list[int] = []
+    prev = [-1] * len(keys)
+    for i, x in enumerate(keys):
+        pos = bisect.bisect_left(tails, x)
+        if pos == len(tails):
+            tails.append(x)
+            tail_at.append(i)
+        else:
+            tails[pos] = x
+            tail_at[pos] = i
+        prev[i] = tail_at[pos - 1] if pos else -1
+    keep: set[int] = set()
+    i = tail_at[-1] if tail_at else -1
+    while i >= 0:
+        keep.add(aligned[i])
+        i = prev[i]
+    return tuple(
+        replace(b, moved=True) if b.kind == "aligned" and k not in keep else b
+        for k, b in enumerate(blocks)
+    )
 
 
 def diff_texts(
@@ -747,11 +966,10 @@ def diff_texts(
     *,
     max_paragraphs: int = 400,
     norm_cfg: NormalizeConfig | None = None,
-    segmenter: Segmenter | None = None,
 ) -> tuple[Block, ...]:
     """Blocks of a member text against a representative text (no limit on characters)."""
     norm_cfg = norm_cfg or NormalizeConfig()
-    ctx = _Context(norm_cfg, segmenter or Segmenter())
+    ctx = _Context(norm_cfg)
     rep, rep_cut = _paragraphs(clean(rep_text), max_paragraphs, ctx)
     doc = doc_text("member", member_text, len(member_text), norm_cfg)
     return _diff_member(rep, rep_cut, Member("member", 0.0, 0.0), doc, max_paragraphs, ctx).blocks
@@ -766,11 +984,14 @@ def cluster_report(
     max_listed: int,
     max_paragraphs: int,
     norm_cfg: NormalizeConfig,
-    segmenter: Segmenter,
+    extras: Mapping[str, Mapping[str, Any]] | None = None,
+    thresholds: Thresholds = Thresholds(),
 ) -> ClusterReport:
     """Diff the shown members of `cluster` against its representative and list the rest
-    (`texts`: heads of the shown documents; `lengths`: of every member found)."""
-    ctx = _Context(norm_cfg, segmenter)
+    (`texts`: heads of the shown documents; `lengths`: of every member found; `extras`:
+    further fields of each member in clusters.jsonl, by id)."""
+    extras = extras or {}
+    ctx = _Context(norm_cfg)
     rep_doc = texts.get(cluster.representative)
     diffs: list[MemberDiff] = []
     missing: list[str] = []
@@ -790,6 +1011,9 @@ def cluster_report(
             length=lengths.get(m.id),
             representative=m.id == cluster.representative,
             shown=number.get(m.id),
+            why=()
+            if m.id == cluster.representative
+            else why_member(m, extras.get(m.id, {}), thresholds),
         )
         for m in ordered[:max_listed]
     )
@@ -803,6 +1027,7 @@ def cluster_report(
         missing=tuple(missing),
         not_shown=len(ordered) - len(rep_member) - len(diffs),
         not_listed=max(0, len(ordered) - max_listed),
+        thresholds=thresholds,
     )
 
 
@@ -859,13 +1084,20 @@ def overview(clusters: Iterable[Cluster]) -> Overview:
 
 
 def _pieces(
-    text: str, marks: Sequence[Span], kind: PieceKind, noise: Sequence[Span]
+    text: str,
+    marks: Sequence[Span],
+    kind: PieceKind,
+    noise: Sequence[Span],
+    variants: Sequence[Span] = (),
 ) -> tuple[Piece, ...]:
-    """Runs of `text`: noise inside `noise`, `kind` inside `marks`, equal elsewhere."""
+    """Runs of `text`: noise inside `noise`, `kind` inside `marks`, variant inside `variants`,
+    equal elsewhere."""
     marks = _merge_spans(marks)
-    cuts = sorted({0, len(text), *(x for s in marks for x in s), *(x for s in noise for x in s)})
+    spans = (*marks, *noise, *variants)
+    cuts = sorted({0, len(text), *(x for s in spans for x in s)})
     mark_starts = [s for s, _ in marks]
     noise_starts = [s for s, _ in noise]
+    variant_starts = [s for s, _ in variants]
 
     def inside(spans: Sequence[Span], starts: list[int], pos: int) -> bool:
         k = bisect.bisect_right(starts, pos) - 1
@@ -879,6 +1111,8 @@ def _pieces(
             k: PieceKind = "noise"
         elif inside(marks, mark_starts, a):
             k = kind
+        elif inside(variants, variant_starts, a):
+            k = "variant"
         else:
             k = "equal"
         out.append(Piece(k, text[a:b]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
@@ -32,6 +32,7 @@ from .diff import (
 
 if TYPE_CHECKING:
     from . import ReportConfig
+    from .select import IndexEntry
 
 _NOISE_LABELS = (
     ("traditional", "characters converted from traditional"),
@@ -197,14 +198,18 @@ _HTML_TAGS = {
     "delete": ('<del class="del">', "</del>"),
     "insert": ('<ins class="ins">', "</ins>"),
     "noise": ('<span class="noise" title="removed by the normalizer">', "</span>"),
+    "variant": ('<span class="var" title="differs only by what the normalizer folds">', "</span>"),
 }
+# The file of the index's search data, next to index.html.
+INDEX_DATA = "index-data.js"
 
 
 def pieces_html(pieces: Iterable[Piece]) -> str:
+    """Pieces of a diff as HTML (their texts are already `clean`: only escaped here)."""
     out = []
     for p in pieces:
         open_, close = _HTML_TAGS[p.kind]
-        out.append(f"{open_}{esc(p.text)}{close}")
+        out.append(f"{open_}{html.escape(p.text, quote=False)}{close}")
     return "".join(out)
 
 
@@ -233,7 +238,8 @@ def _text_views(doc: DocText, who: str) -> str:
 
 
 def _block_row_html(b: Block, n: int, k: int) -> str:
-    classes = b.kind + (" same" if b.granularity == "same" else "")
+    classes = b.kind + (" same" if b.granularity == "same" else " change")
+    classes += " moved" if b.moved else ""
     empty = '<td class="text empty">—</td>'
     rep = (
         f'<td class="text rep" lang="zh">{pieces_html(b.rep_pieces)}</td>' if b.rep_text else empty
@@ -248,11 +254,43 @@ def _block_row_html(b: Block, n: int, k: int) -> str:
         note = _block_note(b)
         where = f"¶ {_paras(b.rep_paragraphs)} ↔ ¶ {_paras(b.member_paragraphs)}"
         mid = f"{what}<br>{where}" + (f"<br>{note}" if note else "")
+        if b.moved:
+            mid += '<br><span class="moved-mark">⇅ moved</span>'
+
     elif b.kind == "rep_only":
         mid = f"only in the representative<br>¶ {_paras(b.rep_paragraphs)}"
     else:
         mid = f"only in the member<br>¶ {_paras(b.member_paragraphs)}"
-    return f'<tr class="{classes}" id="m{n}-b{k}">{rep}<td class="sim">{mid}</td>{mem}</tr>'
+    return (
+        f'<tr class="{classes}" id="m{n}-b{k}" tabindex="-1">{rep}'
+        f'<td class="sim">{mid}</td>{mem}</tr>'
+    )
+
+
+def _block_rows_html(blocks: Sequence[Block], n: int) -> str:
+    """The diff's rows, in table bodies: a run of blocks identical after folding is a body of
+    its own, collapsed by the page's script behind a row that says how many they are."""
+    out: list[str] = []
+    k = 0
+    while k < len(blocks):
+        end = k
+        same = blocks[k].granularity == "same"
+        while end + 1 < len(blocks) and (blocks[end + 1].granularity == "same") == same:
+            end += 1
+        rows = "\n".join(_block_row_html(blocks[i], n, i + 1) for i in range(k, end + 1))
+        if same:
+            count = end - k + 1
+            paras = _paras([p for b in blocks[k : end + 1] for p in b.rep_paragraphs])
+            label = f"{_n(count, 'block')} identical after folding (¶ {paras})"
+            out.append(
+                f'<tbody class="same-run">\n<tr class="fold" hidden><td colspan="3">'
+                f'<button type="button" aria-expanded="false">{label}: show</button></td></tr>\n'
+                f"{rows}\n</tbody>"
+            )
+        else:
+            out.append(f"<tbody>\n{rows}\n</tbody>")
+        k = end + 1
+    return "\n".join(out)
 
 
 def _member_html(n: int, d: MemberDiff, rep: DocText, t: Templates, cfg: ReportConfig) -> str:
@@ -266,7 +304,7 @@ def _member_html(n: int, d: MemberDiff, rep: DocText, t: Templates, cfg: ReportC
         stats=_stats_text(d),
         notes=_note_html(_doc_cut_notes(d, rep, cfg)),
         views=_text_views(d.doc, "this member"),
-        rows="\n".join(_block_row_html(b, n, k + 1) for k, b in enumerate(d.blocks)),
+        rows=_block_rows_html(d.blocks, n),
     )
 
 
@@ -290,12 +328,23 @@ def _member_row_html(k: int, r: MemberRow, cfg: ReportConfig) -> str:
         "missing": '<span class="muted">text not found</span>',
     }.get(status, '<span class="muted">not diffed</span>')
     length = "—" if r.length is None else f"{r.length:,}"
+    why = "<br>".join(
+        f'<span class="muted">{esc(k)}:</span> {_why_value(k, v, cfg)}' for k, v in r.why
+    )
     return (
         f'<tr><td class="num">{k}</td><td>{who}</td>'
         f'<td class="num">{_f(r.member.jaccard)}</td>'
         f'<td class="num">{_f(r.member.containment)}</td>'
-        f'<td class="num" data-v="{r.length or 0}">{length}</td><td>{link}</td></tr>'
+        f'<td class="num" data-v="{r.length or 0}">{length}</td><td>{link}</td>'
+        f'<td class="why">{why or "—"}</td></tr>'
     )
+
+
+def _why_value(label: str, value: str, cfg: ReportConfig) -> str:
+    """A "why" value; a document id (what `via` names) as an isolated id."""
+    if label == "verified against":
+        return _id_html(value, cfg)
+    return esc(value)
 
 
 def _cluster_notes(rep: ClusterReport, cfg: ReportConfig) -> list[str]:
@@ -478,8 +527,11 @@ def index_html(
     version: str,
     t: Templates,
     cfg: ReportConfig,
+    paged: int | None = None,
 ) -> str:
-    """The index page: run summary, charts and the (capped) table of clusters."""
+    """The index page: the search over every cluster (index-data.js, with the page's script),
+    the (capped) table of the clusters with a page (`rows`, of `paged`; all `total` clusters
+    when None), charts and the run's summary."""
     summary_rows = "\n".join(
         f'<tr><th scope="row">{esc(k)}</th><td>{esc(v)}</td></tr>'
         for k, v in summary_items(summary)
@@ -502,9 +554,12 @@ def index_html(
         "</tr>"
         for r in rows
     )
-    note = _note_html([_index_note(len(rows), total, cfg)]) if total > len(rows) else ""
+    note = _note_html([_index_note(len(rows), total if paged is None else paged, total, cfg)])
     if not total:
         note = '<p class="note">No clusters: every document is distinct.</p>'
+    noise_options = "\n".join(
+        f'<option value="{k}">{esc(label)}</option>' for k, (_, label) in enumerate(_NOISE_LABELS)
+    )
     params = "\n".join(
         f'<tr><th scope="row">{esc(k)}</th><td>{esc(_value(v))}</td></tr>'
         for k, v in _flatten("", summary.get("config") or {})
@@ -518,6 +573,9 @@ def index_html(
         clusters_note=note,
         cluster_rows=cluster_rows,
         parameter_rows=params,
+        total=f"{total:,}",
+        noise_options=noise_options,
+        data=INDEX_DATA,
     )
     return t.page.substitute(
         title="dedup report",
@@ -529,12 +587,62 @@ def index_html(
     )
 
 
-def _index_note(shown: int, total: int, cfg: ReportConfig) -> str:
-    return (
-        f"The table lists the first {shown:,} of {total:,} clusters (limit --max-index-rows "
-        f"{cfg.max_index_rows:,}); every cluster has its page in clusters/ and its line in "
-        "clusters.jsonl."
+_INDEX_FIELDS = (
+    "cluster",
+    "size",
+    "min_jaccard",
+    "mean_jaccard",
+    "min_containment",
+    "page",
+    "noise",
+    "snippet",
+    "members",
+)
+
+
+def index_data_js(entries: Sequence[IndexEntry], paged: Collection[int], cfg: ReportConfig) -> str:
+    """Every cluster as the index page's search reads it: one JSON object assigned in a
+    script (a page opened from disk may load a script, not fetch a file). Rows are arrays in
+    the order of `fields`; `noise` is a bit mask over `noise_kinds`; `page` is 1 when the
+    cluster has a page of its own."""
+    kinds = [k for k, _ in _NOISE_LABELS]
+    rows = []
+    for e in entries:
+        r = e.row
+        mask = sum(1 << kinds.index(k) for k in e.noise if k in kinds)
+        rows.append(
+            [
+                r.cluster,
+                r.size,
+                float(_f(r.min_jaccard)),
+                float(_f(r.mean_jaccard)),
+                float(_f(r.min_containment)),
+                int(r.cluster in paged),
+                mask,
+                clean(e.snippet),
+                [clean(short(i, cfg.max_id_chars)) for i in e.members],
+            ]
+        )
+    data = {
+        "fields": list(_INDEX_FIELDS),
+        "noise_kinds": [label for _, label in _NOISE_LABELS],
+        "rows": rows,
+    }
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    head = '"use strict";\n// Every cluster of the run, for the search of index.html.\n'
+    return f"{head}window.dedupIndex = {text};\n"
+
+
+def _index_note(shown: int, paged: int, total: int, cfg: ReportConfig) -> str:
+    pages = "a page" if paged == 1 else "pages"
+    note = (
+        f"{paged:,} of the {total:,} clusters have {pages} of their own (--report-clusters "
+        f"{cfg.clusters:,}: in turn the largest, the least similar and the noisiest); the "
+        "search finds every cluster, and every cluster has its line in clusters.jsonl."
     )
+    if shown < paged:
+        note += f" The table lists the first {shown:,} (limit --max-index-rows)."
+    return note
 
 
 # --- Markdown --------------------------------------------------------------------------------
@@ -556,6 +664,8 @@ def _block_md(b: Block, k: int) -> str:
         head = f"### Block {k}: {where}, similarity {b.similarity:.2f}" + (
             f", {note}" if note else ""
         )
+        if b.moved:
+            head += ", moved"
     elif b.kind == "rep_only":
         head = f"### Block {k}: ¶ {_paras(b.rep_paragraphs)} only in the representative"
     else:
@@ -589,8 +699,10 @@ def _member_row_md(k: int, r: MemberRow, cfg: ReportConfig) -> str:
         "missing": "text not found",
     }.get(status, "not diffed")
     length = "—" if r.length is None else f"{r.length:,}"
+    why = "; ".join(f"{k}: {v}" for k, v in r.why)
     return (
-        f"| {k} | {who} | {_f(r.member.jaccard)} | {_f(r.member.containment)} | {length} | {link} |"
+        f"| {k} | {who} | {_f(r.member.jaccard)} | {_f(r.member.containment)} | {length} | {link} "
+        f"| {md_value(why) if why else '—'} |"
     )
 
 
@@ -637,6 +749,7 @@ def index_md(
     ov: Overview,
     t: Templates,
     cfg: ReportConfig,
+    paged: int | None = None,
 ) -> str:
     """The Markdown twin of the index page (histograms as tables)."""
     peak = max((n for _, n in ov.size_bins), default=0) or 1
@@ -653,7 +766,7 @@ def index_md(
         if skipped
         else ""
     )
-    note = f"\n> {_index_note(len(rows), total, cfg)}\n" if total > len(rows) else ""
+    note = f"\n> {_index_note(len(rows), total if paged is None else paged, total, cfg)}\n"
     if not total:
         note = "\n> No clusters: every document is distinct.\n"
     cluster_rows = "\n".join(

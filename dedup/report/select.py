@@ -1,0 +1,144 @@
+"""Which clusters get a page, and what the index knows of every cluster.
+
+A run of a crawl has thousands of clusters; a page each would make the report most of the run.
+The index lists every cluster (searchable in the browser, `IndexEntry`); pages go to the
+`n` clusters most worth checking (`pick_pages`), chosen in turn from three rankings so that each
+kind of doubt gets its share:
+
+1. the largest clusters (one wrong link there removes many documents);
+2. the least similar (lowest Jaccard of a member to its representative: the borderline calls);
+3. the noisiest (most kinds of noise folded in its members' first 1,000 characters: where the
+   normalizer did the most).
+
+Ties go to the lower cluster number, so the choice depends on clusters.jsonl alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..chars import codepoints, from_codepoints, tables
+from ..config import NormalizeConfig
+from ..normalize import NOISE_PASSES
+from ..types import Cluster
+from .diff import ClusterRow, clean, cluster_row, index_order
+
+# Characters of a member read for its noise kinds: the head tells the kinds of a crawl's noise,
+# and this bounds the cost of the index whatever the documents' lengths.
+_NOISE_HEAD = 1000
+SNIPPET_CHARS = 80
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    """What the index keeps of a member that is not a representative."""
+
+    length: int
+    first_line: str  # its first non-blank line, cut to SNIPPET_CHARS
+    noise: tuple[str, ...]  # the noise kinds (NoiseCounts fields) folded in its head
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One cluster as the index's search knows it."""
+
+    row: ClusterRow
+    snippet: str  # the first line of its first member besides the representative
+    noise: tuple[str, ...]  # noise kinds found in its members, sorted
+    members: tuple[str, ...]  # member ids, the representative first (at most max_listed)
+
+
+def member_infos(docs: Sequence[tuple[str, str]], cfg: NormalizeConfig) -> dict[str, MemberInfo]:
+    """Length, first line and noise kinds (in the first _NOISE_HEAD characters) of each
+    (id, text), by id: one table look-up over the batch, then each text's own passes."""
+    heads = [text[:_NOISE_HEAD] for _, text in docs]
+    t = tables(cfg)
+    cps = codepoints("".join(heads))  # one code unit per character, as each head alone
+    folded = t.fold[cps]
+    starts = np.zeros(len(heads) + 1, dtype=np.int64)
+    np.cumsum([len(h) for h in heads], out=starts[1:])
+    # Running counts over the batch's characters: a head has some where its count grows.
+    trad = np.zeros(cps.size + 1, dtype=np.int64)
+    width = np.zeros(cps.size + 1, dtype=np.int64)
+    np.cumsum(t.trad[cps], out=trad[1:])
+    np.cumsum((cps >= 0xFF00) & (cps <= 0xFFEF) & (folded != cps), out=width[1:])
+    all_folded = from_codepoints(folded)
+    out: dict[str, MemberInfo] = {}
+    for k, (doc_id, text) in enumerate(docs):
+        s, e = int(starts[k]), int(starts[k + 1])
+        kinds: set[str] = set()
+        if trad[e] > trad[s]:
+            kinds.add("traditional")
+        if width[e] > width[s]:
+            kinds.add("width")
+        kinds.update(noise_kinds(all_folded[s:e], cfg))
+        out[doc_id] = MemberInfo(len(text), first_line(text), tuple(sorted(kinds)))
+    return out
+
+
+def noise_kinds(folded: str, cfg: NormalizeConfig) -> set[str]:
+    """The kinds of `NOISE_PASSES` (`NoiseCounts` fields) found in `folded` (text folded by
+    the character table): a look for the first occurrence of each, far cheaper than
+    normalizing."""
+    kinds: set[str] = set()
+    for noise in NOISE_PASSES:
+        if noise.kind in kinds or not noise.enabled(cfg) or not noise.may_occur(folded):
+            continue
+        if next(iter(noise.spans(folded)), None) is not None:
+            kinds.add(noise.kind)
+    return kinds
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of `text`, whitespace folded, cut to SNIPPET_CHARS."""
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line:
+            return clean(line[:SNIPPET_CHARS])
+    return ""
+
+
+def index_entries(
+    clusters: Iterable[Cluster], info: Mapping[str, MemberInfo], max_ids: int
+) -> list[IndexEntry]:
+    """Every cluster's entry, in the index's order (`index_order`)."""
+    entries = []
+    for c in clusters:
+        others = [m.id for m in c.members if m.id != c.representative]
+        known = [info[i] for i in others if i in info]
+        kinds = sorted({k for m in known for k in m.noise})
+        ids = [c.representative, *others][:max_ids]
+        entries.append(
+            IndexEntry(
+                row=cluster_row(c),
+                snippet=known[0].first_line if known else "",
+                noise=tuple(kinds),
+                members=tuple(ids),
+            )
+        )
+    order = {r.cluster: k for k, r in enumerate(index_order(e.row for e in entries))}
+    entries.sort(key=lambda e: order[e.row.cluster])
+    return entries
+
+
+def pick_pages(entries: Sequence[IndexEntry], n: int) -> frozenset[int]:
+    """The numbers of the `n` clusters that get a page: in turn the largest, the least similar
+    and the noisiest not yet taken (see the module's docstring)."""
+    rankings = [
+        sorted(entries, key=lambda e: (-e.row.size, e.row.min_jaccard, e.row.cluster)),
+        sorted(entries, key=lambda e: (e.row.min_jaccard, e.row.min_containment, e.row.cluster)),
+        sorted(entries, key=lambda e: (-len(e.noise), e.row.min_jaccard, e.row.cluster)),
+    ]
+    chosen: set[int] = set()
+    at = [0] * len(rankings)
+    n = min(n, len(entries))
+    while len(chosen) < n:
+        for k, ranking in enumerate(rankings):
+            while at[k] < len(ranking) and ranking[at[k]].row.cluster in chosen:
+                at[k] += 1
+            if at[k] < len(ranking) and len(chosen) < n:
+                chosen.add(ranking[at[k]].row.cluster)
+    return frozenset(chosen)
