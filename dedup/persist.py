@@ -1,0 +1,801 @@
+"""A persistent index of documents already deduplicated, so that each new crawl is checked
+against everything seen before without running the history again (`dedup run --index`), and
+read-only checks against evaluation sets (`--against`, decontamination).
+
+An index is a folder of immutable segments and a manifest:
+
+    IDX/manifest.json        format, version, the options that made it, the segments in order
+    IDX/.lock                held (fcntl) by the one process that writes
+    IDX/seg-000001/          one segment per run that added documents; files in NumPy's .npy
+                             format (an open format, memory-mapped for look-ups):
+        meta.json            documents, sources (the input names), sampled shingles
+        keys.npy             uint32 (bands, n): each LSH band's key of every document, sorted
+        order.npy            uint32 (bands, n): the document each sorted key belongs to
+        sets.npy, offsets.npy  uint32 sampled shingle sets back to back; int64 (n + 1) bounds
+        sizes.npy            int64 (n): full shingle-set sizes
+        ids.npy, id_offsets.npy  UTF-8 bytes of the ids back to back; int64 (n + 1) bounds
+        source_of.npy        int32 (n): each document's source, an index into meta.json's list
+        repeats.npy          uint32: repeated-shingle slots (repeats.py) the run found
+
+What matching needs is kept, and nothing else: the band keys (truncated to 32 bits: a chance
+collision is one more candidate, which verification rejects) and, for verification, a sample
+of each shingle set: the hashes whose top `sample_bits` bits are zero (one in 4 by default), a
+sample both sides of a comparison share, so the Jaccard similarity and containment of the
+samples estimate those of the whole sets (`sample_bits=0` keeps whole sets: exact, about four
+times larger). Of the corpus-frequency statistics only the slots found repeated are kept
+(counts of every slot would cost 32 MiB a segment); a run sets aside the union of them.
+
+A segment is written in a temporary folder, renamed into place, and only then listed in a new
+manifest written to a temporary file and renamed over the old one: a writer killed at any
+point leaves the index as the last manifest says (and its leftovers are removed by the next
+writer). Readers take no lock; segments never change once listed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .errors import DedupError, shown
+from .lsh import band_keys, resolve_params
+from .sign import sign_texts
+from .verify import FETCH_BUDGET, Own, is_match, similarities
+
+FORMAT = "dedup-index"
+VERSION = 1
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+_TMP = ".tmp-"
+_PROBE = "同一篇文章的内容，用來檢查索引是否由相同的程式建立。Probe 123"
+
+
+class IndexStoreError(DedupError):
+    """An index that cannot be used: missing, damaged, held by another writer, or made with
+    other options; names the index."""
+
+
+def index_options(config: Config, sample_bits: int = 2) -> dict[str, Any]:
+    """The options an index is made with: a run with other values would sign or band its
+    documents otherwise, so its documents could not be compared with the index's."""
+    bands, rows = resolve_params(config.lsh, config.signature.num_perm)
+    return {
+        "normalize": asdict(config.normalize),
+        "shingle": asdict(config.shingle),
+        "signature": asdict(config.signature),
+        "lsh": {"bands": bands, "rows": rows},
+        "sample_bits": sample_bits,
+        "repeat_table_bits": config.repeat.table_bits,
+    }
+
+
+def _probe(config: Config) -> dict[str, Any]:
+    """A fixed text's signature and band keys: an index made by code that signs or bands
+    otherwise (another version) is told apart from one this code can query."""
+    cfg = config
+    signed = sign_texts([_PROBE], cfg.normalize, cfg.shingle, cfg.signature)
+    bands, rows = resolve_params(cfg.lsh, cfg.signature.num_perm)
+    keys = [int(_key32(band_keys(signed.sigs, b, rows))[0]) for b in range(bands)]
+    return {"signature": signed.sigs[0, :8].tolist(), "keys": keys[:8]}
+
+
+def _key32(keys: np.ndarray) -> np.ndarray:
+    return (keys ^ (keys >> np.uint64(32))).astype(np.uint32)
+
+
+def _differences(have: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    out = []
+    for group in sorted(set(have) | set(want)):
+        a, b = have.get(group), want.get(group)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                if a.get(k) != b.get(k):
+                    out.append(f"{k}={a.get(k)!r} (this run: {b.get(k)!r})")
+        elif a != b:
+            out.append(f"{group}={a!r} (this run: {b!r})")
+    return out
+
+
+# --- documents as the index needs them ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entries:
+    """Documents as an index holds them: band keys (n, bands) uint32, sampled shingle sets
+    (`sets[offsets[k]:offsets[k + 1]]`), full set sizes, ids and sources."""
+
+    keys: np.ndarray
+    sets: np.ndarray
+    offsets: np.ndarray
+    sizes: np.ndarray
+    ids: list[str]
+    sources: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, rows: np.ndarray) -> Entries:
+        """The documents `rows` (ascending), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lo, hi = self.offsets[rows], self.offsets[rows + 1]
+        offsets = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(hi - lo, out=offsets[1:])
+        pick = np.repeat(lo - offsets[:-1], hi - lo) + np.arange(int(offsets[-1]))
+        return Entries(
+            np.ascontiguousarray(self.keys[rows]),
+            np.asarray(self.sets[pick], dtype=np.uint32),
+            offsets,
+            np.asarray(self.sizes[rows], dtype=np.int64),
+            [self.ids[k] for k in rows.tolist()],
+            [self.sources[k] for k in rows.tolist()],
+        )
+
+
+def keys_of(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint32: each document's key in each LSH band (lsh.band_keys, truncated)."""
+    out = np.empty((sigs.shape[0], bands), dtype=np.uint32)
+    for b in range(bands):
+        out[:, b] = _key32(band_keys(sigs, b, rows))
+    return out
+
+
+def sample(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, bits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sampled sets of sets data[starts[k]:ends[k]]: the hashes whose top `bits` bits are
+    zero, as (data, counts)."""
+    keep = np.ones(data.size, dtype=bool) if bits == 0 else (data >> np.uint32(32 - bits)) == 0
+    before = np.zeros(data.size + 1, dtype=np.int64)
+    np.cumsum(keep, out=before[1:])
+    return data[keep], before[ends] - before[starts]
+
+
+def entries(
+    sigs: np.ndarray,
+    fetch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    ids: Sequence[Any],
+    sources: Sequence[str],
+    options: dict[str, Any],
+    budget_docs: int = 20000,
+) -> Entries:
+    """The entries of n signed documents: `sigs` their signature rows, `fetch(docs)` their
+    full shingle sets as (data, starts, ends) (ShingleStore.fetch)."""
+    lsh = options["lsh"]
+    n = sigs.shape[0]
+    keys = keys_of(sigs, lsh["bands"], lsh["rows"])
+    parts: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    sizes = np.empty(n, dtype=np.int64)
+    for lo in range(0, n, budget_docs):
+        docs = np.arange(lo, min(n, lo + budget_docs))
+        data, starts, ends = fetch(docs)
+        sizes[docs] = ends - starts
+        kept, count = sample(data, starts, ends, options["sample_bits"])
+        parts.append(kept)
+        counts.append(count)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    if counts:
+        np.cumsum(np.concatenate(counts), out=offsets[1:])
+    sets = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+    return Entries(keys, sets, offsets, sizes, [str(i) for i in ids], list(sources))
+
+
+# --- segments -----------------------------------------------------------------------------
+
+
+class Segment:
+    """One segment of an index, its arrays memory-mapped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.name = path.name
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        self.documents: int = meta["documents"]
+        self.source_names: list[str] = meta["sources"]
+
+        def load(name: str) -> np.ndarray:
+            return np.load(path / name, mmap_mode="r")
+
+        self.keys = load("keys.npy")
+        self.order = load("order.npy")
+        self.sets = load("sets.npy")
+        self.offsets = load("offsets.npy")
+        self.sizes = load("sizes.npy")
+        self._ids = load("ids.npy")
+        self._id_offsets = load("id_offsets.npy")
+        self.source_of = load("source_of.npy")
+        self.repeats = load("repeats.npy")
+
+    def doc_id(self, k: int) -> str:
+        lo, hi = int(self._id_offsets[k]), int(self._id_offsets[k + 1])
+        return bytes(self._ids[lo:hi]).decode("utf-8", "surrogatepass")
+
+    def source(self, k: int) -> str:
+        return self.source_names[int(self.source_of[k])]
+
+    def entries(self, lo: int, hi: int) -> Entries:
+        """Documents lo..hi-1 as Entries (for compaction)."""
+        order = np.asarray(self.order)
+        keys = np.empty((hi - lo, self.keys.shape[0]), dtype=np.uint32)
+        for b in range(self.keys.shape[0]):
+            # keys[b] is sorted; put each key back at its document's row.
+            pos = order[b]
+            sel = (pos >= lo) & (pos < hi)
+            keys[pos[sel] - lo, b] = self.keys[b][sel]
+        a, z = int(self.offsets[lo]), int(self.offsets[hi])
+        return Entries(
+            keys,
+            np.asarray(self.sets[a:z]),
+            np.asarray(self.offsets[lo : hi + 1]) - a,
+            np.asarray(self.sizes[lo:hi]),
+            [self.doc_id(k) for k in range(lo, hi)],
+            [self.source(k) for k in range(lo, hi)],
+        )
+
+
+def _save(path: Path, name: str, array: np.ndarray) -> None:
+    with open(path / name, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_segment(path: Path, batch: Entries, repeats: np.ndarray) -> int:
+    """Write `batch` as a segment in the (new) folder `path`; returns its bytes on disk."""
+    path.mkdir()
+    n = len(batch)
+    bands = batch.keys.shape[1]
+    keys = np.empty((bands, n), dtype=np.uint32)
+    order = np.empty((bands, n), dtype=np.uint32)
+    for b in range(bands):
+        o = np.argsort(batch.keys[:, b], kind="stable")  # equal keys stay in document order
+        order[b] = o
+        keys[b] = batch.keys[o, b]
+    names = list(dict.fromkeys(batch.sources))
+    number = {s: k for k, s in enumerate(names)}
+    encoded = [i.encode("utf-8", "surrogatepass") for i in batch.ids]
+    id_offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=id_offsets[1:])
+    arrays: dict[str, np.ndarray] = {
+        "keys.npy": keys,
+        "order.npy": order,
+        "sets.npy": np.asarray(batch.sets, dtype=np.uint32),
+        "offsets.npy": np.asarray(batch.offsets, dtype=np.int64),
+        "sizes.npy": np.asarray(batch.sizes, dtype=np.int64),
+        "ids.npy": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+        "id_offsets.npy": id_offsets,
+        "source_of.npy": np.array([number[s] for s in batch.sources], dtype=np.int32),
+        "repeats.npy": np.unique(np.asarray(repeats, dtype=np.uint32)),
+    }
+    for name, array in arrays.items():
+        _save(path, name, array)
+    meta = {"documents": n, "sampled_shingles": int(batch.sets.size), "sources": names}
+    _write_json(path / "meta.json", meta)
+    return sum(f.stat().st_size for f in path.iterdir())
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """Write JSON to a temporary file, flushed to disk, then renamed over `path`."""
+    tmp = path.with_name(f"{_TMP}{os.getpid()}-{path.name}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _sync_dir(path.parent)
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- matches ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Matches:
+    """For each queried document, the first indexed document it matches (in index order:
+    segment, then position) or -1: `segment` and `position` name it, with the measured
+    `jaccard` and `containment` of the sampled sets."""
+
+    segment: np.ndarray
+    position: np.ndarray
+    jaccard: np.ndarray
+    containment: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> Matches:
+        return cls(np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.zeros(n), np.zeros(n))
+
+
+def _candidates(seg: Segment, keys: np.ndarray, todo: np.ndarray, max_bucket: int) -> np.ndarray:
+    """(queried, indexed) pairs sharing a band key, at most `max_bucket` indexed documents
+    (the earliest) per key; sorted, unique."""
+    found = []
+    for b in range(seg.keys.shape[0]):
+        sorted_keys = seg.keys[b]
+        q = keys[todo, b]
+        lo = np.searchsorted(sorted_keys, q, side="left")
+        hi = np.searchsorted(sorted_keys, q, side="right")
+        count = np.minimum(hi - lo, max_bucket)
+        total = int(count.sum())
+        if total == 0:
+            continue
+        starts = np.zeros(count.size, dtype=np.int64)
+        np.cumsum(count[:-1], out=starts[1:])
+        pick = np.repeat(lo - starts, count) + np.arange(total)
+        found.append((np.repeat(todo, count) << 32) | np.asarray(seg.order[b])[pick])
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    packed = np.unique(np.concatenate(found))
+    return np.stack([packed >> 32, packed & 0xFFFFFFFF], axis=1)
+
+
+def match(
+    segments: Sequence[Segment],
+    batch: Entries,
+    empty: np.ndarray,
+    own: Own,
+    config: Config,
+    sample_bits: int,
+    budget: int = FETCH_BUDGET,
+) -> Matches:
+    """The first indexed document each document of `batch` matches (verify.is_match on the
+    sampled sets, repeated text set aside by `own`); documents with no text (`empty`) match
+    nothing."""
+    n = len(batch)
+    out = Matches.none(n)
+    # The sample holds about 2**-bits of the shingles: so must the own text containment needs.
+    own = Own(own.table, max(1, own.min_own >> sample_bits))
+    for s, seg in enumerate(segments):
+        todo = np.flatnonzero((out.segment < 0) & ~empty)
+        if todo.size == 0 or seg.documents == 0:
+            continue
+        pairs = _candidates(seg, batch.keys, todo, config.lsh.max_bucket)
+        if pairs.shape[0] == 0:
+            continue
+        jac, con = _similarities(seg, batch, pairs, own, budget)
+        hit = is_match(jac, con, config.verify)
+        rows = pairs[hit]
+        # Rows are sorted by queried document, then indexed position: the first is the earliest.
+        first = (
+            np.flatnonzero(np.r_[True, rows[1:, 0] != rows[:-1, 0]])
+            if rows.size
+            else np.empty(0, np.int64)
+        )
+        which = np.flatnonzero(hit)[first]
+        q = rows[first, 0]
+        out.segment[q] = s
+        out.position[q] = rows[first, 1]
+        out.jaccard[q] = jac[which]
+        out.containment[q] = con[which]
+    return out
+
+
+def _similarities(
+    seg: Segment, batch: Entries, pairs: np.ndarray, own: Own, budget: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """verify.similarities of (queried, indexed) pairs, about `budget` bytes of sets at a time."""
+    jac = np.empty(pairs.shape[0])
+    con = np.empty(pairs.shape[0])
+    q_len = np.diff(batch.offsets)
+    cost = (q_len[pairs[:, 0]] + (seg.offsets[pairs[:, 1] + 1] - seg.offsets[pairs[:, 1]])) * 4
+    total = np.cumsum(cost)
+    lo = 0
+    while lo < pairs.shape[0]:
+        base = total[lo - 1] if lo else 0
+        hi = max(int(np.searchsorted(total, base + budget, side="right")), lo + 1)
+        chunk = pairs[lo:hi]
+        left = np.unique(chunk[:, 0])
+        right = np.unique(chunk[:, 1])
+        a = batch.take(left)
+        b_lo, b_hi = seg.offsets[right], seg.offsets[right + 1]
+        b_data = [
+            np.asarray(seg.sets[x:y]) for x, y in zip(b_lo.tolist(), b_hi.tolist(), strict=True)
+        ]
+        data = np.concatenate([a.sets, *b_data]).astype(np.uint32, copy=False)
+        offsets = np.concatenate([a.offsets, a.offsets[-1] + np.cumsum(b_hi - b_lo)])
+        local = np.stack(
+            [np.searchsorted(left, chunk[:, 0]), left.size + np.searchsorted(right, chunk[:, 1])],
+            axis=1,
+        )
+        jac[lo:hi], con[lo:hi] = similarities(data, offsets, local, own)
+        lo = hi
+    return jac, con
+
+
+# --- the index ----------------------------------------------------------------------------
+
+
+class Index:
+    """A persistent index opened to read (`write=False`: any number of readers) or to add
+    segments (one writer: an fcntl lock on IDX/.lock, held until `close`).
+
+    `open` checks the options the index was made with against `config` and refuses others.
+    A missing index opened to write is made when the first segment is committed.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        config: Config | None,
+        *,
+        write: bool = False,
+        sample_bits: int = 2,
+        create: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self._lock: int | None = None
+        self._made = False
+        manifest = self._read_manifest()
+        if manifest is None and config is None:
+            raise IndexStoreError(f"index {shown(str(path))}: no index there (no {MANIFEST})")
+        if manifest is None:
+            assert config is not None
+            if not write or not create:
+                raise IndexStoreError(f"index {shown(str(path))}: no index there (no {MANIFEST})")
+            self.options = index_options(config, sample_bits)
+            self.probe = _probe(config)
+            self.segment_names: list[str] = []
+            self.next = 1
+        else:
+            self.options = manifest["options"]
+            self.probe = manifest["probe"]
+            self.segment_names = list(manifest["segments"])
+            self.next = manifest["next"]
+        if manifest is not None and config is not None:
+            want = index_options(config, self.options["sample_bits"])
+            differ = _differences(self.options, want)
+            if differ:
+                raise IndexStoreError(
+                    f"index {shown(str(path))} was made with other options: "
+                    + "; ".join(differ)
+                    + ": run with the index's options, or use another index"
+                )
+            if _probe(config) != self.probe:
+                raise IndexStoreError(
+                    f"index {shown(str(path))} was made by a version of dedup that signs "
+                    "documents otherwise: make a new index"
+                )
+        if write:
+            self._take_lock()
+            # A writer killed before its commit left a folder no manifest lists.
+            self._clear_leftovers()
+        self.segments = [Segment(self.path / name) for name in self.segment_names]
+        self.config = config or Config()
+
+    @property
+    def sample_bits(self) -> int:
+        return int(self.options["sample_bits"])
+
+    def __len__(self) -> int:
+        return sum(s.documents for s in self.segments)
+
+    def _read_manifest(self) -> dict[str, Any] | None:
+        try:
+            data = (self.path / MANIFEST).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError as e:
+            raise IndexStoreError(f"index {shown(str(self.path))} is not a folder") from e
+        try:
+            doc = json.loads(data)
+            if doc.get("format") != FORMAT:
+                raise ValueError
+        except (ValueError, AttributeError) as e:
+            raise IndexStoreError(
+                f"index {shown(str(self.path))}: {MANIFEST} is not a dedup index manifest"
+            ) from e
+        if doc.get("version") != VERSION:
+            raise IndexStoreError(
+                f"index {shown(str(self.path))} has format version {doc.get('version')}; "
+                f"this dedup reads version {VERSION}"
+            )
+        return dict(doc)
+
+    def _take_lock(self) -> None:
+        self._made = not self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise IndexStoreError(
+                f"index {shown(str(self.path))} is being written by another run; "
+                "wait for it to finish"
+            ) from None
+        self._lock = fd
+        # Another writer may have committed between reading the manifest and the lock.
+        manifest = self._read_manifest()
+        if manifest is not None:
+            self.segment_names = list(manifest["segments"])
+            self.next = manifest["next"]
+
+    def _clear_leftovers(self) -> None:
+        listed = set(self.segment_names)
+        for p in self.path.iterdir():
+            if (p.name.startswith("seg-") and p.name not in listed) or p.name.startswith(_TMP):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+    def repeats(self) -> np.ndarray:
+        """The repeated-shingle slots found by the runs that made the index (ascending)."""
+        parts = [np.asarray(s.repeats) for s in self.segments]
+        return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint32)
+
+    def match(self, batch: Entries, empty: np.ndarray, own: Own) -> Matches:
+        """`match` against every segment."""
+        return match(self.segments, batch, empty, own, self.config, self.sample_bits)
+
+    def describe(self, s: int, k: int) -> tuple[str, str, str]:
+        """(id, source, segment name) of document k of segment s."""
+        seg = self.segments[s]
+        return seg.doc_id(k), seg.source(k), seg.name
+
+    def add(self, batch: Entries, repeats: np.ndarray | None = None) -> str | None:
+        """Commit `batch` as a new segment (nothing for an empty batch); its name."""
+        if self._lock is None:
+            raise IndexStoreError(f"index {shown(str(self.path))} is open read-only")
+        if len(batch) == 0 and self.segment_names:
+            return None
+        name = f"seg-{self.next:06d}"
+        tmp = self.path / f"{_TMP}{os.getpid()}-{name}"
+        reps = np.empty(0, np.uint32) if repeats is None else repeats
+        write_segment(tmp, batch, reps)
+        os.rename(tmp, self.path / name)
+        _sync_dir(self.path)
+        self._commit([*self.segment_names, name], self.next + 1)
+        self.segments.append(Segment(self.path / name))
+        return name
+
+    def _commit(self, names: list[str], next_number: int) -> None:
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "options": self.options,
+            "probe": self.probe,
+            "segments": names,
+            "next": next_number,
+        }
+        _write_json(self.path / MANIFEST, manifest)
+        self.segment_names, self.next = names, next_number
+
+    def compact(self) -> None:
+        """Merge every segment into one (same documents, same order); the old ones go once
+        the new manifest is committed."""
+        if self._lock is None:
+            raise IndexStoreError(f"index {shown(str(self.path))} is open read-only")
+        if len(self.segments) <= 1:
+            return
+        old = self.segments
+        parts = [s.entries(0, s.documents) for s in old]
+        merged = Entries(
+            np.concatenate([p.keys for p in parts]),
+            np.concatenate([p.sets for p in parts]),
+            np.concatenate(
+                [[0], *(p.offsets[1:] + b for p, b in zip(parts, _bases(parts), strict=True))]
+            ).astype(np.int64),
+            np.concatenate([p.sizes for p in parts]),
+            [i for p in parts for i in p.ids],
+            [x for p in parts for x in p.sources],
+        )
+        del parts
+        name = f"seg-{self.next:06d}"
+        tmp = self.path / f"{_TMP}{os.getpid()}-{name}"
+        write_segment(tmp, merged, self.repeats())
+        os.rename(tmp, self.path / name)
+        _sync_dir(self.path)
+        self._commit([name], self.next + 1)
+        self.segments = [Segment(self.path / name)]
+        for s in old:
+            shutil.rmtree(s.path)
+
+    def info(self) -> dict[str, Any]:
+        """Documents, segments, options and size on disk."""
+        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return {
+            "path": str(self.path),
+            "documents": len(self),
+            "segments": [{"name": s.name, "documents": s.documents} for s in self.segments],
+            "options": self.options,
+            "bytes": size,
+        }
+
+    def close(self) -> None:
+        """Release the writer's lock; an index this writer made and never committed to is
+        removed again (a failed first run leaves nothing behind)."""
+        if self._lock is not None:
+            if self._made and not self.segment_names:
+                shutil.rmtree(self.path, ignore_errors=True)
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            os.close(self._lock)
+            self._lock = None
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _bases(parts: list[Entries]) -> Iterator[int]:
+    base = 0
+    for p in parts:
+        yield base
+        base += int(p.offsets[-1])
+
+
+# --- the rule: what becomes of a run's documents given the indexes ------------------------
+
+
+@dataclass(frozen=True)
+class Against:
+    """What the indexes decided for a run's n documents: `target[d]` is -1 or the row of
+    `found` naming the indexed document d duplicates; each row of `found` is one document
+    that duplicates an indexed one, as index_matches.jsonl writes it."""
+
+    target: np.ndarray
+    found: list[dict[str, Any]]
+
+
+def settle(
+    ids: Sequence[Any],
+    duplicate_of: np.ndarray,
+    indexes: Sequence[tuple[str, Index, Matches]],
+) -> Against:
+    """The rule of a run against indexes (`indexes`: the name an index was given, the index,
+    what each document matched in it, in the order given). A document that matches an
+    indexed document is a duplicate of it (of the first index that has one, of its earliest
+    there); so is every member of a cluster of the run whose representative does, through
+    that representative (`duplicate_of`: the run's own fates, -1 for kept). Indexed
+    documents are never removed; everything else keeps the fate the run gave it."""
+    n = len(ids)
+    direct = np.full(n, -1, dtype=np.int64)  # which of `indexes` matched each document
+    for k, (_, _, m) in enumerate(indexes):
+        direct[(direct < 0) & (m.segment >= 0)] = k
+    rep = np.where(duplicate_of >= 0, duplicate_of, np.arange(n))
+    via = np.where(direct >= 0, np.arange(n), np.where(direct[rep] >= 0, rep, -1))
+    target = np.full(n, -1, dtype=np.int64)
+    found: list[dict[str, Any]] = []
+    for d in np.flatnonzero(via >= 0).tolist():
+        v = int(via[d])
+        name, index, m = indexes[int(direct[v])]
+        doc_id, source, segment = index.describe(int(m.segment[v]), int(m.position[v]))
+        target[d] = len(found)
+        found.append(
+            {
+                "id": ids[d],
+                "duplicate_of": doc_id,
+                "duplicate_of_source": source,
+                "index": name,
+                "segment": segment,
+                "through": None if v == d else ids[v],
+                "jaccard": round(float(m.jaccard[v]), 4),
+                "containment": round(float(m.containment[v]), 4),
+            }
+        )
+    return Against(target, found)
+
+
+class IndexSet:
+    """The indexes one run is checked against, in order: at most one it adds its kept
+    documents to (`add_to`, `--index`, made when missing) and any number read-only
+    (`against`, `--against`). Opening checks every option and takes the writer's lock, so a
+    run that would be refused is refused before it starts."""
+
+    def __init__(
+        self, config: Config, add_to: str | Path | None = None, against: Sequence[str | Path] = ()
+    ) -> None:
+        self.config = config
+        self.opened: list[tuple[str, Index]] = []
+        self.entries: Entries | None = None
+        self.repeats: np.ndarray = np.empty(0, np.uint32)
+        try:
+            if add_to is not None:
+                self.opened.append((str(add_to), Index(add_to, config, write=True)))
+            for path in against:
+                self.opened.append((str(path), Index(path, config)))
+        except BaseException:
+            self.close()
+            raise
+        self.writer = self.opened[0][1] if add_to is not None else None
+        self.before = {name: len(index) for name, index in self.opened}
+
+    def prepare(
+        self, sigs: np.ndarray, fetch: Any, ids: Sequence[Any], sources: Sequence[str]
+    ) -> None:
+        """Take what matching and a new segment need of the run's documents
+        (TwoPassIndex.finish's `observe`)."""
+        options = (self.writer or self.opened[0][1]).options
+        self.entries = entries(sigs, fetch, ids, sources, options)
+
+    def settle(
+        self, ids: Sequence[Any], duplicate_of: np.ndarray, run_repeats: np.ndarray
+    ) -> Against:
+        """Match the prepared documents against every index and apply the rule (`settle`);
+        `run_repeats` is the run's repeated-shingle table (repeats.Repeats.table)."""
+        assert self.entries is not None, "prepare first"
+        batch = self.entries
+        self.repeats = (
+            np.flatnonzero(run_repeats).astype(np.uint32)
+            if run_repeats.size > 1
+            else (np.empty(0, np.uint32))
+        )
+        found = []
+        for name, index in self.opened:
+            own = Own(own_table(index, self.repeats), self.config.verify.min_own)
+            found.append((name, index, index.match(batch, batch.sizes == 0, own)))
+        return settle(ids, duplicate_of, found)
+
+    def commit(self, kept: np.ndarray) -> str | None:
+        """Add the kept documents (a boolean mask) to the index as a new segment."""
+        if self.writer is None or self.entries is None:
+            return None
+        return self.writer.add(self.entries.take(np.flatnonzero(kept)), self.repeats)
+
+    def summary(self, against: Against, added: int) -> dict[str, Any]:
+        """What summary.json says of the indexes (`added`: documents the run adds)."""
+        matched: dict[str, int] = {}
+        for row in against.found:
+            matched[row["index"]] = matched.get(row["index"], 0) + 1
+        out = []
+        for name, index in self.opened:
+            entry: dict[str, Any] = {
+                "path": name,
+                "mode": "add" if index is self.writer else "read",
+                "documents": self.before[name],
+                "segments": len(index.segment_names),
+                "removed": matched.get(name, 0),
+            }
+            if index is self.writer:
+                entry["segment"] = f"seg-{index.next:06d}" if added else None
+                entry["added"] = added
+            out.append(entry)
+        return {"indexes": out}
+
+    def close(self) -> None:
+        for _, index in self.opened:
+            index.close()
+
+    def __enter__(self) -> IndexSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def own_table(index: Index, run: np.ndarray | None = None) -> np.ndarray:
+    """The repeated-shingle table of a comparison with `index`: the slots its runs found
+    repeated and those `run` found (verify.Own.table)."""
+    slots = index.repeats() if run is None else np.union1d(index.repeats(), run)
+    if slots.size == 0:
+        return np.zeros(1, dtype=np.uint8)
+    table = np.zeros(1 << int(index.options["repeat_table_bits"]), dtype=np.uint8)
+    table[slots] = 1
+    return table
+
+
+def read_info(path: str | Path) -> dict[str, Any]:
+    """`Index.info` of the index at `path`, opened read-only with its own options."""
+    return Index(path, None).info()
+
+
+def compact(path: str | Path) -> tuple[int, int]:
+    """Merge the segments of the index at `path` into one; (segments before, after)."""
+    with Index(path, None, write=True, create=False) as index:
+        before = len(index.segments)
+        index.compact()
+        return before, len(index.segments)
