@@ -150,12 +150,18 @@ def keys_of(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
 def sample(
     data: np.ndarray, starts: np.ndarray, ends: np.ndarray, bits: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The sampled sets of sets data[starts[k]:ends[k]]: the hashes whose top `bits` bits are
-    zero, as (data, counts)."""
+    """The sampled sets of sets data[starts[k]:ends[k]] (in any order in `data`): the hashes
+    whose top `bits` bits are zero, back to back in the order of k, as (data, counts)."""
     keep = np.ones(data.size, dtype=bool) if bits == 0 else (data >> np.uint32(32 - bits)) == 0
     before = np.zeros(data.size + 1, dtype=np.int64)
     np.cumsum(keep, out=before[1:])
-    return data[keep], before[ends] - before[starts]
+    kept = data[keep]
+    lo, hi = before[starts], before[ends]
+    counts = hi - lo
+    dest = np.zeros(counts.size, dtype=np.int64)
+    np.cumsum(counts[:-1], out=dest[1:])
+    pick = np.repeat(lo - dest, counts) + np.arange(int(counts.sum()))
+    return kept[pick], counts
 
 
 def entries(
