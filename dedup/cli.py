@@ -297,6 +297,13 @@ def cli() -> None:
     help="An existing index, read-only (decontamination): documents that duplicate one of "
     "its documents are removed (flagged with --annotate). Repeatable.",
 )
+@click.option(
+    "--index-sample",
+    type=int,
+    default=None,
+    help="When --index makes a new index: keep one shingle in N (a power of two) for "
+    "verification against it; 1 keeps all (exact, about 4 times the disk). Default 4.",
+)
 @click.option("--no-report", is_flag=True, help="Do not write the HTML/Markdown report.")
 @_report_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress).")
@@ -313,7 +320,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     from ._cli_progress import ProgressPrinter
 
     quiet, progress_interval = opts.pop("quiet"), opts.pop("progress_interval")
-    indexes: dict[str, Any] = {"index": opts.pop("index"), "against": opts.pop("against")}
+    indexes: dict[str, Any] = {k: opts.pop(k) for k in ("index", "against", "index_sample")}
 
     names = ["id_field", "text_field", "on_error", "ngram", "num_perm", "seed", "lsh_threshold"]
     names += ["bands", "rows", "threshold", "containment", "min_own", "repeat_min_groups"]
@@ -340,10 +347,12 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     printer = None
     if not quiet:
         printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
+    if indexes["index_sample"] is not None and not indexes["index"]:
+        raise click.UsageError("--index-sample applies to the index --index makes")
     if opts["engine"] == "spark":
         from .spark import run_spark
 
-        if indexes["index"] or indexes["against"]:
+        if any(indexes.values()):
             raise click.UsageError("--index and --against work with --engine local only")
 
         conf = _spark_conf(opts["spark_conf"])

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config
-from .errors import DedupError, shown
+from .errors import ConfigError, DedupError, shown
 from .lsh import band_keys, resolve_params
 from .sign import sign_texts
 from .verify import FETCH_BUDGET, Own, is_match, similarities
@@ -55,6 +55,7 @@ VERSION = 1
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 _TMP = ".tmp-"
+SAMPLE_BITS = 2  # one shingle in 4 kept for verification (sample_bits)
 _PROBE = "同一篇文章的内容，用來檢查索引是否由相同的程式建立。Probe 123"
 
 
@@ -75,6 +76,13 @@ def index_options(config: Config, sample_bits: int = 2) -> dict[str, Any]:
         "sample_bits": sample_bits,
         "repeat_table_bits": config.repeat.table_bits,
     }
+
+
+def sample_bits(one_in: int) -> int:
+    """The sample_bits of keeping one shingle in `one_in` (a power of two, 1: all)."""
+    if one_in < 1 or one_in & (one_in - 1) or one_in > 1 << 16:
+        raise ConfigError(f"index sample must be a power of two from 1 to 65536, got {one_in}")
+    return one_in.bit_length() - 1
 
 
 def _probe(config: Config) -> dict[str, Any]:
@@ -440,7 +448,7 @@ class Index:
         config: Config | None,
         *,
         write: bool = False,
-        sample_bits: int = 2,
+        sample_bits: int | None = None,
         create: bool = True,
     ) -> None:
         self.path = Path(path)
@@ -453,7 +461,9 @@ class Index:
             assert config is not None
             if not write or not create:
                 raise IndexStoreError(f"index {shown(str(path))}: no index there (no {MANIFEST})")
-            self.options = index_options(config, sample_bits)
+            self.options = index_options(
+                config, SAMPLE_BITS if sample_bits is None else sample_bits
+            )
             self.probe = _probe(config)
             self.segment_names: list[str] = []
             self.next = 1
@@ -463,7 +473,8 @@ class Index:
             self.segment_names = list(manifest["segments"])
             self.next = manifest["next"]
         if manifest is not None and config is not None:
-            want = index_options(config, self.options["sample_bits"])
+            bits = self.options["sample_bits"] if sample_bits is None else sample_bits
+            want = index_options(config, bits)
             differ = _differences(self.options, want)
             if differ:
                 raise IndexStoreError(
@@ -703,7 +714,11 @@ class IndexSet:
     run that would be refused is refused before it starts."""
 
     def __init__(
-        self, config: Config, add_to: str | Path | None = None, against: Sequence[str | Path] = ()
+        self,
+        config: Config,
+        add_to: str | Path | None = None,
+        against: Sequence[str | Path] = (),
+        sample_bits: int | None = None,
     ) -> None:
         self.config = config
         self.opened: list[tuple[str, Index]] = []
@@ -711,7 +726,8 @@ class IndexSet:
         self.repeats: np.ndarray = np.empty(0, np.uint32)
         try:
             if add_to is not None:
-                self.opened.append((str(add_to), Index(add_to, config, write=True)))
+                index = Index(add_to, config, write=True, sample_bits=sample_bits)
+                self.opened.append((str(add_to), index))
             for path in against:
                 self.opened.append((str(path), Index(path, config)))
         except BaseException:

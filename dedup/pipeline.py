@@ -41,7 +41,7 @@ from .io.outdir import (
 from .io.parquet import pyarrow
 from .io.readers import parse_lines, read_items
 from .parallel import ordered_map, resolve_jobs
-from .persist import Against, IndexSet
+from .persist import Against, IndexSet, sample_bits
 from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
@@ -366,6 +366,7 @@ def run(
     options: Mapping[str, Any] | None = None,
     index: str | Path | None = None,
     against: Sequence[str | Path] = (),
+    index_sample: int | None = None,
 ) -> RunResult:
     """Read `inputs`, deduplicate, and write the OUTDIR contract files (then the report).
 
@@ -384,6 +385,8 @@ def run(
     every document in it, and the kept ones added to it once the run is complete; with
     `against` (existing indexes, read-only) against theirs (persist.py `settle`). Both are
     opened, options checked and the writer's lock taken before OUTDIR is touched.
+    `index_sample` (1, 2, 4, ...: one shingle in so many kept for verification) is the
+    index's when it exists, else 4.
     """
     inputs = checked_inputs(inputs, outdir)
     fmt = output_format(inputs, config)
@@ -391,7 +394,8 @@ def run(
         pyarrow()  # a missing extra fails now, not after the whole run
     if index is None and not against:
         return _run(inputs, outdir, config, fmt, stdin, report, progress, options, None)
-    with IndexSet(config, index, against) as indexes:
+    bits = None if index_sample is None else sample_bits(index_sample)
+    with IndexSet(config, index, against, bits) as indexes:
         return _run(inputs, outdir, config, fmt, stdin, report, progress, options, indexes)
 
 
