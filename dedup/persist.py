@@ -130,6 +130,16 @@ class Entries:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def resample(self, bits: int, have: int) -> Entries:
+        """These entries (sampled with `have` bits) sampled with `bits` >= `have`: a sample
+        of the sample, the same as sampling the whole sets with `bits`."""
+        if bits == have:
+            return self
+        data, counts = sample(self.sets, self.offsets[:-1], self.offsets[1:], bits)
+        offsets = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return Entries(self.keys, data, offsets, self.sizes, self.ids, self.sources)
+
     def take(self, rows: np.ndarray) -> Entries:
         """The documents `rows` (ascending), in that order."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -723,6 +733,7 @@ class IndexSet:
         self.config = config
         self.opened: list[tuple[str, Index]] = []
         self.entries: Entries | None = None
+        self.sample_bits = 0
         self.repeats: np.ndarray = np.empty(0, np.uint32)
         try:
             if add_to is not None:
@@ -740,9 +751,10 @@ class IndexSet:
         self, sigs: np.ndarray, fetch: Any, ids: Sequence[Any], sources: Sequence[str]
     ) -> None:
         """Take what matching and a new segment need of the run's documents
-        (TwoPassIndex.finish's `observe`)."""
-        options = (self.writer or self.opened[0][1]).options
-        self.entries = entries(sigs, fetch, ids, sources, options)
+        (TwoPassIndex.finish's `observe`): sampled as the index sampling most needs."""
+        fewest = min((index.options for _, index in self.opened), key=lambda o: o["sample_bits"])
+        self.entries = entries(sigs, fetch, ids, sources, fewest)
+        self.sample_bits = fewest["sample_bits"]
 
     def settle(
         self, ids: Sequence[Any], duplicate_of: np.ndarray, run_repeats: np.ndarray
@@ -759,14 +771,16 @@ class IndexSet:
         found = []
         for name, index in self.opened:
             own = Own(own_table(index, self.repeats), self.config.verify.min_own)
-            found.append((name, index, index.match(batch, batch.sizes == 0, own)))
+            mine = batch.resample(index.sample_bits, self.sample_bits)
+            found.append((name, index, index.match(mine, batch.sizes == 0, own)))
         return settle(ids, duplicate_of, found)
 
     def commit(self, kept: np.ndarray) -> str | None:
         """Add the kept documents (a boolean mask) to the index as a new segment."""
         if self.writer is None or self.entries is None:
             return None
-        return self.writer.add(self.entries.take(np.flatnonzero(kept)), self.repeats)
+        batch = self.entries.resample(self.writer.sample_bits, self.sample_bits)
+        return self.writer.add(batch.take(np.flatnonzero(kept)), self.repeats)
 
     def summary(self, against: Against, added: int) -> dict[str, Any]:
         """What summary.json says of the indexes (`added`: documents the run adds)."""

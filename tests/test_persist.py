@@ -440,3 +440,31 @@ def test_pipeline_api_adds_and_queries_batches(tmp_path: Path) -> None:
         assert out[0]["dedup_duplicate_of"] == "b1"
         with pytest.raises(IndexStoreError, match="read-only"):
             reader.add([{"id": "d", "text": texts[5]}])
+
+
+def test_indexes_sampled_differently_work_together(tmp_path: Path) -> None:
+    evalset = tmp_path / "eval.jsonl"
+    evalset.write_text(
+        "".join(json.dumps({"id": f"e{k}", "text": _text(k)}) + "\n" for k in range(4))
+    )
+    run([str(evalset)], tmp_path / "o1", Config(jobs=1), index=tmp_path / "exact", index_sample=1)
+    before = _checksum(tmp_path / "exact")
+    train = tmp_path / "train.jsonl"
+    rows = [{"id": "t0", "text": _text(3)[:300]}, {"id": "t1", "text": _text(8)}]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run(
+        [str(train)],
+        tmp_path / "o2",
+        Config(jobs=1),
+        index=tmp_path / "corpus",
+        against=[tmp_path / "exact"],
+    )
+    assert _checksum(tmp_path / "exact") == before
+    assert _records(tmp_path / "o2/removed.jsonl")["t0"]["duplicate_of"] == "e3"
+    segment = tmp_path / "corpus/seg-000001"
+    sets = np.load(segment / "sets.npy")
+    assert sets.size and (sets >> 30 == 0).all()  # sampled one in 4, as the new index says
+    assert _ids(tmp_path / "o2/kept.jsonl") == ["t1"]
+    assert Index(tmp_path / "corpus", None).segments[0].doc_id(0) == "t1"
+    exact = np.load(tmp_path / "exact/seg-000001/sets.npy")
+    assert (exact >> 30 != 0).any()
