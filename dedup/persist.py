@@ -501,8 +501,26 @@ class Index:
             self._take_lock()
             # A writer killed before its commit left a folder no manifest lists.
             self._clear_leftovers()
-        self.segments = [Segment(self.path / name) for name in self.segment_names]
+        self.segments = self._open_segments()
         self.config = config or Config()
+
+    def _open_segments(self) -> list[Segment]:
+        """Map every listed segment. A compaction may remove the segments a reader's manifest
+        listed, between reading it and opening them: read the manifest again then."""
+        for attempt in range(3):
+            try:
+                return [Segment(self.path / name) for name in self.segment_names]
+            except FileNotFoundError as e:
+                manifest = self._read_manifest()
+                if attempt == 2 or manifest is None or manifest["segments"] == self.segment_names:
+                    raise IndexStoreError(
+                        f"index {shown(str(self.path))} is damaged: {shown(str(e.filename))} "
+                        "is missing"
+                    ) from e
+                self.segment_names, self.next = list(manifest["segments"]), manifest["next"]
+            except (ValueError, OSError, KeyError) as e:
+                raise IndexStoreError(f"index {shown(str(self.path))} is damaged: {e}") from e
+        raise AssertionError("unreachable")
 
     @property
     def sample_bits(self) -> int:

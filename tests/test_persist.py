@@ -468,3 +468,16 @@ def test_indexes_sampled_differently_work_together(tmp_path: Path) -> None:
     assert Index(tmp_path / "corpus", None).segments[0].doc_id(0) == "t1"
     exact = np.load(tmp_path / "exact/seg-000001/sets.npy")
     assert (exact >> 30 != 0).any()
+
+
+def test_a_damaged_index_is_named(tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    run([str(ROOT / "seeds")], tmp_path / "o1", Config(jobs=1), index=idx)
+    (idx / "seg-000001/keys.npy").write_bytes(b"not npy")
+    args = ["run", str(ROOT / "seeds"), "-o", str(tmp_path / "o2"), "--against", str(idx)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: index {idx} is damaged")
+    (idx / "seg-000001/keys.npy").unlink()
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "keys.npy is missing" in result.output
