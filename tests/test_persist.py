@@ -344,7 +344,7 @@ def test_a_killed_run_leaves_the_index_whole(corpus: tuple[Path, Path], tmp_path
     before = _state(idx)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     outcomes = set()
-    for k, delay in enumerate((0.5, 1.5, 3.0, 4.5, 6.0, 60.0)):
+    for k, delay in enumerate((0.5, 1.5, 3.0, 4.5, 6.0, None)):  # None: let it finish
         cmd = [sys.executable, "-m", "dedup", "run", str(new), "-o", str(tmp_path / f"n{k}")]
         cmd += ["--index", str(idx), "--no-report", "-q", "--jobs", "1"]
         proc = subprocess.Popen(cmd, env=env, start_new_session=True)
@@ -364,7 +364,7 @@ def test_a_killed_run_leaves_the_index_whole(corpus: tuple[Path, Path], tmp_path
             assert info["segments"][1]["documents"] == len(kept)
             outcomes.add("after")
             break
-    assert "after" in outcomes  # the last run had time to finish
+    assert "after" in outcomes  # the last run finished
 
 
 def test_compact_keeps_documents_order_and_matches(two_ways: dict, tmp_path: Path) -> None:
