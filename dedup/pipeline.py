@@ -20,7 +20,7 @@ import numpy as np
 
 from .cluster import cluster_records
 from .config import Config
-from .errors import InputError
+from .errors import InputError, OutputError, shown
 from .index import Found, TwoPassIndex
 from .io.outdir import (
     INDEX_MATCHES,
@@ -394,9 +394,22 @@ def run(
         pyarrow()  # a missing extra fails now, not after the whole run
     if index is None and not against:
         return _run(inputs, outdir, config, fmt, stdin, report, progress, options, None)
+    _apart(outdir, [*([index] if index is not None else []), *against])
     bits = None if index_sample is None else sample_bits(index_sample)
     with IndexSet(config, index, against, bits) as indexes:
         return _run(inputs, outdir, config, fmt, stdin, report, progress, options, indexes)
+
+
+def _apart(outdir: str | Path, indexes: Sequence[str | Path]) -> None:
+    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR."""
+    out = Path(outdir).resolve()
+    for index in indexes:
+        where = Path(index).resolve()
+        if where == out or out in where.parents or where in out.parents:
+            raise OutputError(
+                f"index {shown(str(index))} and output folder {shown(str(outdir))} overlap: "
+                "keep the index in a folder of its own"
+            )
 
 
 def _run(

@@ -481,3 +481,11 @@ def test_a_damaged_index_is_named(tmp_path: Path) -> None:
     (idx / "seg-000001/keys.npy").unlink()
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and "keys.npy is missing" in result.output
+
+
+@pytest.mark.parametrize("place", ["out", "out/idx", "."])
+def test_an_index_apart_from_the_output_folder(place: str, tmp_path: Path) -> None:
+    args = ["run", str(ROOT / "seeds"), "-o", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, [*args, "--index", str(tmp_path / place)])
+    assert result.exit_code == 1 and "overlap" in result.output
+    assert not (tmp_path / "out").exists()
