@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .against import Against, IndexSet
 from .cluster import cluster_records
 from .config import Config
 from .errors import InputError, OutputError, shown
@@ -41,7 +42,7 @@ from .io.outdir import (
 from .io.parquet import pyarrow
 from .io.readers import parse_lines, read_items
 from .parallel import ordered_map, resolve_jobs
-from .persist import Against, IndexSet, sample_bits
+from .persist import sample_bits
 from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
@@ -291,7 +292,7 @@ class _Outcome:
         return (self.fate(k) for k in range(len(self.ids)))
 
     def fate(self, k: int) -> Fate:
-        """The fate of document k: a duplicate of an indexed document (persist.settle; its
+        """The fate of document k: a duplicate of an indexed document (against.settle; its
         cluster, if any, is the run's), else the one the run found."""
         c, d = int(self.found.cluster_of[k]), int(self.found.duplicate_of[k])
         if self.against is not None and self.against.target[k] >= 0:
@@ -383,7 +384,7 @@ def run(
 
     With `index` (a folder: made when missing) the documents are also deduplicated against
     every document in it, and the kept ones added to it once the run is complete; with
-    `against` (existing indexes, read-only) against theirs (persist.py `settle`). Both are
+    `against` (existing indexes, read-only) against theirs (against.py `settle`). Both are
     opened, options checked and the writer's lock taken before OUTDIR is touched.
     `index_sample` (1, 2, 4, ...: one shingle in so many kept for verification) is the
     index's when it exists, else 4.

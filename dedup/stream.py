@@ -33,12 +33,13 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
+from .against import match_index, own_table
 from .config import Config
 from .errors import DedupError, InputError
 from .index import Found, Ids, TwoPassIndex
 from .lsh import band_keys, resolve_params
 from .parallel import batched
-from .persist import Entries, Index, entries, own_table
+from .persist import Entries, Index, entries
 from .sign import sign_texts
 from .store import Extent, ShingleStore, write_segment
 from .verify import Own, is_match, stored_similarities
@@ -520,7 +521,7 @@ class PersistentIndex:
         index = self._index
         found, ids = self._entries(batch)
         own = Own(own_table(index), self.config.verify.min_own)
-        m = index.match(found, found.sizes == 0, own)
+        m = match_index(index, found, found.sizes == 0, own)
         dup = [
             index.describe(s, p)[0] if s >= 0 else None
             for s, p in zip(m.segment.tolist(), m.position.tolist(), strict=True)
