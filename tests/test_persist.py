@@ -489,3 +489,24 @@ def test_an_index_apart_from_the_output_folder(place: str, tmp_path: Path) -> No
     result = CliRunner().invoke(cli, [*args, "--index", str(tmp_path / place)])
     assert result.exit_code == 1 and "overlap" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cluster_whose_kept_document_matches_goes_with_it(tmp_path: Path) -> None:
+    """c resembles b but not the indexed a; b, the run's kept version of {b, c}, matches a:
+    both are removed as duplicates of a, c through b. Unrelated d stays."""
+    p, q = _text(20)[:300], _text(21)[:300]
+    with PersistentIndex(tmp_path / "idx", write=True) as idx:
+        idx.add([{"id": "a", "text": p}])
+    rows = [("b", p + q), ("c", p[:100] + q), ("d", _text(22))]
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in rows))
+    run([str(data)], tmp_path / "alone", Config(jobs=1))
+    assert _records(tmp_path / "alone/removed.jsonl")["c"]["duplicate_of"] == "b"
+    run([str(data)], tmp_path / "out", Config(jobs=1), against=[tmp_path / "idx"])
+    removed = _records(tmp_path / "out/removed.jsonl")
+    assert {k: r["duplicate_of"] for k, r in removed.items()} == {"b": "a", "c": "a"}
+    matches = _records(tmp_path / "out/index_matches.jsonl")
+    assert matches["b"]["through"] is None and matches["c"]["through"] == "b"
+    assert matches["c"]["containment"] == matches["b"]["containment"]  # b's measure
+    assert removed["b"]["cluster"] == removed["c"]["cluster"] == 0
+    assert list(_records(tmp_path / "out/kept.jsonl")) == ["d"]
