@@ -473,8 +473,9 @@ def index_info(path: str, as_json: bool) -> None:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
     segments = info["segments"]
+    plural = "" if len(segments) == 1 else "s"
     click.echo(
-        f"index {shown(path)}: {info['documents']} documents in {len(segments)} segments, "
+        f"index {shown(path)}: {info['documents']} documents in {len(segments)} segment{plural}, "
         f"{info['bytes'] / 1e6:.1f} MB on disk"
     )
     for s in segments:
