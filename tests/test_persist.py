@@ -510,3 +510,18 @@ def test_a_cluster_whose_kept_document_matches_goes_with_it(tmp_path: Path) -> N
     assert matches["c"]["containment"] == matches["b"]["containment"]  # b's measure
     assert removed["b"]["cluster"] == removed["c"]["cluster"] == 0
     assert list(_records(tmp_path / "out/kept.jsonl")) == ["d"]
+
+
+def test_parquet_records_against_an_index(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    with PersistentIndex(tmp_path / "idx", write=True) as idx:
+        idx.add([{"id": "e1", "text": _text(1)}])
+    table = pa.table({"id": ["t0", "t1"], "text": [_text(1) + "。", _text(5)], "n": [1, 2]})
+    pq.write_table(table, tmp_path / "in.parquet")
+    cfg = Config.from_options(jobs=1, annotate=True)
+    run([str(tmp_path / "in.parquet")], tmp_path / "out", cfg, against=[tmp_path / "idx"])
+    rows = pq.read_table(tmp_path / "out/annotated.parquet").to_pylist()
+    fates = [(r["id"], r["n"], r["dedup_keep"], r["dedup_duplicate_of"]) for r in rows]
+    assert fates == [("t0", 1, False, "e1"), ("t1", 2, True, None)]
+    assert [r["dedup_cluster"] for r in rows] == [None, None]
