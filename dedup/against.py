@@ -44,8 +44,13 @@ def _candidates(seg: Segment, keys: np.ndarray, todo: np.ndarray, max_bucket: in
     for b in range(seg.keys.shape[0]):
         sorted_keys = seg.keys[b]
         q = keys[todo, b]
-        lo = np.searchsorted(sorted_keys, q, side="left")
-        hi = np.searchsorted(sorted_keys, q, side="right")
+        # Sorted queries walk the memory-mapped keys forwards (numpy's search starts from
+        # the previous answer when keys ascend): pages are touched once, in order.
+        by_key = np.argsort(q, kind="stable")
+        lo = np.empty(q.size, dtype=np.int64)
+        hi = np.empty(q.size, dtype=np.int64)
+        lo[by_key] = np.searchsorted(sorted_keys, q[by_key], side="left")
+        hi[by_key] = np.searchsorted(sorted_keys, q[by_key], side="right")
         count = np.minimum(hi - lo, max_bucket)
         total = int(count.sum())
         if total == 0:
