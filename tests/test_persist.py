@@ -259,7 +259,8 @@ def test_other_options_are_refused_and_change_nothing(two_ways: dict, tmp_path: 
 
 def test_missing_index_for_against_is_an_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        cli, ["run", str(ROOT / "seeds"), "-o", str(tmp_path / "o"), "--against", str(tmp_path)]
+        cli,
+        ["run", str(ROOT / "seeds"), "-o", str(tmp_path / "o"), "--against", str(tmp_path / "i")],
     )
     assert result.exit_code == 1 and "no index there" in result.output
 
