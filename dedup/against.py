@@ -46,19 +46,22 @@ def _candidates(seg: Segment, keys: np.ndarray, todo: np.ndarray, max_bucket: in
         q = keys[todo, b]
         # Sorted queries walk the memory-mapped keys forwards (numpy's search starts from
         # the previous answer when keys ascend): pages are touched once, in order.
-        by_key = np.argsort(q, kind="stable")
-        lo = np.empty(q.size, dtype=np.int64)
-        hi = np.empty(q.size, dtype=np.int64)
-        lo[by_key] = np.searchsorted(sorted_keys, q[by_key], side="left")
-        hi[by_key] = np.searchsorted(sorted_keys, q[by_key], side="right")
-        count = np.minimum(hi - lo, max_bucket)
+        by_key = np.argsort(q)  # the order among equal keys does not matter: pairs are sorted
+        q = q[by_key]
+        lo = np.searchsorted(sorted_keys, q, side="left")
+        # Most keys are in no bucket of the index: search the end only of those that are.
+        hit = np.flatnonzero(sorted_keys[np.minimum(lo, sorted_keys.size - 1)] == q)
+        count = np.zeros(q.size, dtype=np.int64)
+        ends = np.searchsorted(sorted_keys, q[hit], side="right")
+        count[hit] = np.minimum(ends - lo[hit], max_bucket)
+        todo_b = todo[by_key]
         total = int(count.sum())
         if total == 0:
             continue
         starts = np.zeros(count.size, dtype=np.int64)
         np.cumsum(count[:-1], out=starts[1:])
         pick = np.repeat(lo - starts, count) + np.arange(total)
-        found.append((np.repeat(todo, count) << 32) | np.asarray(seg.order[b])[pick])
+        found.append((np.repeat(todo_b, count) << 32) | np.asarray(seg.order[b])[pick])
     if not found:
         return np.empty((0, 2), dtype=np.int64)
     packed = np.unique(np.concatenate(found))

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from .config import Config
 from .errors import ConfigError, DedupError, shown
@@ -164,21 +165,34 @@ def keys_of(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def _sample(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, limit: int
+) -> tuple[np.ndarray, np.ndarray]:
+    out = np.empty(data.size, dtype=data.dtype)  # pages past the sample are never touched
+    counts = np.empty(starts.size, dtype=np.int64)
+    pos = 0
+    for k in range(starts.size):
+        first = pos
+        for i in range(starts[k], ends[k]):
+            v = data[i]
+            if v < limit:
+                out[pos] = v
+                pos += 1
+        counts[k] = pos - first
+    return out[:pos], counts
+
+
 def sample(
     data: np.ndarray, starts: np.ndarray, ends: np.ndarray, bits: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The sampled sets of sets data[starts[k]:ends[k]] (in any order in `data`): the hashes
     whose top `bits` bits are zero, back to back in the order of k, as (data, counts)."""
-    keep = np.ones(data.size, dtype=bool) if bits == 0 else (data >> np.uint32(32 - bits)) == 0
-    before = np.zeros(data.size + 1, dtype=np.int64)
-    np.cumsum(keep, out=before[1:])
-    kept = data[keep]
-    lo, hi = before[starts], before[ends]
-    counts = hi - lo
-    dest = np.zeros(counts.size, dtype=np.int64)
-    np.cumsum(counts[:-1], out=dest[1:])
-    pick = np.repeat(lo - dest, counts) + np.arange(int(counts.sum()))
-    return kept[pick], counts
+    data = np.ascontiguousarray(data, dtype=np.uint32)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    kept, counts = _sample(data, starts, ends, 1 << (32 - bits))
+    return kept.copy(), counts
 
 
 def entries(
@@ -187,7 +201,7 @@ def entries(
     ids: Sequence[Any],
     sources: Sequence[str],
     options: dict[str, Any],
-    budget_docs: int = 20000,
+    budget_docs: int = 2000,
 ) -> Entries:
     """The entries of n signed documents: `sigs` their signature rows, `fetch(docs)` their
     full shingle sets as (data, starts, ends) (ShingleStore.fetch)."""
