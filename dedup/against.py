@@ -7,6 +7,7 @@ for one run (`dedup run --index/--against`).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +216,7 @@ class IndexSet:
         self.opened: list[tuple[str, Index]] = []
         self.entries: Entries | None = None
         self.sample_bits = 0
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
         self.repeats: np.ndarray = np.empty(0, np.uint32)
         try:
             if add_to is not None:
@@ -228,13 +230,18 @@ class IndexSet:
         self.writer = self.opened[0][1] if add_to is not None else None
         self.before = {name: len(index) for name, index in self.opened}
 
+    def spill_in(self, folder: Path) -> None:
+        """Keep the run's sampled sets in files in a temporary folder in `folder` (removed by
+        `close`) rather than in memory."""
+        self._spill = tempfile.TemporaryDirectory(prefix=".dedup-", dir=folder)
+
     def prepare(
         self, sigs: np.ndarray, fetch: Any, ids: Sequence[Any], sources: Sequence[str]
     ) -> None:
         """Take what matching and a new segment need of the run's documents
         (TwoPassIndex.finish's `observe`): sampled as the index sampling most needs."""
         fewest = min((index.options for _, index in self.opened), key=lambda o: o["sample_bits"])
-        self.entries = entries(sigs, fetch, ids, sources, fewest)
+        self.entries = entries(sigs, fetch, ids, sources, fewest, self._file("prepared"))
         self.sample_bits = fewest["sample_bits"]
 
     def settle(
@@ -261,7 +268,11 @@ class IndexSet:
         if self.writer is None or self.entries is None:
             return None
         batch = self.entries.resample(self.writer.sample_bits, self.sample_bits)
-        return self.writer.add(batch.take(np.flatnonzero(kept)), self.repeats)
+        kept_rows = batch.take(np.flatnonzero(kept), self._file("kept"))
+        return self.writer.add(kept_rows, self.repeats)
+
+    def _file(self, name: str) -> Path | None:
+        return None if self._spill is None else Path(self._spill.name) / name
 
     def summary(self, against: Against, added: int) -> dict[str, Any]:
         """What summary.json says of the indexes (`added`: documents the run adds)."""
@@ -286,6 +297,10 @@ class IndexSet:
     def close(self) -> None:
         for _, index in self.opened:
             index.close()
+        self.entries = None
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
 
     def __enter__(self) -> IndexSet:
         return self

@@ -140,21 +140,56 @@ class Entries:
         np.cumsum(counts, out=offsets[1:])
         return Entries(self.keys, data, offsets, self.sizes, self.ids, self.sources)
 
-    def take(self, rows: np.ndarray) -> Entries:
-        """The documents `rows` (ascending), in that order."""
+    def take(self, rows: np.ndarray, spill: Path | None = None) -> Entries:
+        """The documents `rows` (ascending), in that order; with `spill` (a new file), their
+        sets are copied there a few thousand rows at a time and memory-mapped."""
         rows = np.asarray(rows, dtype=np.int64)
         lo, hi = self.offsets[rows], self.offsets[rows + 1]
         offsets = np.zeros(rows.size + 1, dtype=np.int64)
         np.cumsum(hi - lo, out=offsets[1:])
-        pick = np.repeat(lo - offsets[:-1], hi - lo) + np.arange(int(offsets[-1]))
+        chunks = (
+            np.asarray(self.sets[_picks(lo[a:b], hi[a:b])], dtype=np.uint32)
+            for a, b in _spans(rows.size, _ROWS)
+        )
         return Entries(
             np.ascontiguousarray(self.keys[rows]),
-            np.asarray(self.sets[pick], dtype=np.uint32),
+            _gather(chunks, spill),
             offsets,
             np.asarray(self.sizes[rows], dtype=np.int64),
             [self.ids[k] for k in rows.tolist()],
             [self.sources[k] for k in rows.tolist()],
         )
+
+
+_ROWS = 2000  # documents handled at a time when sets are copied or sampled
+
+
+def _spans(n: int, step: int) -> Iterator[tuple[int, int]]:
+    return ((a, min(n, a + step)) for a in range(0, n, step))
+
+
+def _picks(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The element positions of ranges [lo[k], hi[k]) back to back."""
+    count = hi - lo
+    dest = np.zeros(count.size, dtype=np.int64)
+    np.cumsum(count[:-1], out=dest[1:])
+    return np.repeat(lo - dest, count) + np.arange(int(count.sum()))
+
+
+def _gather(chunks: Iterator[np.ndarray], spill: Path | None) -> np.ndarray:
+    """uint32 chunks back to back: in memory, or written to the new file `spill` and
+    memory-mapped (a run's own documents then cost no memory however many they are)."""
+    if spill is None:
+        parts = list(chunks)
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+    total = 0
+    with open(spill, "xb") as f:
+        for chunk in chunks:
+            np.ascontiguousarray(chunk, dtype=np.uint32).tofile(f)
+            total += chunk.size
+    if total == 0:
+        return np.empty(0, dtype=np.uint32)
+    return np.memmap(spill, dtype=np.uint32, mode="r", shape=(total,))
 
 
 def keys_of(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -201,27 +236,27 @@ def entries(
     ids: Sequence[Any],
     sources: Sequence[str],
     options: dict[str, Any],
-    budget_docs: int = 2000,
+    spill: Path | None = None,
 ) -> Entries:
     """The entries of n signed documents: `sigs` their signature rows, `fetch(docs)` their
-    full shingle sets as (data, starts, ends) (ShingleStore.fetch)."""
+    full shingle sets as (data, starts, ends) (ShingleStore.fetch). With `spill` (a new
+    file) the sampled sets go there and are memory-mapped."""
     lsh = options["lsh"]
     n = sigs.shape[0]
     keys = keys_of(sigs, lsh["bands"], lsh["rows"])
-    parts: list[np.ndarray] = []
-    counts: list[np.ndarray] = []
+    counts = np.zeros(n, dtype=np.int64)
     sizes = np.empty(n, dtype=np.int64)
-    for lo in range(0, n, budget_docs):
-        docs = np.arange(lo, min(n, lo + budget_docs))
-        data, starts, ends = fetch(docs)
-        sizes[docs] = ends - starts
-        kept, count = sample(data, starts, ends, options["sample_bits"])
-        parts.append(kept)
-        counts.append(count)
+
+    def sampled() -> Iterator[np.ndarray]:
+        for lo, hi in _spans(n, _ROWS):
+            data, starts, ends = fetch(np.arange(lo, hi))
+            sizes[lo:hi] = ends - starts
+            kept, counts[lo:hi] = sample(data, starts, ends, options["sample_bits"])
+            yield kept
+
+    sets = _gather(sampled(), spill)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    if counts:
-        np.cumsum(np.concatenate(counts), out=offsets[1:])
-    sets = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+    np.cumsum(counts, out=offsets[1:])
     return Entries(keys, sets, offsets, sizes, [str(i) for i in ids], list(sources))
 
 

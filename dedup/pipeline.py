@@ -428,6 +428,8 @@ def _run(
     reporter = Reporter(progress, input_size(inputs) if progress else None)
     plan = planned(fmt, config.output.annotate, indexes is not None)
     with open_outdir(folder, plan):
+        if indexes is not None:
+            indexes.spill_in(Path(outdir))
         with tempfile.TemporaryDirectory(prefix=".dedup-", dir=folder.local) as tmp:
             spool = Spool(Path(tmp), fmt)
             read = read_items(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
