@@ -39,6 +39,8 @@ _EXPORTS = {
     "DedupIndex": "stream",
     "Deduplicator": "stream",
     "DedupStep": "stream",
+    "PersistentIndex": "stream",
+    "IndexStoreError": "persist",
     "ProgressEvent": "progress",
     "ProgressCallback": "progress",
 }
@@ -59,10 +61,11 @@ if TYPE_CHECKING:
     from .errors import AccountingError, ConfigError, DedupError, InputError
     from .io import read_inputs
     from .normalize import normalize
+    from .persist import IndexStoreError
     from .pipeline import deduplicate, run
     from .progress import ProgressCallback, ProgressEvent
     from .spark import run_spark
-    from .stream import DedupIndex, Deduplicator, DedupStep
+    from .stream import DedupIndex, Deduplicator, DedupStep, PersistentIndex
     from .types import Cluster, Doc, Member, Result, Skip
 
 

@@ -288,6 +288,28 @@ def cli() -> None:
     metavar="KEY=VALUE",
     help="A Spark setting, e.g. spark.executor.memory=4g (repeatable).",
 )
+@click.option(
+    "--index",
+    "index",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A persistent index (made when missing): also deduplicate against every document "
+    "in it, and add this run's kept documents to it once the run is complete.",
+)
+@click.option(
+    "--against",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="An existing index, read-only (decontamination): documents that duplicate one of "
+    "its documents are removed (flagged with --annotate). Repeatable.",
+)
+@click.option(
+    "--index-sample",
+    type=int,
+    default=None,
+    help="When --index makes a new index: keep one shingle in N (a power of two) for "
+    "verification against it; 1 keeps all (exact, about 4 times the disk). Default 4.",
+)
 @click.option("--no-report", is_flag=True, help="Do not write the HTML/Markdown report.")
 @_report_options
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (no progress).")
@@ -304,6 +326,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     from ._cli_progress import ProgressPrinter
 
     quiet, progress_interval = opts.pop("quiet"), opts.pop("progress_interval")
+    indexes: dict[str, Any] = {k: opts.pop(k) for k in ("index", "against", "index_sample")}
 
     names = ["id_field", "text_field", "on_error", "ngram", "num_perm", "seed", "lsh_threshold"]
     names += ["bands", "rows", "threshold", "containment", "min_own", "repeat_min_groups"]
@@ -331,8 +354,13 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         raise click.BadParameter(
             "a URI is an OUTDIR for --engine spark only; give a local folder", param_hint="-o"
         )
+    if indexes["index_sample"] is not None and not indexes["index"]:
+        raise click.UsageError("--index-sample applies to the index --index makes")
     if opts["engine"] == "spark":
         from .spark import run_spark
+
+        if any(indexes.values()):
+            raise click.UsageError("--index and --against work with --engine local only")
 
         conf = _spark_conf(opts["spark_conf"])
         runner: Any = partial(run_spark, master=opts["spark_master"], spark_conf=conf)
@@ -347,6 +375,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
             report=report,
             progress=printer,
             options=recorded_options(click.get_current_context()),
+            **({k: v for k, v in indexes.items() if v} if opts["engine"] == "local" else {}),
         )
     finally:
         if printer is not None:
@@ -449,6 +478,47 @@ def report(outdir: Path, jobs: int, quiet: bool, **opts: Any) -> None:
         if printer is not None:
             printer.close()
     click.echo(f"report: {shown(str(index))}", err=True)
+
+
+@cli.group(name="index")
+def index_group() -> None:
+    """Inspect or compact a persistent index (dedup run --index)."""
+
+
+@index_group.command(name="info")
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def index_info(path: str, as_json: bool) -> None:
+    """Documents, segments, options and size on disk of the index at PATH."""
+    import json
+
+    from .persist import read_info
+
+    info = read_info(path)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    segments = info["segments"]
+    plural = "" if len(segments) == 1 else "s"
+    click.echo(
+        f"index {shown(path)}: {info['documents']} documents in {len(segments)} segment{plural}, "
+        f"{info['bytes'] / 1e6:.1f} MB on disk"
+    )
+    for s in segments:
+        click.echo(f"  {s['name']}: {s['documents']} documents")
+    options = info["options"]
+    for group, values in options.items():
+        click.echo(f"  {group}: {json.dumps(values, ensure_ascii=False)}")
+
+
+@index_group.command(name="compact")
+@click.argument("path", type=click.Path(file_okay=False, exists=True))
+def index_compact(path: str) -> None:
+    """Merge the segments of the index at PATH into one (one writer at a time)."""
+    from .persist import compact
+
+    before, after = compact(path)
+    click.echo(f"index {shown(path)}: {before} segments -> {after}", err=True)
 
 
 @cli.command(name="eval")

@@ -112,6 +112,7 @@ class Found:
     cluster_of: np.ndarray
     duplicate_of: np.ndarray
     stats: dict[str, Any]
+    repeats: Repeats = field(default_factory=Repeats.none)
 
 
 class TwoPassIndex:
@@ -173,10 +174,15 @@ class TwoPassIndex:
             pos += batch.shape[0]
         return out
 
-    def finish(self, on_stage: Callable[[str], None] | None = None) -> Found:
+    def finish(
+        self,
+        on_stage: Callable[[str], None] | None = None,
+        observe: Callable[[np.ndarray, ShingleStore], None] | None = None,
+    ) -> Found:
         """LSH candidates, exact verification and the cluster stage over everything added.
-        `on_stage` is told "verify" and "cluster" as they start. The shingle sets are
-        removed afterwards."""
+        `on_stage` is told "verify" and "cluster" as they start; `observe` is given every
+        signature row (the LSH columns) and the store while both are there (a persistent
+        index takes what it keeps of them). The shingle sets are removed afterwards."""
         if self._tmp is None:
             raise RuntimeError("TwoPassIndex.finish called twice")
         n = len(self.ids)
@@ -194,6 +200,9 @@ class TwoPassIndex:
             empty = figures.length == 0
             pairs = _candidates(sigs, empty, self.bands, self.rows, cfg.lsh.max_bucket)
             t = _lap(timings, "lsh", t)
+            if observe is not None:
+                observe(sigs, self.store)
+                t = _lap(timings, "index_prepare", t)
 
             if on_stage is not None:
                 on_stage("verify")
@@ -223,7 +232,7 @@ class TwoPassIndex:
             "input_bytes": self.input_bytes,
             "timings": timings,
         }
-        return Found(clusters, cluster_of, duplicate_of, stats)
+        return Found(clusters, cluster_of, duplicate_of, stats, repeats)
 
     def _repeats(self, n: int, pairs: np.ndarray, sigs: np.ndarray) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py)."""

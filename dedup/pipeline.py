@@ -18,11 +18,13 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .against import Against, IndexSet
 from .cluster import cluster_records
 from .config import Config
-from .errors import InputError
+from .errors import InputError, OutputError, shown
 from .index import Found, TwoPassIndex
 from .io.outdir import (
+    INDEX_MATCHES,
     Fate,
     LocalFolder,
     Records,
@@ -40,10 +42,11 @@ from .io.outdir import (
 from .io.parquet import pyarrow
 from .io.readers import parse_lines, read_items
 from .parallel import ordered_map, resolve_jobs
+from .persist import sample_bits
 from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
-from .store import Extent, write_segment
+from .store import Extent, ShingleStore, write_segment
 from .types import Counts, Doc, RawLines, Result, RunResult, Skip
 
 # An item of pass one: a document, a record a reader skipped, or JSONL lines the workers
@@ -278,6 +281,7 @@ class _Outcome:
     result: Result
     ids: list[str]
     found: Found
+    against: Against | None = None
 
     def counts(self) -> Counts:
         r = self.result
@@ -285,10 +289,22 @@ class _Outcome:
 
     def fates(self) -> Iterator[Fate]:
         """The fate of every document, in input order."""
-        ids = self.ids
-        cluster_of, duplicate_of = self.found.cluster_of.tolist(), self.found.duplicate_of.tolist()
-        for c, d in zip(cluster_of, duplicate_of, strict=True):
-            yield None if c < 0 else (None if d < 0 else ids[d], c)
+        return (self.fate(k) for k in range(len(self.ids)))
+
+    def fate(self, k: int) -> Fate:
+        """The fate of document k: a duplicate of an indexed document (against.settle; its
+        cluster, if any, is the run's), else the one the run found."""
+        c, d = int(self.found.cluster_of[k]), int(self.found.duplicate_of[k])
+        if self.against is not None and self.against.target[k] >= 0:
+            return self.against.found[self.against.target[k]]["duplicate_of"], (
+                c if c >= 0 else None
+            )
+        return None if c < 0 else (None if d < 0 else self.ids[d], c)
+
+    def removed(self) -> np.ndarray:
+        """Which documents are removed, as a boolean mask."""
+        gone = self.found.duplicate_of >= 0
+        return gone if self.against is None else gone | (self.against.target >= 0)
 
 
 def _deduplicate(
@@ -298,15 +314,35 @@ def _deduplicate(
     workdir: Path | None,
     on_stage: Callable[[str], None] | None,
     spool: Spool | None = None,
+    indexes: IndexSet | None = None,
 ) -> _Outcome:
     timer = _Timer()
     skipped: list[Skip] = []
     with TwoPassIndex(config, workdir) as index:
         _sign_all(items, config, index, timer, spool, skipped)
-        found = index.finish(on_stage)
+        observe = None
+        if indexes is not None:
+            numbered = index.ids
+
+            def observe(sigs: np.ndarray, store: ShingleStore) -> None:
+                names = list(numbered.sources)
+                sources = [names[k] for k in numbered.source_of]
+                indexes.prepare(sigs, store.fetch, numbered.ids, sources)
+
+        found = index.finish(on_stage, observe)
     ids = index.ids.ids
     clusters = cluster_records(found.clusters, ids)
+    removed: dict[str, tuple[str, int | None]]
     removed = {m.id: (c.representative, c.cluster) for c in clusters for m in c.members[1:]}
+    against = None
+    if indexes is not None:
+        t = time.perf_counter()
+        against = indexes.settle(ids, found.duplicate_of, found.repeats.table)
+        gone = np.flatnonzero(against.target >= 0).tolist()
+        for row, k in zip(against.found, gone, strict=True):
+            c = int(found.cluster_of[k])
+            removed[row["id"]] = (row["duplicate_of"], c if c >= 0 else None)
+        timer.add("index_match", t)
     kept = tuple(i for i in ids if i not in removed)
     timings = timer.seconds | found.stats["timings"]
     stats = found.stats | {"timings": {k: round(v, 4) for k, v in timings.items()}}
@@ -317,7 +353,7 @@ def _deduplicate(
         skipped=tuple(skipped),
         stats=stats,
     )
-    return _Outcome(result, ids, found)
+    return _Outcome(result, ids, found, against)
 
 
 def run(
@@ -329,6 +365,9 @@ def run(
     report: Callable[[Path, Mapping[str, Any]], object] | None = None,
     progress: ProgressCallback | None = None,
     options: Mapping[str, Any] | None = None,
+    index: str | Path | None = None,
+    against: Sequence[str | Path] = (),
+    index_sample: int | None = None,
 ) -> RunResult:
     """Read `inputs`, deduplicate, and write the OUTDIR contract files (then the report).
 
@@ -342,14 +381,55 @@ def run(
     every record is rendered for the output, by the workers. OUTDIR is checked against the
     inputs, then held (one run at a time) and cleared of an earlier run's files only
     (io/outdir.py `open_outdir`).
+
+    With `index` (a folder: made when missing) the documents are also deduplicated against
+    every document in it, and the kept ones added to it once the run is complete; with
+    `against` (existing indexes, read-only) against theirs (against.py `settle`). Both are
+    opened, options checked and the writer's lock taken before OUTDIR is touched.
+    `index_sample` (1, 2, 4, ...: one shingle in so many kept for verification) is the
+    index's when it exists, else 4.
     """
     inputs = checked_inputs(inputs, outdir)
     fmt = output_format(inputs, config)
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
+    if index is None and not against:
+        return _run(inputs, outdir, config, fmt, stdin, report, progress, options, None)
+    _apart(outdir, [*([index] if index is not None else []), *against])
+    bits = None if index_sample is None else sample_bits(index_sample)
+    with IndexSet(config, index, against, bits) as indexes:
+        return _run(inputs, outdir, config, fmt, stdin, report, progress, options, indexes)
+
+
+def _apart(outdir: str | Path, indexes: Sequence[str | Path]) -> None:
+    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR."""
+    out = Path(outdir).resolve()
+    for index in indexes:
+        where = Path(index).resolve()
+        if where == out or out in where.parents or where in out.parents:
+            raise OutputError(
+                f"index {shown(str(index))} and output folder {shown(str(outdir))} overlap: "
+                "keep the index in a folder of its own"
+            )
+
+
+def _run(
+    inputs: Sequence[str],
+    outdir: str | Path,
+    config: Config,
+    fmt: str,
+    stdin: BinaryIO | None,
+    report: Callable[[Path, Mapping[str, Any]], object] | None,
+    progress: ProgressCallback | None,
+    options: Mapping[str, Any] | None,
+    indexes: IndexSet | None,
+) -> RunResult:
     folder = LocalFolder(Path(outdir))
     reporter = Reporter(progress, input_size(inputs) if progress else None)
-    with open_outdir(folder, planned(fmt, config.output.annotate)):
+    plan = planned(fmt, config.output.annotate, indexes is not None)
+    with open_outdir(folder, plan):
+        if indexes is not None:
+            indexes.spill_in(Path(outdir))
         with tempfile.TemporaryDirectory(prefix=".dedup-", dir=folder.local) as tmp:
             spool = Spool(Path(tmp), fmt)
             read = read_items(inputs, config.read, stdin=stdin, jobs=resolve_jobs(config.jobs))
@@ -359,6 +439,7 @@ def run(
                 workdir=Path(tmp),
                 on_stage=reporter.stage,
                 spool=spool,
+                indexes=indexes,
             )
             result = outcome.result
             reporter.stage("write")
@@ -372,7 +453,14 @@ def run(
         # What repeats the run: the inputs as given and (from the CLI) every option's value.
         doc |= {"outputs": outputs(files), "inputs": list(inputs)}
         doc |= {"options": dict(options)} if options else {}
+        if indexes is not None:
+            assert outcome.against is not None
+            kept = ~outcome.removed()
+            doc |= indexes.summary(outcome.against, int(kept.sum()))
         doc = complete(folder, doc, timings, report, reporter)
+        if indexes is not None:
+            # Last: the index changes only once the run is complete.
+            indexes.commit(kept)
     return RunResult(counts, result.skipped, doc, str(outdir), result)
 
 
@@ -397,20 +485,22 @@ def _write_outputs(
                 out.line(data, flags, fate)
     write_lines(folder, "clusters.jsonl", (cluster_line(c) for c in result.clusters))
     write_lines(folder, "errors.jsonl", (asdict(s) for s in result.skipped))
-    return [*out.names, "clusters.jsonl", "errors.jsonl"], out.counts
+    names = [*out.names, "clusters.jsonl", "errors.jsonl"]
+    if outcome.against is not None:
+        write_lines(folder, INDEX_MATCHES, outcome.against.found)
+        names.append(INDEX_MATCHES)
+    return names, out.counts
 
 
 def _write_split(spool: Spool, outcome: _Outcome, out: Records) -> None:
     """kept.jsonl and removed.jsonl from the spool, a batch at a time: the kept records
     between two removed ones go out unchanged, as one slice of the batch; each removed record
     gets its fields."""
-    ids = outcome.ids
-    duplicate_of, cluster_of = outcome.found.duplicate_of, outcome.found.cluster_of
+    removed = outcome.removed()
     first = 0  # number of the batch's first document
     for batch, blob in spool.blobs():
         n = batch.sizes.size
-        dup = duplicate_of[first : first + n]
-        gone = np.flatnonzero(dup >= 0)
+        gone = np.flatnonzero(removed[first : first + n])
         ends = np.cumsum(batch.sizes)
         view = memoryview(blob)
         start = 0  # byte where the current run of kept records begins
@@ -418,7 +508,7 @@ def _write_split(spool: Spool, outcome: _Outcome, out: Records) -> None:
         for k in gone.tolist():
             a, b = int(ends[k] - batch.sizes[k]), int(ends[k])
             out.kept_lines(view[start:a], k - run_from)
-            out.line(blob[a:b], batch.flags[k], (ids[dup[k]], int(cluster_of[first + k])))
+            out.line(blob[a:b], batch.flags[k], outcome.fate(first + k))
             start, run_from = b, k + 1
         out.kept_lines(view[start:], n - run_from)
         first += n

@@ -33,11 +33,13 @@ import numpy as np
 from numba import njit, types
 from numba.typed import Dict
 
+from .against import match_index, own_table
 from .config import Config
 from .errors import DedupError, InputError
 from .index import Found, Ids, TwoPassIndex
 from .lsh import band_keys, resolve_params
 from .parallel import batched
+from .persist import Entries, Index, entries
 from .sign import sign_texts
 from .store import Extent, ShingleStore, write_segment
 from .verify import Own, is_match, stored_similarities
@@ -447,6 +449,100 @@ class Deduplicator:
             self._dir = None
 
     def __enter__(self) -> Deduplicator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- against a persistent index ---------------------------------------------------------
+
+
+class PersistentIndex:
+    """A persistent index (persist.py, the one `dedup run --index` writes) for pipelines:
+    `query` annotates a batch against every indexed document, `add` commits a batch's
+    documents as a new segment. Open it with `write=True` to add (one writer at a time; the
+    folder is made when missing); read-only, any number may query it at once.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> text = "同一篇文章的内容，一字不差地转载到了另一个网站上面"
+    >>> with PersistentIndex(folder + "/idx", write=True) as idx:
+    ...     segment = idx.add([{"id": "a", "text": text}])
+    ...     out = idx.query([{"id": "b", "text": text + "！"}])
+    >>> out[0]["dedup_keep"], out[0]["dedup_duplicate_of"]
+    (False, 'a')
+
+    A queried document matching an indexed one gets dedup_keep false and the indexed id in
+    dedup_duplicate_of (dedup_cluster stays null: the index holds no clusters); documents of
+    one batch are not compared with each other (combine with `Deduplicator` for that). Every
+    `add` is a segment: add large batches, or `dedup index compact` now and then.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        config: Config = Config(),
+        *,
+        write: bool = False,
+        text_field: str = "text",
+        id_field: str = "id",
+    ) -> None:
+        self.config = config
+        self.text_field = text_field
+        self.id_field = id_field
+        self._index: Index | None = Index(path, config, write=write)
+
+    def __len__(self) -> int:
+        return 0 if self._index is None else len(self._index)
+
+    def _entries(self, batch: Any) -> tuple[Entries, list[Any]]:
+        texts, ids = _columns(batch, self.text_field, self.id_field)
+        texts = _texts(texts)
+        if ids is None:
+            raise InputError(_SOURCE, f"an index needs ids: no {self.id_field!r} field")
+        cfg = self.config
+        signed = sign_texts(texts, cfg.normalize, cfg.shingle, cfg.signature)
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(signed.sizes, out=offsets[1:])
+
+        def fetch(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return signed.shingles, offsets[docs], offsets[docs + 1]
+
+        assert self._index is not None
+        found = entries(signed.sigs, fetch, ids, [_SOURCE] * len(ids), self._index.options)
+        return found, ids
+
+    def query(self, batch: Any) -> Any:
+        """`batch` with dedup_cluster, dedup_keep and dedup_duplicate_of added: each document
+        against every indexed one (the first it matches, in index order)."""
+        if self._index is None:
+            raise DedupError("PersistentIndex.query after close()")
+        index = self._index
+        found, ids = self._entries(batch)
+        own = Own(own_table(index), self.config.verify.min_own)
+        m = match_index(index, found, found.sizes == 0, own)
+        dup = [
+            index.describe(s, p)[0] if s >= 0 else None
+            for s, p in zip(m.segment.tolist(), m.position.tolist(), strict=True)
+        ]
+        keep = [d is None for d in dup]
+        return _annotated(batch, self.id_field, [None] * len(ids), keep, dup)
+
+    def add(self, batch: Any) -> str | None:
+        """Commit the batch's documents as a new segment; its name (None for an empty batch)."""
+        if self._index is None:
+            raise DedupError("PersistentIndex.add after close()")
+        found, _ = self._entries(batch)
+        return self._index.add(found)
+
+    def close(self) -> None:
+        """Release the index (and a writer's lock)."""
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def __enter__(self) -> PersistentIndex:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -137,7 +137,7 @@ class Result:
 
     clusters: tuple[Cluster, ...]
     kept: tuple[str, ...]
-    removed: Mapping[str, tuple[str, int]]  # id -> (duplicate_of, cluster)
+    removed: Mapping[str, tuple[str, int | None]]  # id -> (duplicate_of, cluster or None)
     skipped: tuple[Skip, ...]
     stats: Mapping[str, Any]
 

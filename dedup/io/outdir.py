@@ -47,8 +47,11 @@ OUTPUT_FILES = (
     "removed.parquet",
     "annotated.parquet",
     "errors.jsonl",
+    "index_matches.jsonl",
     "summary.json",
 )
+# The documents a run against persistent indexes found in them (persist.py).
+INDEX_MATCHES = "index_matches.jsonl"
 # Columns a run adds (name, Arrow type) to removed records, and to every annotated record.
 REMOVED_COLUMNS = (("duplicate_of", "string"), ("cluster", "int64"))
 ANNOTATED_COLUMNS = (
@@ -79,7 +82,7 @@ PARQUET_ROW = 2
 
 # A document's fate: None when it is in no cluster, else (the id of the document it
 # duplicates, or None for a cluster's representative; the cluster number).
-Fate = tuple[str | None, int] | None
+Fate = tuple[str | None, int | None] | None
 Fields = list[tuple[str, Any]]
 
 
@@ -265,15 +268,20 @@ def _place(name: str) -> tuple[tuple[str, str], tuple[str, ...]] | None:
     return ("", ""), Path(name).resolve().parts
 
 
-def planned(fmt: str | None, annotate: bool) -> list[str]:
-    """The contract files a run will write (with `fmt` not known yet: those of either)."""
+def planned(fmt: str | None, annotate: bool, indexed: bool = False) -> list[str]:
+    """The contract files a run will write (with `fmt` not known yet: those of either;
+    `indexed`: against persistent indexes)."""
     records = ["annotated"] if annotate else ["kept", "removed"]
     formats = [fmt] if fmt else ["jsonl", "parquet"]
-    names = {f"{r}.{f}" for r in records for f in formats} | {
-        "clusters.jsonl",
-        "errors.jsonl",
-        "summary.json",
-    }
+    names = (
+        {f"{r}.{f}" for r in records for f in formats}
+        | {
+            "clusters.jsonl",
+            "errors.jsonl",
+            "summary.json",
+        }
+        | ({INDEX_MATCHES} if indexed else set())
+    )
     return [n for n in OUTPUT_FILES if n in names]
 
 
