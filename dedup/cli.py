@@ -444,5 +444,39 @@ def eval_(gold: Path, outdir: Path, as_json: bool) -> None:
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_table(result))
 
 
+@cli.command()
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but loopback lets others on the network read and label.",
+)
+@click.option(
+    "--port", type=int, default=8765, show_default=True, help="Port to listen on (0: a free one)."
+)
+def serve(outdir: Path, host: str, port: int) -> None:
+    """Review the clusters of the run in OUTDIR in the browser, and label pairs.
+
+    Builds OUTDIR/serve.sqlite first (once; again when the run changed); verdicts go to
+    OUTDIR/labels.jsonl.
+    """
+    from .serve import ensure_index
+    from .serve.app import make_server
+
+    if ensure_index(outdir, lambda line: click.echo(f"serve: {line}", err=True)):
+        click.echo(f"serve: index written to {shown(str(outdir / 'serve.sqlite'))}", err=True)
+    server = make_server(outdir, host, port)
+    where = f"[{host}]" if ":" in host else host
+    click.echo(f"serving {shown(str(outdir))} at http://{where}:{server.server_port}/", err=True)
+    click.echo("press Ctrl-C to stop", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def main() -> None:
     cli(prog_name="dedup")
