@@ -65,21 +65,21 @@ def read_labels(path: Path) -> dict[Pair, Label]:
     InputError naming the file and line of a bad one."""
     verdicts: dict[Pair, Label] = {}
     try:
-        f = Path(path).open(encoding="utf-8")
+        with Path(path).open(encoding="utf-8") as f:
+            lines = list(enumerate(f, 1))
     except OSError as e:
         raise InputError(str(path), f"cannot read: {e.strerror or e}") from e
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                label = parse_label(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise InputError(str(path), f"not valid JSON: {e.msg}", lineno) from e
-            except ValueError as e:
-                raise InputError(str(path), str(e), lineno) from e
-            verdicts.pop(pair(label.a, label.b), None)  # keep the order of the latest verdicts
-            verdicts[pair(label.a, label.b)] = label
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        try:
+            label = parse_label(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise InputError(str(path), f"not valid JSON: {e.msg}", lineno) from e
+        except ValueError as e:
+            raise InputError(str(path), str(e), lineno) from e
+        verdicts.pop(pair(label.a, label.b), None)  # keep the order of the latest verdicts
+        verdicts[pair(label.a, label.b)] = label
     return verdicts
 
 

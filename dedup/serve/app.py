@@ -68,13 +68,14 @@ def own_hosts(host: str, port: int) -> frozenset[str]:
     return frozenset(f"{n}:{port}" for n in names)
 
 
-def create_app(settings: Settings) -> Flask:
-    """The application over a finished run whose index is built (`ensure_index`)."""
+def create_app(settings: Settings, segmenter: Segmenter | None = None) -> Flask:
+    """The application over a finished run whose index is built (`ensure_index`);
+    `segmenter` splits words for the diffs (one is made when it is not given)."""
     app = Flask(__name__, static_folder=None)
     index = Index(settings.outdir)
     labels = LabelLog(settings.outdir / LABELS)
     report_templates = Templates.load()
-    segmenter = Segmenter()
+    segmenter = segmenter or Segmenter()
     static = _static_files(report_templates)
     norm_cfg = run_normalize_config(settings.outdir)
 
@@ -227,6 +228,10 @@ def create_app(settings: Settings) -> Flask:
         data, mimetype = static[name]
         return Response(data, mimetype=mimetype)
 
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        return Response(status=204)
+
     @app.errorhandler(404)
     def not_found(_: Any) -> Any:
         if request.path.startswith("/api/"):
@@ -261,6 +266,7 @@ def _page_json(page: Page) -> Any:
     return jsonify(
         {
             "total": page.total,
+            "total_is_lower_bound": page.more,
             "page": q.page,
             "per_page": q.per_page,
             "clusters": [c.to_dict() for c in page.clusters],
@@ -317,5 +323,7 @@ def make_server(outdir: Path, host: str = "127.0.0.1", port: int = 0) -> Any:
 
     server = wsgi_server(host, port, Flask(__name__), threaded=True)
     settings = Settings(Path(outdir), own_hosts(host, server.server_port))
-    server.app = create_app(settings)
+    segmenter = Segmenter()
+    segmenter.words("预热")  # load the dictionary now, not on the first cluster page
+    server.app = create_app(settings, segmenter)
     return server

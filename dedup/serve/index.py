@@ -34,7 +34,13 @@ NOISE_KINDS = tuple(f.name for f in fields(NoiseCounts))
 # FTS5's trigram tokenizer came with SQLite 3.34.
 MIN_SQLITE = (3, 34, 0)
 SNIPPET_CHARS = 120
+# A two-character search is or-ed over the trigrams that start with it, up to this many;
+# above, the texts are scanned.
+MAX_TERMS = 300
+# A search that scans the texts counts the clusters it matches up to this many.
+COUNT_LIMIT = 1000
 _BATCH = 2000
+_PROGRESS = 50_000
 
 SORTS = {
     "rank": "rank",
@@ -68,12 +74,14 @@ CREATE TABLE docs(
     containment REAL NOT NULL,
     length INTEGER,
     noise INTEGER NOT NULL,
+    tail TEXT NOT NULL,
     text TEXT
 );
 """
 _INDEX_SQL = """
 CREATE INDEX docs_id ON docs(id);
 CREATE INDEX docs_cluster ON docs(cluster, pos);
+CREATE INDEX docs_tail ON docs(tail);
 CREATE INDEX clusters_rank ON clusters(rank);
 CREATE INDEX clusters_size ON clusters(size, rank);
 CREATE INDEX clusters_min_sim ON clusters(min_sim, rank);
@@ -82,6 +90,7 @@ CREATE VIRTUAL TABLE docs_text USING fts5(
     text, content='docs', content_rowid='rowid', tokenize='trigram'
 );
 INSERT INTO docs_text(docs_text) VALUES ('rebuild');
+CREATE VIRTUAL TABLE docs_terms USING fts5vocab(docs_text, 'row');
 """
 
 
@@ -137,6 +146,7 @@ class Page:
     clusters: tuple[ClusterInfo, ...]
     total: int
     query: Query
+    more: bool = False  # `total` is a lower bound: counting stopped at COUNT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -224,12 +234,11 @@ def build_index(outdir: Path, progress: Callable[[str], None] = lambda _: None) 
     outdir = Path(outdir)
     stamp = fingerprint(outdir)
     clusters = read_clusters(outdir)
-    norm_cfg = run_normalize_config(outdir)
-    of: dict[str, Cluster] = {}
+    places: dict[str, _Place] = {}
     for c in clusters:
-        for m in c.members:
-            of.setdefault(m.id, c)
-    progress(f"indexing {len(clusters):,} clusters, {len(of):,} documents")
+        for k, m in enumerate(c.members):
+            places.setdefault(m.id, (c, k, m))
+    progress(f"indexing {len(clusters):,} clusters, {len(places):,} documents")
     tmp = outdir / f".{INDEX}.partial"
     tmp.unlink(missing_ok=True)
     try:
@@ -237,61 +246,13 @@ def build_index(outdir: Path, progress: Callable[[str], None] = lambda _: None) 
             db.execute("PRAGMA journal_mode = OFF")
             db.execute("PRAGMA synchronous = OFF")
             db.executescript(_SCHEMA_SQL)
-            noise: dict[int, int] = {}
-            snippets: dict[int, str] = {}
-            # The first listing of an id wins, as in `of`; pos: its place in that listing.
-            members: dict[str, tuple[int, Member]] = {}
-            for c in clusters:
-                for k, m in enumerate(c.members):
-                    members.setdefault(m.id, (k, m))
-            rows: list[tuple[Any, ...]] = []
-            found = 0
-            for doc_id, text in run_documents(outdir, of.keys()):
-                c = of[doc_id]
-                mask = _noise_mask(normalize_counted(text, norm_cfg)[1])
-                noise[c.cluster] = noise.get(c.cluster, 0) | mask
-                if doc_id == c.representative:
-                    snippets[c.cluster] = snippet(text)
-                k, m = members[doc_id]
-                rows.append(
-                    (doc_id, c.cluster, k, m.jaccard, m.containment, len(text), mask, text)
-                )
-                found += 1
-                if len(rows) >= _BATCH:
-                    _insert_docs(db, rows)
-                    progress(f"indexed {found:,} of {len(of):,} documents")
-            _insert_docs(db, rows)
-            # Members whose text is not in the record files are listed all the same.
-            missing = of.keys() - _stored_ids(db)
-            _insert_docs(
-                db,
-                [
-                    (i, of[i].cluster, members[i][0], *_figures(members[i][1]), None, 0, None)
-                    for i in sorted(missing)
-                ],
-            )
-            ranked = {r.cluster: k for k, r in enumerate(index_order(map(cluster_row, clusters)))}
-            db.executemany(
-                "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        r.cluster,
-                        r.representative,
-                        r.size,
-                        r.min_jaccard,
-                        r.mean_jaccard,
-                        r.min_containment,
-                        noise.get(r.cluster, 0),
-                        snippets.get(r.cluster, ""),
-                        ranked[r.cluster],
-                    )
-                    for r in map(cluster_row, clusters)
-                ),
-            )
+            noise, snippets = _insert_documents(db, outdir, places, progress)
+            _insert_clusters(db, clusters, noise, snippets)
             progress("building the text index")
             db.executescript(_INDEX_SQL)
-            db.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (stamp,))
-            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)", [("fingerprint", stamp), ("schema", str(SCHEMA))]
+            )
             db.commit()
         os.replace(tmp, outdir / INDEX)
     finally:
@@ -299,21 +260,77 @@ def build_index(outdir: Path, progress: Callable[[str], None] = lambda _: None) 
             tmp.unlink()
 
 
+# A member's cluster, its place in the cluster's listing and its figures.
+_Place = tuple[Cluster, int, Member]
+
+
+def _insert_documents(
+    db: sqlite3.Connection,
+    outdir: Path,
+    places: dict[str, _Place],
+    progress: Callable[[str], None],
+) -> tuple[dict[int, int], dict[int, str]]:
+    """Store every member with its text (read once from the record files) and the noise
+    kinds the normalizer finds in it; returns each cluster's noise kinds (a mask) and the
+    first line of its representative."""
+    norm_cfg = run_normalize_config(outdir)
+    noise: dict[int, int] = {}
+    snippets: dict[int, str] = {}
+    rows: list[tuple[Any, ...]] = []
+    for found, (doc_id, text) in enumerate(run_documents(outdir, places.keys()), 1):
+        c, k, m = places[doc_id]
+        mask = _noise_mask(normalize_counted(text, norm_cfg)[1])
+        noise[c.cluster] = noise.get(c.cluster, 0) | mask
+        if doc_id == c.representative:
+            snippets[c.cluster] = snippet(text)
+        rows.append((doc_id, c.cluster, k, m.jaccard, m.containment, len(text), mask))
+        rows[-1] += (_tail(text), text)
+        if len(rows) >= _BATCH:
+            _insert_docs(db, rows)
+        if found % _PROGRESS == 0:
+            progress(f"indexed {found:,} of {len(places):,} documents")
+    _insert_docs(db, rows)
+    # Members whose text is not in the record files are listed all the same.
+    stored = {r[0] for r in db.execute("SELECT id FROM docs")}
+    for doc_id in sorted(places.keys() - stored):
+        c, k, m = places[doc_id]
+        rows.append((doc_id, c.cluster, k, m.jaccard, m.containment, None, 0, "", None))
+    _insert_docs(db, rows)
+    return noise, snippets
+
+
+def _insert_clusters(
+    db: sqlite3.Connection,
+    clusters: list[Cluster],
+    noise: dict[int, int],
+    snippets: dict[int, str],
+) -> None:
+    rows = [cluster_row(c) for c in clusters]
+    rank = {r.cluster: k for k, r in enumerate(index_order(rows))}
+    db.executemany(
+        "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (r.cluster, r.representative, r.size, r.min_jaccard, r.mean_jaccard)
+            + (r.min_containment, noise.get(r.cluster, 0), snippets.get(r.cluster, ""))
+            + (rank[r.cluster],)
+            for r in rows
+        ),
+    )
+
+
 def _insert_docs(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     db.executemany(
-        "INSERT INTO docs(id, cluster, pos, jaccard, containment, length, noise, text) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO docs(id, cluster, pos, jaccard, containment, length, noise, tail, text) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     rows.clear()
 
 
-def _figures(m: Member) -> tuple[float, float]:
-    return m.jaccard, m.containment
-
-
-def _stored_ids(db: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in db.execute("SELECT id FROM docs")}
+def _tail(text: str) -> str:
+    """The last two characters, case-folded: with the trigrams that start with them, where a
+    two-character search finds every place it occurs."""
+    return text[-2:].lower()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -332,17 +349,24 @@ class Index:
         return _connect(self.path)
 
     def clusters(self, query: Query) -> Page:
-        where, params = _filters(query)
         order = SORTS.get(query.sort, SORTS["rank"])
         offset = (max(query.page, 1) - 1) * query.per_page
         with closing(self._db()) as db:
-            total = db.execute(f"SELECT count(*) FROM clusters WHERE {where}", params).fetchone()[0]
+            where, params, scan = _filters(db, query)
+            # A scan walks the clusters in order and stops when the page (or the count) is
+            # full: a frequent short word fills them fast, and a rare one is not a scan.
+            limit = f" LIMIT {COUNT_LIMIT + 1}" if scan else ""
+            total = db.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM clusters WHERE {where}{limit})", params
+            ).fetchone()[0]
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM clusters WHERE {where} ORDER BY {order} "
-                "LIMIT ? OFFSET ?",
+                f"SELECT {_COLUMNS} FROM clusters WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, query.per_page, offset],
             ).fetchall()
-        return Page(tuple(_info(r) for r in rows), total, query)
+        more = total > COUNT_LIMIT if scan else False
+        return Page(
+            tuple(_info(r) for r in rows), min(total, COUNT_LIMIT) if more else total, query, more
+        )
 
     def cluster(self, number: int) -> ClusterInfo | None:
         with closing(self._db()) as db:
@@ -399,27 +423,54 @@ def _info(r: Sequence[Any]) -> ClusterInfo:
     return ClusterInfo(r[0], r[1], r[2], r[3], r[4], r[5], noise_names(r[6]), r[7])
 
 
-def _filters(query: Query) -> tuple[str, list[Any]]:
+def text_search(db: sqlite3.Connection, q: str) -> tuple[str, list[Any], bool]:
+    """A condition on `clusters` for the clusters whose members hold `q`, its parameters, and
+    whether it is a scan of the texts.
+
+    Three characters or more: an FTS5 trigram MATCH of `q` as a phrase. Two: the trigrams that
+    start with them (from the index's vocabulary), or-ed, plus the documents that end with
+    them. One, or two that start too many trigrams to be rare: a scan of the texts.
+    """
+    if len(q) >= 3:
+        return f"cluster IN ({_MATCH})", ['"' + q.replace('"', '""') + '"'], False
+    if len(q) == 2:
+        low = q.lower()
+        terms = db.execute(
+            "SELECT term FROM docs_terms WHERE term >= ? AND term < ? LIMIT ?",
+            (low, low + "\U0010ffff", MAX_TERMS + 1),
+        ).fetchall()
+        if len(terms) <= MAX_TERMS:
+            ored = " OR ".join('"' + t.replace('"', '""') + '"' for (t,) in terms)
+            tail = "SELECT cluster FROM docs WHERE tail = ?"
+            if not terms:
+                return f"cluster IN ({tail})", [low], False
+            return f"cluster IN ({_MATCH} UNION {tail})", [ored, low], False
+    pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    scan = (
+        "EXISTS (SELECT 1 FROM docs d WHERE d.cluster = clusters.cluster "
+        "AND d.text LIKE ? ESCAPE '\\')"
+    )
+    return scan, [f"%{pattern}%"], True
+
+
+_MATCH = (
+    "SELECT d.cluster FROM docs_text JOIN docs d ON d.rowid = docs_text.rowid "
+    "WHERE docs_text MATCH ?"
+)
+
+
+def _filters(db: sqlite3.Connection, query: Query) -> tuple[str, list[Any], bool]:
     where = ["1"]
     params: list[Any] = []
+    scan = False
     q = query.q.strip()
     if q:
-        # Text of the members (FTS5 trigram: three characters or more; a shorter one is
-        # looked for by scanning), or exactly a member's id, or a cluster's number.
-        if len(q) >= 3:
-            text = "SELECT d.cluster FROM docs_text JOIN docs d ON d.rowid = docs_text.rowid "
-            text += "WHERE docs_text MATCH ?"
-            params.append('"' + q.replace('"', '""') + '"')
-        else:
-            text = "SELECT cluster FROM docs WHERE instr(text, ?) > 0"
-            params.append(q)
-        ids = "SELECT cluster FROM docs WHERE id = ?"
-        params.append(q)
-        number = [int(q)] if q.isdigit() and len(q) < 19 else []
-        where.append(
-            f"(cluster IN ({text} UNION {ids})" + (" OR cluster = ?)" if number else ")")
-        )
-        params += number
+        # The members' text, or exactly a member's id, or a cluster's number.
+        text, values, scan = text_search(db, q)
+        ids = "cluster IN (SELECT cluster FROM docs WHERE id = ?)"
+        number = " OR cluster = ?" if q.isdigit() and len(q) < 19 else ""
+        where.append(f"({text} OR {ids}{number})")
+        params += [*values, q, *([int(q)] if number else [])]
     for column, op, value in (
         ("size", ">=", query.size_min),
         ("size", "<=", query.size_max),
@@ -432,4 +483,4 @@ def _filters(query: Query) -> tuple[str, list[Any]]:
     if query.noise in NOISE_KINDS:
         where.append("noise & ? != 0")
         params.append(1 << NOISE_KINDS.index(query.noise))
-    return " AND ".join(where), params
+    return " AND ".join(where), params, scan

@@ -1,0 +1,139 @@
+"""How fast `dedup serve` answers: index build, searches and cluster pages over a finished run.
+
+    python bench/gen_synthetic.py --n 100000 --out DIR
+    python -m dedup run DIR -o OUT --no-report
+    python bench/serve_bench.py OUT                 # --rebuild to time a fresh index
+
+It starts the server on a free loopback port in this process and times HTTP requests the way a
+browser makes them: searches (the list page and /api/clusters) for words taken from members'
+texts, short ones (2 characters, the scanning fallback) apart, and cluster pages (random
+clusters and the largest ones). Targets: a search under 200 ms, a cluster page under 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import logging
+import random
+import sqlite3
+import statistics
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import quote
+
+from dedup.serve import INDEX, ensure_index
+from dedup.serve.app import make_server
+
+
+def _get(conn: http.client.HTTPConnection, host: str, path: str) -> tuple[float, int, int]:
+    t = time.perf_counter()
+    conn.request("GET", path, headers={"Host": host})
+    response = conn.getresponse()
+    body = response.read()
+    return (time.perf_counter() - t) * 1000, response.status, len(body)
+
+
+def _line(what: str, ms: list[float]) -> str:
+    ms = sorted(ms)
+    p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
+    return (
+        f"{what:<34} n={len(ms):<4} median {statistics.median(ms):7.1f} ms   "
+        f"p95 {p95:7.1f} ms   max {ms[-1]:7.1f} ms"
+    )
+
+
+def _samples(outdir: Path, n: int, seed: int) -> tuple[list[str], list[str], list[int], list[int]]:
+    """Search words (long and 2-character) cut from members' texts, random clusters and the
+    largest ones."""
+    rng = random.Random(seed)
+    with closing(sqlite3.connect(outdir / INDEX)) as db:
+        count = db.execute("SELECT max(rowid) FROM docs").fetchone()[0]
+        words: list[str] = []
+        short: list[str] = []
+        while len(words) < n:
+            row = db.execute(
+                "SELECT text FROM docs WHERE rowid = ?", (rng.randint(1, count),)
+            ).fetchone()
+            text = row[0] or ""
+            if len(text) < 50:
+                continue
+            at = rng.randrange(len(text) - 10)
+            word = text[at : at + rng.choice((3, 4, 6, 8))]
+            if word.strip() != word or len(word.split()) > 1:
+                continue
+            words.append(word)
+            short.append(text[at : at + 2])
+        clusters = [r[0] for r in db.execute("SELECT cluster FROM clusters")]
+        largest = [
+            r[0] for r in db.execute("SELECT cluster FROM clusters ORDER BY size DESC LIMIT 10")
+        ]
+    return words, short, rng.sample(clusters, min(n, len(clusters))), largest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("outdir", type=Path)
+    ap.add_argument("--rebuild", action="store_true", help="Remove serve.sqlite first.")
+    ap.add_argument("--n", type=int, default=50, help="Searches and pages of each kind.")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    outdir: Path = args.outdir
+    if args.rebuild:
+        (outdir / INDEX).unlink(missing_ok=True)
+    t, c = time.perf_counter(), time.process_time()
+    built = ensure_index(outdir)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    size = (outdir / INDEX).stat().st_size / 1e6
+    with closing(sqlite3.connect(outdir / INDEX)) as db:
+        clusters = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
+        docs = db.execute("SELECT count(*) FROM docs").fetchone()[0]
+    how = "built" if built else "already current"
+    print(
+        f"index {how}: {wall:.2f} s wall, {cpu:.2f} s CPU; {clusters:,} clusters, "
+        f"{docs:,} documents, {size:.1f} MB"
+    )
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = make_server(outdir, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host = f"127.0.0.1:{server.server_port}"
+    try:
+        words, short, sample, largest = _samples(outdir, args.n, args.seed)
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=60)
+        _get(conn, host, "/")  # warm up: templates compiled, caches filled
+        timings: dict[str, list[float]] = {}
+        hits = 0
+        for word in words:
+            ms, status, _ = _get(conn, host, f"/?q={quote(word)}")
+            assert status == 200, (word, status)
+            timings.setdefault("search page (3+ characters)", []).append(ms)
+            ms, status, size_ = _get(conn, host, f"/api/clusters?q={quote(word)}")
+            timings.setdefault("/api/clusters?q= (3+ characters)", []).append(ms)
+            hits += size_ > 60
+        for word in short:
+            ms, status, _ = _get(conn, host, f"/?q={quote(word)}")
+            timings.setdefault("search page (2 characters)", []).append(ms)
+        for word in sorted({w[0] for w in short})[: max(5, args.n // 5)]:
+            ms, status, _ = _get(conn, host, f"/?q={quote(word)}")
+            timings.setdefault("search page (1 character, scan)", []).append(ms)
+        for number in sample:
+            ms, status, _ = _get(conn, host, f"/cluster/{number}")
+            assert status == 200, (number, status)
+            timings.setdefault("cluster page (random)", []).append(ms)
+        for number in largest:
+            ms, status, _ = _get(conn, host, f"/cluster/{number}")
+            timings.setdefault("cluster page (10 largest)", []).append(ms)
+        for what, ms in timings.items():
+            print(_line(what, ms))
+        print(f"searches with a match: {hits} of {len(words)}")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
