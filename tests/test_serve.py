@@ -139,6 +139,18 @@ def test_short_searches_find_text_anywhere(run_dir: Path, where: str) -> None:
     assert {c.cluster for c in index.clusters(Query(q=word, per_page=100)).clusters} == want
 
 
+def test_a_scan_stops_counting_at_the_limit(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dedup.serve.index as index_module
+
+    index = Index(run_dir)
+    every = index.clusters(Query(q="的", per_page=100))
+    assert every.total == len(_clusters(run_dir)) and not every.more
+    monkeypatch.setattr(index_module, "COUNT_LIMIT", 2)
+    capped = index.clusters(Query(q="的", per_page=1, page=3))
+    assert capped.more and capped.total == 2
+    assert capped.clusters == every.clusters[2:3]  # pages go on past the count
+
+
 def test_search_by_document_id_and_cluster_number(run_dir: Path) -> None:
     clusters = _clusters(run_dir)
     index = Index(run_dir)

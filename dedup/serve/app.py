@@ -25,7 +25,7 @@ except ImportError as e:  # pragma: no cover - the message is the point
 
 from ..labels import LABELS, LabelLog, parse_label
 from ..report import ReportConfig, run_normalize_config
-from ..report.diff import Segmenter, cluster_report, doc_text, shown_members
+from ..report.diff import Segmenter, cluster_report, diff_texts, doc_text, shown_members
 from ..report.render import Templates, cluster_body
 from ..types import Cluster, Member
 from .index import NOISE_KINDS, SORTS, Index, Page, Query
@@ -324,6 +324,8 @@ def make_server(outdir: Path, host: str = "127.0.0.1", port: int = 0) -> Any:
     server = wsgi_server(host, port, Flask(__name__), threaded=True)
     settings = Settings(Path(outdir), own_hosts(host, server.server_port))
     segmenter = Segmenter()
-    segmenter.words("预热")  # load the dictionary now, not on the first cluster page
+    # Load jieba's dictionary and the normalizer's compiled code now, not on the first page.
+    norm_cfg = run_normalize_config(settings.outdir)
+    diff_texts("预热。\n\n第一段", "預熱！\n\n第二段", norm_cfg=norm_cfg, segmenter=segmenter)
     server.app = create_app(settings, segmenter)
     return server

@@ -353,20 +353,15 @@ class Index:
         offset = (max(query.page, 1) - 1) * query.per_page
         with closing(self._db()) as db:
             where, params, scan = _filters(db, query)
-            # A scan walks the clusters in order and stops when the page (or the count) is
-            # full: a frequent short word fills them fast, and a rare one is not a scan.
-            limit = f" LIMIT {COUNT_LIMIT + 1}" if scan else ""
-            total = db.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM clusters WHERE {where}{limit})", params
-            ).fetchone()[0]
+            if scan:
+                return _scanned_page(db, query, where, params, order, offset)
+            count = f"SELECT count(*) FROM clusters WHERE {where}"
+            total = db.execute(count, params).fetchone()[0]
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM clusters WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, query.per_page, offset],
             ).fetchall()
-        more = total > COUNT_LIMIT if scan else False
-        return Page(
-            tuple(_info(r) for r in rows), min(total, COUNT_LIMIT) if more else total, query, more
-        )
+        return Page(tuple(_info(r) for r in rows), total, query)
 
     def cluster(self, number: int) -> ClusterInfo | None:
         with closing(self._db()) as db:
@@ -414,6 +409,28 @@ class Index:
             c = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
             d = db.execute("SELECT count(*) FROM docs").fetchone()[0]
         return int(c), int(d)
+
+
+def _scanned_page(
+    db: sqlite3.Connection, query: Query, where: str, params: list[Any], order: str, offset: int
+) -> Page:
+    """A page of a search that scans the texts: one walk through the clusters in order, which
+    stops after COUNT_LIMIT matches (a frequent word fills them fast); `more` when it did."""
+    sql = f"SELECT cluster FROM clusters WHERE {where} ORDER BY {order} LIMIT ?"
+    found = [r[0] for r in db.execute(sql, [*params, COUNT_LIMIT + 1])]
+    more = len(found) > COUNT_LIMIT
+    if offset + query.per_page <= COUNT_LIMIT:
+        numbers = found[offset : offset + query.per_page]
+    else:  # past the count: walk on to the page
+        walked = db.execute(f"{sql} OFFSET ?", [*params, query.per_page, offset])
+        numbers = [r[0] for r in walked]
+    place = {n: k for k, n in enumerate(numbers)}
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM clusters WHERE cluster IN ({','.join('?' * len(numbers))})",
+        numbers,
+    ).fetchall()
+    infos = sorted((_info(r) for r in rows), key=lambda c: place[c.cluster])
+    return Page(tuple(infos), min(len(found), COUNT_LIMIT), query, more)
 
 
 _COLUMNS = "cluster, representative, size, min_sim, mean_sim, min_containment, noise, snippet"
