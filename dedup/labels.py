@@ -92,25 +92,30 @@ class LabelLog:
         self._lock = threading.Lock()
         self._verdicts: dict[Pair, Label] = read_labels(self.path) if self.path.exists() else {}
 
-    def record(self, label: Label) -> None:
-        line = json.dumps(label.to_dict(), ensure_ascii=False) + "\n"
+    def record(self, *labels: Label) -> None:
+        """Append verdicts to the file, synced to disk before returning."""
+        data = "".join(json.dumps(x.to_dict(), ensure_ascii=False) + "\n" for x in labels)
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
-                with os.fdopen(fd, "a", encoding="utf-8", closefd=False) as f:
-                    f.write(line)
-                    f.flush()
-                    os.fsync(fd)
+                view = memoryview(data.encode("utf-8"))
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
             finally:
                 os.close(fd)
-            key = pair(label.a, label.b)
-            self._verdicts.pop(key, None)
-            self._verdicts[key] = label
+            for label in labels:
+                key = pair(label.a, label.b)
+                self._verdicts.pop(key, None)
+                self._verdicts[key] = label
 
     def verdict(self, a: str, b: str) -> bool | None:
         """The latest verdict on a pair, or None when it has none."""
         label = self._verdicts.get(pair(a, b))
         return None if label is None else label.dup
+
+    def __len__(self) -> int:
+        return len(self._verdicts)
 
     def verdicts(self) -> Mapping[Pair, Label]:
         with self._lock:

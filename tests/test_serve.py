@@ -363,6 +363,8 @@ def test_cross_site_posts_are_refused(tmp_path: Path) -> None:
         "/cluster/..%2f..%2fsummary.json",
         "/static/templates",
         "//etc/passwd",
+        "/cluster/99999999999999999999999",
+        "/cluster/-1",
     ],
 )
 def test_no_url_reaches_a_file(run_dir: Path, path: str) -> None:
@@ -370,6 +372,14 @@ def test_no_url_reaches_a_file(run_dir: Path, path: str) -> None:
     assert r.status_code == 404
     body = r.get_data(as_text=True)
     assert '"documents"' not in body and "root:" not in body and "本文来源" not in body
+
+
+def test_a_body_too_large_is_refused(run_dir: Path) -> None:
+    from dedup.serve.app import MAX_BODY
+
+    body = [{"a": "x", "b": "y" * 1000, "dup": True}] * (MAX_BODY // 1000)
+    r = _post(_client(run_dir), "/api/labels", body)
+    assert r.status_code == 413
 
 
 def test_only_the_apps_own_files_are_served(run_dir: Path) -> None:

@@ -33,6 +33,7 @@ from .index import NOISE_KINDS, SORTS, Index, Page, Query
 PER_PAGE = 50
 MAX_PER_PAGE = 500
 MAX_QUERY_CHARS = 500
+MAX_BODY = 16 * 2**20  # bytes of a request body (a whole cluster's verdicts at once)
 _CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -72,12 +73,14 @@ def create_app(settings: Settings, segmenter: Segmenter | None = None) -> Flask:
     """The application over a finished run whose index is built (`ensure_index`);
     `segmenter` splits words for the diffs (one is made when it is not given)."""
     app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     index = Index(settings.outdir)
     labels = LabelLog(settings.outdir / LABELS)
     report_templates = Templates.load()
     segmenter = segmenter or Segmenter()
     static = _static_files(report_templates)
     norm_cfg = run_normalize_config(settings.outdir)
+    counts = index.counts()  # the index does not change while it is served
 
     @app.before_request
     def only_this_origin() -> Any:
@@ -104,8 +107,6 @@ def create_app(settings: Settings, segmenter: Segmenter | None = None) -> Flask:
     def cluster_list() -> Any:
         query = _query(request.args)
         page = index.clusters(query)
-        if request.args.get("format") == "json":
-            return _page_json(page)
         return render_template(
             "list.html",
             page=page,
@@ -114,8 +115,8 @@ def create_app(settings: Settings, segmenter: Segmenter | None = None) -> Flask:
             noise_kinds=NOISE_KINDS,
             sorts=_SORT_LABELS,
             link=lambda **changes: _link(query, **changes),
-            counts=index.counts(),
-            labelled=len(labels.verdicts()),
+            counts=counts,
+            labelled=len(labels),
         )
 
     @app.get("/go")
@@ -131,7 +132,7 @@ def create_app(settings: Settings, segmenter: Segmenter | None = None) -> Flask:
 
     @app.get("/cluster/<int:number>")
     def cluster_page(number: int) -> Any:
-        info = index.cluster(number)
+        info = index.cluster(number) if number < 2**63 else None
         if info is None:
             abort(404)
         cfg = settings.report
@@ -199,8 +200,7 @@ def create_app(settings: Settings, segmenter: Segmenter | None = None) -> Flask:
             made = [parse_label(item) for item in items]
         except ValueError as e:
             return _error(400, str(e))
-        for label in made:
-            labels.record(label)
+        labels.record(*made)
         out = [m.to_dict() for m in made]
         return jsonify(out if isinstance(body, list) else out[0]), 201
 
@@ -214,8 +214,7 @@ def create_app(settings: Settings, segmenter: Segmenter | None = None) -> Flask:
             made = [parse_label({"a": form.get("a"), "b": b, "dup": dup}) for b in members]
         except ValueError as e:
             return _error(400, str(e))
-        for label in made:
-            labels.record(label)
+        labels.record(*made)
         number = index.lookup(made[0].a) if made else None
         if number is None:
             return redirect(url_for("cluster_list"), 303)
