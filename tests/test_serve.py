@@ -324,6 +324,15 @@ def test_requests_for_another_host_are_refused(run_dir: Path) -> None:
         assert r.status_code == 403, host
 
 
+def test_a_link_from_another_site_opens_a_page_but_nothing_else(run_dir: Path) -> None:
+    client = _client(run_dir)
+    link = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+    assert _get(client, "/", **link).status_code == 200
+    fetch = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}
+    assert _get(client, "/api/clusters?q=abc", **fetch).status_code == 403
+    assert _get(client, "/", **fetch, Origin="http://evil.example").status_code == 403
+
+
 def test_cross_site_posts_are_refused(tmp_path: Path) -> None:
     out = serve_run(tmp_path)
     c = _clusters(out)[0]
@@ -334,6 +343,7 @@ def test_cross_site_posts_are_refused(tmp_path: Path) -> None:
         {"Origin": "http://127.0.0.1:5001"},
         {"Origin": "null"},
         {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
     ):
         assert _post(client, "/api/labels", label, **headers).status_code == 403, headers
         form = {**label, "dup": "true"}

@@ -90,7 +90,10 @@ def create_app(settings: Settings, segmenter: Segmenter | None = None) -> Flask:
         origin = request.headers.get("Origin")
         if origin is not None and origin.removeprefix("http://") not in settings.hosts:
             return _refuse("requests from other sites are refused (Origin)")
-        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        # A link followed from another site opens a page (it cannot read it, nor change
+        # anything); any other cross-site request is refused.
+        navigation = request.method == "GET" and request.headers.get("Sec-Fetch-Mode") == "navigate"
+        if request.headers.get("Sec-Fetch-Site") == "cross-site" and not navigation:
             return _refuse("requests from other sites are refused (Sec-Fetch-Site)")
         return None
 
