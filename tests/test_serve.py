@@ -30,7 +30,7 @@ def serve_corpus(path: Path) -> Path:
         records.append({"id": stem, "text": text})
         if stem.startswith("000"):
             continue  # 000 is already a version of 001
-        records.append({"id": f"{stem}-source", "text": text + "\n\n本文来源：新华网"})
+        records.append({"id": f"{stem}-source", "text": text + "\n\n本文来源：新华网◆"})
         last = EVIL_ID if k == 2 else f"{stem}-repost"
         head = EVIL_TEXT if k == 2 else "转载："
         records.append({"id": last, "text": head + text})
@@ -121,15 +121,23 @@ def test_search_finds_exactly_the_clusters_whose_members_hold_the_text(
     assert {c.cluster for c in got.clusters} == want and got.total == len(want)
 
 
-@pytest.mark.parametrize("where", ["end", "middle", "one character"])
-def test_short_searches_find_text_anywhere(run_dir: Path, where: str) -> None:
-    """Two characters are found through the trigrams that start with them and the documents'
-    last two characters; one character by a scan."""
+@pytest.mark.parametrize("scan", [False, True])
+@pytest.mark.parametrize("where", ["end", "middle", "one character", "one character at the end"])
+def test_short_searches_find_text_anywhere(
+    run_dir: Path, where: str, scan: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One or two characters are found through the trigrams that start with them and the
+    documents' last two characters, or (frequent ones) by a scan."""
+    import dedup.serve.index as index_module
+
+    if scan:
+        monkeypatch.setattr(index_module, "MAX_TERMS", 0)
     clusters = _clusters(run_dir)
     texts = _texts(run_dir)
     index = Index(run_dir)
-    if where == "end":  # two characters that only ever end a text ("新华网")
-        ends = sorted({t[-2:] for t in texts.values() if t[-2:].strip()})
+    if where.endswith("end"):  # characters that only ever end a text ("网◆")
+        width = 1 if where.startswith("one") else 2
+        ends = sorted({t[-width:] for t in texts.values() if t[-width:].strip()})
         word = next(w for w in ends if all(t.count(w) == t.endswith(w) for t in texts.values()))
     else:
         rep = texts[clusters[1]["representative"]]
@@ -143,6 +151,7 @@ def test_a_scan_stops_counting_at_the_limit(run_dir: Path, monkeypatch: pytest.M
     import dedup.serve.index as index_module
 
     index = Index(run_dir)
+    monkeypatch.setattr(index_module, "MAX_TERMS", 0)  # every short search scans
     every = index.clusters(Query(q="的", per_page=100))
     assert every.total == len(_clusters(run_dir)) and not every.more
     monkeypatch.setattr(index_module, "COUNT_LIMIT", 2)

@@ -34,8 +34,8 @@ NOISE_KINDS = tuple(f.name for f in fields(NoiseCounts))
 # FTS5's trigram tokenizer came with SQLite 3.34.
 MIN_SQLITE = (3, 34, 0)
 SNIPPET_CHARS = 120
-# A two-character search is or-ed over the trigrams that start with it, up to this many;
-# above, the texts are scanned.
+# A one- or two-character search is or-ed over the trigrams that start with it, up to this
+# many; above, the texts are scanned.
 MAX_TERMS = 300
 # A search that scans the texts counts the clusters it matches up to this many.
 COUNT_LIMIT = 1000
@@ -444,24 +444,26 @@ def text_search(db: sqlite3.Connection, q: str) -> tuple[str, list[Any], bool]:
     """A condition on `clusters` for the clusters whose members hold `q`, its parameters, and
     whether it is a scan of the texts.
 
-    Three characters or more: an FTS5 trigram MATCH of `q` as a phrase. Two: the trigrams that
-    start with them (from the index's vocabulary), or-ed, plus the documents that end with
-    them. One, or two that start too many trigrams to be rare: a scan of the texts.
+    Three characters or more: an FTS5 trigram MATCH of `q` as a phrase. One or two: the
+    trigrams that start with them (from the index's vocabulary), or-ed, plus the documents
+    whose last two characters hold them; when they start more than MAX_TERMS trigrams (a
+    frequent word, which a scan meets early), a scan of the texts.
     """
     if len(q) >= 3:
         return f"cluster IN ({_MATCH})", ['"' + q.replace('"', '""') + '"'], False
-    if len(q) == 2:
-        low = q.lower()
-        terms = db.execute(
-            "SELECT term FROM docs_terms WHERE term >= ? AND term < ? LIMIT ?",
-            (low, low + "\U0010ffff", MAX_TERMS + 1),
-        ).fetchall()
-        if len(terms) <= MAX_TERMS:
-            ored = " OR ".join('"' + t.replace('"', '""') + '"' for (t,) in terms)
-            tail = "SELECT cluster FROM docs WHERE tail = ?"
-            if not terms:
-                return f"cluster IN ({tail})", [low], False
-            return f"cluster IN ({_MATCH} UNION {tail})", [ored, low], False
+    low = q.lower()
+    terms = db.execute(
+        "SELECT term FROM docs_terms WHERE term >= ? AND term < ? LIMIT ?",
+        (low, low + "\U0010ffff", MAX_TERMS + 1),
+    ).fetchall()
+    if len(terms) <= MAX_TERMS:
+        # Where no trigram starts: the last two characters (the whole of a shorter text).
+        ends = "tail = ?" if len(q) == 2 else "instr(tail, ?) > 0"
+        tail = f"SELECT cluster FROM docs WHERE rowid IN (SELECT rowid FROM docs WHERE {ends})"
+        if not terms:
+            return f"cluster IN ({tail})", [low], False
+        ored = " OR ".join('"' + t.replace('"', '""') + '"' for (t,) in terms)
+        return f"cluster IN ({_MATCH} UNION {tail})", [ored, low], False
     pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     scan = (
         "EXISTS (SELECT 1 FROM docs d WHERE d.cluster = clusters.cluster "
