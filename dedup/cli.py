@@ -524,20 +524,67 @@ def index_compact(path: str) -> None:
 @cli.command(name="eval")
 @click.option(
     "--gold",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='Gold labels: one {"id": ..., "cluster": ...} per line; unlisted ids are singletons.',
 )
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Verdicts on pairs: one {"a": ID, "b": ID, "dup": true|false} per line, as '
+    "`dedup serve` writes to OUTDIR/labels.jsonl; the latest verdict on a pair counts.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def eval_(gold: Path, outdir: Path, as_json: bool) -> None:
-    """Score the run in OUTDIR against gold clusters (pairwise P/R/F1, ARI, per-noise recall)."""
+def eval_(gold: Path | None, labels: Path | None, outdir: Path, as_json: bool) -> None:
+    """Score the run in OUTDIR against gold clusters (pairwise P/R/F1, ARI, per-noise recall)
+    or against labelled pairs (precision, recall and the pairs the run got wrong)."""
     import json
 
-    from .evaluate import evaluate, format_table
+    from .evaluate import evaluate, evaluate_labels, format_labels, format_table
 
+    if (gold is None) == (labels is None):
+        raise click.UsageError("give one of --gold FILE or --labels FILE")
+    if labels is not None:
+        scored = evaluate_labels(outdir, labels)
+        click.echo(json.dumps(scored.to_dict(), indent=2) if as_json else format_labels(scored))
+        return
+    assert gold is not None
     result = evaluate(outdir, gold)
     click.echo(json.dumps(result.to_dict(), indent=2) if as_json else format_table(result))
+
+
+@cli.command()
+@click.argument("outdir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but loopback lets others on the network read and label.",
+)
+@click.option(
+    "--port", type=int, default=8765, show_default=True, help="Port to listen on (0: a free one)."
+)
+def serve(outdir: Path, host: str, port: int) -> None:
+    """Review the clusters of the run in OUTDIR in the browser, and label pairs.
+
+    Builds OUTDIR/serve.sqlite first (once; again when the run changed); verdicts go to
+    OUTDIR/labels.jsonl.
+    """
+    from .serve import ensure_index
+    from .serve.app import make_server
+
+    if ensure_index(outdir, lambda line: click.echo(f"serve: {line}", err=True)):
+        click.echo(f"serve: index written to {shown(str(outdir / 'serve.sqlite'))}", err=True)
+    server = make_server(outdir, host, port)
+    where = f"[{host}]" if ":" in host else host
+    click.echo(f"serving {shown(str(outdir))} at http://{where}:{server.server_port}/", err=True)
+    click.echo("press Ctrl-C to stop", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main() -> None:

@@ -295,3 +295,135 @@ def format_table(result: EvalResult) -> str:
                 f"{kind:<{width}}  {r.noise_pairs[kind]:>7}  {rec:7.4f}  {alone_s}  {ex}".rstrip()
             )
     return "\n".join(lines)
+
+
+# -- reviewers' verdicts on pairs (labels.jsonl) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrongPair:
+    """A labelled pair the run got wrong, with the clusters it put the two documents in."""
+
+    a: str
+    b: str
+    dup: bool  # the verdict: true = same article (the run split them), false = merged wrongly
+    cluster_a: int | None
+    cluster_b: int | None
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    """A run scored on labelled pairs.
+
+    A pair the run put in one cluster is a true positive when labelled the same article and a
+    false positive when labelled different; a pair labelled the same article that the run
+    left apart is missed. Precision is over the labelled pairs the run merged, recall over
+    the pairs labelled the same article. Pairs naming a document the run does not have are
+    counted apart and not scored.
+    """
+
+    labelled: int
+    true_positives: int
+    false_positives: int
+    missed: int
+    true_negatives: int
+    unknown: int
+    precision: float | None  # None: no labelled pair in one cluster
+    recall: float | None  # None: no pair labelled the same article
+    wrong: tuple[WrongPair, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["wrong"] = [asdict(w) for w in self.wrong]
+        return d
+
+
+def score_labels(
+    ids: Iterable[str], predicted: Mapping[str, int], labels: Iterable[Any]
+) -> LabelResult:
+    """Score `predicted` (id -> cluster, absent: a document in no cluster) on verdicts
+    (`labels.Label`s: a, b, dup) about documents of `ids`."""
+    known = set(ids)
+    tp = fp = fn = tn = unknown = 0
+    wrong: list[WrongPair] = []
+    total = 0
+    for label in labels:
+        total += 1
+        if label.a not in known or label.b not in known:
+            unknown += 1
+            continue
+        ca, cb = predicted.get(label.a), predicted.get(label.b)
+        together = ca is not None and ca == cb
+        if together and label.dup:
+            tp += 1
+        elif together:
+            fp += 1
+        elif label.dup:
+            fn += 1
+        else:
+            tn += 1
+        if together != label.dup:
+            wrong.append(WrongPair(label.a, label.b, label.dup, ca, cb))
+    return LabelResult(
+        labelled=total,
+        true_positives=tp,
+        false_positives=fp,
+        missed=fn,
+        true_negatives=tn,
+        unknown=unknown,
+        precision=tp / (tp + fp) if tp + fp else None,
+        recall=tp / (tp + fn) if tp + fn else None,
+        wrong=tuple(wrong),
+    )
+
+
+def evaluate_labels(outdir: Path, labels: Path) -> LabelResult:
+    """Score the run in OUTDIR on the verdicts of a labels file (`dedup serve` writes one)."""
+    from .labels import read_labels
+
+    verdicts = read_labels(Path(labels))
+    ids, predicted = read_predicted(Path(outdir))
+    return score_labels(ids, predicted, verdicts.values())
+
+
+def format_labels(result: LabelResult, limit: int = 50) -> str:
+    """A plain-text account of a run on labelled pairs, with the pairs it got wrong."""
+    r = result
+
+    def ratio(x: float | None, num: int, den: int, over: str) -> str:
+        if x is None:
+            return f"n/a: no {over}"
+        return f"{x:.4f}  ({num} of {den} {over})"
+
+    merged = r.true_positives + r.false_positives
+    same = r.true_positives + r.missed
+    unknown = f" ({r.unknown} name a document not in this run: not scored)" if r.unknown else ""
+    lines = [
+        f"labelled pairs      {r.labelled}{unknown}",
+        "precision           "
+        + ratio(r.precision, r.true_positives, merged, "labelled pairs the run put in one cluster"),
+        "recall              "
+        + ratio(r.recall, r.true_positives, same, "pairs labelled the same article"),
+        f"wrongly merged      {r.false_positives}",
+        f"missed              {r.missed}",
+        f"correctly apart     {r.true_negatives}",
+    ]
+    if r.wrong:
+        lines += ["", "pairs the run got wrong:"]
+
+        def where(c: int | None) -> str:
+            return "no cluster" if c is None else f"cluster {c}"
+
+        for w in r.wrong[:limit]:
+            if not w.dup:
+                what = f"wrongly merged: labelled different, both in cluster {w.cluster_a}"
+            elif w.cluster_a is None and w.cluster_b is None:
+                what = "missed: labelled the same article, neither is in a cluster"
+            else:
+                what = "missed: labelled the same article, the run put them in "
+                what += f"{where(w.cluster_a)} and {where(w.cluster_b)}"
+            a, b = (json.dumps(x, ensure_ascii=False) for x in (w.a, w.b))
+            lines.append(f"  {a}  {b}  {what}")
+        if len(r.wrong) > limit:
+            lines.append(f"  ... and {len(r.wrong) - limit} more (--json lists them all)")
+    return "\n".join(lines)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Set
 from contextlib import closing
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -69,7 +69,14 @@ class ReportConfig:
                 raise ConfigError(f"report {f.name} must be an integer >= {low}, got {value!r}")
 
 
-__all__ = ["ReportConfig", "build_report"]
+__all__ = [
+    "ReportConfig",
+    "build_report",
+    "read_clusters",
+    "run_documents",
+    "run_normalize_config",
+    "run_thresholds",
+]
 
 # Members whose noise kinds are looked for at once (one table look-up each).
 _INFO_BATCH = 512
@@ -432,3 +439,49 @@ def _id_string(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
+
+
+# -- a run's files, as `dedup serve` reads them ------------------------------------------------
+
+
+def read_clusters(outdir: Path) -> list[Cluster]:
+    """The clusters of OUTDIR/clusters.jsonl (InputError naming the line of a bad one)."""
+    return _read_clusters(Path(outdir) / "clusters.jsonl")[0]
+
+
+def run_thresholds(outdir: Path) -> Thresholds:
+    """The verification thresholds of the run in OUTDIR (from its summary.json), for the
+    "why it is in" column."""
+    where = Path(outdir) / "summary.json"
+    return _run_info(where, _summary(where)).thresholds
+
+
+def run_normalize_config(outdir: Path) -> NormalizeConfig:
+    """The normalizer settings of the run in OUTDIR (from its summary.json)."""
+    where = Path(outdir) / "summary.json"
+    return _run_info(where, _summary(where)).norm_cfg
+
+
+def run_documents(outdir: Path, wanted: Set[str]) -> Iterator[tuple[str, str]]:
+    """(id, whole text) of each document of `wanted` in the run's record files, the first
+    occurrence of an id only; stops reading once every one is found."""
+    where = Path(outdir) / "summary.json"
+    run = _run_info(where, _summary(where))
+    left = set(wanted)
+    for path in document_files(Path(outdir)):
+        if not left:
+            return
+        if path.suffix == ".parquet":
+            from ..io.parquet import parquet_records
+
+            rows = parquet_records(path, [run.id_field, run.text_field])
+        else:
+            rows = _jsonl(path)
+        with closing(rows) as records:
+            for _, rec in records:
+                doc = _id_and_text(rec, run)
+                if doc is not None and doc[0] in left:
+                    left.discard(doc[0])
+                    yield doc
+                    if not left:
+                        break

@@ -380,15 +380,8 @@ def _list_note(rep: ClusterReport, cfg: ReportConfig) -> str:
     )
 
 
-def cluster_html(
-    rep: ClusterReport,
-    nav: tuple[int | None, int | None],
-    version: str,
-    t: Templates,
-    cfg: ReportConfig,
-) -> str:
-    """A cluster page: the representative, the member list and each shown member's diff."""
-    name = page_name(rep.cluster)
+def cluster_body(rep: ClusterReport, t: Templates, cfg: ReportConfig) -> str:
+    """A cluster page's main content: also what `dedup serve` shows of a cluster."""
     if rep.rep_doc is not None:
         doc = rep.rep_doc
         rep_info = (
@@ -397,7 +390,7 @@ def cluster_html(
         )
     else:
         rep_info = '<p class="note">The text of the representative was not found.</p>'
-    body = t.cluster_html.substitute(
+    return t.cluster_html.substitute(
         number=rep.cluster,
         size=f"{rep.size:,}",
         rep_id=esc(short(rep.representative, cfg.max_id_chars)),
@@ -411,6 +404,18 @@ def cluster_html(
             if rep.rep_doc is not None
         ),
     )
+
+
+def cluster_html(
+    rep: ClusterReport,
+    nav: tuple[int | None, int | None],
+    version: str,
+    t: Templates,
+    cfg: ReportConfig,
+) -> str:
+    """A cluster page: the representative, the member list and each shown member's diff."""
+    name = page_name(rep.cluster)
+    body = cluster_body(rep, t, cfg)
     links = ['<a href="../index.html">Index</a>']
     prev, nxt = nav
     if prev is not None:

@@ -1,0 +1,505 @@
+"""The index `dedup serve` builds once into OUTDIR/serve.sqlite and queries on every request.
+
+Tables: `clusters` (figures, first-line snippet, noise kinds as a bit mask, rank in the
+report's order) and `docs` (every cluster member: id, cluster, similarity, length, text), with
+`docs_text`, an FTS5 trigram index over the members' texts (external content: the text is
+stored once). The build writes a temporary file and renames it, so an index is complete or
+absent; its `meta` table holds a fingerprint of the run, and a run that changed is indexed
+again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import closing, suppress
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import DedupError, InputError
+from ..io.outdir import LocalFolder, own
+from ..normalize import NoiseCounts, normalize_counted
+from ..report import read_clusters, run_documents, run_normalize_config
+from ..report.diff import cluster_row, index_order
+from ..types import Cluster, Member
+
+INDEX = "serve.sqlite"
+# Bumped whenever the schema or what is stored changes: an older index is rebuilt.
+SCHEMA = 1
+# Noise kinds in bit order (the fields of NoiseCounts).
+NOISE_KINDS = tuple(f.name for f in fields(NoiseCounts))
+# FTS5's trigram tokenizer came with SQLite 3.34.
+MIN_SQLITE = (3, 34, 0)
+SNIPPET_CHARS = 120
+# A one- or two-character search is or-ed over the trigrams that start with it, up to this
+# many; above, the texts are scanned.
+MAX_TERMS = 300
+# A search that scans the texts counts the clusters it matches up to this many.
+COUNT_LIMIT = 1000
+_BATCH = 2000
+_PROGRESS = 50_000
+
+SORTS = {
+    "rank": "rank",
+    "size": "size DESC, rank",
+    "-size": "size ASC, rank",
+    "similarity": "min_sim ASC, rank",
+    "-similarity": "min_sim DESC, rank",
+    "mean": "mean_sim ASC, rank",
+    "cluster": "cluster",
+}
+
+_SCHEMA_SQL = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE clusters(
+    cluster INTEGER PRIMARY KEY,
+    representative TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    min_sim REAL NOT NULL,
+    mean_sim REAL NOT NULL,
+    min_containment REAL NOT NULL,
+    noise INTEGER NOT NULL,
+    snippet TEXT NOT NULL,
+    rank INTEGER NOT NULL
+);
+CREATE TABLE docs(
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    cluster INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    jaccard REAL NOT NULL,
+    containment REAL NOT NULL,
+    length INTEGER,
+    noise INTEGER NOT NULL,
+    tail TEXT NOT NULL,
+    text TEXT
+);
+"""
+_INDEX_SQL = """
+CREATE INDEX docs_id ON docs(id);
+CREATE INDEX docs_cluster ON docs(cluster, pos);
+CREATE INDEX docs_tail ON docs(tail);
+CREATE INDEX clusters_rank ON clusters(rank);
+CREATE INDEX clusters_size ON clusters(size, rank);
+CREATE INDEX clusters_min_sim ON clusters(min_sim, rank);
+CREATE INDEX clusters_mean_sim ON clusters(mean_sim, rank);
+CREATE VIRTUAL TABLE docs_text USING fts5(
+    text, content='docs', content_rowid='rowid', tokenize='trigram'
+);
+INSERT INTO docs_text(docs_text) VALUES ('rebuild');
+CREATE VIRTUAL TABLE docs_terms USING fts5vocab(docs_text, 'row');
+"""
+
+
+class ServeError(DedupError):
+    """OUTDIR cannot be served: not a finished run, or SQLite too old."""
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """A row of the cluster list."""
+
+    cluster: int
+    representative: str
+    size: int
+    min_similarity: float
+    mean_similarity: float
+    min_containment: float
+    noise: tuple[str, ...]
+    snippet: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "representative": self.representative,
+            "size": self.size,
+            "min_similarity": self.min_similarity,
+            "mean_similarity": self.mean_similarity,
+            "min_containment": self.min_containment,
+            "noise": list(self.noise),
+            "snippet": self.snippet,
+        }
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the cluster list shows: a text search, filters, an order and a page."""
+
+    q: str = ""
+    size_min: int | None = None
+    size_max: int | None = None
+    sim_min: float | None = None  # on the cluster's least similar member (Jaccard)
+    sim_max: float | None = None
+    noise: str | None = None  # a kind from NOISE_KINDS
+    sort: str = "rank"
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the cluster list and how many clusters match in all."""
+
+    clusters: tuple[ClusterInfo, ...]
+    total: int
+    query: Query
+    more: bool = False  # `total` is a lower bound: counting stopped at COUNT_LIMIT
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    """A cluster member as the index holds it."""
+
+    id: str
+    jaccard: float
+    containment: float
+    length: int | None
+    text: str | None
+
+
+def noise_names(mask: int) -> tuple[str, ...]:
+    return tuple(k for i, k in enumerate(NOISE_KINDS) if mask >> i & 1)
+
+
+def _noise_mask(counts: NoiseCounts) -> int:
+    values = counts.as_dict()
+    return sum(1 << i for i, k in enumerate(NOISE_KINDS) if values.get(k))
+
+
+def snippet(text: str) -> str:
+    """The first non-blank line of a text, cut to SNIPPET_CHARS."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line[:SNIPPET_CHARS] + ("…" if len(line) > SNIPPET_CHARS else "")
+    return ""
+
+
+def fingerprint(outdir: Path) -> str:
+    """What identifies a finished run: its summary.json and the size and time of clusters.jsonl."""
+    h = hashlib.sha256(f"schema {SCHEMA}\n".encode())
+    try:
+        h.update((outdir / "summary.json").read_bytes())
+        st = (outdir / "clusters.jsonl").stat()
+    except FileNotFoundError as e:
+        raise ServeError(
+            f"{outdir}: not a finished dedup run (no {Path(e.filename).name}); "
+            "run `dedup run INPUT -o OUTDIR` first"
+        ) from None
+    h.update(f"{st.st_size} {st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def check_sqlite() -> None:
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise ServeError(
+            f"SQLite {sqlite3.sqlite_version} is too old: dedup serve needs 3.34 or newer "
+            "(FTS5 with the trigram tokenizer)"
+        )
+
+
+def current(outdir: Path) -> bool:
+    """Whether OUTDIR holds an index of the run as it is now."""
+    path = outdir / INDEX
+    if not path.exists():
+        return False
+    try:
+        with closing(_connect(path)) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'fingerprint'").fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None and row[0] == fingerprint(outdir)
+
+
+def ensure_index(outdir: Path, progress: Callable[[str], None] = lambda _: None) -> bool:
+    """Build OUTDIR/serve.sqlite unless it indexes the run as it is now; True when built.
+    Holds OUTDIR's lock while building (never while a run writes it)."""
+    check_sqlite()
+    outdir = Path(outdir)
+    fingerprint(outdir)  # a finished run, or ServeError
+    if current(outdir):
+        return False
+    folder = LocalFolder(outdir)
+    with folder.lock():
+        own(folder, [INDEX])
+        build_index(outdir, progress)
+    return True
+
+
+def build_index(outdir: Path, progress: Callable[[str], None] = lambda _: None) -> None:
+    """Write OUTDIR/serve.sqlite from the run's files (under a temporary name, then renamed)."""
+    outdir = Path(outdir)
+    stamp = fingerprint(outdir)
+    clusters = read_clusters(outdir)
+    places: dict[str, _Place] = {}
+    for c in clusters:
+        for k, m in enumerate(c.members):
+            places.setdefault(m.id, (c, k, m))
+    progress(f"indexing {len(clusters):,} clusters, {len(places):,} documents")
+    tmp = outdir / f".{INDEX}.partial"
+    tmp.unlink(missing_ok=True)
+    try:
+        with closing(sqlite3.connect(tmp)) as db:
+            db.execute("PRAGMA journal_mode = OFF")
+            db.execute("PRAGMA synchronous = OFF")
+            db.executescript(_SCHEMA_SQL)
+            noise, snippets = _insert_documents(db, outdir, places, progress)
+            _insert_clusters(db, clusters, noise, snippets)
+            progress("building the text index")
+            db.executescript(_INDEX_SQL)
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)", [("fingerprint", stamp), ("schema", str(SCHEMA))]
+            )
+            db.commit()
+        os.replace(tmp, outdir / INDEX)
+    finally:
+        with suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+# A member's cluster, its place in the cluster's listing and its figures.
+_Place = tuple[Cluster, int, Member]
+
+
+def _insert_documents(
+    db: sqlite3.Connection,
+    outdir: Path,
+    places: dict[str, _Place],
+    progress: Callable[[str], None],
+) -> tuple[dict[int, int], dict[int, str]]:
+    """Store every member with its text (read once from the record files) and the noise
+    kinds the normalizer finds in it; returns each cluster's noise kinds (a mask) and the
+    first line of its representative."""
+    norm_cfg = run_normalize_config(outdir)
+    noise: dict[int, int] = {}
+    snippets: dict[int, str] = {}
+    rows: list[tuple[Any, ...]] = []
+    for found, (doc_id, text) in enumerate(run_documents(outdir, places.keys()), 1):
+        c, k, m = places[doc_id]
+        mask = _noise_mask(normalize_counted(text, norm_cfg)[1])
+        noise[c.cluster] = noise.get(c.cluster, 0) | mask
+        if doc_id == c.representative:
+            snippets[c.cluster] = snippet(text)
+        rows.append((doc_id, c.cluster, k, m.jaccard, m.containment, len(text), mask))
+        rows[-1] += (_tail(text), text)
+        if len(rows) >= _BATCH:
+            _insert_docs(db, rows)
+        if found % _PROGRESS == 0:
+            progress(f"indexed {found:,} of {len(places):,} documents")
+    _insert_docs(db, rows)
+    # Members whose text is not in the record files are listed all the same.
+    stored = {r[0] for r in db.execute("SELECT id FROM docs")}
+    for doc_id in sorted(places.keys() - stored):
+        c, k, m = places[doc_id]
+        rows.append((doc_id, c.cluster, k, m.jaccard, m.containment, None, 0, "", None))
+    _insert_docs(db, rows)
+    return noise, snippets
+
+
+def _insert_clusters(
+    db: sqlite3.Connection,
+    clusters: list[Cluster],
+    noise: dict[int, int],
+    snippets: dict[int, str],
+) -> None:
+    rows = [cluster_row(c) for c in clusters]
+    rank = {r.cluster: k for k, r in enumerate(index_order(rows))}
+    db.executemany(
+        "INSERT INTO clusters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (r.cluster, r.representative, r.size, r.min_jaccard, r.mean_jaccard)
+            + (r.min_containment, noise.get(r.cluster, 0), snippets.get(r.cluster, ""))
+            + (rank[r.cluster],)
+            for r in rows
+        ),
+    )
+
+
+def _insert_docs(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    db.executemany(
+        "INSERT INTO docs(id, cluster, pos, jaccard, containment, length, noise, tail, text) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    rows.clear()
+
+
+def _tail(text: str) -> str:
+    """The last two characters, case-folded: with the trigrams that start with them, where a
+    two-character search finds every place it occurs."""
+    return text[-2:].lower()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+
+
+class Index:
+    """Read-only queries over OUTDIR/serve.sqlite; one connection per thread."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.path = Path(outdir) / INDEX
+        if not self.path.exists():
+            raise InputError(str(self.path), "no index: build it with ensure_index first")
+
+    def _db(self) -> sqlite3.Connection:
+        return _connect(self.path)
+
+    def clusters(self, query: Query) -> Page:
+        order = SORTS.get(query.sort, SORTS["rank"])
+        offset = (max(query.page, 1) - 1) * query.per_page
+        with closing(self._db()) as db:
+            where, params, scan = _filters(db, query)
+            if scan:
+                return _scanned_page(db, query, where, params, order, offset)
+            count = f"SELECT count(*) FROM clusters WHERE {where}"
+            total = db.execute(count, params).fetchone()[0]
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM clusters WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, query.per_page, offset],
+            ).fetchall()
+        return Page(tuple(_info(r) for r in rows), total, query)
+
+    def cluster(self, number: int) -> ClusterInfo | None:
+        with closing(self._db()) as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM clusters WHERE cluster = ?", (number,)
+            ).fetchone()
+        return None if row is None else _info(row)
+
+    def members(self, number: int, with_text: Sequence[str] = ()) -> list[StoredDoc]:
+        """The members of a cluster in clusters.jsonl order, with the texts of `with_text`."""
+        wanted = set(with_text)
+        with closing(self._db()) as db:
+            rows = db.execute(
+                "SELECT id, jaccard, containment, length, rowid FROM docs WHERE cluster = ? "
+                "ORDER BY pos",
+                (number,),
+            ).fetchall()
+            rowids = [r[4] for r in rows if r[0] in wanted]
+            sql = f"SELECT rowid, text FROM docs WHERE rowid IN ({','.join('?' * len(rowids))})"
+            texts = dict(db.execute(sql, rowids).fetchall()) if rowids else {}
+        return [StoredDoc(r[0], r[1], r[2], r[3], texts.get(r[4])) for r in rows]
+
+    def neighbours(self, number: int) -> tuple[int | None, int | None]:
+        """The clusters before and after this one in the list's default order."""
+        with closing(self._db()) as db:
+            row = db.execute("SELECT rank FROM clusters WHERE cluster = ?", (number,)).fetchone()
+            if row is None:
+                return None, None
+            prev = db.execute("SELECT cluster FROM clusters WHERE rank = ?", (row[0] - 1,))
+            nxt = db.execute("SELECT cluster FROM clusters WHERE rank = ?", (row[0] + 1,))
+            p, n = prev.fetchone(), nxt.fetchone()
+        return (p[0] if p else None), (n[0] if n else None)
+
+    def lookup(self, doc_id: str) -> int | None:
+        """The cluster of a document, or None when it is in none."""
+        with closing(self._db()) as db:
+            row = db.execute(
+                "SELECT cluster FROM docs WHERE id = ? ORDER BY rowid LIMIT 1", (doc_id,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def counts(self) -> tuple[int, int]:
+        """Clusters and documents in clusters."""
+        with closing(self._db()) as db:
+            c = db.execute("SELECT count(*) FROM clusters").fetchone()[0]
+            d = db.execute("SELECT count(*) FROM docs").fetchone()[0]
+        return int(c), int(d)
+
+
+def _scanned_page(
+    db: sqlite3.Connection, query: Query, where: str, params: list[Any], order: str, offset: int
+) -> Page:
+    """A page of a search that scans the texts: one walk through the clusters in order, which
+    stops after COUNT_LIMIT matches (a frequent word fills them fast); `more` when it did."""
+    sql = f"SELECT cluster FROM clusters WHERE {where} ORDER BY {order} LIMIT ?"
+    found = [r[0] for r in db.execute(sql, [*params, COUNT_LIMIT + 1])]
+    more = len(found) > COUNT_LIMIT
+    if offset + query.per_page <= COUNT_LIMIT:
+        numbers = found[offset : offset + query.per_page]
+    else:  # past the count: walk on to the page
+        walked = db.execute(f"{sql} OFFSET ?", [*params, query.per_page, offset])
+        numbers = [r[0] for r in walked]
+    place = {n: k for k, n in enumerate(numbers)}
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM clusters WHERE cluster IN ({','.join('?' * len(numbers))})",
+        numbers,
+    ).fetchall()
+    infos = sorted((_info(r) for r in rows), key=lambda c: place[c.cluster])
+    return Page(tuple(infos), min(len(found), COUNT_LIMIT), query, more)
+
+
+_COLUMNS = "cluster, representative, size, min_sim, mean_sim, min_containment, noise, snippet"
+
+
+def _info(r: Sequence[Any]) -> ClusterInfo:
+    return ClusterInfo(r[0], r[1], r[2], r[3], r[4], r[5], noise_names(r[6]), r[7])
+
+
+def text_search(db: sqlite3.Connection, q: str) -> tuple[str, list[Any], bool]:
+    """A condition on `clusters` for the clusters whose members hold `q`, its parameters, and
+    whether it is a scan of the texts.
+
+    Three characters or more: an FTS5 trigram MATCH of `q` as a phrase. One or two: the
+    trigrams that start with them (from the index's vocabulary), or-ed, plus the documents
+    whose last two characters hold them; when they start more than MAX_TERMS trigrams (a
+    frequent word, which a scan meets early), a scan of the texts.
+    """
+    if len(q) >= 3:
+        return f"cluster IN ({_MATCH})", ['"' + q.replace('"', '""') + '"'], False
+    low = q.lower()
+    terms = db.execute(
+        "SELECT term FROM docs_terms WHERE term >= ? AND term < ? LIMIT ?",
+        (low, low + "\U0010ffff", MAX_TERMS + 1),
+    ).fetchall()
+    if len(terms) <= MAX_TERMS:
+        # Where no trigram starts: the last two characters (the whole of a shorter text).
+        ends = "tail = ?" if len(q) == 2 else "instr(tail, ?) > 0"
+        tail = f"SELECT cluster FROM docs WHERE rowid IN (SELECT rowid FROM docs WHERE {ends})"
+        if not terms:
+            return f"cluster IN ({tail})", [low], False
+        ored = " OR ".join('"' + t.replace('"', '""') + '"' for (t,) in terms)
+        return f"cluster IN ({_MATCH} UNION {tail})", [ored, low], False
+    pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    scan = (
+        "EXISTS (SELECT 1 FROM docs d WHERE d.cluster = clusters.cluster "
+        "AND d.text LIKE ? ESCAPE '\\')"
+    )
+    return scan, [f"%{pattern}%"], True
+
+
+_MATCH = (
+    "SELECT d.cluster FROM docs_text JOIN docs d ON d.rowid = docs_text.rowid "
+    "WHERE docs_text MATCH ?"
+)
+
+
+def _filters(db: sqlite3.Connection, query: Query) -> tuple[str, list[Any], bool]:
+    where = ["1"]
+    params: list[Any] = []
+    scan = False
+    q = query.q.strip()
+    if q:
+        # The members' text, or exactly a member's id, or a cluster's number.
+        text, values, scan = text_search(db, q)
+        ids = "cluster IN (SELECT cluster FROM docs WHERE id = ?)"
+        number = " OR cluster = ?" if q.isdigit() and len(q) < 19 else ""
+        where.append(f"({text} OR {ids}{number})")
+        params += [*values, q, *([int(q)] if number else [])]
+    for column, op, value in (
+        ("size", ">=", query.size_min),
+        ("size", "<=", query.size_max),
+        ("min_sim", ">=", query.sim_min),
+        ("min_sim", "<=", query.sim_max),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    if query.noise in NOISE_KINDS:
+        where.append("noise & ? != 0")
+        params.append(1 << NOISE_KINDS.index(query.noise))
+    return " AND ".join(where), params, scan
