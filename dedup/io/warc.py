@@ -10,7 +10,9 @@ The id is the record's WARC-Target-URI; a URI already seen in this run gets
 `URI#<record id>` so every id stays unique and deterministic. The record carries `id`, `text`,
 `url`, `date` (WARC-Date) and `warc_record_id`.
 
-warcio and the extractor are optional: `pip install 'dedup[warc]'`.
+warcio and trafilatura are optional: `pip install 'dedup[warc]'`; resiliparse, the faster
+extractor, is `pip install 'dedup[warc-fast]'`. An extractor that is not installed is a
+ConfigError at the first HTML page.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .records import check_text, over_record_limit, reject
 from .streams import CORRUPT, StreamTooLarge, decompressed, read_at_most
 
 EXTRA = "pip install 'dedup[warc]'"
+FAST_EXTRA = "pip install 'dedup[warc-fast]'"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _BATCH = 32  # HTML pages per extraction task
@@ -85,7 +88,7 @@ def extractor(name: str) -> Callable[[str], str]:
         try:
             from resiliparse.extract.html2text import extract_plain_text
         except ImportError as e:
-            raise ConfigError(f"extracting HTML with resiliparse needs it: {EXTRA}") from e
+            raise ConfigError(f"the resiliparse extractor is not installed: {FAST_EXTRA}") from e
 
         def resiliparse(page: str) -> str:
             return str(extract_plain_text(page, main_content=True, preserve_formatting=True))
@@ -94,7 +97,7 @@ def extractor(name: str) -> Callable[[str], str]:
     try:
         import trafilatura
     except ImportError as e:
-        raise ConfigError(f"extracting HTML with trafilatura needs it: {EXTRA}") from e
+        raise ConfigError(f"the trafilatura extractor is not installed: {EXTRA}") from e
     _quiet_logger("trafilatura")
 
     def extract(page: str) -> str:
