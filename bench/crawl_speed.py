@@ -24,6 +24,7 @@ benchmark, not a test: nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -117,6 +118,7 @@ def ensure_corpus(out: Path, cfg: cc.CrawlConfig, sources: str, jobs: int) -> Pa
     return folder
 
 
+@functools.lru_cache(maxsize=8)
 def text_bytes(corpus: Path, limit: int = 0) -> tuple[int, int]:
     """(documents, UTF-8 bytes of their text) of a JSONL corpus, the first `limit` if given."""
     docs = size = 0

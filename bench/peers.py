@@ -21,6 +21,7 @@ is built by `text_dedup_commands`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -106,9 +107,9 @@ def run_naive(corpus: Path) -> dict[str, int]:
 def run_datasketch(corpus: Path) -> dict[str, int]:
     from datasketch import MinHash, MinHashLSH
 
-    sets = [[s.encode("utf-8") for s in shingles(t)] for _, t in read_texts(corpus)]
+    # A generator: bulk hashes one document's set at a time, no set is held past it.
+    sets = ([s.encode("utf-8") for s in shingles(t)] for _, t in read_texts(corpus))
     sigs = MinHash.bulk(sets, num_perm=NUM_PERM)
-    del sets
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     with lsh.insertion_session() as session:
         for i, m in enumerate(sigs):
@@ -231,10 +232,13 @@ def prepare_datatrove(corpus: Path, work: Path, tasks: int = 2) -> None:
     """The corpus cut into `tasks` JSONL shards (datatrove gives each task whole files)."""
     shards = work / "input"
     shards.mkdir(parents=True, exist_ok=True)
-    lines = corpus.read_bytes().splitlines(keepends=True)
-    per = -(-len(lines) // tasks)
-    for k in range(tasks):
-        (shards / f"part-{k}.jsonl").write_bytes(b"".join(lines[k * per : (k + 1) * per]))
+    with open(corpus, "rb") as f:
+        total = sum(1 for _ in f)
+    per = -(-total // tasks)
+    with open(corpus, "rb") as f:
+        for k in range(tasks):
+            with open(shards / f"part-{k}.jsonl", "wb") as out:
+                out.writelines(itertools.islice(f, per))
 
 
 _TD_PREPARE = """
