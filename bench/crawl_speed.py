@@ -369,6 +369,8 @@ def print_targets(
         if naive is not None and naive.status == "ok":
             _line(f"x the naive way (MB/s ratio), {tag}", (r.mb / r.wall) / naive.mb_per_s,
                   TARGET_NAIVE, "x")  # fmt: skip
+            per_cpu = (r.mb / r.cpu) / (naive.input_bytes / MB / naive.cpu)
+            print(f"   {'(per CPU-second: MB per CPU-s, dedup / naive)':<52}{per_cpu:10.2f} x")
         done = [p for p in results if p.status in ("ok", "timeout")]
         if done:
             fastest = min(done, key=lambda p: p.wall)
