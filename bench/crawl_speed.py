@@ -49,11 +49,11 @@ from throughput import (  # noqa: E402
     RunResult,
     TreeMemory,
     TreeSampler,
-    _busy_seconds,
-    _cpu_seconds,
-    _tree,
+    busy_seconds,
+    cpu_seconds,
     run_dedup,
     stage_at,
+    tree_pids,
 )
 
 # The issue's targets, on a 2-core machine.
@@ -144,8 +144,8 @@ class CpuTreeSampler(TreeSampler):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            for p in _tree(self.pid):
-                self.cpu_seen[p] = max(self.cpu_seen.get(p, 0.0), _cpu_seconds(p))
+            for p in tree_pids(self.pid):
+                self.cpu_seen[p] = max(self.cpu_seen.get(p, 0.0), cpu_seconds(p))
             self._stop_event.wait(self.interval)
 
     def start(self) -> None:
@@ -197,7 +197,7 @@ def measure_command(
 ) -> tuple[str, float, float, float, TreeMemory]:
     """Run `cmd` in its own session, sampling its tree; (status, wall, cpu, other cpu, memory).
     A command still running after `timeout` seconds is killed with its process group."""
-    busy0 = _busy_seconds()
+    busy0 = busy_seconds()
     started = time.perf_counter()
     with open(log, "wb") as err:
         proc = subprocess.Popen(
@@ -223,7 +223,7 @@ def measure_command(
         status = "failed"
     # wait4 counts the waited-for descendants, the samples every process seen alive.
     cpu = max(usage.ru_utime + usage.ru_stime, sum(sampler.cpu_seen.values()))
-    return status, wall, cpu, max(0.0, _busy_seconds() - busy0 - cpu), memory
+    return status, wall, cpu, max(0.0, busy_seconds() - busy0 - cpu), memory
 
 
 def run_peer(
