@@ -95,13 +95,13 @@ class TreeSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            pids = _tree(self.pid)
+            pids = tree_pids(self.pid)
             if pids:
                 m = self.memory
                 m.samples += 1
                 m.peak_procs = max(m.peak_procs, len(pids))
                 rss = sum(_rss(p) for p in pids)
-                self.root_cpu = max(self.root_cpu, _cpu_seconds(self.pid))
+                self.root_cpu = max(self.root_cpu, cpu_seconds(self.pid))
                 now = time.perf_counter() - self._t0
                 if rss > m.peak_rss:
                     m.peak_rss, m.peak_at = rss, now
@@ -112,7 +112,7 @@ class TreeSampler(threading.Thread):
             self._stop_event.wait(self.interval)
 
 
-def _tree(root: int) -> list[int]:
+def tree_pids(root: int) -> list[int]:
     """`root` and every descendant alive now (a scan of /proc/*/stat for parent ids)."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
@@ -144,7 +144,7 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process so far (its reaped children excluded)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -166,7 +166,7 @@ def _pss(pid: int) -> int:
     return 0
 
 
-def _busy_seconds() -> float:
+def busy_seconds() -> float:
     """CPU seconds the whole machine has spent busy since boot (all cores)."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
@@ -208,7 +208,7 @@ def run_dedup(
         shutil.rmtree(outdir)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     errlog = outdir.parent / f"{outdir.name}.stderr"
-    busy0 = _busy_seconds()
+    busy0 = busy_seconds()
     started = time.perf_counter()
     with open(errlog, "wb") as err:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=err)
@@ -219,7 +219,7 @@ def run_dedup(
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         memory = sampler.stop()
-    busy = _busy_seconds() - busy0
+    busy = busy_seconds() - busy0
     if proc.returncode != 0:
         sys.exit(f"dedup run failed ({proc.returncode}):\n{errlog.read_text()[-3000:]}")
     errlog.unlink()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import html
 import io
+import json
 import os
 import subprocess
 import sys
@@ -97,6 +98,60 @@ def test_warc_html_with_site_chrome_gives_the_same_cluster(seeds_dir: Path, tmp_
         assert "版权所有" not in r["text"] and "热门文章" not in r["text"]
     longest = max(dict(seeds(seeds_dir))["002"].splitlines(), key=len)
     assert longest[200:240] in kept[1]["text"]
+
+
+@pytest.mark.parametrize("name", ["trafilatura", "resiliparse"])
+def test_each_extractor_on_the_cli_keeps_articles_apart_and_versions_together(
+    seeds_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """`--extractor NAME` reads the same framed WARC: the article text comes out, the two
+    versions form one cluster, and summary.json records the extractor."""
+    pages = [
+        (URL.format(i), site_page(t.splitlines()[0], t).encode(), "text/html; charset=UTF-8")
+        for i, t in seeds(seeds_dir)
+    ]
+    path = write_warc(tmp_path / "site.warc.gz", pages)
+    out = tmp_path / "out"
+    code, output = dedup("run", str(path), "-o", str(out), "--no-report", "--extractor", name)
+    assert code == 0, output
+    assert cluster_ids(out) == [(URL.format("001"), {URL.format(i) for i in ("000", "001")})]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["config"]["read"]["extractor"] == name
+    assert summary["options"]["extractor"] == name
+    kept = {r["id"]: r["text"] for r in jsonl_records(out / "kept.jsonl")}
+    longest = max(dict(seeds(seeds_dir))["002"].splitlines(), key=len)
+    assert longest[200:240] in kept[URL.format("002")]
+    assert "京ICP备" not in kept[URL.format("002")]
+
+
+def test_an_unknown_extractor_is_a_usage_error(tmp_path: Path) -> None:
+    path = write_wet(tmp_path / "x.wet", [(URL.format(0), "文本")])
+    code, output = dedup("run", str(path), "-o", str(tmp_path / "out"), "--extractor", "lxml")
+    assert code == 2 and "'lxml' is not one of 'resiliparse', 'trafilatura'" in output
+
+
+@pytest.mark.parametrize(
+    ("name", "modules", "extra"),
+    [
+        ("trafilatura", ["trafilatura"], "dedup[warc]"),
+        ("resiliparse", ["resiliparse", "resiliparse.extract.html2text"], "dedup[warc]"),
+    ],
+)
+def test_an_extractor_that_is_not_installed_names_its_extra(
+    seeds_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    modules: list[str],
+    extra: str,
+) -> None:
+    pages = [(URL.format(i), plain_page(t).encode(), "text/html") for i, t in seeds(seeds_dir)]
+    path = write_warc(tmp_path / "x.warc.gz", pages, extras=False)
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
+    code, output = dedup("run", str(path), "-o", str(tmp_path / "out"), "--extractor", name)
+    assert code == 2 and "Traceback" not in output
+    assert output == f"error: the {name} extractor is not installed: pip install '{extra}'\n"
 
 
 def test_a_recrawled_uri_gets_the_record_id(seeds_dir: Path, tmp_path: Path) -> None:

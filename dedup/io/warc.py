@@ -1,8 +1,8 @@
 """WARC and WET files (.warc, .warc.gz, .wet, .wet.gz), as Common Crawl publishes them.
 
 A document is a WET `conversion` record (already text) or a WARC `response` / `resource`
-record whose content is HTML, reduced to its main text by an extractor (trafilatura or
-resiliparse). Other records (warcinfo, request, metadata, revisit, and responses that are not
+record whose content is HTML, reduced to its main text by an extractor (resiliparse or
+trafilatura). Other records (warcinfo, request, metadata, revisit, and responses that are not
 HTML: images, PDFs, scripts...) are not documents. An HTML page from which nothing is
 extracted is still a document, with empty text, so it is counted.
 
@@ -10,7 +10,8 @@ The id is the record's WARC-Target-URI; a URI already seen in this run gets
 `URI#<record id>` so every id stays unique and deterministic. The record carries `id`, `text`,
 `url`, `date` (WARC-Date) and `warc_record_id`.
 
-warcio and the extractor are optional: `pip install 'dedup[warc]'`.
+warcio and both extractors are optional: `pip install 'dedup[warc]'`. An extractor that is
+not installed is a ConfigError at the first HTML page.
 """
 
 from __future__ import annotations
@@ -80,12 +81,12 @@ def _import_warcio() -> Any:
 
 
 def extractor(name: str) -> Callable[[str], str]:
-    """The main-text extractor `name` (trafilatura or resiliparse), imported on first use."""
+    """The main-text extractor `name` (resiliparse or trafilatura), imported on first use."""
     if name == "resiliparse":
         try:
             from resiliparse.extract.html2text import extract_plain_text
         except ImportError as e:
-            raise ConfigError(f"extracting HTML with resiliparse needs it: {EXTRA}") from e
+            raise ConfigError(f"the resiliparse extractor is not installed: {EXTRA}") from e
 
         def resiliparse(page: str) -> str:
             return str(extract_plain_text(page, main_content=True, preserve_formatting=True))
@@ -94,7 +95,7 @@ def extractor(name: str) -> Callable[[str], str]:
     try:
         import trafilatura
     except ImportError as e:
-        raise ConfigError(f"extracting HTML with trafilatura needs it: {EXTRA}") from e
+        raise ConfigError(f"the trafilatura extractor is not installed: {EXTRA}") from e
     _quiet_logger("trafilatura")
 
     def extract(page: str) -> str:
