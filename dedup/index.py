@@ -32,12 +32,12 @@ import numpy as np
 from .cluster import Clusters, cluster
 from .config import Config
 from .errors import InputError, shown
-from .lsh import candidate_pairs, resolve_params
-from .repeats import RepeatCounter, Repeats, estimated_similarities, group_roots, same_group
+from .lsh import Buckets, resolve_params
+from .repeats import RepeatCounter, Repeats, bucket_roots
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Skip
-from .verify import FETCH_BUDGET, Own, is_match, similarities_to, stored_similarities
+from .verify import FETCH_BUDGET, Own, link_buckets, similarities_to
 
 
 def id_key(doc_id: Any) -> Hashable:
@@ -189,26 +189,26 @@ class TwoPassIndex:
             sigs = self._signatures()
             figures = Figures.concat(self._figures)
             self._figures.clear()
-            pairs = candidate_pairs(sigs, self.bands, self.rows, cfg.lsh.max_bucket)
+            buckets = Buckets.of(sigs, self.bands, self.rows, cfg.lsh.max_bucket)
+            del sigs  # the buckets hold them
             # A document with no text is never a version of anything.
             empty = figures.length == 0
-            pairs = pairs[~(empty[pairs[:, 0]] | empty[pairs[:, 1]])]
             t = _lap(timings, "lsh", t)
 
             if on_stage is not None:
                 on_stage("verify")
-            repeats = self._repeats(n, pairs, sigs)
-            del sigs  # not needed past here: the later stages get its memory
+            repeats = self._repeats(buckets, empty)
             t = _lap(timings, "repeats", t)
             own = Own(repeats.table, cfg.verify.min_own)
-            jac, con = stored_similarities(self.store, pairs, own)
-            matched = pairs[is_match(jac, con, cfg.verify)]
+            linked = link_buckets(buckets, self.store, cfg.verify, empty, own)
+            del buckets  # not needed past here: the later stages get its memory
+            matched = linked.pairs[linked.matched]
             t = _lap(timings, "verify", t)
 
             if on_stage is not None:
                 on_stage("cluster")
             # Similarities verification already measured are not read again.
-            known = partial(similarities_to, store=self.store, known=(pairs, jac, con), own=own)
+            known = partial(similarities_to, store=self.store, known=linked.known, own=own)
             clusters = cluster(n, matched, figures, known, cfg.cluster)
             cluster_of, duplicate_of = clusters.fates(n)
             _lap(timings, "cluster", t)
@@ -216,7 +216,7 @@ class TwoPassIndex:
             self.close()
         stats: dict[str, Any] = {
             "lsh": {"bands": self.bands, "rows": self.rows},
-            "candidates": int(pairs.shape[0]),
+            "candidates": int(linked.pairs.shape[0]),
             "verified_pairs": int(matched.shape[0]),
             "repeated_slots": repeats.count,
             "empty": int(empty.sum()),
@@ -225,16 +225,16 @@ class TwoPassIndex:
         }
         return Found(clusters, cluster_of, duplicate_of, stats)
 
-    def _repeats(self, n: int, pairs: np.ndarray, sigs: np.ndarray) -> Repeats:
+    def _repeats(self, buckets: Buckets, empty: np.ndarray) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py)."""
         cfg = self.config.repeat
-        if cfg.min_groups == 0 or pairs.shape[0] == 0:
+        if cfg.min_groups == 0:
             return Repeats.none()
-        sizes = self.store.sizes()
-        jac, con = estimated_similarities(sigs, pairs, sizes)
-        linked = same_group(pairs, jac, con, sizes, cfg)
+        roots = bucket_roots(buckets, self.store.sizes(), cfg, empty)
+        if roots.size == 0:
+            return Repeats.none()
         counter = RepeatCounter(cfg)
-        counter.add(self.store.chunks(group_roots(n, pairs, linked), FETCH_BUDGET))
+        counter.add(self.store.chunks(roots, FETCH_BUDGET))
         return counter.repeats()
 
     def close(self) -> None:
