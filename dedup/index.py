@@ -202,7 +202,7 @@ class TwoPassIndex:
             own = Own(repeats.table, cfg.verify.min_own)
             linked = link_buckets(buckets, self.store, cfg.verify, empty, own)
             del buckets  # not needed past here: the later stages get its memory
-            matched = linked.pairs[linked.matched]
+            matched = linked.pairs
             t = _lap(timings, "verify", t)
 
             if on_stage is not None:
@@ -216,7 +216,7 @@ class TwoPassIndex:
             self.close()
         stats: dict[str, Any] = {
             "lsh": {"bands": self.bands, "rows": self.rows},
-            "candidates": int(linked.pairs.shape[0]),
+            "candidates": linked.verified,
             "verified_pairs": int(matched.shape[0]),
             "repeated_slots": repeats.count,
             "empty": int(empty.sum()),

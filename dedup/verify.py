@@ -207,13 +207,13 @@ def _still_open(pairs: np.ndarray, parent: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Linked:
-    """What `link_buckets` measured: the pairs it verified (rows (i, j), i < j) with their
-    (jaccard, containment), and which of them matched."""
+    """What `link_buckets` found: the pairs that matched (rows (i, j), i < j) with their
+    (jaccard, containment), and how many pairs it verified."""
 
     pairs: np.ndarray
     jaccard: np.ndarray
     containment: np.ndarray
-    matched: np.ndarray
+    verified: int
 
     @property
     def known(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -232,12 +232,14 @@ def link_buckets(
     """Verify the candidate pairs of `buckets` (lsh.py) band by band, skipping every pair
     whose two documents matches already join (union-find): the connected components of the
     matches are those of verifying every candidate, at a cost that grows with the documents,
-    not with the square of a cluster's size. Sets are read about `budget` bytes at a time.
-    Deterministic: bands, buckets and pairs are taken in one order."""
+    not with the square of a cluster's size. One band's open pairs are held at a time, and
+    sets are read about `budget` bytes at a time. Deterministic: bands, buckets and pairs are
+    taken in one order."""
     n = empty.size
     uf = UnionFind(n)
     sizes = store.sizes()
     found: list[tuple[np.ndarray, ...]] = []
+    verified = 0
     for band in range(buckets.bands.size - 1):
         pairs = buckets.open_pairs(band, uf.parent, empty)
         if pairs.shape[0] == 0:
@@ -263,12 +265,12 @@ def link_buckets(
                 cfg.threshold,
                 cfg.containment,
             )
-            found.append((chunk[measured], jac[measured], con[measured], matched[measured]))
+            verified += int(measured.sum())
+            found.append((chunk[matched], jac[matched], con[matched]))
     if not found:
-        none = np.empty(0)
-        return Linked(np.empty((0, 2), dtype=np.int64), none, none, np.empty(0, dtype=bool))
-    parts = list(zip(*found, strict=True))
-    return Linked(*(np.concatenate(p) for p in parts))
+        return Linked(np.empty((0, 2), dtype=np.int64), np.empty(0), np.empty(0), verified)
+    pairs, jac, con = (np.concatenate(p) for p in zip(*found, strict=True))
+    return Linked(pairs, jac, con, verified)
 
 
 def similarities_to(
