@@ -15,13 +15,16 @@ tables with it, and shingling and the report read its token classes.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 from .config import NormalizeConfig
+from .tablecache import cached
 
 # Character classes in the token table.
 SEP, WORD, CJK = 0, 1, 2
@@ -70,9 +73,25 @@ def _fold_char(ch: str) -> str:
     return n
 
 
+_OPENCC_FILES = ("TWVariantsRev.txt", "HKVariantsRev.txt", "TSCharacters.txt")
+
+
+def opencc_bytes(names: Iterable[str]) -> list[bytes]:
+    """The contents of OpenCC dictionary files (what cached tables are keyed on)."""
+    folder = resources.files("opencc").joinpath("dictionary")
+    return [folder.joinpath(name).read_bytes() for name in names]
+
+
 @cache
 def tables(cfg: NormalizeConfig = NormalizeConfig()) -> Tables:
-    """Build (once per process and config) the per-character fold and class tables."""
+    """The per-character fold and class tables (once per process and config; built once
+    and then read from the table cache, tablecache.py)."""
+    sources = [Path(__file__).read_bytes(), *opencc_bytes(_OPENCC_FILES)]
+    found = cached("chars", sources, repr(cfg), lambda: asdict(_build(cfg)))
+    return Tables(**found)
+
+
+def _build(cfg: NormalizeConfig) -> Tables:
     size = 0x110000
     fold = np.arange(size, dtype=np.uint32)
     # Regional variants (s2tw/s2hk output) to standard traditional, applied once, then

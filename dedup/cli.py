@@ -97,11 +97,15 @@ def _report_options(f: Any) -> Any:
     return f
 
 
+_REPORT_LIMITS = ("max_members", "max_listed", "max_chars", "max_paragraphs", "max_index_rows")
+
+
 def _report_config(opts: dict[str, Any]) -> Any:
+    # Imported here: the report modules are not loaded for a run without a report.
     from .report import ReportConfig
 
-    keys = ("max_members", "max_listed", "max_chars", "max_paragraphs", "max_index_rows")
-    return ReportConfig(**{k: opts.pop(k) for k in keys}, clusters=opts.pop("report_clusters"))
+    limits = {k: opts.pop(k) for k in _REPORT_LIMITS}
+    return ReportConfig(**limits, clusters=opts.pop("report_clusters"))
 
 
 @click.group(cls=_Group)
@@ -342,7 +346,6 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     names += ["annotate", "jobs", "batch_size"]
     names += ["max_record_bytes", "max_document_chars", "max_stream_bytes"]
     config = Config.from_options(format=opts["input_format"], **{k: opts[k] for k in names})
-    report_cfg = _report_config(opts)
     report = None
     written: list[Path] = []  # the report's index page, once written
     printer = None
@@ -350,6 +353,8 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
     if not no_report:
         from .report import build_report
+
+        report_cfg = _report_config(opts)
 
         def report(out: Path, summary: Any) -> object:
             pages = printer.pages if printer is not None else None
@@ -364,6 +369,8 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         )
     if indexes["index_sample"] is not None and not indexes["index"]:
         raise click.UsageError("--index-sample applies to the index --index makes")
+    if not quiet:
+        _say_if_compiling()
     if opts["engine"] == "spark":
         from .spark import run_spark
 
@@ -400,6 +407,18 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         click.echo(f"report: {shown(str(written[-1]))}", err=True)
     elif "report" in done.summary:
         click.echo(f"report: {done.summary['report']}", err=True)
+
+
+def _say_if_compiling() -> None:
+    """The first run after installing compiles dedup's compiled code (numba): say so, or the
+    wait looks like a hang. Later runs read it from numba's cache."""
+    from .compiled import cold
+
+    if cold():
+        click.echo(
+            "dedup: compiling for this machine (first run only; about 10-20 s; cached after)",
+            err=True,
+        )
 
 
 def _spark_conf(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -36,7 +36,8 @@ from .types import Cluster, Figures, Member
 
 
 @njit(cache=True)
-def _find(parent: np.ndarray, x: int) -> int:
+def find_root(parent: np.ndarray, x: int) -> int:
+    """The root of x in the union-find array `parent` (compressing the path)."""
     root = x
     while parent[root] != root:
         root = parent[root]
@@ -48,16 +49,24 @@ def _find(parent: np.ndarray, x: int) -> int:
 
 
 @njit(cache=True)
+def join(parent: np.ndarray, a: int, b: int) -> bool:
+    """Join the sets of a and b in `parent`; False when they were one set already. The
+    smaller root becomes the root: roots are the first member in input order."""
+    ra = find_root(parent, a)
+    rb = find_root(parent, b)
+    if ra == rb:
+        return False
+    if ra < rb:
+        parent[rb] = ra
+    else:
+        parent[ra] = rb
+    return True
+
+
+@njit(cache=True)
 def _union_all(parent: np.ndarray, pairs: np.ndarray) -> None:
     for p in range(pairs.shape[0]):
-        ra = _find(parent, pairs[p, 0])
-        rb = _find(parent, pairs[p, 1])
-        if ra != rb:
-            # The smaller index becomes the root: roots are the first member in input order.
-            if ra < rb:
-                parent[rb] = ra
-            else:
-                parent[ra] = rb
+        join(parent, pairs[p, 0], pairs[p, 1])
 
 
 class UnionFind:
@@ -74,7 +83,7 @@ class UnionFind:
             _union_all(self.parent, np.ascontiguousarray(pairs, dtype=np.int64))
 
     def find(self, x: int) -> int:
-        return int(_find(self.parent, x))
+        return int(find_root(self.parent, x))
 
     def roots(self) -> np.ndarray:
         """Root of every element."""

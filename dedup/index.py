@@ -32,12 +32,12 @@ import numpy as np
 from .cluster import Clusters, cluster
 from .config import Config
 from .errors import InputError, shown
-from .lsh import candidate_pairs, resolve_params
-from .repeats import RepeatCounter, Repeats, estimated_similarities, group_roots, same_group
+from .lsh import Buckets, resolve_params
+from .repeats import RepeatCounter, Repeats, bucket_roots
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Skip
-from .verify import FETCH_BUDGET, Own, is_match, similarities_to, stored_similarities
+from .verify import FETCH_BUDGET, Own, link_buckets, similarities_to
 
 
 def id_key(doc_id: Any) -> Hashable:
@@ -198,26 +198,27 @@ class TwoPassIndex:
             # A document with no text is never a version of anything: it is left out of LSH
             # (a million empty records would share every band's bucket).
             empty = figures.length == 0
-            pairs = _candidates(sigs, empty, self.bands, self.rows, cfg.lsh.max_bucket)
+            buckets = Buckets.of(sigs, self.bands, self.rows, cfg.lsh.max_bucket, empty)
+            del sigs  # the buckets hold them
             t = _lap(timings, "lsh", t)
             if observe is not None:
-                observe(sigs, self.store)
+                observe(buckets.sigs, self.store)
                 t = _lap(timings, "index_prepare", t)
 
             if on_stage is not None:
                 on_stage("verify")
-            repeats = self._repeats(n, pairs, sigs)
-            del sigs  # not needed past here: the later stages get its memory
+            repeats = self._repeats(buckets, empty)
             t = _lap(timings, "repeats", t)
             own = Own(repeats.table, cfg.verify.min_own)
-            jac, con = stored_similarities(self.store, pairs, own)
-            matched = pairs[is_match(jac, con, cfg.verify)]
+            linked = link_buckets(buckets, self.store, cfg.verify, empty, own)
+            del buckets  # not needed past here: the later stages get its memory
+            matched = linked.pairs
             t = _lap(timings, "verify", t)
 
             if on_stage is not None:
                 on_stage("cluster")
             # Similarities verification already measured are not read again.
-            known = partial(similarities_to, store=self.store, known=(pairs, jac, con), own=own)
+            known = partial(similarities_to, store=self.store, known=linked.known, own=own)
             clusters = cluster(n, matched, figures, known, cfg.cluster)
             cluster_of, duplicate_of = clusters.fates(n)
             _lap(timings, "cluster", t)
@@ -225,7 +226,7 @@ class TwoPassIndex:
             self.close()
         stats: dict[str, Any] = {
             "lsh": {"bands": self.bands, "rows": self.rows},
-            "candidates": int(pairs.shape[0]),
+            "candidates": linked.verified,
             "verified_pairs": int(matched.shape[0]),
             "repeated_slots": repeats.count,
             "empty": int(empty.sum()),
@@ -234,16 +235,16 @@ class TwoPassIndex:
         }
         return Found(clusters, cluster_of, duplicate_of, stats, repeats)
 
-    def _repeats(self, n: int, pairs: np.ndarray, sigs: np.ndarray) -> Repeats:
+    def _repeats(self, buckets: Buckets, empty: np.ndarray) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py)."""
         cfg = self.config.repeat
-        if cfg.min_groups == 0 or pairs.shape[0] == 0:
+        if cfg.min_groups == 0:
             return Repeats.none()
-        sizes = self.store.sizes()
-        jac, con = estimated_similarities(sigs, pairs, sizes)
-        linked = same_group(pairs, jac, con, sizes, cfg)
+        roots = bucket_roots(buckets, self.store.sizes(), cfg, empty)
+        if roots.size == 0:
+            return Repeats.none()
         counter = RepeatCounter(cfg)
-        counter.add(self.store.chunks(group_roots(n, pairs, linked), FETCH_BUDGET))
+        counter.add(self.store.chunks(roots, FETCH_BUDGET))
         return counter.repeats()
 
     def close(self) -> None:
@@ -257,17 +258,6 @@ class TwoPassIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _candidates(
-    sigs: np.ndarray, empty: np.ndarray, bands: int, rows: int, max_bucket: int
-) -> np.ndarray:
-    """LSH candidate pairs of the documents that are not `empty`, numbered as in `sigs`."""
-    if not empty.any():
-        return candidate_pairs(sigs, bands, rows, max_bucket)
-    present = np.flatnonzero(~empty)
-    pairs = candidate_pairs(np.asfortranarray(sigs[present]), bands, rows, max_bucket)
-    return present[pairs]
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:

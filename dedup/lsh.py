@@ -1,16 +1,25 @@
 """Candidate pairs from banded MinHash signatures.
 
 Each band of `rows` signature values is hashed to one 64-bit key; documents sharing a key in
-any band become candidate pairs. Candidates are only candidates: verify.py decides.
+any band become candidate pairs (`bucket_pairs` says which pairs of a bucket). Candidates are
+only candidates: verify.py decides.
+
+The local engine never lists every candidate: `Buckets` keeps each band's buckets, and a
+pass over them (`open_pairs`, band by band) only yields the pairs whose two documents a
+union-find does not already join. Union-find carries transitivity, so the components come
+out as from every candidate, and an article in a thousand copies costs about a thousand
+comparisons, not half a million.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 from numba import njit
 
+from .cluster import find_root
 from .config import LSHConfig
 
 
@@ -121,3 +130,213 @@ def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, max_bucket: int = 6
     pairs[:, 0] = packed >> 32
     pairs[:, 1] = packed & 0xFFFFFFFF
     return pairs
+
+
+@njit(cache=True)
+def _band_buckets(order: np.ndarray, keys_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The buckets of two or more documents of one band, members ascending, as (members,
+    sizes), in the order of their keys."""
+    n = order.size
+    members = np.empty(n, dtype=np.int32)
+    sizes = np.empty(n // 2 + 1, dtype=np.int64)
+    t = 0
+    count = 0
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and keys_sorted[end] == keys_sorted[start]:
+            end += 1
+        k = end - start
+        if k > 1:
+            members[t : t + k] = np.sort(order[start:end])
+            t += k
+            sizes[count] = k
+            count += 1
+        start = end
+    return members[:t], sizes[:count]
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Every band's buckets of two or more documents: bucket k is
+    members[bounds[k]:bounds[k + 1]] (ascending), band b's buckets are
+    bands[b]..bands[b + 1] - 1; `big[i, b]` is whether document i is in a bucket of more than
+    `max_bucket` documents in band b (paired as a star plus a chain, `bucket_pairs`). With
+    the signatures, about 5 bytes per document per band."""
+
+    members: np.ndarray  # int32
+    bounds: np.ndarray  # int64
+    bands: np.ndarray  # int64
+    big: np.ndarray  # bool, (documents, bands)
+    sigs: np.ndarray  # the signature columns the bands hash
+    rows: int
+    max_bucket: int
+
+    @classmethod
+    def of(
+        cls,
+        sigs: np.ndarray,
+        bands: int,
+        rows: int,
+        max_bucket: int,
+        leave_out: np.ndarray | None = None,
+    ) -> Buckets:
+        """The buckets of signatures `sigs` (one row per document), without the documents
+        `leave_out` marks (empty ones: a million would share every band's bucket)."""
+        members, sizes, per_band = [], [], [0]
+        big = np.zeros((sigs.shape[0], bands), dtype=np.bool_, order="F")
+        for band in range(bands):
+            keys = band_keys(sigs, band, rows)
+            # Members are sorted within each bucket, so an unstable sort is enough.
+            order = np.argsort(keys).astype(np.int64)
+            if leave_out is not None:
+                order = order[~leave_out[order]]
+            m, k = _band_buckets(order, keys[order])
+            members.append(m)
+            sizes.append(k)
+            per_band.append(per_band[-1] + k.size)
+            big[m[np.repeat(k > max_bucket, k)], band] = True
+        size = np.concatenate(sizes) if sizes else np.empty(0, dtype=np.int64)
+        bounds = np.zeros(size.size + 1, dtype=np.int64)
+        np.cumsum(size, out=bounds[1:])
+        flat = np.concatenate(members) if members else np.empty(0, dtype=np.int32)
+        starts = np.asarray(per_band, dtype=np.int64)
+        return cls(flat, bounds, starts, big, sigs, rows, max_bucket)
+
+    def open_pairs(self, band: int, parent: np.ndarray, empty: np.ndarray) -> np.ndarray:
+        """Band `band`'s candidate pairs (the rule of `bucket_pairs`), as rows (i, j), i < j,
+        but for those with a document with no text, those an earlier band already gave, and
+        those whose two documents `parent` (a union-find array) already joins; a bucket whose
+        members are all joined costs one look at each. Buckets in key order, pairs in the
+        order `bucket_pairs` gives them."""
+        lo, hi = self.bands[band], self.bands[band + 1]
+        return _open_pairs(
+            self.members,
+            self.bounds,
+            lo,
+            hi,
+            parent,
+            self.max_bucket,
+            empty,
+            self.sigs,
+            band,
+            self.rows,
+            self.big,
+        )
+
+    def involved(self, empty: np.ndarray) -> np.ndarray:
+        """Whether each document is in some candidate pair (with a document with text)."""
+        return _involved(self.members, self.bounds, self.max_bucket, empty)
+
+
+@njit(cache=True)
+def _given_before(sigs: np.ndarray, band: int, rows: int, big: np.ndarray, i: int, j: int) -> bool:
+    """Whether an earlier band than `band` paired i and j: they share its rows (so its key)
+    in a bucket paired in full."""
+    for b in range(band):
+        if big[i, b]:
+            continue
+        same = True
+        for c in range(b * rows, (b + 1) * rows):
+            if sigs[i, c] != sigs[j, c]:
+                same = False
+                break
+        if same:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _open_pairs(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    lo: int,
+    hi: int,
+    parent: np.ndarray,
+    max_bucket: int,
+    empty: np.ndarray,
+    sigs: np.ndarray,
+    band: int,
+    rows: int,
+    big: np.ndarray,
+) -> np.ndarray:
+    out = np.empty((16, 2), dtype=np.int64)
+    t = 0
+    for k in range(lo, hi):
+        a0, a1 = bounds[k], bounds[k + 1]
+        first = find_root(parent, members[a0])
+        joined = True
+        for x in range(a0 + 1, a1):
+            if find_root(parent, members[x]) != first:
+                joined = False
+                break
+        if joined:
+            continue
+        size = a1 - a0
+        need = size * (size - 1) // 2 if size <= max_bucket else 2 * (size - 1)
+        if t + need > out.shape[0]:
+            grown = np.empty((max(2 * out.shape[0], t + need), 2), dtype=np.int64)
+            grown[:t] = out[:t]
+            out = grown
+        if size <= max_bucket:
+            for x in range(a0, a1 - 1):
+                i = members[x]
+                if empty[i]:
+                    continue
+                ri = find_root(parent, i)
+                for y in range(x + 1, a1):
+                    j = members[y]
+                    if (
+                        not empty[j]
+                        and find_root(parent, j) != ri
+                        and not _given_before(sigs, band, rows, big, i, j)
+                    ):
+                        out[t, 0] = i
+                        out[t, 1] = j
+                        t += 1
+        else:  # a star around the first member plus a chain
+            for y in range(a0 + 1, a1):
+                j = members[y]
+                if empty[j]:
+                    continue
+                rj = find_root(parent, j)
+                # The star's ray, then the chain's link (the same pair for the second member).
+                for x in range(a0, y, max(y - 1 - a0, 1)):
+                    i = members[x]
+                    if (
+                        not empty[i]
+                        and find_root(parent, i) != rj
+                        and not _given_before(sigs, band, rows, big, i, j)
+                    ):
+                        out[t, 0] = i
+                        out[t, 1] = j
+                        t += 1
+    return out[:t]
+
+
+@njit(cache=True)
+def _involved(
+    members: np.ndarray, bounds: np.ndarray, max_bucket: int, empty: np.ndarray
+) -> np.ndarray:
+    n = empty.size
+    out = np.zeros(n, dtype=np.bool_)
+    for k in range(bounds.size - 1):
+        a0, a1 = bounds[k], bounds[k + 1]
+        size = a1 - a0
+        if size <= max_bucket:
+            with_text = 0
+            for x in range(a0, a1):
+                with_text += not empty[members[x]]
+            if with_text >= 2:
+                for x in range(a0, a1):
+                    if not empty[members[x]]:
+                        out[members[x]] = True
+        else:
+            head = members[a0]
+            for x in range(a0 + 1, a1):
+                j = members[x]
+                for i in (head, members[x - 1]):
+                    if not empty[i] and not empty[j]:
+                        out[i] = True
+                        out[j] = True
+    return out

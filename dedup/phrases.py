@@ -15,15 +15,19 @@ pass that costs a table look-up per character when nothing matches.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import numba
 import numpy as np
 
-from .chars import fold_chars
+from . import chars
+from .chars import fold_chars, opencc_bytes
 from .cluster import UnionFind
+from .config import NormalizeConfig
+from .tablecache import cached
 
 # Keys start below this code point (all CJK ideographs of the table do); the first-character
 # index covers only this range so it stays small.
@@ -158,9 +162,21 @@ def vocabulary_table() -> PhraseTable:
     """OpenCC's phrase tables folded with the default character fold (once per process):
     TWPhrases (Taiwan words), and the entries of STPhrases and TSPhrases where a phrase picks
     a traditional character that the per-character fold keeps (反复 -> 反覆, 了解 -> 瞭解)."""
+    sources = [Path(chars.__file__ or "").read_bytes(), Path(__file__).read_bytes()]
+    sources += opencc_bytes(_PHRASE_FILES)
+    found = cached("phrases", sources, repr(NormalizeConfig()), _vocabulary_arrays)
+    growth = int(found.pop("growth"))
+    return PhraseTable(**found, growth=growth)
+
+
+_PHRASE_FILES = ("TWPhrases.txt", "STPhrases.txt", "TSPhrases.txt")
+
+
+def _vocabulary_arrays() -> dict[str, np.ndarray]:
     pairs = _read_pairs("TWPhrases.txt") + _read_pairs("STPhrases.txt")
     pairs += [(simplified, traditional) for traditional, simplified in _read_pairs("TSPhrases.txt")]
-    return build_table(pairs, fold_chars)
+    table = asdict(build_table(pairs, fold_chars))
+    return table | {"growth": np.asarray(table["growth"])}
 
 
 @numba.njit(cache=True, nogil=True)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -215,13 +216,17 @@ def _sign_all(
     where = None if spool is None else (spool.format, spool.directory)
     task = _SignTask(config, index.store.directory, index.columns, where)
     observe = None if spool is None else spool.observe
+    units = _units(items, config.batch_size, timer, observe)
+    first = list(islice(units, 2))
+    if len(first) < 2:
+        jobs = 1  # one batch: starting worker processes would cost more than they save
+    units = chain(first, units)
     if jobs > 1:
         # Load the compiled signing code once here, before the workers fork, rather than in
         # every worker: each load initialises numba's target (about 0.5 s of CPU).
         sign_texts(["預熱 warm-up"], config.normalize, config.shingle, config.signature)
     cpu = timer.seconds
     # closing(): an error or Ctrl-C in this loop ends the workers before the store goes.
-    units = _units(items, config.batch_size, timer, observe)
     with closing(ordered_map(task, units, jobs)) as results:
         for work in results:
             # A repeated id is an error or, with on_error="skip", a skip in its place.

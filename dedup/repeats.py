@@ -25,6 +25,7 @@ from numba import njit
 
 from .cluster import UnionFind
 from .config import RepeatConfig
+from .lsh import Buckets
 
 _COUNT_MAX = np.iinfo(np.uint16).max
 
@@ -127,3 +128,19 @@ def group_roots(n: int, pairs: np.ndarray, linked: np.ndarray) -> np.ndarray:
     roots = uf.roots()
     involved = np.unique(pairs)
     return np.unique(roots[involved])
+
+
+def bucket_roots(
+    buckets: Buckets, sizes: np.ndarray, cfg: RepeatConfig, empty: np.ndarray
+) -> np.ndarray:
+    """`group_roots` of every candidate pair of `buckets` (lsh.py), without listing them
+    all: band by band, only the pairs whose documents are not yet in one group are
+    estimated (`same_group`), so the groups come out as from every candidate."""
+    uf = UnionFind(empty.size)
+    for band in range(buckets.bands.size - 1):
+        pairs = buckets.open_pairs(band, uf.parent, empty)
+        if pairs.shape[0]:
+            jac, con = estimated_similarities(buckets.sigs, pairs, sizes)
+            uf.union_pairs(pairs[same_group(pairs, jac, con, sizes, cfg)])
+    roots = uf.roots()
+    return np.unique(roots[buckets.involved(empty)])

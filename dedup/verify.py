@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from .cluster import UnionFind, find_root, join
 from .config import VerifyConfig
+from .lsh import Buckets
 from .store import ShingleStore
 
 # Shingle bytes read from the store at a time: memory stays flat whatever the corpus size.
@@ -53,6 +55,30 @@ def _own_sets(
     return out, new_starts, new_ends
 
 
+@njit(cache=True, inline="always")
+def _pair(
+    data: np.ndarray, a0: int, a1: int, b0: int, b1: int, min_own: int
+) -> tuple[float, float]:
+    """(jaccard, containment) of the sorted sets data[a0:a1] and data[b0:b1]."""
+    inter = 0
+    x, y = a0, b0
+    # Branch-free merge: which side advances is data-dependent and unpredictable, so
+    # comparisons as increments run about twice as fast as if/elif.
+    na = a1 - a0
+    nb = b1 - b0
+    while x < a1 and y < b1:
+        va = data[x]
+        vb = data[y]
+        inter += va == vb
+        x += va <= vb
+        y += vb <= va
+    union = na + nb - inter
+    jac = inter / union if union > 0 else 0.0
+    small = min(na, nb)
+    con = inter / small if small >= max(min_own, 1) else jac
+    return jac, con
+
+
 @njit(cache=True)
 def _similarities(
     data: np.ndarray,
@@ -70,24 +96,7 @@ def _similarities(
     for p in range(m):
         i = pairs[p, 0]
         j = pairs[p, 1]
-        a0, a1 = starts[i], ends[i]
-        b0, b1 = starts[j], ends[j]
-        inter = 0
-        x, y = a0, b0
-        # Branch-free merge: which side advances is data-dependent and unpredictable, so
-        # comparisons as increments run about twice as fast as if/elif.
-        na = a1 - a0
-        nb = b1 - b0
-        while x < a1 and y < b1:
-            va = data[x]
-            vb = data[y]
-            inter += va == vb
-            x += va <= vb
-            y += vb <= va
-        union = na + nb - inter
-        jac[p] = inter / union if union > 0 else 0.0
-        small = min(na, nb)
-        con[p] = inter / small if small >= max(min_own, 1) else jac[p]
+        jac[p], con[p] = _pair(data, starts[i], ends[i], starts[j], ends[j], min_own)
     return jac, con
 
 
@@ -142,8 +151,126 @@ def stored_similarities(
 
 
 def is_match(jaccard: np.ndarray, containment: np.ndarray, cfg: VerifyConfig) -> np.ndarray:
-    """Boolean mask: versions of one article by either criterion."""
+    """Boolean mask: versions of one article by either criterion (`_matches`, vectorised)."""
     return (jaccard >= cfg.threshold) | (containment >= cfg.containment)
+
+
+@njit(cache=True, inline="always")
+def _matches(jaccard: float, containment: float, threshold: float, min_containment: float) -> bool:
+    """`is_match` for one pair."""
+    return jaccard >= threshold or containment >= min_containment
+
+
+@njit(cache=True)
+def _link(
+    data: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    local: np.ndarray,
+    pairs: np.ndarray,
+    parent: np.ndarray,
+    table: np.ndarray,
+    min_own: int,
+    threshold: float,
+    min_containment: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Verify `pairs` in order (their sets at rows `local` of data/starts/ends), skipping a
+    pair whose documents `parent` already joins and joining the two of a match. Per pair:
+    whether it was measured, its (jaccard, containment), whether it matched."""
+    m = pairs.shape[0]
+    measured = np.zeros(m, dtype=np.bool_)
+    matched = np.zeros(m, dtype=np.bool_)
+    jac = np.zeros(m, dtype=np.float64)
+    con = np.zeros(m, dtype=np.float64)
+    if table.size > 1:
+        data, starts, ends = _own_sets(data, starts, ends, table, table.size - 1)
+    for p in range(m):
+        a, b = pairs[p, 0], pairs[p, 1]
+        if find_root(parent, a) == find_root(parent, b):
+            continue
+        i, j = local[p, 0], local[p, 1]
+        jac[p], con[p] = _pair(data, starts[i], ends[i], starts[j], ends[j], min_own)
+        measured[p] = True
+        if _matches(jac[p], con[p], threshold, min_containment):
+            matched[p] = True
+            join(parent, a, b)
+    return measured, jac, con, matched
+
+
+@njit(cache=True)
+def _still_open(pairs: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    out = np.empty(pairs.shape[0], dtype=np.bool_)
+    for p in range(pairs.shape[0]):
+        out[p] = find_root(parent, pairs[p, 0]) != find_root(parent, pairs[p, 1])
+    return out
+
+
+@dataclass(frozen=True)
+class Linked:
+    """What `link_buckets` found: the pairs that matched (rows (i, j), i < j) with their
+    (jaccard, containment), and how many pairs it verified."""
+
+    pairs: np.ndarray
+    jaccard: np.ndarray
+    containment: np.ndarray
+    verified: int
+
+    @property
+    def known(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The `known` argument of `similarities_to`."""
+        return self.pairs, self.jaccard, self.containment
+
+
+def link_buckets(
+    buckets: Buckets,
+    store: ShingleStore,
+    cfg: VerifyConfig,
+    empty: np.ndarray,
+    own: Own = Own(),
+    budget: int = FETCH_BUDGET,
+) -> Linked:
+    """Verify the candidate pairs of `buckets` (lsh.py) band by band, skipping every pair
+    whose two documents matches already join (union-find): the connected components of the
+    matches are those of verifying every candidate, at a cost that grows with the documents,
+    not with the square of a cluster's size. One band's open pairs are held at a time, and
+    sets are read about `budget` bytes at a time. Deterministic: bands, buckets and pairs are
+    taken in one order."""
+    n = empty.size
+    uf = UnionFind(n)
+    sizes = store.sizes()
+    found: list[tuple[np.ndarray, ...]] = []
+    verified = 0
+    for band in range(buckets.bands.size - 1):
+        pairs = buckets.open_pairs(band, uf.parent, empty)
+        if pairs.shape[0] == 0:
+            continue
+        cost = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) * 4
+        for lo, hi in _chunks(cost, budget):
+            chunk = pairs[lo:hi]
+            chunk = chunk[_still_open(chunk, uf.parent)]
+            if chunk.shape[0] == 0:
+                continue
+            docs = np.unique(chunk)
+            data, starts, ends = store.fetch(docs)
+            local = np.searchsorted(docs, chunk)
+            measured, jac, con, matched = _link(
+                data,
+                starts,
+                ends,
+                local,
+                chunk,
+                uf.parent,
+                own.table,
+                own.min_own,
+                cfg.threshold,
+                cfg.containment,
+            )
+            verified += int(measured.sum())
+            found.append((chunk[matched], jac[matched], con[matched]))
+    if not found:
+        return Linked(np.empty((0, 2), dtype=np.int64), np.empty(0), np.empty(0), verified)
+    pairs, jac, con = (np.concatenate(p) for p in zip(*found, strict=True))
+    return Linked(pairs, jac, con, verified)
 
 
 def similarities_to(

@@ -367,7 +367,7 @@ def test_ctrl_c_inside_compiled_code_exits_130(
             msg = "<CPUDispatcher(<function x>)> returned a result with an exception set"
             raise SystemError(msg) from e
 
-    monkeypatch.setattr("dedup.index.stored_similarities", interrupted)
+    monkeypatch.setattr("dedup.index.link_buckets", interrupted)
     out = tmp_path / "out"
     result = _invoke("run", str(seeds_dir), "-o", str(out), "--jobs", "1")
     assert _one_line_error(result, 130) == "interrupted: no output was marked complete"

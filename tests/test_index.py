@@ -2,14 +2,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from dedup.config import Config
+from dedup.cluster import Clusters, cluster
+from dedup.config import Config, LSHConfig
 from dedup.errors import InputError
-from dedup.index import Ids, TwoPassIndex
+from dedup.index import Found, Ids, TwoPassIndex
+from dedup.lsh import Buckets, candidate_pairs, resolve_params
 from dedup.pipeline import deduplicate
+from dedup.repeats import RepeatCounter, estimated_similarities, group_roots, same_group
 from dedup.sign import sign_texts
 from dedup.types import Doc, Skip
+from dedup.verify import Own, is_match, similarities
 
 CONFIG = Config(jobs=1)
 
@@ -90,14 +95,14 @@ def test_empty_documents_never_reach_lsh(
     bucket. The others are still found, numbered as added."""
     import dedup.index
 
-    given: list[int] = []
-    real = dedup.index.candidate_pairs
+    made: list[Buckets] = []
+    real = dedup.index.Buckets.of
 
-    def counted(sigs, *args):  # type: ignore[no-untyped-def]
-        given.append(sigs.shape[0])
-        return real(sigs, *args)
+    def spied(*args):  # type: ignore[no-untyped-def]
+        made.append(real(*args))
+        return made[-1]
 
-    monkeypatch.setattr(dedup.index, "candidate_pairs", counted)
+    monkeypatch.setattr(dedup.index.Buckets, "of", spied)
     seeds = [seed_texts[n] for n in sorted(seed_texts)]
     texts = ["", "。。", *seeds[:2], "", "**", *seeds[2:]]
     with TwoPassIndex(CONFIG, tmp_path) as index:
@@ -105,8 +110,101 @@ def test_empty_documents_never_reach_lsh(
             index.ids.add(str(k), "<test>", -1)
         index.add(_sign(texts))
         found = index.finish()
-    assert given == [len(seeds)]
+    (buckets,) = made
+    assert not {0, 1, 4, 5} & set(buckets.members.tolist())  # the empty ones are in no bucket
     assert found.stats["empty"] == 4
     # Seed 000 duplicates seed 001 (kept), past the empty ones.
     assert [d for d in range(len(texts)) if found.duplicate_of[d] >= 0] == [2]
     assert found.duplicate_of[2] == 3
+
+
+def _cjk(rng: np.random.Generator, n: int) -> str:
+    return "".join(map(chr, rng.integers(0x4E00, 0x9FA5, n)))
+
+
+def _edited(rng: np.random.Generator, text: str, edits: int) -> str:
+    chars = list(text)
+    for p in rng.integers(0, len(chars), edits):
+        chars[p] = chr(int(rng.integers(0x4E00, 0x9FA5)))
+    return "".join(chars)
+
+
+def _found(texts: list[str], config: Config = CONFIG) -> Found:
+    with TwoPassIndex(config) as index:
+        for k in range(len(texts)):
+            index.ids.add(f"d{k}", "<doc>", -1)
+        index.add(sign_texts(texts, config.normalize, config.shingle, config.signature))
+        return index.finish()
+
+
+def _every_pair(texts: list[str], config: Config = CONFIG) -> Clusters:
+    """The clusters of verifying every candidate pair (`candidate_pairs`), with the repeated
+    text counted over every candidate pair: what the index must give."""
+    signed = sign_texts(texts, config.normalize, config.shingle, config.signature)
+    bands, rows = resolve_params(config.lsh, config.signature.num_perm)
+    sigs = np.asfortranarray(signed.sigs[:, : bands * rows])
+    pairs = candidate_pairs(sigs, bands, rows, config.lsh.max_bucket)
+    empty = signed.lengths == 0
+    pairs = pairs[~(empty[pairs[:, 0]] | empty[pairs[:, 1]])]
+    jac, con = estimated_similarities(sigs, pairs, signed.sizes)
+    linked = same_group(pairs, jac, con, signed.sizes, config.repeat)
+    sets = signed.sets()
+    counter = RepeatCounter(config.repeat)
+    counter.add(sets[r] for r in group_roots(len(texts), pairs, linked))
+    own = Own(counter.repeats().table, config.verify.min_own)
+    offsets = np.concatenate(([0], np.cumsum(signed.sizes)))
+
+    def similarity(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return similarities(signed.shingles, offsets, np.stack([a, b], axis=1), own)
+
+    matched = pairs[is_match(*similarity(pairs[:, 0], pairs[:, 1]), config.verify)]
+    return cluster(len(texts), matched, signed.figures, similarity, config.cluster)
+
+
+def _same(a: Clusters, b: Clusters) -> bool:
+    return all(
+        np.array_equal(getattr(a, f), getattr(b, f))
+        for f in ("members", "bounds", "reps", "jaccard", "containment")
+    )
+
+
+@pytest.mark.parametrize("edits", [0, 3])
+def test_work_grows_linearly_with_a_cluster(edits: int) -> None:
+    # One article in n copies (identical, or each with a few characters changed): the pairs
+    # verified grow with n, not with n * (n - 1) / 2, and the copies form one cluster.
+    rng = np.random.default_rng(edits)
+    base = _cjk(rng, 400)
+    verified = {}
+    for n in (32, 200, 400):
+        found = _found([_edited(rng, base, edits) for _ in range(n)])
+        assert np.diff(found.clusters.bounds).tolist() == [n]
+        verified[n] = found.stats["candidates"]
+        assert n - 1 <= found.stats["verified_pairs"] <= verified[n] <= 3 * n
+    assert verified[400] <= 2.2 * verified[200]
+    assert verified[32] < 32 * 31 // 2  # every pair of the bucket a copy has in each band
+
+
+def _chains(seed: int) -> list[str]:
+    """Four chains of overlapping windows of a long text (neighbours match, windows far
+    apart do not), each window in up to 11 edited copies, with unrelated texts, shuffled."""
+    rng = np.random.default_rng(seed)
+    texts = []
+    for _ in range(4):
+        long = _cjk(rng, 2000)
+        for w in range(10):
+            window = long[w * 60 : w * 60 + 300]
+            copies = int(rng.integers(1, 12))
+            texts += [_edited(rng, window, int(rng.integers(0, 15))) for _ in range(copies)]
+    texts += [_cjk(rng, 300) for _ in range(40)] + [""] * 3
+    return [texts[k] for k in rng.permutation(len(texts))]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("max_bucket", [64, 4])
+def test_clusters_equal_verifying_every_candidate(seed: int, max_bucket: int) -> None:
+    texts = _chains(seed)
+    config = Config(jobs=1, lsh=LSHConfig(max_bucket=max_bucket))
+    found = _found(texts, config)
+    every = _every_pair(texts, config)
+    assert _same(found.clusters, every)
+    assert len(every) > 4 and max(np.diff(every.bounds)) > 10  # chains were split, or not

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dedup.lsh import candidate_pairs, lsh_params
+from dedup.lsh import Buckets, candidate_pairs, lsh_params
 
 
 def test_params_follow_threshold() -> None:
@@ -72,3 +72,39 @@ def test_pairs_equal_the_input_order_reference(seed: int) -> None:
     sigs[rng.random(300) < 0.3] = 7  # one big bucket in every band
     got = candidate_pairs(sigs, 4, 2, max_bucket=16)
     assert got.tolist() == _reference_pairs(sigs, 4, 2, 16)
+
+
+@pytest.mark.parametrize(("seed", "max_bucket"), [(0, 16), (1, 300), (2, 3)])
+def test_open_pairs_give_every_candidate(seed: int, max_bucket: int) -> None:
+    # With nothing joined, the bands' open pairs are the candidate pairs, none with a
+    # document without text; each only once, by the first band that pairs it, unless a
+    # bucket of more than max_bucket (a star and a chain) paired it.
+    rng = np.random.default_rng(seed)
+    sigs = np.asfortranarray(rng.integers(0, 5, size=(300, 8), dtype=np.uint32))
+    sigs[rng.random(300) < 0.2] = 7
+    empty = rng.random(300) < 0.05
+    buckets = Buckets.of(sigs, 4, 2, max_bucket)
+    parent = np.arange(300, dtype=np.int64)
+    got = [p for band in range(4) for p in buckets.open_pairs(band, parent, empty).tolist()]
+    want = candidate_pairs(sigs, 4, 2, max_bucket)
+    want = want[~(empty[want[:, 0]] | empty[want[:, 1]])]
+    assert sorted(set(map(tuple, got))) == list(map(tuple, want.tolist()))
+    assert (len(got) == len(want)) == (max_bucket == 300)
+    assert buckets.involved(empty).tolist() == np.isin(np.arange(300), want).tolist()
+
+
+def test_open_pairs_skip_what_is_joined() -> None:
+    sigs = np.zeros((6, 4), dtype=np.uint32, order="F")  # one bucket in both bands
+    buckets = Buckets.of(sigs, 2, 2, 64)
+    parent = np.array([0, 0, 0, 3, 3, 5], dtype=np.int64)  # {0, 1, 2}, {3, 4}, {5}
+    none = np.zeros(6, dtype=bool)
+    pairs = buckets.open_pairs(0, parent, none).tolist()
+    assert pairs == [[0, 3], [0, 4], [0, 5], [1, 3], [1, 4], [1, 5]] + [
+        [2, 3],
+        [2, 4],
+        [2, 5],
+        [3, 5],
+        [4, 5],
+    ]
+    assert buckets.open_pairs(1, parent, none).tolist() == []  # band 0 gave them all
+    assert buckets.open_pairs(0, np.zeros(6, dtype=np.int64), none).tolist() == []

@@ -40,6 +40,9 @@ CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
 MANIFEST = ".dedup-manifest.json"
 # Summary keys that may differ between two identical runs (or between the engines).
 VARYING = ("timings", "throughput", "engine")
+# The pairs each engine verified, and how many matched: the local engine skips a pair whose
+# documents earlier matches already join, Spark verifies every candidate pair.
+WORK = ("candidates", "verified_pairs")
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +93,8 @@ def _both(
     for key in (*VARYING, "inputs") if spark_inputs else VARYING:
         local_summary.pop(key, None)
         spark_summary.pop(key, None)
+    for key in WORK:
+        assert spark_summary.pop(key) >= local_summary.pop(key), key
     assert spark_summary == local_summary
     return spark_summary
 
