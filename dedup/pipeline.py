@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .cluster import cluster_records
+from .cluster import cluster_records, member_records
 from .config import Config
 from .errors import InputError
 from .index import Found, TwoPassIndex
@@ -44,7 +44,7 @@ from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
 from .store import Extent, write_segment
-from .types import Counts, Doc, RawLines, Result, RunResult, Skip
+from .types import Counts, Doc, Member, RawLines, Result, RunResult, Skip
 
 # An item of pass one: a document, a record a reader skipped, or JSONL lines the workers
 # parse; `_Stop` carries an input error met while reading to its place in the order.
@@ -278,17 +278,28 @@ class _Outcome:
     result: Result
     ids: list[str]
     found: Found
+    records: list[Member]  # of every entry of found.clusters.members
 
     def counts(self) -> Counts:
         r = self.result
         return Counts(r.read, len(r.kept), len(r.removed), len(r.skipped), len(r.clusters))
 
-    def fates(self) -> Iterator[Fate]:
+    def fate(self, doc: int) -> Fate | None:
+        """The fate of document number `doc`."""
+        return self.found.fate(doc, self.ids, self.records)
+
+    def fates(self) -> Iterator[Fate | None]:
         """The fate of every document, in input order."""
-        ids = self.ids
-        cluster_of, duplicate_of = self.found.cluster_of.tolist(), self.found.duplicate_of.tolist()
-        for c, d in zip(cluster_of, duplicate_of, strict=True):
-            yield None if c < 0 else (None if d < 0 else ids[d], c)
+        ids, records = self.ids, self.records
+        found = self.found
+        rows = zip(
+            found.cluster_of.tolist(),
+            found.duplicate_of.tolist(),
+            found.entry.tolist(),
+            strict=True,
+        )
+        for c, d, e in rows:
+            yield None if c < 0 else Fate.of(records[e], c, None if d < 0 else ids[d])
 
 
 def _deduplicate(
@@ -305,7 +316,8 @@ def _deduplicate(
         _sign_all(items, config, index, timer, spool, skipped)
         found = index.finish(on_stage)
     ids = index.ids.ids
-    clusters = cluster_records(found.clusters, ids)
+    records = member_records(found.clusters, ids)
+    clusters = cluster_records(found.clusters, ids, records)
     removed = {m.id: (c.representative, c.cluster) for c in clusters for m in c.members[1:]}
     kept = tuple(i for i in ids if i not in removed)
     timings = timer.seconds | found.stats["timings"]
@@ -317,7 +329,7 @@ def _deduplicate(
         skipped=tuple(skipped),
         stats=stats,
     )
-    return _Outcome(result, ids, found)
+    return _Outcome(result, ids, found, records)
 
 
 def run(
@@ -404,8 +416,7 @@ def _write_split(spool: Spool, outcome: _Outcome, out: Records) -> None:
     """kept.jsonl and removed.jsonl from the spool, a batch at a time: the kept records
     between two removed ones go out unchanged, as one slice of the batch; each removed record
     gets its fields."""
-    ids = outcome.ids
-    duplicate_of, cluster_of = outcome.found.duplicate_of, outcome.found.cluster_of
+    duplicate_of = outcome.found.duplicate_of
     first = 0  # number of the batch's first document
     for batch, blob in spool.blobs():
         n = batch.sizes.size
@@ -418,7 +429,7 @@ def _write_split(spool: Spool, outcome: _Outcome, out: Records) -> None:
         for k in gone.tolist():
             a, b = int(ends[k] - batch.sizes[k]), int(ends[k])
             out.kept_lines(view[start:a], k - run_from)
-            out.line(blob[a:b], batch.flags[k], (ids[dup[k]], int(cluster_of[first + k])))
+            out.line(blob[a:b], batch.flags[k], outcome.fate(first + k))
             start, run_from = b, k + 1
         out.kept_lines(view[start:], n - run_from)
         first += n

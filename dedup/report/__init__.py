@@ -241,7 +241,10 @@ def _read_clusters(path: Path) -> list[Cluster]:
             con = _number(m.get("containment")) if isinstance(m, dict) else None
             if not isinstance(mid, str) or jac is None or con is None:
                 raise InputError(str(path), "each member needs 'id', 'jaccard', 'containment'", n)
-            members.append(Member(mid, jac, con))
+            why = m if isinstance(m.get("via"), str) else {}
+            share = _number(m.get("repeated_share")) or 0.0
+            vj, vc = _number(why.get("via_jaccard")), _number(why.get("via_containment"))
+            members.append(Member(mid, jac, con, why.get("via"), vj, vc, share))
         seen.add(number)
         clusters.append(Cluster(number, rep, tuple(members)))
     return clusters
