@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +278,24 @@ def test_the_integer_1_and_the_string_1_are_one_id(tmp_path: Path) -> None:
     index.finish()
     (out,) = index.annotate([{"id": "7", "text": "一篇"}])  # found by its text form
     assert out["dedup_keep"] is True
+
+
+def test_two_pass_says_why_as_deduplicate_does() -> None:
+    # C matches B (B holds most of C), not A, the member kept: joined via B.
+    rng = random.Random(5)
+    x, own = (
+        "".join(chr(rng.randrange(0x4E00, 0x4E00 + 3000)) for _ in range(k)) for k in (3000, 600)
+    )
+    records = [
+        {"id": "A", "text": x},
+        {"id": "B", "text": x[:1800]},
+        {"id": "C", "text": x[:1500] + own},
+    ]
+    config = Config(cluster=ClusterConfig("longest"), jobs=1)
+    index = DedupIndex(config)
+    index.add(records[:2])
+    index.add(records[2:])
+    index.finish()
+    got = _fields(index.annotate(records))
+    assert got == _expected(records, config)
+    assert got["C"][:4] == (0, False, "A", "B") and got["B"][3] == "A"
