@@ -573,7 +573,7 @@ class _Run:
                 shares[k] = share
             return shares
 
-        rows = verified.filter(lambda kv: kv[0] == root).values().collect()
+        own_pairs = verified.filter(lambda kv: kv[0] == root).values().collect()
         everyone = np.arange(nodes.size)
         found = settle(
             everyone,
@@ -581,7 +581,7 @@ class _Run:
             figures,
             similarity,
             self.config.cluster,
-            verified=_local_pairs(nodes, rows),
+            verified=_local_pairs(nodes, own_pairs),
             repeated=repeated,
         )
         return self.sc.parallelize(list(_groups(found, nodes, ids)), parts)
