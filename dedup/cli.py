@@ -153,8 +153,10 @@ def cli() -> None:
 @click.option(
     "--annotate",
     is_flag=True,
-    help="Write every record to annotated.jsonl/.parquet with dedup_cluster, dedup_keep and "
-    "dedup_duplicate_of, instead of splitting it into kept and removed.",
+    help="Write every record to annotated.jsonl/.parquet with dedup_cluster, dedup_keep, "
+    "dedup_duplicate_of and why it is in its cluster (dedup_via, dedup_via_jaccard, "
+    "dedup_via_containment, dedup_repeated_share), instead of splitting it into kept and "
+    "removed.",
 )
 @click.option(
     "--threshold",

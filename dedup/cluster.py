@@ -18,6 +18,8 @@ calls `settle` or `cluster`; the rules live here and nowhere else.
    form a new group, refined the same way.
 3. Each member's similarity to its representative, as measured while splitting, and per
    document its cluster number and the document it duplicates (`Clusters.fates`).
+4. Why each member is in its cluster (`joined_via`): the member whose verified pair joined
+   it, that pair's similarities, and the share of its text set aside as repeated.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -121,18 +123,49 @@ def groups(roots: np.ndarray) -> list[np.ndarray]:
     return np.split(members, bounds[1:-1]) if bounds.size > 1 else []
 
 
+def _no_ints() -> np.ndarray:
+    return np.empty(0, dtype=np.int64)
+
+
+def _no_floats() -> np.ndarray:
+    return np.empty(0, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The verified pairs the cluster stage receives: rows (i, j) of document numbers, and
+    the exact (jaccard, containment) verification measured for each."""
+
+    pairs: np.ndarray
+    jaccard: np.ndarray
+    containment: np.ndarray
+
+    @classmethod
+    def none(cls) -> Verified:
+        return cls(np.empty((0, 2), dtype=np.int64), _no_floats(), _no_floats())
+
+
 @dataclass(frozen=True)
 class Clusters:
     """The final clusters in the flat form of `grouped` (cluster g is
     members[bounds[g]:bounds[g + 1]], members ascending, clusters numbered by their first
     member), the representative of each, and each member's exact (jaccard, containment) to
-    its representative (1.0 for the representative itself)."""
+    its representative (1.0 for the representative itself).
+
+    `settle` adds, per member, why it is in its cluster (`joined_via`): `via`, the member
+    whose verified pair joined it (-1 for the representative), that pair's similarities
+    (NaN for the representative), and `repeated_share`, the share of its shingles set aside
+    as repeated text."""
 
     members: np.ndarray
     bounds: np.ndarray
     reps: np.ndarray
     jaccard: np.ndarray
     containment: np.ndarray
+    via: np.ndarray = field(default_factory=_no_ints)
+    via_jaccard: np.ndarray = field(default_factory=_no_floats)
+    via_containment: np.ndarray = field(default_factory=_no_floats)
+    repeated_share: np.ndarray = field(default_factory=_no_floats)
 
     def __len__(self) -> int:
         return int(self.reps.size)
@@ -152,6 +185,12 @@ class Clusters:
         other = self.members != self.reps[group]
         duplicate_of[self.members[other]] = self.reps[group[other]]
         return cluster_of, duplicate_of
+
+    def entries(self, n: int) -> np.ndarray:
+        """Per document 0..n-1: its entry in `members`, -1 where none."""
+        entry = np.full(n, -1, dtype=np.int64)
+        entry[self.members] = np.arange(self.members.size)
+        return entry
 
 
 def representatives(
@@ -403,6 +442,10 @@ def _ordered(parts: list[Clusters]) -> Clusters:
     return Clusters(members[take], bounds, reps[order], jac[take], con[take])
 
 
+# Document numbers -> the share of each one's shingles set aside as repeated text.
+Shares = Callable[[np.ndarray], np.ndarray]
+
+
 def settle(
     members: np.ndarray,
     bounds: np.ndarray,
@@ -410,28 +453,140 @@ def settle(
     similarity: Similarity,
     cfg: ClusterConfig,
     refine: RefineConfig = RefineConfig(),
+    *,
+    verified: Verified | None = None,
+    repeated: Shares | None = None,
 ) -> Clusters:
     """Connected components (flat form of `grouped`) -> final `Clusters`: chains split,
-    representatives chosen, each member measured against its representative.
+    representatives chosen, each member measured against its representative and told why
+    it is in its cluster (`joined_via`, over the `verified` pairs among the members).
 
     `figures` is indexed by document number; `similarity(reps, others)` gives the exact
-    similarities of row pairs (from a store, from sets in memory, or from a distributed
-    join: the rule does not care where the sets are)."""
-    return _split(members, bounds, figures, similarity, cfg, refine)
+    similarities of row pairs, and `repeated(docs)` each document's share of repeated text
+    (from a store, from sets in memory, or from a distributed join: the rule does not care
+    where the sets are). Without `repeated` the shares are 0."""
+    found = _split(members, bounds, figures, similarity, cfg, refine)
+    via, via_jac, via_con = joined_via(found, verified or Verified.none())
+    shares = np.zeros(found.members.size, dtype=np.float64)
+    if repeated is not None and found.members.size:
+        shares = np.asarray(repeated(found.members), dtype=np.float64)
+    return replace(
+        found, via=via, via_jaccard=via_jac, via_containment=via_con, repeated_share=shares
+    )
 
 
 def cluster(
     n: int,
-    matched: np.ndarray,
+    verified: Verified,
     figures: Figures,
     similarity: Similarity,
     cfg: ClusterConfig,
     refine: RefineConfig = RefineConfig(),
+    repeated: Shares | None = None,
 ) -> Clusters:
-    """The cluster stage: verified pairs (rows of document numbers 0..n-1) -> `Clusters`."""
+    """The cluster stage: verified pairs (rows of document numbers 0..n-1, with their
+    similarities) -> `Clusters`."""
     uf = UnionFind(n)
-    uf.union_pairs(matched)
-    return settle(*grouped(uf.roots()), figures, similarity, cfg, refine)
+    uf.union_pairs(verified.pairs)
+    return settle(
+        *grouped(uf.roots()),
+        figures,
+        similarity,
+        cfg,
+        refine,
+        verified=verified,
+        repeated=repeated,
+    )
+
+
+def joined_via(found: Clusters, verified: Verified) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per entry of `found.members`: the member whose verified pair joined it to its
+    cluster, and that pair's (jaccard, containment); -1 and NaN for a representative.
+
+    The verified pairs between members of one final cluster are walked breadth first from
+    its representative: a member's `via` is its neighbour one pair nearer the representative
+    (so following `via` from any member leads to the representative along verified pairs,
+    as few as there are); of several such neighbours, the one whose pair has the highest
+    Jaccard, then the earliest in input order. A member that no such path reaches (the
+    chain-splitting step cut its path, and kept it because it is loosely similar to the
+    representative) is joined via the representative, with the similarity measured against
+    it. Only the set of pairs matters, not their order, so every engine gets the same."""
+    members, m = found.members, found.members.size
+    if m == 0:
+        return _no_ints(), _no_floats(), _no_floats()
+    group = found.number()
+    is_rep = members == found.reps[group]
+    order = np.argsort(members, kind="stable")
+    ends = []
+    for col in (0, 1):
+        docs = np.asarray(verified.pairs, dtype=np.int64).reshape(-1, 2)[:, col]
+        pos = np.minimum(np.searchsorted(members[order], docs), m - 1)
+        entry = order[pos]
+        entry[members[entry] != docs] = -1
+        ends.append(entry)
+    a, b = ends
+    inside = (a >= 0) & (b >= 0)
+    inside[inside] = group[a[inside]] == group[b[inside]]
+    a, b = a[inside], b[inside]
+    jac = np.asarray(verified.jaccard, dtype=np.float64)[inside]
+    con = np.asarray(verified.containment, dtype=np.float64)[inside]
+    # Both directions, as adjacency lists of entries.
+    src, dst = np.concatenate((a, b)), np.concatenate((b, a))
+    edge = np.concatenate((np.arange(a.size), np.arange(a.size)))
+    by_src = np.argsort(src, kind="stable")
+    starts = np.searchsorted(src[by_src], np.arange(m + 1))
+    parent, via_edge = _walk(starts, dst[by_src], edge[by_src], jac, np.flatnonzero(is_rep))
+    # Not reached: via the representative, as the chain-splitting step measured it.
+    via = np.where(parent >= 0, members[parent], found.reps[group])
+    # A last entry that `via_edge` -1 picks.
+    via_jac = np.append(jac, np.nan)[via_edge]
+    via_con = np.append(con, np.nan)[via_edge]
+    cut = via_edge < 0
+    via_jac[cut], via_con[cut] = found.jaccard[cut], found.containment[cut]
+    via[is_rep] = -1
+    via_jac[is_rep] = np.nan
+    via_con[is_rep] = np.nan
+    return via.astype(np.int64), via_jac, via_con
+
+
+@njit(cache=True)
+def _walk(
+    starts: np.ndarray, dst: np.ndarray, edge: np.ndarray, jac: np.ndarray, roots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Breadth first from every root at once over the adjacency lists (node k's neighbours
+    dst[starts[k]:starts[k + 1]], through edge[...]): each node's parent one level nearer
+    its root and the edge to it, the parent chosen by the edge's highest `jac`, then the
+    smallest node; -1 where none. A FIFO queue finishes a level before the next starts, so
+    every candidate parent of a node is seen before the node's own turn."""
+    n = starts.size - 1
+    depth = np.full(n, -1, dtype=np.int64)
+    parent = np.full(n, -1, dtype=np.int64)
+    via = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    tail = 0
+    for r in roots:
+        depth[r] = 0
+        queue[tail] = r
+        tail += 1
+    head = 0
+    while head < tail:
+        u = queue[head]
+        head += 1
+        for k in range(starts[u], starts[u + 1]):
+            v = dst[k]
+            e = edge[k]
+            if depth[v] < 0:
+                depth[v] = depth[u] + 1
+                parent[v] = u
+                via[v] = e
+                queue[tail] = v
+                tail += 1
+            elif depth[v] == depth[u] + 1:
+                best = jac[via[v]]
+                if jac[e] > best or (jac[e] == best and u < parent[v]):
+                    parent[v] = u
+                    via[v] = e
+    return parent, via
 
 
 def round_similarity(x: float) -> float:
@@ -439,27 +594,62 @@ def round_similarity(x: float) -> float:
     return round(float(x), 6)
 
 
-def make_cluster(number: int, rep_id: Any, others: Iterable[tuple[Any, float, float]]) -> Cluster:
-    """A cluster record: the representative first, then (id, jaccard, containment) of the
-    other members, in input order, measured against it."""
-    members = [Member(rep_id, 1.0, 1.0)]
-    members += [Member(i, round_similarity(j), round_similarity(c)) for i, j, c in others]
-    return Cluster(cluster=number, representative=rep_id, members=tuple(members))
+def make_cluster(number: int, representative: Member, others: Iterable[Member]) -> Cluster:
+    """A cluster record: the representative first, then the other members in input order."""
+    members = (representative, *others)
+    return Cluster(cluster=number, representative=representative.id, members=members)
 
 
-def cluster_records(clusters: Clusters, ids: Sequence[Any]) -> list[Cluster]:
-    """Every cluster as a record, numbered as in `clusters`."""
+def _rounded(x: float) -> float | None:
+    return None if x != x else round_similarity(x)  # NaN: none
+
+
+def member_records(clusters: Clusters, ids: Sequence[Any]) -> list[Member]:
+    """Every entry of `clusters.members` as a record, with the figures rounded as
+    clusters.jsonl and the annotate fields give them."""
+    members, via = clusters.members.tolist(), clusters.via.tolist()
+    group = clusters.number().tolist()
+    reps = clusters.reps.tolist()
+    jac, con = clusters.jaccard.tolist(), clusters.containment.tolist()
+    via_jac, via_con = clusters.via_jaccard.tolist(), clusters.via_containment.tolist()
+    shares = clusters.repeated_share.tolist()
+    out = []
+    with gc_paused():
+        for k, m in enumerate(members):
+            share = round_similarity(shares[k])
+            if m == reps[group[k]]:
+                out.append(Member(ids[m], 1.0, 1.0, repeated_share=share))
+                continue
+            out.append(
+                Member(
+                    ids[m],
+                    round_similarity(jac[k]),
+                    round_similarity(con[k]),
+                    ids[via[k]],
+                    _rounded(via_jac[k]),
+                    _rounded(via_con[k]),
+                    share,
+                )
+            )
+    return out
+
+
+def cluster_records(
+    clusters: Clusters, ids: Sequence[Any], records: Sequence[Member] | None = None
+) -> list[Cluster]:
+    """Every cluster as a record, numbered as in `clusters` (`records`: its
+    `member_records`, when the caller has them)."""
+    if records is None:
+        records = member_records(clusters, ids)
     out = []
     members, reps = clusters.members.tolist(), clusters.reps.tolist()
-    jac, con = clusters.jaccard.tolist(), clusters.containment.tolist()
     bounds = clusters.bounds.tolist()
     with gc_paused():
         for number, rep in enumerate(reps):
             lo, hi = bounds[number], bounds[number + 1]
-            others = (
-                (ids[m], jac[k], con[k]) for k, m in enumerate(members[lo:hi], lo) if m != rep
-            )
-            out.append(make_cluster(number, ids[rep], others))
+            at = members.index(rep, lo, hi)
+            others = (records[k] for k in range(lo, hi) if k != at)
+            out.append(make_cluster(number, records[at], others))
     return out
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,14 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from .cluster import Clusters, cluster
+from .cluster import Clusters, Verified, cluster
 from .config import Config
 from .errors import InputError, shown
+from .io.outdir import Fate
 from .lsh import Buckets, resolve_params
-from .repeats import RepeatCounter, Repeats, bucket_roots
+from .repeats import RepeatCounter, Repeats, bucket_roots, repeated_shares
 from .sign import Signed
 from .store import ShingleStore, write_segment
-from .types import Figures, Skip
+from .types import Figures, Member, Skip
 from .verify import FETCH_BUDGET, Own, link_buckets, similarities_to
 
 
@@ -105,14 +106,26 @@ class Ids:
 
 @dataclass(frozen=True)
 class Found:
-    """What `finish` found: the clusters, per document its cluster number and the document it
-    duplicates (-1 where none), and the figures summary.json reports."""
+    """What `finish` found: the clusters, per document its cluster number, the document it
+    duplicates and its entry in `clusters.members` (-1 where none), and the figures
+    summary.json reports."""
 
     clusters: Clusters
     cluster_of: np.ndarray
     duplicate_of: np.ndarray
+    entry: np.ndarray
     stats: dict[str, Any]
     repeats: Repeats = field(default_factory=Repeats.none)
+
+    def fate(self, doc: int, ids: Sequence[Any], records: Sequence[Member]) -> Fate | None:
+        """The fate of document number `doc` (`ids`: every document's id; `records`: the
+        `cluster.member_records` of `clusters`)."""
+        entry = int(self.entry[doc])
+        if entry < 0:
+            return None
+        dup = int(self.duplicate_of[doc])
+        cluster = int(self.cluster_of[doc])
+        return Fate.of(records[entry], cluster, None if dup < 0 else ids[dup])
 
 
 class TwoPassIndex:
@@ -212,28 +225,30 @@ class TwoPassIndex:
             own = Own(repeats.table, cfg.verify.min_own)
             linked = link_buckets(buckets, self.store, cfg.verify, empty, own)
             del buckets  # not needed past here: the later stages get its memory
-            matched = linked.pairs
+            matched = Verified(linked.pairs, linked.jaccard, linked.containment)
             t = _lap(timings, "verify", t)
 
             if on_stage is not None:
                 on_stage("cluster")
             # Similarities verification already measured are not read again.
             known = partial(similarities_to, store=self.store, known=linked.known, own=own)
-            clusters = cluster(n, matched, figures, known, cfg.cluster)
+            shares = partial(_stored_shares, self.store, repeats.table)
+            clusters = cluster(n, matched, figures, known, cfg.cluster, repeated=shares)
             cluster_of, duplicate_of = clusters.fates(n)
+            entry = clusters.entries(n)
             _lap(timings, "cluster", t)
         finally:
             self.close()
         stats: dict[str, Any] = {
             "lsh": {"bands": self.bands, "rows": self.rows},
             "candidates": linked.verified,
-            "verified_pairs": int(matched.shape[0]),
+            "verified_pairs": int(matched.pairs.shape[0]),
             "repeated_slots": repeats.count,
             "empty": int(empty.sum()),
             "input_bytes": self.input_bytes,
             "timings": timings,
         }
-        return Found(clusters, cluster_of, duplicate_of, stats, repeats)
+        return Found(clusters, cluster_of, duplicate_of, entry, stats, repeats)
 
     def _repeats(self, buckets: Buckets, empty: np.ndarray) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py)."""
@@ -258,6 +273,25 @@ class TwoPassIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stored_shares(
+    store: ShingleStore, table: np.ndarray, docs: np.ndarray, budget: int = FETCH_BUDGET
+) -> np.ndarray:
+    """`repeated_shares` of the sets of `docs` in `store`, reading about `budget` bytes of
+    them at a time."""
+    out = np.zeros(docs.size, dtype=np.float64)
+    if table.size < 2:
+        return out
+    total = np.cumsum(store.sizes()[docs] * 4)
+    lo = 0
+    while lo < docs.size:
+        base = total[lo - 1] if lo else 0
+        hi = max(int(np.searchsorted(total, base + budget, side="right")), lo + 1)
+        data, starts, ends = store.fetch(docs[lo:hi])
+        out[lo:hi] = repeated_shares(data, starts, ends, table)
+        lo = hi
+    return out
 
 
 def _lap(timings: dict[str, float], stage: str, since: float) -> float:

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .against import Against, IndexSet
-from .cluster import cluster_records
+from .cluster import cluster_records, member_records
 from .config import Config
 from .errors import InputError, OutputError, shown
 from .index import Found, TwoPassIndex
@@ -48,7 +48,7 @@ from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
 from .store import Extent, ShingleStore, write_segment
-from .types import Counts, Doc, RawLines, Result, RunResult, Skip
+from .types import Counts, Doc, Member, RawLines, Result, RunResult, Skip
 
 # An item of pass one: a document, a record a reader skipped, or JSONL lines the workers
 # parse; `_Stop` carries an input error met while reading to its place in the order.
@@ -286,25 +286,25 @@ class _Outcome:
     result: Result
     ids: list[str]
     found: Found
+    records: list[Member]  # of every entry of found.clusters.members
     against: Against | None = None
 
     def counts(self) -> Counts:
         r = self.result
         return Counts(r.read, len(r.kept), len(r.removed), len(r.skipped), len(r.clusters))
 
-    def fates(self) -> Iterator[Fate]:
+    def fate(self, doc: int) -> Fate | None:
+        """The fate of document number `doc`: a duplicate of an indexed document
+        (against.settle; its cluster, if any, is the run's), else the one the run found."""
+        own = self.found.fate(doc, self.ids, self.records)
+        if self.against is None or self.against.target[doc] < 0:
+            return own
+        indexed = self.against.found[self.against.target[doc]]["duplicate_of"]
+        return Fate(indexed, None) if own is None else own._replace(duplicate_of=indexed)
+
+    def fates(self) -> Iterator[Fate | None]:
         """The fate of every document, in input order."""
         return (self.fate(k) for k in range(len(self.ids)))
-
-    def fate(self, k: int) -> Fate:
-        """The fate of document k: a duplicate of an indexed document (against.settle; its
-        cluster, if any, is the run's), else the one the run found."""
-        c, d = int(self.found.cluster_of[k]), int(self.found.duplicate_of[k])
-        if self.against is not None and self.against.target[k] >= 0:
-            return self.against.found[self.against.target[k]]["duplicate_of"], (
-                c if c >= 0 else None
-            )
-        return None if c < 0 else (None if d < 0 else self.ids[d], c)
 
     def removed(self) -> np.ndarray:
         """Which documents are removed, as a boolean mask."""
@@ -336,7 +336,8 @@ def _deduplicate(
 
         found = index.finish(on_stage, observe)
     ids = index.ids.ids
-    clusters = cluster_records(found.clusters, ids)
+    records = member_records(found.clusters, ids)
+    clusters = cluster_records(found.clusters, ids, records)
     removed: dict[str, tuple[str, int | None]]
     removed = {m.id: (c.representative, c.cluster) for c in clusters for m in c.members[1:]}
     against = None
@@ -358,7 +359,7 @@ def _deduplicate(
         skipped=tuple(skipped),
         stats=stats,
     )
-    return _Outcome(result, ids, found, against)
+    return _Outcome(result, ids, found, records, against)
 
 
 def run(

@@ -80,6 +80,34 @@ class RepeatCounter:
 
 
 @njit(cache=True)
+def _set_aside(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, table: np.ndarray, mask: int
+) -> np.ndarray:
+    out = np.zeros(starts.size, dtype=np.float64)
+    for i in range(starts.size):
+        hits = 0
+        for k in range(starts[i], ends[i]):
+            hits += table[data[k] & mask]
+        if ends[i] > starts[i]:
+            out[i] = hits / (ends[i] - starts[i])
+    return out
+
+
+def repeated_shares(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, table: np.ndarray
+) -> np.ndarray:
+    """The share of each set (data[starts[k]:ends[k]]) that verification sets aside as
+    repeated text (`Repeats.table`); 0 for an empty set or when nothing is set aside."""
+    return _set_aside(
+        np.ascontiguousarray(data, dtype=np.uint32),
+        np.asarray(starts, dtype=np.int64),
+        np.asarray(ends, dtype=np.int64),
+        np.ascontiguousarray(table, dtype=np.uint8),
+        table.size - 1,
+    )
+
+
+@njit(cache=True)
 def _agreement(sigs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     m, cols = pairs.shape[0], sigs.shape[1]
     out = np.zeros(m, dtype=np.int64)

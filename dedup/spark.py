@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from .cluster import Clusters, make_cluster, settle
+from .cluster import Clusters, Verified, make_cluster, member_records, settle
 from .config import ClusterConfig, Config, ReadConfig, RepeatConfig, VerifyConfig
 from .errors import AccountingError, DedupError, InputError
 from .index import duplicate_id_error, id_key
@@ -66,9 +66,15 @@ from .io.readers import HIDDEN, STDIN_NAME, folder_files, id_name, read_file, re
 from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
-from .repeats import RepeatCounter, Repeats, estimated_similarities, same_group
+from .repeats import (
+    RepeatCounter,
+    Repeats,
+    estimated_similarities,
+    repeated_shares,
+    same_group,
+)
 from .sign import sign_texts
-from .types import Counts, Doc, Figures, RunResult, Skip
+from .types import Counts, Doc, Figures, Member, RunResult, Skip
 from .verify import Own, similarities
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
@@ -326,8 +332,9 @@ class _Run:
         self._lap("verify")
 
         reporter.stage("cluster")
-        components = self._keep(_components(matched, self.parts, self._keep))
-        rendered = self._keep(self._clusters(components, signed))
+        edges = matched.map(lambda e: (e[0], e[1]))
+        components = self._keep(_components(edges, self.parts, self._keep))
+        rendered = self._keep(self._clusters(components, signed, matched))
         n_clusters = rendered.count()
         # Writing needs only these three: free the edges and components.
         for rdd in self.cached:
@@ -496,32 +503,42 @@ class _Run:
 
     # -- cluster ------------------------------------------------------------------------
 
-    def _clusters(self, components: Any, signed: Any) -> Any:
+    def _clusters(self, components: Any, signed: Any, matched: Any) -> Any:
         """(number, clusters.jsonl line, fates) of every cluster: each connected component
-        (node, root) through the cluster stage (`cluster.settle`), in one task or, when it
-        has more than `max_component` members, from the driver; clusters numbered by their
-        first member, as locally. A fate is (node, (representative id or None, number))."""
+        (node, root) with its verified pairs (`matched`: (i, j, jaccard, containment))
+        through the cluster stage (`cluster.settle`), in one task or, when it has more than
+        `max_component` members, from the driver; clusters numbered by their first member,
+        as locally. A fate is (node, `Fate`)."""
         parts, limit = self.parts, self.max_component
         sizes = components.map(lambda kv: (kv[1], 1)).reduceByKey(add, parts)
         large = sorted(sizes.filter(lambda kv: kv[1] > limit).keys().collect())
         small = components
+        # (root, (i, j, jaccard, containment)): both ends of a pair are in i's component.
+        verified = (
+            matched.map(lambda e: (e[0], e[1:]))
+            .join(components, parts)
+            .map(lambda kv: (kv[1][1], (kv[0], *kv[1][0])))
+        )
+        small_pairs = verified
         if large:
             big = set(large)
             small = components.filter(lambda kv: kv[1] not in big)
+            small_pairs = verified.filter(lambda kv: kv[0] not in big)
         per_doc = signed.mapValues(lambda v: (v[2], v[1], v[3]))  # figures, set, id
         settled = (
             small.join(per_doc, parts)
             .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
-            .groupByKey(parts)
+            .cogroup(small_pairs, parts)
             .flatMap(_SettleTask(self.config.cluster, self.own))
         )
-        found = [settled] + [self._settle(root, components, signed) for root in large]
+        found = [settled] + [self._settle(root, components, signed, verified) for root in large]
         groups = self.sc.union(found) if len(found) > 1 else settled
         return groups.sortByKey(numPartitions=parts).zipWithIndex().map(_render)
 
-    def _settle(self, root: int, components: Any, signed: Any) -> Any:
+    def _settle(self, root: int, components: Any, signed: Any, verified: Any) -> Any:
         """The cluster stage over one component too large for a task: the driver holds its
-        members' numbers, figures and ids, and each round of similarities is a Spark job."""
+        members' numbers, figures and ids and its verified pairs, and each round of
+        similarities is a Spark job, as are the members' shares of repeated text."""
         parts = self.parts
         rows = sorted(
             components.filter(lambda kv: kv[1] == root)
@@ -546,9 +563,25 @@ class _Run:
                 jac[k], con[k] = j, c
             return jac, con
 
+        def repeated(docs: np.ndarray) -> np.ndarray:
+            asked = self.sc.parallelize([(int(nodes[d]), k) for k, d in enumerate(docs.tolist())])
+            shares = np.empty(docs.size)
+            for k, share in (
+                asked.join(sets, parts).values().mapPartitions(_Shares(self.own)).collect()
+            ):
+                shares[k] = share
+            return shares
+
+        own_pairs = verified.filter(lambda kv: kv[0] == root).values().collect()
         everyone = np.arange(nodes.size)
         found = settle(
-            everyone, np.array([0, nodes.size]), figures, similarity, self.config.cluster
+            everyone,
+            np.array([0, nodes.size]),
+            figures,
+            similarity,
+            self.config.cluster,
+            verified=_local_pairs(nodes, own_pairs),
+            repeated=repeated,
         )
         return self.sc.parallelize(list(_groups(found, nodes, ids)), parts)
 
@@ -882,11 +915,8 @@ def _with_sets(pairs: Any, sets: Any, parts: int) -> Any:
 
 def _pair_similarities(batch: list[Any], own: Own) -> tuple[np.ndarray, np.ndarray]:
     """The local `similarities` on (tag, i, j, set_i, set_j) rows."""
-    arrays = [np.frombuffer(b, dtype=np.uint32) for row in batch for b in (row[3], row[4])]
-    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
-    np.cumsum([a.size for a in arrays], out=offsets[1:])
-    data = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.uint32)
-    pairs = np.arange(len(arrays), dtype=np.int64).reshape(-1, 2)
+    data, offsets = _concatenated([b for row in batch for b in (row[3], row[4])])
+    pairs = np.arange(offsets.size - 1, dtype=np.int64).reshape(-1, 2)
     return similarities(data, offsets, pairs, own)
 
 
@@ -925,19 +955,43 @@ class _CountSlots:
 
 @dataclass(frozen=True)
 class _Verify:
-    """Executor side: the candidate pairs that are versions of one article, as (i, j)."""
+    """Executor side: the candidate pairs that are versions of one article, as (i, j,
+    jaccard, containment)."""
 
     cfg: VerifyConfig
     own: Any  # Broadcast of verify.Own
 
-    def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int]]:
+    def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int, float, float]]:
         from .verify import is_match
 
         for batch in batched(part, _VERIFY_BATCH):
             jac, con = _pair_similarities(batch, self.own.value)
-            for row, ok in zip(batch, is_match(jac, con, self.cfg).tolist(), strict=True):
-                if ok:
-                    yield row[1], row[2]
+            ok = is_match(jac, con, self.cfg).tolist()
+            for row, m, j, c in zip(batch, ok, jac.tolist(), con.tolist(), strict=True):
+                if m:
+                    yield row[1], row[2], j, c
+
+
+@dataclass(frozen=True)
+class _Shares:
+    """Executor side: (tag, share of the set set aside as repeated text) of (tag, set) rows."""
+
+    own: Any  # Broadcast of verify.Own
+
+    def __call__(self, part: Iterable[tuple[Any, bytes]]) -> Iterator[tuple[Any, float]]:
+        for batch in batched(part, _VERIFY_BATCH):
+            data, offsets = _concatenated([row[1] for row in batch])
+            shares = repeated_shares(data, offsets[:-1], offsets[1:], self.own.value.table)
+            yield from zip((row[0] for row in batch), shares.tolist(), strict=True)
+
+
+def _concatenated(sets: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle sets as bytes -> (data, offsets): set k is data[offsets[k]:offsets[k + 1]]."""
+    arrays = [np.frombuffer(b, dtype=np.uint32) for b in sets]
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([a.size for a in arrays], out=offsets[1:])
+    data = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.uint32)
+    return data, offsets
 
 
 @dataclass(frozen=True)
@@ -993,55 +1047,72 @@ def _components(edges: Any, parts: int, keep: Callable[[Any], Any] = lambda r: r
     return current.flatMap(lambda e: [e, (e[1], e[1])]).distinct(parts)
 
 
-# A settled cluster before it is numbered: (first member, (representative, its id, [(member,
-# id, jaccard, containment) of the others, ascending])).
-Group = tuple[int, tuple[int, Any, list[tuple[int, Any, float, float]]]]
+# A settled cluster before it is numbered: (first member, (representative, [(member, its
+# record (`cluster.member_records`)) of every member, ascending])).
+Group = tuple[int, tuple[int, list[tuple[int, Member]]]]
 
 
 def _groups(found: Clusters, nodes: np.ndarray, ids: Sequence[Any]) -> Iterator[Group]:
     """The clusters of `found` (over positions into `nodes` and `ids`) as `Group`s."""
+    records = member_records(found, ids)
     bounds, members = found.bounds.tolist(), found.members.tolist()
-    jac, con = found.jaccard.tolist(), found.containment.tolist()
     for g, rep in enumerate(found.reps.tolist()):
         lo, hi = bounds[g], bounds[g + 1]
-        others = [
-            (int(nodes[m]), ids[m], jac[k], con[k])
-            for k, m in enumerate(members[lo:hi], lo)
-            if m != rep
-        ]
-        yield int(nodes[members[lo]]), (int(nodes[rep]), ids[rep], others)
+        entries = [(int(nodes[members[k]]), records[k]) for k in range(lo, hi)]
+        yield int(nodes[members[lo]]), (int(nodes[rep]), entries)
+
+
+def _local_pairs(nodes: np.ndarray, rows: Iterable[tuple[int, int, float, float]]) -> Verified:
+    """Verified pairs (i, j, jaccard, containment) of document numbers, over positions into
+    `nodes` (ascending, holding both ends of every pair)."""
+    table = list(rows)
+    pairs = np.array([r[:2] for r in table], dtype=np.int64).reshape(-1, 2)
+    jac = np.array([r[2] for r in table], dtype=np.float64)
+    con = np.array([r[3] for r in table], dtype=np.float64)
+    return Verified(np.searchsorted(nodes, pairs), jac, con)
 
 
 @dataclass(frozen=True)
 class _SettleTask:
-    """Executor side: (root, [(node, figures, shingle set, id)]) of one connected component ->
-    its final clusters as `Group`s, by the cluster stage on the sets in memory."""
+    """Executor side: (root, ([(node, figures, shingle set, id)], [(i, j, jaccard,
+    containment)])) of one connected component, its members and verified pairs -> its final
+    clusters as `Group`s, by the cluster stage on the sets in memory."""
 
     cfg: ClusterConfig
     own: Any  # Broadcast of verify.Own
 
-    def __call__(self, kv: tuple[int, Iterable[tuple[int, Any, bytes, Any]]]) -> Iterator[Group]:
-        rows = sorted(kv[1], key=lambda r: r[0])
+    def __call__(self, kv: tuple[int, tuple[Iterable[Any], Iterable[Any]]]) -> Iterator[Group]:
+        rows = sorted(kv[1][0], key=lambda r: r[0])
         nodes = np.array([r[0] for r in rows], dtype=np.int64)
         figures = Figures.from_rows([r[1] for r in rows])
-        sets = [np.frombuffer(r[2], dtype=np.uint32) for r in rows]
-        offsets = np.zeros(len(sets) + 1, dtype=np.int64)
-        np.cumsum([s.size for s in sets], out=offsets[1:])
-        data = np.concatenate(sets) if sets else np.empty(0, dtype=np.uint32)
+        data, offsets = _concatenated([r[2] for r in rows])
         own = self.own.value
 
         def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return similarities(data, offsets, np.stack([reps, others], axis=1), own)
 
+        def repeated(docs: np.ndarray) -> np.ndarray:
+            return repeated_shares(data, offsets[docs], offsets[docs + 1], own.table)
+
         everyone = np.arange(nodes.size)
-        found = settle(everyone, np.array([0, nodes.size]), figures, similarity, self.cfg)
+        found = settle(
+            everyone,
+            np.array([0, nodes.size]),
+            figures,
+            similarity,
+            self.cfg,
+            verified=_local_pairs(nodes, kv[1][1]),
+            repeated=repeated,
+        )
         yield from _groups(found, nodes, [r[3] for r in rows])
 
 
 def _render(kv: tuple[Group, int]) -> tuple[int, bytes, list[tuple[int, Fate]]]:
     """A numbered cluster's clusters.jsonl line and the fates of its members."""
-    (_, (rep, rep_id, others)), number = kv
-    line = cluster_line(make_cluster(number, rep_id, ((i, j, c) for _, i, j, c in others)))
-    fates: list[tuple[int, Fate]] = [(rep, (None, number))]
-    fates += [(node, (rep_id, number)) for node, *_ in others]
+    (_, (rep, entries)), number = kv
+    first = next(m for node, m in entries if node == rep)
+    others = [(node, m) for node, m in entries if node != rep]
+    line = cluster_line(make_cluster(number, first, (m for _, m in others)))
+    fates = [(rep, Fate.of(first, number, None))]
+    fates += [(node, Fate.of(m, number, first.id)) for node, m in others]
     return number, line, fates

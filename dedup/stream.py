@@ -15,9 +15,12 @@ Two ways, both deterministic and using the same stages as `deduplicate`:
   corpus is seen, so one pass compares whole texts; use `DedupIndex` on crawls with frames.
 
 A batch is a list of dicts, a dict of columns (a HuggingFace batch), a `pyarrow.RecordBatch`
-or `Table`, or a `pandas.DataFrame`; it comes back as the same type with three fields added:
-`dedup_cluster` (int or null), `dedup_keep` (bool), `dedup_duplicate_of` (the kept
-document's id, or null). Without an id field, a document's id is its position in the stream.
+or `Table`, or a `pandas.DataFrame`; it comes back as the same type with the fields
+`dedup run --annotate` adds (`FIELDS`): `dedup_cluster` (int or null), `dedup_keep` (bool),
+`dedup_duplicate_of` (the kept document's id, or null), and why a document is in its cluster:
+`dedup_via` (the member it was verified against), `dedup_via_jaccard`,
+`dedup_via_containment` and `dedup_repeated_share`. Without an id field, a
+document's id is its position in the stream.
 Texts are never held: only signatures, shingle sets on disk and a few numbers per document.
 """
 
@@ -34,20 +37,27 @@ from numba import njit, types
 from numba.typed import Dict
 
 from .against import match_index, own_table
+from .cluster import member_records, round_similarity
 from .config import Config
 from .errors import DedupError, InputError
 from .index import Found, Ids, TwoPassIndex
+from .io.outdir import ANNOTATED_COLUMNS, Fate, Fields, fate_fields
 from .lsh import band_keys, resolve_params
 from .parallel import batched
 from .persist import Entries, Index, entries
 from .sign import sign_texts
 from .store import Extent, ShingleStore, write_segment
+from .types import Member
 from .verify import Own, is_match, stored_similarities
 
 CLUSTER = "dedup_cluster"
 KEEP = "dedup_keep"
 DUPLICATE_OF = "dedup_duplicate_of"
-FIELDS = (CLUSTER, KEEP, DUPLICATE_OF)
+VIA = "dedup_via"
+# The fields added, as `dedup run --annotate` adds them: the three above, then why a document
+# is in its cluster (dedup_via, dedup_via_jaccard, dedup_via_containment,
+# dedup_repeated_share).
+FIELDS = tuple(name for name, _ in ANNOTATED_COLUMNS)
 
 _SOURCE = "<batch>"  # what InputError names: a batch has no file
 
@@ -102,17 +112,20 @@ def _texts(values: list[Any]) -> list[str]:
     return values
 
 
-def _annotated(
-    batch: Any, id_field: str, cluster: list[int | None], keep: list[bool], dup: list[Any]
-) -> Any:
-    """`batch` as the same type with the three fields added (replacing any already there)."""
-    values = {CLUSTER: cluster, KEEP: keep, DUPLICATE_OF: dup}
+def _annotated(batch: Any, id_field: str, rows: list[Fields]) -> Any:
+    """`batch` as the same type with the annotate fields (`FIELDS`; `rows`: each record's,
+    as `fate_fields` gives them) added, replacing any already there."""
+    values: dict[str, list[Any]] = {name: [] for name in FIELDS}
+    for row in rows:
+        for name, value in row:
+            values[name].append(value)
     pa, pd = _module("pyarrow"), _module("pandas")
     if pa is not None and isinstance(batch, (pa.RecordBatch, pa.Table)):
         schema = batch.schema
         # Explicit types, so a batch without any duplicate does not get a "null" column.
         id_type = schema.field(id_field).type if id_field in schema.names else pa.int64()
-        typed = {CLUSTER: pa.int64(), KEEP: pa.bool_(), DUPLICATE_OF: id_type}
+        typed = {n: pa.type_for_alias(t) for n, t in ANNOTATED_COLUMNS}
+        typed |= {DUPLICATE_OF: id_type, VIA: id_type}
         names = [n for n in schema.names if n not in values]
         arrays = [batch.column(n) for n in names]
         fields = [schema.field(n) for n in names]
@@ -122,19 +135,20 @@ def _annotated(
         cls = pa.Table if isinstance(batch, pa.Table) else pa.RecordBatch
         return cls.from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
     if pd is not None and isinstance(batch, pd.DataFrame):
-        return batch.assign(
-            **{
-                CLUSTER: pd.array(cluster, dtype="Int64"),
-                KEEP: np.array(keep, dtype=bool),
-                DUPLICATE_OF: pd.Series(dup, index=batch.index, dtype=object),
-            }
-        )
+        typed = {n: "Float64" for n, t in ANNOTATED_COLUMNS if t == "double"}
+        typed |= {CLUSTER: "Int64"}
+        columns = {
+            name: pd.array(vals, dtype=typed[name])
+            if name in typed
+            else np.array(vals, dtype=bool)
+            if name == KEEP
+            else pd.Series(vals, index=batch.index, dtype=object)
+            for name, vals in values.items()
+        }
+        return batch.assign(**columns)
     if isinstance(batch, Mapping):
         return {**batch, **values}
-    return [
-        {**r, CLUSTER: c, KEEP: k, DUPLICATE_OF: d}
-        for r, c, k, d in zip(batch, cluster, keep, dup, strict=True)
-    ]
+    return [{**r, **dict(row)} for r, row in zip(batch, rows, strict=True)]
 
 
 def _register(ids: Ids, given: list[Any] | None, count: int) -> list[Any]:
@@ -201,6 +215,7 @@ class DedupIndex:
         self._index: TwoPassIndex | None = TwoPassIndex(config, workdir)
         self._ids = self._index.ids
         self._found: Found | None = None
+        self._records: list[Member] = []
         self._position = 0  # pass two, for batches without ids
 
     def __len__(self) -> int:
@@ -223,9 +238,10 @@ class DedupIndex:
             raise DedupError("DedupIndex.finish() called twice")
         index, self._index = self._index, None
         self._found = index.finish()
+        self._records = member_records(self._found.clusters, self._ids.ids)
 
     def annotate(self, batch: Any) -> Any:
-        """Pass two: `batch` with dedup_cluster, dedup_keep and dedup_duplicate_of added."""
+        """Pass two: `batch` with the annotate fields (`FIELDS`) added."""
         if self._found is None:
             raise DedupError("DedupIndex.annotate before finish()")
         texts, ids = _columns(batch, self.text_field, self.id_field)
@@ -239,17 +255,9 @@ class DedupIndex:
                 docs = [self._ids.find(i) for i in ids]
             except KeyError as e:
                 raise InputError(_SOURCE, f"id {e.args[0]!r} was not added in pass one") from e
-        names = self._ids.ids
-        cluster_of, duplicate_of = self._found.cluster_of, self._found.duplicate_of
-        cluster: list[int | None] = []
-        keep: list[bool] = []
-        dup: list[Any] = []
-        for d in docs:
-            c, r = int(cluster_of[d]), int(duplicate_of[d])
-            cluster.append(c if c >= 0 else None)
-            keep.append(r < 0)
-            dup.append(names[r] if r >= 0 else None)
-        return _annotated(batch, self.id_field, cluster, keep, dup)
+        found, names, records = self._found, self._ids.ids, self._records
+        rows = [fate_fields(found.fate(d, names, records), annotate=True) for d in docs]
+        return _annotated(batch, self.id_field, rows)
 
     def close(self) -> None:
         """Remove the temporary shingle sets (done by `finish`; for an abandoned index)."""
@@ -371,7 +379,8 @@ class Deduplicator:
         return len(self._ids)
 
     def annotate(self, batch: Any) -> Any:
-        """`batch` with dedup_cluster, dedup_keep and dedup_duplicate_of added."""
+        """`batch` with the annotate fields (`FIELDS`) added: `dedup_via` is the earliest
+        document it matches, and nothing is set aside as repeated text."""
         if self._dir is None:
             raise DedupError("Deduplicator.annotate after close()")
         texts, ids = _columns(batch, self.text_field, self.id_field)
@@ -380,29 +389,29 @@ class Deduplicator:
         _register(self._ids, ids, len(texts))
         hi = lo + len(texts)
         matched = self._match(texts, lo, hi) if texts else {}
-        cluster: list[int | None] = []
-        keep: list[bool] = []
-        dup: list[Any] = []
+        rows: list[Fields] = []
         root = self._root.reserve(len(texts))
+        names = self._ids.ids
         for j in range(lo, hi):
             earlier = matched.get(j)
             if earlier is None:
                 root[j] = j
-                cluster.append(None)
-                keep.append(True)
-                dup.append(None)
+                rows.append(fate_fields(None, annotate=True))
                 continue
-            r = int(root[earlier])  # earlier < j: already decided
+            first, jac, con = earlier
+            r = int(root[first])  # first < j: already decided
             root[j] = r
-            cluster.append(self._clusters.setdefault(r, len(self._clusters)))
-            keep.append(False)
-            dup.append(self._ids.ids[r])
+            number = self._clusters.setdefault(r, len(self._clusters))
+            # One pass sets no repeated text aside.
+            fate = Fate(names[r], number, names[first], jac, con, 0.0)
+            rows.append(fate_fields(fate, annotate=True))
         self._root.size = hi
-        return _annotated(batch, self.id_field, cluster, keep, dup)
+        return _annotated(batch, self.id_field, rows)
 
-    def _match(self, texts: list[str], lo: int, hi: int) -> dict[int, int]:
+    def _match(self, texts: list[str], lo: int, hi: int) -> dict[int, tuple[int, float, float]]:
         """Sign and index documents lo..hi-1; for each that matches an earlier document, the
-        earliest one it matches."""
+        earliest one it matches and their (jaccard, containment), rounded as the outputs
+        give them."""
         assert self._dir is not None
         cfg = self.config
         signed = sign_texts(texts, cfg.normalize, cfg.shingle, cfg.signature)
@@ -427,9 +436,12 @@ class Deduplicator:
         # Repeated text needs the whole corpus: one pass compares whole texts.
         own = Own(min_own=cfg.verify.min_own)
         jac, con = stored_similarities(self._reader(docs), local, own)
-        found: dict[int, int] = {}
-        for earlier, later in pairs[is_match(jac, con, cfg.verify)].tolist():
-            found.setdefault(later, earlier)  # rows come earliest first
+        found: dict[int, tuple[int, float, float]] = {}
+        ok = is_match(jac, con, cfg.verify)
+        rows = zip(pairs[ok].tolist(), jac[ok].tolist(), con[ok].tolist(), strict=True)
+        for (earlier, later), j, c in rows:
+            # Rows come earliest first.
+            found.setdefault(later, (earlier, round_similarity(j), round_similarity(c)))
         return found
 
     def _reader(self, docs: np.ndarray) -> ShingleStore:
@@ -526,8 +538,8 @@ class PersistentIndex:
             index.describe(s, p)[0] if s >= 0 else None
             for s, p in zip(m.segment.tolist(), m.position.tolist(), strict=True)
         ]
-        keep = [d is None for d in dup]
-        return _annotated(batch, self.id_field, [None] * len(ids), keep, dup)
+        rows = [fate_fields(None if d is None else Fate(d, None), annotate=True) for d in dup]
+        return _annotated(batch, self.id_field, rows)
 
     def add(self, batch: Any) -> str | None:
         """Commit the batch's documents as a new segment; its name (None for an empty batch)."""
@@ -562,7 +574,7 @@ class DocumentLike(Protocol):
 
 class DedupStep:
     """A pipeline step for datatrove-style executors: `run(data, rank, world_size)` takes
-    documents and yields them with dedup_cluster, dedup_keep and dedup_duplicate_of in their
+    documents and yields them with the annotate fields (`FIELDS`) in their
     `metadata` (or, with `drop_duplicates`, yields only the kept ones).
 
     One pass (`Deduplicator`) by default. `two_pass=True` gives the `deduplicate` result (the

@@ -105,11 +105,18 @@ class Figures:
 
 @dataclass(frozen=True)
 class Member:
-    """A cluster member with its exact similarity to the cluster's representative."""
+    """A cluster member with its exact similarity to the cluster's representative, and why it
+    is in the cluster (`cluster.joined_via`): the member it was verified against (`via`;
+    None for the representative), that pair's similarity, and the share of its shingles set
+    aside as repeated text (0 when none)."""
 
     id: str
     jaccard: float
     containment: float
+    via: str | None = None
+    via_jaccard: float | None = None
+    via_containment: float | None = None
+    repeated_share: float = 0.0
 
 
 @dataclass(frozen=True)

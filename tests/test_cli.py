@@ -38,8 +38,19 @@ def _check_seed_run(out: Path, ids: set[str]) -> None:
         "id": cluster["representative"],
         "jaccard": 1.0,
         "containment": 1.0,
+        "via": None,
+        "via_jaccard": None,
+        "via_containment": None,
+        "repeated_share": 0.0,
     }
-    assert set(cluster["members"][1]) == {"id", "jaccard", "containment"}
+    member = cluster["members"][1]
+    assert set(member) == set(cluster["members"][0])
+    # Verified against the representative itself: the pair is the one measured against it.
+    assert member["via"] == cluster["representative"]
+    assert (member["via_jaccard"], member["via_containment"]) == (
+        member["jaccard"],
+        member["containment"],
+    )
     kept = {r["id"] for r in _jsonl(out / "kept.jsonl")}
     removed = _jsonl(out / "removed.jsonl")
     assert kept == ids - {"000_fa5b47ae513dff0c.txt"}

@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import UnionFind, grouped, groups, representatives, settle, split_chains
+from dedup.cluster import (
+    Clusters,
+    UnionFind,
+    Verified,
+    cluster,
+    cluster_records,
+    grouped,
+    groups,
+    representatives,
+    settle,
+    split_chains,
+)
 from dedup.config import ClusterConfig, Config, RefineConfig
 from dedup.errors import ConfigError
 from dedup.normalize import normalize, normalize_measured
@@ -429,3 +440,91 @@ def test_cleanest_needs_similarities() -> None:
 def test_representative_is_checked() -> None:
     with pytest.raises(ConfigError):
         ClusterConfig("cleanest-ish")  # type: ignore[arg-type]
+
+
+# --- why each member is in its cluster ------------------------------------------------------
+
+
+def _pair_similarity(known: dict[frozenset[int], tuple[float, float]]):
+    """(jaccard, containment) of the listed pairs, 0 for the others."""
+
+    def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = zip(reps.tolist(), others.tolist(), strict=True)
+        sims = [known.get(frozenset(row), (0.0, 0.0)) for row in rows]
+        return np.array([s[0] for s in sims]), np.array([s[1] for s in sims])
+
+    return similarity
+
+
+# A (0) is the longest. Verified pairs: A-B, B-C, A-D, C-D, B-G, G-F. G is not even loosely
+# like A (split off, alone); F is (it stays), but its only verified pair is with G.
+CHAIN_IDS = ["A", "B", "C", "D", "G", "F"]
+CHAIN_PAIRS = [(0, 1, 0.9, 0.95), (1, 2, 0.7, 0.85), (0, 3, 0.65, 0.9), (2, 3, 0.75, 0.8),
+               (1, 4, 0.7, 0.9), (4, 5, 0.8, 0.9)]  # fmt: skip
+CHAIN_MEASURED = {(0, 1): (0.9, 0.95), (0, 2): (0.4, 0.6), (0, 3): (0.65, 0.9),
+                  (0, 4): (0.1, 0.2), (0, 5): (0.35, 0.55)}  # fmt: skip
+
+
+def _chain(rows: list[tuple[int, int, float, float]]) -> Clusters:
+    pairs = np.array([r[:2] for r in rows], dtype=np.int64)
+    verified = Verified(pairs, np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
+    sim = _pair_similarity({frozenset(k): v for k, v in CHAIN_MEASURED.items()})
+    figures = Figures.lengths_only([100, 50, 50, 50, 50, 50])
+    return cluster(6, verified, figures, sim, LONGEST, repeated=lambda d: d / 10)
+
+
+def test_each_member_is_joined_via_the_member_it_was_verified_against() -> None:
+    found = _chain(CHAIN_PAIRS)
+    [record] = cluster_records(found, CHAIN_IDS)
+    why = {m.id: (m.via, m.via_jaccard, m.via_containment) for m in record.members}
+    assert record.representative == "A" and set(why) == {"A", "B", "C", "D", "F"}
+    assert why["A"] == (None, None, None)  # the representative
+    assert why["B"] == ("A", 0.9, 0.95)
+    assert why["D"] == ("A", 0.65, 0.9)
+    # C is one pair from B and from D, both one pair from A: D's pair is the closer.
+    assert why["C"] == ("D", 0.75, 0.8)
+    # F's path went through G, which left: F is there by its measure against A.
+    assert why["F"] == ("A", 0.35, 0.55)
+    # Similarities to the representative are still the measured ones; shares as given.
+    assert {m.id: m.jaccard for m in record.members}["C"] == 0.4
+    assert {m.id: m.repeated_share for m in record.members} == {
+        "A": 0.0, "B": 0.1, "C": 0.2, "D": 0.3, "F": 0.5}  # fmt: skip
+
+
+def test_via_does_not_depend_on_the_order_of_the_pairs() -> None:
+    first = _chain(CHAIN_PAIRS)
+    rng = random.Random(3)
+    for _ in range(5):
+        rows = [(b, a, j, c) if rng.random() < 0.5 else (a, b, j, c) for a, b, j, c in CHAIN_PAIRS]
+        rng.shuffle(rows)
+        found = _chain(rows)
+        assert found.via.tolist() == first.via.tolist()
+        assert found.via_jaccard.tolist()[1:] == first.via_jaccard.tolist()[1:]
+
+
+def test_ties_go_to_the_earliest_member() -> None:
+    # 3 is one pair from 1 and from 2 (equal Jaccard), both one pair from 0.
+    rows = [(0, 1, 0.9, 0.9), (0, 2, 0.9, 0.9), (1, 3, 0.7, 0.8), (2, 3, 0.7, 0.9)]
+    pairs = np.array([r[:2] for r in rows])
+    verified = Verified(pairs, np.array([r[2] for r in rows]), np.array([r[3] for r in rows]))
+    sim = _pair_similarity({frozenset((0, k)): (0.9, 0.9) for k in (1, 2, 3)})
+    found = cluster(4, verified, Figures.lengths_only([9, 5, 5, 5]), sim, LONGEST)
+    assert found.via.tolist() == [-1, 0, 0, 1]
+    assert found.via_containment.tolist()[1:] == [0.9, 0.9, 0.8]
+    assert found.repeated_share.tolist() == [0.0] * 4  # none measured: none set aside
+
+
+def test_a_run_says_a_truncated_copy_was_joined_via_the_copy_it_matches() -> None:
+    # A; B, its first 60%; C, its first half and text of its own. C matches B (B holds most
+    # of C) but not A; it is loosely like A, so it stays in A's cluster, joined via B.
+    rng = random.Random(5)
+    x, own = _article(rng, 3000), _article(rng, 600)
+    texts = {"A": x, "B": x[:1800], "C": x[:1500] + own}
+    result = deduplicate([Doc(k, v) for k, v in texts.items()], Config(cluster=LONGEST, jobs=1))
+    [found] = result.clusters
+    members = {m.id: m for m in found.members}
+    assert found.representative == "A" and set(members) == {"A", "B", "C"}
+    assert members["B"].via == "A" and members["C"].via == "B"
+    assert members["C"].via_containment >= 0.8 > members["C"].containment  # a match with B only
+    assert members["B"].via_jaccard == members["B"].jaccard  # verified against A itself
+    assert result.removed["C"] == ("A", 0)  # still a duplicate of the member kept

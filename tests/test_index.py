@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.cluster import Clusters, cluster
+from dedup.cluster import Clusters, Verified, cluster
 from dedup.config import Config, LSHConfig
 from dedup.errors import InputError
 from dedup.index import Found, Ids, TwoPassIndex
@@ -157,7 +157,9 @@ def _every_pair(texts: list[str], config: Config = CONFIG) -> Clusters:
     def similarity(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return similarities(signed.shingles, offsets, np.stack([a, b], axis=1), own)
 
-    matched = pairs[is_match(*similarity(pairs[:, 0], pairs[:, 1]), config.verify)]
+    jac, con = similarity(pairs[:, 0], pairs[:, 1])
+    ok = is_match(jac, con, config.verify)
+    matched = Verified(pairs[ok], jac[ok], con[ok])
     return cluster(len(texts), matched, signed.figures, similarity, config.cluster)
 
 

@@ -470,11 +470,21 @@ def test_annotate_parquet_adds_typed_columns(seeds_dir: Path, tmp_path: Path) ->
         "dedup_cluster",
         "dedup_keep",
         "dedup_duplicate_of",
+        "dedup_via",
+        "dedup_via_jaccard",
+        "dedup_via_containment",
+        "dedup_repeated_share",
     ]
     assert out.schema.field("dedup_cluster").type == pa.int64()
     assert out.schema.field("dedup_keep").type == pa.bool_()
+    assert out.schema.field("dedup_via_jaccard").type == pa.float64()
     assert out.column("dedup_keep").to_pylist() == [False, True, True, True, True]
     assert out.column("dedup_duplicate_of").to_pylist() == ["001", None, None, None, None]
+    assert out.column("dedup_via").to_pylist() == ["001", None, None, None, None]
+    assert out.column("dedup_repeated_share").to_pylist() == [0.0, 0.0, None, None, None]
+    [line] = (tmp_path / "out" / "clusters.jsonl").read_text("utf-8").splitlines()
+    member = json.loads(line)["members"][1]
+    assert out.column("dedup_via_jaccard")[0].as_py() == member["via_jaccard"]
     assert out.select(table.schema.names).to_pylist() == table.to_pylist()
 
 

@@ -5,7 +5,13 @@ from helpers import framed_site_pages
 
 from dedup.config import Config, RepeatConfig
 from dedup.pipeline import deduplicate
-from dedup.repeats import RepeatCounter, estimated_similarities, group_roots, same_group
+from dedup.repeats import (
+    RepeatCounter,
+    estimated_similarities,
+    group_roots,
+    repeated_shares,
+    same_group,
+)
 from dedup.types import Doc
 
 
@@ -63,3 +69,23 @@ def test_groups_join_versions_not_a_bare_frame() -> None:
     linked = same_group(pairs, jac, con, sizes, RepeatConfig())
     assert linked.tolist() == [True, False]  # 2 is small: held whole, but not a version
     assert group_roots(4, pairs, linked).tolist() == [0, 2]  # 3 is in no candidate pair
+
+
+def test_shares_count_the_shingles_set_aside() -> None:
+    table = np.zeros(8, dtype=np.uint8)
+    table[[1, 3]] = 1  # slots of repeated shingles
+    data = np.array([1, 2, 3, 4, 9, 11, 5], dtype=np.uint32)  # 9 and 11 fall in slots 1, 3
+    starts, ends = np.array([0, 4, 6, 7]), np.array([4, 6, 7, 7])
+    assert repeated_shares(data, starts, ends, table).tolist() == [0.5, 1.0, 0.0, 0.0]
+
+
+def test_members_say_how_much_repeated_text_was_set_aside() -> None:
+    # The repost: bare, and in each site's frame (2 x 70 characters around 700).
+    texts = framed_site_pages(frame=70, article=700)
+    for min_groups, framed in ((4, (0.1, 0.25)), (0, (0.0, 0.0))):
+        cfg = Config(jobs=1, repeat=RepeatConfig(min_groups=min_groups))
+        result = deduplicate([Doc(k, v) for k, v in texts.items()], cfg)
+        [repost] = [c for c in result.clusters if len(c.members) == 4]
+        shares = {m.id: m.repeated_share for m in repost.members}
+        assert shares.pop("repost-bare") == 0.0
+        assert all(framed[0] <= s <= framed[1] for s in shares.values()), shares

@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 
 import dedup.report as report_mod
 from dedup.chars import fold_chars
-from dedup.config import NormalizeConfig
+from dedup.config import ClusterConfig, Config, NormalizeConfig
 from dedup.errors import ConfigError, InputError
 from dedup.normalize import normalize
+from dedup.pipeline import run
 from dedup.report import ReportConfig, build_report
 from dedup.report.diff import align, diff_texts, noise_spans, split_paragraphs
 from dedup.report.render import md_code, md_fence, page_name
@@ -803,3 +804,27 @@ def test_report_progress_lines() -> None:
     tty = ProgressPrinter(term, tty=True, clock=lambda: now[0])
     tty.pages(0, 5)
     assert term.getvalue() == "\r\x1b[Kdedup [report] 0/5 cluster pages, elapsed 0:00:00"
+
+
+def test_a_member_page_says_what_the_member_was_verified_against(tmp_path: Path) -> None:
+    # C matches B (B holds most of C), not A, the member kept: the run says so, and the
+    # report shows it, B's id escaped as any id is.
+    rng = np.random.default_rng(5)
+    x = "".join(chr(c) for c in rng.integers(0x4E00, 0x4E00 + 3000, 3000))
+    own = "".join(chr(c) for c in rng.integers(0x4E00, 0x4E00 + 3000, 600))
+    docs = [("A", x), ("<i>B</i>", x[:1800]), ("C", x[:1500] + own)]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs), "utf-8")
+    run([str(path)], tmp_path / "out", Config(cluster=ClusterConfig("longest"), jobs=1))
+    build_report(tmp_path / "out")
+    page = tmp_path / "out" / "report" / "clusters" / "000000"
+    md, html_page = (
+        page.with_suffix(".md").read_text("utf-8"),
+        page.with_suffix(".html").read_text("utf-8"),
+    )
+    [line] = (tmp_path / "out" / "clusters.jsonl").read_text("utf-8").splitlines()
+    c = {m["id"]: m for m in json.loads(line)["members"]}["C"]
+    figures = f"Jaccard {c['via_jaccard']:.3f}, containment {c['via_containment']:.3f}"
+    assert f"> Verified against `<i>B</i>`: {figures}; 0.0% of its shingles" in md
+    assert f'Verified against <code class="id">&lt;i&gt;B&lt;/i&gt;</code>: {figures}' in html_page
+    assert md.count("Verified against `A`") == 1  # B, verified against the member kept

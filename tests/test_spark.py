@@ -590,3 +590,34 @@ def test_several_inputs_give_ids_that_lead_with_the_input(
         f"{tmp_path}/y/part-0.txt",
         str(lone),
     }
+
+
+def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any) -> None:
+    # C matches B (B holds most of C), not A, the member kept: joined via B. Framed reposts
+    # have their frames set aside as repeated text.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pages = framed_site_pages(frame=70, article=700)
+    rng = random.Random(5)
+    x, own = (
+        "".join(chr(rng.randrange(0x4E00, 0x4E00 + 3000)) for _ in range(k)) for k in (3000, 600)
+    )
+    pages |= {"A": x, "B": x[:1800], "C": x[:1500] + own}
+    for name, text in pages.items():
+        (folder / f"{name}.txt").write_text(text, "utf-8")
+    config = Config(
+        cluster=ClusterConfig("longest"),
+        repeat=RepeatConfig(min_groups=4),
+        output=OutputConfig(annotate=True),
+        jobs=1,
+    )
+    _both([str(folder)], tmp_path, config, spark)
+    # The same from the driver, with every component larger than `max_component`.
+    run_spark([str(folder)], tmp_path / "driver", config, spark=spark, max_component=2)
+    for name in ("clusters.jsonl", "annotated.jsonl"):
+        assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    lines = (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8").splitlines()
+    members = {m["id"]: m for line in lines for m in json.loads(line)["members"]}
+    assert members["C.txt"]["via"] == "B.txt" and members["B.txt"]["via"] == "A.txt"
+    assert members["s1-repost.txt"]["repeated_share"] > 0.1
+    assert members["repost-bare.txt"]["repeated_share"] == 0.0

@@ -34,8 +34,9 @@ def test_spooled_lines_take_the_run_fields_exactly(
     record: dict, rep: str, cluster: int, annotate: bool
 ) -> None:
 
+    why = [("dedup_via", rep), ("dedup_via_jaccard", cluster / 7), ("dedup_repeated_share", None)]
     fields = (
-        [("dedup_cluster", cluster), ("dedup_keep", False), ("dedup_duplicate_of", rep)]
+        [("dedup_cluster", cluster), ("dedup_keep", False), ("dedup_duplicate_of", rep), *why]
         if annotate
         else [("duplicate_of", rep), ("cluster", cluster)]
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from dedup import Config, DedupIndex, Deduplicator, Doc, deduplicate
 from dedup.config import ClusterConfig
 from dedup.errors import DedupError, InputError
 from dedup.stream import FIELDS
+from dedup.types import Member
 
 PAIR_OLD, PAIR_NEW = "000_fa5b47ae513dff0c.txt", "001_096293c0fedcb6b3.txt"
 CONFIG = Config(jobs=1)
@@ -31,21 +33,35 @@ def _corpus(seed_texts: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def _expected(records: list[dict[str, Any]], config: Config) -> dict[str, tuple]:
-    """(dedup_cluster, dedup_keep, dedup_duplicate_of) per id, from deduplicate()."""
+    """The annotate fields (`FIELDS`: dedup_cluster, dedup_keep, dedup_duplicate_of, then
+    why a member is in its cluster) per id, from deduplicate()."""
     result = deduplicate([Doc(r["id"], r["text"]) for r in records], config)
     cluster_of = {m.id: c.cluster for c in result.clusters for m in c.members}
+    member = {m.id: m for c in result.clusters for m in c.members}
+    none = (None, None, None, None)
     return {
         r["id"]: (
             cluster_of.get(r["id"]),
             r["id"] not in result.removed,
             result.removed[r["id"]][0] if r["id"] in result.removed else None,
+            *(_why(member[r["id"]]) if r["id"] in member else none),
         )
         for r in records
     }
 
 
+def _why(m: Member) -> tuple:
+    return (m.via, m.via_jaccard, m.via_containment, m.repeated_share)
+
+
 def _fields(records: list[dict[str, Any]]) -> dict[str, tuple]:
+    """The annotate fields of every record, by id."""
     return {r["id"]: tuple(r[f] for f in FIELDS) for r in records}
+
+
+def _fates(records: list[dict[str, Any]]) -> dict[str, tuple]:
+    """(dedup_cluster, dedup_keep, dedup_duplicate_of) of every record, by id."""
+    return {k: v[:3] for k, v in _fields(records).items()}
 
 
 def _batches(records: list[Any], size: int) -> list[list[Any]]:
@@ -76,10 +92,15 @@ def test_two_pass_longest_kept_on_seeds(seed_texts: dict[str, str]) -> None:
     index = DedupIndex(CONFIG)
     index.add(records)
     index.finish()
-    got = _fields(index.annotate(records))
+    annotated = index.annotate(records)
+    got = _fates(annotated)
     assert got[PAIR_NEW] == (0, True, None)
     assert got[PAIR_OLD] == (0, False, PAIR_NEW)
     assert {v for k, v in got.items() if k not in (PAIR_OLD, PAIR_NEW)} == {(None, True, None)}
+    why = {k: v[3:] for k, v in _fields(annotated).items()}
+    assert why[PAIR_NEW] == (None, None, None, 0.0)  # the representative: in, but via nothing
+    assert why[PAIR_OLD][0] == PAIR_NEW and 0.6 < why[PAIR_OLD][1] < why[PAIR_OLD][2] <= 1
+    assert why["002_330fed40d821b570.txt"] == (None, None, None, None)  # in no cluster
 
 
 def _as(kind: str, records: list[dict[str, Any]]) -> Any:
@@ -144,8 +165,13 @@ def test_arrow_types_are_fixed_even_without_duplicates(kind: str) -> None:
     assert schema.field("dedup_cluster").type == pa.int64()
     assert schema.field("dedup_keep").type == pa.bool_()
     assert schema.field("dedup_duplicate_of").type == pa.string()  # the id column's type
+    assert schema.field("dedup_via").type == pa.string()
+    assert schema.field("dedup_via_jaccard").type == pa.float64()
+    assert schema.field("dedup_repeated_share").type == pa.float64()
     assert out.to_pylist() == [{**records[0], "dedup_cluster": None, "dedup_keep": True,
-                                "dedup_duplicate_of": None}]  # fmt: skip
+                                "dedup_duplicate_of": None, "dedup_via": None,
+                                "dedup_via_jaccard": None, "dedup_via_containment": None,
+                                "dedup_repeated_share": None}]  # fmt: skip
 
 
 def test_without_ids_positions_are_ids(seed_texts: dict[str, str]) -> None:
@@ -195,7 +221,7 @@ def _online(records: list[dict[str, Any]], size: int, tmp_path: Path) -> list[di
 
 def test_online_first_seen_is_kept(seed_texts: dict[str, str], tmp_path: Path) -> None:
     records = _corpus(seed_texts)
-    got = _fields(_online(records, 4, tmp_path))
+    got = _fates(_online(records, 4, tmp_path))
     # One pass cannot wait for the longest version: the first one seen stays.
     assert got[PAIR_OLD] == (None, True, None)
     assert got[PAIR_NEW] == (0, False, PAIR_OLD)
@@ -229,6 +255,12 @@ def test_online_points_to_the_kept_document(tmp_path: Path) -> None:
     assert (second["dedup_keep"], second["dedup_duplicate_of"]) == (False, "a")
     assert (third["dedup_keep"], third["dedup_duplicate_of"]) == (False, "a")
     assert first["dedup_keep"] and first["dedup_cluster"] is None
+    # Why: c was verified against b (it is contained in b), not against the kept a; one pass
+    # sets no repeated text aside.
+    assert (second["dedup_via"], second["dedup_via_containment"]) == ("a", 1.0)
+    assert (third["dedup_via"], third["dedup_via_containment"]) == ("b", 1.0)
+    assert third["dedup_via_jaccard"] < 1.0 and third["dedup_repeated_share"] == 0.0
+    assert first["dedup_via"] is None and first["dedup_repeated_share"] is None
 
 
 def test_online_rejects_duplicate_ids(tmp_path: Path) -> None:
@@ -246,3 +278,24 @@ def test_the_integer_1_and_the_string_1_are_one_id(tmp_path: Path) -> None:
     index.finish()
     (out,) = index.annotate([{"id": "7", "text": "一篇"}])  # found by its text form
     assert out["dedup_keep"] is True
+
+
+def test_two_pass_says_why_as_deduplicate_does() -> None:
+    # C matches B (B holds most of C), not A, the member kept: joined via B.
+    rng = random.Random(5)
+    x, own = (
+        "".join(chr(rng.randrange(0x4E00, 0x4E00 + 3000)) for _ in range(k)) for k in (3000, 600)
+    )
+    records = [
+        {"id": "A", "text": x},
+        {"id": "B", "text": x[:1800]},
+        {"id": "C", "text": x[:1500] + own},
+    ]
+    config = Config(cluster=ClusterConfig("longest"), jobs=1)
+    index = DedupIndex(config)
+    index.add(records[:2])
+    index.add(records[2:])
+    index.finish()
+    got = _fields(index.annotate(records))
+    assert got == _expected(records, config)
+    assert got["C"][:4] == (0, False, "A", "B") and got["B"][3] == "A"

@@ -24,14 +24,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 from .. import __version__
 from ..config import Config
 from ..errors import AccountingError, InputError, OutputError, shown
 from ..progress import Reporter
-from ..types import Cluster, Counts, Skip
+from ..types import Cluster, Counts, Member, Skip
 from .parquet import ParquetSink, with_columns
 from .readers import input_formats
 from .writers import atomic_path, json_bytes, write_chunked
@@ -58,6 +58,10 @@ ANNOTATED_COLUMNS = (
     ("dedup_cluster", "int64"),
     ("dedup_keep", "bool"),
     ("dedup_duplicate_of", "string"),
+    ("dedup_via", "string"),
+    ("dedup_via_jaccard", "double"),
+    ("dedup_via_containment", "double"),
+    ("dedup_repeated_share", "double"),
 )
 RESERVED = frozenset(name for name, _ in (*REMOVED_COLUMNS, *ANNOTATED_COLUMNS))
 # The report's folder (written only into a local OUTDIR).
@@ -80,9 +84,27 @@ REMOTE_REPORT = (
 RERENDER = 1
 PARQUET_ROW = 2
 
-# A document's fate: None when it is in no cluster, else (the id of the document it
-# duplicates, or None for a cluster's representative; the cluster number).
-Fate = tuple[str | None, int | None] | None
+
+class Fate(NamedTuple):
+    """The fate of a document in a cluster (None stands for one in no cluster): the id of
+    the document it duplicates (None for the representative), the cluster number (None for a
+    duplicate of an indexed document that is in no cluster of the run), and why it is in the
+    cluster (`types.Member`)."""
+
+    duplicate_of: Any
+    cluster: int | None
+    via: Any = None
+    via_jaccard: float | None = None
+    via_containment: float | None = None
+    repeated_share: float | None = None
+
+    @classmethod
+    def of(cls, member: Member, cluster: int, duplicate_of: Any) -> Fate:
+        """The fate of a member of cluster number `cluster` (given its record)."""
+        m = member
+        return cls(duplicate_of, cluster, m.via, m.via_jaccard, m.via_containment, m.repeated_share)
+
+
 Fields = list[tuple[str, Any]]
 
 
@@ -430,13 +452,17 @@ def record_line(record: Mapping[str, Any], parquet_row: bool = False) -> tuple[b
     return data, (PARQUET_ROW if parquet_row else 0) | (RERENDER if rerender else 0)
 
 
-def fate_fields(fate: Fate, annotate: bool) -> Fields:
+def fate_fields(fate: Fate | None, annotate: bool) -> Fields:
     """The fields a run adds to a record with this fate: none to a kept record, the removed
     columns to a removed one, the annotated columns to every record with --annotate."""
-    dup, number = (None, None) if fate is None else fate
     if annotate:
-        return [("dedup_cluster", number), ("dedup_keep", dup is None), ("dedup_duplicate_of", dup)]
-    return [] if dup is None else [("duplicate_of", dup), ("cluster", number)]
+        values: tuple[Any, ...] = (None, True, None, None, None, None, None)
+        if fate is not None:
+            values = (fate.cluster, fate.duplicate_of is None, *fate[:1], *fate[2:])
+        return list(zip((name for name, _ in ANNOTATED_COLUMNS), values, strict=True))
+    if fate is None or fate.duplicate_of is None:
+        return []
+    return [("duplicate_of", fate.duplicate_of), ("cluster", fate.cluster)]
 
 
 def with_fields(line: bytes, flags: int, fields: Fields) -> bytes:
@@ -491,13 +517,13 @@ class Records:
     def __exit__(self, *exc: Any) -> Any:
         return self._stack.__exit__(*exc)
 
-    def _count(self, fate: Fate, n: int = 1) -> int:
+    def _count(self, fate: Fate | None, n: int = 1) -> int:
         """Which file a record goes to; counted as kept or removed."""
         removed = fate is not None and fate[0] is not None
         self.counts[removed] += n
         return 0 if self.annotate else int(removed)
 
-    def line(self, data: bytes, flags: int, fate: Fate) -> None:
+    def line(self, data: bytes, flags: int, fate: Fate | None) -> None:
         """A record as its rendered JSON line (JSONL output)."""
         out = self._count(fate)
         self._files[out].write(with_fields(data, flags, fate_fields(fate, self.annotate)))
@@ -508,7 +534,7 @@ class Records:
         assert not self.annotate and self.fmt == "jsonl"
         write_chunked(self._files[self._count(None, count)], data)
 
-    def record(self, record: dict[str, Any], fate: Fate) -> None:
+    def record(self, record: dict[str, Any], fate: Fate | None) -> None:
         """A record as its values (updated in place with the run's fields)."""
         out = self._count(fate)
         record.update(fate_fields(fate, self.annotate))

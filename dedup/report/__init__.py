@@ -348,16 +348,19 @@ def _read_clusters(path: Path) -> tuple[list[Cluster], dict[int, dict[str, dict[
             con = _number(m.get("containment")) if isinstance(m, dict) else None
             if not isinstance(mid, str) or jac is None or con is None:
                 raise InputError(str(path), "each member needs 'id', 'jaccard', 'containment'", n)
-            members.append(Member(mid, jac, con))
-            if len(m) > len(_MEMBER_FIELDS):  # more than id, jaccard and containment
-                more = {k: v for k, v in m.items() if k not in _MEMBER_FIELDS}
+            why = m if isinstance(m.get("via"), str) else {}
+            share = _number(m.get("repeated_share")) or 0.0
+            vj, vc = _number(why.get("via_jaccard")), _number(why.get("via_containment"))
+            members.append(Member(mid, jac, con, why.get("via"), vj, vc, share))
+            more = {k: v for k, v in m.items() if k not in _MEMBER_FIELDS}
+            if more:  # fields beyond these, for the "why it is in" column
                 extras.setdefault(number, {})[mid] = more
         seen.add(number)
         clusters.append(Cluster(number, rep, tuple(members)))
     return clusters, extras
 
 
-_MEMBER_FIELDS = ("id", "jaccard", "containment")
+_MEMBER_FIELDS = frozenset(("id", "jaccard", "containment"))
 
 
 def _find(outdir: Path, run: _RunInfo, wanted: set[str]) -> Iterator[tuple[str, str]]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING, Any
 
 from ..normalize import NoiseCounts
+from ..types import Member
 from .diff import (
     Block,
     ClusterReport,
@@ -293,6 +294,17 @@ def _block_rows_html(blocks: Sequence[Block], n: int) -> str:
     return "\n".join(out)
 
 
+def _why_note(m: Member, code: Callable[[str], str]) -> list[str]:
+    """Why a member is in its cluster (`types.Member`), when clusters.jsonl says."""
+    if m.via is None or m.via_jaccard is None or m.via_containment is None:
+        return []
+    return [
+        f"Verified against {code(m.via)}: Jaccard {_f(m.via_jaccard)}, containment "
+        f"{_f(m.via_containment)}; {m.repeated_share:.1%} of its shingles set aside as "
+        "repeated text."
+    ]
+
+
 def _member_html(n: int, d: MemberDiff, rep: DocText, t: Templates, cfg: ReportConfig) -> str:
     return t.member_html.substitute(
         n=n,
@@ -302,7 +314,9 @@ def _member_html(n: int, d: MemberDiff, rep: DocText, t: Templates, cfg: ReportC
         length=f"{d.doc.length:,}",
         noise=noise_text(d.doc.noise),
         stats=_stats_text(d),
-        notes=_note_html(_doc_cut_notes(d, rep, cfg)),
+        notes=_note_html(
+            _why_note(d.member, lambda i: _id_html(i, cfg)) + _doc_cut_notes(d, rep, cfg)
+        ),
         views=_text_views(d.doc, "this member"),
         rows=_block_rows_html(d.blocks, n),
     )
@@ -679,7 +693,8 @@ def _block_md(b: Block, k: int) -> str:
 
 
 def _member_md(n: int, d: MemberDiff, rep: DocText, t: Templates, cfg: ReportConfig) -> str:
-    notes = _doc_cut_notes(d, rep, cfg)
+    why = _why_note(d.member, lambda i: md_code(short(i, cfg.max_id_chars)))
+    notes = why + _doc_cut_notes(d, rep, cfg)
     return t.member_md.substitute(
         n=n,
         id=md_code(short(d.member.id, cfg.max_id_chars)),
