@@ -161,6 +161,14 @@ def cli() -> None:
     "containment.",
 )
 @click.option(
+    "--differing-numbers",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.verify.numbers,
+    show_default=True,
+    help="Numbers of its own (repeated text set aside) each of two documents must have that "
+    "the other lacks for them to be different records, never merged; 0: off.",
+)
+@click.option(
     "--repeat-min-groups",
     type=click.IntRange(min=0),
     default=_DEFAULTS.repeat.min_groups,
@@ -301,6 +309,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
 
     names = ["id_field", "text_field", "on_error", "ngram", "num_perm", "seed", "lsh_threshold"]
     names += ["bands", "rows", "threshold", "containment", "min_own", "repeat_min_groups"]
+    names += ["differing_numbers"]
     names += ["representative", "output_format"]
     names += ["annotate", "jobs", "batch_size"]
     names += ["max_record_bytes", "max_document_chars", "max_stream_bytes"]

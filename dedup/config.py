@@ -120,11 +120,18 @@ class RepeatConfig:
 class VerifyConfig:
     """A pair is a match when Jaccard >= threshold or containment >= containment, both on the
     documents' own text (repeated text set aside). Containment counts only when both documents
-    have at least `min_own` shingles of their own; below that it is taken as the Jaccard."""
+    have at least `min_own` shingles of their own; below that it is taken as the Jaccard. Two
+    documents that each have at least `numbers` numbers of their own that the other lacks are
+    records about different subjects, never a match (verify.py); 0 turns that off."""
 
     threshold: float = 0.6
     containment: float = 0.8
     min_own: int = 8
+    numbers: int = 4
+
+    def __post_init__(self) -> None:
+        if self.numbers < 0:
+            raise ConfigError(f"numbers must be >= 0 (0: off), got {self.numbers}")
 
 
 @dataclass(frozen=True)
@@ -227,7 +234,7 @@ class Config:
         `-` (every one optional; `format` is `--format`):
 
         >>> Config.from_options(threshold=0.7, ngram=5, on_error="skip").verify
-        VerifyConfig(threshold=0.7, containment=0.8, min_own=8)
+        VerifyConfig(threshold=0.7, containment=0.8, min_own=8, numbers=4)
         """
         unknown = sorted(set(options) - OPTIONS.keys())
         if unknown:
@@ -274,6 +281,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "threshold": ("verify", "threshold"),
     "containment": ("verify", "containment"),
     "min_own": ("verify", "min_own"),
+    "differing_numbers": ("verify", "numbers"),
     "repeat_min_groups": ("repeat", "min_groups"),
     "representative": ("cluster", "representative"),
     "output_format": ("output", "format"),

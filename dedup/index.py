@@ -200,7 +200,7 @@ class TwoPassIndex:
             repeats = self._repeats(n, pairs, sigs)
             del sigs  # not needed past here: the later stages get its memory
             t = _lap(timings, "repeats", t)
-            own = Own(repeats.table, cfg.verify.min_own)
+            own = Own(repeats.table, cfg.verify.min_own, cfg.verify.numbers)
             jac, con = stored_similarities(self.store, pairs, own)
             matched = pairs[is_match(jac, con, cfg.verify)]
             t = _lap(timings, "verify", t)

@@ -319,7 +319,7 @@ class _Run:
         t = time.perf_counter()
         repeats = self._repeats(pairs, sets, signed, bands * rows)
         self.timings["repeats"] = round(time.perf_counter() - t, 4)
-        own = self.sc.broadcast(Own(repeats.table, config.verify.min_own))
+        own = self.sc.broadcast(Own(repeats.table, config.verify.min_own, config.verify.numbers))
         self.own = own
         matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify, own))
         matched = self._keep(matched)

@@ -423,7 +423,7 @@ class Deduplicator:
         docs = np.unique(pairs)
         local = np.searchsorted(docs, pairs)
         # Repeated text needs the whole corpus: one pass compares whole texts.
-        own = Own(min_own=cfg.verify.min_own)
+        own = Own(min_own=cfg.verify.min_own, numbers=cfg.verify.numbers)
         jac, con = stored_similarities(self._reader(docs), local, own)
         found: dict[int, int] = {}
         for earlier, later in pairs[is_match(jac, con, cfg.verify)].tolist():

@@ -2,6 +2,15 @@
 
 Jaccard = |A & B| / |A | B|; containment = |A & B| / min(|A|, |B|), which is how much of the
 shorter version the longer one contains (a truncated copy scores near 1).
+
+Both are taken over the shingles; the numbers of a set (shingle.NUMBER_BIT) can decide two
+documents apart. Records on one template (court rulings, tender notices for different road
+sections) share most of their shingles but put different numbers in the same places: case
+number, amounts, dates, stakes. Versions of one text keep its numbers where they are; a copy
+cut short or in a site's frame lacks some or has others, but in places the other text does
+not have. So when each of two documents has at least `Own.numbers` numbers that the other
+has a different number in place of (repeated text set aside first, such as a frame's fixed
+figures), they are different records and their similarity is 0.
 """
 
 from __future__ import annotations
@@ -12,7 +21,10 @@ import numpy as np
 from numba import njit
 
 from .config import VerifyConfig
+from .shingle import NUMBER_BIT, NUMBER_VALUE_BITS
 from .store import ShingleStore
+
+_FIRST_NUMBER = np.uint32(NUMBER_BIT)
 
 # Shingle bytes read from the store at a time: memory stays flat whatever the corpus size.
 FETCH_BUDGET = 1 << 27
@@ -30,6 +42,7 @@ class Own:
 
     table: np.ndarray = field(default_factory=lambda: NO_REPEATS)
     min_own: int = 1
+    numbers: int = 0  # VerifyConfig.numbers; 0: numbers do not count
 
 
 @njit(cache=True)
@@ -53,6 +66,48 @@ def _own_sets(
     return out, new_starts, new_ends
 
 
+@njit(cache=True, inline="always")
+def _common(data: np.ndarray, x: int, a1: int, y: int, b1: int) -> int:
+    """How many values data[x:a1] and data[y:b1] (each sorted unique) share."""
+    inter = 0
+    # Branch-free merge: which side advances is data-dependent and unpredictable, so
+    # comparisons as increments run about twice as fast as if/elif.
+    while x < a1 and y < b1:
+        va = data[x]
+        vb = data[y]
+        inter += va == vb
+        x += va <= vb
+        y += vb <= va
+    return inter
+
+
+@njit(cache=True)
+def _differing(data: np.ndarray, x: int, a1: int, y: int, b1: int) -> tuple[int, int]:
+    """The numbers of data[x:a1] and of data[y:b1] (sorted number elements, grouped by
+    place) that the other lacks in a place both have."""
+    only_a = 0
+    only_b = 0
+    while x < a1 and y < b1:
+        pa = data[x] >> NUMBER_VALUE_BITS
+        pb = data[y] >> NUMBER_VALUE_BITS
+        xe = x
+        while xe < a1 and data[xe] >> NUMBER_VALUE_BITS == pa:
+            xe += 1
+        ye = y
+        while ye < b1 and data[ye] >> NUMBER_VALUE_BITS == pb:
+            ye += 1
+        if pa == pb:
+            shared = _common(data, x, xe, y, ye)
+            only_a += xe - x - shared
+            only_b += ye - y - shared
+            x, y = xe, ye
+        elif pa < pb:
+            x = xe
+        else:
+            y = ye
+    return only_a, only_b
+
+
 @njit(cache=True)
 def _similarities(
     data: np.ndarray,
@@ -61,6 +116,7 @@ def _similarities(
     pairs: np.ndarray,
     table: np.ndarray,
     min_own: int,
+    numbers: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     m = pairs.shape[0]
     jac = np.empty(m, dtype=np.float64)
@@ -72,18 +128,18 @@ def _similarities(
         j = pairs[p, 1]
         a0, a1 = starts[i], ends[i]
         b0, b1 = starts[j], ends[j]
-        inter = 0
-        x, y = a0, b0
-        # Branch-free merge: which side advances is data-dependent and unpredictable, so
-        # comparisons as increments run about twice as fast as if/elif.
-        na = a1 - a0
-        nb = b1 - b0
-        while x < a1 and y < b1:
-            va = data[x]
-            vb = data[y]
-            inter += va == vb
-            x += va <= vb
-            y += vb <= va
+        # Numbers sort after every shingle (shingle.NUMBER_BIT): a set is [shingles, numbers].
+        am = a0 + np.searchsorted(data[a0:a1], _FIRST_NUMBER)
+        bm = b0 + np.searchsorted(data[b0:b1], _FIRST_NUMBER)
+        if numbers > 0:
+            only_a, only_b = _differing(data, am, a1, bm, b1)
+            if min(only_a, only_b) >= numbers:
+                jac[p] = 0.0
+                con[p] = 0.0
+                continue
+        inter = _common(data, a0, am, b0, bm)
+        na = am - a0
+        nb = bm - b0
         union = na + nb - inter
         jac[p] = inter / union if union > 0 else 0.0
         small = min(na, nb)
@@ -106,6 +162,7 @@ def similarities(
         np.ascontiguousarray(pairs, dtype=np.int64),
         own.table,
         own.min_own,
+        own.numbers,
     )
 
 
@@ -137,7 +194,9 @@ def stored_similarities(
         docs = np.unique(chunk)
         data, starts, ends = store.fetch(docs)
         local = np.searchsorted(docs, chunk)
-        jac[lo:hi], con[lo:hi] = _similarities(data, starts, ends, local, own.table, own.min_own)
+        jac[lo:hi], con[lo:hi] = _similarities(
+            data, starts, ends, local, own.table, own.min_own, own.numbers
+        )
     return jac, con
 
 
