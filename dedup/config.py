@@ -128,6 +128,7 @@ class VerifyConfig:
     containment: float = 0.8
     min_own: int = 8
     numbers: int = 4
+    min_share: float = 0.1
 
     def __post_init__(self) -> None:
         if self.numbers < 0:
@@ -234,7 +235,7 @@ class Config:
         `-` (every one optional; `format` is `--format`):
 
         >>> Config.from_options(threshold=0.7, ngram=5, on_error="skip").verify
-        VerifyConfig(threshold=0.7, containment=0.8, min_own=8, numbers=4)
+        VerifyConfig(threshold=0.7, containment=0.8, min_own=8, numbers=4, min_share=0.1)
         """
         unknown = sorted(set(options) - OPTIONS.keys())
         if unknown:
@@ -282,6 +283,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "containment": ("verify", "containment"),
     "min_own": ("verify", "min_own"),
     "differing_numbers": ("verify", "numbers"),
+    "min_share": ("verify", "min_share"),
     "repeat_min_groups": ("repeat", "min_groups"),
     "representative": ("cluster", "representative"),
     "output_format": ("output", "format"),

@@ -37,7 +37,7 @@ from .repeats import RepeatCounter, Repeats, estimated_similarities, group_roots
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Skip
-from .verify import FETCH_BUDGET, Own, is_match, similarities_to, stored_similarities
+from .verify import FETCH_BUDGET, is_match, own_text, similarities_to, stored_similarities
 
 
 def id_key(doc_id: Any) -> Hashable:
@@ -200,7 +200,7 @@ class TwoPassIndex:
             repeats = self._repeats(n, pairs, sigs)
             del sigs  # not needed past here: the later stages get its memory
             t = _lap(timings, "repeats", t)
-            own = Own(repeats.table, cfg.verify.min_own, cfg.verify.numbers)
+            own = own_text(repeats.table, cfg.verify)
             jac, con = stored_similarities(self.store, pairs, own)
             matched = pairs[is_match(jac, con, cfg.verify)]
             t = _lap(timings, "verify", t)

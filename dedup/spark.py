@@ -69,7 +69,7 @@ from .progress import ProgressCallback, Reporter, input_size
 from .repeats import RepeatCounter, Repeats, estimated_similarities, same_group
 from .sign import sign_texts
 from .types import Counts, Doc, Figures, RunResult, Skip
-from .verify import Own, similarities
+from .verify import Own, own_text, similarities
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
 JAVA_HINT = (
@@ -319,7 +319,7 @@ class _Run:
         t = time.perf_counter()
         repeats = self._repeats(pairs, sets, signed, bands * rows)
         self.timings["repeats"] = round(time.perf_counter() - t, 4)
-        own = self.sc.broadcast(Own(repeats.table, config.verify.min_own, config.verify.numbers))
+        own = self.sc.broadcast(own_text(repeats.table, config.verify))
         self.own = own
         matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify, own))
         matched = self._keep(matched)

@@ -40,7 +40,7 @@ from .lsh import band_keys, resolve_params
 from .parallel import batched
 from .sign import sign_texts
 from .store import Extent, ShingleStore, write_segment
-from .verify import Own, is_match, stored_similarities
+from .verify import NO_REPEATS, is_match, own_text, stored_similarities
 
 CLUSTER = "dedup_cluster"
 KEEP = "dedup_keep"
@@ -423,7 +423,7 @@ class Deduplicator:
         docs = np.unique(pairs)
         local = np.searchsorted(docs, pairs)
         # Repeated text needs the whole corpus: one pass compares whole texts.
-        own = Own(min_own=cfg.verify.min_own, numbers=cfg.verify.numbers)
+        own = own_text(NO_REPEATS, cfg.verify)
         jac, con = stored_similarities(self._reader(docs), local, own)
         found: dict[int, int] = {}
         for earlier, later in pairs[is_match(jac, con, cfg.verify)].tolist():

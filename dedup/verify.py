@@ -37,12 +37,15 @@ NO_REPEATS = np.zeros(1, dtype=np.uint8)
 @dataclass(frozen=True)
 class Own:
     """How a pair's own text is found: the repeated-shingle table (repeats.Repeats.table: slot
-    h & (size - 1) is 1 for a repeated shingle h), and the own shingles both documents need
-    before containment counts for more than Jaccard (VerifyConfig.min_own)."""
+    h & (size - 1) is 1 for a repeated shingle h); the own shingles both documents need, and
+    the share of the larger one's the smaller needs, before containment counts for more than
+    Jaccard (VerifyConfig.min_own, min_share); the differing numbers that tell two records
+    apart (VerifyConfig.numbers)."""
 
     table: np.ndarray = field(default_factory=lambda: NO_REPEATS)
     min_own: int = 1
     numbers: int = 0  # VerifyConfig.numbers; 0: numbers do not count
+    min_share: float = 0.0  # VerifyConfig.min_share
 
 
 @njit(cache=True)
@@ -117,6 +120,7 @@ def _similarities(
     table: np.ndarray,
     min_own: int,
     numbers: int,
+    min_share: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     m = pairs.shape[0]
     jac = np.empty(m, dtype=np.float64)
@@ -143,8 +147,15 @@ def _similarities(
         union = na + nb - inter
         jac[p] = inter / union if union > 0 else 0.0
         small = min(na, nb)
-        con[p] = inter / small if small >= max(min_own, 1) else jac[p]
+        enough = small >= max(min_own, 1) and small >= min_share * max(na, nb)
+        con[p] = inter / small if enough else jac[p]
     return jac, con
+
+
+def own_text(table: np.ndarray, cfg: VerifyConfig) -> Own:
+    """The `Own` of a run: its repeated-shingle table (`NO_REPEATS` for none) and its
+    verification settings."""
+    return Own(table, cfg.min_own, cfg.numbers, cfg.min_share)
 
 
 def similarities(
@@ -163,6 +174,7 @@ def similarities(
         own.table,
         own.min_own,
         own.numbers,
+        own.min_share,
     )
 
 
@@ -195,7 +207,7 @@ def stored_similarities(
         data, starts, ends = store.fetch(docs)
         local = np.searchsorted(docs, chunk)
         jac[lo:hi], con[lo:hi] = _similarities(
-            data, starts, ends, local, own.table, own.min_own, own.numbers
+            data, starts, ends, local, own.table, own.min_own, own.numbers, own.min_share
         )
     return jac, con
 

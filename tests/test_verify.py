@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dedup.config import Config, VerifyConfig
+from dedup.config import Config, LSHConfig, VerifyConfig
 from dedup.pipeline import deduplicate
 from dedup.store import ShingleStore
 from dedup.types import Doc
@@ -106,3 +106,15 @@ def test_versions_that_lose_and_gain_numbers_elsewhere_still_join() -> None:
     wrapped = "\n".join(original[i : i + 17] for i in range(0, len(original), 17))
     texts = {"original": original, "framed": framed, "wrapped": wrapped}
     assert _clustered(texts, Config(jobs=1)) == [["framed", "original", "wrapped"]]
+
+
+def test_a_bare_footer_is_not_a_version_of_the_page_that_holds_it() -> None:
+    # A site's footer alone (30 characters) is held whole in a page of 600: containment 1.0,
+    # but it is 5% of the page (VerifyConfig.min_share). A copy cut to 40% still joins.
+    rng = random.Random(11)
+    footer, article = _ideographs(rng, 30), _ideographs(rng, 570)
+    texts = {"page": article + "\n" + footer, "footer": footer, "cut": article[:240]}
+    lsh = LSHConfig(threshold=0.02)  # every pair a candidate: verification decides
+    assert _clustered(texts, Config(jobs=1, lsh=lsh)) == [["cut", "page"]]
+    loose = Config(jobs=1, lsh=lsh, verify=VerifyConfig(min_share=0.0))
+    assert _clustered(texts, loose) == [["cut", "footer", "page"]]
