@@ -120,9 +120,10 @@ class RepeatConfig:
 class VerifyConfig:
     """A pair is a match when Jaccard >= threshold or containment >= containment, both on the
     documents' own text (repeated text set aside). Containment counts only when both documents
-    have at least `min_own` shingles of their own; below that it is taken as the Jaccard. Two
-    documents that each have at least `numbers` numbers of their own that the other lacks are
-    records about different subjects, never a match (verify.py); 0 turns that off."""
+    have at least `min_own` shingles of their own and the smaller has at least `min_share` as
+    many as the larger; otherwise it is taken as the Jaccard. Two documents that each have at
+    least `numbers` numbers where the other has a different number in that place are records
+    about different subjects, never a match (verify.py); 0 turns that off."""
 
     threshold: float = 0.6
     containment: float = 0.8
@@ -132,7 +133,9 @@ class VerifyConfig:
 
     def __post_init__(self) -> None:
         if self.numbers < 0:
-            raise ConfigError(f"numbers must be >= 0 (0: off), got {self.numbers}")
+            raise ConfigError(f"differing numbers must be >= 0 (0: off), got {self.numbers}")
+        if not 0.0 <= self.min_share <= 1.0:
+            raise ConfigError(f"min share must be in [0, 1], got {self.min_share}")
 
 
 @dataclass(frozen=True)
