@@ -6,11 +6,11 @@ than n yields one shingle of all its tokens (short documents still compare exact
 empty text yields one fixed shingle (empty documents are duplicates of each other).
 
 A set also holds one element per number (a word token with a digit), marked by the top bit
-(`NUMBER_BIT`; shingles have it clear): its place (the two tokens before it, a number
-counting as one token) in the bits above `NUMBER_VALUE_BITS`, the number in those below. Two
-records on one template have different numbers in the same places (case numbers, amounts,
-dates, stakes) where versions of one text do not, and typos do not touch numbers
-(verify.py).
+(`NUMBER_BIT`; shingles have it clear): its place (the two tokens before it and the one
+after it, a number counting as one token) in the bits above `NUMBER_VALUE_BITS`, the number
+in those below. Two records on one template have different numbers in the same places (case
+numbers, amounts, dates, stakes) where versions of one text do not, and typos do not touch
+numbers (verify.py).
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def _tokens(
     it (normalized text has a space wherever a separator was, so a number broken by a line
     break, `20 16`, is whole again, as are `1,234` and `12.5`). Per token: whether a number
     starts there, FNV-1a of its characters (separators left out) and its place: the two
-    tokens before it, a number counting as one token whatever its digits."""
+    tokens before it and the one after it, a number counting as one token whatever its
+    digits."""
     out = np.empty(cps.size, dtype=np.uint64)
     number = np.zeros(cps.size, dtype=np.bool_)
     value = np.zeros(cps.size, dtype=np.uint64)
@@ -66,11 +67,15 @@ def _tokens(
     i = 0
     n = cps.size
     run = -1  # the token where the number ending at the last token starts, or -1
+    pending = -1  # the number whose place still needs the token after it, or -1
     before, last_token = _START, _START  # the place of a number starting here
     while i < n:
         c = cls[cps[i]]
         if c == CJK:
             out[t] = np.uint64(cps[i]) | _CJK_TAG
+            if pending >= 0:
+                place[pending] = _fmix64(place[pending] * _FNV_PRIME + out[t])
+                pending = -1
             before, last_token = last_token, out[t]
             t += 1
             i += 1
@@ -88,6 +93,10 @@ def _tokens(
                 last = cps[i]
                 i += 1
             out[t] = h
+            if not continued and pending >= 0:
+                after = _NUMBER_SALT if digit else h
+                place[pending] = _fmix64(place[pending] * _FNV_PRIME + after)
+                pending = -1
             if continued:
                 value[run] = v
             elif digit:
@@ -95,7 +104,7 @@ def _tokens(
                 value[t] = v
                 place[t] = _fmix64(_fmix64(before) * _FNV_PRIME + last_token)
                 before, last_token = last_token, _NUMBER_SALT
-                run = t
+                run = pending = t
             else:
                 before, last_token = last_token, h
             if not _ZERO <= last <= _NINE:
@@ -103,6 +112,8 @@ def _tokens(
             t += 1
         else:
             i += 1
+    if pending >= 0:
+        place[pending] = _fmix64(place[pending] * _FNV_PRIME + _START)
     return out[:t], number[:t], value[:t], place[:t]
 
 
