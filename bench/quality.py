@@ -74,7 +74,7 @@ def run_dedup(
         if proc.returncode != 0:
             raise SystemExit(f"dedup run {' '.join(options)} failed:\n{proc.stderr[-2000:]}")
         result = evaluate(out, gold)
-        crawl = crawl_figures(out, gold)
+        crawl = crawl_figures(out, gold, corpus)
         lsh = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("lsh", {})
     banding = f"{lsh['bands']}x{lsh['rows']}" if {"bands", "rows"} <= set(lsh) else "-"
     return Row(label or ("dedup " + " ".join(options)).strip(), result, seconds, banding, crawl)
@@ -83,7 +83,7 @@ def run_dedup(
 CONTENT_KINDS = ("article", "record")  # kinds of a crawl gold that are not junk pages
 
 
-def crawl_figures(outdir: Path, gold_path: Path) -> dict[str, Any] | None:
+def crawl_figures(outdir: Path, gold_path: Path, corpus: Path) -> dict[str, Any] | None:
     """What a crawl corpus's gold (bench/crawl_corpus.py: `kind`, `original`) lets one score
     besides pairs: junk pages put in clusters, clean originals kept or removed, hard-negative
     pairs merged per family of group (court, tender, accident: template records; site: pages
@@ -113,16 +113,17 @@ def crawl_figures(outdir: Path, gold_path: Path) -> dict[str, Any] | None:
             j["with_content"] += predicted.get(d) in content
 
     # Clean originals of gold clusters with copies: kept (a singleton of the run or its
-    # cluster's representative) or removed; and, when the run grouped the original with a
-    # copy of it, whether the original is the one kept.
+    # cluster's representative, or an exact copy of it is) or removed; and, when the run
+    # grouped the original with a copy of it, whether the original is the one kept.
     gold_size = Counter(gd.cluster for gd in gold.values())
     originals = [str(g["id"]) for g in lines if g.get("original")]
     originals = [d for d in originals if gold_size[gold[d].cluster] > 1]
     cell = Counter((p, gold[d].cluster) for d, p in predicted.items() if d in gold)
     kept = grouped = grouped_kept = 0
+    text = dict(read_corpus(corpus if corpus.is_file() else corpus / "corpus.jsonl"))
     for d in originals:
         p = predicted.get(d)
-        is_kept = p is None or representative[p] == d
+        is_kept = p is None or text[representative[p]] == text[d]
         kept += is_kept
         if p is not None and cell[(p, gold[d].cluster)] > 1:
             grouped += 1
@@ -305,7 +306,7 @@ def crawl_table(row: Row) -> str:
     n, grouped = c.get("originals", 0), c.get("originals_grouped", 0)
     lines.append(
         f"  clean originals   {c.get('originals_kept', 0)} of {n} kept; of the {grouped} grouped "
-        f"with a copy, {c.get('originals_grouped_kept', 0)} kept as the representative"
+        f"with a copy, {c.get('originals_grouped_kept', 0)} kept (itself or an exact copy)"
     )
     for fam, h in sorted(c.get("hard_negatives", {}).items()):
         lines.append(

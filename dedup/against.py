@@ -17,7 +17,7 @@ import numpy as np
 
 from .config import Config
 from .persist import Entries, Index, Segment, entries
-from .verify import FETCH_BUDGET, Own, is_match, similarities
+from .verify import FETCH_BUDGET, Own, is_match, own_text, similarities
 
 # --- matches ------------------------------------------------------------------------------
 
@@ -84,7 +84,8 @@ def match(
     n = len(batch)
     out = Matches.none(n)
     # The sample holds about 2**-bits of the shingles: so must the own text containment needs.
-    own = Own(own.table, max(1, own.min_own >> sample_bits))
+    numbers = max(1, own.numbers >> sample_bits) if own.numbers else 0
+    own = Own(own.table, max(1, own.min_own >> sample_bits), numbers, own.min_share)
     for s, seg in enumerate(segments):
         todo = np.flatnonzero((out.segment < 0) & ~empty)
         if todo.size == 0 or seg.documents == 0:
@@ -258,7 +259,7 @@ class IndexSet:
         )
         found = []
         for name, index in self.opened:
-            own = Own(own_table(index, self.repeats), self.config.verify.min_own)
+            own = own_text(own_table(index, self.repeats), self.config.verify)
             mine = batch.resample(index.sample_bits, self.sample_bits)
             found.append((name, index, match_index(index, mine, batch.sizes == 0, own)))
         return settle(ids, duplicate_of, found)

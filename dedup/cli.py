@@ -181,6 +181,22 @@ def cli() -> None:
     "containment.",
 )
 @click.option(
+    "--min-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=_DEFAULTS.verify.min_share,
+    show_default=True,
+    help="Share of the larger document's own text the smaller needs to be merged by "
+    "containment (a bare disclaimer or footer is not a version of a page).",
+)
+@click.option(
+    "--differing-numbers",
+    type=click.IntRange(min=0),
+    default=_DEFAULTS.verify.numbers,
+    show_default=True,
+    help="Numbers of its own (repeated text set aside) each of two documents must have that "
+    "the other lacks for them to be different records, never merged; 0: off.",
+)
+@click.option(
     "--repeat-min-groups",
     type=click.IntRange(min=0),
     default=_DEFAULTS.repeat.min_groups,
@@ -344,6 +360,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
 
     names = ["id_field", "text_field", "on_error", "ngram", "num_perm", "seed", "lsh_threshold"]
     names += ["bands", "rows", "threshold", "containment", "min_own", "repeat_min_groups"]
+    names += ["differing_numbers", "min_share"]
     names += ["representative", "output_format", "extractor"]
     names += ["annotate", "jobs", "batch_size"]
     names += ["max_record_bytes", "max_document_chars", "max_stream_bytes"]

@@ -122,11 +122,22 @@ class RepeatConfig:
 class VerifyConfig:
     """A pair is a match when Jaccard >= threshold or containment >= containment, both on the
     documents' own text (repeated text set aside). Containment counts only when both documents
-    have at least `min_own` shingles of their own; below that it is taken as the Jaccard."""
+    have at least `min_own` shingles of their own and the smaller has at least `min_share` as
+    many as the larger; otherwise it is taken as the Jaccard. Two documents that each have at
+    least `numbers` numbers where the other has a different number in that place are records
+    about different subjects, never a match (verify.py); 0 turns that off."""
 
     threshold: float = 0.6
     containment: float = 0.8
     min_own: int = 8
+    numbers: int = 4
+    min_share: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.numbers < 0:
+            raise ConfigError(f"differing numbers must be >= 0 (0: off), got {self.numbers}")
+        if not 0.0 <= self.min_share <= 1.0:
+            raise ConfigError(f"min share must be in [0, 1], got {self.min_share}")
 
 
 @dataclass(frozen=True)
@@ -229,7 +240,7 @@ class Config:
         `-` (every one optional; `format` is `--format`):
 
         >>> Config.from_options(threshold=0.7, ngram=5, on_error="skip").verify
-        VerifyConfig(threshold=0.7, containment=0.8, min_own=8)
+        VerifyConfig(threshold=0.7, containment=0.8, min_own=8, numbers=4, min_share=0.1)
         """
         unknown = sorted(set(options) - OPTIONS.keys())
         if unknown:
@@ -276,6 +287,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "threshold": ("verify", "threshold"),
     "containment": ("verify", "containment"),
     "min_own": ("verify", "min_own"),
+    "differing_numbers": ("verify", "numbers"),
+    "min_share": ("verify", "min_share"),
     "repeat_min_groups": ("repeat", "min_groups"),
     "representative": ("cluster", "representative"),
     "output_format": ("output", "format"),

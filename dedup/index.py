@@ -38,7 +38,7 @@ from .repeats import RepeatCounter, Repeats, bucket_roots, repeated_shares
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Member, Skip
-from .verify import FETCH_BUDGET, Own, link_buckets, similarities_to
+from .verify import FETCH_BUDGET, link_buckets, own_text, similarities_to
 
 
 def id_key(doc_id: Any) -> Hashable:
@@ -222,7 +222,7 @@ class TwoPassIndex:
                 on_stage("verify")
             repeats = self._repeats(buckets, empty)
             t = _lap(timings, "repeats", t)
-            own = Own(repeats.table, cfg.verify.min_own)
+            own = own_text(repeats.table, cfg.verify)
             linked = link_buckets(buckets, self.store, cfg.verify, empty, own)
             del buckets  # not needed past here: the later stages get its memory
             matched = Verified(linked.pairs, linked.jaccard, linked.containment)

@@ -75,7 +75,7 @@ from .repeats import (
 )
 from .sign import sign_texts
 from .types import Counts, Doc, Figures, Member, RunResult, Skip
-from .verify import Own, similarities
+from .verify import Own, own_text, similarities
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
 JAVA_HINT = (
@@ -323,7 +323,7 @@ class _Run:
         t = time.perf_counter()
         repeats = self._repeats(pairs, sets, signed, bands * rows)
         self.timings["repeats"] = round(time.perf_counter() - t, 4)
-        own = self.sc.broadcast(Own(repeats.table, config.verify.min_own))
+        own = self.sc.broadcast(own_text(repeats.table, config.verify))
         self.own = own
         matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify, own))
         matched = self._keep(matched)

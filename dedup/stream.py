@@ -48,7 +48,7 @@ from .persist import Entries, Index, entries
 from .sign import sign_texts
 from .store import Extent, ShingleStore, write_segment
 from .types import Member
-from .verify import Own, is_match, stored_similarities
+from .verify import NO_REPEATS, is_match, own_text, stored_similarities
 
 CLUSTER = "dedup_cluster"
 KEEP = "dedup_keep"
@@ -434,7 +434,7 @@ class Deduplicator:
         docs = np.unique(pairs)
         local = np.searchsorted(docs, pairs)
         # Repeated text needs the whole corpus: one pass compares whole texts.
-        own = Own(min_own=cfg.verify.min_own)
+        own = own_text(NO_REPEATS, cfg.verify)
         jac, con = stored_similarities(self._reader(docs), local, own)
         found: dict[int, tuple[int, float, float]] = {}
         ok = is_match(jac, con, cfg.verify)
@@ -532,7 +532,7 @@ class PersistentIndex:
             raise DedupError("PersistentIndex.query after close()")
         index = self._index
         found, ids = self._entries(batch)
-        own = Own(own_table(index), self.config.verify.min_own)
+        own = own_text(own_table(index), self.config.verify)
         m = match_index(index, found, found.sizes == 0, own)
         dup = [
             index.describe(s, p)[0] if s >= 0 else None

@@ -2,6 +2,15 @@
 
 Jaccard = |A & B| / |A | B|; containment = |A & B| / min(|A|, |B|), which is how much of the
 shorter version the longer one contains (a truncated copy scores near 1).
+
+Both are taken over the shingles; the numbers of a set (shingle.NUMBER_BIT) can decide two
+documents apart. Records on one template (court rulings, tender notices for different road
+sections) share most of their shingles but put different numbers in the same places: case
+number, amounts, dates, stakes. Versions of one text keep its numbers where they are; a copy
+cut short or in a site's frame lacks some or has others, but in places the other text does
+not have. So when each of two documents has at least `Own.numbers` numbers that the other
+has a different number in place of (repeated text set aside first, such as a frame's fixed
+figures), they are different records and their similarity is 0.
 """
 
 from __future__ import annotations
@@ -14,7 +23,10 @@ from numba import njit
 from .cluster import UnionFind, find_root, join
 from .config import VerifyConfig
 from .lsh import Buckets
+from .shingle import NUMBER_BIT, NUMBER_VALUE_BITS
 from .store import ShingleStore
+
+_FIRST_NUMBER = np.uint32(NUMBER_BIT)
 
 # Shingle bytes read from the store at a time: memory stays flat whatever the corpus size.
 FETCH_BUDGET = 1 << 27
@@ -27,11 +39,15 @@ NO_REPEATS = np.zeros(1, dtype=np.uint8)
 @dataclass(frozen=True)
 class Own:
     """How a pair's own text is found: the repeated-shingle table (repeats.Repeats.table: slot
-    h & (size - 1) is 1 for a repeated shingle h), and the own shingles both documents need
-    before containment counts for more than Jaccard (VerifyConfig.min_own)."""
+    h & (size - 1) is 1 for a repeated shingle h); the own shingles both documents need, and
+    the share of the larger one's the smaller needs, before containment counts for more than
+    Jaccard (VerifyConfig.min_own, min_share); the differing numbers that tell two records
+    apart (VerifyConfig.numbers)."""
 
     table: np.ndarray = field(default_factory=lambda: NO_REPEATS)
     min_own: int = 1
+    numbers: int = 0  # VerifyConfig.numbers; 0: numbers do not count
+    min_share: float = 0.0  # VerifyConfig.min_share
 
 
 @njit(cache=True)
@@ -56,26 +72,74 @@ def _own_sets(
 
 
 @njit(cache=True, inline="always")
-def _pair(
-    data: np.ndarray, a0: int, a1: int, b0: int, b1: int, min_own: int
-) -> tuple[float, float]:
-    """(jaccard, containment) of the sorted sets data[a0:a1] and data[b0:b1]."""
+def _common(data: np.ndarray, x: int, a1: int, y: int, b1: int) -> int:
+    """How many values data[x:a1] and data[y:b1] (each sorted unique) share."""
     inter = 0
-    x, y = a0, b0
     # Branch-free merge: which side advances is data-dependent and unpredictable, so
     # comparisons as increments run about twice as fast as if/elif.
-    na = a1 - a0
-    nb = b1 - b0
     while x < a1 and y < b1:
         va = data[x]
         vb = data[y]
         inter += va == vb
         x += va <= vb
         y += vb <= va
+    return inter
+
+
+@njit(cache=True)
+def _differing(data: np.ndarray, x: int, a1: int, y: int, b1: int) -> tuple[int, int]:
+    """The numbers of data[x:a1] and of data[y:b1] (sorted number elements, grouped by
+    place) that the other lacks in a place both have."""
+    only_a = 0
+    only_b = 0
+    while x < a1 and y < b1:
+        pa = data[x] >> NUMBER_VALUE_BITS
+        pb = data[y] >> NUMBER_VALUE_BITS
+        xe = x
+        while xe < a1 and data[xe] >> NUMBER_VALUE_BITS == pa:
+            xe += 1
+        ye = y
+        while ye < b1 and data[ye] >> NUMBER_VALUE_BITS == pb:
+            ye += 1
+        if pa == pb:
+            shared = _common(data, x, xe, y, ye)
+            only_a += xe - x - shared
+            only_b += ye - y - shared
+            x, y = xe, ye
+        elif pa < pb:
+            x = xe
+        else:
+            y = ye
+    return only_a, only_b
+
+
+@njit(cache=True, inline="always")
+def _pair(
+    data: np.ndarray,
+    a0: int,
+    a1: int,
+    b0: int,
+    b1: int,
+    min_own: int,
+    numbers: int,
+    min_share: float,
+) -> tuple[float, float]:
+    """(jaccard, containment) of the sorted sets data[a0:a1] and data[b0:b1] (`Own`)."""
+    # Numbers sort after every shingle (shingle.NUMBER_BIT): a set is [shingles, numbers].
+    am = a0 + int(np.searchsorted(data[a0:a1], _FIRST_NUMBER))
+    bm = b0 + int(np.searchsorted(data[b0:b1], _FIRST_NUMBER))
+    if numbers > 0:
+        only_a, only_b = _differing(data, am, a1, bm, b1)
+        if min(only_a, only_b) >= numbers:
+            return 0.0, 0.0
+    inter = _common(data, a0, am, b0, bm)
+    na = am - a0
+    nb = bm - b0
     union = na + nb - inter
     jac = inter / union if union > 0 else 0.0
     small = min(na, nb)
-    con = inter / small if small >= max(min_own, 1) else jac
+    enough = small >= max(min_own, 1) and small >= min_share * max(na, nb)
+    con = inter / small if enough else jac
     return jac, con
 
 
@@ -87,6 +151,8 @@ def _similarities(
     pairs: np.ndarray,
     table: np.ndarray,
     min_own: int,
+    numbers: int,
+    min_share: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     m = pairs.shape[0]
     jac = np.empty(m, dtype=np.float64)
@@ -96,8 +162,16 @@ def _similarities(
     for p in range(m):
         i = pairs[p, 0]
         j = pairs[p, 1]
-        jac[p], con[p] = _pair(data, starts[i], ends[i], starts[j], ends[j], min_own)
+        jac[p], con[p] = _pair(
+            data, starts[i], ends[i], starts[j], ends[j], min_own, numbers, min_share
+        )
     return jac, con
+
+
+def own_text(table: np.ndarray, cfg: VerifyConfig) -> Own:
+    """The `Own` of a run: its repeated-shingle table (`NO_REPEATS` for none) and its
+    verification settings."""
+    return Own(table, cfg.min_own, cfg.numbers, cfg.min_share)
 
 
 def similarities(
@@ -115,6 +189,8 @@ def similarities(
         np.ascontiguousarray(pairs, dtype=np.int64),
         own.table,
         own.min_own,
+        own.numbers,
+        own.min_share,
     )
 
 
@@ -146,7 +222,9 @@ def stored_similarities(
         docs = np.unique(chunk)
         data, starts, ends = store.fetch(docs)
         local = np.searchsorted(docs, chunk)
-        jac[lo:hi], con[lo:hi] = _similarities(data, starts, ends, local, own.table, own.min_own)
+        jac[lo:hi], con[lo:hi] = _similarities(
+            data, starts, ends, local, own.table, own.min_own, own.numbers, own.min_share
+        )
     return jac, con
 
 
@@ -171,6 +249,8 @@ def _link(
     parent: np.ndarray,
     table: np.ndarray,
     min_own: int,
+    numbers: int,
+    min_share: float,
     threshold: float,
     min_containment: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -189,7 +269,9 @@ def _link(
         if find_root(parent, a) == find_root(parent, b):
             continue
         i, j = local[p, 0], local[p, 1]
-        jac[p], con[p] = _pair(data, starts[i], ends[i], starts[j], ends[j], min_own)
+        jac[p], con[p] = _pair(
+            data, starts[i], ends[i], starts[j], ends[j], min_own, numbers, min_share
+        )
         measured[p] = True
         if _matches(jac[p], con[p], threshold, min_containment):
             matched[p] = True
@@ -262,6 +344,8 @@ def link_buckets(
                 uf.parent,
                 own.table,
                 own.min_own,
+                own.numbers,
+                own.min_share,
                 cfg.threshold,
                 cfg.containment,
             )

@@ -19,8 +19,10 @@ def test_from_options_takes_the_cli_names() -> None:
         format="jsonl",
         jobs=2,
         annotate=True,
+        differing_numbers=0,
+        min_share=0.2,
     )
-    assert cfg.verify == VerifyConfig(threshold=0.7, containment=0.9)
+    assert cfg.verify == VerifyConfig(threshold=0.7, containment=0.9, numbers=0, min_share=0.2)
     assert cfg.lsh == LSHConfig(threshold=0.3)
     assert cfg.read == ReadConfig(on_error="skip", format="jsonl")
     assert cfg.jobs == 2 and cfg.output.annotate
@@ -32,6 +34,10 @@ def test_from_options_checks_names_and_values() -> None:
         Config.from_options(treshold=0.7)
     with pytest.raises(ConfigError, match="threshold must be in"):
         Config.from_options(threshold=1.5)
+    with pytest.raises(ConfigError, match="differing numbers must be >= 0"):
+        Config.from_options(differing_numbers=-1)
+    with pytest.raises(ConfigError, match="min share must be in"):
+        Config.from_options(min_share=1.5)
 
 
 def test_jobs_is_not_recorded() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 from helpers import framed_site_pages
 
-from dedup.config import Config, RepeatConfig
+from dedup.config import Config, LSHConfig, RepeatConfig
 from dedup.pipeline import deduplicate
 from dedup.repeats import (
     RepeatCounter,
@@ -26,13 +26,16 @@ REPOST = [["repost-bare", "s1-repost", "s2-repost", "s3-repost"]]
 
 def test_site_text_links_nothing_and_reposts_still_match() -> None:
     # Frames of 2 x 70 characters around articles of 700. Without the pass a page that is
-    # only a site's frame is held in the pages of its site and joins one of them.
+    # only a site's frame is held in the pages of its site and joins one of them. The LSH
+    # threshold sits under the Jaccard of the frame page with a page (140 / 840), so that the
+    # pair is a candidate whatever the hash values.
     small = {"frame": 70, "article": 700}
-    plain = _clusters(Config(jobs=1, repeat=RepeatConfig(min_groups=0)), **small)
+    lsh = LSHConfig(threshold=0.15)
+    plain = _clusters(Config(jobs=1, lsh=lsh, repeat=RepeatConfig(min_groups=0)), **small)
     assert [c for c in plain if "s1-frame-only" in c] == [["s1-article0", "s1-frame-only"]]
     # With it (4 groups: a frame wraps 7 articles, the repost has 4 versions in one group)
     # the frame is set aside: no page links to another through it; the repost matches.
-    assert _clusters(Config(jobs=1, repeat=RepeatConfig(min_groups=4)), **small) == REPOST
+    assert _clusters(Config(jobs=1, lsh=lsh, repeat=RepeatConfig(min_groups=4)), **small) == REPOST
 
 
 def test_known_limit_a_bare_frame_as_large_as_a_page_joins_the_site() -> None:

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from dedup.config import NormalizeConfig, ShingleConfig
 from dedup.normalize import tables
-from dedup.shingle import EMPTY_SHINGLE, shingle_batch, shingle_codepoints, shingles
+from dedup.shingle import EMPTY_SHINGLE, NUMBER_BIT, shingle_batch, shingle_codepoints, shingles
 
 
 def test_character_ngrams_count() -> None:
@@ -57,3 +57,19 @@ def test_batch_equals_one_text_at_a_time(texts: list[str], n: int) -> None:
     one_by_one = [shingle_codepoints(c, cls, n) for c in cps]
     assert sizes.tolist() == [s.size for s in one_by_one]
     assert np.array_equal(data, np.concatenate(one_by_one) if texts else data[:0])
+
+
+def test_numbers_are_elements_by_place_whole_across_breaks() -> None:
+    def numbers(text: str) -> list[int]:
+        s = shingles(text)
+        return s[s >= NUMBER_BIT].tolist()
+
+    base = shingles("于2016年5月在")
+    assert numbers("于2016年5月在") == base[-2:].tolist() and base[-3] < NUMBER_BIT
+    assert numbers("于20\n16年5月在") == numbers("于2016年5月在")  # a line break inside
+    assert numbers("共1,234.5元") == numbers("共1234\n5元")
+    # Another year changes that number's element only: the month keeps its place.
+    assert len(set(numbers("于2017年5月在")) & set(numbers("于2016年5月在"))) == 1
+    # A number's place is the two tokens before it: another place, another element.
+    assert not set(numbers("在2016年")) & set(numbers("于2016年"))
+    assert numbers("没有数字") == []

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dedup.config import VerifyConfig
+from dedup.config import Config, LSHConfig, VerifyConfig
+from dedup.pipeline import deduplicate
 from dedup.store import ShingleStore
+from dedup.types import Doc
 from dedup.verify import _chunks, is_match, similarities, similarities_to, stored_similarities
 
 
@@ -61,3 +64,57 @@ def test_similarities_to_reuses_candidates_and_reads_the_rest(tmp_path: Path) ->
     known = (np.array([[0, 1], [1, 2]]), np.array([0.25, 0.5]), np.array([0.125, 0.5]))
     jac, con = similarities_to(np.array([0, 0, 3]), np.array([1, 2, 0]), store, known)
     assert jac.tolist() == [0.25, 0.2, 0.0] and con.tolist() == [0.125, 1 / 3, 0.0]
+
+
+def _ideographs(rng: random.Random, n: int) -> str:
+    return "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(n))
+
+
+def _record(template: list[str], rng: random.Random) -> str:
+    """The template's text with a number of this record's own in every slot between parts."""
+    return template[0] + "".join(f"{rng.randrange(10, 100_000)}{part}" for part in template[1:])
+
+
+def _clustered(texts: dict[str, str], cfg: Config) -> list[list[str]]:
+    result = deduplicate([Doc(k, v) for k, v in texts.items()], cfg)
+    return sorted(sorted(m.id for m in c.members) for c in result.clusters)
+
+
+def test_records_on_one_template_are_kept_apart_by_their_numbers() -> None:
+    # Two tender notices: 12 parts of 40 characters in common, a different number in each of
+    # the 11 places between them (Jaccard about 0.75 on the shingles alone).
+    rng = random.Random(5)
+    template = [_ideographs(rng, 40) for _ in range(12)]
+    texts = {"section-3": _record(template, rng), "section-22": _record(template, rng)}
+    assert _clustered(texts, Config(jobs=1, verify=VerifyConfig(numbers=0))) == [
+        ["section-22", "section-3"]
+    ]
+    assert _clustered(texts, Config(jobs=1)) == []
+    # Fewer differing numbers than VerifyConfig.numbers on either side: still one text.
+    few = template[:3] + ["".join(template[3:])]  # 3 places
+    texts = {"a": _record(few, random.Random(1)), "b": _record(few, random.Random(2))}
+    assert _clustered(texts, Config(jobs=1)) == [["a", "b"]]
+
+
+def test_versions_that_lose_and_gain_numbers_elsewhere_still_join() -> None:
+    # The original has 20 numbers. One copy is cut short (it lacks the last ones) in a site's
+    # frame with a date, a time and a view count (numbers the original lacks, in places it
+    # does not have); another is hard-wrapped every 17 characters, breaking numbers in two.
+    rng = random.Random(8)
+    original = _record([_ideographs(rng, 40) for _ in range(21)], rng)
+    framed = f"{_ideographs(rng, 12)}\n时间：2021-05-06 10:30 点击：3521\n" + original[:700]
+    wrapped = "\n".join(original[i : i + 17] for i in range(0, len(original), 17))
+    texts = {"original": original, "framed": framed, "wrapped": wrapped}
+    assert _clustered(texts, Config(jobs=1)) == [["framed", "original", "wrapped"]]
+
+
+def test_a_bare_footer_is_not_a_version_of_the_page_that_holds_it() -> None:
+    # A site's footer alone (30 characters) is held whole in a page of 600: containment 1.0,
+    # but it is 5% of the page (VerifyConfig.min_share). A copy cut to 40% still joins.
+    rng = random.Random(11)
+    footer, article = _ideographs(rng, 30), _ideographs(rng, 570)
+    texts = {"page": article + "\n" + footer, "footer": footer, "cut": article[:240]}
+    lsh = LSHConfig(threshold=0.02)  # every pair a candidate: verification decides
+    assert _clustered(texts, Config(jobs=1, lsh=lsh)) == [["cut", "page"]]
+    loose = Config(jobs=1, lsh=lsh, verify=VerifyConfig(min_share=0.0))
+    assert _clustered(texts, loose) == [["cut", "footer", "page"]]
