@@ -27,6 +27,9 @@ from .shingle import NUMBER_BIT, NUMBER_VALUE_BITS
 from .store import ShingleStore
 
 _FIRST_NUMBER = np.uint32(NUMBER_BIT)
+# The share of its numbers each of two records must have in places where the other has a
+# different one (beside `Own.numbers` of them).
+_NUMBER_SHARE = 0.1
 
 # Shingle bytes read from the store at a time: memory stays flat whatever the corpus size.
 FETCH_BUDGET = 1 << 27
@@ -130,7 +133,10 @@ def _pair(
     bm = b0 + int(np.searchsorted(data[b0:b1], _FIRST_NUMBER))
     if numbers > 0:
         only_a, only_b = _differing(data, am, a1, bm, b1)
-        if min(only_a, only_b) >= numbers:
+        # And a share of each side's numbers: long texts repeat the contexts of their
+        # numbers, so a few edits can put other numbers in some shared places.
+        share = min(only_a / max(a1 - am, 1), only_b / max(b1 - bm, 1))
+        if min(only_a, only_b) >= numbers and share >= _NUMBER_SHARE:
             return 0.0, 0.0
     inter = _common(data, a0, am, b0, bm)
     na = am - a0
