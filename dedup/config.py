@@ -101,19 +101,26 @@ class RepeatConfig:
     are in one group when their whole shingle sets have Jaccard >= `group_jaccard`, or when
     one holds >= `group_containment` of the other and is at most 1 / `group_ratio` times its
     size (a copy in another site's frame, a truncated copy, but not a bare disclaimer in a
-    page). Counts go to 2**`table_bits` slots."""
+    page). Counts go to 2**`table_bits` slots. A second count takes only the groups whose
+    text is at most `max_share` repeated by the first; a shingle is set aside only if it
+    is also in one of them: copies of one article that fell into many groups (hundreds of
+    lightly edited reposts) hold nothing but the article, while a frame is also in pages
+    with articles of their own."""
 
     min_groups: int = 32
     group_jaccard: float = 0.8
     group_containment: float = 0.9
     group_ratio: float = 0.2
     table_bits: int = 24
+    max_share: float = 0.8
 
     def __post_init__(self) -> None:
         if self.min_groups < 0:
             raise ConfigError(f"repeat min_groups must be >= 0, got {self.min_groups}")
         if not 0.0 < self.group_jaccard <= 1.0:
             raise ConfigError(f"repeat group_jaccard must be in (0, 1], got {self.group_jaccard}")
+        if not 0.0 < self.max_share <= 1.0:
+            raise ConfigError(f"repeat max_share must be in (0, 1], got {self.max_share}")
         if not 8 <= self.table_bits <= 30:
             raise ConfigError(f"repeat table_bits must be in [8, 30], got {self.table_bits}")
 

@@ -34,7 +34,7 @@ from .config import Config
 from .errors import InputError, shown
 from .io.outdir import Fate
 from .lsh import Buckets, resolve_params
-from .repeats import RepeatCounter, Repeats, bucket_roots, repeated_shares
+from .repeats import Repeats, bucket_roots, count_repeats, repeated_shares
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Member, Skip
@@ -258,9 +258,7 @@ class TwoPassIndex:
         roots = bucket_roots(buckets, self.store.sizes(), cfg, empty)
         if roots.size == 0:
             return Repeats.none()
-        counter = RepeatCounter(cfg)
-        counter.add(self.store.chunks(roots, FETCH_BUDGET))
-        return counter.repeats()
+        return count_repeats(lambda: self.store.sets(roots, FETCH_BUDGET), cfg)
 
     def close(self) -> None:
         """Remove the shingle sets (done by `finish`; for an abandoned index)."""

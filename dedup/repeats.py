@@ -4,10 +4,13 @@ documents are versions of one article, so verification compares what is left of 
 once it is set aside (its "own" text).
 
 A shingle is repeated when it occurs in at least `RepeatConfig.min_groups` groups of the
-corpus. A group is a set of versions of one text (`same_group` on their whole shingle sets,
-joined transitively), counted once, so that an article reposted a thousand times, in other
-frames or cut short, does not make its own text "repeated", while a frame around a thousand
-different articles is. Only documents in some candidate pair are counted: the others are
+corpus and in at least one group with text of its own (`count_repeats`: a second count
+leaves out the groups the first count finds almost all repeated). A group is a set of
+versions of one text (`same_group` on their whole shingle sets, joined transitively),
+counted once, so that an article reposted a thousand times, in other frames or cut short,
+does not make its own text "repeated", while a frame around a thousand different articles
+is; nor do hundreds of lightly edited reposts that fall into separate groups, as their text
+is all they hold. Only documents in some candidate pair are counted: the others are
 compared with nothing.
 
 Counts go to a table of 2**`table_bits` saturating 16-bit counters indexed by the low bits of
@@ -17,7 +20,7 @@ the error is towards setting aside a little more, never less.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +59,30 @@ def _count(counts: np.ndarray, data: np.ndarray, mask: int) -> None:
             counts[slot] += 1
 
 
+@njit(cache=True)
+def _share(table: np.ndarray, data: np.ndarray, mask: int) -> float:
+    if data.size == 0:
+        return 0.0
+    hits = 0
+    for k in range(data.size):
+        hits += table[data[k] & mask]
+    return hits / data.size
+
+
+def count_repeats(sets: Callable[[], Iterable[np.ndarray]], cfg: RepeatConfig) -> Repeats:
+    """The repeated text of the groups whose first documents' sets `sets()` gives (called
+    twice): what the first count finds in `min_groups` groups and the second finds in some
+    group with text of its own (`RepeatCounter.repeats`)."""
+    counter = RepeatCounter(cfg)
+    counter.add(sets())
+    first = counter.repeats()
+    if first.count == 0:
+        return first
+    own = RepeatCounter(cfg)
+    own.add(sets(), first)
+    return counter.repeats(own)
+
+
 class RepeatCounter:
     """Adds shingle sets (each a document's, sorted unique) to the slot counts; `repeats`
     gives the table. Counters from several places add up (`merge`), as Spark's partitions do."""
@@ -64,18 +91,29 @@ class RepeatCounter:
         self.cfg = cfg
         self.counts = np.zeros(1 << cfg.table_bits, dtype=np.uint16)
 
-    def add(self, sets: Iterable[np.ndarray]) -> None:
+    def add(self, sets: Iterable[np.ndarray], first: Repeats | None = None) -> None:
+        """Count `sets`; given the `first` count's table, only the sets no more than
+        `max_share` of which it calls repeated (the second count)."""
         mask = self.counts.size - 1
         for data in sets:
-            _count(self.counts, np.ascontiguousarray(data, dtype=np.uint32), mask)
+            data = np.ascontiguousarray(data, dtype=np.uint32)
+            if first is None or _share(first.table, data, first.mask) <= self.cfg.max_share:
+                _count(self.counts, data, mask)
 
     def merge(self, other: RepeatCounter) -> RepeatCounter:
         total = self.counts.astype(np.uint32) + other.counts
         self.counts = np.minimum(total, _COUNT_MAX).astype(np.uint16)
         return self
 
-    def repeats(self) -> Repeats:
-        table = (self.counts >= self.cfg.min_groups).astype(np.uint8)
+    def repeats(self, own: RepeatCounter | None = None) -> Repeats:
+        """The shingles counted in at least `min_groups` groups; given the second count
+        (`own`: of the groups with text of their own), only those it counts at least once:
+        the text of an article whose lightly edited copies fell into many groups is all
+        those copies hold, while a site's frame is also in its pages with articles."""
+        table = self.counts >= self.cfg.min_groups
+        if own is not None:
+            table &= own.counts > 0
+        table = table.astype(np.uint8)
         return Repeats(table, int(table.sum()))
 
 

@@ -498,8 +498,14 @@ class _Run:
             .values()
             .map(lambda v: v[1])
         )
+        counted = self._keep(counted)  # counted twice (repeats.count_repeats)
         counter = counted.mapPartitions(_CountSlots(cfg)).treeReduce(RepeatCounter.merge)
-        return counter.repeats()
+        first = counter.repeats()
+        if first.count == 0:
+            return first
+        table = self.sc.broadcast(first)
+        own = counted.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
+        return counter.repeats(own)
 
     # -- cluster ------------------------------------------------------------------------
 
@@ -946,10 +952,12 @@ class _CountSlots:
     """Executor side: the slot counts (repeats.RepeatCounter) of a partition's sets."""
 
     cfg: RepeatConfig
+    first: Any = None  # Broadcast of the first count's Repeats, for the second count
 
     def __call__(self, part: Iterable[bytes]) -> Iterator[RepeatCounter]:
         counter = RepeatCounter(self.cfg)
-        counter.add(np.frombuffer(b, dtype=np.uint32) for b in part)
+        first = None if self.first is None else self.first.value
+        counter.add((np.frombuffer(b, dtype=np.uint32) for b in part), first)
         yield counter
 
 

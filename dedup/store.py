@@ -168,6 +168,19 @@ class ShingleStore:
                     os.close(fd)
         return data, starts, ends
 
+    def sets(self, docs: np.ndarray, budget: int) -> Iterator[np.ndarray]:
+        """The set of each of `docs`, in that order, read about `budget` bytes at a time."""
+        docs = np.asarray(docs, dtype=np.int64)
+        cost = np.cumsum(self.sizes()[docs] * _ITEM)
+        lo = 0
+        while lo < docs.size:
+            base = cost[lo - 1] if lo else 0
+            hi = max(int(np.searchsorted(cost, base + budget, side="right")), lo + 1)
+            data, starts, ends = self.fetch(docs[lo:hi])
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+                yield data[a:b]
+            lo = hi
+
     def chunks(self, docs: np.ndarray, budget: int) -> Iterator[np.ndarray]:
         """The sets of `docs` back to back, about `budget` bytes of them at a time."""
         docs = np.asarray(docs, dtype=np.int64)

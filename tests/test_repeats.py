@@ -86,9 +86,41 @@ def test_members_say_how_much_repeated_text_was_set_aside() -> None:
     # The repost: bare, and in each site's frame (2 x 70 characters around 700).
     texts = framed_site_pages(frame=70, article=700)
     for min_groups, framed in ((4, (0.1, 0.25)), (0, (0.0, 0.0))):
-        cfg = Config(jobs=1, repeat=RepeatConfig(min_groups=min_groups))
+        # LSH low enough that every framed page is a candidate (as in the test above).
+        lsh = LSHConfig(threshold=0.15)
+        cfg = Config(jobs=1, lsh=lsh, repeat=RepeatConfig(min_groups=min_groups))
         result = deduplicate([Doc(k, v) for k, v in texts.items()], cfg)
         [repost] = [c for c in result.clusters if len(c.members) == 4]
         shares = {m.id: m.repeated_share for m in repost.members}
         assert shares.pop("repost-bare") == 0.0
         assert all(framed[0] <= s <= framed[1] for s in shares.values()), shares
+
+
+def test_hundreds_of_lightly_edited_reposts_stay_one_cluster() -> None:
+    """Copies of one short article with a few characters changed each fall into separate
+    groups (their whole sets are below group_jaccard): the first count finds their text in
+    more than min_groups groups, the second leaves them out (their text is all repeated), so
+    the article is not set aside and its copies still match. Beside them, a site frame around
+    different articles is still set aside."""
+    rng = np.random.default_rng(3)
+
+    def cjk(n: int) -> list[str]:
+        return [chr(c) for c in rng.integers(0x4E00, 0x9FA5, n)]
+
+    base = cjk(250)
+    copies = []
+    for _ in range(120):
+        text = list(base)
+        for p in rng.integers(0, len(text), 8):
+            text[p] = chr(int(rng.integers(0x4E00, 0x9FA5)))
+        copies.append("".join(text))
+    frame = "".join(cjk(120))
+    pages = [frame + "".join(cjk(400)) for _ in range(60)]
+    docs = [Doc(f"c{k}", t) for k, t in enumerate(copies)]
+    docs += [Doc(f"p{k}", t) for k, t in enumerate(pages)]
+    result = deduplicate(docs, Config(jobs=1))
+    assert [len(c.members) for c in result.clusters] == [120]
+    assert result.stats["repeated_slots"] > 0  # the frame
+    one_count = RepeatConfig(max_share=1.0)  # the second count lets every group in
+    alone = deduplicate(docs, Config(jobs=1, repeat=one_count))
+    assert alone.clusters == ()  # without it the article is set aside and nothing matches
