@@ -133,6 +133,14 @@ def cli() -> None:
     help="Format of kept/removed (or annotated). auto: parquet when every input is Parquet.",
 )
 @click.option(
+    "--output-layout",
+    type=click.Choice(["single", "parts"]),
+    default="single",
+    show_default=True,
+    help="single: one file each for kept/removed (or annotated). parts: a folder of part "
+    "files each, written by the Spark executors and listed in summary.json (--engine spark).",
+)
+@click.option(
     "--annotate",
     is_flag=True,
     help="Write every record to annotated.jsonl/.parquet with dedup_cluster, dedup_keep and "
@@ -321,6 +329,11 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         raise click.BadParameter(
             "a URI is an OUTDIR for --engine spark only; give a local folder", param_hint="-o"
         )
+    if opts["output_layout"] == "parts" and opts["engine"] != "spark":
+        raise click.BadParameter(
+            "parts are written by Spark's executors: use --engine spark, or the single layout",
+            param_hint="--output-layout",
+        )
     printer = None
     if not quiet:
         printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
@@ -328,7 +341,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         from .spark import run_spark
 
         conf = _spark_conf(opts["spark_conf"])
-        runner: Any = partial(run_spark, master=opts["spark_master"], spark_conf=conf)
+        runner: Any = partial(run_spark, master=opts["spark_master"], spark_conf=conf, quiet=quiet)
     else:
         from .pipeline import run as runner
     try:
