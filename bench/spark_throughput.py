@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,42 @@ class StorageSampler(threading.Thread):
             self.peak = max(self.peak, total)
 
 
+def rest(sc: Any, what: str) -> Any:
+    """A document of the driver's REST API (the Spark UI's status store) for this app."""
+    url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/{what}"
+    with urllib.request.urlopen(url, timeout=600) as r:  # a loaded driver answers slowly
+        return json.load(r)
+
+
+def shuffle_by_stage(sc: Any) -> dict[str, tuple[int, int]]:
+    """Shuffle bytes (read, written) of each dedup stage (the jobs' descriptions, which the
+    engine sets to "dedup <stage>"), over every stage attempt, retries included."""
+    stages = {}
+    for st in rest(sc, "stages"):
+        read, write = stages.get(st["stageId"], (0, 0))
+        stages[st["stageId"]] = (read + st["shuffleReadBytes"], write + st["shuffleWriteBytes"])
+    totals: dict[str, tuple[int, int]] = {}
+    for job in rest(sc, "jobs"):
+        name = str(job.get("description", "")).removeprefix("dedup ")
+        read, write = totals.get(name, (0, 0))
+        for sid in set(job["stageIds"]):
+            r, w = stages.pop(sid, (0, 0))  # a stage shared by jobs counts once
+            read, write = read + r, write + w
+        totals[name] = (read, write)
+    return totals
+
+
+def executor_peaks(sc: Any) -> list[tuple[str, int, int]]:
+    """(executor, peak JVM heap bytes, peak Python RSS bytes) of each executor (the driver
+    in local mode), from the executors' peak memory metrics."""
+    found = []
+    for ex in rest(sc, "allexecutors"):
+        peak = ex.get("peakMemoryMetrics") or {}
+        python = peak.get("ProcessTreePythonRSSMemory", 0)
+        found.append((ex["id"], int(peak.get("JVMHeapMemory", 0)), int(python)))
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=100_000)
@@ -111,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     mb = sum(p.stat().st_size for p in folder.glob("*.jsonl")) / MB
     conf = dict(c.split("=", 1) for c in args.conf)
     conf.setdefault("spark.driver.memory", "2g")
+    conf.setdefault("spark.ui.enabled", "true")  # the REST API gives the shuffle bytes
+    conf.setdefault("spark.executor.processTreeMetrics.enabled", "true")
 
     with tempfile.TemporaryDirectory(prefix="dedup-spark-bench-") as tmp:
         t = time.perf_counter()
@@ -118,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         local_s = time.perf_counter() - t
 
         t = time.perf_counter()
-        spark = spark_session(args.master, conf)
-        spark.sparkContext.setLogLevel("ERROR")
+        spark = spark_session(args.master, conf, quiet=True)
         start_s = time.perf_counter() - t
         sampler = StorageSampler(spark.sparkContext)
         sampler.start()
@@ -135,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
             ).summary
             outs.append("hadoop")
         cores = spark.sparkContext.defaultParallelism
+        time.sleep(12)  # executors report their peak memory with their heartbeats (10 s)
+        try:
+            shuffle = shuffle_by_stage(spark.sparkContext)
+            peaks = executor_peaks(spark.sparkContext)
+        except OSError as e:  # the figures above still count
+            print(f"the driver's REST API did not answer: {e}", file=sys.stderr)
+            shuffle, peaks = {}, []
         spark.stop()
         same = all(
             (Path(tmp) / "local" / n).read_bytes() == (Path(tmp) / out / n).read_bytes()
@@ -171,6 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         f"peak persisted by Spark (memory + disk, sampled): {sampler.peak / MB:.0f} MB, "
         f"{sampler.peak / n:.0f} bytes per document"
     )
+    print("shuffle bytes per document, read/written, by stage (all runs of the session):")
+    runs = 2 if args.uri else 1
+    for name, (read, write) in shuffle.items():
+        if read or write:
+            print(f"  {name or '(other)':<10}{read / n / runs:>10.0f}{write / n / runs:>10.0f}")
+    for ex, heap, python in peaks:
+        print(
+            f"executor {ex}: peak JVM heap {heap / MB:.0f} MB, Python workers {python / MB:.0f} MB"
+        )
     return 0
 
 

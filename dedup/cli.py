@@ -151,6 +151,14 @@ def cli() -> None:
     help="Format of kept/removed (or annotated). auto: parquet when every input is Parquet.",
 )
 @click.option(
+    "--output-layout",
+    type=click.Choice(["single", "parts"]),
+    default="single",
+    show_default=True,
+    help="single: one file each for kept/removed (or annotated). parts: a folder of part "
+    "files each, written by the Spark executors and listed in summary.json (--engine spark).",
+)
+@click.option(
     "--annotate",
     is_flag=True,
     help="Write every record to annotated.jsonl/.parquet with dedup_cluster, dedup_keep, "
@@ -388,6 +396,11 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         )
     if indexes["index_sample"] is not None and not indexes["index"]:
         raise click.UsageError("--index-sample applies to the index --index makes")
+    if opts["output_layout"] == "parts" and opts["engine"] != "spark":
+        raise click.BadParameter(
+            "parts are written by Spark's executors: use --engine spark, or the single layout",
+            param_hint="--output-layout",
+        )
     if not quiet:
         _say_if_compiling()
     if opts["engine"] == "spark":
@@ -397,7 +410,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
             raise click.UsageError("--index and --against work with --engine local only")
 
         conf = _spark_conf(opts["spark_conf"])
-        runner: Any = partial(run_spark, master=opts["spark_master"], spark_conf=conf)
+        runner: Any = partial(run_spark, master=opts["spark_master"], spark_conf=conf, quiet=quiet)
     else:
         from .pipeline import run as runner
     try:

@@ -23,6 +23,7 @@ stdin is spooled to a local file on the driver and shipped to the executors with
 
 from __future__ import annotations
 
+import bisect
 import io
 import math
 import os
@@ -30,7 +31,9 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
 from operator import add
 from pathlib import Path
@@ -40,11 +43,13 @@ import numpy as np
 
 from .cluster import Clusters, Verified, make_cluster, member_records, settle
 from .config import ClusterConfig, Config, ReadConfig, RepeatConfig, VerifyConfig
-from .errors import AccountingError, DedupError, InputError
+from .errors import AccountingError, ConfigError, DedupError, InputError
 from .index import duplicate_id_error, id_key
 from .io.detect import detect_format
 from .io.hadoop import HadoopDir, is_uri
 from .io.outdir import (
+    LAYOUTS,
+    TEMPORARY,
     Fate,
     Folder,
     LocalFolder,
@@ -56,12 +61,17 @@ from .io.outdir import (
     open_outdir,
     output_format,
     outputs,
+    own,
+    part_name,
+    parts_manifest,
     planned,
+    record_files,
     record_line,
     summary,
     write_lines,
 )
 from .io.parquet import Row, merge_schema, output_schema, pyarrow
+from .io.parts import part_folder
 from .io.readers import HIDDEN, STDIN_NAME, folder_files, id_name, read_file, read_inputs
 from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
@@ -74,6 +84,7 @@ from .repeats import (
     same_group,
 )
 from .sign import sign_texts
+from .spark_log import WORKER_WARNINGS, log_settings, start_jvm
 from .types import Counts, Doc, Figures, Member, RunResult, Skip
 from .verify import Own, own_text, similarities
 
@@ -104,28 +115,45 @@ class SparkUnavailable(DedupError):
     """PySpark is not installed, Java is missing, or Spark could not start."""
 
 
-def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> Any:
+def spark_session(
+    master: str | None = None, conf: Mapping[str, str] | None = None, *, quiet: bool = False
+) -> Any:
     """A SparkSession for dedup, started (or joined) with `conf`.
 
     Without `master` the one spark-submit or spark-defaults.conf sets is used (local[*] when
-    none is). In local mode the Python workers run this interpreter, so they import the same
-    dedup and numba as the driver.
+    none is). In local modes (local[N], local-cluster[...]) the Python workers run this
+    interpreter, so they import the same dedup and numba as the driver. Spark logs warnings
+    and errors (errors only with `quiet`) unless the user configures log4j2 itself
+    (`spark_log.py`).
     """
     try:
         from pyspark.sql import SparkSession
     except ImportError as e:
         raise SparkUnavailable(PYSPARK_HINT) from e
+    with warnings.catch_warnings(), suppress(ImportError):
+        # PySpark warns about pandas versions it has not been tested with when a JVM call
+        # first imports pyspark.testing; dedup uses no pandas API.
+        warnings.simplefilter("ignore", FutureWarning)
+        import pyspark.testing.utils  # noqa: F401
     java_home = os.environ.get("JAVA_HOME")
     java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
     if not java or not os.access(java, os.X_OK):
         raise SparkUnavailable(JAVA_HINT)
+    # The console progress bar would print from a library; the user may turn it back on.
+    # Python workers are forked from a daemon that has dedup loaded (spark_daemon.py).
+    settings = {
+        "spark.ui.showConsoleProgress": "false",
+        "spark.python.daemon.module": "dedup.spark_daemon",
+        **(conf or {}),
+    }
+    settings |= log_settings(settings, quiet)
     builder = SparkSession.builder.appName("dedup")
     if master:
         builder = builder.master(master)
-    # The console progress bar would print from a library; the user may turn it back on.
-    for key, value in {"spark.ui.showConsoleProgress": "false", **(conf or {})}.items():
+    for key, value in settings.items():
         builder = builder.config(key, value)
     try:
+        start_jvm(master, settings, quiet)
         spark = builder.getOrCreate()
     except Exception as e:  # the JVM did not start: usually a missing or too old Java
         raise SparkUnavailable(f"Spark did not start ({e}); {JAVA_HINT}") from e
@@ -136,6 +164,7 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         root = str(Path(__file__).resolve().parent.parent)
         paths = [root, *filter(None, [sc.environment.get("PYTHONPATH")])]
         sc.environment["PYTHONPATH"] = os.pathsep.join(paths)
+    sc.environment.setdefault("PYTHONWARNINGS", WORKER_WARNINGS)
     return spark
 
 
@@ -147,6 +176,8 @@ def run_spark(
     master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     spark: Any = None,
+    quiet: bool = False,
+    layout: str = "single",
     stdin: BinaryIO | None = None,
     report: Callable[[Path, Mapping[str, Any]], object] | None = None,
     progress: ProgressCallback | None = None,
@@ -161,12 +192,19 @@ def run_spark(
     only for a local one, else summary.json says why not.
 
     `spark` is an existing SparkSession to use; otherwise the process's active session is
-    joined, or one is started from `master` and `spark_conf` and stopped at the end.
+    joined, or one is started from `master` and `spark_conf` (printing only errors when
+    `quiet`) and stopped at the end.
     `progress` receives the stage announcements `pipeline.run` sends; `options` (the CLI's
     option values) is recorded in summary.json, as locally. Connected components of more
     than `max_component` documents are settled from the driver. OUTDIR is checked, held
     and cleared as locally (io/outdir.py `open_outdir`), once the inputs are found.
+
+    `layout` "parts" writes kept/, removed/ (or annotated/) as folders of part files, one
+    per partition in input order, straight from the executors (io/parts.py), and lists
+    them in summary.json's "parts"; a local OUTDIR must then be one the executors see.
     """
+    if layout not in LAYOUTS:
+        raise ConfigError(f"output layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     inputs = checked_inputs(inputs, outdir)
     local = [i for i in inputs if not is_uri(i)]
     # With a Hadoop URI among the inputs, "auto" is decided once the files are seen.
@@ -174,7 +212,7 @@ def run_spark(
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
     own = spark is None and not _active()
-    session = spark_session(master, spark_conf) if spark is None else spark
+    session = spark_session(master, spark_conf, quiet=quiet) if spark is None else spark
     try:
         out: Folder = (
             HadoopDir(session, str(outdir)) if is_uri(outdir) else LocalFolder(Path(outdir))
@@ -183,12 +221,13 @@ def run_spark(
         reporter = Reporter(progress, input_size(inputs) if progress else None)
         with tempfile.TemporaryDirectory(prefix="dedup-spark-") as tmp:
             job = _Run(session, config, partition_docs, reporter, Path(tmp), stdin)
-            job.max_component, job.outdir = max_component, str(outdir)
+            job.max_component, job.outdir, job.layout = max_component, str(outdir), layout
             try:
                 return job.run(inputs, out, fmt, report, extra)
             finally:
                 for rdd in job.cached:  # a joined session keeps running: free what this run held
                     rdd.unpersist()
+                session.sparkContext.setJobDescription(None)
     finally:
         if own:
             session.stop()
@@ -239,11 +278,17 @@ class _Run:
         self.max_component = MAX_COMPONENT
         self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
+        self.layout = "single"
         self._t = time.perf_counter()
 
     def _keep(self, rdd: Any) -> Any:
         self.cached.append(rdd.persist(_storage()))
         return rdd
+
+    def _tag(self, stage: str) -> None:
+        """Name the Spark jobs that follow after a stage, so the Spark UI and its REST API
+        (bench/spark_throughput.py) can total each stage's shuffle bytes."""
+        self.sc.setJobDescription(f"dedup {stage}")
 
     def _lap(self, stage: str) -> None:
         now = time.perf_counter()
@@ -276,10 +321,12 @@ class _Run:
         config, reporter = self.config, self.reporter
         self._t = time.perf_counter()
         reporter.stage("read")
+        self._tag("read")
         read = self._read(sources)
         indexed = read.indexed
         n_docs = indexed.count()
         self._lap("read")
+        self._tag("sign")
         if fmt is None:
             local = [i for i in inputs if not is_uri(i)]
             fmt = output_format(local, config, read.formats)
@@ -292,6 +339,7 @@ class _Run:
         signed = self._keep(indexed.mapPartitions(_Sign(config, cpu)).partitionBy(self.parts))
         signed.count()
         self._lap("sign")
+        self._tag("lsh")
         self.timings["normalize_cpu"] = round(cpu[0].value, 4)
         self.timings["shingle_sign_cpu"] = round(cpu[1].value, 4)
         # As the local engine reports: the documents and skips read, then the next stage.
@@ -317,6 +365,7 @@ class _Run:
         self._lap("lsh")
 
         reporter.stage("verify")
+        self._tag("verify")
         empty = signed.filter(lambda kv: kv[1][2][0] == 0).count()
         sets = signed.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
@@ -332,6 +381,7 @@ class _Run:
         self._lap("verify")
 
         reporter.stage("cluster")
+        self._tag("cluster")
         edges = matched.map(lambda e: (e[0], e[1]))
         components = self._keep(_components(edges, self.parts, self._keep))
         rendered = self._keep(self._clusters(components, signed, matched))
@@ -343,6 +393,7 @@ class _Run:
         self._lap("cluster")
 
         reporter.stage("write")
+        self._tag("write")
         files, written = self._write(out, fmt, read, rendered)
         signed.unpersist()
         indexed.unpersist()
@@ -362,6 +413,8 @@ class _Run:
         timings = dict(self.timings)
         doc = summary(counts, read.skipped, stats, config, timings)
         doc |= {"outputs": outputs(files)} | extra
+        if self.layout == "parts":
+            doc["parts"] = parts_manifest(files)
         engine = {"name": "spark", "master": self.sc.master, "spark": self.sc.version}
         doc = complete(out, doc, timings, report, reporter, engine)
         return RunResult(counts, tuple(read.skipped), doc, self.outdir)
@@ -404,7 +457,8 @@ class _Run:
         if tasks:
             # Contiguous slices of the ordered tasks: partitions come out in input order.
             slices = max(4 * self.parts, math.ceil(len(tasks) / self.partition_docs))
-            parts.append(sc.parallelize(tasks, min(len(tasks), slices)).flatMap(_ReadFile(cfg)))
+            read = _ReadFile(cfg, os.getcwd())
+            parts.append(sc.parallelize(tasks, min(len(tasks), slices)).flatMap(read))
         if remote:
             hconf = sc._jsc.hadoopConfiguration()
             hconf.set("mapreduce.input.fileinputformat.input.dir.recursive", "true")
@@ -611,23 +665,116 @@ class _Run:
         fates = rendered.flatMap(lambda r: r[2])
         if not annotate:
             fates = fates.filter(lambda kv: kv[1][0] is not None)
-        fates = fates.sortByKey(numPartitions=parts)
         if fmt == "jsonl":  # records are rendered on the executors
             records = read.indexed.mapValues(lambda d: record_line(d[2], d[5]))
         else:
             records = read.indexed.mapValues(lambda d: d[2])
-        routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
-        with Records(out, fmt, annotate, schema, self.config.read.text_field) as sink:
-            for record, fate in routed:
-                if fmt == "jsonl":
-                    data, flags = record
-                    sink.line(data, flags, fate)
-                else:
-                    sink.record(record, fate)
+        text_field = self.config.read.text_field
+        if self.layout == "parts":
+            names, counts = self._write_parts(out, fmt, records, fates, schema)
+        else:
+            fates = fates.sortByKey(numPartitions=parts)
+            routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
+            with Records(out, fmt, annotate, schema, text_field) as sink:
+                sink.routed(routed)
+            names, counts = sink.names, sink.counts
         lines = rendered.map(lambda r: (r[0], r[1])).sortByKey(numPartitions=parts)
         write_lines(out, "clusters.jsonl", (line for _, line in lines.toLocalIterator()))
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
-        return [*sink.names, "clusters.jsonl", "errors.jsonl"], sink.counts
+        return [*names, "clusters.jsonl", "errors.jsonl"], counts
+
+    def _write_parts(
+        self, out: Folder, fmt: str, records: Any, fates: Any, schema: Any
+    ) -> tuple[list[str], list[int]]:
+        """The record files as folders of part files, one per partition of the documents,
+        written by the executors into a temporary folder of OUTDIR, then (once all are
+        written, and listed in the manifest) moved into place by the driver."""
+        n = records.getNumPartitions()
+        sizes = records.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
+        starts = np.r_[0, np.cumsum(sizes)].tolist()
+        # Every document's fate (None when it has none), partitioned as the documents are:
+        # zip pairs them up without moving any text.
+        every = fates.partitionBy(n, _Bisect(starts[1:-1])).mapPartitionsWithIndex(_Fill(starts))
+        tmp = f"{TEMPORARY}parts-{os.getpid()}-{time.time_ns()}"
+        target = _executor_target(out, tmp)
+        write = _WriteParts(
+            target, fmt, self.config.output.annotate, schema, self.config.read.text_field
+        )
+        written = records.values().zip(every).mapPartitionsWithIndex(write).collect()
+        counts = [sum(c[0] for _, c in written), sum(c[1] for _, c in written)]
+        names = [
+            part_name(f, p)
+            for f in record_files(fmt, self.config.output.annotate)
+            for p in range(n)
+        ]
+        own(out, names)
+        for name in names:
+            out.rename(f"{tmp}/{name}", name)
+        out.remove_tree(tmp)
+        return names, counts
+
+
+def _executor_target(out: Folder, name: str) -> str:
+    """Folder `name` of OUTDIR as the executors address it: an absolute local path (their
+    working folders are elsewhere) or a URI."""
+    if out.local is not None:
+        return str((out.local / name).absolute())
+    return str(getattr(out, "uri", "")).rstrip("/") + "/" + name
+
+
+@dataclass(frozen=True)
+class _Bisect:
+    """Partition function: the partition whose documents start at or before an index."""
+
+    bounds: list[int]  # first index of partitions 1, 2, ...
+
+    def __call__(self, idx: int) -> int:
+        return bisect.bisect_right(self.bounds, idx)
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """Executor side: the fates of a partition's documents, one per document in order."""
+
+    starts: list[int]
+
+    def __call__(self, part: int, fates: Iterable[tuple[int, Fate]]) -> Iterator[Fate | None]:
+        known = dict(fates)
+        for idx in range(self.starts[part], self.starts[part + 1]):
+            yield known.get(idx)
+
+
+@dataclass(frozen=True)
+class _WriteParts:
+    """Executor side: one partition's (record, fate) pairs as its part of each record file,
+    written under a folder of this attempt's own, then moved to its name: an attempt that
+    is retried or runs twice never mixes its bytes with another's."""
+
+    target: str
+    fmt: str
+    annotate: bool
+    schema: Any
+    text_field: str
+
+    def __call__(self, part: int, rows: Iterable[tuple[Any, Fate]]) -> Iterator[Any]:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        attempt = f"attempt-{context.taskAttemptId() if context else 0}"
+        folder = part_folder(self.target)
+        sink = Records(
+            part_folder(f"{self.target}/{attempt}"),
+            self.fmt,
+            self.annotate,
+            self.schema,
+            self.text_field,
+            part,
+        )
+        with sink:
+            sink.routed(rows)
+        for name in sink.names:
+            folder.rename(f"{attempt}/{name}", name)
+        yield part, sink.counts
 
 
 def _with_fates(records: Iterator[tuple[int, Any]], fates: Iterator[tuple[int, Any]]) -> Any:
@@ -740,6 +887,7 @@ class _ReadFile:
     """Executor side: one local file (or stdin) through the local engine's reader."""
 
     cfg: ReadConfig
+    cwd: str  # the driver's: executors may run elsewhere (local-cluster, a shared file system)
 
     def __call__(self, task: _Task) -> Iterator[tuple[Key, Any]]:
         if task.skip is not None:
@@ -752,8 +900,10 @@ class _ReadFile:
                 yield from _items(read_inputs(["-"], self.cfg, stdin=f), task.ordinal, "")
             return
         # WARC ids of re-crawled pages are made distinct within a file, not across files.
-        items = read_file(task.path, task.name, self.cfg, set())
-        yield from _items(items, task.ordinal, task.rel)
+        path = os.path.join(self.cwd, task.path)
+        items = read_file(path, task.name, self.cfg, set())
+        # Sources named as given (a relative path stays relative), as locally.
+        yield from _items(items, task.ordinal, task.rel, None if path == task.path else task.path)
 
 
 @dataclass(frozen=True)

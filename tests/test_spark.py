@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import random
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from helpers import framed_site_pages, seed_table
+from spark_helpers import both_engines, synthetic_corpus
 
 import dedup.cluster as cluster_stage
 from dedup.cli import cli
@@ -38,11 +39,6 @@ from dedup.spark import SparkUnavailable, _components, run_spark, spark_session
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
 MANIFEST = ".dedup-manifest.json"
-# Summary keys that may differ between two identical runs (or between the engines).
-VARYING = ("timings", "throughput", "engine")
-# The pairs each engine verified, and how many matched: the local engine skips a pair whose
-# documents earlier matches already join, Spark verifies every candidate pair.
-WORK = ("candidates", "verified_pairs")
 
 
 @pytest.fixture(scope="module")
@@ -60,113 +56,24 @@ def spark() -> Iterator[Any]:
     session.stop()
 
 
-def _both(
-    inputs: list[str],
-    tmp_path: Path,
-    config: Config,
-    spark: Any,
-    *,
-    stdin: bytes | None = None,
-    uri: bool = False,
-    spark_inputs: list[str] | None = None,
-    **kw: Any,
-) -> dict[str, Any]:
-    """Run both engines (the Spark one into a file:// URI with `uri`, on `spark_inputs` when
-    given) and assert that they wrote the same files, byte for byte, and the same summary
-    (but for the inputs named); return the summary."""
-    local_out, spark_out = tmp_path / "local", tmp_path / "spark"
-    local_in = None if stdin is None else io.BytesIO(stdin)
-    spark_in = None if stdin is None else io.BytesIO(stdin)
-    run(inputs, local_out, config, stdin=local_in)
-    target = spark_out.as_uri() if uri else spark_out
-    run_spark(spark_inputs or inputs, target, config, spark=spark, stdin=spark_in, **kw)
-    local_summary = json.loads((local_out / "summary.json").read_text(encoding="utf-8"))
-    spark_summary = json.loads((spark_out / "summary.json").read_text(encoding="utf-8"))
-    for name in local_summary["outputs"]:
-        if name != "summary.json":
-            assert (spark_out / name).read_bytes() == (local_out / name).read_bytes(), name
-    for name in local_summary["outputs"]:
-        if name.endswith(".parquet"):
-            ours, theirs = pq.read_table(spark_out / name), pq.read_table(local_out / name)
-            assert ours.schema == theirs.schema and ours.equals(theirs), name
-    assert spark_summary["engine"]["name"] == "spark"
-    for key in (*VARYING, "inputs") if spark_inputs else VARYING:
-        local_summary.pop(key, None)
-        spark_summary.pop(key, None)
-    for key in WORK:
-        assert spark_summary.pop(key) >= local_summary.pop(key), key
-    assert spark_summary == local_summary
-    return spark_summary
-
-
 def _ids(path: Path) -> set[str]:
     with open(path, encoding="utf-8") as f:
         return {json.loads(line)["id"] for line in f}
 
 
 def test_seeds_match_the_local_engine(seeds_dir: Path, tmp_path: Path, spark: Any) -> None:
-    _both([str(seeds_dir)], tmp_path, Config(jobs=1), spark)
+    both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), spark)
     clusters = (tmp_path / "spark" / "clusters.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(clusters) == 1
     assert json.loads(clusters[0])["representative"] == "001_096293c0fedcb6b3.txt"
     assert _ids(tmp_path / "spark" / "removed.jsonl") == {"000_fa5b47ae513dff0c.txt"}
 
 
-def _corpus(folder: Path, n: int, seed: int = 7) -> dict[str, int]:
-    """`n` short documents of random CJK text in JSONL files (one gzipped) with planted
-    near-duplicates (edited, truncated, exact and one bucket larger than max_bucket) and a few
-    malformed lines. Returns counts of what was planted."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir()
-    docs: list[dict[str, Any]] = []
-    originals: list[np.ndarray] = []
-    boiler = rng.integers(0x4E00, 0x9FA5, 60)
-    planted = boilerplate = 0
-    for i in range(n):
-        r = rng.random()
-        if i >= 100 and r < 0.15:
-            src = originals[int(rng.integers(len(originals)))].copy()
-            kind = rng.integers(3)
-            if kind == 0:  # a few characters replaced
-                pos = rng.integers(0, src.size, max(1, src.size // 40))
-                src[pos] = rng.integers(0x4E00, 0x9FA5, pos.size)
-            elif kind == 1:  # truncated
-                src = src[: int(src.size * rng.uniform(0.8, 0.95))]
-            cps = src
-            planted += 1
-        elif i % 200 == 0:  # boilerplate pages: one LSH bucket of about n/200 members
-            cps = boiler
-            boilerplate += 1
-        else:
-            cps = rng.integers(0x4E00, 0x9FA5, int(rng.integers(40, 160)))
-            originals.append(cps)
-        text = "".join(map(chr, cps.tolist()))
-        doc: dict[str, Any] = {"id": f"d{i}", "text": text}
-        if i % 3 == 0:
-            doc["lang"] = "zh"
-        if i % 97 == 0:
-            del doc["id"]  # gets a generated id, name:line
-        docs.append(doc)
-    files = 5
-    per = -(-n // files)
-    for f in range(files):
-        lines = [json.dumps(d, ensure_ascii=False) for d in docs[f * per : (f + 1) * per]]
-        if f == 1:
-            lines.insert(10, "{not json")
-            lines.insert(20, json.dumps({"id": "x", "text": 5}))
-        data = ("\n".join(lines) + "\n").encode("utf-8")
-        if f == 3:
-            (folder / f"part-{f}.jsonl.gz").write_bytes(gzip.compress(data))
-        else:
-            (folder / f"part-{f}.jsonl").write_bytes(data)
-    return {"planted": planted, "boilerplate": boilerplate}
-
-
 def test_generated_corpus_matches_the_local_engine(tmp_path: Path, spark: Any) -> None:
-    planted = _corpus(tmp_path / "corpus", 20_000)
+    planted = synthetic_corpus(tmp_path / "corpus", 20_000)
     config = Config(read=ReadConfig(on_error="skip"), jobs=1)
     # Several partitions per stage, so order across partitions is exercised.
-    _both([str(tmp_path / "corpus")], tmp_path, config, spark, partition_docs=4000)
+    both_engines([str(tmp_path / "corpus")], tmp_path, config, spark, partition_docs=4000)
     out = tmp_path / "spark"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["documents"]["read"] == 20_002
@@ -188,7 +95,9 @@ def test_representative_rules_and_text_files_match(
     (folder / ".hidden.txt").write_text("不读", encoding="utf-8")
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     config = Config(read=ReadConfig(on_error="skip"), cluster=ClusterConfig("shortest"), jobs=1)
-    _both([str(folder), str(seeds_dir / "002_330fed40d821b570.txt")], tmp_path, config, spark)
+    both_engines(
+        [str(folder), str(seeds_dir / "002_330fed40d821b570.txt")], tmp_path, config, spark
+    )
     errors = (tmp_path / "spark" / "errors.jsonl").read_text(encoding="utf-8")
     assert "image.png" in errors
 
@@ -301,7 +210,7 @@ def test_chains_are_split_as_the_local_engine_splits_them(
     text = article(1500)
     (folder / "p-a.txt").write_text(text, "utf-8")
     (folder / "p-b.txt").write_text(text[:-20] + "。", "utf-8")
-    _both([str(folder)], tmp_path, Config(jobs=1), spark)
+    both_engines([str(folder)], tmp_path, Config(jobs=1), spark)
     # Components of more than `max_component` members (here the two sites') are settled from
     # the driver, the pair p-a/p-b in a task: the same rule, the same bytes.
     run_spark([str(folder)], tmp_path / "driver", Config(jobs=1), spark=spark, max_component=2)
@@ -390,7 +299,7 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
 
     monkeypatch.setattr("dedup.spark._with_fates", real)
     written.clear()
-    _both([str(seeds_dir)], tmp_path, Config(jobs=1), spark, uri=True)
+    both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), spark, uri=True)
     contract = ["kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl", "summary.json"]
     assert written == contract
     assert names() == sorted([*contract, MANIFEST, "notes.txt"])
@@ -429,7 +338,7 @@ def test_repeated_ids_are_skipped_as_the_local_engine_skips_them(
     )
     inputs = [str(folder / "x"), str(folder / "a.jsonl"), str(folder / "y")]
     config = Config(jobs=1, read=ReadConfig(on_error="skip"))
-    summary = _both(inputs, tmp_path, config, spark, partition_docs=1)
+    summary = both_engines(inputs, tmp_path, config, spark, partition_docs=1)
     assert [(s["line"], s["reason"][:16]) for s in summary["skipped"]] == [
         (3, "not valid JSON: "),
         (4, "duplicate id '1'"),
@@ -446,7 +355,7 @@ def test_stdin_matches_the_local_engine_and_progress_names_the_stages(
     data = ("\n".join(lines) + "\n").encode("utf-8")
     events: list[ProgressEvent] = []
     config = Config(read=ReadConfig(on_error="skip"), jobs=1)
-    summary = _both(
+    summary = both_engines(
         ["-", str(seeds_dir)], tmp_path, config, spark, stdin=data, progress=events.append
     )
     assert summary["documents"] == {"read": 11, "kept": 4, "removed": 6, "skipped": 1}
@@ -472,7 +381,7 @@ def test_parquet_from_and_to_hadoop_uris_matches_the_local_engine(
     # A Hadoop URI input too: --output-format auto goes by what the executors read.
     _two_parquet_files(seeds_dir, tmp_path / "in")
     inputs, uris = [str(tmp_path / "in")], [(tmp_path / "in").as_uri()]
-    summary = _both(inputs, tmp_path, Config(jobs=1), spark, uri=True, spark_inputs=uris)
+    summary = both_engines(inputs, tmp_path, Config(jobs=1), spark, uri=True, spark_inputs=uris)
     assert summary["outputs"] == [
         "clusters.jsonl",
         "kept.parquet",
@@ -491,12 +400,12 @@ def test_annotate_matches_the_local_engine(
 ) -> None:
     # JSONL and Parquet input together: the Parquet schema is merged with the one inferred
     # from the JSONL records (Parquet output), or typed values go out as JSON (JSONL output).
-    _corpus(tmp_path / "in", 1500)
+    synthetic_corpus(tmp_path / "in", 1500)
     pq.write_table(seed_table(seeds_dir), tmp_path / "in" / "seeds.parquet")
     config = Config(
         read=ReadConfig(on_error="skip"), output=OutputConfig(fmt, annotate=True), jobs=1
     )
-    summary = _both([str(tmp_path / "in")], tmp_path, config, spark, partition_docs=400)
+    summary = both_engines([str(tmp_path / "in")], tmp_path, config, spark, partition_docs=400)
     assert summary["outputs"] == [
         "clusters.jsonl",
         f"annotated.{fmt}",
@@ -556,7 +465,7 @@ def test_repeated_text_and_empty_pages_as_locally(tmp_path: Path, spark: Any) ->
     for name, text in framed_site_pages(frame=70, article=700).items():
         (folder / f"{name}.txt").write_text(text, "utf-8")
     config = Config(jobs=1, repeat=RepeatConfig(min_groups=4))
-    summary = _both([str(folder)], tmp_path, config, spark)
+    summary = both_engines([str(folder)], tmp_path, config, spark)
     assert summary["repeated_shingle_slots"] > 0 and summary["empty_documents"] == 1
     assert summary["clusters"] == 1  # the repost; no page joins another through its frame
 
@@ -569,7 +478,7 @@ def test_hidden_names_are_recorded_and_not_errors(
     (folder / ".hidden.txt").write_text("不读", encoding="utf-8")
     (folder / ".git").mkdir()
     (folder / ".git" / "HEAD").write_text("ref", encoding="utf-8")
-    summary = _both([str(folder)], tmp_path, Config(jobs=1), spark)  # on_error="raise"
+    summary = both_engines([str(folder)], tmp_path, Config(jobs=1), spark)  # on_error="raise"
     assert [Path(s["source"]).name for s in summary["skipped"]] == [".git", ".hidden.txt"]
 
 
@@ -583,7 +492,7 @@ def test_several_inputs_give_ids_that_lead_with_the_input(
         shutil.copy(seeds_dir / "000_fa5b47ae513dff0c.txt", tmp_path / name / "part-0.txt")
     lone = seeds_dir / "001_096293c0fedcb6b3.txt"
     inputs = [str(tmp_path / "x"), str(tmp_path / "y"), str(lone)]
-    summary = _both(inputs, tmp_path, Config(jobs=1), spark)
+    summary = both_engines(inputs, tmp_path, Config(jobs=1), spark)
     assert summary["documents"]["read"] == 3 and summary["documents"]["skipped"] == 0
     assert _ids(tmp_path / "spark" / "removed.jsonl") | _ids(tmp_path / "spark" / "kept.jsonl") == {
         f"{tmp_path}/x/part-0.txt",
@@ -611,7 +520,7 @@ def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any
         output=OutputConfig(annotate=True),
         jobs=1,
     )
-    _both([str(folder)], tmp_path, config, spark)
+    both_engines([str(folder)], tmp_path, config, spark)
     # The same from the driver, with every component larger than `max_component`.
     run_spark([str(folder)], tmp_path / "driver", config, spark=spark, max_component=2)
     for name in ("clusters.jsonl", "annotated.jsonl"):
@@ -621,3 +530,15 @@ def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any
     assert members["C.txt"]["via"] == "B.txt" and members["B.txt"]["via"] == "A.txt"
     assert members["s1-repost.txt"]["repeated_share"] > 0.1
     assert members["repost-bare.txt"]["repeated_share"] == 0.0
+
+
+def test_quiet_prints_nothing_but_errors(seeds_dir: Path, tmp_path: Path) -> None:
+    # A new process, so that the JVM starts with dedup's logging: no log4j banner, no
+    # Hadoop native-library warning, no PySpark pandas warning, no JVM notices.
+    args = [sys.executable, "-m", "dedup", "run", "--engine", "spark", "--spark-master"]
+    args += ["local[1]", "--spark-conf", "spark.ui.enabled=false", "-q", "--no-report"]
+    done = subprocess.run([*args, str(seeds_dir), "-o", "out"], cwd=tmp_path, capture_output=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+    assert json.loads((tmp_path / "out" / "summary.json").read_text("utf-8"))["clusters"] == 1
+    failed = subprocess.run([*args, "nosuch", "-o", "out"], cwd=tmp_path, capture_output=True)
+    assert failed.returncode != 0 and b"nosuch" in failed.stderr

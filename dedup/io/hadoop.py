@@ -164,7 +164,9 @@ class HadoopDir:
     def binary(self, name: str) -> Iterator[BinaryIO]:
         """A binary stream to write `name` through: a temporary sibling, renamed over `name`
         when the block ends without error, removed otherwise."""
-        fs, final, tmp = self._fs, self._path(name), self._path(f".{name}.partial")
+        head, _, tail = name.rpartition("/")
+        partial = f"{head}/.{tail}.partial" if head else f".{tail}.partial"
+        fs, final, tmp = self._fs, self._path(name), self._path(partial)
         where = self._where(name)
         try:
             with _java(where, "cannot write"):
@@ -185,4 +187,13 @@ class HadoopDir:
         return ParquetSink(Path(name), schema, text_field, opener=self._opener)
 
     def _opener(self, path: Path) -> AbstractContextManager[BinaryIO]:
-        return self.binary(path.name)
+        return self.binary(path.as_posix())
+
+    def rename(self, name: str, to: str) -> None:
+        """Move a finished file (rename never replaces a file on HDFS: the old one goes)."""
+        fs, final, where = self._fs, self._path(to), self._where(to)
+        with _java(where, "cannot rename the finished file"):
+            fs.mkdirs(final.getParent())
+            fs.delete(final, False)
+            if not fs.rename(self._path(name), final):
+                raise OutputError(f"{where}: the finished file was not renamed")

@@ -38,6 +38,7 @@ from .writers import atomic_path, json_bytes, write_chunked
 
 # Files of an OUTDIR; summary.json is written last and marks a finished run. A run writes
 # kept + removed, or annotated (--annotate), as JSONL or Parquet; all kinds are cleared first.
+# With the "parts" layout each of those is a folder of part files instead (`part_name`).
 OUTPUT_FILES = (
     "clusters.jsonl",
     "kept.jsonl",
@@ -73,7 +74,7 @@ LOCK = ".dedup-lock"
 # Temporary folders of a run inside OUTDIR start with this.
 TEMPORARY = ".dedup-"
 # Top-level names a run writes or clears: one of them that no manifest lists is not dedup's.
-CLAIMED = frozenset((*OUTPUT_FILES, REPORT))
+CLAIMED = frozenset((*OUTPUT_FILES, REPORT, *(f.split(".")[0] for f in OUTPUT_FILES[1:7])))
 # summary.json's "report" when a report was asked for but OUTDIR is not a local folder.
 REMOTE_REPORT = (
     "not written: OUTDIR is not a local folder; copy OUTDIR to one and run `dedup report` on it"
@@ -108,7 +109,25 @@ class Fate(NamedTuple):
 Fields = list[tuple[str, Any]]
 
 
-class Folder(Protocol):
+# How record files are laid out: one file each, or a folder of part files each.
+LAYOUTS = ("single", "parts")
+
+
+def part_name(name: str, part: int) -> str:
+    """The name of part `part` of the record file `name`: kept.jsonl -> kept/part-00003.jsonl."""
+    kind, _, fmt = name.partition(".")
+    return f"{kind}/part-{part:05d}.{fmt}"
+
+
+class Sink(Protocol):
+    """What record files are written through (`Records`): binary files and Parquet files."""
+
+    def binary(self, name: str) -> AbstractContextManager[BinaryIO]: ...
+
+    def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink: ...
+
+
+class Folder(Sink, Protocol):
     """Where a run's files go: a local folder or a Hadoop URI. Files are written under a
     temporary name and renamed when complete."""
 
@@ -138,9 +157,8 @@ class Folder(Protocol):
     def lock(self) -> AbstractContextManager[None]:
         """Hold the folder for one run; OutputError when another run holds it."""
 
-    def binary(self, name: str) -> AbstractContextManager[BinaryIO]: ...
-
-    def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink: ...
+    def rename(self, name: str, to: str) -> None:
+        """Move a finished file to another name here (its folder made), replacing any."""
 
 
 @dataclass(frozen=True)
@@ -215,11 +233,21 @@ class LocalFolder:
 
     @contextmanager
     def binary(self, name: str) -> Iterator[BinaryIO]:
-        with atomic_path(self.local / name) as tmp, open(tmp, "wb") as f:
+        path = self._parent_made(name)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             yield f
 
     def parquet(self, name: str, schema: Any, text_field: str) -> ParquetSink:
-        return ParquetSink(self.local / name, schema, text_field)
+        return ParquetSink(self._parent_made(name), schema, text_field)
+
+    def rename(self, name: str, to: str) -> None:
+        os.replace(self.local / name, self._parent_made(to))
+
+    def _parent_made(self, name: str) -> Path:
+        path = self.local / name
+        if "/" in name:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 def busy(outdir: str) -> str:
@@ -482,22 +510,30 @@ def with_fields(line: bytes, flags: int, fields: Fields) -> bytes:
     return json_bytes(record)[0]
 
 
+def record_files(fmt: str, annotate: bool) -> list[str]:
+    """The record files of a run: kept and removed, or annotated."""
+    return [f"annotated.{fmt}"] if annotate else [f"kept.{fmt}", f"removed.{fmt}"]
+
+
 class Records:
     """The record files of a run, open for writing: kept and removed (or annotated), JSONL or
-    Parquet (under `schema`). Records arrive in input order with their fates; `counts` says
-    how many went out as kept and as removed."""
+    Parquet (under `schema`), or with `part` that part of each. Records arrive in input order
+    with their fates; `counts` says how many went out as kept and as removed."""
 
     def __init__(
         self,
-        folder: Folder,
+        folder: Sink,
         fmt: str,
         annotate: bool,
         schema: Any = None,
         text_field: str = "text",
+        part: int | None = None,
     ) -> None:
         self.annotate = annotate
         self.fmt = fmt
-        self.names = [f"annotated.{fmt}"] if annotate else [f"kept.{fmt}", f"removed.{fmt}"]
+        self.names = record_files(fmt, annotate)
+        if part is not None:
+            self.names = [part_name(n, part) for n in self.names]
         self.counts = [0, 0]  # kept, removed
         self._stack = ExitStack()
         if fmt == "jsonl":
@@ -533,6 +569,16 @@ class Records:
         without --annotate: they go out unchanged)."""
         assert not self.annotate and self.fmt == "jsonl"
         write_chunked(self._files[self._count(None, count)], data)
+
+    def routed(self, records: Iterable[tuple[Any, Fate]]) -> None:
+        """Records with their fates, in order: (line, flags) pairs for JSONL output (as
+        `record_line` renders them), else the records' values."""
+        if self.fmt == "jsonl":
+            for (data, flags), fate in records:
+                self.line(data, flags, fate)
+        else:
+            for record, fate in records:
+                self.record(record, fate)
 
     def record(self, record: dict[str, Any], fate: Fate | None) -> None:
         """A record as its values (updated in place with the run's fields)."""
@@ -644,5 +690,16 @@ def summary_timings(doc: Mapping[str, Any], timings: Mapping[str, float]) -> dic
 
 
 def outputs(files: Sequence[str]) -> list[str]:
-    """The contract files a run wrote, in contract order (summary.json always)."""
-    return [n for n in OUTPUT_FILES if n in files or n == "summary.json"]
+    """The contract files a run wrote, in contract order (summary.json always), then the part
+    files of each record folder in order."""
+    names = [n for n in OUTPUT_FILES if n in files or n == "summary.json"]
+    return names + sorted(f for f in files if "/" in f)
+
+
+def parts_manifest(files: Sequence[str]) -> dict[str, list[str]]:
+    """summary.json's "parts": each record folder's part files, in order (concatenated, they
+    are the single file of that name)."""
+    found: dict[str, list[str]] = {}
+    for name in sorted(f for f in files if "/" in f):
+        found.setdefault(name.split("/", 1)[0], []).append(name)
+    return found
