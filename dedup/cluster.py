@@ -456,6 +456,7 @@ def settle(
     *,
     verified: Verified | None = None,
     repeated: Shares | None = None,
+    direct: Matches | None = None,
 ) -> Clusters:
     """Connected components (flat form of `grouped`) -> final `Clusters`: chains split,
     representatives chosen, each member measured against its representative and told why
@@ -466,7 +467,7 @@ def settle(
     (from a store, from sets in memory, or from a distributed join: the rule does not care
     where the sets are). Without `repeated` the shares are 0."""
     found = _split(members, bounds, figures, similarity, cfg, refine)
-    via, via_jac, via_con = joined_via(found, verified or Verified.none())
+    via, via_jac, via_con = joined_via(found, verified or Verified.none(), direct)
     shares = np.zeros(found.members.size, dtype=np.float64)
     if repeated is not None and found.members.size:
         shares = np.asarray(repeated(found.members), dtype=np.float64)
@@ -483,6 +484,7 @@ def cluster(
     cfg: ClusterConfig,
     refine: RefineConfig = RefineConfig(),
     repeated: Shares | None = None,
+    direct: Matches | None = None,
 ) -> Clusters:
     """The cluster stage: verified pairs (rows of document numbers 0..n-1, with their
     similarities) -> `Clusters`."""
@@ -496,12 +498,23 @@ def cluster(
         refine,
         verified=verified,
         repeated=repeated,
+        direct=direct,
     )
 
 
-def joined_via(found: Clusters, verified: Verified) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# (jaccard, containment) arrays -> whether each pair is a match (verify.is_match).
+Matches = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def joined_via(
+    found: Clusters, verified: Verified, direct: Matches | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per entry of `found.members`: the member whose verified pair joined it to its
     cluster, and that pair's (jaccard, containment); -1 and NaN for a representative.
+
+    A member that matches the representative itself (`direct` on its measured similarity to
+    it) is joined via the representative: engines that verify different subsets of the
+    candidate pairs (the local one skips pairs already joined) then agree.
 
     The verified pairs between members of one final cluster are walked breadth first from
     its representative: a member's `via` is its neighbour one pair nearer the representative
@@ -542,6 +555,9 @@ def joined_via(found: Clusters, verified: Verified) -> tuple[np.ndarray, np.ndar
     via_jac = np.append(jac, np.nan)[via_edge]
     via_con = np.append(con, np.nan)[via_edge]
     cut = via_edge < 0
+    if direct is not None:
+        cut |= direct(found.jaccard, found.containment)
+        via[cut] = found.reps[group][cut]
     via_jac[cut], via_con[cut] = found.jaccard[cut], found.containment[cut]
     via[is_rep] = -1
     via_jac[is_rep] = np.nan

@@ -38,7 +38,7 @@ from .repeats import Repeats, bucket_roots, count_repeats, repeated_shares
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Member, Skip
-from .verify import FETCH_BUDGET, link_buckets, own_text, similarities_to
+from .verify import FETCH_BUDGET, is_match, link_buckets, own_text, similarities_to
 
 
 def id_key(doc_id: Any) -> Hashable:
@@ -233,7 +233,10 @@ class TwoPassIndex:
             # Similarities verification already measured are not read again.
             known = partial(similarities_to, store=self.store, known=linked.known, own=own)
             shares = partial(_stored_shares, self.store, repeats.table)
-            clusters = cluster(n, matched, figures, known, cfg.cluster, repeated=shares)
+            direct = partial(is_match, cfg=cfg.verify)
+            clusters = cluster(
+                n, matched, figures, known, cfg.cluster, repeated=shares, direct=direct
+            )
             cluster_of, duplicate_of = clusters.fates(n)
             entry = clusters.entries(n)
             _lap(timings, "cluster", t)

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from operator import add
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -86,7 +87,7 @@ from .repeats import (
 from .sign import sign_texts
 from .spark_log import WORKER_WARNINGS, log_settings, start_jvm
 from .types import Counts, Doc, Figures, Member, RunResult, Skip
-from .verify import Own, own_text, similarities
+from .verify import Own, is_match, own_text, similarities
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
 JAVA_HINT = (
@@ -589,7 +590,7 @@ class _Run:
             small.join(per_doc, parts)
             .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
             .cogroup(small_pairs, parts)
-            .flatMap(_SettleTask(self.config.cluster, self.own))
+            .flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
         )
         found = [settled] + [self._settle(root, components, signed, verified) for root in large]
         groups = self.sc.union(found) if len(found) > 1 else settled
@@ -642,6 +643,7 @@ class _Run:
             self.config.cluster,
             verified=_local_pairs(nodes, own_pairs),
             repeated=repeated,
+            direct=partial(is_match, cfg=self.config.verify),
         )
         return self.sc.parallelize(list(_groups(found, nodes, ids)), parts)
 
@@ -1237,6 +1239,7 @@ class _SettleTask:
     clusters as `Group`s, by the cluster stage on the sets in memory."""
 
     cfg: ClusterConfig
+    verify: VerifyConfig
     own: Any  # Broadcast of verify.Own
 
     def __call__(self, kv: tuple[int, tuple[Iterable[Any], Iterable[Any]]]) -> Iterator[Group]:
@@ -1261,6 +1264,7 @@ class _SettleTask:
             self.cfg,
             verified=_local_pairs(nodes, kv[1][1]),
             repeated=repeated,
+            direct=partial(is_match, cfg=self.verify),
         )
         yield from _groups(found, nodes, [r[3] for r in rows])
 

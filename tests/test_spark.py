@@ -26,6 +26,7 @@ from dedup.cluster import UnionFind, groups
 from dedup.config import (
     ClusterConfig,
     Config,
+    LSHConfig,
     OutputConfig,
     ReadConfig,
     RefineConfig,
@@ -70,20 +71,22 @@ def test_seeds_match_the_local_engine(seeds_dir: Path, tmp_path: Path, spark: An
 
 
 def test_generated_corpus_matches_the_local_engine(tmp_path: Path, spark: Any) -> None:
-    planted = synthetic_corpus(tmp_path / "corpus", 20_000)
-    config = Config(read=ReadConfig(on_error="skip"), jobs=1)
-    # Several partitions per stage, so order across partitions is exercised.
-    both_engines([str(tmp_path / "corpus")], tmp_path, config, spark, partition_docs=4000)
+    planted = synthetic_corpus(tmp_path / "corpus", 6_000)
+    # A max_bucket under the boilerplate bucket (n/200 pages), so big buckets are exercised.
+    config = Config(read=ReadConfig(on_error="skip"), lsh=LSHConfig(max_bucket=16), jobs=1)
+    # Several partitions per stage, so order across partitions is exercised (the 20k corpus
+    # runs on a local cluster, in test_spark_cluster.py).
+    both_engines([str(tmp_path / "corpus")], tmp_path, config, spark, partition_docs=1500)
     out = tmp_path / "spark"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["documents"]["read"] == 20_002
+    assert summary["documents"]["read"] == 6_002
     assert summary["documents"]["skipped"] == 2
     # Every planted copy and all boilerplate pages but one are removed, nothing else.
     assert summary["documents"]["removed"] == planted["planted"] + planted["boilerplate"] - 1
     sizes = [len(json.loads(c)["members"]) for c in (out / "clusters.jsonl").open()]
-    assert max(sizes) >= planted["boilerplate"] > Config().lsh.max_bucket
+    assert max(sizes) >= planted["boilerplate"] > config.lsh.max_bucket
     kept, removed = _ids(out / "kept.jsonl"), _ids(out / "removed.jsonl")
-    assert len(kept) + len(removed) == 20_000 and not kept & removed
+    assert len(kept) + len(removed) == 6_000 and not kept & removed
 
 
 def test_representative_rules_and_text_files_match(
@@ -336,15 +339,17 @@ def test_repeated_ids_are_skipped_as_the_local_engine_skips_them(
         '{"id": 1, "text": "一"}\n{"id": "2", "text": "二"}\n{oops\n{"id": "1", "text": "再"}\n',
         encoding="utf-8",
     )
-    inputs = [str(folder / "x"), str(folder / "a.jsonl"), str(folder / "y")]
+    # Given twice, folder x repeats its ids (several inputs: ids lead with the input).
+    inputs = [str(folder / "x"), str(folder / "a.jsonl"), str(folder / "y"), str(folder / "x")]
     config = Config(jobs=1, read=ReadConfig(on_error="skip"))
     summary = both_engines(inputs, tmp_path, config, spark, partition_docs=1)
     assert [(s["line"], s["reason"][:16]) for s in summary["skipped"]] == [
         (3, "not valid JSON: "),
         (4, "duplicate id '1'"),
-        (None, "duplicate id 'pa"),
+        (None, f"duplicate id '{folder}"[:16]),
     ]
-    assert summary["documents"] == {"read": 6, "kept": 3, "removed": 0, "skipped": 3}
+    assert summary["skipped"][2]["reason"].startswith(f"duplicate id '{folder}/x/part-0.txt'")
+    assert summary["documents"] == {"read": 7, "kept": 3, "removed": 1, "skipped": 3}
 
 
 def test_stdin_matches_the_local_engine_and_progress_names_the_stages(
@@ -516,6 +521,7 @@ def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any
         (folder / f"{name}.txt").write_text(text, "utf-8")
     config = Config(
         cluster=ClusterConfig("longest"),
+        lsh=LSHConfig(threshold=0.15),  # every framed page a candidate (as in test_repeats)
         repeat=RepeatConfig(min_groups=4),
         output=OutputConfig(annotate=True),
         jobs=1,
