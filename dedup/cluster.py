@@ -214,6 +214,8 @@ def representatives(
 
 # (representatives, members) -> (jaccard, containment) of each row pair.
 Similarity = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+# Document numbers -> the share of each one's shingles set aside as repeated text.
+Shares = Callable[[np.ndarray], np.ndarray]
 
 # The "cleanest" rule (`_cleanest`), its constants chosen on the crawl benchmark's tune split
 # (README, "Which member is kept").
@@ -229,6 +231,9 @@ MANGLED_WEIGHT = 0.1
 UNENDED_WEIGHT = 0.25
 # The weight of the share of a member that is foreign to the article.
 FOREIGN_WEIGHT = 0.25
+# A member judged against L's own text less L's unended lines must itself be at least this
+# share prose (a page that is all unended lines tells frame and article apart by nothing).
+PROSE_GUARD = 0.7
 
 
 def _by_length(
@@ -254,6 +259,7 @@ def _choose(
     figures: Figures,
     cfg: ClusterConfig,
     similarity: Similarity | None,
+    repeated: Shares | None = None,
 ) -> tuple[np.ndarray, Measured | None]:
     """`representatives`, and for "cleanest" the similarities it measured, which the caller
     reuses where the representative is the longest member."""
@@ -272,7 +278,10 @@ def _choose(
             raise ValueError('representative "cleanest" needs a similarity')
         j, c = similarity(longest[group[other]], members[other])
         jac[other], con[other] = j, c
-    reps = _cleanest(members, bounds, group, other, figures.take(members), jac, con)
+    shares = np.zeros(members.size)
+    if repeated is not None:
+        shares = np.asarray(repeated(members), dtype=np.float64)
+    reps = _cleanest(members, bounds, group, other, figures.take(members), jac, con, shares)
     return reps, (longest, jac, con)
 
 
@@ -284,6 +293,7 @@ def _cleanest(
     fig: Figures,
     jac: np.ndarray,
     con: np.ndarray,
+    shares: np.ndarray,
 ) -> np.ndarray:
     """The most complete and cleanest member of each group, given each member's figures
     (`fig`, row k for members[k]) and its similarity to the group's longest member L
@@ -298,15 +308,19 @@ def _cleanest(
     it is foreign to the article. Otherwise the article is L's own prose, and nothing of L is
     foreign: a single shorter member may just be truncated. The article is at least
     `EXTENT_FLOOR` of L, and a member is complete when it holds at least `COMPLETE` of it (L
-    always is; with no prose anywhere, L alone is, as with "longest").
+    always is; with no prose anywhere, L alone is, as with "longest"). A member that is
+    mostly prose (`PROSE_GUARD`) is also complete when it holds `COMPLETE` of L's own text
+    (`shares`: each member's share of repeated text, set aside) less L's unended lines that
+    it lacks: a site frame's byline and related titles are a page's own text, and no article.
 
     Cleanliness, per character of normalized text: the noise the normalizer removed, the
-    characters of a script other than the group's (the lower median of its members' shares of
-    traditional characters, so one traditional copy among simplified ones is the odd one, and
-    the reverse), and at lower weights damaged layout and text in unended lines; plus the
-    share of the member foreign to the article (for a member other than L: its text that L
-    lacks). The complete member with the lowest score is kept; ties go to the one holding
-    more of L, then to the earliest."""
+    characters of a script other than the group's (the lower median of its versions' shares
+    of traditional characters, byte-identical copies counted once, so one traditional copy
+    among simplified ones is the odd one, and the reverse), and at lower weights damaged
+    layout, full-width letters and digits where the group's versions mostly have none (or the
+    reverse), and text in unended lines; plus the share of the member foreign to the article
+    (for a member other than L: its text that L lacks). The complete member with the lowest
+    score is kept; ties go to the one holding more of L, then to the earliest."""
     inside, held = _shares(jac, con)  # the shares of the member, and of L, held in common
     inside[~other], held[~other] = 1.0, 1.0
     starts = bounds[:-1]
@@ -321,18 +335,50 @@ def _cleanest(
     agreed &= most > 0
     extent = np.maximum(np.where(agreed, most, prose_of_l), EXTENT_FLOOR)
     complete = ~other | (held_prose >= COMPLETE * extent)
+    # Or when it holds that share of L's own text (its repeated text set aside) less L's
+    # unended lines it lacks: a page's frame beyond what the corpus repeats (a byline,
+    # related titles) is no article either.
+    of_l = np.where(other, 0, fig.length), np.where(other, 0, fig.unended)
+    length_l, unended_l = (np.maximum.reduceat(x, starts)[group] for x in of_l)
+    own_l = (1.0 - np.maximum.reduceat(np.where(other, 0.0, shares), starts)[group]) * length_l
+    article_l = np.maximum(own_l - np.maximum(unended_l - fig.unended, 0), EXTENT_FLOOR * own_l)
+    complete |= (held * own_l >= COMPLETE * article_l) & (prose >= PROSE_GUARD)
     beyond = np.where(agreed, np.maximum(prose_of_l - most, 0.0), 0.0)
     foreign = np.where(other, 1.0 - inside, beyond)
 
-    share = fig.traditional / length
-    by_share = np.lexsort((share, group))
-    script = share[by_share[starts + (np.diff(bounds) - 1) // 2]][group]
-    other_script = np.abs(fig.traditional - script * length)
-    removed = fig.noise + other_script + MANGLED_WEIGHT * fig.mangled
+    first = _first_copies(group, fig.copy_key)
+    other_script = _unusual(fig.traditional, length, group, starts, first)
+    other_width = _unusual(fig.full_width, length, group, starts, first)
+    removed = fig.noise + other_script + MANGLED_WEIGHT * (fig.mangled + other_width)
     score = (removed + UNENDED_WEIGHT * fig.unended) / length + FOREIGN_WEIGHT * foreign
     score[~complete] = np.inf
     order = np.lexsort((members, -held, score, group))
     return members[order[starts]].astype(np.int64)
+
+
+def _unusual(
+    count: np.ndarray, length: np.ndarray, group: np.ndarray, starts: np.ndarray, first: np.ndarray
+) -> np.ndarray:
+    """Per member: how far its `count` (of characters of some kind) is from what its group
+    usually has, the lower median of the group's versions' shares of them (`first`: the first
+    of byte-identical copies, so that copies of one version count once)."""
+    share = count / length
+    versions = np.bincount(group[first], minlength=starts.size)
+    by_share = np.lexsort((share, ~first, group))
+    usual = share[by_share[starts + (versions - 1) // 2]][group]
+    return np.abs(count - usual * length)
+
+
+def _first_copies(group: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Per member of the flat groups: whether no earlier member of its group shares its
+    `key` (the first of byte-identical copies)."""
+    order = np.lexsort((np.arange(key.size), key, group))
+    g, k = group[order], key[order]
+    new = np.ones(key.size, dtype=bool)
+    new[1:] = (g[1:] != g[:-1]) | (k[1:] != k[:-1])
+    first = np.zeros(key.size, dtype=bool)
+    first[order[new]] = True
+    return first
 
 
 def _shares(jac: np.ndarray, con: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -377,6 +423,7 @@ def _split(
     similarity: Similarity,
     cluster_cfg: ClusterConfig,
     cfg: RefineConfig,
+    repeated: Shares | None = None,
 ) -> Clusters:
     """`split_chains`, keeping each final group's representative and every member's
     similarity to it, both as measured in the round that settled the group."""
@@ -386,7 +433,7 @@ def _split(
     for _ in range(cfg.max_rounds):
         if bounds.size < 2:
             break
-        reps, measured = _choose(members, bounds, figures, cluster_cfg, similarity)
+        reps, measured = _choose(members, bounds, figures, cluster_cfg, similarity, repeated)
         group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
         other = members != reps[group]
         jac = np.ones(members.size, dtype=np.float64)
@@ -442,10 +489,6 @@ def _ordered(parts: list[Clusters]) -> Clusters:
     return Clusters(members[take], bounds, reps[order], jac[take], con[take])
 
 
-# Document numbers -> the share of each one's shingles set aside as repeated text.
-Shares = Callable[[np.ndarray], np.ndarray]
-
-
 def settle(
     members: np.ndarray,
     bounds: np.ndarray,
@@ -466,14 +509,28 @@ def settle(
     similarities of row pairs, and `repeated(docs)` each document's share of repeated text
     (from a store, from sets in memory, or from a distributed join: the rule does not care
     where the sets are). Without `repeated` the shares are 0."""
-    found = _split(members, bounds, figures, similarity, cfg, refine)
+    known = None if repeated is None else _asked_once(repeated, members)
+    found = _split(members, bounds, figures, similarity, cfg, refine, known)
     via, via_jac, via_con = joined_via(found, verified or Verified.none(), direct)
     shares = np.zeros(found.members.size, dtype=np.float64)
-    if repeated is not None and found.members.size:
-        shares = np.asarray(repeated(found.members), dtype=np.float64)
+    if known is not None and found.members.size:
+        shares = known(found.members)
     return replace(
         found, via=via, via_jaccard=via_jac, via_containment=via_con, repeated_share=shares
     )
+
+
+def _asked_once(repeated: Shares, members: np.ndarray) -> Shares:
+    """`repeated`, asked once for all `members` (each round of the cluster stage, and the
+    final members, look their shares up)."""
+    members = np.asarray(members, dtype=np.int64)
+    order = np.argsort(members, kind="stable")
+    asked = np.asarray(repeated(members), dtype=np.float64) if members.size else np.empty(0)
+
+    def known(docs: np.ndarray) -> np.ndarray:
+        return asked[order[np.searchsorted(members, docs, sorter=order)]]
+
+    return known
 
 
 def cluster(

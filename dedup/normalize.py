@@ -18,6 +18,7 @@ The result is the text that is compared: `normalize(normalize(t)) == normalize(t
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -313,11 +314,18 @@ def _normalize_batch(
     unmarked_off = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum([u.size for u in unmarked], out=unmarked_off[1:])
     unmarked_cps = np.concatenate(unmarked) if texts else np.empty(0, dtype=np.uint32)
-    traditional, mangled, unended = _layout_batch(
+    traditional, mangled, unended, full_width = _layout_batch(
         cps, offsets, plain, unmarked_cps, unmarked_off, t.fold, t.cls, t.trad
     )
-    figures = Figures(np.diff(joined_off), noise, traditional, mangled, unended)
+    keys = np.fromiter(map(copy_key, texts), dtype=np.int64, count=len(texts))
+    figures = Figures(np.diff(joined_off), noise, traditional, mangled, unended, full_width, keys)
     return joined, joined_off, figures
+
+
+def copy_key(text: str) -> int:
+    """A 63-bit hash of `text` as read, the same in every process and engine."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -367,34 +375,36 @@ def _layout_batch(
     fold: np.ndarray,
     cls: np.ndarray,
     trad: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per text of a batch (`Figures`): traditional characters; damaged layout (a line break
-    or ASCII punctuation between two CJK characters, a full-width Latin letter or digit); and
-    the letters and digits of lines that end without punctuation (titles, menus, bylines,
-    lists: prose ends its paragraphs with punctuation), in the text itself when it is
-    `plain`, else in its text without HTML markup (`unmarked`)."""
+    or ASCII punctuation between two CJK characters); the letters and digits of lines that
+    end without punctuation (titles, menus, bylines, lists: prose ends its paragraphs with
+    punctuation), in the text itself when it is `plain`, else in its text without HTML
+    markup (`unmarked`); and full-width Latin letters and digits."""
     docs = offsets.size - 1
     traditional = np.zeros(docs, dtype=np.int64)
     mangled = np.zeros(docs, dtype=np.int64)
+    full_width = np.zeros(docs, dtype=np.int64)
     unended = np.zeros(docs, dtype=np.int64)
     for d in range(docs):
         lo, hi = offsets[d], offsets[d + 1]
-        n_trad = n_mangled = 0
+        n_trad = n_mangled = n_full = 0
         for i in range(lo, hi):
             c = cps[i]
             f = fold[c]
             n_trad += trad[c]
-            if _full_width_alnum(c) or (
+            n_full += _full_width_alnum(c)
+            if (
                 (f == 0x0A or (0x21 <= c <= 0x7E and cls[f] == SEP))
                 and lo < i < hi - 1
                 and cls[fold[cps[i - 1]]] == CJK
                 and cls[fold[cps[i + 1]]] == CJK
             ):
                 n_mangled += 1
-        traditional[d], mangled[d] = n_trad, n_mangled
+        traditional[d], mangled[d], full_width[d] = n_trad, n_mangled, n_full
         text = cps[lo:hi] if plain[d] else unmarked[unmarked_off[d] : unmarked_off[d + 1]]
         unended[d] = _unended(text, fold, cls)
-    return traditional, mangled, unended
+    return traditional, mangled, unended, full_width
 
 
 @numba.njit(cache=True, nogil=True)

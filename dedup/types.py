@@ -63,13 +63,16 @@ class Figures:
     # Letters and digits the noise passes removed: HTML, inline pinyin, mojibake, junk.
     noise: np.ndarray
     traditional: np.ndarray  # characters folded from traditional or regional variant forms
-    # Damaged layout: line breaks and ASCII punctuation between two CJK characters, full-width
-    # Latin letters and digits.
+    # Damaged layout: line breaks and ASCII punctuation between two CJK characters.
     mangled: np.ndarray
     # Letters and digits in lines that end without punctuation: titles, navigation, menus,
     # bylines, lists of titles (prose ends its paragraphs with punctuation). A page's frame is
     # mostly such lines; an article has few.
     unended: np.ndarray
+    full_width: np.ndarray  # full-width Latin letters and digits
+    # A 63-bit hash of the text as read: byte-identical copies (reposts of one version) share
+    # it, and the cluster stage counts them.
+    copy_key: np.ndarray
 
     def __len__(self) -> int:
         return int(self.length.size)
@@ -86,7 +89,9 @@ class Figures:
     def lengths_only(cls, length: Sequence[int] | np.ndarray) -> Figures:
         """Figures of texts of these normalized lengths that normalization took nothing from."""
         length = np.asarray(length, dtype=np.int64)
-        return cls(length, *(np.zeros(length.size, dtype=np.int64) for _ in range(4)))
+        none = np.zeros(length.size, dtype=np.int64)
+        # Each text a version of its own.
+        return cls(length, none, none, none, none, none, np.arange(length.size, dtype=np.int64))
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[int]]) -> Figures:

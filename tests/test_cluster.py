@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -167,7 +168,8 @@ def test_refinement_properties(
     assert _groups(*again) == out
     # "cleanest" splits around the member it keeps: `settle` gives the same kind of groups,
     # every member close to the representative it was checked against.
-    figures = Figures(lengths.length, *(np.array(noise_list) for _ in range(4)))
+    noise = (np.array(noise_list) for _ in range(5))
+    figures = Figures(lengths.length, *noise, np.arange(lengths.length.size))
     found = settle(members, bounds, figures, sim, ClusterConfig("cleanest"))
     got = _groups(found.members, found.bounds)
     assert sorted(m for g in got for m in g) == sorted(set(m for g in got for m in g))
@@ -417,6 +419,63 @@ def test_teasers_agreeing_on_a_frame_are_not_complete() -> None:
     figures, sim = _measured(texts)
 
     assert representatives(*_flat([[0, 1, 2]]), figures, ClusterConfig(), sim).tolist() == [0]
+
+
+def _alike(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair identical: the figures alone choose."""
+    return np.ones(reps.size), np.ones(reps.size)
+
+
+def test_byte_identical_copies_count_once_for_the_script() -> None:
+    # The simplified original and two byte-identical traditional copies of it (one version):
+    # the group's versions are one simplified and one traditional, and simplified is kept.
+    length = np.full(3, 100)
+    zeros = np.zeros(3, dtype=np.int64)
+    traditional, key = np.array([30, 0, 30]), np.array([7, 8, 7])
+    figures = Figures(length, zeros, traditional, zeros, zeros, zeros, key)
+    members, bounds = _flat([[0, 1, 2]])
+    assert representatives(members, bounds, figures, ClusterConfig(), _alike).tolist() == [1]
+    # Three versions, two of them traditional: traditional is the group's script.
+    figures = replace(figures, copy_key=np.array([7, 8, 9]))
+    assert representatives(members, bounds, figures, ClusterConfig(), _alike).tolist() == [0]
+
+
+def test_full_width_letters_follow_the_group() -> None:
+    # Full-width digits are a house style, not damage: the one version that differs from the
+    # others in width is the odd one, whichever way it differs.
+    length = np.full(3, 100)
+    zeros = np.zeros(3, dtype=np.int64)
+    members, bounds = _flat([[0, 1, 2]])
+    for width, odd in (([0, 12, 12], 0), ([12, 0, 0], 0)):
+        figures = Figures(length, zeros, zeros, zeros, zeros, np.array(width), np.arange(3))
+        kept = representatives(members, bounds, figures, ClusterConfig(), _alike).item()
+        assert kept != odd
+
+
+def test_a_framed_copy_does_not_outweigh_the_clean_article() -> None:
+    # Figures of a page in another site's frame (0) and the clean article it carries (1), as
+    # a crawl gives them: a third of the page is the site's repeated text; of the rest, its
+    # byline and related titles are unended lines of its own. The article holds half of the
+    # page's own text, but all of it that is not the frame: it is complete, and kept.
+    length, unended = np.array([602, 166]), np.array([245, 9])
+    zeros = np.zeros(2, dtype=np.int64)
+    figures = Figures(length, zeros, zeros, zeros, unended, zeros, np.arange(2))
+
+    def repeated(docs: np.ndarray) -> np.ndarray:
+        return np.array([0.34, 0.0])[docs]
+
+    def kept(jaccard: float) -> int:
+        def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return np.full(reps.size, jaccard), np.full(reps.size, 0.98)
+
+        members, bounds = _flat([[0, 1]])
+        return settle(
+            members, bounds, figures, similarity, ClusterConfig(), repeated=repeated
+        ).reps.item()
+
+    assert kept(0.49) == 1
+    # A truncated article, holding less than a third of the page, is not complete.
+    assert kept(0.3) == 0
 
 
 def test_deduplicate_keeps_the_clean_version() -> None:
