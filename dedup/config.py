@@ -108,8 +108,8 @@ class RepeatConfig:
     with articles of their own."""
 
     min_groups: int = 32
-    group_jaccard: float = 0.8
-    group_containment: float = 0.9
+    group_jaccard: float = 0.6
+    group_containment: float = 0.8
     group_ratio: float = 0.2
     table_bits: int = 24
     max_share: float = 0.8

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import random
+from dataclasses import replace
+
 import numpy as np
 from helpers import framed_site_pages
 
@@ -97,11 +100,12 @@ def test_members_say_how_much_repeated_text_was_set_aside() -> None:
 
 
 def test_hundreds_of_lightly_edited_reposts_stay_one_cluster() -> None:
-    """Copies of one short article with a few characters changed each fall into separate
-    groups (their whole sets are below group_jaccard): the first count finds their text in
-    more than min_groups groups, the second leaves them out (their text is all repeated), so
-    the article is not set aside and its copies still match. Beside them, a site frame around
-    different articles is still set aside."""
+    """Copies of one short article with a few characters changed each: copies that match on
+    their whole sets are counted as one group. Where the groups are tighter, they fall into
+    separate groups: the first count finds their text in more than min_groups groups, the
+    second leaves them out (their text is all repeated), so the article is not set aside and
+    its copies still match. Beside them, a site frame around different articles is still set
+    aside."""
     rng = np.random.default_rng(3)
 
     def cjk(n: int) -> list[str]:
@@ -121,6 +125,47 @@ def test_hundreds_of_lightly_edited_reposts_stay_one_cluster() -> None:
     result = deduplicate(docs, Config(jobs=1))
     assert [len(c.members) for c in result.clusters] == [120]
     assert result.stats["repeated_slots"] > 0  # the frame
-    one_count = RepeatConfig(max_share=1.0)  # the second count lets every group in
+    # Groups as tight as whole sets at Jaccard 0.8 put every copy in a group of its own, and
+    # the second count still keeps the article.
+    tight = RepeatConfig(group_jaccard=0.8, group_containment=0.9)
+    assert [len(c.members) for c in deduplicate(docs, Config(jobs=1, repeat=tight)).clusters] == [
+        120
+    ]
+    one_count = replace(tight, max_share=1.0)  # the second count lets every group in
     alone = deduplicate(docs, Config(jobs=1, repeat=one_count))
     assert alone.clusters == ()  # without it the article is set aside and nothing matches
+
+
+def test_an_article_reposted_in_other_frames_is_not_set_aside() -> None:
+    """An article in 60 copies with typos and 60 teaser pages (its start in a site's frame,
+    with related titles of the page's own), beside 40 other pages of that site. The copies
+    that match on their whole text count as one group, so the article's text is not taken
+    for the site's: every copy stays in the article's cluster, and no page of the site."""
+    rng = random.Random(11)
+
+    def text(n: int) -> str:
+        return "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(n))
+
+    header, footer, hot = text(100), text(100), text(400)
+    docs = [Doc(f"site{k}", f"{header}\n{text(400)}\n{text(150)}\n{footer}") for k in range(40)]
+    docs.append(Doc("hot", hot))
+    for k in range(60):
+        typos = list(hot)
+        for p in rng.sample(range(400), 16):
+            typos[p] = chr(rng.randrange(0x4E00, 0x9FA5))
+        docs.append(Doc(f"typo{k}", "".join(typos)))
+    for k in range(60):
+        teaser = hot[: rng.randint(120, 240)]
+        docs.append(Doc(f"teaser{k}", f"{header}\n{teaser}\n{text(150)}\n{footer}"))
+
+    def copies_with_hot(repeat: RepeatConfig) -> set[str]:
+        result = deduplicate(docs, Config(jobs=1, repeat=repeat))
+        [found] = [c for c in result.clusters if "hot" in {m.id for m in c.members}]
+        assert not any(m.id.startswith("site") for m in found.members)
+        return {m.id for m in found.members}
+
+    assert {f"typo{k}" for k in range(60)} <= copies_with_hot(RepeatConfig())
+    # Groups only as wide as Jaccard 0.8 count the typo copies one by one, the teasers bring
+    # the article's start into groups with text of their own, and copies are lost.
+    tight = RepeatConfig(group_jaccard=0.8, group_containment=0.9)
+    assert len(copies_with_hot(tight)) < 61
