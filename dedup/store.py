@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from .io.writers import write_chunked
 
@@ -63,6 +64,14 @@ def read_bytes(directory: Path, extent: Extent, size: int) -> bytes:
     finally:
         os.close(fd)
     return data
+
+
+@njit(cache=True)
+def _gather(
+    buf: np.ndarray, source: np.ndarray, dest: np.ndarray, length: np.ndarray, out: np.ndarray
+) -> None:
+    for k in range(source.size):
+        out[dest[k] : dest[k] + length[k]] = buf[source[k] : source[k] + length[k]]
 
 
 def _read_into(fd: int, buf: memoryview, offset: int) -> None:
@@ -149,24 +158,53 @@ class ShingleStore:
         starts[order] = dest[:-1]
         ends = starts + size[docs]
         if docs.size:
-            # Sets that follow each other in one file are read with one call.
-            brk = np.flatnonzero((seg[1:] != seg[:-1]) | (off[1:] != off[:-1] + length[:-1])) + 1
-            first = np.concatenate(([0], brk))
-            last = np.concatenate((brk, [docs.size]))
-            view = data.data.cast("B")
-            names = list(self._names)
-            fds: dict[int, int] = {}
-            try:
-                for a, b in zip(first.tolist(), last.tolist(), strict=True):
-                    s = int(seg[a])
-                    if s not in fds:
-                        fds[s] = os.open(self.directory / names[s], os.O_RDONLY)
-                    lo, hi = int(dest[a]) * _ITEM, int(dest[b]) * _ITEM
-                    _read_into(fds[s], view[lo:hi], int(off[a]) * _ITEM)
-            finally:
-                for fd in fds.values():
-                    os.close(fd)
+            self._read(seg, off, length, dest, data)
         return data, starts, ends
+
+    def _read(
+        self,
+        seg: np.ndarray,
+        off: np.ndarray,
+        length: np.ndarray,
+        dest: np.ndarray,
+        data: np.ndarray,
+    ) -> None:
+        """Read the sets at (seg, off, length) (in file order) to data[dest[k]:dest[k + 1]].
+        Sets close together in one file are read with one call, the gap between them
+        included, the smallest gaps first up to as many bytes as asked for (so at most
+        twice that is read): a call costs as much as reading a few thousand shingles, and a
+        band's pairs ask for many sets a few apart."""
+        gap = off[1:] - (off[:-1] + length[:-1])
+        gap[(seg[1:] != seg[:-1]) | (gap < 0)] = data.size + 1
+        order = np.argsort(gap, kind="stable")
+        bridged = np.zeros(gap.size, dtype=np.bool_)
+        bridged[order[np.cumsum(gap[order]) <= data.size]] = True
+        brk = np.flatnonzero(~bridged) + 1
+        first = np.concatenate(([0], brk))
+        last = np.concatenate((brk, [seg.size]))
+        # Where each set lies in the buffer read: its run's place plus its offset in the run.
+        span = off[last - 1] + length[last - 1] - off[first]
+        place = np.zeros(first.size + 1, dtype=np.int64)
+        np.cumsum(span, out=place[1:])
+        run_of = np.repeat(np.arange(first.size), last - first)
+        source = place[run_of] + off - off[first][run_of]
+        direct = int(place[-1]) == data.size
+        buf = data if direct else np.empty(int(place[-1]), dtype=np.uint32)
+        view = buf.data.cast("B")
+        names = list(self._names)
+        fds: dict[int, int] = {}
+        try:
+            for k, a in enumerate(first.tolist()):
+                s = int(seg[a])
+                if s not in fds:
+                    fds[s] = os.open(self.directory / names[s], os.O_RDONLY)
+                lo, hi = int(place[k]) * _ITEM, int(place[k + 1]) * _ITEM
+                _read_into(fds[s], view[lo:hi], int(off[a]) * _ITEM)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        if not direct:
+            _gather(buf, source, dest[:-1], length, data)
 
     def sets(self, docs: np.ndarray, budget: int) -> Iterator[np.ndarray]:
         """The set of each of `docs`, in that order, read about `budget` bytes at a time."""
