@@ -259,7 +259,7 @@ class TwoPassIndex:
         if cfg.min_groups == 0:
             return Repeats.none()
         roots = bucket_roots(buckets, self.store.sizes(), cfg, empty)
-        if roots.size == 0:
+        if roots.size < cfg.min_groups:  # no shingle can be in `min_groups` groups
             return Repeats.none()
         return count_repeats(lambda: self.store.sets(roots, FETCH_BUDGET), cfg)
 
