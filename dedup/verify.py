@@ -16,6 +16,8 @@ figures), they are different records and their similarity is 0.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -263,7 +265,7 @@ def _chunks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
 
 
 def stored_similarities(
-    store: ShingleStore, pairs: np.ndarray, own: Own = Own(), budget: int = FETCH_BUDGET
+    store: ShingleStore | Held, pairs: np.ndarray, own: Own = Own(), budget: int = FETCH_BUDGET
 ) -> tuple[np.ndarray, np.ndarray]:
     """`similarities` for pairs of documents of `store`, reading only their sets and at most
     about `budget` bytes of them at a time. Results do not depend on the budget."""
@@ -399,7 +401,7 @@ def own_store(
 
 def link_buckets(
     buckets: Buckets,
-    store: ShingleStore,
+    store: ShingleStore | Held,
     cfg: VerifyConfig,
     empty: np.ndarray,
     own: Own = Own(),
@@ -411,16 +413,28 @@ def link_buckets(
     not with the square of a cluster's size. One band's open pairs are held at a time, and
     sets are read about `budget` bytes at a time. Deterministic: bands, buckets and pairs are
     taken in one order."""
-    if own.table.size < 2:
-        return _link_buckets(buckets, store, cfg, empty, own, budget)
+    with own_sets(store, buckets.involved(empty), own, budget) as (sets, kept):
+        return _link_buckets(buckets, sets, cfg, empty, kept, budget)
+
+
+@contextmanager
+def own_sets(
+    store: ShingleStore | Held, involved: np.ndarray, own: Own, budget: int = FETCH_BUDGET
+) -> Iterator[tuple[ShingleStore | Held, Own]]:
+    """The sets to compare the `involved` documents (a mask) by, with the `Own` to compare
+    them with: when `own` sets repeated text aside, their own text (`own_store`), in memory
+    when it fits the budget, and an `Own` that sets nothing aside; else `store` and `own`.
+    Comparisons on either give the same figures."""
+    if own.table.size < 2 or not isinstance(store, ShingleStore):
+        yield store, own
+        return
     # Inside the store's folder, so that it goes with the store whatever happens.
     with tempfile.TemporaryDirectory(prefix="own-", dir=store.directory) as folder:
-        docs = np.flatnonzero(buckets.involved(empty))
-        kept = own_store(store, docs, own.table, Path(folder), budget)
+        kept = own_store(store, np.flatnonzero(involved), own.table, Path(folder), budget)
         sets: ShingleStore | Held = kept
         if int(kept.sizes().sum()) * 4 <= budget:
             sets = Held(*kept.fetch(np.arange(len(kept))))
-        return _link_buckets(buckets, sets, cfg, empty, replace(own, table=NO_REPEATS), budget)
+        yield sets, replace(own, table=NO_REPEATS)
 
 
 @dataclass(frozen=True)
@@ -491,7 +505,7 @@ def _link_buckets(
 def similarities_to(
     reps: np.ndarray,
     others: np.ndarray,
-    store: ShingleStore,
+    store: ShingleStore | Held,
     known: tuple[np.ndarray, np.ndarray, np.ndarray],
     own: Own = Own(),
 ) -> tuple[np.ndarray, np.ndarray]:
