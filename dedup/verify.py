@@ -380,10 +380,13 @@ def own_store(
     out = ShingleStore(folder)
     n = len(store)
     cost = np.cumsum(store.sizes()[docs] * 4)
+    # A part read and its own text are both held: a quarter of the budget each keeps the two
+    # well within it (a part is read in one pass, so smaller parts cost nothing more).
+    step = max(budget // 4, 1)
     lo = done = 0
     while lo < docs.size:
         base = cost[lo - 1] if lo else 0
-        hi = max(int(np.searchsorted(cost, base + budget, side="right")), lo + 1)
+        hi = max(int(np.searchsorted(cost, base + step, side="right")), lo + 1)
         part = docs[lo:hi]
         data, starts, ends = store.fetch(part)
         kept, _, kept_ends = _own_sets(data, starts, ends, table, table.size - 1)
