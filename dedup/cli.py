@@ -403,6 +403,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         )
     if not quiet:
         _say_if_compiling()
+    _skip_blas_probe()
     if opts["engine"] == "spark":
         from .spark import run_spark
 
@@ -451,6 +452,12 @@ def _say_if_compiling() -> None:
             "dedup: compiling for this machine (first run only; about 10-20 s; cached after)",
             err=True,
         )
+
+
+def _skip_blas_probe() -> None:
+    from .compiled import skip_blas_probe
+
+    skip_blas_probe()
 
 
 def _spark_conf(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -8,6 +8,7 @@ run takes longer.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 # The modules whose compiled functions a local run calls.
@@ -31,6 +32,21 @@ def cold(modules: tuple[str, ...] = MODULES) -> bool:
         if compiled and not any(_cached(f) for f in compiled):
             return True
     return False
+
+
+def skip_blas_probe() -> None:
+    """Load numba's array support without its probe for a BLAS: to learn whether compiled
+    code may call np.dot, numba imports scipy.linalg, about 0.3 s of CPU, a third of a small
+    run, and dedup's compiled code does no linear algebra. For processes dedup owns (the
+    CLI): later compiled code in the process is told there is no BLAS."""
+    blas = "scipy.linalg.cython_blas"
+    if "numba.np.arraymath" in sys.modules or blas in sys.modules:
+        return
+    sys.modules[blas] = None  # type: ignore[assignment]  # importing it fails at once
+    try:
+        importlib.import_module("numba.np.arraymath")
+    finally:
+        del sys.modules[blas]
 
 
 def _cached(dispatcher: Any) -> bool:

@@ -38,7 +38,7 @@ from .repeats import Repeats, bucket_roots, count_repeats, repeated_shares
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Member, Skip
-from .verify import FETCH_BUDGET, is_match, link_buckets, own_text, similarities_to
+from .verify import FETCH_BUDGET, is_match, link_buckets, own_sets, own_text, similarities_to
 
 
 def id_key(doc_id: Any) -> Hashable:
@@ -223,20 +223,23 @@ class TwoPassIndex:
             repeats = self._repeats(buckets, empty)
             t = _lap(timings, "repeats", t)
             own = own_text(repeats.table, cfg.verify)
-            linked = link_buckets(buckets, self.store, cfg.verify, empty, own)
-            del buckets  # not needed past here: the later stages get its memory
-            matched = Verified(linked.pairs, linked.jaccard, linked.containment)
-            t = _lap(timings, "verify", t)
+            # Every document a cluster can hold is in a candidate pair: the cluster stage
+            # compares them on the same own text as verification.
+            with own_sets(self.store, buckets.involved(empty), own) as (sets, own):
+                linked = link_buckets(buckets, sets, cfg.verify, empty, own)
+                del buckets  # not needed past here: the later stages get its memory
+                matched = Verified(linked.pairs, linked.jaccard, linked.containment)
+                t = _lap(timings, "verify", t)
 
-            if on_stage is not None:
-                on_stage("cluster")
-            # Similarities verification already measured are not read again.
-            known = partial(similarities_to, store=self.store, known=linked.known, own=own)
-            shares = partial(_stored_shares, self.store, repeats.table)
-            direct = partial(is_match, cfg=cfg.verify)
-            clusters = cluster(
-                n, matched, figures, known, cfg.cluster, repeated=shares, direct=direct
-            )
+                if on_stage is not None:
+                    on_stage("cluster")
+                # Similarities verification already measured are not read again.
+                known = partial(similarities_to, store=sets, known=linked.known, own=own)
+                shares = partial(_stored_shares, self.store, repeats.table)
+                direct = partial(is_match, cfg=cfg.verify)
+                clusters = cluster(
+                    n, matched, figures, known, cfg.cluster, repeated=shares, direct=direct
+                )
             cluster_of, duplicate_of = clusters.fates(n)
             entry = clusters.entries(n)
             _lap(timings, "cluster", t)
@@ -259,7 +262,7 @@ class TwoPassIndex:
         if cfg.min_groups == 0:
             return Repeats.none()
         roots = bucket_roots(buckets, self.store.sizes(), cfg, empty)
-        if roots.size == 0:
+        if roots.size < cfg.min_groups:  # no shingle can be in `min_groups` groups
             return Repeats.none()
         return count_repeats(lambda: self.store.sets(roots, FETCH_BUDGET), cfg)
 

@@ -15,11 +15,10 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from .against import Against, IndexSet
 from .cluster import cluster_records, member_records
 from .config import Config
 from .errors import InputError, OutputError, shown
@@ -43,12 +42,14 @@ from .io.outdir import (
 from .io.parquet import pyarrow
 from .io.readers import parse_lines, read_items
 from .parallel import ordered_map, resolve_jobs
-from .persist import sample_bits
 from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
 from .store import Extent, ShingleStore, write_segment
 from .types import Counts, Doc, Member, RawLines, Result, RunResult, Skip
+
+if TYPE_CHECKING:  # imported when a run uses an index: most runs do not
+    from .against import Against, IndexSet
 
 # An item of pass one: a document, a record a reader skipped, or JSONL lines the workers
 # parse; `_Stop` carries an input error met while reading to its place in the order.
@@ -402,6 +403,9 @@ def run(
     if index is None and not against:
         return _run(inputs, outdir, config, fmt, stdin, report, progress, options, None)
     _apart(outdir, [*([index] if index is not None else []), *against])
+    from .against import IndexSet
+    from .persist import sample_bits
+
     bits = None if index_sample is None else sample_bits(index_sample)
     with IndexSet(config, index, against, bits) as indexes:
         return _run(inputs, outdir, config, fmt, stdin, report, progress, options, indexes)

@@ -77,7 +77,7 @@ def count_repeats(sets: Callable[[], Iterable[np.ndarray]], cfg: RepeatConfig) -
     counter.add(sets())
     first = counter.repeats()
     if first.count == 0:
-        return first
+        return Repeats.none()  # the same, and verification need not look anything up
     own = RepeatCounter(cfg)
     own.add(sets(), first)
     return counter.repeats(own)

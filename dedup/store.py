@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from .io.writers import write_chunked
 
 _ITEM = np.dtype(np.uint32).itemsize
+# Bytes of the buffer that reads with gaps go through (`ShingleStore._read`).
+_SCRATCH = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,14 @@ def read_bytes(directory: Path, extent: Extent, size: int) -> bytes:
     finally:
         os.close(fd)
     return data
+
+
+@njit(cache=True)
+def _gather(
+    buf: np.ndarray, source: np.ndarray, dest: np.ndarray, length: np.ndarray, out: np.ndarray
+) -> None:
+    for k in range(source.size):
+        out[dest[k] : dest[k] + length[k]] = buf[source[k] : source[k] + length[k]]
 
 
 def _read_into(fd: int, buf: memoryview, offset: int) -> None:
@@ -149,24 +160,68 @@ class ShingleStore:
         starts[order] = dest[:-1]
         ends = starts + size[docs]
         if docs.size:
-            # Sets that follow each other in one file are read with one call.
-            brk = np.flatnonzero((seg[1:] != seg[:-1]) | (off[1:] != off[:-1] + length[:-1])) + 1
-            first = np.concatenate(([0], brk))
-            last = np.concatenate((brk, [docs.size]))
-            view = data.data.cast("B")
-            names = list(self._names)
-            fds: dict[int, int] = {}
-            try:
-                for a, b in zip(first.tolist(), last.tolist(), strict=True):
-                    s = int(seg[a])
-                    if s not in fds:
-                        fds[s] = os.open(self.directory / names[s], os.O_RDONLY)
+            self._read(seg, off, length, dest, data)
+        return data, starts, ends
+
+    def _read(
+        self,
+        seg: np.ndarray,
+        off: np.ndarray,
+        length: np.ndarray,
+        dest: np.ndarray,
+        data: np.ndarray,
+    ) -> None:
+        """Read the sets at (seg, off, length) (in file order) to data[dest[k]:dest[k + 1]].
+        Sets close together in one file are read with one call, the gap between them
+        included, the smallest gaps first up to as many bytes as asked for: a call costs as
+        much as reading a few thousand shingles, and a band's pairs ask for many sets a few
+        apart. A read with gaps goes through a buffer of about `_SCRATCH` bytes, so memory
+        stays at what was asked for."""
+        gap = off[1:] - (off[:-1] + length[:-1])
+        gap[(seg[1:] != seg[:-1]) | (gap < 0)] = data.size + 1
+        order = np.argsort(gap, kind="stable")
+        bridged = np.zeros(gap.size, dtype=np.bool_)
+        bridged[order[np.cumsum(gap[order]) <= data.size]] = True
+        brk = np.flatnonzero(~bridged) + 1
+        first = np.concatenate(([0], brk)).tolist()
+        last = np.concatenate((brk, [seg.size])).tolist()
+        scratch = np.empty(0, dtype=np.uint32)
+        fill = 0
+        held: list[tuple[int, int]] = []  # runs in the scratch buffer: (run, its place)
+        view = data.data.cast("B")
+        names = list(self._names)
+        fds: dict[int, int] = {}
+
+        def flush() -> None:
+            for k, place in held:
+                a, b = first[k], last[k]
+                source = place + off[a:b] - off[a]
+                _gather(scratch, source, dest[a:b], length[a:b], data)
+            held.clear()
+
+        try:
+            for k, (a, b) in enumerate(zip(first, last, strict=True)):
+                s = int(seg[a])
+                if s not in fds:
+                    fds[s] = os.open(self.directory / names[s], os.O_RDONLY)
+                span = int(off[b - 1] + length[b - 1] - off[a])
+                if span == dest[b] - dest[a]:  # no gap: straight to its place
                     lo, hi = int(dest[a]) * _ITEM, int(dest[b]) * _ITEM
                     _read_into(fds[s], view[lo:hi], int(off[a]) * _ITEM)
-            finally:
-                for fd in fds.values():
-                    os.close(fd)
-        return data, starts, ends
+                    continue
+                if fill + span > scratch.size:
+                    flush()
+                    fill = 0
+                    if span > scratch.size:
+                        scratch = np.empty(max(span, _SCRATCH // _ITEM), dtype=np.uint32)
+                into = scratch[fill : fill + span].data.cast("B")
+                _read_into(fds[s], into, int(off[a]) * _ITEM)
+                held.append((k, fill))
+                fill += span
+            flush()
+        finally:
+            for fd in fds.values():
+                os.close(fd)
 
     def sets(self, docs: np.ndarray, budget: int) -> Iterator[np.ndarray]:
         """The set of each of `docs`, in that order, read about `budget` bytes at a time."""

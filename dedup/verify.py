@@ -15,7 +15,11 @@ figures), they are different records and their similarity is 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -24,7 +28,7 @@ from .cluster import UnionFind, find_root, join
 from .config import VerifyConfig
 from .lsh import Buckets
 from .shingle import NUMBER_BIT, NUMBER_VALUE_BITS
-from .store import ShingleStore
+from .store import ShingleStore, write_segment
 
 _FIRST_NUMBER = np.uint32(NUMBER_BIT)
 # The share of its numbers each of two records must have in places where the other has a
@@ -89,6 +93,47 @@ def _common(data: np.ndarray, x: int, a1: int, y: int, b1: int) -> int:
     return inter
 
 
+# Merge steps between two looks at whether a pair can still match (`_common_reaching`).
+_STRIDE = 64
+
+
+@njit(cache=True, inline="always")
+def _common_reaching(data: np.ndarray, x: int, a1: int, y: int, b1: int, need: int) -> int:
+    """`_common`, but given up as soon as the two cannot share `need` values, even if every
+    value left matched: then a number below `need`. Most candidates in a crawl are different
+    articles in one site's frame: with the frame set aside they share next to nothing, and
+    the merge stops after about a quarter of their shingles."""
+    inter = 0
+    while x < a1 and y < b1:
+        left = min(a1 - x, b1 - y)
+        if inter + left < need:
+            return inter
+        # x and y each move at most one place a step: `left` steps stay in range.
+        for _ in range(min(left, _STRIDE)):
+            va = data[x]
+            vb = data[y]
+            inter += va == vb
+            x += va <= vb
+            y += vb <= va
+    return inter
+
+
+@njit(cache=True, inline="always")
+def _least_shared(na: int, nb: int, enough: bool, threshold: float, min_containment: float) -> int:
+    """A number of shared shingles below which two sets of na and nb cannot match
+    (`_matches`): Jaccard >= t needs inter >= t (na + nb) / (1 + t), containment >= c needs
+    inter >= c min(na, nb) when it counts (`enough`) and is the Jaccard when not. One below
+    the floor, so that rounding can only make it lower."""
+    if not enough:
+        threshold = min(threshold, min_containment)
+    if threshold <= 0.0:
+        return 0
+    least = threshold * (na + nb) / (1.0 + threshold)
+    if enough:
+        least = min(least, min_containment * min(na, nb))
+    return max(int(np.floor(least)) - 1, 0)
+
+
 @njit(cache=True)
 def _differing(data: np.ndarray, x: int, a1: int, y: int, b1: int) -> tuple[int, int]:
     """The numbers of data[x:a1] and of data[y:b1] (sorted number elements, grouped by
@@ -126,8 +171,13 @@ def _pair(
     min_own: int,
     numbers: int,
     min_share: float,
+    threshold: float = -1.0,
+    min_containment: float = -1.0,
 ) -> tuple[float, float]:
-    """(jaccard, containment) of the sorted sets data[a0:a1] and data[b0:b1] (`Own`)."""
+    """(jaccard, containment) of the sorted sets data[a0:a1] and data[b0:b1] (`Own`). Given
+    the thresholds of a match (`_matches`), exact only for a pair that matches: the merge
+    stops once the pair cannot match, and the figures of a pair that does not are then lower
+    than its own, still below the thresholds."""
     # Numbers sort after every shingle (shingle.NUMBER_BIT): a set is [shingles, numbers].
     am = a0 + int(np.searchsorted(data[a0:a1], _FIRST_NUMBER))
     bm = b0 + int(np.searchsorted(data[b0:b1], _FIRST_NUMBER))
@@ -138,13 +188,14 @@ def _pair(
         share = min(only_a / max(a1 - am, 1), only_b / max(b1 - bm, 1))
         if min(only_a, only_b) >= numbers and share >= _NUMBER_SHARE:
             return 0.0, 0.0
-    inter = _common(data, a0, am, b0, bm)
     na = am - a0
     nb = bm - b0
-    union = na + nb - inter
-    jac = inter / union if union > 0 else 0.0
     small = min(na, nb)
     enough = small >= max(min_own, 1) and small >= min_share * max(na, nb)
+    need = _least_shared(na, nb, enough, threshold, min_containment)
+    inter = _common_reaching(data, a0, am, b0, bm, need)
+    union = na + nb - inter
+    jac = inter / union if union > 0 else 0.0
     con = inter / small if enough else jac
     return jac, con
 
@@ -214,7 +265,7 @@ def _chunks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
 
 
 def stored_similarities(
-    store: ShingleStore, pairs: np.ndarray, own: Own = Own(), budget: int = FETCH_BUDGET
+    store: ShingleStore | Held, pairs: np.ndarray, own: Own = Own(), budget: int = FETCH_BUDGET
 ) -> tuple[np.ndarray, np.ndarray]:
     """`similarities` for pairs of documents of `store`, reading only their sets and at most
     about `budget` bytes of them at a time. Results do not depend on the budget."""
@@ -276,7 +327,16 @@ def _link(
             continue
         i, j = local[p, 0], local[p, 1]
         jac[p], con[p] = _pair(
-            data, starts[i], ends[i], starts[j], ends[j], min_own, numbers, min_share
+            data,
+            starts[i],
+            ends[i],
+            starts[j],
+            ends[j],
+            min_own,
+            numbers,
+            min_share,
+            threshold,
+            min_containment,
         )
         measured[p] = True
         if _matches(jac[p], con[p], threshold, min_containment):
@@ -309,9 +369,42 @@ class Linked:
         return self.pairs, self.jaccard, self.containment
 
 
+def own_store(
+    store: ShingleStore, docs: np.ndarray, table: np.ndarray, folder: Path, budget: int
+) -> ShingleStore:
+    """The own text of `docs` (ascending; repeated shingles of `table` set aside, as
+    `_own_sets` does) in a store in `folder`; every other document's set is empty there.
+    Made once, read for every band: a set is filtered once, not once for each band that
+    pairs it (a look-up in a table of millions of slots per shingle, which cost
+    verification more than comparing)."""
+    out = ShingleStore(folder)
+    n = len(store)
+    cost = np.cumsum(store.sizes()[docs] * 4)
+    # A part read and its own text are both held: a quarter of the budget each keeps the two
+    # well within it (a part is read in one pass, so smaller parts cost nothing more).
+    step = max(budget // 4, 1)
+    lo = done = 0
+    while lo < docs.size:
+        base = cost[lo - 1] if lo else 0
+        hi = max(int(np.searchsorted(cost, base + step, side="right")), lo + 1)
+        part = docs[lo:hi]
+        data, starts, ends = store.fetch(part)
+        kept, _, kept_ends = _own_sets(data, starts, ends, table, table.size - 1)
+        # Documents done..part[-1], back to back in number order: the empty ones between
+        # those of `part` take no room.
+        sizes = np.zeros(int(part[-1]) + 1 - done, dtype=np.int64)
+        sizes[part - done] = np.diff(kept_ends, prepend=0)
+        out.add(write_segment(folder, kept[: kept_ends[-1]]), sizes)
+        done = int(part[-1]) + 1
+        lo = hi
+    if done < n:
+        out.add(write_segment(folder, np.empty(0, dtype=np.uint32)), np.zeros(n - done))
+    return out
+
+
 def link_buckets(
     buckets: Buckets,
-    store: ShingleStore,
+    store: ShingleStore | Held,
     cfg: VerifyConfig,
     empty: np.ndarray,
     own: Own = Own(),
@@ -323,6 +416,55 @@ def link_buckets(
     not with the square of a cluster's size. One band's open pairs are held at a time, and
     sets are read about `budget` bytes at a time. Deterministic: bands, buckets and pairs are
     taken in one order."""
+    with own_sets(store, buckets.involved(empty), own, budget) as (sets, kept):
+        return _link_buckets(buckets, sets, cfg, empty, kept, budget)
+
+
+@contextmanager
+def own_sets(
+    store: ShingleStore | Held, involved: np.ndarray, own: Own, budget: int = FETCH_BUDGET
+) -> Iterator[tuple[ShingleStore | Held, Own]]:
+    """The sets to compare the `involved` documents (a mask) by, with the `Own` to compare
+    them with: when `own` sets repeated text aside, their own text (`own_store`), in memory
+    when it fits the budget, and an `Own` that sets nothing aside; else `store` and `own`.
+    Comparisons on either give the same figures."""
+    if own.table.size < 2 or not isinstance(store, ShingleStore):
+        yield store, own
+        return
+    # Inside the store's folder, so that it goes with the store whatever happens.
+    with tempfile.TemporaryDirectory(prefix="own-", dir=store.directory) as folder:
+        kept = own_store(store, np.flatnonzero(involved), own.table, Path(folder), budget)
+        sets: ShingleStore | Held = kept
+        if int(kept.sizes().sum()) * 4 <= budget:
+            sets = Held(*kept.fetch(np.arange(len(kept))))
+        yield sets, replace(own, table=NO_REPEATS)
+
+
+@dataclass(frozen=True)
+class Held:
+    """Sets held in memory, read as `ShingleStore.fetch` reads a store's (for verifying every
+    band's pairs when the own text of a run fits the budget): every set is there, so a fetch
+    only says where they are."""
+
+    data: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def sizes(self) -> np.ndarray:
+        return self.ends - self.starts
+
+    def fetch(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.data, self.starts[docs], self.ends[docs]
+
+
+def _link_buckets(
+    buckets: Buckets,
+    store: ShingleStore | Held,
+    cfg: VerifyConfig,
+    empty: np.ndarray,
+    own: Own,
+    budget: int,
+) -> Linked:
     n = empty.size
     uf = UnionFind(n)
     sizes = store.sizes()
@@ -366,7 +508,7 @@ def link_buckets(
 def similarities_to(
     reps: np.ndarray,
     others: np.ndarray,
-    store: ShingleStore,
+    store: ShingleStore | Held,
     known: tuple[np.ndarray, np.ndarray, np.ndarray],
     own: Own = Own(),
 ) -> tuple[np.ndarray, np.ndarray]:

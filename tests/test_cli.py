@@ -493,3 +493,28 @@ def test_two_folders_with_the_same_file_name(
     assert len(reasons) == 2
     assert reasons[0].startswith("duplicate id 'x/part-0.txt'")
     assert reasons[1].startswith("duplicate id 'x/part-1.jsonl:1'")
+
+
+def test_a_run_loads_no_module_it_does_not_use(seeds_dir: Path, tmp_path: Path) -> None:
+    # Start-up: numba's BLAS probe would import scipy.linalg, and the index, report, Parquet
+    # and Chinese word-segmentation modules are for runs that ask for them.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from dedup.cli import cli\n"
+        f"args = ['run', {str(seeds_dir)!r}, '-o', {str(tmp_path / 'out')!r}]\n"
+        "args += ['--no-report', '-q']\n"
+        "try:\n"
+        "    cli(args)\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "heavy = ('scipy.linalg', 'pandas', 'pyarrow', 'jieba', 'dedup.persist', 'dedup.report')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert done.stdout.strip() == "[]"
+    assert (tmp_path / "out" / "kept.jsonl").exists()

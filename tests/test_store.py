@@ -101,3 +101,33 @@ def test_append_bytes_larger_than_a_write_reads_back(tmp_path: Path) -> None:
     assert read_bytes(tmp_path, b, len(second)) == second
     with pytest.raises(OSError, match="unexpected end"):
         read_bytes(tmp_path, b, len(second) + 1)
+
+
+@pytest.mark.parametrize("scratch", [4, 64, 1 << 23])
+def test_fetch_with_gaps_through_any_buffer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scratch: int
+) -> None:
+    # Sets a few apart are read with the gaps between them, through a buffer of `scratch`
+    # bytes (refilled, or grown for a longer read): what comes out is only the sets asked.
+    import dedup.store
+
+    monkeypatch.setattr(dedup.store, "_SCRATCH", scratch)
+    rng = np.random.default_rng(4)
+    sets = _sets(rng, 60)
+    store = ShingleStore(tmp_path)
+    for lo in range(0, 60, 20):
+        store.add(
+            write_segment(tmp_path, np.concatenate(sets[lo : lo + 20])),
+            _lengths(sets[lo : lo + 20]),
+        )
+    for _ in range(20):
+        docs = np.unique(rng.integers(0, 60, int(rng.integers(1, 40))))
+        data, starts, ends = store.fetch(docs)
+        assert data.size == sum(sets[d].size for d in docs)
+        assert [data[s:e].tolist() for s, e in zip(starts, ends, strict=True)] == [
+            sets[d].tolist() for d in docs
+        ]
+
+
+def _lengths(sets: list[np.ndarray]) -> np.ndarray:
+    return np.array([s.size for s in sets])

@@ -5,12 +5,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dedup.cluster import UnionFind
 from dedup.config import Config, LSHConfig, VerifyConfig
+from dedup.lsh import Buckets
 from dedup.pipeline import deduplicate
 from dedup.store import ShingleStore
 from dedup.types import Doc
-from dedup.verify import _chunks, is_match, similarities, similarities_to, stored_similarities
+from dedup.verify import (
+    FETCH_BUDGET,
+    Own,
+    _chunks,
+    _common_reaching,
+    _least_shared,
+    _matches,
+    is_match,
+    link_buckets,
+    own_store,
+    similarities,
+    similarities_to,
+    stored_similarities,
+)
 
 
 def _store(*sets: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -118,3 +135,100 @@ def test_a_bare_footer_is_not_a_version_of_the_page_that_holds_it() -> None:
     assert _clustered(texts, Config(jobs=1, lsh=lsh)) == [["cut", "page"]]
     loose = Config(jobs=1, lsh=lsh, verify=VerifyConfig(min_share=0.0))
     assert _clustered(texts, loose) == [["cut", "footer", "page"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 60),
+    st.integers(0, 60),
+    st.booleans(),
+    st.sampled_from([0.0, 0.3, 0.6, 0.8, 1.0]),
+    st.sampled_from([0.0, 0.5, 0.8, 1.0]),
+)
+def test_fewer_shared_than_the_least_never_match(
+    na: int, nb: int, enough: bool, threshold: float, containment: float
+) -> None:
+    # Verification gives up on a pair once it cannot share `_least_shared` shingles: no
+    # smaller intersection may pass either criterion.
+    least = _least_shared(na, nb, enough, threshold, containment)
+    assert least >= 0
+    for inter in range(min(least, min(na, nb) + 1)):
+        union = na + nb - inter
+        jac = inter / union if union > 0 else 0.0
+        con = inter / min(na, nb) if enough else jac
+        assert not _matches(jac, con, threshold, containment)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 300), max_size=120), st.lists(st.integers(0, 300), max_size=120))
+def test_the_merge_is_exact_when_it_reaches_the_least(a: list[int], b: list[int]) -> None:
+    sa, sb = np.unique(np.array(a, dtype=np.uint32)), np.unique(np.array(b, dtype=np.uint32))
+    data = np.concatenate([sa, sb])
+    exact = np.intersect1d(sa, sb).size
+    for need in (0, 1, exact, exact + 1, 50):
+        got = _common_reaching(data, 0, sa.size, sa.size, data.size, need)
+        assert got == exact if exact >= need else got < need
+
+
+def _framed_sets(rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
+    """Sets of articles in three site frames (each article in one to six edited copies),
+    and the repeated-shingle table that sets the frames aside."""
+    frames = [rng.choice(1 << 20, 300, replace=False).astype(np.uint32) for _ in range(3)]
+    sets = []
+    for k in range(12):
+        article = rng.choice(1 << 20, int(rng.integers(20, 400)), replace=False)
+        for _ in range(int(rng.integers(1, 7))):
+            edited = article[rng.random(article.size) > rng.uniform(0.0, 0.4)]
+            sets.append(np.unique(np.concatenate([frames[k % 3], edited]).astype(np.uint32)))
+    table = np.zeros(1 << 16, dtype=np.uint8)
+    table[np.concatenate(frames) & 0xFFFF] = 1
+    return sets, table
+
+
+@pytest.mark.parametrize("budget", [256, 4096, FETCH_BUDGET])
+def test_link_buckets_matches_verifying_every_pair(tmp_path: Path, budget: int) -> None:
+    # Every pair is a candidate (one band all documents share). With the frames set aside,
+    # the pairs link_buckets joins have their exact similarities and give the components of
+    # verifying every pair, whether the own text is held in memory or read from disk.
+    rng = np.random.default_rng(7)
+    sets, table = _framed_sets(rng)
+    n = len(sets)
+    store = ShingleStore(tmp_path)
+    for s in sets:
+        store.append(s)
+    sigs = np.asfortranarray(rng.integers(0, 1 << 32, (n, 4), dtype=np.uint32))
+    sigs[:, :2] = 5
+    buckets = Buckets.of(sigs, 2, 2, max_bucket=n)
+    cfg = VerifyConfig()
+    own = Own(table, cfg.min_own, cfg.numbers, cfg.min_share)
+    linked = link_buckets(buckets, store, cfg, np.zeros(n, dtype=np.bool_), own, budget)
+    data = np.concatenate(sets)
+    offsets = np.concatenate(([0], np.cumsum([s.size for s in sets])))
+    jac, con = similarities(data, offsets, linked.pairs, own)
+    assert linked.jaccard.tolist() == jac.tolist()
+    assert linked.containment.tolist() == con.tolist()
+    every = np.array([(i, j) for i in range(n) for j in range(i + 1, n)])
+    ok = is_match(*similarities(data, offsets, every, own), cfg)
+    want, got = UnionFind(n), UnionFind(n)
+    want.union_pairs(every[ok])
+    got.union_pairs(linked.pairs)
+    assert got.roots().tolist() == want.roots().tolist()
+    assert 0 < linked.pairs.shape[0] < ok.sum()  # joined components skip pairs
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # the own text is gone
+
+
+def test_own_store_keeps_the_own_text_of_the_documents_asked(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    sets, table = _framed_sets(rng)
+    store = ShingleStore(tmp_path)
+    for s in sets:
+        store.append(s)
+    docs = np.array([1, 2, 5, len(sets) - 2])
+    folder = tmp_path / "own"
+    folder.mkdir()
+    kept = own_store(store, docs, table, folder, budget=512)
+    assert len(kept) == len(sets)
+    data, starts, ends = kept.fetch(np.arange(len(sets)))
+    for k, s in enumerate(sets):
+        want = s[table[s & 0xFFFF] == 0] if k in docs else s[:0]
+        assert data[starts[k] : ends[k]].tolist() == want.tolist()
