@@ -16,12 +16,17 @@ compared with nothing.
 Counts go to a table of 2**`table_bits` saturating 16-bit counters indexed by the low bits of
 the shingle hash; a shingle that shares its slot with others can only be counted too often, so
 the error is towards setting aside a little more, never less.
+
+Counts last beyond a run in a persistent index (`RepeatStats`: the slots a run counted in at
+least two groups, with both counts): a run given earlier runs' statistics (`count_repeats`'s
+`prior`) adds them to its own counts, so a frame the corpus repeated in earlier crawls is set
+aside in a new crawl that holds it only a few times.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -33,13 +38,70 @@ from .lsh import Buckets
 _COUNT_MAX = np.iinfo(np.uint16).max
 
 
+KEEP = 2  # a run's statistics keep the slots it counted in at least this many groups
+
+
+@dataclass(frozen=True)
+class RepeatStats:
+    """Corpus-frequency statistics that outlive a run: for each slot counted in at least
+    `KEEP` groups, the groups counted (`groups`, the first count) and those with text of their
+    own (`own`, the second count), 16-bit saturating. Bounded by the table (one row a slot,
+    7 bytes); a slot a run counted once is dropped, so a frame seen once a crawl is not
+    carried over, one seen twice or more is."""
+
+    slots: np.ndarray  # uint32, ascending, unique
+    groups: np.ndarray  # uint16
+    own: np.ndarray  # uint16
+
+    @classmethod
+    def none(cls) -> RepeatStats:
+        return cls(np.empty(0, np.uint32), np.empty(0, np.uint16), np.empty(0, np.uint16))
+
+    @classmethod
+    def of(cls, groups: np.ndarray, own: np.ndarray) -> RepeatStats:
+        """The statistics kept of a run's two dense counts."""
+        slots = np.flatnonzero(groups >= KEEP)
+        return cls(slots.astype(np.uint32), groups[slots], own[slots])
+
+    def __len__(self) -> int:
+        return int(self.slots.size)
+
+    @classmethod
+    def combine(cls, parts: Sequence[RepeatStats]) -> RepeatStats:
+        """The statistics of several runs (or segments) together: counts add, saturating."""
+        parts = [p for p in parts if len(p)]
+        if len(parts) <= 1:
+            return parts[0] if parts else cls.none()
+        slots = np.concatenate([p.slots for p in parts])
+        order = np.argsort(slots, kind="stable")
+        slots = slots[order]
+        starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
+
+        def total(name: str) -> np.ndarray:
+            values = np.concatenate([getattr(p, name) for p in parts])[order].astype(np.uint32)
+            return np.minimum(np.add.reduceat(values, starts), _COUNT_MAX).astype(np.uint16)
+
+        return cls(slots[starts], total("groups"), total("own"))
+
+    def dense(self, bits: int) -> tuple[np.ndarray, np.ndarray]:
+        """(groups, own) as tables of 2**bits uint16 counters."""
+        groups = np.zeros(1 << bits, dtype=np.uint16)
+        own = np.zeros(1 << bits, dtype=np.uint16)
+        slots = np.asarray(self.slots, dtype=np.int64)
+        groups[slots] = self.groups
+        own[slots] = self.own
+        return groups, own
+
+
 @dataclass(frozen=True)
 class Repeats:
     """Which shingle slots are repeated text: `table[h & mask]` is 1 for a repeated shingle h.
-    `none()` sets nothing aside (a table of one slot that is 0)."""
+    `none()` sets nothing aside (a table of one slot that is 0). `stats` are the run's own
+    counts, as a persistent index keeps them."""
 
     table: np.ndarray  # uint8, 2**bits slots
     count: int  # repeated slots
+    stats: RepeatStats = field(default_factory=RepeatStats.none)
 
     @property
     def mask(self) -> int:
@@ -69,18 +131,34 @@ def _share(table: np.ndarray, data: np.ndarray, mask: int) -> float:
     return hits / data.size
 
 
-def count_repeats(sets: Callable[[], Iterable[np.ndarray]], cfg: RepeatConfig) -> Repeats:
+def count_repeats(
+    sets: Callable[[], Iterable[np.ndarray]],
+    cfg: RepeatConfig,
+    prior: RepeatStats | None = None,
+) -> Repeats:
     """The repeated text of the groups whose first documents' sets `sets()` gives (called
     twice): what the first count finds in `min_groups` groups and the second finds in some
-    group with text of its own (`RepeatCounter.repeats`)."""
+    group with text of its own (`RepeatCounter.repeats`). `prior` (earlier runs' statistics,
+    a persistent index's) adds to both counts; the result's `stats` are this run's alone."""
     counter = RepeatCounter(cfg)
     counter.add(sets())
-    first = counter.repeats()
-    if first.count == 0:
-        return first
+    groups, owns = counter, None
+    if prior is not None and len(prior):
+        before, before_own = prior.dense(cfg.table_bits)
+        groups = RepeatCounter(cfg).merge(counter).merge(RepeatCounter.of(cfg, before))
+        owns = RepeatCounter.of(cfg, before_own)
+    first = groups.repeats()
     own = RepeatCounter(cfg)
-    own.add(sets(), first)
-    return counter.repeats(own)
+    if first.count == 0:
+        # Nothing is repeated: every group has text of its own.
+        own.merge(counter)
+    else:
+        own.add(sets(), first)
+    stats = RepeatStats.of(counter.counts, own.counts)
+    if first.count == 0:
+        return Repeats(first.table, 0, stats)
+    found = groups.repeats(own if owns is None else owns.merge(own))
+    return Repeats(found.table, found.count, stats)
 
 
 class RepeatCounter:
@@ -90,6 +168,13 @@ class RepeatCounter:
     def __init__(self, cfg: RepeatConfig) -> None:
         self.cfg = cfg
         self.counts = np.zeros(1 << cfg.table_bits, dtype=np.uint16)
+
+    @classmethod
+    def of(cls, cfg: RepeatConfig, counts: np.ndarray) -> RepeatCounter:
+        """A counter holding `counts` (2**table_bits uint16)."""
+        counter = cls(cfg)
+        counter.counts = counts
+        return counter
 
     def add(self, sets: Iterable[np.ndarray], first: Repeats | None = None) -> None:
         """Count `sets`; given the `first` count's table, only the sets no more than
