@@ -613,3 +613,34 @@ def test_parquet_records_against_an_index(tmp_path: Path) -> None:
     fates = [(r["id"], r["n"], r["dedup_keep"], r["dedup_duplicate_of"]) for r in rows]
     assert fates == [("t0", 1, False, "e1"), ("t1", 2, True, None)]
     assert [r["dedup_cluster"] for r in rows] == [None, None]
+
+
+def test_a_frame_repeated_in_earlier_runs_is_set_aside_in_a_later_one(tmp_path: Path) -> None:
+    """Run 1 has one site's frame around 40 articles (more than min_groups=32 groups): it is
+    repeated text there, and the index keeps the counts. Run 2 has the frame around only two
+    articles: alone, the two pages match through the frame; against the index they are
+    different pages (the frame is set aside), and neither duplicates an indexed page."""
+    frame = _text(100) + _text(101)[:100]
+    site = tmp_path / "site.jsonl"
+    site.write_text(
+        "".join(
+            json.dumps({"id": f"p{k}", "text": frame + _text(200 + k)[:300]}) + "\n"
+            for k in range(40)
+        )
+    )
+    cfg = Config(jobs=1)
+    run([str(site)], tmp_path / "o1", cfg, index=tmp_path / "idx")
+    assert json.loads((tmp_path / "o1/summary.json").read_text())["repeated_shingle_slots"] > 0
+    assert len(_records(tmp_path / "o1/kept.jsonl")) == 40
+    stats = Index(tmp_path / "idx", None).repeat_stats()
+    assert len(stats) and int(stats.groups.max()) >= 32
+    later = tmp_path / "later.jsonl"
+    rows = [("a", frame + _text(300)[:80]), ("b", frame + _text(301)[:80])]
+    later.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in rows))
+    run([str(later)], tmp_path / "alone", cfg)
+    assert _records(tmp_path / "alone/removed.jsonl")["b"]["duplicate_of"] == "a"
+    run([str(later)], tmp_path / "o2", cfg, index=tmp_path / "idx")
+    assert list(_records(tmp_path / "o2/kept.jsonl")) == ["a", "b"]
+    assert not _records(tmp_path / "o2/index_matches.jsonl")
+    # The second run's own counts are kept too: the index now counts the frame in 42 groups.
+    assert int(Index(tmp_path / "idx", None).repeat_stats().groups.max()) >= 42

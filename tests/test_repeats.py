@@ -7,6 +7,8 @@ from dedup.config import Config, LSHConfig, RepeatConfig
 from dedup.pipeline import deduplicate
 from dedup.repeats import (
     RepeatCounter,
+    RepeatStats,
+    count_repeats,
     estimated_similarities,
     group_roots,
     repeated_shares,
@@ -124,3 +126,37 @@ def test_hundreds_of_lightly_edited_reposts_stay_one_cluster() -> None:
     one_count = RepeatConfig(max_share=1.0)  # the second count lets every group in
     alone = deduplicate(docs, Config(jobs=1, repeat=one_count))
     assert alone.clusters == ()  # without it the article is set aside and nothing matches
+
+
+def _sets(*shingles: list[int]) -> list[np.ndarray]:
+    return [np.array(s, dtype=np.uint32) for s in shingles]
+
+
+def test_earlier_counts_add_to_a_run_s_own() -> None:
+    """A slot counted in 3 groups before and 2 now reaches min_groups=4 only together; the
+    statistics a run returns are its own counts, of slots counted at least twice."""
+    cfg = RepeatConfig(min_groups=4, table_bits=8)
+    now = _sets([7, 11], [7, 12], [13])
+    alone = count_repeats(lambda: now, cfg)
+    assert alone.count == 0
+    assert alone.stats.slots.tolist() == [7] and alone.stats.groups.tolist() == [2]
+    before = count_repeats(lambda: _sets([7, 20], [7, 21], [7, 22]), cfg)
+    assert before.count == 0 and before.stats.groups.tolist() == [3]
+    together = count_repeats(lambda: now, cfg, before.stats)
+    assert np.flatnonzero(together.table).tolist() == [7]
+    assert together.stats.slots.tolist() == alone.stats.slots.tolist()  # this run's alone
+
+
+def test_stats_combine_adds_and_saturates() -> None:
+    a = RepeatStats(
+        np.array([1, 5], np.uint32), np.array([2, 65_000], np.uint16), np.array([1, 0], np.uint16)
+    )
+    b = RepeatStats(
+        np.array([5, 9], np.uint32), np.array([1_000, 3], np.uint16), np.array([2, 3], np.uint16)
+    )
+    both = RepeatStats.combine([a, RepeatStats.none(), b])
+    assert both.slots.tolist() == [1, 5, 9]
+    assert both.groups.tolist() == [2, 65_535, 3]
+    assert both.own.tolist() == [1, 2, 3]
+    groups, own = both.dense(4)
+    assert groups[5] == 65_535 and own[9] == 3 and groups.sum() == 2 + 65_535 + 3
