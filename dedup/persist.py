@@ -39,7 +39,15 @@ from .config import Config
 from .errors import ConfigError, DedupError, shown
 from .lsh import band_keys, resolve_params
 from .repeats import RepeatStats
-from .segment import Entries, Segment, key32, merge_segments, pyarrow, write_segment
+from .segment import (
+    Entries,
+    Segment,
+    key32,
+    merge_segments,
+    pyarrow,
+    sample,
+    write_segment,
+)
 from .sign import sign_texts
 
 FORMAT = "dedup-index"
@@ -399,7 +407,7 @@ def upgrade(path: str | Path) -> int:
         _clear_leftovers(path, old)
         number, names = doc["next"], []
         for name in old:
-            batch, stats = _v1_segment(path / name)
+            batch, stats = _v1_segment(path / name, int(doc["options"]["sample_bits"]))
             new = f"seg-{number:06d}"
             tmp = path / f"{_TMP}{os.getpid()}-{new}"
             write_segment(tmp, batch, stats)
@@ -415,10 +423,11 @@ def upgrade(path: str | Path) -> int:
         _unlock(fd)
 
 
-def _v1_segment(path: Path) -> tuple[Entries, RepeatStats]:
-    """A segment of format version 1 as Entries and statistics. Version 1 kept only the
-    slots its run found repeated: they are kept as counted in every group, so they stay
-    repeated, as they were."""
+def _v1_segment(path: Path, bits: int) -> tuple[Entries, RepeatStats]:
+    """A segment of format version 1 as Entries and statistics. Version 1 sampled the top
+    bits of the 32-bit word, one shingle hash in 2**(bits - 1): its sets are sampled again
+    as `sample` does now (`bits`). It kept only the slots its run found repeated: they are
+    kept as counted in every group, so they stay repeated, as they were."""
 
     def load(name: str) -> np.ndarray:
         return np.load(path / f"{name}.npy", mmap_mode="r")
@@ -432,11 +441,15 @@ def _v1_segment(path: Path) -> tuple[Entries, RepeatStats]:
     names = meta["sources"]
     slots = np.asarray(load("repeats"), dtype=np.uint32)
     full = np.full(slots.size, np.iinfo(np.uint16).max, dtype=np.uint16)
+    sets, offsets = np.asarray(load("sets")), np.asarray(load("offsets"))
+    if bits:
+        sets, counts = sample(sets, offsets[:-1], offsets[1:], bits)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return (
         Entries(
             per_doc,
-            np.asarray(load("sets")),
-            np.asarray(load("offsets")),
+            sets,
+            offsets,
             np.asarray(load("sizes")),
             [
                 bytes(ids[a:z]).decode("utf-8", "surrogatepass")

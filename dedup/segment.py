@@ -35,6 +35,7 @@ from numba import njit
 from .errors import ConfigError
 from .lsh import band_keys
 from .repeats import RepeatStats
+from .shingle import NUMBER_BIT
 
 DOCS, BANDS, REPEATS = "docs.arrow", "bands.arrow", "repeats.arrow"
 FILES = (DOCS, BANDS, REPEATS)
@@ -102,6 +103,9 @@ class Entries:
 
 
 _ROWS = 2000  # documents handled at a time when sets are copied or sampled
+# Shingle hashes are 31 bits (shingle.NUMBER_BIT marks a number's element): sampling looks at
+# the bits below it, so that it keeps one shingle in 2**bits, not one in 2**(bits - 1).
+_LOW = int(NUMBER_BIT) - 1
 
 
 def _spans(n: int, step: int) -> Iterator[tuple[int, int]]:
@@ -157,12 +161,13 @@ def _sample(
 ) -> tuple[np.ndarray, np.ndarray]:
     out = np.empty(data.size, dtype=data.dtype)  # pages past the sample are never touched
     counts = np.empty(starts.size, dtype=np.int64)
+    low = data.dtype.type(_LOW)
     pos = 0
     for k in range(starts.size):
         first = pos
         for i in range(starts[k], ends[k]):
             v = data[i]
-            if v < limit:
+            if v & low < limit:
                 out[pos] = v
                 pos += 1
         counts[k] = pos - first
@@ -172,12 +177,14 @@ def _sample(
 def sample(
     data: np.ndarray, starts: np.ndarray, ends: np.ndarray, bits: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The sampled sets of sets data[starts[k]:ends[k]] (in any order in `data`): the hashes
-    whose top `bits` bits are zero, back to back in the order of k, as (data, counts)."""
+    """The sampled sets of sets data[starts[k]:ends[k]] (in any order in `data`): the
+    elements whose top `bits` bits below shingle.NUMBER_BIT are zero (one shingle hash in
+    2**bits; numbers by their place, so both sides keep the same places), back to back in
+    the order of k, as (data, counts)."""
     data = np.ascontiguousarray(data, dtype=np.uint32)
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
-    kept, counts = _sample(data, starts, ends, 1 << (32 - bits))
+    kept, counts = _sample(data, starts, ends, 1 << (31 - bits))
     return kept.copy(), counts
 
 
