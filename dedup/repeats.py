@@ -18,9 +18,9 @@ the shingle hash; a shingle that shares its slot with others can only be counted
 the error is towards setting aside a little more, never less.
 
 Counts last beyond a run in a persistent index (`RepeatStats`: the slots a run counted in at
-least two groups, with both counts): a run given earlier runs' statistics (`count_repeats`'s
-`prior`) adds them to its own counts, so a frame the corpus repeated in earlier crawls is set
-aside in a new crawl that holds it only a few times.
+least a quarter of `min_groups` groups, with both counts): a run given earlier runs'
+statistics (`count_repeats`'s `prior`) adds them to its own counts, so a frame the corpus
+repeated in earlier crawls is set aside in a new crawl that holds it only a few times.
 """
 
 from __future__ import annotations
@@ -38,16 +38,20 @@ from .lsh import Buckets
 _COUNT_MAX = np.iinfo(np.uint16).max
 
 
-KEEP = 2  # a run's statistics keep the slots it counted in at least this many groups
+def keep_from(cfg: RepeatConfig) -> int:
+    """The fewest groups a slot is counted in for a run's statistics to keep it: a quarter of
+    `min_groups`, at least 2. Fewer are mostly chance: at 100,000 documents a run puts about
+    two counts in each slot of the table, from shingles that share it."""
+    return max(2, cfg.min_groups // 4)
 
 
 @dataclass(frozen=True)
 class RepeatStats:
-    """Corpus-frequency statistics that outlive a run: for each slot counted in at least
-    `KEEP` groups, the groups counted (`groups`, the first count) and those with text of their
-    own (`own`, the second count), 16-bit saturating. Bounded by the table (one row a slot,
-    7 bytes); a slot a run counted once is dropped, so a frame seen once a crawl is not
-    carried over, one seen twice or more is."""
+    """Corpus-frequency statistics that outlive a run: for each slot a run counted in at
+    least `keep_from(cfg)` groups, the groups counted (`groups`, the first count) and those
+    with text of their own (`own`, the second count), 16-bit saturating. Bounded by the table
+    (7 bytes a kept slot). What is dropped: a frame seen in fewer than a quarter of
+    `min_groups` groups of every run is never carried over, however many runs see it."""
 
     slots: np.ndarray  # uint32, ascending, unique
     groups: np.ndarray  # uint16
@@ -58,9 +62,9 @@ class RepeatStats:
         return cls(np.empty(0, np.uint32), np.empty(0, np.uint16), np.empty(0, np.uint16))
 
     @classmethod
-    def of(cls, groups: np.ndarray, own: np.ndarray) -> RepeatStats:
-        """The statistics kept of a run's two dense counts."""
-        slots = np.flatnonzero(groups >= KEEP)
+    def of(cls, groups: np.ndarray, own: np.ndarray, keep: int) -> RepeatStats:
+        """The statistics kept of a run's two dense counts (slots counted `keep` times)."""
+        slots = np.flatnonzero(groups >= keep)
         return cls(slots.astype(np.uint32), groups[slots], own[slots])
 
     def __len__(self) -> int:
@@ -154,7 +158,7 @@ def count_repeats(
         own.merge(counter)
     else:
         own.add(sets(), first)
-    stats = RepeatStats.of(counter.counts, own.counts)
+    stats = RepeatStats.of(counter.counts, own.counts, keep_from(cfg))
     if first.count == 0:
         return Repeats(first.table, 0, stats)
     found = groups.repeats(own if owns is None else owns.merge(own))

@@ -11,6 +11,7 @@ from dedup.repeats import (
     count_repeats,
     estimated_similarities,
     group_roots,
+    keep_from,
     repeated_shares,
     same_group,
 )
@@ -134,8 +135,10 @@ def _sets(*shingles: list[int]) -> list[np.ndarray]:
 
 def test_earlier_counts_add_to_a_run_s_own() -> None:
     """A slot counted in 3 groups before and 2 now reaches min_groups=4 only together; the
-    statistics a run returns are its own counts, of slots counted at least twice."""
+    statistics a run returns are its own counts, of slots counted at least twice
+    (a quarter of min_groups, at least 2)."""
     cfg = RepeatConfig(min_groups=4, table_bits=8)
+    assert keep_from(cfg) == 2 and keep_from(RepeatConfig(min_groups=32)) == 8
     now = _sets([7, 11], [7, 12], [13])
     alone = count_repeats(lambda: now, cfg)
     assert alone.count == 0
