@@ -87,14 +87,14 @@ class RepeatStats:
 
         return cls(slots[starts], total("groups"), total("own"))
 
-    def dense(self, bits: int) -> tuple[np.ndarray, np.ndarray]:
-        """(groups, own) as tables of 2**bits uint16 counters."""
-        groups = np.zeros(1 << bits, dtype=np.uint16)
-        own = np.zeros(1 << bits, dtype=np.uint16)
+    def added_to(self, counts: np.ndarray, which: str) -> np.ndarray:
+        """A copy of the dense `counts` (uint16, 2**table_bits) with this `which` count
+        ("groups" or "own") added at its slots, saturating."""
+        out = counts.copy()
         slots = np.asarray(self.slots, dtype=np.int64)
-        groups[slots] = self.groups
-        own[slots] = self.own
-        return groups, own
+        total = out[slots].astype(np.uint32) + getattr(self, which)
+        out[slots] = np.minimum(total, _COUNT_MAX)
+        return out
 
 
 @dataclass(frozen=True)
@@ -146,11 +146,10 @@ def count_repeats(
     a persistent index's) adds to both counts; the result's `stats` are this run's alone."""
     counter = RepeatCounter(cfg)
     counter.add(sets())
-    groups, owns = counter, None
-    if prior is not None and len(prior):
-        before, before_own = prior.dense(cfg.table_bits)
-        groups = RepeatCounter(cfg).merge(counter).merge(RepeatCounter.of(cfg, before))
-        owns = RepeatCounter.of(cfg, before_own)
+    prior = prior if prior is not None and len(prior) else None
+    groups = counter
+    if prior is not None:
+        groups = RepeatCounter.of(cfg, prior.added_to(counter.counts, "groups"))
     first = groups.repeats()
     own = RepeatCounter(cfg)
     if first.count == 0:
@@ -161,7 +160,8 @@ def count_repeats(
     stats = RepeatStats.of(counter.counts, own.counts, keep_from(cfg))
     if first.count == 0:
         return Repeats(first.table, 0, stats)
-    found = groups.repeats(own if owns is None else owns.merge(own))
+    owns = own if prior is None else RepeatCounter.of(cfg, prior.added_to(own.counts, "own"))
+    found = groups.repeats(owns)
     return Repeats(found.table, found.count, stats)
 
 

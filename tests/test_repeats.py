@@ -161,5 +161,8 @@ def test_stats_combine_adds_and_saturates() -> None:
     assert both.slots.tolist() == [1, 5, 9]
     assert both.groups.tolist() == [2, 65_535, 3]
     assert both.own.tolist() == [1, 2, 3]
-    groups, own = both.dense(4)
-    assert groups[5] == 65_535 and own[9] == 3 and groups.sum() == 2 + 65_535 + 3
+    counts = np.zeros(16, dtype=np.uint16)
+    counts[[1, 9, 10]] = [65_535, 4, 7]
+    groups = both.added_to(counts, "groups")
+    assert groups.tolist()[:11] == [0, 65_535, 0, 0, 0, 65_535, 0, 0, 0, 7, 7]
+    assert counts[9] == 4  # a copy
