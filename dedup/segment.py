@@ -230,14 +230,17 @@ def _buffer(pa: Any, array: np.ndarray) -> Any:
     return pa.py_buffer(np.ascontiguousarray(array)) if array.size else pa.py_buffer(b"")
 
 
-def _texts(pa: Any, data: np.ndarray, offsets: np.ndarray) -> Any:
+def _texts(pa: Any, data: np.ndarray, offsets: np.ndarray, binary: bool | None = None) -> Any:
     """UTF-8 bytes (`data`, int64 `offsets`) as a large_string array, or large_binary when
-    they are not valid UTF-8 (a lone surrogate, kept with surrogatepass)."""
-    try:
-        bytes(np.asarray(data[: max(0, int(offsets[-1]))])).decode("utf-8")
-        kind = pa.large_string()
-    except UnicodeDecodeError:
-        kind = pa.large_binary()
+    they are not valid UTF-8 (a lone surrogate, kept with surrogatepass); `binary` says
+    which when it is known (else the bytes are checked)."""
+    if binary is None:
+        try:
+            bytes(np.asarray(data[: max(0, int(offsets[-1]))])).decode("utf-8")
+            binary = False
+        except UnicodeDecodeError:
+            binary = True
+    kind = pa.large_binary() if binary else pa.large_string()
     n = offsets.size - 1
     return pa.Array.from_buffers(kind, n, [None, _buffer(pa, offsets), _buffer(pa, data)])
 
@@ -298,6 +301,7 @@ class _Docs:
 
     id_data: np.ndarray
     id_offsets: np.ndarray
+    id_binary: bool | None  # None: look at the ids
     source_of: np.ndarray
     source_names: list[str]
     sizes: np.ndarray
@@ -321,7 +325,7 @@ def _write_docs(path: Path, docs: _Docs) -> None:
     _write_table(
         path / DOCS,
         ["id", "source", "size", "set"],
-        [_texts(pa, docs.id_data, docs.id_offsets), source, sizes, sets],
+        [_texts(pa, docs.id_data, docs.id_offsets, docs.id_binary), source, sizes, sets],
     )
 
 
@@ -362,6 +366,7 @@ def write_segment(path: Path, batch: Entries, stats: RepeatStats) -> int:
     docs = _Docs(
         id_data,
         id_offsets,
+        None,
         np.array([number[s] for s in batch.sources], dtype=np.int32),
         names,
         np.asarray(batch.sizes, dtype=np.uint32),
@@ -378,7 +383,7 @@ def merge_segments(path: Path, segments: Sequence[Segment], stats: RepeatStats) 
     """Write the documents of `segments`, in order, as one segment in the (new) folder `path`,
     streaming: each document column is copied segment by segment to a temporary file, each
     band is merged on its own, and the written batch is made of memory maps of those files.
-    Memory holds one band's keys at a time (12 bytes a document), never the whole index."""
+    Memory holds one band at a time (about 24 bytes a document), never the whole index."""
     path.mkdir()
     bases = np.cumsum([0] + [s.documents for s in segments])
     names = list(dict.fromkeys(n for s in segments for n in s.source_names))
@@ -406,6 +411,7 @@ def merge_segments(path: Path, segments: Sequence[Segment], stats: RepeatStats) 
             rebased((s.id_offsets, int(s.id_offsets[-1] - s.id_offsets[0])) for s in segments),
             np.int64,
         ),
+        any(s.id_binary for s in segments),
         spill("source", (codes(s) for s in segments), np.int32),
         names,
         spill("size", (s.sizes for s in segments), np.uint32),
@@ -459,6 +465,7 @@ class Segment:
         repeats = _read_table(path / REPEATS)
         self.documents: int = docs.num_rows
         self.id_data, self.id_offsets = _text_parts(docs.column("id"))
+        self.id_binary: bool = docs.column("id").type == pyarrow().large_binary()
         source = docs.column("source")
         self.source_of = _view(source.indices)
         self.source_names: list[str] = _decoded(*_text_parts(source.dictionary))

@@ -648,3 +648,18 @@ def test_a_frame_repeated_in_earlier_runs_is_set_aside_in_a_later_one(tmp_path: 
     # segment keeps no counts of it (repeats.keep_from), the first segment's stay.
     first, second = Index(tmp_path / "idx", None).segments
     assert int(first.stats.groups.max()) >= 32 and not len(second.stats)
+
+
+def test_ids_that_are_not_utf8_survive_compaction(tmp_path: Path) -> None:
+    """An id with a lone surrogate makes its segment's id column binary (UTF-8 with
+    surrogatepass); merged with a segment of string ids, every id comes back as it went in."""
+    with PersistentIndex(tmp_path / "idx", write=True) as idx:
+        idx.add([{"id": "a", "text": _text(1)}])
+        idx.add([{"id": "b\ud800", "text": _text(2)}, {"id": "名", "text": _text(3)}])
+    types = [feather.read_table(tmp_path / f"idx/seg-00000{k}/docs.arrow") for k in (1, 2)]
+    assert [t.schema.field("id").type for t in types] == [pa.large_string(), pa.large_binary()]
+    assert persist.compact(tmp_path / "idx") == (2, 1)
+    assert _all_ids(tmp_path / "idx") == ["a", "b\ud800", "名"]
+    with PersistentIndex(tmp_path / "idx") as reader:
+        out = reader.query([{"id": "q", "text": _text(2)}])
+    assert out[0]["dedup_duplicate_of"] == "b\ud800"
