@@ -316,11 +316,7 @@ class IndexSet:
 def own_table(index: Index, run: np.ndarray | None = None) -> np.ndarray:
     """The repeated-shingle table of a comparison with `index`: the slots its statistics call
     repeated (with the run's repeat options) and those `run` found (verify.Own.table)."""
-    cfg = index.config.repeat
-    stats = index.repeat_stats()
-    slots = stats.slots[(stats.groups >= max(cfg.min_groups, 1)) & (stats.own > 0)]
-    if cfg.min_groups == 0:
-        slots = slots[:0]
+    slots = index.repeat_stats().repeated(index.config.repeat)
     if run is not None:
         slots = np.union1d(slots, run)
     if slots.size == 0:

@@ -87,6 +87,12 @@ class RepeatStats:
 
         return cls(slots[starts], total("groups"), total("own"))
 
+    def repeated(self, cfg: RepeatConfig) -> np.ndarray:
+        """The slots these counts alone call repeated, by `RepeatCounter.repeats`'s rule."""
+        if cfg.min_groups == 0:
+            return self.slots[:0]
+        return self.slots[(self.groups >= cfg.min_groups) & (self.own > 0)]
+
     def added_to(self, counts: np.ndarray, which: str) -> np.ndarray:
         """A copy of the dense `counts` (uint16, 2**table_bits) with this `which` count
         ("groups" or "own") added at its slots, saturating."""
@@ -198,7 +204,8 @@ class RepeatCounter:
         """The shingles counted in at least `min_groups` groups; given the second count
         (`own`: of the groups with text of their own), only those it counts at least once:
         the text of an article whose lightly edited copies fell into many groups is all
-        those copies hold, while a site's frame is also in its pages with articles."""
+        those copies hold, while a site's frame is also in its pages with articles.
+        (`RepeatStats.repeated` is the same rule over kept counts.)"""
         table = self.counts >= self.cfg.min_groups
         if own is not None:
             table &= own.counts > 0

@@ -161,6 +161,9 @@ def test_stats_combine_adds_and_saturates() -> None:
     assert both.slots.tolist() == [1, 5, 9]
     assert both.groups.tolist() == [2, 65_535, 3]
     assert both.own.tolist() == [1, 2, 3]
+    assert both.repeated(RepeatConfig(min_groups=3)).tolist() == [5, 9]
+    assert both.repeated(RepeatConfig(min_groups=2)).tolist() == [1, 5, 9]
+    assert both.repeated(RepeatConfig(min_groups=0)).tolist() == []
     counts = np.zeros(16, dtype=np.uint16)
     counts[[1, 9, 10]] = [65_535, 4, 7]
     groups = both.added_to(counts, "groups")
