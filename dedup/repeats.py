@@ -72,20 +72,24 @@ class RepeatStats:
 
     @classmethod
     def combine(cls, parts: Sequence[RepeatStats]) -> RepeatStats:
-        """The statistics of several runs (or segments) together: counts add, saturating."""
+        """The statistics of several runs (or segments) together: counts add, saturating.
+        Added up in two dense tables of the table's size, so memory does not grow with the
+        number of parts."""
         parts = [p for p in parts if len(p)]
         if len(parts) <= 1:
             return parts[0] if parts else cls.none()
-        slots = np.concatenate([p.slots for p in parts])
-        order = np.argsort(slots, kind="stable")
-        slots = slots[order]
-        starts = np.flatnonzero(np.r_[True, slots[1:] != slots[:-1]])
-
-        def total(name: str) -> np.ndarray:
-            values = np.concatenate([getattr(p, name) for p in parts])[order].astype(np.uint32)
-            return np.minimum(np.add.reduceat(values, starts), _COUNT_MAX).astype(np.uint16)
-
-        return cls(slots[starts], total("groups"), total("own"))
+        size = max(int(p.slots[-1]) for p in parts) + 1
+        groups = np.zeros(size, dtype=np.uint32)
+        own = np.zeros(size, dtype=np.uint32)
+        for p in parts:
+            groups[p.slots] += p.groups  # slots are unique within a part
+            own[p.slots] += p.own
+        slots = np.flatnonzero(groups).astype(np.uint32)
+        return cls(
+            slots,
+            np.minimum(groups[slots], _COUNT_MAX).astype(np.uint16),
+            np.minimum(own[slots], _COUNT_MAX).astype(np.uint16),
+        )
 
     def repeated(self, cfg: RepeatConfig) -> np.ndarray:
         """The slots these counts alone call repeated, by `RepeatCounter.repeats`'s rule."""
