@@ -455,10 +455,14 @@ def test_segment_files_are_arrow_read_in_place(two_ways: dict) -> None:
     assert mapped.offsets[-1] == mapped.sets.size
 
 
-def test_an_index_of_the_old_format_is_named_and_upgraded(two_ways: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("made", ["first", "sampled"])
+def test_an_index_of_the_old_format_is_named_and_upgraded(
+    made: str, two_ways: dict, tmp_path: Path
+) -> None:
     """An index in format 1 (.npy segments) is refused with a message naming it and the
-    command that rewrites it; `dedup index upgrade` rewrites it with the same documents."""
-    source = Index(two_ways["first"]["base"] / "idx", None)
+    command that rewrites it; `dedup index upgrade` rewrites it with the same documents
+    (whole sets, or sampled: the sample of the sample keeps what this version samples)."""
+    source = Index(two_ways[made]["base"] / "idx", None)
     old = tmp_path / "old"
     old.mkdir()
     names = []
