@@ -11,7 +11,10 @@ Generates (or reuses) two synthetic corpora (`gen_synthetic.py`, seeds 0 and 1) 
    share of the plain run's (best of `--repeat` runs, alternated);
 3. the peak RSS of the whole process tree of each run (file pages of the memory-mapped index
    that are resident count in it too);
-4. the cost of adding a segment: `Index.add` of k documents to indexes of two sizes.
+4. the cost of adding a segment: `Index.add` of k documents to indexes of two sizes;
+5. `dedup index compact` of the two-segment index: wall and CPU seconds and the peak RSS
+   of the process, all of it and its anonymous part (what is not file pages of the
+   memory-mapped segments), beside the index's size (merging streams: it never holds it).
 
 Targets (issue 19): an index of 1M documents <= 1.5 GB; throughput against it >= 80% of a
 plain run; memory < 2 GiB whatever the index size; adding a segment costs time proportional
@@ -23,8 +26,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,6 +55,44 @@ def _line(name: str, r: RunResult, plain: RunResult | None = None) -> None:
         f"  {name:<22} {r.wall:7.1f} s wall {r.cpu:7.1f} s CPU  {rate:8.0f} docs/s  "
         f"peak RSS {r.memory.peak_rss / GIB:.2f} GiB{share}"
     )
+
+
+def _by_file(folder: Path) -> Counter[str]:
+    """Bytes on disk by file name (docs.arrow, bands.arrow, ...) over every segment."""
+    out: Counter[str] = Counter()
+    for p in folder.rglob("*.arrow"):
+        out[p.name] += p.stat().st_size
+    return out
+
+
+def _status(pid: int) -> dict[str, int]:
+    """VmRSS and RssAnon of a process, in bytes (empty once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            rows = [line.split() for line in f if line.startswith(("VmRSS:", "RssAnon:"))]
+    except OSError:
+        return {}
+    return {r[0].rstrip(":"): int(r[1]) * 1024 for r in rows}
+
+
+def _compact(idx: Path) -> tuple[float, float, int, int]:
+    """`dedup index compact IDX` in a subprocess: (wall s, CPU s, peak RSS, peak RssAnon)."""
+    cmd = [sys.executable, "-m", "dedup", "index", "compact", str(idx)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak_rss = peak_anon = 0
+    while True:
+        now = _status(proc.pid)
+        peak_rss = max(peak_rss, now.get("VmRSS", 0))
+        peak_anon = max(peak_anon, now.get("RssAnon", 0))
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.02)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"dedup index compact failed ({proc.returncode})")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime, peak_rss, peak_anon
 
 
 def _best(runs: list[RunResult]) -> RunResult:
@@ -108,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{per_doc:.0f} bytes/document -> 1M documents: {per_doc * 1e6 / 1e9:.2f} GB "
         f"(target <= {TARGET_1M_BYTES / 1e9:.1f} GB)"
     )
+    added = build.summary["indexes"][0]["added"]
+    files = ", ".join(f"{name} {b / added:.0f}" for name, b in sorted(_by_file(idx).items()))
+    print(f"  bytes/document by file: {files}")
 
     print(f"2-3. {new.name} against it (best of {args.repeat})")
     plain: list[RunResult] = []
@@ -137,6 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     print("4. adding a segment (Index.add, in this process)")
     for docs, k, seconds in _add_cost([idx, work / "idx-0"], work, args.add_sizes):
         print(f"  index of {docs:>7} documents + segment of {k:>6}: {seconds:6.2f} s")
+
+    print("5. dedup index compact of the two-segment index (a copy)")
+    copy = work / "idx-compact"
+    shutil.copytree(work / "idx-0", copy)
+    before = _size(copy)
+    wall, cpu, rss, anon = _compact(copy)
+    print(
+        f"  index {before / 1e6:.1f} MB: {wall:.1f} s wall, {cpu:.1f} s CPU, peak RSS "
+        f"{rss / 2**20:.0f} MiB, of it anonymous {anon / 2**20:.0f} MiB"
+    )
 
     print("verdict")
     share = p.wall / a.wall

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from .config import Config
-from .persist import Entries, Index, Segment, entries
+from .persist import Index
+from .repeats import Repeats, RepeatStats
+from .segment import Entries, Segment, entries
 from .verify import FETCH_BUDGET, Own, is_match, own_text, similarities
 
 # --- matches ------------------------------------------------------------------------------
@@ -42,7 +44,7 @@ def _candidates(seg: Segment, keys: np.ndarray, todo: np.ndarray, max_bucket: in
     """(queried, indexed) pairs sharing a band key, at most `max_bucket` indexed documents
     (the earliest) per key; sorted, unique."""
     found = []
-    for b in range(seg.keys.shape[0]):
+    for b in range(seg.bands):
         sorted_keys = seg.keys[b]
         q = keys[todo, b]
         # Sorted queries walk the memory-mapped keys forwards (numpy's search starts from
@@ -218,7 +220,7 @@ class IndexSet:
         self.entries: Entries | None = None
         self.sample_bits = 0
         self._spill: tempfile.TemporaryDirectory[str] | None = None
-        self.repeats: np.ndarray = np.empty(0, np.uint32)
+        self.stats = RepeatStats.none()
         try:
             if add_to is not None:
                 index = Index(add_to, config, write=True, sample_bits=sample_bits)
@@ -245,24 +247,25 @@ class IndexSet:
         self.entries = entries(sigs, fetch, ids, sources, fewest, self._file("prepared"))
         self.sample_bits = fewest["sample_bits"]
 
-    def settle(
-        self, ids: Sequence[Any], duplicate_of: np.ndarray, run_repeats: np.ndarray
-    ) -> Against:
+    def settle(self, ids: Sequence[Any], duplicate_of: np.ndarray, repeats: Repeats) -> Against:
         """Match the prepared documents against every index and apply the rule (`settle`);
-        `run_repeats` is the run's repeated-shingle table (repeats.Repeats.table)."""
+        `repeats` is the run's repeated text (counted with `prior`: it sets aside what the
+        indexes' statistics call repeated too)."""
         assert self.entries is not None, "prepare first"
         batch = self.entries
-        self.repeats = (
-            np.flatnonzero(run_repeats).astype(np.uint32)
-            if run_repeats.size > 1
-            else (np.empty(0, np.uint32))
-        )
+        self.stats = repeats.stats
+        slots = np.flatnonzero(repeats.table) if repeats.table.size > 1 else None
         found = []
         for name, index in self.opened:
-            own = own_text(own_table(index, self.repeats), self.config.verify)
+            own = own_text(own_table(index, slots), self.config.verify)
             mine = batch.resample(index.sample_bits, self.sample_bits)
             found.append((name, index, match_index(index, mine, batch.sizes == 0, own)))
         return settle(ids, duplicate_of, found)
+
+    def prior(self) -> RepeatStats:
+        """The corpus-frequency statistics of every index, added up: a run counts repeated
+        text with them (repeats.count_repeats)."""
+        return RepeatStats.combine([index.repeat_stats() for _, index in self.opened])
 
     def commit(self, kept: np.ndarray) -> str | None:
         """Add the kept documents (a boolean mask) to the index as a new segment."""
@@ -270,7 +273,7 @@ class IndexSet:
             return None
         batch = self.entries.resample(self.writer.sample_bits, self.sample_bits)
         kept_rows = batch.take(np.flatnonzero(kept), self._file("kept"))
-        return self.writer.add(kept_rows, self.repeats)
+        return self.writer.add(kept_rows, self.stats)
 
     def _file(self, name: str) -> Path | None:
         return None if self._spill is None else Path(self._spill.name) / name
@@ -311,11 +314,13 @@ class IndexSet:
 
 
 def own_table(index: Index, run: np.ndarray | None = None) -> np.ndarray:
-    """The repeated-shingle table of a comparison with `index`: the slots its runs found
-    repeated and those `run` found (verify.Own.table)."""
-    slots = index.repeats() if run is None else np.union1d(index.repeats(), run)
+    """The repeated-shingle table of a comparison with `index`: the slots its statistics call
+    repeated (with the run's repeat options) and those `run` found (verify.Own.table)."""
+    slots = index.repeat_stats().repeated(index.config.repeat)
+    if run is not None:
+        slots = np.union1d(slots, run)
     if slots.size == 0:
         return np.zeros(1, dtype=np.uint8)
     table = np.zeros(1 << int(index.options["repeat_table_bits"]), dtype=np.uint8)
-    table[slots] = 1
+    table[slots.astype(np.int64)] = 1
     return table

@@ -548,7 +548,7 @@ def report(outdir: Path, jobs: int, quiet: bool, **opts: Any) -> None:
 
 @cli.group(name="index")
 def index_group() -> None:
-    """Inspect or compact a persistent index (dedup run --index)."""
+    """Inspect, compact or upgrade a persistent index (dedup run --index)."""
 
 
 @index_group.command(name="info")
@@ -585,6 +585,18 @@ def index_compact(path: str) -> None:
 
     before, after = compact(path)
     click.echo(f"index {shown(path)}: {before} segments -> {after}", err=True)
+
+
+@index_group.command(name="upgrade")
+@click.argument("path", type=click.Path(file_okay=False, exists=True))
+def index_upgrade(path: str) -> None:
+    """Rewrite the index at PATH, made by an earlier dedup (format 1, .npy segments), in
+    this dedup's format (Arrow segments); one writer at a time."""
+    from .persist import upgrade
+
+    count = upgrade(path)
+    done = f"{count} segment{'' if count == 1 else 's'} rewritten" if count else "already current"
+    click.echo(f"index {shown(path)}: {done}", err=True)
 
 
 @cli.command(name="eval")

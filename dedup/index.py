@@ -34,7 +34,7 @@ from .config import Config
 from .errors import InputError, shown
 from .io.outdir import Fate
 from .lsh import Buckets, resolve_params
-from .repeats import Repeats, bucket_roots, count_repeats, repeated_shares
+from .repeats import Repeats, RepeatStats, bucket_roots, count_repeats, repeated_shares
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Member, Skip
@@ -191,11 +191,14 @@ class TwoPassIndex:
         self,
         on_stage: Callable[[str], None] | None = None,
         observe: Callable[[np.ndarray, ShingleStore], None] | None = None,
+        prior: RepeatStats | None = None,
     ) -> Found:
         """LSH candidates, exact verification and the cluster stage over everything added.
         `on_stage` is told "verify" and "cluster" as they start; `observe` is given every
         signature row (the LSH columns) and the store while both are there (a persistent
-        index takes what it keeps of them). The shingle sets are removed afterwards."""
+        index takes what it keeps of them); `prior` are earlier runs' corpus-frequency statistics
+        (a persistent index's), added to this run's counts of repeated text. The shingle sets
+        are removed afterwards."""
         if self._tmp is None:
             raise RuntimeError("TwoPassIndex.finish called twice")
         n = len(self.ids)
@@ -220,7 +223,7 @@ class TwoPassIndex:
 
             if on_stage is not None:
                 on_stage("verify")
-            repeats = self._repeats(buckets, empty)
+            repeats = self._repeats(buckets, empty, prior)
             t = _lap(timings, "repeats", t)
             own = own_text(repeats.table, cfg.verify)
             # Every document a cluster can hold is in a candidate pair: the cluster stage
@@ -256,15 +259,22 @@ class TwoPassIndex:
         }
         return Found(clusters, cluster_of, duplicate_of, entry, stats, repeats)
 
-    def _repeats(self, buckets: Buckets, empty: np.ndarray) -> Repeats:
-        """The repeated text of the documents in candidate pairs (repeats.py)."""
+    def _repeats(
+        self, buckets: Buckets, empty: np.ndarray, prior: RepeatStats | None = None
+    ) -> Repeats:
+        """The repeated text of the documents in candidate pairs (repeats.py), counted on top
+        of `prior`."""
         cfg = self.config.repeat
         if cfg.min_groups == 0:
             return Repeats.none()
         roots = bucket_roots(buckets, self.store.sizes(), cfg, empty)
-        if roots.size < cfg.min_groups:  # no shingle can be in `min_groups` groups
+        if roots.size == 0 and (prior is None or not len(prior)):
             return Repeats.none()
-        return count_repeats(lambda: self.store.sets(roots, FETCH_BUDGET), cfg)
+        if prior is None and roots.size < cfg.min_groups:
+            # No shingle can be in `min_groups` groups, and no index keeps the counts.
+            return Repeats.none()
+            return Repeats.none()
+        return count_repeats(lambda: self.store.sets(roots, FETCH_BUDGET), cfg, prior)
 
     def close(self) -> None:
         """Remove the shingle sets (done by `finish`; for an abandoned index)."""

@@ -335,7 +335,8 @@ def _deduplicate(
                 sources = [names[k] for k in numbered.source_of]
                 indexes.prepare(sigs, store.fetch, numbered.ids, sources)
 
-        found = index.finish(on_stage, observe)
+        prior = indexes.prior() if indexes is not None else None
+        found = index.finish(on_stage, observe, prior)
     ids = index.ids.ids
     records = member_records(found.clusters, ids)
     clusters = cluster_records(found.clusters, ids, records)
@@ -344,7 +345,7 @@ def _deduplicate(
     against = None
     if indexes is not None:
         t = time.perf_counter()
-        against = indexes.settle(ids, found.duplicate_of, found.repeats.table)
+        against = indexes.settle(ids, found.duplicate_of, found.repeats)
         gone = np.flatnonzero(against.target >= 0).tolist()
         for row, k in zip(against.found, gone, strict=True):
             c = int(found.cluster_of[k])

@@ -16,12 +16,17 @@ compared with nothing.
 Counts go to a table of 2**`table_bits` saturating 16-bit counters indexed by the low bits of
 the shingle hash; a shingle that shares its slot with others can only be counted too often, so
 the error is towards setting aside a little more, never less.
+
+Counts last beyond a run in a persistent index (`RepeatStats`: the slots a run counted in at
+least a quarter of `min_groups` groups, with both counts): a run given earlier runs'
+statistics (`count_repeats`'s `prior`) adds them to its own counts, so a frame the corpus
+repeated in earlier crawls is set aside in a new crawl that holds it only a few times.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -33,13 +38,84 @@ from .lsh import Buckets
 _COUNT_MAX = np.iinfo(np.uint16).max
 
 
+def keep_from(cfg: RepeatConfig) -> int:
+    """The fewest groups a slot is counted in for a run's statistics to keep it: a quarter of
+    `min_groups`, at least 2. Fewer are mostly chance: at 100,000 documents a run puts about
+    two counts in each slot of the table, from shingles that share it."""
+    return max(2, cfg.min_groups // 4)
+
+
+@dataclass(frozen=True)
+class RepeatStats:
+    """Corpus-frequency statistics that outlive a run: for each slot a run counted in at
+    least `keep_from(cfg)` groups, the groups counted (`groups`, the first count) and those
+    with text of their own (`own`, the second count), 16-bit saturating. Bounded by the table
+    (7 bytes a kept slot). What is dropped: a frame seen in fewer than a quarter of
+    `min_groups` groups of every run is never carried over, however many runs see it."""
+
+    slots: np.ndarray  # uint32, ascending, unique
+    groups: np.ndarray  # uint16
+    own: np.ndarray  # uint16
+
+    @classmethod
+    def none(cls) -> RepeatStats:
+        return cls(np.empty(0, np.uint32), np.empty(0, np.uint16), np.empty(0, np.uint16))
+
+    @classmethod
+    def of(cls, groups: np.ndarray, own: np.ndarray, keep: int) -> RepeatStats:
+        """The statistics kept of a run's two dense counts (slots counted `keep` times)."""
+        slots = np.flatnonzero(groups >= keep)
+        return cls(slots.astype(np.uint32), groups[slots], own[slots])
+
+    def __len__(self) -> int:
+        return int(self.slots.size)
+
+    @classmethod
+    def combine(cls, parts: Sequence[RepeatStats]) -> RepeatStats:
+        """The statistics of several runs (or segments) together: counts add, saturating.
+        Added up in two dense tables of the table's size, so memory does not grow with the
+        number of parts."""
+        parts = [p for p in parts if len(p)]
+        if len(parts) <= 1:
+            return parts[0] if parts else cls.none()
+        size = max(int(p.slots[-1]) for p in parts) + 1
+        groups = np.zeros(size, dtype=np.uint32)
+        own = np.zeros(size, dtype=np.uint32)
+        for p in parts:
+            groups[p.slots] += p.groups  # slots are unique within a part
+            own[p.slots] += p.own
+        slots = np.flatnonzero(groups).astype(np.uint32)
+        return cls(
+            slots,
+            np.minimum(groups[slots], _COUNT_MAX).astype(np.uint16),
+            np.minimum(own[slots], _COUNT_MAX).astype(np.uint16),
+        )
+
+    def repeated(self, cfg: RepeatConfig) -> np.ndarray:
+        """The slots these counts alone call repeated, by `RepeatCounter.repeats`'s rule."""
+        if cfg.min_groups == 0:
+            return self.slots[:0]
+        return self.slots[(self.groups >= cfg.min_groups) & (self.own > 0)]
+
+    def added_to(self, counts: np.ndarray, which: str) -> np.ndarray:
+        """A copy of the dense `counts` (uint16, 2**table_bits) with this `which` count
+        ("groups" or "own") added at its slots, saturating."""
+        out = counts.copy()
+        slots = np.asarray(self.slots, dtype=np.int64)
+        total = out[slots].astype(np.uint32) + getattr(self, which)
+        out[slots] = np.minimum(total, _COUNT_MAX)
+        return out
+
+
 @dataclass(frozen=True)
 class Repeats:
     """Which shingle slots are repeated text: `table[h & mask]` is 1 for a repeated shingle h.
-    `none()` sets nothing aside (a table of one slot that is 0)."""
+    `none()` sets nothing aside (a table of one slot that is 0). `stats` are the run's own
+    counts, as a persistent index keeps them."""
 
     table: np.ndarray  # uint8, 2**bits slots
     count: int  # repeated slots
+    stats: RepeatStats = field(default_factory=RepeatStats.none)
 
     @property
     def mask(self) -> int:
@@ -69,18 +145,35 @@ def _share(table: np.ndarray, data: np.ndarray, mask: int) -> float:
     return hits / data.size
 
 
-def count_repeats(sets: Callable[[], Iterable[np.ndarray]], cfg: RepeatConfig) -> Repeats:
+def count_repeats(
+    sets: Callable[[], Iterable[np.ndarray]],
+    cfg: RepeatConfig,
+    prior: RepeatStats | None = None,
+) -> Repeats:
     """The repeated text of the groups whose first documents' sets `sets()` gives (called
     twice): what the first count finds in `min_groups` groups and the second finds in some
-    group with text of its own (`RepeatCounter.repeats`)."""
+    group with text of its own (`RepeatCounter.repeats`). `prior` (earlier runs' statistics,
+    a persistent index's) adds to both counts; the result's `stats` are this run's alone."""
     counter = RepeatCounter(cfg)
     counter.add(sets())
-    first = counter.repeats()
-    if first.count == 0:
-        return Repeats.none()  # the same, and verification need not look anything up
+    prior = prior if prior is not None and len(prior) else None
+    groups = counter
+    if prior is not None:
+        groups = RepeatCounter.of(cfg, prior.added_to(counter.counts, "groups"))
+    first = groups.repeats()
     own = RepeatCounter(cfg)
-    own.add(sets(), first)
-    return counter.repeats(own)
+    if first.count == 0:
+        # Nothing is repeated: every group has text of its own.
+        own.merge(counter)
+    else:
+        own.add(sets(), first)
+    stats = RepeatStats.of(counter.counts, own.counts, keep_from(cfg))
+    if first.count == 0:
+        # The same as a full table of zeros, and verification need not look anything up.
+        return Repeats(Repeats.none().table, 0, stats)
+    owns = own if prior is None else RepeatCounter.of(cfg, prior.added_to(own.counts, "own"))
+    found = groups.repeats(owns)
+    return Repeats(found.table, found.count, stats)
 
 
 class RepeatCounter:
@@ -90,6 +183,13 @@ class RepeatCounter:
     def __init__(self, cfg: RepeatConfig) -> None:
         self.cfg = cfg
         self.counts = np.zeros(1 << cfg.table_bits, dtype=np.uint16)
+
+    @classmethod
+    def of(cls, cfg: RepeatConfig, counts: np.ndarray) -> RepeatCounter:
+        """A counter holding `counts` (2**table_bits uint16)."""
+        counter = cls(cfg)
+        counter.counts = counts
+        return counter
 
     def add(self, sets: Iterable[np.ndarray], first: Repeats | None = None) -> None:
         """Count `sets`; given the `first` count's table, only the sets no more than
@@ -109,7 +209,8 @@ class RepeatCounter:
         """The shingles counted in at least `min_groups` groups; given the second count
         (`own`: of the groups with text of their own), only those it counts at least once:
         the text of an article whose lightly edited copies fell into many groups is all
-        those copies hold, while a site's frame is also in its pages with articles."""
+        those copies hold, while a site's frame is also in its pages with articles.
+        (`RepeatStats.repeated` is the same rule over kept counts.)"""
         table = self.counts >= self.cfg.min_groups
         if own is not None:
             table &= own.counts > 0

@@ -44,7 +44,8 @@ from .index import Found, Ids, TwoPassIndex
 from .io.outdir import ANNOTATED_COLUMNS, Fate, Fields, fate_fields
 from .lsh import band_keys, resolve_params
 from .parallel import batched
-from .persist import Entries, Index, entries
+from .persist import Index
+from .segment import Entries, entries
 from .sign import sign_texts
 from .store import Extent, ShingleStore, write_segment
 from .types import Member

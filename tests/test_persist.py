@@ -14,14 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.feather as feather
 import pytest
 from click.testing import CliRunner
 
-from dedup import persist
+from dedup import persist, segment
 from dedup.cli import cli
 from dedup.config import Config
 from dedup.persist import Index, IndexStoreError, read_info
 from dedup.pipeline import run
+from dedup.repeats import RepeatStats
 from dedup.stream import PersistentIndex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +125,8 @@ def test_a_sampled_index_differs_only_near_the_thresholds(
     _, new = corpus
     base = two_ways["sampled"]["base"]
     assert json.loads((base / "idx/manifest.json").read_text())["options"]["sample_bits"] == 2
+    seg = Index(base / "idx", None).segments[0]
+    assert 0.22 < seg.sets.size / seg.sizes.sum() < 0.28  # one shingle in 4
     new_ids = set(_ids(new))
     indexed = {k: r["duplicate_of"] for k, r in _records(base / "new/removed.jsonl").items()}
     one = {k: r["duplicate_of"] for k, r in _records(base / "one/removed.jsonl").items()}
@@ -296,8 +300,14 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("where", "nth"),
-    [("_save", 2), ("_write_json", 1), ("rename", 1), ("_sync_dir", 1), ("_write_json", 2)],
-    ids=["segment-file", "segment-meta", "segment-rename", "after-rename", "manifest"],
+    [
+        ("_write_table", 1),
+        ("_write_table", 3),
+        ("rename", 1),
+        ("_sync_dir", 1),
+        ("_write_json", 1),
+    ],
+    ids=["segment-docs", "segment-repeats", "segment-rename", "after-rename", "manifest"],
 )
 def test_a_failure_while_adding_leaves_the_index_as_it_was(
     where: str, nth: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -306,7 +316,7 @@ def test_a_failure_while_adding_leaves_the_index_as_it_was(
     run([str(ROOT / "seeds")], tmp_path / "o1", Config(jobs=1), index=idx)
     before, docs = _state(idx), read_info(idx)["documents"]
     calls = {"n": 0}
-    target = persist.os if where == "rename" else persist
+    target = {"rename": persist.os, "_write_table": segment}.get(where, persist)
     real = getattr(target, where)
 
     def failing(*args: object, **kwargs: object) -> object:
@@ -375,6 +385,9 @@ def test_compact_keeps_documents_order_and_matches(two_ways: dict, tmp_path: Pat
 
     shutil.copytree(base / "idx", idx)
     ids_before = _all_ids(idx)
+    segments = Index(idx, None).segments
+    parts = [s.entries(0, s.documents) for s in segments]
+    stats = RepeatStats.combine([s.stats for s in segments])
     probe = [{"id": f"q{k}", "text": t} for k, t in enumerate(_texts(base / "new/removed.jsonl"))]
     with PersistentIndex(idx) as reader:
         answer = reader.query(probe)
@@ -384,6 +397,14 @@ def test_compact_keeps_documents_order_and_matches(two_ways: dict, tmp_path: Pat
     assert [s["name"] for s in info["segments"]] == ["seg-000003"]
     assert _all_ids(idx) == ids_before
     assert not (idx / "seg-000001").exists()
+    (merged,) = Index(idx, None).segments
+    whole = merged.entries(0, merged.documents)
+    assert np.array_equal(whole.keys, np.concatenate([p.keys for p in parts]))
+    assert np.array_equal(whole.sets, np.concatenate([p.sets for p in parts]))
+    assert np.array_equal(whole.sizes, np.concatenate([p.sizes for p in parts]))
+    assert whole.sources == [x for p in parts for x in p.sources]
+    assert np.array_equal(merged.stats.slots, stats.slots)
+    assert np.array_equal(merged.stats.groups, stats.groups)
     with PersistentIndex(idx) as reader:
         assert reader.query(probe) == answer
     assert sum(not r["dedup_keep"] for r in answer) == len(probe)
@@ -412,14 +433,86 @@ def test_index_info_command(two_ways: dict) -> None:
     assert f"{info['documents']} documents in 2 segments" in text
 
 
-def test_segment_files_are_plain_npy(two_ways: dict) -> None:
+def test_segment_files_are_arrow_read_in_place(two_ways: dict) -> None:
+    """Any Arrow reader opens a segment; the index maps it and reads its columns as numpy
+    views of the file (no copy)."""
     seg = two_ways["first"]["base"] / "idx/seg-000001"
-    keys = np.load(seg / "keys.npy")
-    order = np.load(seg / "order.npy")
-    assert keys.dtype == np.uint32 and keys.shape == order.shape
-    assert (np.diff(keys.astype(np.int64), axis=1) >= 0).all()  # sorted per band
-    offsets = np.load(seg / "offsets.npy")
-    assert offsets[-1] == np.load(seg / "sets.npy").size
+    assert sorted(p.name for p in seg.iterdir()) == ["bands.arrow", "docs.arrow", "repeats.arrow"]
+    docs = feather.read_table(seg / "docs.arrow")
+    assert docs.column_names == ["id", "source", "size", "set"]
+    assert docs.column("id").to_pylist() == _ids(two_ways["first"]["base"] / "old/kept.jsonl")
+    bands = feather.read_table(seg / "bands.arrow")
+    assert bands.num_columns == 2 * 35 and bands.num_rows == docs.num_rows
+    for b in range(35):
+        keys = bands.column(f"key_{b}").to_numpy().astype(np.int64)
+        assert (np.diff(keys) >= 0).all()  # sorted per band
+        assert sorted(bands.column(f"doc_{b}").to_pylist()) == list(range(docs.num_rows))
+    mapped = Index(seg.parent, None).segments[0]
+    for view in (mapped.sets, mapped.offsets, mapped.keys[0], mapped.order[3], mapped.sizes):
+        assert not view.flags.owndata and not view.flags.writeable
+    sets = docs.column("set").combine_chunks()
+    assert np.array_equal(mapped.sets, sets.values.to_numpy())
+    assert mapped.offsets[-1] == mapped.sets.size
+
+
+@pytest.mark.parametrize("made", ["first", "sampled"])
+def test_an_index_of_the_old_format_is_named_and_upgraded(
+    made: str, two_ways: dict, tmp_path: Path
+) -> None:
+    """An index in format 1 (.npy segments) is refused with a message naming it and the
+    command that rewrites it; `dedup index upgrade` rewrites it with the same documents
+    (whole sets, or sampled: the sample of the sample keeps what this version samples)."""
+    source = Index(two_ways[made]["base"] / "idx", None)
+    old = tmp_path / "old"
+    old.mkdir()
+    names = []
+    for k, seg in enumerate(source.segments):
+        names.append(_write_v1_segment(old / f"seg-{k + 1:06d}", seg))
+    manifest = json.loads((source.path / "manifest.json").read_text())
+    manifest |= {"version": 1, "segments": names, "next": len(names) + 1}
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    args = ["run", str(ROOT / "seeds"), "-o", str(tmp_path / "o"), "--against", str(old)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: index {old} is in format version 1 (segments in .npy files), which this dedup "
+        f"no longer reads: `dedup index upgrade {old}` rewrites it in version 2 (Arrow)\n"
+    )
+    result = CliRunner().invoke(cli, ["index", "upgrade", str(old)])
+    assert result.exit_code == 0, result.output
+    assert "2 segments rewritten" in result.output
+    upgraded = Index(old, None)
+    assert [s.name for s in upgraded.segments] == ["seg-000003", "seg-000004"]
+    assert _all_ids(old) == _all_ids(source.path)
+    for a, b in zip(upgraded.segments, source.segments, strict=True):
+        x, y = a.entries(0, a.documents), b.entries(0, b.documents)
+        assert np.array_equal(x.keys, y.keys) and np.array_equal(x.sets, y.sets)
+        assert x.sources == y.sources and np.array_equal(x.sizes, y.sizes)
+    assert not (old / "seg-000001").exists()
+    assert "already current" in CliRunner().invoke(cli, ["index", "upgrade", str(old)]).output
+    assert CliRunner().invoke(cli, args).exit_code == 0
+
+
+def _write_v1_segment(path: Path, seg: segment.Segment) -> str:
+    """`seg` as format 1 wrote it: .npy files and meta.json."""
+    path.mkdir()
+    ids = [seg.doc_id(k).encode() for k in range(seg.documents)]
+    arrays = {
+        "keys": np.stack(seg.keys),
+        "order": np.stack(seg.order),
+        "sets": np.asarray(seg.sets),
+        "offsets": np.asarray(seg.offsets),
+        "sizes": np.asarray(seg.sizes, dtype=np.int64),
+        "ids": np.frombuffer(b"".join(ids), dtype=np.uint8),
+        "id_offsets": np.cumsum([0] + [len(i) for i in ids]),
+        "source_of": np.asarray(seg.source_of),
+        "repeats": np.asarray(seg.stats.slots),
+    }
+    for name, array in arrays.items():
+        np.save(path / f"{name}.npy", array)
+    meta = {"documents": seg.documents, "sources": seg.source_names}
+    (path / "meta.json").write_text(json.dumps(meta))
+    return path.name
 
 
 def test_pipeline_api_adds_and_queries_batches(tmp_path: Path) -> None:
@@ -462,26 +555,26 @@ def test_indexes_sampled_differently_work_together(tmp_path: Path) -> None:
     )
     assert _checksum(tmp_path / "exact") == before
     assert _records(tmp_path / "o2/removed.jsonl")["t0"]["duplicate_of"] == "e3"
-    segment = tmp_path / "corpus/seg-000001"
-    sets = np.load(segment / "sets.npy")
-    assert sets.size and (sets >> 30 == 0).all()  # sampled one in 4, as the new index says
+    sets = Index(tmp_path / "corpus", None).segments[0].sets
+    assert sets.size and (sets >> 29 == 0).all()  # sampled one in 4, as the new index says
     assert _ids(tmp_path / "o2/kept.jsonl") == ["t1"]
     assert Index(tmp_path / "corpus", None).segments[0].doc_id(0) == "t1"
-    exact = np.load(tmp_path / "exact/seg-000001/sets.npy")
+    exact = Index(tmp_path / "exact", None).segments[0].sets
     assert (exact >> 30 != 0).any()
 
 
 def test_a_damaged_index_is_named(tmp_path: Path) -> None:
     idx = tmp_path / "idx"
     run([str(ROOT / "seeds")], tmp_path / "o1", Config(jobs=1), index=idx)
-    (idx / "seg-000001/keys.npy").write_bytes(b"not npy")
+    (idx / "seg-000001/bands.arrow").write_bytes(b"not arrow")
     args = ["run", str(ROOT / "seeds"), "-o", str(tmp_path / "o2"), "--against", str(idx)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert result.output.startswith(f"error: index {idx} is damaged")
-    (idx / "seg-000001/keys.npy").unlink()
+    assert result.output.count("\n") == 1
+    (idx / "seg-000001/bands.arrow").unlink()
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 1 and "keys.npy is missing" in result.output
+    assert result.exit_code == 1 and "bands.arrow is missing" in result.output
 
 
 @pytest.mark.parametrize("place", ["out", "out/idx", "."])
@@ -526,3 +619,51 @@ def test_parquet_records_against_an_index(tmp_path: Path) -> None:
     fates = [(r["id"], r["n"], r["dedup_keep"], r["dedup_duplicate_of"]) for r in rows]
     assert fates == [("t0", 1, False, "e1"), ("t1", 2, True, None)]
     assert [r["dedup_cluster"] for r in rows] == [None, None]
+
+
+def test_a_frame_repeated_in_earlier_runs_is_set_aside_in_a_later_one(tmp_path: Path) -> None:
+    """Run 1 has one site's frame around 40 articles (more than min_groups=32 groups): it is
+    repeated text there, and the index keeps the counts. Run 2 has the frame around only two
+    articles: alone, the two pages match through the frame; against the index they are
+    different pages (the frame is set aside), and neither duplicates an indexed page."""
+    frame = _text(100) + _text(101)[:100]
+    site = tmp_path / "site.jsonl"
+    site.write_text(
+        "".join(
+            json.dumps({"id": f"p{k}", "text": frame + _text(200 + k)[:300]}) + "\n"
+            for k in range(40)
+        )
+    )
+    cfg = Config(jobs=1)
+    run([str(site)], tmp_path / "o1", cfg, index=tmp_path / "idx")
+    assert json.loads((tmp_path / "o1/summary.json").read_text())["repeated_shingle_slots"] > 0
+    assert len(_records(tmp_path / "o1/kept.jsonl")) == 40
+    stats = Index(tmp_path / "idx", None).repeat_stats()
+    assert len(stats) and int(stats.groups.max()) >= 32
+    later = tmp_path / "later.jsonl"
+    rows = [("a", frame + _text(300)[:80]), ("b", frame + _text(301)[:80])]
+    later.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in rows))
+    run([str(later)], tmp_path / "alone", cfg)
+    assert _records(tmp_path / "alone/removed.jsonl")["b"]["duplicate_of"] == "a"
+    run([str(later)], tmp_path / "o2", cfg, index=tmp_path / "idx")
+    assert list(_records(tmp_path / "o2/kept.jsonl")) == ["a", "b"]
+    assert not _records(tmp_path / "o2/index_matches.jsonl")
+    # The second run counted the frame in 2 groups, under a quarter of min_groups: its
+    # segment keeps no counts of it (repeats.keep_from), the first segment's stay.
+    first, second = Index(tmp_path / "idx", None).segments
+    assert int(first.stats.groups.max()) >= 32 and not len(second.stats)
+
+
+def test_ids_that_are_not_utf8_survive_compaction(tmp_path: Path) -> None:
+    """An id with a lone surrogate makes its segment's id column binary (UTF-8 with
+    surrogatepass); merged with a segment of string ids, every id comes back as it went in."""
+    with PersistentIndex(tmp_path / "idx", write=True) as idx:
+        idx.add([{"id": "a", "text": _text(1)}])
+        idx.add([{"id": "b\ud800", "text": _text(2)}, {"id": "名", "text": _text(3)}])
+    types = [feather.read_table(tmp_path / f"idx/seg-00000{k}/docs.arrow") for k in (1, 2)]
+    assert [t.schema.field("id").type for t in types] == [pa.large_string(), pa.large_binary()]
+    assert persist.compact(tmp_path / "idx") == (2, 1)
+    assert _all_ids(tmp_path / "idx") == ["a", "b\ud800", "名"]
+    with PersistentIndex(tmp_path / "idx") as reader:
+        out = reader.query([{"id": "q", "text": _text(2)}])
+    assert out[0]["dedup_duplicate_of"] == "b\ud800"

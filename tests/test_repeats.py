@@ -10,8 +10,11 @@ from dedup.config import Config, LSHConfig, RepeatConfig
 from dedup.pipeline import deduplicate
 from dedup.repeats import (
     RepeatCounter,
+    RepeatStats,
+    count_repeats,
     estimated_similarities,
     group_roots,
+    keep_from,
     repeated_shares,
     same_group,
 )
@@ -169,3 +172,45 @@ def test_an_article_reposted_in_other_frames_is_not_set_aside() -> None:
     # the article's start into groups with text of their own, and copies are lost.
     tight = RepeatConfig(group_jaccard=0.8, group_containment=0.9)
     assert len(copies_with_hot(tight)) < 61
+
+
+def _sets(*shingles: list[int]) -> list[np.ndarray]:
+    return [np.array(s, dtype=np.uint32) for s in shingles]
+
+
+def test_earlier_counts_add_to_a_run_s_own() -> None:
+    """A slot counted in 3 groups before and 2 now reaches min_groups=4 only together; the
+    statistics a run returns are its own counts, of slots counted at least twice
+    (a quarter of min_groups, at least 2)."""
+    cfg = RepeatConfig(min_groups=4, table_bits=8)
+    assert keep_from(cfg) == 2 and keep_from(RepeatConfig(min_groups=32)) == 8
+    now = _sets([7, 11], [7, 12], [13])
+    alone = count_repeats(lambda: now, cfg)
+    assert alone.count == 0
+    assert alone.stats.slots.tolist() == [7] and alone.stats.groups.tolist() == [2]
+    before = count_repeats(lambda: _sets([7, 20], [7, 21], [7, 22]), cfg)
+    assert before.count == 0 and before.stats.groups.tolist() == [3]
+    together = count_repeats(lambda: now, cfg, before.stats)
+    assert np.flatnonzero(together.table).tolist() == [7]
+    assert together.stats.slots.tolist() == alone.stats.slots.tolist()  # this run's alone
+
+
+def test_stats_combine_adds_and_saturates() -> None:
+    a = RepeatStats(
+        np.array([1, 5], np.uint32), np.array([2, 65_000], np.uint16), np.array([1, 0], np.uint16)
+    )
+    b = RepeatStats(
+        np.array([5, 9], np.uint32), np.array([1_000, 3], np.uint16), np.array([2, 3], np.uint16)
+    )
+    both = RepeatStats.combine([a, RepeatStats.none(), b])
+    assert both.slots.tolist() == [1, 5, 9]
+    assert both.groups.tolist() == [2, 65_535, 3]
+    assert both.own.tolist() == [1, 2, 3]
+    assert both.repeated(RepeatConfig(min_groups=3)).tolist() == [5, 9]
+    assert both.repeated(RepeatConfig(min_groups=2)).tolist() == [1, 5, 9]
+    assert both.repeated(RepeatConfig(min_groups=0)).tolist() == []
+    counts = np.zeros(16, dtype=np.uint16)
+    counts[[1, 9, 10]] = [65_535, 4, 7]
+    groups = both.added_to(counts, "groups")
+    assert groups.tolist()[:11] == [0, 65_535, 0, 0, 0, 65_535, 0, 0, 0, 7, 7]
+    assert counts[9] == 4  # a copy
