@@ -53,6 +53,7 @@ function searchIndex() {
   let page = 0;
   let found = [];
   let at = -1; // the selected row of the page shown, -1 for none
+  let shownState = "";
 
   const head = table.tHead.rows[0];
   head.innerHTML = "";
@@ -84,6 +85,11 @@ function searchIndex() {
     const noise = $("noise").value;
     const paged = $("paged").checked;
     const number = /^\d+$/.test(q) ? parseInt(q, 10) : null;
+    // The same search again (a change event as the box loses focus) keeps the page and the
+    // selected row.
+    const state = JSON.stringify([q, minSize, maxSim, noise, paged, $("sort").value]);
+    if (state === shownState) return;
+    shownState = state;
     found = [];
     rows.forEach((r, k) => {
       if (r[col.size] < minSize) return;
