@@ -183,12 +183,34 @@ def test_short_searches_find_text_anywhere(run_dir: Path, where: str) -> None:
     assert {c.cluster for c in got.clusters} == want and got.total == len(want)
 
 
-def test_a_frequent_character_is_counted_and_paged(run_dir: Path) -> None:
+@pytest.mark.parametrize("probe_cost", [1, 10**9], ids=["probed", "read whole"])
+def test_a_frequent_character_is_counted_and_paged(
+    run_dir: Path, probe_cost: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a page is found by looking clusters up in the posting list or by reading it
+    whole, the clusters, their order and the count are the same."""
+    import dedup.serve.index as index_module
+
+    monkeypatch.setattr(index_module, "_PROBE_COST", probe_cost)
     index = Index(run_dir)
+    clusters = _clusters(run_dir)
     every = index.clusters(Query(q="的", per_page=100))
-    assert every.total == len(_clusters(run_dir)) and not every.more
-    third = index.clusters(Query(q="的", per_page=1, page=3))
-    assert third.total == every.total and third.clusters == every.clusters[2:3]
+    assert every.total == len(clusters) and not every.more
+    assert [c.cluster for c in every.clusters] == [
+        c.cluster for c in index.clusters(Query(per_page=100)).clusters
+    ]
+    for page in (1, 3):
+        one = index.clusters(Query(q="的", per_page=1, page=page))
+        assert one.total == every.total and one.clusters == every.clusters[page - 1 : page]
+    # A cluster's number finds it whether or not a text holds the number, and is counted.
+    for c in clusters:
+        number = str(c["cluster"])
+        want = _holding(run_dir, number) | {c["cluster"]}
+        got = index.clusters(Query(q=number, per_page=100))
+        assert got.total == len(want) and {x.cluster for x in got.clusters} == want
+    big = index.clusters(Query(q="的", size_min=3, per_page=1, page=2))
+    want = [c for c in every.clusters if c.size >= 3]
+    assert big.total == len(want) and big.clusters == tuple(want[1:2])
 
 
 @pytest.mark.parametrize(

@@ -18,14 +18,21 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..config import NormalizeConfig
 from ..errors import DedupError, InputError
 from ..io.outdir import LocalFolder, own
 from ..normalize import NoiseCounts, normalize_counted
 from ..report import read_clusters, run_documents, run_normalize_config
 from ..report.diff import cluster_row, index_order
 from ..types import Cluster, Member
-from .search import MERGE_SQL, SEARCH_SQL, fold_query, grams_row, text_condition
+from .search import (
+    MERGE_SQL,
+    SEARCH_SQL,
+    fold_query,
+    gram_hits,
+    grams_row,
+    is_gram,
+    text_condition,
+)
 
 INDEX = "serve.sqlite"
 # Bumped whenever the schema or what is stored changes: an older index is rebuilt.
@@ -35,6 +42,9 @@ NOISE_KINDS = tuple(f.name for f in fields(NoiseCounts))
 # FTS5's trigram tokenizer came with SQLite 3.34.
 MIN_SQLITE = (3, 34, 0)
 SNIPPET_CHARS = 120
+# A look-up of one cluster in a posting list costs about this many reads of a posting when the
+# list is read whole (measured: 17 µs against 0.4 µs).
+_PROBE_COST = 40
 _BATCH = 2000
 _PROGRESS = 50_000
 
@@ -365,6 +375,7 @@ class Index:
         if not self.path.exists():
             raise InputError(str(self.path), "no index: build it with ensure_index first")
         self.norm_cfg = run_normalize_config(Path(outdir))  # queries fold as the run's texts
+        self.size: int | None = None  # clusters in all
 
     def _db(self) -> sqlite3.Connection:
         return _connect(self.path)
@@ -372,15 +383,36 @@ class Index:
     def clusters(self, query: Query) -> Page:
         order = SORTS.get(query.sort, SORTS["rank"])
         offset = (max(query.page, 1) - 1) * query.per_page
-        where, params = _filters(query, self.norm_cfg)
+        q = query.q.strip()
+        folded = fold_query(q, self.norm_cfg) if q else ""
         with closing(self._db()) as db:
-            count = f"SELECT count(*) FROM clusters WHERE {where}"
-            total = db.execute(count, params).fetchone()[0]
+            total = None
+            probe = False
+            if is_gram(folded):
+                hits = gram_hits(db, folded)
+                # A page by probing takes about (offset + per_page) * clusters / hits look-ups,
+                # each some _PROBE_COST times a posting read whole.
+                probe = (offset + query.per_page) * self._size(db) < hits * hits // _PROBE_COST
+                if not _filtered(query):  # the posting list's length, and the named ones
+                    named, values = _named(q)
+                    text, tvalues = text_condition(folded, probe=True)
+                    more = f"SELECT count(*) FROM clusters WHERE ({named}) AND NOT {text}"
+                    total = hits + db.execute(more, [*values, *tvalues]).fetchone()[0]
+            if total is None:  # counting reads every cluster: the posting list whole
+                where, params = _filters(query, folded, probe=False)
+                count = f"SELECT count(*) FROM clusters WHERE {where}"
+                total = db.execute(count, params).fetchone()[0]
+            where, params = _filters(query, folded, probe)
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM clusters WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, query.per_page, offset],
             ).fetchall()
         return Page(tuple(_info(r) for r in rows), total, query)
+
+    def _size(self, db: sqlite3.Connection) -> int:
+        if self.size is None:
+            self.size = int(db.execute("SELECT count(*) FROM clusters").fetchone()[0])
+        return self.size
 
     def cluster(self, number: int) -> ClusterInfo | None:
         with closing(self._db()) as db:
@@ -437,17 +469,29 @@ def _info(r: Sequence[Any]) -> ClusterInfo:
     return ClusterInfo(r[0], r[1], r[2], r[3], r[4], r[5], noise_names(r[6]), r[7])
 
 
-def _filters(query: Query, norm_cfg: NormalizeConfig) -> tuple[str, list[Any]]:
+def _named(q: str) -> tuple[str, list[Any]]:
+    """The clusters a query names: one with a member of that id, or of that number."""
+    ids = "cluster IN (SELECT cluster FROM docs WHERE id = ?)"
+    if q.isdigit() and len(q) < 19:
+        return f"{ids} OR cluster = ?", [q, int(q)]
+    return ids, [q]
+
+
+def _filtered(query: Query) -> bool:
+    values = (query.size_min, query.size_max, query.sim_min, query.sim_max)
+    return any(v is not None for v in values) or query.noise in NOISE_KINDS
+
+
+def _filters(query: Query, folded: str, probe: bool) -> tuple[str, list[Any]]:
     where = ["1"]
     params: list[Any] = []
     q = query.q.strip()
     if q:
         # The members' text, or exactly a member's id, or a cluster's number.
-        text, values = text_condition(fold_query(q, norm_cfg))
-        ids = "cluster IN (SELECT cluster FROM docs WHERE id = ?)"
-        number = " OR cluster = ?" if q.isdigit() and len(q) < 19 else ""
-        where.append(f"({text} OR {ids}{number})")
-        params += [*values, q, *([int(q)] if number else [])]
+        text, values = text_condition(folded, probe)
+        named, nvalues = _named(q)
+        where.append(f"({text} OR {named})")
+        params += [*values, *nvalues]
     for column, op, value in (
         ("size", ">=", query.size_min),
         ("size", "<=", query.size_max),

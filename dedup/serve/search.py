@@ -19,6 +19,7 @@ and spaces only, and normalized text has none inside a gram).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from operator import add
 from typing import Any
@@ -58,17 +59,39 @@ def fold_query(q: str, cfg: NormalizeConfig) -> str:
     return normalize(q, cfg).strip()
 
 
-def text_condition(folded: str) -> tuple[str, list[Any]]:
+def text_condition(folded: str, probe: bool = False) -> tuple[str, list[Any]]:
     """A condition on `clusters` for the clusters with a member whose normalized text holds
     `folded` (a query through `fold_query`), and its parameters; nothing matches an empty
-    one (a query of punctuation alone)."""
+    one (a query of punctuation alone). With `probe`, a one- or two-character query looks
+    each cluster up in its posting list instead of reading the list whole first: the faster
+    way for a frequent one, whose first page is a few clusters into the list's order."""
     if not folded:
         return "0", []
-    if len(folded) <= 2:
-        return "cluster IN (SELECT rowid FROM grams WHERE grams MATCH ?)", [f'"{folded}"']
+    if is_gram(folded):
+        if probe:
+            return f"EXISTS ({_GRAM_HITS} AND rowid = clusters.cluster)", [_token(folded)]
+        return f"cluster IN ({_GRAM_HITS})", [_token(folded)]
     phrase = '"' + folded.replace('"', '""') + '"'
     return (
         "cluster IN (SELECT d.cluster FROM docs_norm JOIN docs d ON d.rowid = docs_norm.rowid "
         "WHERE docs_norm MATCH ?)",
         [phrase],
     )
+
+
+def is_gram(folded: str) -> bool:
+    """Whether a folded query is looked up in `grams` (one or two characters)."""
+    return 0 < len(folded) <= 2
+
+
+def gram_hits(db: sqlite3.Connection, folded: str) -> int:
+    """How many clusters hold a one- or two-character folded query: its posting list's
+    length, read without touching `clusters`."""
+    return int(db.execute(f"SELECT count(*) FROM ({_GRAM_HITS})", [_token(folded)]).fetchone()[0])
+
+
+_GRAM_HITS = "SELECT rowid FROM grams WHERE grams MATCH ?"
+
+
+def _token(folded: str) -> str:
+    return f'"{folded}"'
