@@ -86,6 +86,7 @@ CREATE TABLE docs(
 _INDEX_SQL = """
 CREATE INDEX docs_id ON docs(id);
 CREATE INDEX docs_cluster ON docs(cluster, pos);
+CREATE INDEX docs_place ON docs(rowid, cluster);
 CREATE INDEX clusters_rank ON clusters(rank);
 CREATE INDEX clusters_size ON clusters(size, rank);
 CREATE INDEX clusters_min_sim ON clusters(min_sim, rank);

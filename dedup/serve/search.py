@@ -73,8 +73,9 @@ def text_condition(folded: str, probe: bool = False) -> tuple[str, list[Any]]:
         return f"cluster IN ({_GRAM_HITS})", [_token(folded)]
     phrase = '"' + folded.replace('"', '""') + '"'
     return (
-        "cluster IN (SELECT d.cluster FROM docs_norm JOIN docs d ON d.rowid = docs_norm.rowid "
-        "WHERE docs_norm MATCH ?)",
+        # docs_place maps a member to its cluster without reading the member's row (its text).
+        "cluster IN (SELECT d.cluster FROM docs_norm JOIN docs d INDEXED BY docs_place "
+        "ON d.rowid = docs_norm.rowid WHERE docs_norm MATCH ?)",
         [phrase],
     )
 
