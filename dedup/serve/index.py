@@ -146,7 +146,7 @@ class Page:
     clusters: tuple[ClusterInfo, ...]
     total: int
     query: Query
-    more: bool = False  # `total` is a lower bound (every count is exact today)
+    more: bool = False  # `total` is a lower bound (the API says so); counts are exact now
 
 
 @dataclass(frozen=True)
