@@ -249,6 +249,62 @@ def test_index_search_finds_every_cluster(browser: Any, many_dir: Path) -> None:
     assert _severe(browser) == []
 
 
+def test_index_keys_search_move_and_open(browser: Any, many_dir: Path) -> None:
+    """As in dedup serve: / focuses the search, j and k move through the rows (on to the next
+    page past the last), Enter opens the selected cluster's page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.set_window_size(1280, 1000)
+    browser.get((many_dir / "index.html").as_uri())
+    assert browser.find_element(By.ID, "keys").is_displayed()
+    body = browser.find_element(By.TAG_NAME, "body")
+
+    def selected() -> list[str]:
+        rows = browser.find_elements(By.CSS_SELECTOR, "#cluster-table tbody tr.selected")
+        return [r.find_element(By.TAG_NAME, "td").text.lstrip("▶ ") for r in rows]
+
+    def first_cells() -> list[str]:
+        cells = browser.find_elements(By.CSS_SELECTOR, "#cluster-table tbody tr td:first-child")
+        return [c.text.lstrip("▶ ") for c in cells]
+
+    assert selected() == []
+    order = first_cells()
+    body.send_keys("j")
+    assert selected() == [order[0]]
+    body.send_keys("jjk")
+    assert selected() == [order[1]]
+    row = browser.find_element(By.CSS_SELECTOR, "#cluster-table tbody tr.selected")
+    assert row.get_attribute("aria-current") == "true"
+    assert "solid" in row.value_of_css_property("outline-style")  # not colour alone
+    # Past the last row of a page, on to the next page's first row, and back.
+    body.send_keys("j" * 49)
+    pager = browser.find_element(By.ID, "pager")
+    assert "Page 2 of 3" in pager.text
+    page_two = first_cells()
+    assert page_two != order and selected() == [page_two[0]]
+    body.send_keys("k")
+    assert "Page 1 of 3" in pager.text and selected() == [order[-1]]
+    # / puts the cursor in the search box; keys typed there are text, not moves.
+    body.send_keys("/")
+    box = browser.switch_to.active_element
+    assert box.get_attribute("id") == "q"
+    box.send_keys("copy-000")
+    assert box.get_attribute("value") == "copy-000"
+    count = browser.find_element(By.ID, "count")
+    WebDriverWait(browser, 5).until(lambda _: count.text.startswith("1 of"))
+    box.send_keys(Keys.ESCAPE)
+    assert browser.switch_to.active_element.get_attribute("id") != "q"
+    body.send_keys("j")
+    assert selected() == ["1"]
+    # Enter opens the selected cluster's page (cluster 1 has one).
+    body.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 5).until(lambda d: d.current_url.endswith("clusters/000001.html"))
+    assert browser.title.startswith("Cluster 1")
+    assert _severe(browser) == []
+
+
 @pytest.mark.parametrize("page", ["index.html", "clusters/000000.html"])
 def test_nothing_overflows_at_420_px(browser: Any, many_dir: Path, page: str) -> None:
     from selenium.webdriver.common.by import By

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from dedup.cli import cli
 from dedup.labels import LABELS
+from dedup.normalize import normalize
 from dedup.serve import INDEX, Index, Query, ServeError, ensure_index
 from dedup.serve.app import Settings, create_app, own_hosts
 
@@ -19,6 +21,24 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 EVIL_ID = '<img src=x onerror="alert(1)">&amp;'
 EVIL_TEXT = '<script>alert("owned")</script>'
 HOST = "127.0.0.1:5000"
+# Two articles that share a phrase and a product name, one in simplified characters, the other in
+# traditional ones (Taiwan vocabulary, full-width Latin); each has a copy, so each is a cluster.
+_SIMPLIFIED = (
+    "我们的团队在过去三年里一直从事软件开发工作，版本ABC2024在今年春天正式发布。"
+    "这次更新修复了许多问题，也加入了用户期待已久的新功能，受到广泛好评。"
+)
+_TRADITIONAL_TEXT = (
+    "臺北的工程師們在會議上討論了軟體開發的未來，新版本ＡＢＣ２０２４預計下個月上市。"
+    "會議持續了整整兩天，與會者來自世界各地，氣氛熱烈，許多人留下聯絡方式。"
+)
+FOLDING_DOCS = [
+    {"id": "fold-simplified", "text": _SIMPLIFIED * 3},
+    {"id": "fold-simplified-copy", "text": _SIMPLIFIED * 3 + "完"},
+    {"id": "fold-traditional", "text": _TRADITIONAL_TEXT * 3},
+    {"id": "fold-traditional-copy", "text": _TRADITIONAL_TEXT * 3 + "完"},
+]
+_TRADITIONAL = str.maketrans("软开发", "軟開發")
+_WIDE = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
 
 
 def serve_corpus(path: Path) -> Path:
@@ -40,9 +60,12 @@ def serve_corpus(path: Path) -> Path:
     return path
 
 
-def serve_run(root: Path) -> Path:
-    """A finished run (no report) of `serve_corpus`, indexed for `dedup serve`."""
+def serve_run(root: Path, extra: Sequence[dict[str, str]] = ()) -> Path:
+    """A finished run (no report) of `serve_corpus` and the `extra` records, indexed for
+    `dedup serve`."""
     corpus = serve_corpus(root / "corpus.jsonl")
+    with corpus.open("a", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in extra)
     out = root / "out"
     result = CliRunner().invoke(cli, ["run", str(corpus), "-o", str(out), "--no-report", "-q"])
     assert result.exit_code == 0, result.output
@@ -53,6 +76,11 @@ def serve_run(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return serve_run(tmp_path_factory.mktemp("serve"))
+
+
+@pytest.fixture(scope="module")
+def folding_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return serve_run(tmp_path_factory.mktemp("folding"), extra=FOLDING_DOCS)
 
 
 def _clusters(out: Path) -> list[dict]:
@@ -106,7 +134,18 @@ def test_index_holds_every_cluster_and_member(run_dir: Path) -> None:
     assert index.lookup("004_0276c29fa1116ed8-nope") is None
 
 
-@pytest.mark.parametrize("length", [2, 3, 6])
+def _holding(out: Path, word: str) -> set[int]:
+    """The clusters with a member whose text holds `word` once both are normalized."""
+    texts = _texts(out)
+    folded = normalize(word)
+    return {
+        c["cluster"]
+        for c in _clusters(out)
+        if any(folded in normalize(texts[m["id"]]) for m in c["members"])
+    }
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 6])
 def test_search_finds_exactly_the_clusters_whose_members_hold_the_text(
     run_dir: Path, length: int
 ) -> None:
@@ -115,49 +154,100 @@ def test_search_finds_exactly_the_clusters_whose_members_hold_the_text(
     index = Index(run_dir)
     rep = texts[clusters[-1]["representative"]]
     word = "".join(rep.split())[40 : 40 + length]
-    want = {c["cluster"] for c in clusters if any(word in texts[m["id"]] for m in c["members"])}
+    want = _holding(run_dir, word)
     got = index.clusters(Query(q=word, per_page=100))
     assert clusters[-1]["cluster"] in want
+    # Every cluster whose members hold the text as it is is found (and more may be, through
+    # folding).
+    assert {c["cluster"] for c in clusters if any(word in texts[m["id"]] for m in c["members"])}
     assert {c.cluster for c in got.clusters} == want and got.total == len(want)
 
 
-@pytest.mark.parametrize("scan", [False, True])
-@pytest.mark.parametrize("where", ["end", "middle", "one character", "one character at the end"])
-def test_short_searches_find_text_anywhere(
-    run_dir: Path, where: str, scan: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One or two characters are found through the trigrams that start with them and the
-    documents' last two characters, or (frequent ones) by a scan."""
-    import dedup.serve.index as index_module
-
-    if scan:
-        monkeypatch.setattr(index_module, "MAX_TERMS", 0)
-    clusters = _clusters(run_dir)
+@pytest.mark.parametrize("where", ["end", "start", "middle", "one character", "last character"])
+def test_short_searches_find_text_anywhere(run_dir: Path, where: str) -> None:
+    """One or two characters are found wherever they stand in a text, its first and last
+    included, and in a cluster that only one member holds them in."""
     texts = _texts(run_dir)
-    index = Index(run_dir)
-    if where.endswith("end"):  # characters that only ever end a text ("网◆")
-        width = 1 if where.startswith("one") else 2
-        ends = sorted({t[-width:] for t in texts.values() if t[-width:].strip()})
-        word = next(w for w in ends if all(t.count(w) == t.endswith(w) for t in texts.values()))
+    norms = {i: normalize(t) for i, t in texts.items()}
+    if where in ("end", "last character"):
+        width = 2 if where == "end" else 1
+        word = min(t[-width:] for t in norms.values())
+    elif where == "start":
+        word = min(t[:2] for t in norms.values())
     else:
-        rep = texts[clusters[1]["representative"]]
+        rep = norms[_clusters(run_dir)[1]["representative"]]
         word = rep[len(rep) // 2 : len(rep) // 2 + (2 if where == "middle" else 1)]
-    want = {c["cluster"] for c in clusters if any(word in texts[m["id"]] for m in c["members"])}
+    want = _holding(run_dir, word)
     assert want
-    assert {c.cluster for c in index.clusters(Query(q=word, per_page=100)).clusters} == want
+    got = Index(run_dir).clusters(Query(q=word, per_page=100))
+    assert {c.cluster for c in got.clusters} == want and got.total == len(want)
 
 
-def test_a_scan_stops_counting_at_the_limit(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("probe_cost", [1, 10**9], ids=["probed", "read whole"])
+def test_a_frequent_character_is_counted_and_paged(
+    run_dir: Path, probe_cost: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a page is found by looking clusters up in the posting list or by reading it
+    whole, the clusters, their order and the count are the same."""
     import dedup.serve.index as index_module
 
+    monkeypatch.setattr(index_module, "_PROBE_COST", probe_cost)
     index = Index(run_dir)
-    monkeypatch.setattr(index_module, "MAX_TERMS", 0)  # every short search scans
+    clusters = _clusters(run_dir)
     every = index.clusters(Query(q="的", per_page=100))
-    assert every.total == len(_clusters(run_dir)) and not every.more
-    monkeypatch.setattr(index_module, "COUNT_LIMIT", 2)
-    capped = index.clusters(Query(q="的", per_page=1, page=3))
-    assert capped.more and capped.total == 2
-    assert capped.clusters == every.clusters[2:3]  # pages go on past the count
+    assert every.total == len(clusters) and not every.more
+    assert [c.cluster for c in every.clusters] == [
+        c.cluster for c in index.clusters(Query(per_page=100)).clusters
+    ]
+    for page in (1, 3):
+        one = index.clusters(Query(q="的", per_page=1, page=page))
+        assert one.total == every.total and one.clusters == every.clusters[page - 1 : page]
+    # A cluster's number finds it whether or not a text holds the number, and is counted.
+    for c in clusters:
+        number = str(c["cluster"])
+        want = _holding(run_dir, number) | {c["cluster"]}
+        got = index.clusters(Query(q=number, per_page=100))
+        assert got.total == len(want) and {x.cluster for x in got.clusters} == want
+    big = index.clusters(Query(q="的", size_min=3, per_page=1, page=2))
+    want = [c for c in every.clusters if c.size >= 3]
+    assert big.total == len(want) and big.clusters == tuple(want[1:2])
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(lambda w: w, id="simplified"),
+        pytest.param(lambda w: w.translate(_TRADITIONAL), id="traditional"),
+        pytest.param(lambda w: w.translate(_WIDE), id="full-width"),
+        pytest.param(lambda w: w[:1] + "，" + w[1:] + "。", id="punctuation"),
+        pytest.param(lambda w: w[:1] + " \n" + w[1:], id="spaces"),
+    ],
+)
+@pytest.mark.parametrize("word", ["软件开发", "开发", "发"])
+def test_search_folds_the_query_as_the_normalizer_folds_texts(
+    folding_run: Path, word: str, variant: Callable[[str], str]
+) -> None:
+    """A query in traditional characters finds the simplified text and the other way round;
+    full-width forms, punctuation and line breaks make no difference either."""
+    index = Index(folding_run)
+    simplified, traditional = index.lookup("fold-simplified"), index.lookup("fold-traditional")
+    assert simplified is not None and traditional is not None and simplified != traditional
+    found = {c.cluster for c in index.clusters(Query(q=variant(word), per_page=100)).clusters}
+    assert {simplified, traditional} <= found
+
+
+def test_search_folds_latin_width_and_case_and_ignores_bare_punctuation(
+    folding_run: Path,
+) -> None:
+    index = Index(folding_run)
+
+    def found(q: str) -> set[int | None]:
+        return {c.cluster for c in index.clusters(Query(q=q, per_page=100)).clusters}
+
+    both = {index.lookup("fold-simplified"), index.lookup("fold-traditional")}
+    assert found("abc2024") == found("ＡＢＣ２０２４") == found("Abc2024") == both
+    assert found("軟體開發") == found("软件开发") >= both
+    assert found("，。") == set()  # punctuation alone folds to nothing
 
 
 def test_search_by_document_id_and_cluster_number(run_dir: Path) -> None:

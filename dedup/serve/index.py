@@ -1,11 +1,10 @@
 """The index `dedup serve` builds once into OUTDIR/serve.sqlite and queries on every request.
 
 Tables: `clusters` (figures, first-line snippet, noise kinds as a bit mask, rank in the
-report's order) and `docs` (every cluster member: id, cluster, similarity, length, text), with
-`docs_text`, an FTS5 trigram index over the members' texts (external content: the text is
-stored once). The build writes a temporary file and renames it, so an index is complete or
-absent; its `meta` table holds a fingerprint of the run, and a run that changed is indexed
-again.
+report's order) and `docs` (every cluster member: id, cluster, similarity, length, text), and
+the text search's indexes over the normalized texts (`search.py`). The build writes a
+temporary file and renames it, so an index is complete or absent; its `meta` table holds a
+fingerprint of the run, and a run that changed is indexed again.
 """
 
 from __future__ import annotations
@@ -25,20 +24,27 @@ from ..normalize import NoiseCounts, normalize_counted
 from ..report import read_clusters, run_documents, run_normalize_config
 from ..report.diff import cluster_row, index_order
 from ..types import Cluster, Member
+from .search import (
+    MERGE_SQL,
+    SEARCH_SQL,
+    fold_query,
+    gram_hits,
+    grams_row,
+    is_gram,
+    text_condition,
+)
 
 INDEX = "serve.sqlite"
 # Bumped whenever the schema or what is stored changes: an older index is rebuilt.
-SCHEMA = 1
+SCHEMA = 2
 # Noise kinds in bit order (the fields of NoiseCounts).
 NOISE_KINDS = tuple(f.name for f in fields(NoiseCounts))
 # FTS5's trigram tokenizer came with SQLite 3.34.
 MIN_SQLITE = (3, 34, 0)
 SNIPPET_CHARS = 120
-# A one- or two-character search is or-ed over the trigrams that start with it, up to this
-# many; above, the texts are scanned.
-MAX_TERMS = 300
-# A search that scans the texts counts the clusters it matches up to this many.
-COUNT_LIMIT = 1000
+# A look-up of one cluster in a posting list costs about this many reads of a posting when the
+# list is read whole (measured: 17 µs against 0.4 µs).
+_PROBE_COST = 40
 _BATCH = 2000
 _PROGRESS = 50_000
 
@@ -74,23 +80,17 @@ CREATE TABLE docs(
     containment REAL NOT NULL,
     length INTEGER,
     noise INTEGER NOT NULL,
-    tail TEXT NOT NULL,
     text TEXT
 );
 """
 _INDEX_SQL = """
 CREATE INDEX docs_id ON docs(id);
 CREATE INDEX docs_cluster ON docs(cluster, pos);
-CREATE INDEX docs_tail ON docs(tail);
+CREATE INDEX docs_place ON docs(rowid, cluster);
 CREATE INDEX clusters_rank ON clusters(rank);
 CREATE INDEX clusters_size ON clusters(size, rank);
 CREATE INDEX clusters_min_sim ON clusters(min_sim, rank);
 CREATE INDEX clusters_mean_sim ON clusters(mean_sim, rank);
-CREATE VIRTUAL TABLE docs_text USING fts5(
-    text, content='docs', content_rowid='rowid', tokenize='trigram'
-);
-INSERT INTO docs_text(docs_text) VALUES ('rebuild');
-CREATE VIRTUAL TABLE docs_terms USING fts5vocab(docs_text, 'row');
 """
 
 
@@ -146,7 +146,7 @@ class Page:
     clusters: tuple[ClusterInfo, ...]
     total: int
     query: Query
-    more: bool = False  # `total` is a lower bound: counting stopped at COUNT_LIMIT
+    more: bool = False  # `total` is a lower bound (the API says so); counts are exact now
 
 
 @dataclass(frozen=True)
@@ -243,13 +243,14 @@ def build_index(outdir: Path, progress: Callable[[str], None] = lambda _: None) 
     tmp.unlink(missing_ok=True)
     try:
         with closing(sqlite3.connect(tmp)) as db:
+            # Nothing to recover: a build that fails leaves no index.
             db.execute("PRAGMA journal_mode = OFF")
             db.execute("PRAGMA synchronous = OFF")
-            db.executescript(_SCHEMA_SQL)
+            db.executescript(_SCHEMA_SQL + SEARCH_SQL)
             noise, snippets = _insert_documents(db, outdir, places, progress)
             _insert_clusters(db, clusters, noise, snippets)
-            progress("building the text index")
-            db.executescript(_INDEX_SQL)
+            progress("merging the text indexes")
+            db.executescript(_INDEX_SQL + MERGE_SQL)
             db.executemany(
                 "INSERT INTO meta VALUES (?, ?)", [("fingerprint", stamp), ("schema", str(SCHEMA))]
             )
@@ -270,33 +271,78 @@ def _insert_documents(
     places: dict[str, _Place],
     progress: Callable[[str], None],
 ) -> tuple[dict[int, int], dict[int, str]]:
-    """Store every member with its text (read once from the record files) and the noise
-    kinds the normalizer finds in it; returns each cluster's noise kinds (a mask) and the
-    first line of its representative."""
+    """Store every member with its text (read once from the record files), its normalized
+    text in the search indexes and the noise kinds the normalizer finds in it; returns each
+    cluster's noise kinds (a mask) and the first line of its representative.
+
+    A cluster's `grams` row is written once its last member is read: only the clusters with
+    members still to come are held, as normalized texts."""
     norm_cfg = run_normalize_config(outdir)
     noise: dict[int, int] = {}
     snippets: dict[int, str] = {}
-    rows: list[tuple[Any, ...]] = []
-    for found, (doc_id, text) in enumerate(run_documents(outdir, places.keys()), 1):
+    left: dict[int, int] = {}  # members not yet read, per cluster
+    for c, _, _ in places.values():
+        left[c.cluster] = left.get(c.cluster, 0) + 1
+    pending: dict[int, list[str]] = {}
+    rows = _Rows(db)
+    for rowid, (doc_id, text) in enumerate(run_documents(outdir, places.keys()), 1):
         c, k, m = places[doc_id]
-        mask = _noise_mask(normalize_counted(text, norm_cfg)[1])
+        norm, counts = normalize_counted(text, norm_cfg)
+        mask = _noise_mask(counts)
         noise[c.cluster] = noise.get(c.cluster, 0) | mask
         if doc_id == c.representative:
             snippets[c.cluster] = snippet(text)
-        rows.append((doc_id, c.cluster, k, m.jaccard, m.containment, len(text), mask))
-        rows[-1] += (_tail(text), text)
-        if len(rows) >= _BATCH:
-            _insert_docs(db, rows)
-        if found % _PROGRESS == 0:
-            progress(f"indexed {found:,} of {len(places):,} documents")
-    _insert_docs(db, rows)
+        rows.doc((rowid, doc_id, c.cluster, k, m.jaccard, m.containment, len(text), mask, text))
+        rows.norm((rowid, norm))
+        texts = pending.setdefault(c.cluster, [])
+        texts.append(norm)
+        left[c.cluster] -= 1
+        if not left[c.cluster]:
+            rows.grams((c.cluster, grams_row(pending.pop(c.cluster))))
+        if rowid % _PROGRESS == 0:
+            progress(f"indexed {rowid:,} of {len(places):,} documents")
+    for number in sorted(pending):  # clusters with a member whose text is missing
+        rows.grams((number, grams_row(pending[number])))
+    rows.flush()
     # Members whose text is not in the record files are listed all the same.
     stored = {r[0] for r in db.execute("SELECT id FROM docs")}
     for doc_id in sorted(places.keys() - stored):
         c, k, m = places[doc_id]
-        rows.append((doc_id, c.cluster, k, m.jaccard, m.containment, None, 0, "", None))
-    _insert_docs(db, rows)
+        rows.doc((None, doc_id, c.cluster, k, m.jaccard, m.containment, None, 0, None))
+    rows.flush()
     return noise, snippets
+
+
+class _Rows:
+    """Rows on their way to the index's tables, inserted a batch at a time."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.docs: list[tuple[Any, ...]] = []
+        self.norms: list[tuple[int, str]] = []
+        self.gram_rows: list[tuple[int, str]] = []
+
+    def doc(self, row: tuple[Any, ...]) -> None:
+        self.docs.append(row)
+        if len(self.docs) >= _BATCH:
+            self.flush()
+
+    def norm(self, row: tuple[int, str]) -> None:
+        self.norms.append(row)
+
+    def grams(self, row: tuple[int, str]) -> None:
+        self.gram_rows.append(row)
+
+    def flush(self) -> None:
+        self.db.executemany(
+            "INSERT INTO docs(rowid, id, cluster, pos, jaccard, containment, length, noise, text) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self.docs,
+        )
+        self.db.executemany("INSERT INTO docs_norm(rowid, text) VALUES (?, ?)", self.norms)
+        self.db.executemany("INSERT INTO grams(rowid, gram) VALUES (?, ?)", self.gram_rows)
+        for batch in (self.docs, self.norms, self.gram_rows):
+            batch.clear()
 
 
 def _insert_clusters(
@@ -318,21 +364,6 @@ def _insert_clusters(
     )
 
 
-def _insert_docs(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    db.executemany(
-        "INSERT INTO docs(id, cluster, pos, jaccard, containment, length, noise, tail, text) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    rows.clear()
-
-
-def _tail(text: str) -> str:
-    """The last two characters, case-folded: with the trigrams that start with them, where a
-    two-character search finds every place it occurs."""
-    return text[-2:].lower()
-
-
 def _connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
 
@@ -344,6 +375,8 @@ class Index:
         self.path = Path(outdir) / INDEX
         if not self.path.exists():
             raise InputError(str(self.path), "no index: build it with ensure_index first")
+        self.norm_cfg = run_normalize_config(Path(outdir))  # queries fold as the run's texts
+        self.size: int | None = None  # clusters in all
 
     def _db(self) -> sqlite3.Connection:
         return _connect(self.path)
@@ -351,17 +384,36 @@ class Index:
     def clusters(self, query: Query) -> Page:
         order = SORTS.get(query.sort, SORTS["rank"])
         offset = (max(query.page, 1) - 1) * query.per_page
+        q = query.q.strip()
+        folded = fold_query(q, self.norm_cfg) if q else ""
         with closing(self._db()) as db:
-            where, params, scan = _filters(db, query)
-            if scan:
-                return _scanned_page(db, query, where, params, order, offset)
-            count = f"SELECT count(*) FROM clusters WHERE {where}"
-            total = db.execute(count, params).fetchone()[0]
+            total = None
+            probe = False
+            if is_gram(folded):
+                hits = gram_hits(db, folded)
+                # A page by probing takes about (offset + per_page) * clusters / hits look-ups,
+                # each some _PROBE_COST times a posting read whole.
+                probe = (offset + query.per_page) * self._size(db) < hits * hits // _PROBE_COST
+                if not _filtered(query):  # the posting list's length, and the named ones
+                    named, values = _named(q)
+                    text, tvalues = text_condition(folded, probe=True)
+                    more = f"SELECT count(*) FROM clusters WHERE ({named}) AND NOT {text}"
+                    total = hits + db.execute(more, [*values, *tvalues]).fetchone()[0]
+            if total is None:  # counting reads every cluster: the posting list whole
+                where, params = _filters(query, folded, probe=False)
+                count = f"SELECT count(*) FROM clusters WHERE {where}"
+                total = db.execute(count, params).fetchone()[0]
+            where, params = _filters(query, folded, probe)
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM clusters WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, query.per_page, offset],
             ).fetchall()
         return Page(tuple(_info(r) for r in rows), total, query)
+
+    def _size(self, db: sqlite3.Connection) -> int:
+        if self.size is None:
+            self.size = int(db.execute("SELECT count(*) FROM clusters").fetchone()[0])
+        return self.size
 
     def cluster(self, number: int) -> ClusterInfo | None:
         with closing(self._db()) as db:
@@ -411,28 +463,6 @@ class Index:
         return int(c), int(d)
 
 
-def _scanned_page(
-    db: sqlite3.Connection, query: Query, where: str, params: list[Any], order: str, offset: int
-) -> Page:
-    """A page of a search that scans the texts: one walk through the clusters in order, which
-    stops after COUNT_LIMIT matches (a frequent word fills them fast); `more` when it did."""
-    sql = f"SELECT cluster FROM clusters WHERE {where} ORDER BY {order} LIMIT ?"
-    found = [r[0] for r in db.execute(sql, [*params, COUNT_LIMIT + 1])]
-    more = len(found) > COUNT_LIMIT
-    if offset + query.per_page <= COUNT_LIMIT:
-        numbers = found[offset : offset + query.per_page]
-    else:  # past the count: walk on to the page
-        walked = db.execute(f"{sql} OFFSET ?", [*params, query.per_page, offset])
-        numbers = [r[0] for r in walked]
-    place = {n: k for k, n in enumerate(numbers)}
-    rows = db.execute(
-        f"SELECT {_COLUMNS} FROM clusters WHERE cluster IN ({','.join('?' * len(numbers))})",
-        numbers,
-    ).fetchall()
-    infos = sorted((_info(r) for r in rows), key=lambda c: place[c.cluster])
-    return Page(tuple(infos), min(len(found), COUNT_LIMIT), query, more)
-
-
 _COLUMNS = "cluster, representative, size, min_sim, mean_sim, min_containment, noise, snippet"
 
 
@@ -440,56 +470,29 @@ def _info(r: Sequence[Any]) -> ClusterInfo:
     return ClusterInfo(r[0], r[1], r[2], r[3], r[4], r[5], noise_names(r[6]), r[7])
 
 
-def text_search(db: sqlite3.Connection, q: str) -> tuple[str, list[Any], bool]:
-    """A condition on `clusters` for the clusters whose members hold `q`, its parameters, and
-    whether it is a scan of the texts.
-
-    Three characters or more: an FTS5 trigram MATCH of `q` as a phrase. One or two: the
-    trigrams that start with them (from the index's vocabulary), or-ed, plus the documents
-    whose last two characters hold them; when they start more than MAX_TERMS trigrams (a
-    frequent word, which a scan meets early), a scan of the texts.
-    """
-    if len(q) >= 3:
-        return f"cluster IN ({_MATCH})", ['"' + q.replace('"', '""') + '"'], False
-    low = q.lower()
-    terms = db.execute(
-        "SELECT term FROM docs_terms WHERE term >= ? AND term < ? LIMIT ?",
-        (low, low + "\U0010ffff", MAX_TERMS + 1),
-    ).fetchall()
-    if len(terms) <= MAX_TERMS:
-        # Where no trigram starts: the last two characters (the whole of a shorter text).
-        ends = "tail = ?" if len(q) == 2 else "instr(tail, ?) > 0"
-        tail = f"SELECT cluster FROM docs WHERE rowid IN (SELECT rowid FROM docs WHERE {ends})"
-        if not terms:
-            return f"cluster IN ({tail})", [low], False
-        ored = " OR ".join('"' + t.replace('"', '""') + '"' for (t,) in terms)
-        return f"cluster IN ({_MATCH} UNION {tail})", [ored, low], False
-    pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    scan = (
-        "EXISTS (SELECT 1 FROM docs d WHERE d.cluster = clusters.cluster "
-        "AND d.text LIKE ? ESCAPE '\\')"
-    )
-    return scan, [f"%{pattern}%"], True
+def _named(q: str) -> tuple[str, list[Any]]:
+    """The clusters a query names: one with a member of that id, or of that number."""
+    ids = "cluster IN (SELECT cluster FROM docs WHERE id = ?)"
+    if q.isdigit() and len(q) < 19:
+        return f"{ids} OR cluster = ?", [q, int(q)]
+    return ids, [q]
 
 
-_MATCH = (
-    "SELECT d.cluster FROM docs_text JOIN docs d ON d.rowid = docs_text.rowid "
-    "WHERE docs_text MATCH ?"
-)
+def _filtered(query: Query) -> bool:
+    values = (query.size_min, query.size_max, query.sim_min, query.sim_max)
+    return any(v is not None for v in values) or query.noise in NOISE_KINDS
 
 
-def _filters(db: sqlite3.Connection, query: Query) -> tuple[str, list[Any], bool]:
+def _filters(query: Query, folded: str, probe: bool) -> tuple[str, list[Any]]:
     where = ["1"]
     params: list[Any] = []
-    scan = False
     q = query.q.strip()
     if q:
         # The members' text, or exactly a member's id, or a cluster's number.
-        text, values, scan = text_search(db, q)
-        ids = "cluster IN (SELECT cluster FROM docs WHERE id = ?)"
-        number = " OR cluster = ?" if q.isdigit() and len(q) < 19 else ""
-        where.append(f"({text} OR {ids}{number})")
-        params += [*values, q, *([int(q)] if number else [])]
+        text, values = text_condition(folded, probe)
+        named, nvalues = _named(q)
+        where.append(f"({text} OR {named})")
+        params += [*values, *nvalues]
     for column, op, value in (
         ("size", ">=", query.size_min),
         ("size", "<=", query.size_max),
@@ -502,4 +505,4 @@ def _filters(db: sqlite3.Connection, query: Query) -> tuple[str, list[Any], bool
     if query.noise in NOISE_KINDS:
         where.append("noise & ? != 0")
         params.append(1 << NOISE_KINDS.index(query.noise))
-    return " AND ".join(where), params, scan
+    return " AND ".join(where), params

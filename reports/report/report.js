@@ -34,7 +34,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 });
 
-// The index's search over every cluster (index-data.js), in pages of PAGE_SIZE rows.
+// The index's search over every cluster (index-data.js), in pages of PAGE_SIZE rows, and its
+// keys, as in dedup serve: / to search, j and k to move through the rows, Enter to open one.
 const PAGE_SIZE = 50;
 
 function searchIndex() {
@@ -51,6 +52,8 @@ function searchIndex() {
   const pager = $("pager");
   let page = 0;
   let found = [];
+  let at = -1; // the selected row of the page shown, -1 for none
+  let shownState = "";
 
   const head = table.tHead.rows[0];
   head.innerHTML = "";
@@ -82,6 +85,11 @@ function searchIndex() {
     const noise = $("noise").value;
     const paged = $("paged").checked;
     const number = /^\d+$/.test(q) ? parseInt(q, 10) : null;
+    // The same search again (a change event as the box loses focus) keeps the page and the
+    // selected row.
+    const state = JSON.stringify([q, minSize, maxSim, noise, paged, $("sort").value]);
+    if (state === shownState) return;
+    shownState = state;
     found = [];
     rows.forEach((r, k) => {
       if (r[col.size] < minSize) return;
@@ -128,8 +136,10 @@ function searchIndex() {
       for (const k of ["min_jaccard", "mean_jaccard", "min_containment"]) cell(tr, r[col[k]].toFixed(3), "num");
       const kinds = data.noise_kinds.filter((_, k) => r[col.noise] & (1 << k));
       cell(tr, kinds.join(", ") || "—", "kinds");
+      tr.className = "row";
       body.appendChild(tr);
     }
+    at = -1;
     const paged = found.filter((r) => r[col.page]).length;
     count.textContent = `${found.length.toLocaleString("en")} of ${rows.length.toLocaleString("en")} clusters match (${paged.toLocaleString("en")} with a page of their own; the others are in clusters.jsonl).`;
     pager.hidden = pages <= 1;
@@ -151,6 +161,40 @@ function searchIndex() {
   });
   $("page-prev").addEventListener("click", () => { page -= 1; show(); });
   $("page-next").addEventListener("click", () => { page += 1; show(); });
+
+  function select(k) {
+    const shown = Array.from(table.tBodies[0].rows);
+    if (!shown.length) return;
+    // Past either end of the page, on to the next or previous page.
+    const pages = Math.ceil(found.length / PAGE_SIZE);
+    if (k >= shown.length && page < pages - 1) { page += 1; show(); select(0); return; }
+    if (k < 0 && at >= 0 && page > 0) { page -= 1; show(); select(PAGE_SIZE - 1); return; }
+    at = Math.max(0, Math.min(shown.length - 1, k));
+    shown.forEach((tr, i) => {
+      tr.classList.toggle("selected", i === at);
+      if (i === at) tr.setAttribute("aria-current", "true");
+      else tr.removeAttribute("aria-current");
+    });
+    shown[at].scrollIntoView({ block: "nearest" });
+  }
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) {
+      if (e.key === "Escape") t.blur();
+      return;
+    }
+    if (e.key === "j") select(at + 1);
+    else if (e.key === "k") select(at - 1);
+    else if (e.key === "/") { $("q").focus(); $("q").select(); }
+    else if (e.key === "Enter" && at >= 0 && !(t instanceof Element && t.closest("a, button, summary"))) {
+      const link = table.tBodies[0].rows[at].querySelector("a");
+      if (!link) return;
+      window.location.href = link.href;
+    } else return;
+    e.preventDefault();
+  });
+  $("keys").hidden = false;
   filter();
 }
 
