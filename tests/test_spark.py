@@ -63,7 +63,9 @@ def _ids(path: Path) -> set[str]:
 
 
 def test_seeds_match_the_local_engine(seeds_dir: Path, tmp_path: Path, spark: Any) -> None:
-    both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), spark)
+    # Spark reads them through a Hadoop URI (binaryFiles): the same clusters and records.
+    uri = [seeds_dir.as_uri()]
+    both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), spark, spark_inputs=uri)
     clusters = (tmp_path / "spark" / "clusters.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(clusters) == 1
     assert json.loads(clusters[0])["representative"] == "001_096293c0fedcb6b3.txt"
@@ -103,15 +105,6 @@ def test_representative_rules_and_text_files_match(
     )
     errors = (tmp_path / "spark" / "errors.jsonl").read_text(encoding="utf-8")
     assert "image.png" in errors
-
-
-def test_hadoop_uri_input_gives_the_same_clusters(
-    seeds_dir: Path, tmp_path: Path, spark: Any
-) -> None:
-    run([str(seeds_dir)], tmp_path / "local", Config(jobs=1))
-    run_spark([seeds_dir.as_uri()], tmp_path / "spark", Config(), spark=spark)
-    for name in ("clusters.jsonl", "kept.jsonl", "removed.jsonl"):
-        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
 
 def _error(fn: Any) -> str:
@@ -162,17 +155,6 @@ def test_components_are_union_find_s(spark: Any) -> None:
     uf.union_pairs(edges)
     expected = {int(m): int(g.min()) for g in groups(uf.roots()) for m in g}
     assert found == expected
-
-
-def test_cli_engine_spark(seeds_dir: Path, tmp_path: Path, spark: Any) -> None:
-    out = tmp_path / "out"
-    args = ["run", "--engine", "spark", "--spark-conf", "spark.ui.enabled=false"]
-    result = CliRunner().invoke(cli, [*args, str(seeds_dir), "-o", str(out), "--no-report"])
-    assert result.exit_code == 0, result.output
-    assert "5 documents read: 4 kept, 1 removed in 1 clusters" in result.output
-    assert spark.sparkContext._jsc is not None  # the shared session was joined, not stopped
-    bad = CliRunner().invoke(cli, [*args[:3], "--spark-conf", "nokey", str(seeds_dir), "-o", "x"])
-    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
 
 
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -448,10 +430,13 @@ def test_cli_spark_reads_stdin_into_a_hadoop_uri_without_a_report(
     assert result.exit_code == 0, result.output
     assert "5 documents read: 4 kept, 1 removed in 1 clusters" in result.output
     assert "report: not written: OUTDIR is not a local folder" in result.output
+    assert spark.sparkContext._jsc is not None  # the shared session was joined, not stopped
     summary = json.loads((out / "summary.json").read_text("utf-8"))
     assert "dedup report" in summary["report"] and not (out / "report").exists()
     local = CliRunner().invoke(cli, ["run", "-", "-o", out.as_uri()], input=data)
     assert local.exit_code == 2 and "--engine spark only" in local.output
+    bad = CliRunner().invoke(cli, [*args[:3], "--spark-conf", "nokey", "-", "-o", "x"])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
 
 
 def test_an_unwritable_hadoop_outdir_is_an_error_naming_it(
