@@ -2,14 +2,17 @@
 same generated corpus, and whether both wrote the same OUTDIR.
 
     python bench/spark_throughput.py --docs 100000 [--master 'local[*]'] [--shards 8]
-        [--out bench/data] [--jobs 0] [--conf spark.driver.memory=4g ...] [--uri]
+        [--out bench/data] [--jobs 0] [--conf spark.driver.memory=4g ...] [--uri] [--no-local]
 
 Generates (or reuses) a synthetic corpus of N Chinese articles with planted near-duplicates
 (bench/gen_synthetic.py), splits it into `--shards` JSONL files (one read task each), runs the
 local engine and then Spark on that folder, and prints documents/s and MB/s of input text for
 both (Spark with and without the start of its JVM), Spark's per-stage seconds, and the bytes
 per document that Spark holds for the sign/LSH/verify stages (signature + shingle set + text),
-from which the executor memory for N documents follows. With `--uri`, Spark runs a second
+from which the executor memory for N documents follows, and from Spark's event log, per dedup
+stage: the Spark jobs, stages and tasks it ran, the stages' seconds, the shuffle bytes written
+and read (and per document), and each executor's peak memory (`--no-local` skips the local
+engine and the comparison). With `--uri`, Spark runs a second
 time into a file:// URI OUTDIR (the Hadoop FileSystem writer) and the seconds of its write
 stage are printed next to the local folder's. Nothing is asserted: on one machine
 Spark's local mode is expected to be slower than the local engine (it pays for
@@ -20,11 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -94,40 +98,53 @@ class StorageSampler(threading.Thread):
             self.peak = max(self.peak, total)
 
 
-def rest(sc: Any, what: str) -> Any:
-    """A document of the driver's REST API (the Spark UI's status store) for this app."""
-    url = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/{what}"
-    with urllib.request.urlopen(url, timeout=600) as r:  # a loaded driver answers slowly
-        return json.load(r)
+class EventLog:
+    """Spark's event log of one application (`spark.eventLog.enabled`, JSON lines): per dedup
+    stage (the jobs' descriptions, which the engine sets to "dedup <stage>"), the Spark jobs,
+    Spark stages and tasks it ran, their wall seconds, and the shuffle bytes its stage attempts
+    wrote and read (retries included); and each executor's peak JVM heap and Python RSS."""
 
+    def __init__(self, folder: Path) -> None:
+        self.jobs: dict[str, int] = {}  # dedup stage -> Spark jobs
+        self.stages: dict[str, dict[str, float]] = {}
+        self.peaks: dict[str, tuple[int, int]] = {}
+        owner: dict[int, str] = {}  # Spark stage id -> dedup stage (its first job's)
+        # One file, or a folder of rolled files (events_<n>_<app>) in Spark 4's layout.
+        files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        for path in sorted(files, key=lambda p: [int(s) for s in re.findall(r"_(\d+)_", p.name)]):
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    self._event(json.loads(line), owner)
 
-def shuffle_by_stage(sc: Any) -> dict[str, tuple[int, int]]:
-    """Shuffle bytes (read, written) of each dedup stage (the jobs' descriptions, which the
-    engine sets to "dedup <stage>"), over every stage attempt, retries included."""
-    stages = {}
-    for st in rest(sc, "stages"):
-        read, write = stages.get(st["stageId"], (0, 0))
-        stages[st["stageId"]] = (read + st["shuffleReadBytes"], write + st["shuffleWriteBytes"])
-    totals: dict[str, tuple[int, int]] = {}
-    for job in rest(sc, "jobs"):
-        name = str(job.get("description", "")).removeprefix("dedup ")
-        read, write = totals.get(name, (0, 0))
-        for sid in set(job["stageIds"]):
-            r, w = stages.pop(sid, (0, 0))  # a stage shared by jobs counts once
-            read, write = read + r, write + w
-        totals[name] = (read, write)
-    return totals
-
-
-def executor_peaks(sc: Any) -> list[tuple[str, int, int]]:
-    """(executor, peak JVM heap bytes, peak Python RSS bytes) of each executor (the driver
-    in local mode), from the executors' peak memory metrics."""
-    found = []
-    for ex in rest(sc, "allexecutors"):
-        peak = ex.get("peakMemoryMetrics") or {}
-        python = peak.get("ProcessTreePythonRSSMemory", 0)
-        found.append((ex["id"], int(peak.get("JVMHeapMemory", 0)), int(python)))
-    return found
+    def _event(self, ev: dict[str, Any], owner: dict[int, str]) -> None:
+        kind = ev["Event"]
+        if kind == "SparkListenerJobStart":
+            props = ev.get("Properties") or {}
+            name = str(props.get("spark.job.description") or "(other)").removeprefix("dedup ")
+            self.jobs[name] = self.jobs.get(name, 0) + 1
+            for sid in ev["Stage IDs"]:
+                owner.setdefault(sid, name)
+        elif kind == "SparkListenerStageCompleted":
+            info = ev["Stage Info"]
+            name = owner.get(info["Stage ID"], "(other)")
+            row = self.stages.setdefault(
+                name, {"stages": 0, "tasks": 0, "seconds": 0.0, "written": 0, "read": 0}
+            )
+            acc = {a["Name"]: a.get("Value", 0) for a in info.get("Accumulables", [])}
+            row["stages"] += 1
+            row["tasks"] += info["Number of Tasks"]
+            row["seconds"] += (info["Completion Time"] - info["Submission Time"]) / 1000
+            row["written"] += int(acc.get("internal.metrics.shuffle.write.bytesWritten", 0))
+            row["read"] += int(acc.get("internal.metrics.shuffle.read.remoteBytesRead", 0)) + int(
+                acc.get("internal.metrics.shuffle.read.localBytesRead", 0)
+            )
+        elif kind == "SparkListenerStageExecutorMetrics":
+            metrics = ev["Executor Metrics"]
+            heap, python = self.peaks.get(ev["Executor ID"], (0, 0))
+            self.peaks[ev["Executor ID"]] = (
+                max(heap, int(metrics.get("JVMHeapMemory", 0))),
+                max(python, int(metrics.get("ProcessTreePythonRSSMemory", 0))),
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=0, help="local engine workers (0: all cores)")
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--uri", action="store_true", help="also write OUTDIR as a file:// URI")
+    ap.add_argument("--no-local", action="store_true", help="run Spark only (nothing compared)")
     args = ap.parse_args(argv)
 
     corpus = ensure_corpus(args.docs, args.out)
@@ -148,13 +166,24 @@ def main(argv: list[str] | None = None) -> int:
     mb = sum(p.stat().st_size for p in folder.glob("*.jsonl")) / MB
     conf = dict(c.split("=", 1) for c in args.conf)
     conf.setdefault("spark.driver.memory", "2g")
-    conf.setdefault("spark.ui.enabled", "true")  # the REST API gives the shuffle bytes
+    conf.setdefault("spark.ui.enabled", "false")
     conf.setdefault("spark.executor.processTreeMetrics.enabled", "true")
 
     with tempfile.TemporaryDirectory(prefix="dedup-spark-bench-") as tmp:
-        t = time.perf_counter()
-        run(inputs, Path(tmp) / "local", config)
-        local_s = time.perf_counter() - t
+        # The shuffle bytes, stages and peak memory come from Spark's event log.
+        events = Path(tmp) / "events"
+        events.mkdir()
+        conf |= {
+            "spark.eventLog.enabled": "true",
+            "spark.eventLog.dir": events.as_uri(),
+            "spark.eventLog.compress": "false",
+            "spark.eventLog.logStageExecutorMetrics": "true",
+        }
+        local_s = math.nan
+        if not args.no_local:
+            t = time.perf_counter()
+            run(inputs, Path(tmp) / "local", config)
+            local_s = time.perf_counter() - t
 
         t = time.perf_counter()
         spark = spark_session(args.master, conf, quiet=True)
@@ -173,15 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             ).summary
             outs.append("hadoop")
         cores = spark.sparkContext.defaultParallelism
-        time.sleep(12)  # executors report their peak memory with their heartbeats (10 s)
-        try:
-            shuffle = shuffle_by_stage(spark.sparkContext)
-            peaks = executor_peaks(spark.sparkContext)
-        except OSError as e:  # the figures above still count
-            print(f"the driver's REST API did not answer: {e}", file=sys.stderr)
-            shuffle, peaks = {}, []
-        spark.stop()
-        same = all(
+        spark.stop()  # the event log is complete
+        log = EventLog(events)
+        same = not args.no_local and all(
             (Path(tmp) / "local" / n).read_bytes() == (Path(tmp) / out / n).read_bytes()
             for n in CONTRACT
             for out in outs
@@ -216,12 +239,29 @@ def main(argv: list[str] | None = None) -> int:
         f"peak persisted by Spark (memory + disk, sampled): {sampler.peak / MB:.0f} MB, "
         f"{sampler.peak / n:.0f} bytes per document"
     )
-    print("shuffle bytes per document, read/written, by stage (all runs of the session):")
     runs = 2 if args.uri else 1
-    for name, (read, write) in shuffle.items():
-        if read or write:
-            print(f"  {name or '(other)':<10}{read / n / runs:>10.0f}{write / n / runs:>10.0f}")
-    for ex, heap, python in peaks:
+    print(f"Spark work by dedup stage (from the event log; per run, of {runs}):")
+    head = (
+        "stage",
+        "jobs",
+        "stages",
+        "tasks",
+        "stage s",
+        "shuffle W",
+        "shuffle R",
+        "W/doc",
+        "R/doc",
+    )
+    print(f"  {head[0]:<9}" + "".join(f"{h:>10}" for h in head[1:]))
+    for name, row in log.stages.items():
+        w, r = row["written"] / runs, row["read"] / runs
+        cells = [log.jobs.get(name, 0) / runs, row["stages"] / runs, row["tasks"] / runs]
+        print(
+            f"  {name:<9}"
+            + "".join(f"{c:>10.0f}" for c in cells)
+            + f"{row['seconds'] / runs:>10.1f}{w:>10.0f}{r:>10.0f}{w / n:>10.0f}{r / n:>10.0f}"
+        )
+    for ex, (heap, python) in sorted(log.peaks.items()):
         print(
             f"executor {ex}: peak JVM heap {heap / MB:.0f} MB, Python workers {python / MB:.0f} MB"
         )

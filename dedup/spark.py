@@ -8,7 +8,8 @@ read (executors run the local readers, one file per task) -> one global document
 zipWithIndex) -> sign (`sign_texts` in mapPartitions) -> LSH (band keys routed by hash, each
 partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> exact
 verification (each candidate pair joined with both shingle sets; `similarities`, `is_match`)
--> connected components (large-star/small-star iterations, on the executors) -> the cluster
+-> connected components (union-find on the driver for a graph of up to `DRIVER_EDGES` edges,
+else large-star/small-star iterations on the executors) -> the cluster
 stage (`cluster.settle`) on each component, in one task, or from the driver with the
 similarities measured on the executors when the component is too large for one task ->
 outputs streamed to the driver one partition at a time and written through `io.outdir` to a
@@ -17,7 +18,8 @@ local folder or any Hadoop URI (io/hadoop.py).
 The driver never holds per-document data: it sees counts, the first error, at most one
 partition of output records (`toLocalIterator`), the skipped records (they go into
 summary.json, as locally), one Arrow schema per Parquet file and, for local folders, the list
-of file names; for a component settled from the driver, its members' numbers and figures.
+of file names; for a component settled from the driver, its members' numbers and figures;
+and a graph of matches of at most `DRIVER_EDGES` edges, as int64 arrays.
 stdin is spooled to a local file on the driver and shipped to the executors with `addFile`.
 """
 
@@ -42,7 +44,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from .cluster import Clusters, Verified, make_cluster, member_records, settle
+from .cluster import Clusters, UnionFind, Verified, make_cluster, member_records, settle
 from .config import ClusterConfig, Config, ReadConfig, RepeatConfig, VerifyConfig
 from .errors import AccountingError, ConfigError, DedupError, InputError
 from .index import duplicate_id_error, id_key
@@ -101,6 +103,12 @@ PARTITION_DOCS = 20_000
 # the executors, rather than in one task that would hold every member's shingle set (about
 # 4 KB per 3 KB document: 200 MB at this size).
 MAX_COMPONENT = 50_000
+# Graphs of matches (and of the versions linked for counting repeated text) of up to this
+# many edges have their connected components found on the driver, by union-find over int64
+# arrays (16 bytes an edge collected; the driver's peak is about 120 bytes an edge, 241 MB
+# measured at this bound, 12 CPU seconds), in one Spark job rather than O(log n) rounds of
+# shuffles.
+DRIVER_EDGES = 2_000_000
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
 _LOW32 = 0xFFFFFFFF
 
@@ -185,6 +193,7 @@ def run_spark(
     options: Mapping[str, Any] | None = None,
     partition_docs: int = PARTITION_DOCS,
     max_component: int = MAX_COMPONENT,
+    driver_edges: int = DRIVER_EDGES,
 ) -> RunResult:
     """`pipeline.run` on Spark: read `inputs` (local paths, any Hadoop URI, or `-` for
     `stdin`), deduplicate, write the OUTDIR contract files, and return what the run did (its
@@ -197,8 +206,10 @@ def run_spark(
     `quiet`) and stopped at the end.
     `progress` receives the stage announcements `pipeline.run` sends; `options` (the CLI's
     option values) is recorded in summary.json, as locally. Connected components of more
-    than `max_component` documents are settled from the driver. OUTDIR is checked, held
-    and cleared as locally (io/outdir.py `open_outdir`), once the inputs are found.
+    than `max_component` documents are settled from the driver; match graphs of up to
+    `driver_edges` edges have their components found there (0: always on the executors).
+    OUTDIR is checked, held and cleared as locally (io/outdir.py `open_outdir`), once the
+    inputs are found.
 
     `layout` "parts" writes kept/, removed/ (or annotated/) as folders of part files, one
     per partition in input order, straight from the executors (io/parts.py), and lists
@@ -223,6 +234,7 @@ def run_spark(
         with tempfile.TemporaryDirectory(prefix="dedup-spark-") as tmp:
             job = _Run(session, config, partition_docs, reporter, Path(tmp), stdin)
             job.max_component, job.outdir, job.layout = max_component, str(outdir), layout
+            job.driver_edges = driver_edges
             try:
                 return job.run(inputs, out, fmt, report, extra)
             finally:
@@ -277,6 +289,7 @@ class _Run:
         self.extra: dict[str, Any] = {}
         self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
         self.max_component = MAX_COMPONENT
+        self.driver_edges = DRIVER_EDGES
         self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
         self.layout = "single"
@@ -384,7 +397,7 @@ class _Run:
         reporter.stage("cluster")
         self._tag("cluster")
         edges = matched.map(lambda e: (e[0], e[1]))
-        components = self._keep(_components(edges, self.parts, self._keep))
+        components = self._keep(_components(edges, self.parts, self._keep, self.driver_edges))
         rendered = self._keep(self._clusters(components, signed, matched))
         n_clusters = rendered.count()
         # Writing needs only these three: free the edges and components.
@@ -480,10 +493,23 @@ class _Run:
             ordered.count()
             items.unpersist()
 
-        skips = ordered.filter(lambda kv: isinstance(kv[1], Skip))
+        # One pass over the items gathers all the driver needs of them but for repeated ids:
+        # the skips, Parquet schemas and formats (in input order), and each partition's
+        # documents and their text's UTF-8 bytes (repeated ids included, as locally).
+        markers: list[tuple[Key, Any]] = []
+        counts = [0] * ordered.getNumPartitions()
+        input_bytes = 0
+        for fact in ordered.mapPartitionsWithIndex(_facts).collect():
+            if isinstance(fact, _Counted):
+                counts[fact.part], input_bytes = fact.docs, input_bytes + fact.bytes
+            else:
+                markers.append(fact)
+        skips = [(key, m) for key, m in markers if isinstance(m, Skip)]
         # One schema per Parquet file, in input order, folded as the local engine merges them.
         schema, clash = None, None
-        for key, marker in ordered.filter(lambda kv: isinstance(kv[1], _Schema)).collect():
+        for key, marker in markers:
+            if not isinstance(marker, _Schema):
+                continue
             try:
                 schema = merge_schema(schema, marker.schema, marker.source)
             except InputError as e:
@@ -493,7 +519,7 @@ class _Run:
         # schema clash comes before a duplicate id, as the local spool sees it first).
         errors = [] if clash is None else [clash]
         if self.config.read.on_error == "raise":  # hidden names are skipped in either mode
-            for key, s in skips.filter(lambda kv: kv[1].reason != HIDDEN).take(1):
+            for key, s in [ks for ks in skips if ks[1].reason != HIDDEN][:1]:
                 errors.append((key, 0, InputError(s.source, s.reason, s.line)))
         # Records whose id an earlier record has (the local rule, `Ids.add`): the first is an
         # error, or with on_error="skip" each is skipped.
@@ -506,15 +532,16 @@ class _Run:
             dropped = [(k, Skip(d.source, d.line, d.reason)) for k, d in repeated.collect()]
         if errors:
             raise min(errors, key=lambda e: e[:2])[2]
-        skipped = [s for _, s in sorted(skips.collect() + dropped, key=lambda ks: ks[0])]
-        formats = set(ordered.filter(lambda kv: isinstance(kv[1], _Format)).map(_fmt).collect())
+        skipped = [s for _, s in sorted(skips + dropped, key=lambda ks: ks[0])]
+        formats = {m.fmt for _, m in markers if isinstance(m, _Format)}
         docs = ordered.filter(_is_doc)
-        # The text read, repeated ids included (as locally).
-        input_bytes = int(docs.map(lambda kv: _utf8_size(kv[1][1])).sum())
         if dropped:
             gone = self.sc.broadcast({key for key, _ in dropped})
             docs = docs.filter(lambda kv: kv[0] not in gone.value)
-        indexed = self._keep(docs.values().zipWithIndex().map(lambda di: (di[1], di[0])))
+            indexed = self._keep(docs.values().zipWithIndex().map(lambda di: (di[1], di[0])))
+        else:  # numbered from the counts above, without zipWithIndex's counting pass
+            starts = np.r_[0, np.cumsum(counts)].tolist()
+            indexed = self._keep(docs.values().mapPartitionsWithIndex(_Numbered(starts), True))
         indexed.count()
         ordered.unpersist()
         return _Read(indexed, skipped, input_bytes, schema, formats)
@@ -541,7 +568,7 @@ class _Run:
             return Repeats.none()
         sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
         linked = _with_sets(pairs, sigs, parts).mapPartitions(_Linked(cfg, columns))
-        roots = _components(linked, parts, self._keep)  # (node, first of its group)
+        roots = _components(linked, parts, self._keep, self.driver_edges)  # (node, first)
         involved = pairs.flatMap(lambda kv: (kv[0], kv[1][0])).distinct(parts)
         counted = (
             involved.map(lambda node: (node, None))
@@ -840,10 +867,6 @@ class _Format:
     fmt: str
 
 
-def _fmt(kv: tuple[Key, _Format]) -> str:
-    return kv[1].fmt
-
-
 def _is_doc(kv: tuple[Key, Any]) -> bool:
     return isinstance(kv[1], tuple)
 
@@ -933,6 +956,37 @@ class _ReadBytes:
             yield (src.ordinal, rel, -1), _Format(detect_format(path, name, self.cfg.format))
             items = read_file(path, name, self.cfg, set())
             yield from _items(items, src.ordinal, rel, source)
+
+
+class _Counted(NamedTuple):
+    """A partition's documents and the UTF-8 bytes of their texts."""
+
+    part: int
+    docs: int
+    bytes: int
+
+
+def _facts(part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
+    """Executor side: a partition's items but its documents, (key, Skip, _Schema or
+    _Format), then its `_Counted`."""
+    docs = size = 0
+    for key, item in items:
+        if isinstance(item, tuple):
+            docs += 1
+            size += _utf8_size(item[1])
+        else:
+            yield key, item
+    yield _Counted(part, docs, size)
+
+
+@dataclass(frozen=True)
+class _Numbered:
+    """Executor side: a partition's documents numbered on from the count before it."""
+
+    starts: list[int]  # first number of each partition
+
+    def __call__(self, part: int, docs: Iterable[DocRow]) -> Iterator[tuple[int, DocRow]]:
+        return enumerate(docs, self.starts[part])
 
 
 def _repeated(ordered: Any, parts: int) -> Any:
@@ -1185,11 +1239,23 @@ def _small_star(kv: tuple[int, Iterable[int]]) -> list[tuple[int, int]]:
     return [(v, m) for v in ns if v != m]
 
 
-def _components(edges: Any, parts: int, keep: Callable[[Any], Any] = lambda r: r.cache()) -> Any:
-    """(node, smallest node of its component) for every node of an edge, by alternating
-    large-star and small-star (Kiveris et al., "Connected Components in MapReduce and
-    Beyond", 2014) until the edge set stops changing: O(log n) rounds of shuffles, and no
-    step gathers the graph anywhere. Edges are kept as (larger, smaller)."""
+def _components(
+    edges: Any,
+    parts: int,
+    keep: Callable[[Any], Any] = lambda r: r.cache(),
+    driver_edges: int = DRIVER_EDGES,
+) -> Any:
+    """(node, smallest node of its component) for every node of an edge. A graph of at most
+    `driver_edges` edges is gathered to the driver and joined by union-find there (one job);
+    a larger one by alternating large-star and small-star (Kiveris et al., "Connected
+    Components in MapReduce and Beyond", 2014) until the edge set stops changing: O(log n)
+    rounds of shuffles, and no step gathers the graph anywhere. Edges are kept as (larger,
+    smaller)."""
+    if driver_edges > 0:
+        edges = keep(edges)
+        if edges.count() <= driver_edges:
+            found = edges.mapPartitions(_edge_array).collect()
+            return _driver_components(edges.context, found, parts)
     current = keep(edges.map(lambda e: (max(e), min(e))).distinct(parts))
     count = current.count()
     while True:
@@ -1205,6 +1271,34 @@ def _components(edges: Any, parts: int, keep: Callable[[Any], Any] = lambda r: r
             break
     # At the fixed point every edge joins a node to its component's minimum.
     return current.flatMap(lambda e: [e, (e[1], e[1])]).distinct(parts)
+
+
+def _edge_array(part: Iterable[tuple[int, int]]) -> Iterator[bytes]:
+    """A partition's edges as one int64 array (bytes): a single record to send the driver."""
+    flat = np.fromiter((n for edge in part for n in edge[:2]), dtype=np.int64)
+    if flat.size:
+        yield flat.tobytes()
+
+
+def _driver_components(sc: Any, arrays: list[bytes], parts: int) -> Any:
+    """`_components` of the edges in `arrays` by union-find on the driver, handed back to the
+    executors as (node, smallest node of its component), `parts` slices of nodes."""
+    edges = np.frombuffer(b"".join(arrays), dtype=np.int64).reshape(-1, 2)
+    nodes = np.unique(edges)
+    uf = UnionFind(nodes.size)  # roots are the smallest member: over sorted nodes, the least
+    uf.union_pairs(np.searchsorted(nodes, edges))
+    roots = nodes[uf.roots()]
+    slices = [
+        (n.tobytes(), r.tobytes())
+        for n, r in zip(np.array_split(nodes, parts), np.array_split(roots, parts), strict=True)
+        if n.size
+    ]
+    return sc.parallelize(slices, max(1, len(slices))).flatMap(_node_roots)
+
+
+def _node_roots(chunk: tuple[bytes, bytes]) -> Iterator[tuple[int, int]]:
+    nodes, roots = (np.frombuffer(b, dtype=np.int64).tolist() for b in chunk)
+    return zip(nodes, roots, strict=True)
 
 
 # A settled cluster before it is numbered: (first member, (representative, [(member, its

@@ -36,7 +36,7 @@ from dedup.errors import InputError, OutputError
 from dedup.io.hadoop import HadoopDir
 from dedup.pipeline import run
 from dedup.progress import ProgressEvent
-from dedup.spark import SparkUnavailable, _components, run_spark, spark_session
+from dedup.spark import DRIVER_EDGES, SparkUnavailable, _components, run_spark, spark_session
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
 MANIFEST = ".dedup-manifest.json"
@@ -63,7 +63,9 @@ def _ids(path: Path) -> set[str]:
 
 
 def test_seeds_match_the_local_engine(seeds_dir: Path, tmp_path: Path, spark: Any) -> None:
-    both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), spark)
+    # Spark reads them through a Hadoop URI (binaryFiles): the same clusters and records.
+    uri = [seeds_dir.as_uri()]
+    both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), spark, spark_inputs=uri)
     clusters = (tmp_path / "spark" / "clusters.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(clusters) == 1
     assert json.loads(clusters[0])["representative"] == "001_096293c0fedcb6b3.txt"
@@ -105,15 +107,6 @@ def test_representative_rules_and_text_files_match(
     assert "image.png" in errors
 
 
-def test_hadoop_uri_input_gives_the_same_clusters(
-    seeds_dir: Path, tmp_path: Path, spark: Any
-) -> None:
-    run([str(seeds_dir)], tmp_path / "local", Config(jobs=1))
-    run_spark([seeds_dir.as_uri()], tmp_path / "spark", Config(), spark=spark)
-    for name in ("clusters.jsonl", "kept.jsonl", "removed.jsonl"):
-        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
-
-
 def _error(fn: Any) -> str:
     with pytest.raises(InputError) as e:
         fn()
@@ -148,7 +141,8 @@ def test_errors_are_the_local_engine_s(tmp_path: Path, spark: Any) -> None:
     assert "no such file" in _error(lambda: run_spark(missing, tmp_path / "s", spark=spark))
 
 
-def test_components_are_union_find_s(spark: Any) -> None:
+@pytest.mark.parametrize("driver_edges", [DRIVER_EDGES, 0])  # on the driver, the executors
+def test_components_are_union_find_s(spark: Any, driver_edges: int) -> None:
     rng = np.random.default_rng(3)
     n = 400
     edges = rng.integers(0, n, (300, 2))
@@ -157,22 +151,12 @@ def test_components_are_union_find_s(spark: Any) -> None:
     path = np.stack([np.arange(1000, 1099), np.arange(1001, 1100)], axis=1)
     edges = np.concatenate([edges, path[rng.permutation(len(path))]])
     rdd = spark.sparkContext.parallelize([tuple(e) for e in edges.tolist()], 3)
-    found = dict(_components(rdd, 3).collect())
+    found = _components(rdd, 3, driver_edges=driver_edges).collect()
+    assert len(found) == len(dict(found))
     uf = UnionFind(1100)
     uf.union_pairs(edges)
     expected = {int(m): int(g.min()) for g in groups(uf.roots()) for m in g}
-    assert found == expected
-
-
-def test_cli_engine_spark(seeds_dir: Path, tmp_path: Path, spark: Any) -> None:
-    out = tmp_path / "out"
-    args = ["run", "--engine", "spark", "--spark-conf", "spark.ui.enabled=false"]
-    result = CliRunner().invoke(cli, [*args, str(seeds_dir), "-o", str(out), "--no-report"])
-    assert result.exit_code == 0, result.output
-    assert "5 documents read: 4 kept, 1 removed in 1 clusters" in result.output
-    assert spark.sparkContext._jsc is not None  # the shared session was joined, not stopped
-    bad = CliRunner().invoke(cli, [*args[:3], "--spark-conf", "nokey", str(seeds_dir), "-o", "x"])
-    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+    assert dict(found) == expected
 
 
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,8 +199,10 @@ def test_chains_are_split_as_the_local_engine_splits_them(
     (folder / "p-b.txt").write_text(text[:-20] + "。", "utf-8")
     both_engines([str(folder)], tmp_path, Config(jobs=1), spark)
     # Components of more than `max_component` members (here the two sites') are settled from
-    # the driver, the pair p-a/p-b in a task: the same rule, the same bytes.
-    run_spark([str(folder)], tmp_path / "driver", Config(jobs=1), spark=spark, max_component=2)
+    # the driver, the pair p-a/p-b in a task: the same rule, the same bytes. The components
+    # found by the executors' rounds (driver_edges=0), not on the driver.
+    limits = {"max_component": 2, "driver_edges": 0}
+    run_spark([str(folder)], tmp_path / "driver", Config(jobs=1), spark=spark, **limits)
     for name in CONTRACT:
         assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
@@ -448,10 +434,13 @@ def test_cli_spark_reads_stdin_into_a_hadoop_uri_without_a_report(
     assert result.exit_code == 0, result.output
     assert "5 documents read: 4 kept, 1 removed in 1 clusters" in result.output
     assert "report: not written: OUTDIR is not a local folder" in result.output
+    assert spark.sparkContext._jsc is not None  # the shared session was joined, not stopped
     summary = json.loads((out / "summary.json").read_text("utf-8"))
     assert "dedup report" in summary["report"] and not (out / "report").exists()
     local = CliRunner().invoke(cli, ["run", "-", "-o", out.as_uri()], input=data)
     assert local.exit_code == 2 and "--engine spark only" in local.output
+    bad = CliRunner().invoke(cli, [*args[:3], "--spark-conf", "nokey", "-", "-o", "x"])
+    assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
 
 
 def test_an_unwritable_hadoop_outdir_is_an_error_naming_it(
@@ -527,8 +516,10 @@ def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any
         jobs=1,
     )
     both_engines([str(folder)], tmp_path, config, spark)
-    # The same from the driver, with every component larger than `max_component`.
-    run_spark([str(folder)], tmp_path / "driver", config, spark=spark, max_component=2)
+    # The same from the driver, with every component larger than `max_component`, and the
+    # components found by the executors' rounds (driver_edges=0).
+    limits = {"max_component": 2, "driver_edges": 0}
+    run_spark([str(folder)], tmp_path / "driver", config, spark=spark, **limits)
     for name in ("clusters.jsonl", "annotated.jsonl"):
         assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     lines = (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8").splitlines()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -100,10 +101,18 @@ def _wait_for_executors(n: int, timeout: float = 120.0) -> list[int]:
     return pids
 
 
-def test_executors_run_in_their_own_jvms(cluster: Any, seeds_dir: Path, tmp_path: Path) -> None:
+def test_executors_run_in_their_own_jvms(
+    cluster: Any, seeds_dir: Path, tmp_path: Path, parts: dict[tuple[str, bool], Path]
+) -> None:
+    """The seeds on the cluster, into an OUTDIR that holds an earlier run's part folders
+    (the annotated Parquet one's, of `parts`)."""
     pids = executor_pids()
     assert len(pids) == 2 and os.getpid() not in pids
+    shutil.copytree(parts["parquet", True] / "parts", tmp_path / "spark")
+    assert (tmp_path / "spark" / "annotated").is_dir()
     both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), cluster)
+    # A run in the single layout removes the part folders the manifest lists.
+    assert not (tmp_path / "spark" / "annotated").exists()
     # The tasks ran in the executors' Python workers, not in this process or its JVM.
     workers = set(
         cluster.sparkContext.parallelize(range(4), 4).map(lambda _: os.getppid()).collect()
@@ -154,21 +163,37 @@ def test_a_killed_executor_is_replaced_and_the_output_is_the_same(
 
 # -- --output-layout parts -----------------------------------------------------------------
 
+# The two part-layout runs on the cluster: JSONL kept/removed into a folder, and Parquet with
+# --annotate into a file:// URI (moved into place through the Hadoop FileSystem API).
+PART_RUNS = [("jsonl", False), ("parquet", True)]
 
-@pytest.mark.parametrize(
-    ("fmt", "annotate"), [("jsonl", False), ("parquet", False), ("jsonl", True)]
-)
+
+@pytest.fixture(scope="module")
+def parts(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, bool], Path]:
+    """A small generated corpus through the local engine and, in the parts layout, through the
+    cluster, for each of PART_RUNS: (format, annotate) -> a folder holding `local` and
+    `parts` (OUTDIRs)."""
+    folder = tmp_path_factory.mktemp("parts")
+    synthetic_corpus(folder / "in", 600, seed=5)
+    found = {}
+    for fmt, annotate in PART_RUNS:
+        base = folder / f"{fmt}-{annotate}"
+        config = replace(SKIP, output=OutputConfig(format=fmt, annotate=annotate))
+        run([str(folder / "in")], base / "local", config)
+        out = base / "parts"
+        target = out.as_uri() if annotate else str(out)
+        run_spark(
+            [str(folder / "in")], target, config, spark=cluster, partition_docs=150, layout="parts"
+        )
+        found[fmt, annotate] = base
+    return found
+
+
+@pytest.mark.parametrize(("fmt", "annotate"), PART_RUNS)
 def test_parts_concatenated_are_the_single_files(
-    cluster: Any, tmp_path: Path, fmt: str, annotate: bool
+    parts: dict[tuple[str, bool], Path], fmt: str, annotate: bool
 ) -> None:
-    synthetic_corpus(tmp_path / "in", 1500, seed=5)
-    config = replace(SKIP, output=OutputConfig(format=fmt, annotate=annotate))
-    inputs = [str(tmp_path / "in")]
-    run(inputs, tmp_path / "local", config)
-    out = tmp_path / "parts"
-    # Annotated, into a file:// URI: moved into place through the Hadoop FileSystem API.
-    target = out.as_uri() if annotate else str(out)
-    run_spark(inputs, target, config, spark=cluster, partition_docs=300, layout="parts")
+    out, local = parts[fmt, annotate] / "parts", parts[fmt, annotate] / "local"
     summary = json.loads((out / "summary.json").read_text("utf-8"))
     files = record_files(fmt, annotate)
     assert set(summary["parts"]) == {f.split(".")[0] for f in files}
@@ -180,21 +205,16 @@ def test_parts_concatenated_are_the_single_files(
         assert listed == sorted(f"{kind}/{name}" for name in found)
         if fmt == "jsonl":
             joined = b"".join((out / p).read_bytes() for p in listed)
-            assert joined == (tmp_path / "local" / name).read_bytes(), name
+            assert joined == (local / name).read_bytes(), name
         else:
             ours = pa.concat_tables([pq.read_table(out / p) for p in listed])
-            theirs = pq.read_table(tmp_path / "local" / name)
+            theirs = pq.read_table(local / name)
             assert ours.schema == theirs.schema and ours.equals(theirs), name
     for name in ("clusters.jsonl", "errors.jsonl"):
-        assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+        assert (out / name).read_bytes() == (local / name).read_bytes()
     manifest = json.loads((out / MANIFEST).read_text("utf-8"))["files"]
     assert [p for ps in summary["parts"].values() for p in ps] == [f for f in manifest if "/" in f]
     assert not [p for p in out.iterdir() if p.name.startswith(".dedup-p")]
-    if not annotate:
-        return
-    # A later run in the single layout removes the part folders it finds listed.
-    run_spark(inputs, target, config, spark=cluster)
-    assert (out / files[0]).exists() and not (out / files[0].split(".")[0]).exists()
 
 
 def test_parts_need_the_spark_engine(seeds_dir: Path, tmp_path: Path) -> None:
