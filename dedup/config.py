@@ -105,7 +105,9 @@ class RepeatConfig:
     text is at most `max_share` repeated by the first; a shingle is set aside only if it
     is also in one of them: copies of one article that fell into many groups (hundreds of
     lightly edited reposts) hold nothing but the article, while a frame is also in pages
-    with articles of their own."""
+    with articles of their own. Nor is a shingle set aside when one group holds at least
+    `largest_share` of the documents that carry it (0 turns that off): one article in
+    many versions, most of them in one group."""
 
     min_groups: int = 32
     group_jaccard: float = 0.6
@@ -113,12 +115,15 @@ class RepeatConfig:
     group_ratio: float = 0.2
     table_bits: int = 24
     max_share: float = 0.8
+    largest_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.min_groups < 0:
             raise ConfigError(f"repeat min_groups must be >= 0, got {self.min_groups}")
         if not 0.0 < self.group_jaccard <= 1.0:
             raise ConfigError(f"repeat group_jaccard must be in (0, 1], got {self.group_jaccard}")
+        if not 0.0 <= self.largest_share <= 1.0:
+            raise ConfigError(f"repeat largest_share must be in [0, 1], got {self.largest_share}")
         if not 0.0 < self.max_share <= 1.0:
             raise ConfigError(f"repeat max_share must be in (0, 1], got {self.max_share}")
         if not 8 <= self.table_bits <= 30:

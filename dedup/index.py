@@ -267,14 +267,15 @@ class TwoPassIndex:
         cfg = self.config.repeat
         if cfg.min_groups == 0:
             return Repeats.none()
-        roots = bucket_roots(buckets, self.store.sizes(), cfg, empty)
+        groups = bucket_roots(buckets, self.store.sizes(), cfg, empty)
+        roots = groups.first
         if roots.size == 0 and (prior is None or not len(prior)):
             return Repeats.none()
         if prior is None and roots.size < cfg.min_groups:
             # No shingle can be in `min_groups` groups, and no index keeps the counts.
             return Repeats.none()
-            return Repeats.none()
-        return count_repeats(lambda: self.store.sets(roots, FETCH_BUDGET), cfg, prior)
+        weighed = groups.weighed(self.store.sets(groups.sample, FETCH_BUDGET))
+        return count_repeats(lambda: self.store.sets(roots, FETCH_BUDGET), cfg, prior, weighed)
 
     def close(self) -> None:
         """Remove the shingle sets (done by `finish`; for an abandoned index)."""

@@ -318,8 +318,31 @@ def _normalize_batch(
         cps, offsets, plain, unmarked_cps, unmarked_off, t.fold, t.cls, t.trad
     )
     keys = np.fromiter(map(copy_key, texts), dtype=np.int64, count=len(texts))
-    figures = Figures(np.diff(joined_off), noise, traditional, mangled, unended, full_width, keys)
+    length = np.diff(joined_off)
+    for d in np.flatnonzero((length > 0) & (length <= _PLACEHOLDER_LENGTH)).tolist():
+        if placeholder_only(from_codepoints(joined[joined_off[d] : joined_off[d + 1]])):
+            length[d] = 0  # no text: a version of nothing (Figures.length)
+    figures = Figures(length, noise, traditional, mangled, unended, full_width, keys)
     return joined, joined_off, figures
+
+
+# What a page shows where its script or template had no value.
+PLACEHOLDERS = frozenset(["null", "undefined", "nan", "none", "nil", "object", "true", "false"])
+_PLACEHOLDER_DIGITS = 8
+_PLACEHOLDER_LENGTH = 64  # no text of placeholders alone is longer than this, as a rule
+
+
+def placeholder_only(normalized: str) -> bool:
+    """Whether a normalized text is nothing but the words of `PLACEHOLDERS` (`null`,
+    `undefined`, `NaN`, `[object Object]`: what a page shows where its script or template
+    had no value) and at most 8 digits (`0`, `404`): a page with no text."""
+    digits = 0
+    for token in normalized.split():
+        if token.isascii() and token.isdigit():
+            digits += len(token)
+        elif token not in PLACEHOLDERS:
+            return False
+    return digits <= _PLACEHOLDER_DIGITS
 
 
 def copy_key(text: str) -> int:

@@ -457,5 +457,5 @@ def _v1_segment(path: Path, bits: int) -> tuple[Entries, RepeatStats]:
             ],
             [names[k] for k in load("source_of").tolist()],
         ),
-        RepeatStats(slots, full, full.copy()),
+        RepeatStats(slots, full, full.copy(), full.copy(), np.zeros_like(full)),
     )

@@ -13,6 +13,16 @@ is; nor do hundreds of lightly edited reposts that fall into separate groups, as
 is all they hold. Only documents in some candidate pair are counted: the others are
 compared with nothing.
 
+A copy held in a larger document (a truncated copy, a teaser) joins the group of one
+document that holds it, the one that holds most of it (`containers`), not of every one: a
+page that is only a frame or a disclaimer is held in every page of its site, and joining
+them all through it made one group of hundreds of different articles. And a shingle is not
+repeated when one group holds at least `RepeatConfig.largest_share` of the documents that
+carry it (each group counted by its first document's set, with its size): an article
+reposted in a thousand versions, of which a few hundred sit in other sites' frames (each
+such copy a group of its own), is still one text, while a frame or a template is spread
+over many groups none of which holds most of it.
+
 Counts go to a table of 2**`table_bits` saturating 16-bit counters indexed by the low bits of
 the shingle hash; a shingle that shares its slot with others can only be counted too often, so
 the error is towards setting aside a little more, never less.
@@ -25,7 +35,7 @@ repeated in earlier crawls is set aside in a new crawl that holds it only a few 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,16 +66,28 @@ class RepeatStats:
     slots: np.ndarray  # uint32, ascending, unique
     groups: np.ndarray  # uint16
     own: np.ndarray  # uint16
+    docs: np.ndarray  # uint16: the documents of those groups
+    largest: np.ndarray  # uint16: the documents of the largest of them
 
     @classmethod
     def none(cls) -> RepeatStats:
-        return cls(np.empty(0, np.uint32), np.empty(0, np.uint16), np.empty(0, np.uint16))
+        empty = np.empty(0, np.uint16)
+        return cls(np.empty(0, np.uint32), empty, empty, empty, empty)
 
     @classmethod
-    def of(cls, groups: np.ndarray, own: np.ndarray, keep: int) -> RepeatStats:
-        """The statistics kept of a run's two dense counts (slots counted `keep` times)."""
+    def counted(cls, slots: np.ndarray, groups: np.ndarray, own: np.ndarray) -> RepeatStats:
+        """Statistics that did not keep documents (an index made before they were kept):
+        each group taken as one document, none as the largest."""
+        return cls(slots, groups, own, groups, np.zeros_like(groups))
+
+    @classmethod
+    def of(cls, first: RepeatCounter, own: np.ndarray, keep: int) -> RepeatStats:
+        """The statistics kept of a run's counts (`first`, and the second count `own`):
+        slots counted `keep` times."""
+        groups = first.counts
         slots = np.flatnonzero(groups >= keep)
-        return cls(slots.astype(np.uint32), groups[slots], own[slots])
+        docs, largest = first.weights()
+        return cls(slots.astype(np.uint32), groups[slots], own[slots], docs[slots], largest[slots])
 
     def __len__(self) -> int:
         return int(self.slots.size)
@@ -81,27 +103,38 @@ class RepeatStats:
         size = max(int(p.slots[-1]) for p in parts) + 1
         groups = np.zeros(size, dtype=np.uint32)
         own = np.zeros(size, dtype=np.uint32)
+        docs = np.zeros(size, dtype=np.uint32)
+        largest = np.zeros(size, dtype=np.uint16)
         for p in parts:
             groups[p.slots] += p.groups  # slots are unique within a part
             own[p.slots] += p.own
+            docs[p.slots] += p.docs
+            largest[p.slots] = np.maximum(largest[p.slots], p.largest)
         slots = np.flatnonzero(groups).astype(np.uint32)
-        return cls(
-            slots,
-            np.minimum(groups[slots], _COUNT_MAX).astype(np.uint16),
-            np.minimum(own[slots], _COUNT_MAX).astype(np.uint16),
-        )
+
+        def capped(a: np.ndarray) -> np.ndarray:
+            return np.minimum(a[slots], _COUNT_MAX).astype(np.uint16)
+
+        return cls(slots, capped(groups), capped(own), capped(docs), largest[slots])
 
     def repeated(self, cfg: RepeatConfig) -> np.ndarray:
         """The slots these counts alone call repeated, by `RepeatCounter.repeats`'s rule."""
         if cfg.min_groups == 0:
             return self.slots[:0]
-        return self.slots[(self.groups >= cfg.min_groups) & (self.own > 0)]
+        spread = self.largest < cfg.largest_share * self.docs.astype(np.float64)
+        if cfg.largest_share == 0:
+            spread = np.ones(self.slots.size, dtype=bool)
+        return self.slots[(self.groups >= cfg.min_groups) & (self.own > 0) & spread]
 
     def added_to(self, counts: np.ndarray, which: str) -> np.ndarray:
         """A copy of the dense `counts` (uint16, 2**table_bits) with this `which` count
-        ("groups" or "own") added at its slots, saturating."""
+        ("groups", "own" or "docs") added at its slots, saturating, or for "largest" the
+        larger of the two."""
         out = counts.copy()
         slots = np.asarray(self.slots, dtype=np.int64)
+        if which == "largest":
+            out[slots] = np.maximum(out[slots], self.largest)
+            return out
         total = out[slots].astype(np.uint32) + getattr(self, which)
         out[slots] = np.minimum(total, _COUNT_MAX)
         return out
@@ -136,6 +169,29 @@ def _count(counts: np.ndarray, data: np.ndarray, mask: int) -> None:
 
 
 @njit(cache=True)
+def _weigh(docs: np.ndarray, largest: np.ndarray, data: np.ndarray, mask: int, size: int) -> None:
+    top = docs.dtype.type(_COUNT_MAX)
+    size = min(size, _COUNT_MAX)
+    for k in range(data.size):
+        slot = data[k] & mask
+        docs[slot] = min(docs[slot] + size, top)
+        if largest[slot] < size:
+            largest[slot] = size
+
+
+@njit(cache=True)
+def _weigh_each(
+    docs: np.ndarray, largest: np.ndarray, slots: np.ndarray, weight: np.ndarray
+) -> None:
+    top = docs.dtype.type(_COUNT_MAX)
+    for k in range(slots.size):
+        slot, w = slots[k], min(weight[k], _COUNT_MAX)
+        docs[slot] = min(docs[slot] + w, top)
+        if largest[slot] < w:
+            largest[slot] = w
+
+
+@njit(cache=True)
 def _share(table: np.ndarray, data: np.ndarray, mask: int) -> float:
     if data.size == 0:
         return 0.0
@@ -149,17 +205,28 @@ def count_repeats(
     sets: Callable[[], Iterable[np.ndarray]],
     cfg: RepeatConfig,
     prior: RepeatStats | None = None,
+    weighed: Iterable[tuple[int, Sequence[np.ndarray]]] | None = None,
 ) -> Repeats:
     """The repeated text of the groups whose first documents' sets `sets()` gives (called
-    twice): what the first count finds in `min_groups` groups and the second finds in some
-    group with text of its own (`RepeatCounter.repeats`). `prior` (earlier runs' statistics,
-    a persistent index's) adds to both counts; the result's `stats` are this run's alone."""
+    twice; `weighed`: each group's documents and sample, as `RepeatCounter.weigh` takes them;
+    None: not weighed): what the first count finds in `min_groups` groups, not mostly in one of
+    them, and the second finds in some group with text of its own (`RepeatCounter.repeats`).
+    `prior` (earlier runs' statistics, a persistent index's) adds to the counts; the result's
+    `stats` are this run's alone."""
     counter = RepeatCounter(cfg)
     counter.add(sets())
+    if weighed is not None:
+        counter.weigh(weighed)
     prior = prior if prior is not None and len(prior) else None
     groups = counter
     if prior is not None:
-        groups = RepeatCounter.of(cfg, prior.added_to(counter.counts, "groups"))
+        docs, largest = counter.weights()
+        groups = RepeatCounter.of(
+            cfg,
+            prior.added_to(counter.counts, "groups"),
+            prior.added_to(docs, "docs"),
+            prior.added_to(largest, "largest"),
+        )
     first = groups.repeats()
     own = RepeatCounter(cfg)
     if first.count == 0:
@@ -167,29 +234,47 @@ def count_repeats(
         own.merge(counter)
     else:
         own.add(sets(), first)
-    stats = RepeatStats.of(counter.counts, own.counts, keep_from(cfg))
+    stats = RepeatStats.of(counter, own.counts, keep_from(cfg))
     if first.count == 0:
         # The same as a full table of zeros, and verification need not look anything up.
         return Repeats(Repeats.none().table, 0, stats)
-    owns = own if prior is None else RepeatCounter.of(cfg, prior.added_to(own.counts, "own"))
-    found = groups.repeats(owns)
+    if prior is not None:
+        own = RepeatCounter.of(cfg, prior.added_to(own.counts, "own"))
+    found = groups.repeats(own)
     return Repeats(found.table, found.count, stats)
 
 
 class RepeatCounter:
-    """Adds shingle sets (each a document's, sorted unique) to the slot counts; `repeats`
-    gives the table. Counters from several places add up (`merge`), as Spark's partitions do."""
+    """Adds shingle sets (each a group's first document's, sorted unique) to the slot counts;
+    `repeats` gives the table. Counters from several places add up (`merge`), as Spark's
+    partitions do. The first count also weighs each set by its group's documents: `docs`
+    adds them up and `largest` keeps the most (uint16, saturating); None until weighed."""
 
     def __init__(self, cfg: RepeatConfig) -> None:
         self.cfg = cfg
         self.counts = np.zeros(1 << cfg.table_bits, dtype=np.uint16)
+        self.docs: np.ndarray | None = None
+        self.largest: np.ndarray | None = None
 
     @classmethod
-    def of(cls, cfg: RepeatConfig, counts: np.ndarray) -> RepeatCounter:
-        """A counter holding `counts` (2**table_bits uint16)."""
+    def of(
+        cls,
+        cfg: RepeatConfig,
+        counts: np.ndarray,
+        docs: np.ndarray | None = None,
+        largest: np.ndarray | None = None,
+    ) -> RepeatCounter:
+        """A counter holding `counts` (2**table_bits uint16), weighed by `docs` and
+        `largest` if given."""
         counter = cls(cfg)
-        counter.counts = counts
+        counter.counts, counter.docs, counter.largest = counts, docs, largest
         return counter
+
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """(docs, largest): as weighed, or each group one document and none the largest."""
+        if self.docs is None or self.largest is None:
+            return self.counts, np.zeros_like(self.counts)
+        return self.docs, self.largest
 
     def add(self, sets: Iterable[np.ndarray], first: Repeats | None = None) -> None:
         """Count `sets`; given the `first` count's table, only the sets no more than
@@ -200,20 +285,50 @@ class RepeatCounter:
             if first is None or _share(first.table, data, first.mask) <= self.cfg.max_share:
                 _count(self.counts, data, mask)
 
+    def weigh(self, groups: Iterable[tuple[int, Sequence[np.ndarray]]]) -> None:
+        """Weigh groups by their documents: each (documents, sets of up to `SAMPLE` of
+        them) adds to a slot the group's documents times the share of its sample whose set
+        holds the slot (the sample stands for the group: its first document alone would
+        credit its own site's frame with every version of the article)."""
+        mask = self.counts.size - 1
+        if self.docs is None or self.largest is None:
+            self.docs = np.zeros_like(self.counts)
+            self.largest = np.zeros_like(self.counts)
+        for size, sample in groups:
+            if len(sample) == 1:
+                data = np.ascontiguousarray(sample[0], dtype=np.uint32)
+                _weigh(self.docs, self.largest, data, mask, int(size))
+                continue
+            slots = np.concatenate(
+                [np.unique(np.asarray(d, dtype=np.uint32) & mask) for d in sample]
+            )
+            slots, times = np.unique(slots, return_counts=True)
+            weight = (int(size) * times + len(sample) // 2) // len(sample)
+            _weigh_each(self.docs, self.largest, slots, weight.astype(np.int64))
+
     def merge(self, other: RepeatCounter) -> RepeatCounter:
         total = self.counts.astype(np.uint32) + other.counts
         self.counts = np.minimum(total, _COUNT_MAX).astype(np.uint16)
+        if other.docs is not None and other.largest is not None:
+            docs, largest = self.weights()
+            weighed = docs.astype(np.uint32) + other.docs
+            self.docs = np.minimum(weighed, _COUNT_MAX).astype(np.uint16)
+            self.largest = np.maximum(largest, other.largest)
         return self
 
     def repeats(self, own: RepeatCounter | None = None) -> Repeats:
-        """The shingles counted in at least `min_groups` groups; given the second count
-        (`own`: of the groups with text of their own), only those it counts at least once:
-        the text of an article whose lightly edited copies fell into many groups is all
-        those copies hold, while a site's frame is also in its pages with articles.
+        """The shingles counted in at least `min_groups` groups, and, when weighed, fewer than
+        `largest_share` of whose documents are in one group; given the second count (`own`:
+        of the groups with text of their own), only those it counts at least once: the text
+        of an article whose lightly edited copies fell into many groups is all those copies
+        hold, while a site's frame is also in its pages with articles.
         (`RepeatStats.repeated` is the same rule over kept counts.)"""
         table = self.counts >= self.cfg.min_groups
         if own is not None:
             table &= own.counts > 0
+        if self.docs is not None and self.largest is not None and self.cfg.largest_share > 0:
+            # Mostly in one group: one text in many versions, not what the corpus repeats.
+            table &= self.largest < self.cfg.largest_share * self.docs.astype(np.float64)
         table = table.astype(np.uint8)
         return Repeats(table, int(table.sum()))
 
@@ -280,34 +395,129 @@ def same_group(
     cfg: RepeatConfig,
 ) -> np.ndarray:
     """Which candidate pairs (`estimated_similarities` of the whole sets; `sizes` of every
-    document's set) are versions of one text for counting (RepeatConfig)."""
+    document's set) are versions of one text for counting (RepeatConfig): those `joins`
+    gives and those `held`."""
+    return joins(pairs, jaccard, sizes, cfg) | held(pairs, containment, sizes, cfg)
+
+
+def joins(
+    pairs: np.ndarray, jaccard: np.ndarray, sizes: np.ndarray, cfg: RepeatConfig
+) -> np.ndarray:
+    """The pairs that join two groups into one: similar as a whole. Two sets whose sizes
+    differ more than `group_jaccard` allows cannot be that similar, whatever MinHash
+    estimates (a pair is a candidate because its signatures agree on a band, so its estimate
+    errs upwards): a bare frame half the size of its pages is held in them, not joined."""
     a, b = sizes[pairs[:, 0]], sizes[pairs[:, 1]]
     ratio = np.minimum(a, b) / np.maximum(np.maximum(a, b), 1)
-    close = (containment >= cfg.group_containment) & (ratio >= cfg.group_ratio)
-    return (jaccard >= cfg.group_jaccard) | close
+    return (jaccard >= cfg.group_jaccard) & (ratio >= cfg.group_jaccard)
 
 
-def group_roots(n: int, pairs: np.ndarray, linked: np.ndarray) -> np.ndarray:
-    """The documents counted: one per group (its first), the groups joined by the `linked`
-    pairs, among the documents in some candidate pair; ascending."""
+def held(
+    pairs: np.ndarray, containment: np.ndarray, sizes: np.ndarray, cfg: RepeatConfig
+) -> np.ndarray:
+    """The pairs whose smaller document the larger holds (a truncated copy, a teaser, or a
+    bare frame in a page): each such document joins one group that holds it (`containers`)."""
+    a, b = sizes[pairs[:, 0]], sizes[pairs[:, 1]]
+    ratio = np.minimum(a, b) / np.maximum(np.maximum(a, b), 1)
+    return (containment >= cfg.group_containment) & (ratio >= cfg.group_ratio)
+
+
+def oriented(pairs: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Each pair as (smaller, larger): by set size, then by number."""
+    a, b = pairs[:, 0], pairs[:, 1]
+    first = (sizes[a] < sizes[b]) | ((sizes[a] == sizes[b]) & (a < b))
+    return np.c_[np.where(first, a, b), np.where(first, b, a)].astype(np.int64)
+
+
+def containers(holds: np.ndarray, containment: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """The links held pairs add (`holds`: (smaller, larger) rows, with their estimated
+    `containment`; `roots`: each document's group by joining pairs alone): for each smaller
+    document of a pair whose documents are in different groups, the one pair whose larger
+    document holds most of it (ties: the smallest number). A page that is only a frame or a
+    disclaimer joins one of the pages that carry it, not all of them into one group."""
+    apart = roots[holds[:, 0]] != roots[holds[:, 1]]
+    holds, containment = holds[apart], containment[apart]
+    if holds.shape[0] == 0:
+        return holds.reshape(0, 2)
+    order = np.lexsort((holds[:, 1], -containment, holds[:, 0]))
+    holds = holds[order]
+    first = np.r_[True, holds[1:, 0] != holds[:-1, 0]]
+    return holds[first]
+
+
+SAMPLE = 8  # documents of a group whose sets stand for it when it is weighed
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The groups counted, ascending by first document: `first`, `size` (documents), and
+    `sample[bounds[g]:bounds[g + 1]]`: group g's first `SAMPLE` documents by number (its
+    first document first)."""
+
+    first: np.ndarray
+    size: np.ndarray
+    sample: np.ndarray
+    bounds: np.ndarray
+
+    @classmethod
+    def of(cls, roots: np.ndarray, members: np.ndarray) -> Groups:
+        """The groups of `members` (document numbers, ascending), each in the group of its
+        `roots` entry (the group's smallest member)."""
+        root = roots[members]
+        order = np.lexsort((members, root))
+        root, members = root[order], members[order]
+        first, start, size = np.unique(root, return_index=True, return_counts=True)
+        rank = np.arange(members.size) - np.repeat(start, size)
+        taken = rank < SAMPLE
+        bounds = np.zeros(first.size + 1, dtype=np.int64)
+        np.cumsum(np.minimum(size, SAMPLE), out=bounds[1:])
+        return cls(first, size, members[taken], bounds)
+
+    def weighed(self, sets: Iterable[np.ndarray]) -> Iterator[tuple[int, list[np.ndarray]]]:
+        """(documents, sample sets) of each group, given the sets of `sample` in order."""
+        it = iter(sets)
+        for g in range(self.first.size):
+            yield int(self.size[g]), [next(it) for _ in range(self.bounds[g], self.bounds[g + 1])]
+
+
+def group_roots(
+    n: int,
+    pairs: np.ndarray,
+    jaccard: np.ndarray,
+    containment: np.ndarray,
+    sizes: np.ndarray,
+    cfg: RepeatConfig,
+) -> Groups:
+    """The groups that candidate `pairs` (their estimated whole-set similarities; `sizes` of
+    every document's set) make among the documents in some candidate pair: pairs that
+    `joins` join groups; each held document then joins its `containers` pick."""
     uf = UnionFind(n)
-    uf.union_pairs(pairs[linked])
-    roots = uf.roots()
-    involved = np.unique(pairs)
-    return np.unique(roots[involved])
+    uf.union_pairs(pairs[joins(pairs, jaccard, sizes, cfg)])
+    grip = held(pairs, containment, sizes, cfg)
+    uf.union_pairs(containers(oriented(pairs[grip], sizes), containment[grip], uf.roots()))
+    return Groups.of(uf.roots(), np.unique(pairs))
 
 
 def bucket_roots(
     buckets: Buckets, sizes: np.ndarray, cfg: RepeatConfig, empty: np.ndarray
-) -> np.ndarray:
+) -> Groups:
     """`group_roots` of every candidate pair of `buckets` (lsh.py), without listing them
-    all: band by band, only the pairs whose documents are not yet in one group are
-    estimated (`same_group`), so the groups come out as from every candidate."""
+    all: band by band, only the pairs whose documents joining pairs have not yet put in one
+    group are estimated; the held pairs among them are kept for `containers`. A pair left
+    out was in one group already, so it is in one group at the end: the groups come out as
+    from every candidate."""
     uf = UnionFind(empty.size)
+    holds: list[np.ndarray] = []
+    contained: list[np.ndarray] = []
     for band in range(buckets.bands.size - 1):
         pairs = buckets.open_pairs(band, uf.parent, empty)
         if pairs.shape[0]:
             jac, con = estimated_similarities(buckets.sigs, pairs, sizes)
-            uf.union_pairs(pairs[same_group(pairs, jac, con, sizes, cfg)])
-    roots = uf.roots()
-    return np.unique(roots[buckets.involved(empty)])
+            grip = held(pairs, con, sizes, cfg)
+            holds.append(oriented(pairs[grip], sizes))
+            contained.append(con[grip])
+            uf.union_pairs(pairs[joins(pairs, jac, sizes, cfg)])
+    if holds:
+        roots = uf.roots()
+        uf.union_pairs(containers(np.concatenate(holds), np.concatenate(contained), roots))
+    return Groups.of(uf.roots(), np.flatnonzero(buckets.involved(empty)))

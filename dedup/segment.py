@@ -12,6 +12,7 @@ memory-mapped: every fixed-width column is read as a numpy view of the file, wit
         doc_b   uint32: that document's row in docs.arrow (equal keys: in document order)
     seg-NNNNNN/repeats.arrow  the corpus-frequency statistics of the run (repeats.RepeatStats):
         slot    uint32, groups uint16, own uint16
+        docs    uint16, largest uint16 (weighed groups; a segment written before has none)
 
 Each file holds one record batch. Any Arrow reader opens them
 (`pyarrow.feather.read_table("docs.arrow")`, polars, DuckDB, Arrow in Java or Rust).
@@ -346,9 +347,9 @@ def _write_repeats(path: Path, stats: RepeatStats) -> None:
     pa = pyarrow()
     _write_table(
         path / REPEATS,
-        ["slot", "groups", "own"],
-        [pa.array(stats.slots, pa.uint32()), pa.array(stats.groups, pa.uint16())]
-        + [pa.array(stats.own, pa.uint16())],
+        ["slot", "groups", "own", "docs", "largest"],
+        [pa.array(stats.slots, pa.uint32())]
+        + [pa.array(a, pa.uint16()) for a in (stats.groups, stats.own, stats.docs, stats.largest)],
     )
 
 
@@ -476,11 +477,12 @@ class Segment:
         self.bands = bands.num_columns // 2
         self.keys = [_view(bands.column(f"key_{b}")) for b in range(self.bands)]
         self.order = [_view(bands.column(f"doc_{b}")) for b in range(self.bands)]
-        self.stats = RepeatStats(
-            _view(repeats.column("slot")),
-            _view(repeats.column("groups")),
-            _view(repeats.column("own")),
-        )
+        slots, groups, own = (_view(repeats.column(n)) for n in ("slot", "groups", "own"))
+        if "largest" in repeats.column_names:
+            docs, largest = _view(repeats.column("docs")), _view(repeats.column("largest"))
+            self.stats = RepeatStats(slots, groups, own, docs, largest)
+        else:  # written before groups were weighed
+            self.stats = RepeatStats.counted(slots, groups, own)
 
     def doc_id(self, k: int) -> str:
         lo, hi = int(self.id_offsets[k]), int(self.id_offsets[k + 1])

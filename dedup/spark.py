@@ -80,11 +80,13 @@ from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
 from .repeats import (
+    SAMPLE,
     RepeatCounter,
     Repeats,
     estimated_similarities,
+    held,
+    joins,
     repeated_shares,
-    same_group,
 )
 from .sign import sign_texts
 from .spark_log import WORKER_WARNINGS, log_settings, start_jvm
@@ -560,33 +562,51 @@ class _Run:
 
     def _repeats(self, pairs: Any, sets: Any, signed: Any, columns: int) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py), as locally:
-        the pairs' estimated similarities link versions into groups (`same_group`), connected
-        components give each group's first document, and the slot counts of those documents'
-        sets are added up over the partitions."""
+        the pairs' estimated similarities join versions into groups (`joins`), each document
+        another holds (`held`) joins the group of the one that holds most of it
+        (`repeats.containers`), connected components give each group's first document and
+        size, and the slot counts of those documents' sets are added up over the partitions."""
         cfg, parts = self.config.repeat, self.parts
         if cfg.min_groups == 0 or pairs.isEmpty():
             return Repeats.none()
         sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
-        linked = _with_sets(pairs, sigs, parts).mapPartitions(_Linked(cfg, columns))
-        roots = _components(linked, parts, self._keep, self.driver_edges)  # (node, first)
+        # (i, j, -1) joins; (smaller, larger, containment) is held
+        links = self._keep(_with_sets(pairs, sigs, parts).mapPartitions(_Linked(cfg, columns)))
+        joined = links.filter(lambda e: e[2] < 0).map(lambda e: (e[0], e[1]))
+        first = _components(joined, parts, self._keep, self.driver_edges)  # (node, root)
+        picked = (
+            links.filter(lambda e: e[2] >= 0)
+            .map(lambda e: (e[0], (e[1], e[2])))
+            .leftOuterJoin(first, parts)  # (small, ((large, containment), root))
+            .map(lambda kv: (kv[1][0][0], (kv[0], kv[1][0][1], _or(kv[1][1], kv[0]))))
+            .leftOuterJoin(first, parts)  # (large, ((small, containment, root), root))
+            .filter(lambda kv: kv[1][0][2] != _or(kv[1][1], kv[0]))
+            .map(lambda kv: (kv[1][0][0], (-kv[1][0][1], kv[0])))
+            .reduceByKey(min, parts)  # the most containment, then the smallest number
+            .map(lambda kv: (kv[0], kv[1][1]))
+        )
+        roots = _components(joined.union(picked), parts, self._keep, self.driver_edges)
         involved = pairs.flatMap(lambda kv: (kv[0], kv[1][0])).distinct(parts)
-        counted = (
+        # (documents, sets of the group's first SAMPLE documents by number) of each group
+        groups = (
             involved.map(lambda node: (node, None))
             .leftOuterJoin(roots, parts)
-            .map(lambda kv: kv[0] if kv[1][1] is None else kv[1][1])
-            .distinct(parts)
-            .map(lambda node: (node, None))
+            .map(lambda kv: (_or(kv[1][1], kv[0]), kv[0]))  # (first document, node)
+            .groupByKey(parts)
+            .flatMap(_sample)  # (node, (first document, documents, rank))
             .join(sets, parts)
-            .values()
-            .map(lambda v: v[1])
+            .map(lambda kv: (kv[1][0][0], (kv[1][0][2], kv[1][0][1], kv[1][1])))
+            .groupByKey(parts)
+            .map(lambda kv: _sampled(sorted(kv[1])))
         )
-        counted = self._keep(counted)  # counted twice (repeats.count_repeats)
-        counter = counted.mapPartitions(_CountSlots(cfg)).treeReduce(RepeatCounter.merge)
-        first = counter.repeats()
-        if first.count == 0:
-            return first
-        table = self.sc.broadcast(first)
-        own = counted.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
+        groups = self._keep(groups)  # counted twice (repeats.count_repeats)
+        counter = groups.mapPartitions(_CountSlots(cfg)).treeReduce(RepeatCounter.merge)
+        links.unpersist()
+        found = counter.repeats()
+        if found.count == 0:
+            return found
+        table = self.sc.broadcast(found)
+        own = groups.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
         return counter.repeats(own)
 
     # -- cluster ------------------------------------------------------------------------
@@ -1132,38 +1152,70 @@ def _pair_similarities(batch: list[Any], own: Own) -> tuple[np.ndarray, np.ndarr
     return similarities(data, offsets, pairs, own)
 
 
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 @dataclass(frozen=True)
 class _Linked:
     """Executor side: the candidate pairs that are versions of one text for counting
-    repeated text (`repeats.same_group` on whole sets), as (i, j)."""
+    repeated text (`repeats.joins` and `repeats.held` on whole sets): (i, j, -1.0) for a
+    pair that joins, (smaller, larger, containment) for one held (smaller by set size, then
+    by number, as `repeats.oriented`)."""
 
     cfg: RepeatConfig
     columns: int  # signature values LSH uses, the ones the local engine keeps
 
-    def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int]]:
+    def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int, float]]:
         for batch in batched(part, _VERIFY_BATCH):
             ends = [e for row in batch for e in (row[3], row[4])]  # (signature, set size)
             sigs = np.stack([np.frombuffer(s, dtype=np.uint32)[: self.columns] for s, _ in ends])
             sizes = np.array([size for _, size in ends], dtype=np.int64)
             local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
             jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
-            linked = same_group(local, jac, con, sizes, self.cfg)
-            for row, ok in zip(batch, linked.tolist(), strict=True):
-                if ok:
-                    yield row[1], row[2]
+            join = joins(local, jac, sizes, self.cfg).tolist()
+            grip = held(local, con, sizes, self.cfg).tolist()
+            for k, row in enumerate(batch):
+                i, j = row[1], row[2]
+                if join[k]:
+                    yield i, j, -1.0
+                if grip[k]:
+                    si, sj = int(sizes[2 * k]), int(sizes[2 * k + 1])
+                    small, large = (i, j) if (si, i) < (sj, j) else (j, i)
+                    yield small, large, float(con[k])
+
+
+def _sample(group: tuple[int, Iterable[int]]) -> Iterator[tuple[int, tuple[int, int, int]]]:
+    """(node, (first document, documents, rank)) of a group's first `SAMPLE` documents by
+    number (repeats.Groups)."""
+    first, nodes = group
+    members = sorted(nodes)
+    for rank, node in enumerate(members[:SAMPLE]):
+        yield node, (first, len(members), rank)
+
+
+def _sampled(rows: list[tuple[int, int, bytes]]) -> tuple[int, list[bytes]]:
+    """(documents, sample sets in rank order) of a group from its (rank, documents, set)."""
+    return rows[0][1], [row[2] for row in rows]
 
 
 @dataclass(frozen=True)
 class _CountSlots:
-    """Executor side: the slot counts (repeats.RepeatCounter) of a partition's sets."""
+    """Executor side: the slot counts (repeats.RepeatCounter) of a partition's groups, each
+    (documents, sample sets: its first document's first): the first count counts the first
+    sets and weighs the groups, the second counts the first sets alone."""
 
     cfg: RepeatConfig
     first: Any = None  # Broadcast of the first count's Repeats, for the second count
 
-    def __call__(self, part: Iterable[bytes]) -> Iterator[RepeatCounter]:
+    def __call__(self, part: Iterable[tuple[int, list[bytes]]]) -> Iterator[RepeatCounter]:
         counter = RepeatCounter(self.cfg)
-        first = None if self.first is None else self.first.value
-        counter.add((np.frombuffer(b, dtype=np.uint32) for b in part), first)
+        rows = [(n, [np.frombuffer(b, dtype=np.uint32) for b in sample]) for n, sample in part]
+        if self.first is None:
+            counter.add(sample[0] for _, sample in rows)
+            counter.weigh(rows)
+        else:
+            counter.add((sample[0] for _, sample in rows), self.first.value)
         yield counter
 
 

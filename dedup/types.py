@@ -59,7 +59,9 @@ class Figures:
     columns of int64: entry d is text d (of a batch, or of a run). Every engine carries the
     same columns from `sign.sign_texts` to `cluster.representatives`."""
 
-    length: np.ndarray  # characters of the normalized text (what is compared)
+    # Characters of the normalized text (what is compared); 0 for a text with no text, not
+    # even one that is only placeholders such as `null` or `undefined` (normalize.py).
+    length: np.ndarray
     # Letters and digits the noise passes removed: HTML, inline pinyin, mojibake, junk.
     noise: np.ndarray
     traditional: np.ndarray  # characters folded from traditional or regional variant forms

@@ -11,7 +11,7 @@ from dedup.errors import InputError
 from dedup.index import Found, Ids, TwoPassIndex
 from dedup.lsh import Buckets, candidate_pairs, resolve_params
 from dedup.pipeline import deduplicate
-from dedup.repeats import RepeatCounter, estimated_similarities, group_roots, same_group
+from dedup.repeats import RepeatCounter, estimated_similarities, group_roots
 from dedup.sign import sign_texts
 from dedup.types import Doc, Skip
 from dedup.verify import Own, is_match, similarities
@@ -147,10 +147,11 @@ def _every_pair(texts: list[str], config: Config = CONFIG) -> Clusters:
     empty = signed.lengths == 0
     pairs = pairs[~(empty[pairs[:, 0]] | empty[pairs[:, 1]])]
     jac, con = estimated_similarities(sigs, pairs, signed.sizes)
-    linked = same_group(pairs, jac, con, signed.sizes, config.repeat)
+    groups = group_roots(len(texts), pairs, jac, con, signed.sizes, config.repeat)
     sets = signed.sets()
     counter = RepeatCounter(config.repeat)
-    counter.add(sets[r] for r in group_roots(len(texts), pairs, linked))
+    counter.add(sets[r] for r in groups.first)
+    counter.weigh(groups.weighed(sets[d] for d in groups.sample))
     own = Own(counter.repeats().table, config.verify.min_own)
     offsets = np.concatenate(([0], np.cumsum(signed.sizes)))
 

@@ -20,6 +20,7 @@ from dedup.normalize import (
     normalize_batch,
     normalize_counted,
     normalize_measured,
+    placeholder_only,
     tables,
 )
 from dedup.phrases import build_table, fold_phrases, vocabulary_table
@@ -356,5 +357,25 @@ def test_figures_of_a_batch(texts: list[str]) -> None:
     rows = figures.rows()
     for text, row in zip(texts, rows, strict=True):
         assert row == normalize_measured([text])[2].rows()[0]
-        assert row[0] == len(normalize(text))
+        folded = normalize(text)
+        assert row[0] == (0 if placeholder_only(folded) else len(folded))
         assert row[2:-1] == _reference_figures(text)
+
+
+@pytest.mark.parametrize(
+    ("normalized", "empty"),
+    [
+        ("null", True),
+        ("undefined null", True),
+        ("object object nan", True),
+        ("404", True),
+        ("0 12345678", False),  # 9 digits: a number someone wrote
+        ("20240105", True),
+        ("nullable", False),
+        ("null 你好", False),
+        ("hello", False),
+        ("", True),
+    ],
+)
+def test_placeholder_only_texts_are_no_text(normalized: str, empty: bool) -> None:
+    assert placeholder_only(normalized) is empty

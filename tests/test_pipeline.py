@@ -60,9 +60,14 @@ def test_skips_are_counted() -> None:
 def test_short_duplicates_are_found_and_empty_texts_are_versions_of_nothing() -> None:
     docs = [Doc("a", ""), Doc("b", "  \n"), Doc("c", "你好"), Doc("d", "你好!"), Doc("e", "再见")]
     docs += [Doc("f", "**"), Doc("g", "·")]  # nothing left after normalization
+    # Nothing but what a page shows where its script had no value, twice each.
+    docs += [Doc(f"h{k}", t) for k, t in enumerate(["null", "null ↑", "undefined", "0", "0 。"])]
+    docs += [Doc("i0", "[object Object] NaN 404"), Doc("i1", "[object Object] NaN 404")]
+    docs += [Doc("j0", "undefined 你好呀"), Doc("j1", "undefined 你好呀")]  # text, found
     result = deduplicate(docs, Config(jobs=1))
-    assert [sorted(m.id for m in c.members) for c in result.clusters] == [["c", "d"]]
-    assert result.stats["empty"] == 4
+    found = [sorted(m.id for m in c.members) for c in result.clusters]
+    assert found == [["c", "d"], ["j0", "j1"]]
+    assert result.stats["empty"] == 11
 
 
 @settings(max_examples=40, deadline=None)
