@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -86,8 +87,8 @@ class RepeatStats:
         slots counted `keep` times."""
         groups = first.counts
         slots = np.flatnonzero(groups >= keep)
-        docs, largest = first.weights()
-        return cls(slots.astype(np.uint32), groups[slots], own[slots], docs[slots], largest[slots])
+        docs, largest = first.documents(slots)
+        return cls(slots.astype(np.uint32), groups[slots], own[slots], docs, largest)
 
     def __len__(self) -> int:
         return int(self.slots.size)
@@ -128,14 +129,18 @@ class RepeatStats:
 
     def added_to(self, counts: np.ndarray, which: str) -> np.ndarray:
         """A copy of the dense `counts` (uint16, 2**table_bits) with this `which` count
-        ("groups", "own" or "docs") added at its slots, saturating, or for "largest" the
-        larger of the two."""
+        ("groups", "own", or "extra": the documents beyond one per group) added at its slots,
+        saturating, or for "largest" the larger of the two."""
         out = counts.copy()
         slots = np.asarray(self.slots, dtype=np.int64)
         if which == "largest":
             out[slots] = np.maximum(out[slots], self.largest)
             return out
-        total = out[slots].astype(np.uint32) + getattr(self, which)
+        if which == "extra":  # the documents beyond one per group
+            added = np.maximum(self.docs.astype(np.int64) - self.groups, 0)
+        else:
+            added = getattr(self, which)
+        total = out[slots].astype(np.uint32) + added
         out[slots] = np.minimum(total, _COUNT_MAX)
         return out
 
@@ -169,26 +174,14 @@ def _count(counts: np.ndarray, data: np.ndarray, mask: int) -> None:
 
 
 @njit(cache=True)
-def _weigh(docs: np.ndarray, largest: np.ndarray, data: np.ndarray, mask: int, size: int) -> None:
-    top = docs.dtype.type(_COUNT_MAX)
-    size = min(size, _COUNT_MAX)
-    for k in range(data.size):
-        slot = data[k] & mask
-        docs[slot] = min(docs[slot] + size, top)
-        if largest[slot] < size:
-            largest[slot] = size
-
-
-@njit(cache=True)
 def _weigh_each(
-    docs: np.ndarray, largest: np.ndarray, slots: np.ndarray, weight: np.ndarray
+    extra: np.ndarray, largest: np.ndarray, slots: np.ndarray, add: np.ndarray, most: np.ndarray
 ) -> None:
-    top = docs.dtype.type(_COUNT_MAX)
+    top = extra.dtype.type(_COUNT_MAX)
     for k in range(slots.size):
-        slot, w = slots[k], min(weight[k], _COUNT_MAX)
-        docs[slot] = min(docs[slot] + w, top)
-        if largest[slot] < w:
-            largest[slot] = w
+        slot = slots[k]
+        extra[slot] = min(extra[slot] + add[k], top)
+        largest[slot] = max(largest[slot], min(most[k], top))
 
 
 @njit(cache=True)
@@ -208,23 +201,24 @@ def count_repeats(
     weighed: Iterable[tuple[int, Sequence[np.ndarray]]] | None = None,
 ) -> Repeats:
     """The repeated text of the groups whose first documents' sets `sets()` gives (called
-    twice; `weighed`: each group's documents and sample, as `RepeatCounter.weigh` takes them;
-    None: not weighed): what the first count finds in `min_groups` groups, not mostly in one of
-    them, and the second finds in some group with text of its own (`RepeatCounter.repeats`).
-    `prior` (earlier runs' statistics, a persistent index's) adds to the counts; the result's
-    `stats` are this run's alone."""
+    once, twice when not `weighed`; `weighed`: each group's documents and sample, as
+    `RepeatCounter.weigh` takes them, in the same order): what the first count finds in
+    `min_groups` groups, not mostly in one of them, and the second finds in some group with
+    text of its own (`RepeatCounter.repeats`). `prior` (earlier runs' statistics, a persistent
+    index's) adds to the counts; the result's `stats` are this run's alone."""
     counter = RepeatCounter(cfg)
-    counter.add(sets())
-    if weighed is not None:
+    if weighed is None:
+        counter.add(sets())
+    else:
         counter.weigh(weighed)
     prior = prior if prior is not None and len(prior) else None
     groups = counter
     if prior is not None:
-        docs, largest = counter.weights()
+        extra, largest = counter.weights()
         groups = RepeatCounter.of(
             cfg,
             prior.added_to(counter.counts, "groups"),
-            prior.added_to(docs, "docs"),
+            prior.added_to(extra, "extra"),
             prior.added_to(largest, "largest"),
         )
     first = groups.repeats()
@@ -247,13 +241,15 @@ def count_repeats(
 class RepeatCounter:
     """Adds shingle sets (each a group's first document's, sorted unique) to the slot counts;
     `repeats` gives the table. Counters from several places add up (`merge`), as Spark's
-    partitions do. The first count also weighs each set by its group's documents: `docs`
-    adds them up and `largest` keeps the most (uint16, saturating); None until weighed."""
+    partitions do. Weighed groups (`weigh`) also give, per slot, `extra`: the documents of
+    the groups that hold it beyond one per group counted, and `largest`: the most documents
+    one group of more than one gives it (uint16, saturating; None until weighed). A group
+    of one document adds nothing to either, so weighing costs little beyond counting."""
 
     def __init__(self, cfg: RepeatConfig) -> None:
         self.cfg = cfg
         self.counts = np.zeros(1 << cfg.table_bits, dtype=np.uint16)
-        self.docs: np.ndarray | None = None
+        self.extra: np.ndarray | None = None
         self.largest: np.ndarray | None = None
 
     @classmethod
@@ -261,20 +257,46 @@ class RepeatCounter:
         cls,
         cfg: RepeatConfig,
         counts: np.ndarray,
-        docs: np.ndarray | None = None,
+        extra: np.ndarray | None = None,
         largest: np.ndarray | None = None,
     ) -> RepeatCounter:
-        """A counter holding `counts` (2**table_bits uint16), weighed by `docs` and
+        """A counter holding `counts` (2**table_bits uint16), weighed by `extra` and
         `largest` if given."""
         counter = cls(cfg)
-        counter.counts, counter.docs, counter.largest = counts, docs, largest
+        counter.counts, counter.extra, counter.largest = counts, extra, largest
         return counter
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled (Spark's partitions to the driver) with the weights at their nonzero slots
+        # only: most slots have none, and three dense tables would triple what a task sends.
+        state = dict(self.__dict__)
+        if self.extra is not None and self.largest is not None:
+            slots = np.flatnonzero(self.largest).astype(np.uint32)
+            state["extra"] = (slots, self.extra[slots], self.largest[slots])
+            state["largest"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if isinstance(self.extra, tuple):
+            slots, extra, largest = self.extra
+            self.extra = np.zeros_like(self.counts)
+            self.largest = np.zeros_like(self.counts)
+            self.extra[slots], self.largest[slots] = extra, largest
+
     def weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """(docs, largest): as weighed, or each group one document and none the largest."""
-        if self.docs is None or self.largest is None:
-            return self.counts, np.zeros_like(self.counts)
-        return self.docs, self.largest
+        """(extra, largest): as weighed, or none (each group one document)."""
+        if self.extra is None or self.largest is None:
+            return np.zeros_like(self.counts), np.zeros_like(self.counts)
+        return self.extra, self.largest
+
+    def documents(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(documents, largest group's documents) at `slots`: every group that holds a slot
+        gives it at least one."""
+        extra, largest = self.weights()
+        docs = np.minimum(self.counts[slots].astype(np.uint32) + extra[slots], _COUNT_MAX)
+        one = np.minimum(self.counts[slots], 1)
+        return docs.astype(np.uint16), np.maximum(largest[slots], one)
 
     def add(self, sets: Iterable[np.ndarray], first: Repeats | None = None) -> None:
         """Count `sets`; given the `first` count's table, only the sets no more than
@@ -286,33 +308,33 @@ class RepeatCounter:
                 _count(self.counts, data, mask)
 
     def weigh(self, groups: Iterable[tuple[int, Sequence[np.ndarray]]]) -> None:
-        """Weigh groups by their documents: each (documents, sets of up to `SAMPLE` of
-        them) adds to a slot the group's documents times the share of its sample whose set
+        """Count groups and weigh them by their documents: each (documents, sets of up to
+        `SAMPLE` of them, its first document's first) counts its first set, as `add` does,
+        and gives a slot the group's documents times the share of its sample whose set
         holds the slot (the sample stands for the group: its first document alone would
         credit its own site's frame with every version of the article)."""
         mask = self.counts.size - 1
-        if self.docs is None or self.largest is None:
-            self.docs = np.zeros_like(self.counts)
-            self.largest = np.zeros_like(self.counts)
+        extra, largest = self.weights()
+        self.extra, self.largest = extra.copy(), largest.copy()
         for size, sample in groups:
-            if len(sample) == 1:
-                data = np.ascontiguousarray(sample[0], dtype=np.uint32)
-                _weigh(self.docs, self.largest, data, mask, int(size))
+            first = np.ascontiguousarray(sample[0], dtype=np.uint32)
+            _count(self.counts, first, mask)
+            if size == 1:
                 continue
-            slots = np.concatenate(
-                [np.unique(np.asarray(d, dtype=np.uint32) & mask) for d in sample]
-            )
-            slots, times = np.unique(slots, return_counts=True)
+            held = [np.unique(np.asarray(d, dtype=np.uint32) & mask) for d in sample]
+            slots, times = np.unique(np.concatenate(held), return_counts=True)
             weight = (int(size) * times + len(sample) // 2) // len(sample)
-            _weigh_each(self.docs, self.largest, slots, weight.astype(np.int64))
+            counted = np.isin(slots, held[0], assume_unique=True)
+            _weigh_each(self.extra, self.largest, slots, weight - counted, weight)
 
     def merge(self, other: RepeatCounter) -> RepeatCounter:
         total = self.counts.astype(np.uint32) + other.counts
         self.counts = np.minimum(total, _COUNT_MAX).astype(np.uint16)
-        if other.docs is not None and other.largest is not None:
-            docs, largest = self.weights()
-            weighed = docs.astype(np.uint32) + other.docs
-            self.docs = np.minimum(weighed, _COUNT_MAX).astype(np.uint16)
+        if other.extra is not None and other.largest is not None:
+            extra, largest = self.weights()
+            self.extra = np.minimum(extra.astype(np.uint32) + other.extra, _COUNT_MAX).astype(
+                np.uint16
+            )
             self.largest = np.maximum(largest, other.largest)
         return self
 
@@ -326,11 +348,13 @@ class RepeatCounter:
         table = self.counts >= self.cfg.min_groups
         if own is not None:
             table &= own.counts > 0
-        if self.docs is not None and self.largest is not None and self.cfg.largest_share > 0:
+        if self.extra is not None and self.cfg.largest_share > 0:
             # Mostly in one group: one text in many versions, not what the corpus repeats.
-            table &= self.largest < self.cfg.largest_share * self.docs.astype(np.float64)
-        table = table.astype(np.uint8)
-        return Repeats(table, int(table.sum()))
+            slots = np.flatnonzero(table)
+            docs, largest = self.documents(slots)
+            table[slots[largest >= self.cfg.largest_share * docs.astype(np.float64)]] = False
+        table = table.view(np.uint8)
+        return Repeats(table, int(np.count_nonzero(table)))
 
 
 @njit(cache=True)

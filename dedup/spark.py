@@ -1212,7 +1212,6 @@ class _CountSlots:
         counter = RepeatCounter(self.cfg)
         rows = [(n, [np.frombuffer(b, dtype=np.uint32) for b in sample]) for n, sample in part]
         if self.first is None:
-            counter.add(sample[0] for _, sample in rows)
             counter.weigh(rows)
         else:
             counter.add((sample[0] for _, sample in rows), self.first.value)

@@ -150,7 +150,6 @@ def _every_pair(texts: list[str], config: Config = CONFIG) -> Clusters:
     groups = group_roots(len(texts), pairs, jac, con, signed.sizes, config.repeat)
     sets = signed.sets()
     counter = RepeatCounter(config.repeat)
-    counter.add(sets[r] for r in groups.first)
     counter.weigh(groups.weighed(sets[d] for d in groups.sample))
     own = Own(counter.repeats().table, config.verify.min_own)
     offsets = np.concatenate(([0], np.cumsum(signed.sizes)))

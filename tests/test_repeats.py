@@ -264,14 +264,16 @@ def test_one_group_holding_most_documents_is_not_repeated() -> None:
     left.weigh(weighed[:20])
     right.weigh(weighed[20:])
     merged = left.merge(right)
-    assert merged.docs is not None and merged.largest is not None
-    assert merged.docs[7] == 139 and merged.largest[7] == 100
+    docs, largest = merged.documents(np.array([7, 8]))
+    assert docs.tolist() == [139, 139] and largest.tolist() == [100, 100]
+    assert merged.counts[7] == 40
     # The group of 100 sampled by 4 sets, of which only the first holds 8: 25 documents.
     sample = [sets[0], *_sets([7, 50], [7, 51], [7, 52])]
     counter = RepeatCounter(cfg)
     counter.weigh([(100, sample)])
-    assert counter.docs is not None and counter.largest is not None
-    assert counter.docs[[7, 8, 50]].tolist() == [100, 25, 25]
+    docs, largest = counter.documents(np.array([7, 8, 50]))
+    assert docs.tolist() == [100, 25, 25] and largest.tolist() == [100, 25, 25]
+    assert counter.counts[[7, 8, 50]].tolist() == [1, 1, 0]
 
 
 def test_a_bare_frame_joins_one_page_not_all_into_one_group() -> None:
@@ -323,3 +325,24 @@ def test_an_article_mostly_in_one_group_keeps_its_text() -> None:
     assert len(clusters) == 1 and clusters[0] == {k for k in docs if "page" not in k}
     before = found(replace(cfg, largest_share=0))
     assert [teasers & c for c in before if "copy00" in c] == [set()]
+
+
+def test_a_weighed_counter_pickles_its_weights_sparsely() -> None:
+    """Spark's tasks send their counters to the driver: the weights travel at their nonzero
+    slots only, and come back whole."""
+    import pickle
+
+    cfg = RepeatConfig(table_bits=16)
+    counter = RepeatCounter(cfg)
+    counter.weigh([(5, _sets([1, 2, 3], [2, 3])), (1, _sets([9]))])
+    plain = RepeatCounter(cfg)
+    plain.add(_sets([1, 2, 3], [9]))
+    sent = pickle.dumps(counter)
+    assert len(sent) < len(pickle.dumps(plain)) + 200
+    back = pickle.loads(sent)
+    assert np.array_equal(back.counts, counter.counts)
+    assert back.extra is not None and np.array_equal(back.extra, counter.extra)
+    assert back.largest is not None and np.array_equal(back.largest, counter.largest)
+    docs, largest = back.documents(np.array([1, 2, 3, 9]))
+    assert docs.tolist() == [3, 5, 5, 1] and largest.tolist() == [3, 5, 5, 1]
+    assert pickle.loads(pickle.dumps(plain)).extra is None
