@@ -174,14 +174,35 @@ def _count(counts: np.ndarray, data: np.ndarray, mask: int) -> None:
 
 
 @njit(cache=True)
-def _weigh_each(
-    extra: np.ndarray, largest: np.ndarray, slots: np.ndarray, add: np.ndarray, most: np.ndarray
+def _weigh_group(
+    extra: np.ndarray,
+    largest: np.ndarray,
+    data: np.ndarray,
+    first: int,
+    mask: int,
+    size: int,
+    sample: int,
 ) -> None:
+    """Weigh one group of `size` documents by its `sample` sets back to back in `data` (its
+    first document's the first `first`): a slot held by t of them gets round(size * t /
+    sample) documents, of which `extra` takes all but the one the count gave if the first
+    set holds it."""
     top = extra.dtype.type(_COUNT_MAX)
-    for k in range(slots.size):
-        slot = slots[k]
-        extra[slot] = min(extra[slot] + add[k], top)
-        largest[slot] = max(largest[slot], min(most[k], top))
+    tagged = np.empty(data.size, dtype=np.int64)
+    for k in range(data.size):
+        tagged[k] = (np.int64(data[k] & mask) << 1) | (k < first)
+    tagged.sort()
+    i = 0
+    while i < tagged.size:
+        slot = tagged[i] >> 1
+        j, counted = i, 0
+        while j < tagged.size and (tagged[j] >> 1) == slot:
+            counted |= tagged[j] & 1
+            j += 1
+        weight = (size * (j - i) + sample // 2) // sample
+        extra[slot] = min(extra[slot] + weight - counted, top)
+        largest[slot] = max(largest[slot], min(weight, top))
+        i = j
 
 
 @njit(cache=True)
@@ -321,11 +342,8 @@ class RepeatCounter:
             _count(self.counts, first, mask)
             if size == 1:
                 continue
-            held = [np.unique(np.asarray(d, dtype=np.uint32) & mask) for d in sample]
-            slots, times = np.unique(np.concatenate(held), return_counts=True)
-            weight = (int(size) * times + len(sample) // 2) // len(sample)
-            counted = np.isin(slots, held[0], assume_unique=True)
-            _weigh_each(self.extra, self.largest, slots, weight - counted, weight)
+            data = np.concatenate([np.asarray(d, dtype=np.uint32) for d in sample])
+            _weigh_group(self.extra, self.largest, data, first.size, mask, int(size), len(sample))
 
     def merge(self, other: RepeatCounter) -> RepeatCounter:
         total = self.counts.astype(np.uint32) + other.counts

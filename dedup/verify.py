@@ -59,21 +59,33 @@ class Own:
 
 @njit(cache=True)
 def _own_sets(
-    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, table: np.ndarray, mask: int
+    data: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    table: np.ndarray,
+    mask: int,
+    least: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The sets without their repeated shingles, as (data, starts, ends): each set is read
-    once here rather than once per pair it is in."""
+    once here rather than once per pair it is in. A set left with fewer than `least`
+    shingles once some were set aside is left with nothing: a page that is only a frame, a
+    footer or a disclaimer has no text of its own, however many identical copies of it a
+    crawl holds (a short text with nothing set aside keeps what it has)."""
     out = np.empty(data.size, dtype=data.dtype)
     new_starts = np.empty(starts.size, dtype=np.int64)
     new_ends = np.empty(starts.size, dtype=np.int64)
     pos = 0
     for i in range(starts.size):
         new_starts[i] = pos
+        shingles = 0
         for k in range(starts[i], ends[i]):
             v = data[k]
             if table[v & mask] == 0:
                 out[pos] = v
                 pos += 1
+                shingles += v < _FIRST_NUMBER
+        if shingles < least and pos - new_starts[i] < ends[i] - starts[i]:
+            pos = new_starts[i]
         new_ends[i] = pos
     return out, new_starts, new_ends
 
@@ -215,7 +227,7 @@ def _similarities(
     jac = np.empty(m, dtype=np.float64)
     con = np.empty(m, dtype=np.float64)
     if table.size > 1:
-        data, starts, ends = _own_sets(data, starts, ends, table, table.size - 1)
+        data, starts, ends = _own_sets(data, starts, ends, table, table.size - 1, min_own)
     for p in range(m):
         i = pairs[p, 0]
         j = pairs[p, 1]
@@ -320,7 +332,7 @@ def _link(
     jac = np.zeros(m, dtype=np.float64)
     con = np.zeros(m, dtype=np.float64)
     if table.size > 1:
-        data, starts, ends = _own_sets(data, starts, ends, table, table.size - 1)
+        data, starts, ends = _own_sets(data, starts, ends, table, table.size - 1, min_own)
     for p in range(m):
         a, b = pairs[p, 0], pairs[p, 1]
         if find_root(parent, a) == find_root(parent, b):
@@ -370,10 +382,16 @@ class Linked:
 
 
 def own_store(
-    store: ShingleStore, docs: np.ndarray, table: np.ndarray, folder: Path, budget: int
+    store: ShingleStore,
+    docs: np.ndarray,
+    table: np.ndarray,
+    folder: Path,
+    budget: int,
+    least: int = 1,
 ) -> ShingleStore:
     """The own text of `docs` (ascending; repeated shingles of `table` set aside, as
-    `_own_sets` does) in a store in `folder`; every other document's set is empty there.
+    `_own_sets` does, with `least`) in a store in `folder`; every other document's set is
+    empty there.
     Made once, read for every band: a set is filtered once, not once for each band that
     pairs it (a look-up in a table of millions of slots per shingle, which cost
     verification more than comparing)."""
@@ -389,7 +407,7 @@ def own_store(
         hi = max(int(np.searchsorted(cost, base + step, side="right")), lo + 1)
         part = docs[lo:hi]
         data, starts, ends = store.fetch(part)
-        kept, _, kept_ends = _own_sets(data, starts, ends, table, table.size - 1)
+        kept, _, kept_ends = _own_sets(data, starts, ends, table, table.size - 1, least)
         # Documents done..part[-1], back to back in number order: the empty ones between
         # those of `part` take no room.
         sizes = np.zeros(int(part[-1]) + 1 - done, dtype=np.int64)
@@ -433,7 +451,8 @@ def own_sets(
         return
     # Inside the store's folder, so that it goes with the store whatever happens.
     with tempfile.TemporaryDirectory(prefix="own-", dir=store.directory) as folder:
-        kept = own_store(store, np.flatnonzero(involved), own.table, Path(folder), budget)
+        docs = np.flatnonzero(involved)
+        kept = own_store(store, docs, own.table, Path(folder), budget, own.min_own)
         sets: ShingleStore | Held = kept
         if int(kept.sizes().sum()) * 4 <= budget:
             sets = Held(*kept.fetch(np.arange(len(kept))))

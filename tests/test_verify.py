@@ -232,3 +232,20 @@ def test_own_store_keeps_the_own_text_of_the_documents_asked(tmp_path: Path) -> 
     for k, s in enumerate(sets):
         want = s[table[s & 0xFFFF] == 0] if k in docs else s[:0]
         assert data[starts[k] : ends[k]].tolist() == want.tolist()
+
+
+def test_a_page_left_with_too_little_own_text_has_none() -> None:
+    """Two identical pages that are only a footer (all but 3 shingles repeated) share
+    nothing: fewer than min_own shingles of their own once repeated text is set aside is no
+    text. Two identical short texts with nothing set aside still match."""
+    table = np.zeros(1 << 8, dtype=np.uint8)
+    table[10:40] = 1  # the footer's shingles are repeated
+    footer = np.array([*range(10, 40), 200, 201, 202], dtype=np.uint32)
+    short = np.array([100, 101, 102], dtype=np.uint32)
+    data = np.concatenate([footer, footer, short, short])
+    offsets = np.array([0, 33, 66, 69, 72])
+    pairs = np.array([[0, 1], [2, 3]])
+    jac, con = similarities(data, offsets, pairs, Own(table, min_own=8))
+    assert jac.tolist() == [0.0, 1.0] and con.tolist() == [0.0, 1.0]
+    jac, _ = similarities(data, offsets, pairs, Own(table, min_own=3))
+    assert jac.tolist() == [1.0, 1.0]  # 3 own shingles are enough for min_own 3
