@@ -177,6 +177,7 @@ def _count(counts: np.ndarray, data: np.ndarray, mask: int) -> None:
 def _weigh_group(
     extra: np.ndarray,
     largest: np.ndarray,
+    scratch: np.ndarray,
     data: np.ndarray,
     first: int,
     mask: int,
@@ -186,23 +187,24 @@ def _weigh_group(
     """Weigh one group of `size` documents by its `sample` sets back to back in `data` (its
     first document's the first `first`): a slot held by t of them gets round(size * t /
     sample) documents, of which `extra` takes all but the one the count gave if the first
-    set holds it."""
+    set holds it. `scratch` (uint8, one per slot, all 0) counts the sets holding a slot in
+    its low 7 bits and marks the first set's in the top one; it is 0 again afterwards."""
     top = extra.dtype.type(_COUNT_MAX)
-    tagged = np.empty(data.size, dtype=np.int64)
     for k in range(data.size):
-        tagged[k] = (np.int64(data[k] & mask) << 1) | (k < first)
-    tagged.sort()
-    i = 0
-    while i < tagged.size:
-        slot = tagged[i] >> 1
-        j, counted = i, 0
-        while j < tagged.size and (tagged[j] >> 1) == slot:
-            counted |= tagged[j] & 1
-            j += 1
-        weight = (size * (j - i) + sample // 2) // sample
-        extra[slot] = min(extra[slot] + weight - counted, top)
+        slot = data[k] & mask
+        if scratch[slot] & 0x7F < 0x7F:
+            scratch[slot] += 1
+    for k in range(first):
+        scratch[data[k] & mask] |= 0x80
+    for k in range(data.size):
+        slot = data[k] & mask
+        mark = scratch[slot]
+        if mark == 0:
+            continue  # weighed already
+        weight = (size * (mark & 0x7F) + sample // 2) // sample
+        extra[slot] = min(extra[slot] + weight - (mark >> 7), top)
         largest[slot] = max(largest[slot], min(weight, top))
-        i = j
+        scratch[slot] = 0
 
 
 @njit(cache=True)
@@ -337,13 +339,16 @@ class RepeatCounter:
         mask = self.counts.size - 1
         extra, largest = self.weights()
         self.extra, self.largest = extra.copy(), largest.copy()
+        scratch = np.zeros(self.counts.size, dtype=np.uint8)
         for size, sample in groups:
             first = np.ascontiguousarray(sample[0], dtype=np.uint32)
             _count(self.counts, first, mask)
             if size == 1:
                 continue
             data = np.concatenate([np.asarray(d, dtype=np.uint32) for d in sample])
-            _weigh_group(self.extra, self.largest, data, first.size, mask, int(size), len(sample))
+            _weigh_group(
+                self.extra, self.largest, scratch, data, first.size, mask, int(size), len(sample)
+            )
 
     def merge(self, other: RepeatCounter) -> RepeatCounter:
         total = self.counts.astype(np.uint32) + other.counts
