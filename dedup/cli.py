@@ -186,7 +186,7 @@ def cli() -> None:
     default=_DEFAULTS.verify.min_own,
     show_default=True,
     help="Shingles of its own (repeated text set aside) a document needs to be merged by "
-    "containment.",
+    "containment; with fewer left once some were set aside it is merged with nothing.",
 )
 @click.option(
     "--min-share",

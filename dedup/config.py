@@ -115,7 +115,7 @@ class RepeatConfig:
     group_ratio: float = 0.2
     table_bits: int = 24
     max_share: float = 0.8
-    largest_share: float = 0.5
+    largest_share: float = 0.7
 
     def __post_init__(self) -> None:
         if self.min_groups < 0:
@@ -135,7 +135,9 @@ class VerifyConfig:
     """A pair is a match when Jaccard >= threshold or containment >= containment, both on the
     documents' own text (repeated text set aside). Containment counts only when both documents
     have at least `min_own` shingles of their own and the smaller has at least `min_share` as
-    many as the larger; otherwise it is taken as the Jaccard. Two documents that each have at
+    many as the larger; otherwise it is taken as the Jaccard. A document left with fewer than
+    `min_own` once some were set aside has no own text (a page of site text alone). Two
+    documents that each have at
     least `numbers` numbers where the other has a different number in that place are records
     about different subjects, never a match (verify.py); 0 turns that off."""
 
