@@ -151,22 +151,34 @@ def count_repeats(
     prior: RepeatStats | None = None,
 ) -> Repeats:
     """The repeated text of the groups whose first documents' sets `sets()` gives (called
-    twice): what the first count finds in `min_groups` groups and the second finds in some
+    twice): `repeats_of` with those sets counted here."""
+
+    def count(first: Repeats | None) -> RepeatCounter:
+        counter = RepeatCounter(cfg)
+        counter.add(sets(), first)
+        return counter
+
+    return repeats_of(count, cfg, prior)
+
+
+def repeats_of(
+    count: Callable[[Repeats | None], RepeatCounter],
+    cfg: RepeatConfig,
+    prior: RepeatStats | None = None,
+) -> Repeats:
+    """The repeated text of the groups counted by `count` (the first count with None, the
+    second given the first's table; wherever the sets are, as Spark's partitions count
+    them): what the first count finds in `min_groups` groups and the second finds in some
     group with text of its own (`RepeatCounter.repeats`). `prior` (earlier runs' statistics,
     a persistent index's) adds to both counts; the result's `stats` are this run's alone."""
-    counter = RepeatCounter(cfg)
-    counter.add(sets())
+    counter = count(None)
     prior = prior if prior is not None and len(prior) else None
     groups = counter
     if prior is not None:
         groups = RepeatCounter.of(cfg, prior.added_to(counter.counts, "groups"))
     first = groups.repeats()
-    own = RepeatCounter(cfg)
-    if first.count == 0:
-        # Nothing is repeated: every group has text of its own.
-        own.merge(counter)
-    else:
-        own.add(sets(), first)
+    # Nothing is repeated: every group has text of its own (no second count).
+    own = RepeatCounter(cfg).merge(counter) if first.count == 0 else count(first)
     stats = RepeatStats.of(counter.counts, own.counts, keep_from(cfg))
     if first.count == 0:
         # The same as a full table of zeros, and verification need not look anything up.
