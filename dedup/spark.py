@@ -460,20 +460,23 @@ class _Run:
         if self.indexes is not None:
             self._tag("index")
             direct = self._keep(self.indexes.match(signed, repeats))
-            settled = self._keep(self.indexes.settle(direct, rendered, parts))
-            settled.count()
+            if direct.count():
+                settled = self._keep(self.indexes.settle(direct, rendered, parts))
+                settled.count()
             direct.unpersist()
             self._lap("index_match")
 
         reporter.stage("write")
         self._tag("write")
-        files, written = self._write(out, fmt, read, rendered, settled)
         staged = None
         if self.indexes is not None:
-            # The kept documents as parts of the new segment, while the sets are cached.
+            # The kept documents as parts of the new segment (committed once the run is
+            # complete), while the sets are cached.
             removed = self._fates(rendered, settled).filter(lambda kv: kv[1][0] is not None)
             sources = indexed.mapValues(lambda d: d[3])
-            staged = self.indexes.stage(signed, sources, removed.mapValues(bool), parts)
+            staged = self.indexes.stage(signed, sources, removed, n_docs, parts)
+            self._lap("index_stage")
+        files, written = self._write(out, fmt, read, rendered, settled, n_docs)
         signed.unpersist()
         indexed.unpersist()
         rendered.unpersist()
@@ -496,7 +499,7 @@ class _Run:
             doc["parts"] = parts_manifest(files)
         if self.indexes is not None:
             assert settled is not None
-            doc |= self.indexes.indexes.summary(self.indexes.removed_by(settled), counts.kept)
+            doc |= self.indexes.indexes.summary(self.indexes.removed, counts.kept)
         engine = {"name": "spark", "master": self.sc.master, "spark": self.sc.version}
         doc = complete(out, doc, timings, report, reporter, engine)
         if self.indexes is not None:
@@ -763,11 +766,12 @@ class _Run:
         return fates.subtractByKey(decided, self.parts).union(decided)
 
     def _write(
-        self, out: Folder, fmt: str, read: _Read, rendered: Any, settled: Any = None
+        self, out: Folder, fmt: str, read: _Read, rendered: Any, settled: Any, n: int
     ) -> tuple[list[str], list[int]]:
         """The contract files, streamed in order (the driver holds one partition at a time)
         through the shared writer; the names written, and the kept and removed counts.
-        `settled`: what persistent indexes decided (spark_index.py), or None."""
+        `settled`: what persistent indexes decided (spark_index.py; None: nothing) for the
+        `n` documents."""
         parts, annotate = self.parts, self.config.output.annotate
         schema = None
         if fmt == "parquet":
@@ -798,9 +802,8 @@ class _Run:
         write_lines(out, "clusters.jsonl", (line for _, line in lines.toLocalIterator()))
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
         names = [*names, "clusters.jsonl", "errors.jsonl"]
-        if settled is not None:
-            found = settled.map(lambda kv: (kv[0], kv[1][0])).sortByKey(numPartitions=parts)
-            write_lines(out, INDEX_MATCHES, (row for _, row in found.toLocalIterator()))
+        if self.indexes is not None:
+            write_lines(out, INDEX_MATCHES, self.indexes.matches(settled, n, parts))
             names.append(INDEX_MATCHES)
         return names, counts
 

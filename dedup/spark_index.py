@@ -36,6 +36,7 @@ from .segment import Entries, entries, write_segment
 
 _BATCH = 4096  # documents matched, or made into index entries, at a time
 PART = "part-{:05d}"
+_ROW, _SOURCE, _REMOVED = range(3)  # what a record brought together for a part holds
 
 # A member of a group settled in one task: (document number, id, the fate the run gave it
 # (None: in no cluster), what it matched in each index (None: nothing) or None).
@@ -52,6 +53,7 @@ class SparkIndexes:
         self.config = config
         self.snapshots = [(name, index.snapshot()) for name, index in indexes.opened]
         self.scratch: Path | None = None
+        self.removed: dict[str, int] = {}  # documents each index removed (`matches`)
 
     def prior(self) -> RepeatStats:
         """The indexes' corpus-frequency statistics, added to the run's counts."""
@@ -61,6 +63,8 @@ class SparkIndexes:
         """(number, (id, hits)) of every document of `signed` (the engine's signed
         documents) that matches an indexed one: hits holds, per index, (segment, position,
         jaccard, containment) or None."""
+        if not any(len(index) for _, index in self.indexes.opened):
+            return self.sc.emptyRDD()  # nothing indexed yet (a new index): nothing to match
         owns = self.sc.broadcast(self.indexes.owns(repeats))
         task = _Match(self.snapshots, self.config, fewest(self.indexes.opened), owns)
         return signed.mapPartitions(task)
@@ -82,25 +86,39 @@ class SparkIndexes:
         task = _Settle(self.snapshots, self.config)
         return self.sc.union([grouped, alone]).mapPartitions(task)
 
-    def removed_by(self, settled: Any) -> dict[str, int]:
-        """Documents each index removed, by name."""
-        return dict(settled.map(lambda kv: kv[1][0]["index"]).countByValue())
+    def matches(self, settled: Any, n: int, parts: int) -> Iterator[dict[str, Any]]:
+        """index_matches.jsonl's rows (of `settled`, of `n` documents) in document order, one
+        partition at a time on the driver; `removed` counts them by index as they pass."""
+        self.removed = {}
+        if settled is None:
+            return
+        rows = settled.map(lambda kv: (kv[0], kv[1][0])).partitionBy(parts, _Range(n, parts))
+        for row in rows.mapPartitions(_in_order).toLocalIterator():
+            self.removed[row["index"]] = self.removed.get(row["index"], 0) + 1
+            yield row
 
-    def stage(self, signed: Any, sources: Any, removed: Any, parts: int) -> list[Path] | None:
-        """Write the kept documents (those of `signed` not in `removed`, keys only; `sources`:
-        (number, source)) for the index `--index` adds to, as segment parts in its scratch
-        folder, one per partition of the documents in order, by the executors."""
+    def stage(
+        self, signed: Any, sources: Any, removed: Any, n: int, parts: int
+    ) -> list[Path] | None:
+        """Write the kept documents of the `n` of `signed` (those not in `removed`, keys
+        only; `sources`: (number, source)) for the index `--index` adds to, as segment parts
+        in its scratch folder, one per range of document numbers, by the executors (one
+        shuffle brings each document's entry, source and fate together)."""
         writer = self.indexes.writer
         if writer is None:
             return None
         self.scratch = writer.scratch(f"parts-{time.time_ns()}")
         rows = signed.mapPartitions(_Rows(writer.options, self.config.signature.num_perm))
-        kept = rows.subtractByKey(removed, parts).join(sources, parts)
+        tagged = self.sc.union(
+            [
+                rows.mapValues(lambda v: (_ROW, v)),
+                sources.mapValues(lambda v: (_SOURCE, v)),
+                removed.mapValues(lambda _: (_REMOVED, None)),
+            ]
+        )
         write = _WritePart(str(self.scratch), int(writer.options["lsh"]["bands"]))
-        done = sorted(kept.sortByKey(numPartitions=parts).mapPartitionsWithIndex(write).collect())
-        if not done:  # no partition at all: one empty part, as the driver writes it
-            done = list(write(0, iter(())))
-        return [self.scratch / PART.format(p) for p in done]
+        done = tagged.partitionBy(parts, _Range(n, parts)).mapPartitionsWithIndex(write).collect()
+        return [self.scratch / PART.format(p) for p in sorted(done)]
 
     def commit(self, staged: Sequence[Path] | None, stats: RepeatStats) -> None:
         """Merge the staged parts into one segment and commit it (the run is complete)."""
@@ -112,6 +130,21 @@ class SparkIndexes:
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
+
+
+@dataclass(frozen=True)
+class _Range:
+    """Partition function: `parts` ranges of the document numbers 0..n-1, in order."""
+
+    n: int
+    parts: int
+
+    def __call__(self, doc: int) -> int:
+        return doc * self.parts // max(self.n, 1)
+
+
+def _in_order(part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+    return (v for _, v in sorted(part, key=lambda kv: kv[0]))
 
 
 def _members(kv: tuple[int, tuple[Iterable[Any], tuple[list[Any], list[Any]]]]) -> list[Member]:
@@ -242,19 +275,24 @@ class _Rows:
 
 @dataclass(frozen=True)
 class _WritePart:
-    """Executor side: one partition of kept documents, (number, ((keys, set, size, id),
-    source)) in order, as segment part `PART` in `folder` (written under a name of this
-    attempt's own, then renamed: a retried or duplicated task never mixes its files)."""
+    """Executor side: one range of documents, each as records (number, (what, value)) of
+    its entry (`_Rows`: keys, set, size, id), its source and, if it is removed, a mark ->
+    the kept ones, in order, as segment part `PART` in `folder` (written under a name of
+    this attempt's own, then renamed: a retried or duplicated task never mixes its
+    files)."""
 
     folder: str
     bands: int
 
-    def __call__(self, part: int, rows: Iterable[tuple[int, Any]]) -> Iterator[int]:
+    def __call__(self, part: int, tagged: Iterable[tuple[int, tuple[int, Any]]]) -> Iterator[int]:
         from pyspark import TaskContext
 
         context = TaskContext.get()
         attempt = context.taskAttemptId() if context else os.getpid()
-        table = [v for _, v in rows]
+        docs: dict[int, list[Any]] = {}
+        for doc, (what, value) in tagged:
+            docs.setdefault(doc, [None, None, False])[what] = True if what == _REMOVED else value
+        table = [(v[_ROW], v[_SOURCE]) for _, v in sorted(docs.items()) if not v[_REMOVED]]
         sets = [np.frombuffer(r[0][1], dtype=np.uint32) for r in table]
         offsets = np.zeros(len(sets) + 1, dtype=np.int64)
         np.cumsum([s.size for s in sets], out=offsets[1:])
