@@ -498,7 +498,6 @@ class _Run:
         if self.layout == "parts":
             doc["parts"] = parts_manifest(files)
         if self.indexes is not None:
-            assert settled is not None
             doc |= self.indexes.indexes.summary(self.indexes.removed, counts.kept)
         engine = {"name": "spark", "master": self.sc.master, "spark": self.sc.version}
         doc = complete(out, doc, timings, report, reporter, engine)
