@@ -74,17 +74,12 @@ class SparkIndexes:
         remove: `direct` (from `match`) settled with the clusters of `rendered` (number,
         line, fates, ids) that hold one."""
         member_of = rendered.flatMap(lambda r: [(node, r[0]) for node, _ in r[2]])
-        placed = direct.leftOuterJoin(member_of, parts)  # (node, ((id, hits), number))
-        alone = placed.filter(lambda kv: kv[1][1] is None).map(
-            lambda kv: [(kv[0], kv[1][0][0], None, kv[1][0][1])]
-        )
-        hit = placed.filter(lambda kv: kv[1][1] is not None).map(
-            lambda kv: (kv[1][1], (kv[0], kv[1][0][1]))
-        )
+        # Each matched document keyed by its cluster's number, or by -1 - its number when
+        # it is in none; then gathered with its cluster's members (two shuffles in all).
+        placed = direct.leftOuterJoin(member_of, parts).map(_by_group)
         clusters = rendered.map(lambda r: (r[0], (r[2], r[3])))
-        grouped = hit.groupByKey(parts).join(clusters, parts).map(_members)
-        task = _Settle(self.snapshots, self.config)
-        return self.sc.union([grouped, alone]).mapPartitions(task)
+        groups = placed.cogroup(clusters, parts).flatMap(_members)
+        return groups.mapPartitions(_Settle(self.snapshots, self.config))
 
     def matches(self, settled: Any, n: int, parts: int) -> Iterator[dict[str, Any]]:
         """index_matches.jsonl's rows (of `settled`, of `n` documents) in document order, one
@@ -147,13 +142,27 @@ def _in_order(part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
     return (v for _, v in sorted(part, key=lambda kv: kv[0]))
 
 
-def _members(kv: tuple[int, tuple[Iterable[Any], tuple[list[Any], list[Any]]]]) -> list[Member]:
-    """A cluster's members (as `Member`s, in its order) with what each matched."""
-    _, (found, (fates, ids)) = kv
-    hits = dict(found)
+def _by_group(kv: tuple[int, tuple[tuple[Any, Any], int | None]]) -> tuple[int, Any]:
+    """(node, ((id, hits), cluster number or None)) -> (group key, (node, id, hits))."""
+    node, ((doc_id, hits), number) = kv
+    return (-1 - node if number is None else number), (node, doc_id, hits)
+
+
+def _members(kv: tuple[int, tuple[Iterable[Any], Iterable[Any]]]) -> list[list[Member]]:
+    """A group to settle, as `Member`s: a cluster's members (in its order) with what each
+    matched, or a matched document in no cluster (none for a cluster without a match)."""
+    found, cluster = (list(x) for x in kv[1])
+    if not found:
+        return []
+    if not cluster:
+        return [[(node, doc_id, None, hits) for node, doc_id, hits in found]]
+    hits = {node: h for node, _, h in found}
+    fates, ids = cluster[0]
     return [
-        (node, doc_id, fate, hits.get(node))
-        for (node, fate), doc_id in zip(fates, ids, strict=True)
+        [
+            (node, doc_id, fate, hits.get(node))
+            for (node, fate), doc_id in zip(fates, ids, strict=True)
+        ]
     ]
 
 

@@ -482,9 +482,20 @@ def test_cli_spark_reads_stdin_into_a_hadoop_uri_without_a_report(
     data = ("\n".join(_seed_jsonl(seeds_dir)) + "\n").encode("utf-8")
     out = tmp_path / "out"
     args = ["run", "--engine", "spark", "--spark-conf", "spark.ui.enabled=false", "-"]
-    result = CliRunner().invoke(cli, [*args, "-o", out.as_uri()], input=data)
+    # Against an index of one seed (read-only): it and its copy are removed.
+    index = tmp_path / "idx"
+    run([str(seeds_dir / "001_096293c0fedcb6b3.txt")], tmp_path / "o", Config(), index=index)
+    before = checksum(index)
+    result = CliRunner().invoke(
+        cli, [*args, "-o", out.as_uri(), "--against", str(index)], input=data
+    )
     assert result.exit_code == 0, result.output
-    assert "5 documents read: 4 kept, 1 removed in 1 clusters" in result.output
+    assert "5 documents read: 3 kept, 2 removed in 1 clusters" in result.output
+    assert checksum(index) == before
+    assert len((out / "index_matches.jsonl").read_text("utf-8").splitlines()) == 2
+    hdfs = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "h"), "--index", "hdfs://nn/i"])
+    assert hdfs.exit_code == 1 and "hdfs://nn/i" in hdfs.output and "not supported" in hdfs.output
+    assert not (tmp_path / "h").exists()
     assert "report: not written: OUTDIR is not a local folder" in result.output
     assert spark.sparkContext._jsc is not None  # the shared session was joined, not stopped
     summary = json.loads((out / "summary.json").read_text("utf-8"))
