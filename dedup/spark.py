@@ -467,15 +467,16 @@ class _Run:
             self._lap("index_match")
 
         reporter.stage("write")
-        self._tag("write")
         staged = None
         if self.indexes is not None:
+            self._tag("index_stage")
             # The kept documents as parts of the new segment (committed once the run is
             # complete), while the sets are cached.
             removed = self._fates(rendered, settled).filter(lambda kv: kv[1][0] is not None)
             sources = indexed.mapValues(lambda d: d[3])
             staged = self.indexes.stage(signed, sources, removed, n_docs, parts)
             self._lap("index_stage")
+        self._tag("write")
         files, written = self._write(out, fmt, read, rendered, settled, n_docs)
         signed.unpersist()
         indexed.unpersist()

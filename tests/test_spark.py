@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,11 @@ from dedup.config import (
     ReadConfig,
     RefineConfig,
     RepeatConfig,
+    ShingleConfig,
 )
 from dedup.errors import InputError, OutputError
 from dedup.io.hadoop import HadoopDir
-from dedup.persist import Index
+from dedup.persist import Index, IndexStoreError
 from dedup.pipeline import run
 from dedup.progress import ProgressEvent
 from dedup.spark import DRIVER_EDGES, SparkUnavailable, _components, run_spark, spark_session
@@ -125,6 +127,12 @@ def test_runs_against_indexes_are_the_local_engine_s(tmp_path: Path, spark: Any)
         "seg-000001",
         "seg-000002",
     ]
+    # Other signing options are refused before anything is read or written.
+    before = checksum(index)
+    other = replace(config, shingle=ShingleConfig(ngram=5))
+    with pytest.raises(IndexStoreError, match=r"other options: ngram=4 \(this run: 5\)"):
+        run_spark(new, tmp_path / "3", other, spark=spark, index=index)
+    assert checksum(index) == before and not (tmp_path / "3").exists()
 
 
 def test_representative_rules_and_text_files_match(
