@@ -20,7 +20,9 @@ times larger). Each segment also keeps its run's corpus-frequency statistics
 A segment is written in a temporary folder, renamed into place, and only then listed in a new
 manifest written to a temporary file and renamed over the old one: a writer killed at any
 point leaves the index as the last manifest says (and its leftovers are removed by the next
-writer). Readers take no lock; segments never change once listed.
+writer). Readers take no lock; segments never change once listed. A Spark run's executors
+reopen the segments the driver listed (`Snapshot`, `Index.reopen`) and write the new segment
+in parts into a `scratch` folder, which the driver merges into one segment (`add_parts`).
 """
 
 from __future__ import annotations
