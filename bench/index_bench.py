@@ -1,6 +1,7 @@
 """Benchmark of the persistent index (`dedup run --index`, `--against`) against its targets.
 
     python bench/index_bench.py [--indexed 100000] [--new 100000] [--jobs 2] [--repeat 2]
+                                [--engine spark [--spark-master 'local[2]']]
 
 Generates (or reuses) two synthetic corpora (`gen_synthetic.py`, seeds 0 and 1) and prints:
 
@@ -15,6 +16,10 @@ Generates (or reuses) two synthetic corpora (`gen_synthetic.py`, seeds 0 and 1) 
 5. `dedup index compact` of the two-segment index: wall and CPU seconds and the peak RSS
    of the process, all of it and its anonymous part (what is not file pages of the
    memory-mapped segments), beside the index's size (merging streams: it never holds it).
+
+With `--engine spark` every run is a Spark run (`--spark-master`, default local[2]), and 4.
+also times what the Spark driver does to add a segment: `Index.add_parts`, merging the parts
+the executors wrote (here: the k documents in two parts) into one segment, beside `Index.add`.
 
 Targets (issue 19): an index of 1M documents <= 1.5 GB; throughput against it >= 80% of a
 plain run; memory < 2 GiB whatever the index size; adding a segment costs time proportional
@@ -99,11 +104,16 @@ def _best(runs: list[RunResult]) -> RunResult:
     return min(runs, key=lambda r: r.wall)
 
 
-def _add_cost(indexes: list[Path], work: Path, sizes: list[int]) -> list[tuple[int, int, float]]:
+def _add_cost(
+    indexes: list[Path], work: Path, sizes: list[int], parts: int = 0
+) -> list[tuple[int, int, float]]:
     """(index documents, segment documents, seconds) of Index.add into a copy of each of
     `indexes` (of different sizes), of segments of `sizes` documents (taken from the last
-    segment of the first index)."""
+    segment of the first index); with `parts`, of Index.add_parts of them written as so many
+    parts (not timed: the executors write them)."""
     from dedup.persist import Index
+    from dedup.repeats import RepeatStats
+    from dedup.segment import write_segment
 
     out = []
     last = Index(indexes[0], None).segments[-1]
@@ -114,9 +124,20 @@ def _add_cost(indexes: list[Path], work: Path, sizes: list[int]) -> list[tuple[i
                 shutil.rmtree(copy)
             shutil.copytree(source, copy)
             with Index(copy, None, write=True) as index:
-                batch = last.entries(0, min(k, last.documents))
-                t = time.perf_counter()
-                index.add(batch)
+                n = min(k, last.documents)
+                batch = last.entries(0, n)
+                if parts:
+                    scratch = index.scratch("parts")
+                    bounds = [n * p // parts for p in range(parts + 1)]
+                    written = [scratch / f"part-{p}" for p in range(parts)]
+                    for p, path in enumerate(written):
+                        part = last.entries(bounds[p], bounds[p + 1])
+                        write_segment(path, part, RepeatStats.none())
+                    t = time.perf_counter()
+                    index.add_parts(written)
+                else:
+                    t = time.perf_counter()
+                    index.add(batch)
                 out.append((len(index) - len(batch), len(batch), time.perf_counter() - t))
     shutil.rmtree(copy)
     return out
@@ -130,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2, help="runs of each kind (best is shown)")
     ap.add_argument("--data", type=Path, default=REPO / "bench/data")
     ap.add_argument("--add-sizes", type=int, nargs="+", default=[10000, 20000])
+    ap.add_argument("--engine", choices=["local", "spark"], default="local")
+    ap.add_argument("--spark-master", default="local[2]")
     args = ap.parse_args(argv)
+    engine: list[str] = []
+    if args.engine == "spark":
+        engine = ["--engine", "spark", "--spark-master", args.spark_master, "-q"]
+        engine += ["--spark-conf", "spark.ui.enabled=false"]
 
     old = ensure_corpus(args.indexed, args.data, seed=0)
     new = ensure_corpus(args.new, args.data, seed=1)
@@ -142,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
 
     print(f"1. index of {old.name}")
-    build = run_dedup(old, work / "o-old", args.jobs, report=False, extra=["--index", str(idx)])
+    build = run_dedup(
+        old, work / "o-old", args.jobs, report=False, extra=[*engine, "--index", str(idx)]
+    )
     _line("build (run --index)", build)
     size = _size(idx)
     per_doc = size / build.summary["indexes"][0]["added"]
@@ -160,16 +189,26 @@ def main(argv: list[str] | None = None) -> int:
     against: list[RunResult] = []
     adding: list[RunResult] = []
     for k in range(args.repeat):
-        plain.append(run_dedup(new, work / "o-plain", args.jobs, report=False))
+        plain.append(run_dedup(new, work / "o-plain", args.jobs, report=False, extra=engine))
         against.append(
             run_dedup(
-                new, work / "o-against", args.jobs, report=False, extra=["--against", str(idx)]
+                new,
+                work / "o-against",
+                args.jobs,
+                report=False,
+                extra=[*engine, "--against", str(idx)],
             )
         )
         copy = work / f"idx-{k}"
         shutil.copytree(idx, copy)
         adding.append(
-            run_dedup(new, work / "o-index", args.jobs, report=False, extra=["--index", str(copy)])
+            run_dedup(
+                new,
+                work / "o-index",
+                args.jobs,
+                report=False,
+                extra=[*engine, "--index", str(copy)],
+            )
         )
     p, a, i = _best(plain), _best(against), _best(adding)
     _line("plain", p)
@@ -183,6 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     print("4. adding a segment (Index.add, in this process)")
     for docs, k, seconds in _add_cost([idx, work / "idx-0"], work, args.add_sizes):
         print(f"  index of {docs:>7} documents + segment of {k:>6}: {seconds:6.2f} s")
+    if args.engine == "spark":
+        print("4b. adding a segment from parts (Index.add_parts, as the Spark driver commits)")
+        for docs, k, seconds in _add_cost([idx, work / "idx-0"], work, args.add_sizes, parts=2):
+            per = seconds / k * 1e6
+            print(
+                f"  index of {docs:>7} documents + {k:>6} in 2 parts: {seconds:6.2f} s "
+                f"({per:.1f} us/document)"
+            )
 
     print("5. dedup index compact of the two-segment index (a copy)")
     copy = work / "idx-compact"

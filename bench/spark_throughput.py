@@ -3,6 +3,7 @@ same generated corpus, and whether both wrote the same OUTDIR.
 
     python bench/spark_throughput.py --docs 100000 [--master 'local[*]'] [--shards 8]
         [--out bench/data] [--jobs 0] [--conf spark.driver.memory=4g ...] [--uri] [--no-local]
+        [--index other|same]
 
 Generates (or reuses) a synthetic corpus of N Chinese articles with planted near-duplicates
 (bench/gen_synthetic.py), splits it into `--shards` JSONL files (one read task each), runs the
@@ -14,7 +15,12 @@ stage: the Spark jobs, stages and tasks it ran, the stages' seconds, the shuffle
 and read (and per document), and each executor's peak memory (`--no-local` skips the local
 engine and the comparison). With `--uri`, Spark runs a second
 time into a file:// URI OUTDIR (the Hadoop FileSystem writer) and the seconds of its write
-stage are printed next to the local folder's. Nothing is asserted: on one machine
+stage are printed next to the local folder's. With `--index other`, both engines run
+against and into a copy of one index made by the local engine from a second corpus of as
+many documents (seed 1: nothing matches); with `--index same`, from this corpus (every
+document matches). Spark's rows "index" (matching, settling) and "index_stage" (the new
+segment's parts) show what the index costs, and the driver's merge and commit of the segment
+(after summary.json) is printed. Nothing is asserted: on one machine
 Spark's local mode is expected to be slower than the local engine (it pays for
 serialisation and shuffles); the point of it is the cluster, where it scales out.
 """
@@ -25,6 +31,7 @@ import argparse
 import json
 import math
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -147,6 +154,61 @@ class EventLog:
             )
 
 
+def _own_cpu() -> float:
+    """User + system CPU seconds of this process and the children it reaped."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of process `root` and its descendants alive now, each with the children it
+    reaped (Spark's JVM is not reaped by this process until it ends)."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            parent[int(name)] = int(fields[1])
+            cpu[int(name)] = sum(int(f) for f in fields[11:15]) / ticks
+    tree, todo = {root}, [root]
+    while todo:
+        node = todo.pop()
+        for pid, ppid in parent.items():
+            if ppid == node and pid not in tree:
+                tree.add(pid)
+                todo.append(pid)
+    return sum(cpu.get(pid, 0.0) for pid in tree)
+
+
+def _time_commits() -> list[float]:
+    """Seconds of each `Index.add_parts` (the Spark driver's merge and commit of the new
+    segment, after summary.json) in this process, as they happen."""
+    from dedup.persist import Index
+
+    seconds: list[float] = []
+    add_parts = Index.add_parts
+
+    def timed(self: Index, *args: Any, **kw: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return add_parts(self, *args, **kw)
+        finally:
+            seconds.append(time.perf_counter() - t)
+
+    Index.add_parts = timed  # type: ignore[method-assign]
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--docs", type=int, default=100_000)
@@ -157,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--uri", action="store_true", help="also write OUTDIR as a file:// URI")
     ap.add_argument("--no-local", action="store_true", help="run Spark only (nothing compared)")
+    ap.add_argument(
+        "--index",
+        choices=["other", "same"],
+        help="against and into an index of another corpus (nothing matches) or of this one",
+    )
     args = ap.parse_args(argv)
 
     corpus = ensure_corpus(args.docs, args.out)
@@ -180,19 +247,31 @@ def main(argv: list[str] | None = None) -> int:
             "spark.eventLog.logStageExecutorMetrics": "true",
         }
         local_s = math.nan
+        indexes: list[dict[str, Any]] = [{}, {}]  # the local run's, Spark's
+        if args.index:
+            other = corpus if args.index == "same" else ensure_corpus(args.docs, args.out, seed=1)
+            made = Path(tmp) / "index"
+            run([str(other)], Path(tmp) / "index-out", config, index=made)
+            for k, kw in enumerate(indexes):
+                shutil.copytree(made, Path(tmp) / f"index-{k}")
+                kw["index"] = Path(tmp) / f"index-{k}"
+        local_cpu = math.nan
         if not args.no_local:
-            t = time.perf_counter()
-            run(inputs, Path(tmp) / "local", config)
-            local_s = time.perf_counter() - t
+            t, cpu = time.perf_counter(), _own_cpu()
+            run(inputs, Path(tmp) / "local", config, **indexes[0])
+            local_s, local_cpu = time.perf_counter() - t, _own_cpu() - cpu
 
-        t = time.perf_counter()
+        commits = _time_commits()
+        t, cpu0 = time.perf_counter(), _own_cpu()
         spark = spark_session(args.master, conf, quiet=True)
         start_s = time.perf_counter() - t
         sampler = StorageSampler(spark.sparkContext)
         sampler.start()
         t = time.perf_counter()
-        doc = run_spark(inputs, Path(tmp) / "spark", config, spark=spark).summary
+        doc = run_spark(inputs, Path(tmp) / "spark", config, spark=spark, **indexes[1]).summary
         spark_s = time.perf_counter() - t
+        spark_cpu = _own_cpu() + _tree_cpu(spark.sparkContext._gateway.proc.pid) - cpu0
+        commit_s = sum(commits)
         sampler.stopped.set()
         sampler.join()
         outs = ["spark"]
@@ -220,11 +299,22 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name, s in rows:
         print(f"{name:<28}{s:>10.1f}{n / s:>12.0f}{mb / s:>10.2f}")
+    print(
+        f"CPU seconds (this process, its reaped children, Spark's JVM and its Python workers): "
+        f"local {local_cpu:.1f}, spark incl. JVM start {spark_cpu:.1f}"
+    )
     print(f"identical clusters/kept/removed/errors: {same}")
     if args.uri:
         print(
             f"write stage (s): local folder {doc['timings']['write']:.1f}, "
             f"file:// URI through Hadoop {uri_doc['timings']['write']:.1f}"
+        )
+    if args.index:
+        added = doc["indexes"][0]["added"]
+        print(
+            f"index: {doc['indexes'][0]['removed']} documents matched, {added} added; the "
+            f"driver's merge and commit {commit_s:.2f} s ({commit_s / max(added, 1) * 1e6:.0f} "
+            "us per added document)"
         )
     stages = {k: v for k, v in doc["timings"].items() if not k.endswith("_cpu")}
     print("spark stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))

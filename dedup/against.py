@@ -8,7 +8,7 @@ for one run (`dedup run --index/--against`).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from .config import Config
-from .persist import Index
+from .errors import OutputError, shown
+from .io.outdir import Fate
+from .persist import Index, index_path
 from .repeats import Repeats, RepeatStats
 from .segment import Entries, Segment, entries
 from .verify import FETCH_BUDGET, Own, is_match, own_text, similarities
@@ -150,6 +152,24 @@ def match_index(index: Index, batch: Entries, empty: np.ndarray, own: Own) -> Ma
     return match(index.segments, batch, empty, own, index.config, index.sample_bits)
 
 
+def fewest(opened: Sequence[tuple[str, Index]]) -> dict[str, Any]:
+    """The options of the index of `opened` that samples most: a run's documents are
+    sampled so for all of them (`match_all` samples that sample again for each)."""
+    return min((index.options for _, index in opened), key=lambda o: o["sample_bits"])
+
+
+def match_all(
+    opened: Sequence[tuple[str, Index]], batch: Entries, have: int, owns: Sequence[Own]
+) -> list[tuple[str, Index, Matches]]:
+    """What each document of `batch` (sampled with `have` bits, `fewest`) matches in each
+    index of `opened` (with its own text `owns`, `IndexSet.owns`), as `settle` takes it."""
+    empty = batch.sizes == 0
+    return [
+        (name, index, match_index(index, batch.resample(index.sample_bits, have), empty, own))
+        for (name, index), own in zip(opened, owns, strict=True)
+    ]
+
+
 # --- the rule: what becomes of a run's documents given the indexes ------------------------
 
 
@@ -161,6 +181,18 @@ class Against:
 
     target: np.ndarray
     found: list[dict[str, Any]]
+
+    def removed_by(self) -> dict[str, int]:
+        """How many documents each index (by name) removed."""
+        return count_by_index(self.found)
+
+
+def count_by_index(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """How many of index_matches.jsonl's `rows` each index (by name) accounts for."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["index"]] = counts.get(row["index"], 0) + 1
+    return counts
 
 
 def settle(
@@ -200,6 +232,14 @@ def settle(
             }
         )
     return Against(target, found)
+
+
+def indexed_fate(own: Fate | None, row: Mapping[str, Any]) -> Fate:
+    """The fate of a document `settle` found (`row`, its line of index_matches.jsonl) given
+    the one the run gave it (`own`, None: in no cluster): a duplicate of the indexed
+    document, in the run's cluster, if any."""
+    indexed = row["duplicate_of"]
+    return Fate(indexed, None) if own is None else own._replace(duplicate_of=indexed)
 
 
 class IndexSet:
@@ -243,23 +283,23 @@ class IndexSet:
     ) -> None:
         """Take what matching and a new segment need of the run's documents
         (TwoPassIndex.finish's `observe`): sampled as the index sampling most needs."""
-        fewest = min((index.options for _, index in self.opened), key=lambda o: o["sample_bits"])
-        self.entries = entries(sigs, fetch, ids, sources, fewest, self._file("prepared"))
-        self.sample_bits = fewest["sample_bits"]
+        options = fewest(self.opened)
+        self.entries = entries(sigs, fetch, ids, sources, options, self._file("prepared"))
+        self.sample_bits = options["sample_bits"]
+
+    def owns(self, repeats: Repeats) -> list[Own]:
+        """For each index, the own text of a comparison with it: `repeats` is the run's
+        repeated text (counted with `prior`), set aside with what the index's statistics
+        call repeated (`own_table`)."""
+        slots = np.flatnonzero(repeats.table) if repeats.table.size > 1 else None
+        return [own_text(own_table(index, slots), self.config.verify) for _, index in self.opened]
 
     def settle(self, ids: Sequence[Any], duplicate_of: np.ndarray, repeats: Repeats) -> Against:
         """Match the prepared documents against every index and apply the rule (`settle`);
-        `repeats` is the run's repeated text (counted with `prior`: it sets aside what the
-        indexes' statistics call repeated too)."""
+        `repeats` is the run's repeated text (`owns`)."""
         assert self.entries is not None, "prepare first"
-        batch = self.entries
         self.stats = repeats.stats
-        slots = np.flatnonzero(repeats.table) if repeats.table.size > 1 else None
-        found = []
-        for name, index in self.opened:
-            own = own_text(own_table(index, slots), self.config.verify)
-            mine = batch.resample(index.sample_bits, self.sample_bits)
-            found.append((name, index, match_index(index, mine, batch.sizes == 0, own)))
+        found = match_all(self.opened, self.entries, self.sample_bits, self.owns(repeats))
         return settle(ids, duplicate_of, found)
 
     def prior(self) -> RepeatStats:
@@ -278,11 +318,9 @@ class IndexSet:
     def _file(self, name: str) -> Path | None:
         return None if self._spill is None else Path(self._spill.name) / name
 
-    def summary(self, against: Against, added: int) -> dict[str, Any]:
-        """What summary.json says of the indexes (`added`: documents the run adds)."""
-        matched: dict[str, int] = {}
-        for row in against.found:
-            matched[row["index"]] = matched.get(row["index"], 0) + 1
+    def summary(self, removed: Mapping[str, int], added: int) -> dict[str, Any]:
+        """What summary.json says of the indexes (`removed`: the run's documents each index
+        removed, by name, `Against.removed_by`; `added`: documents the run adds)."""
         out = []
         for name, index in self.opened:
             entry: dict[str, Any] = {
@@ -290,7 +328,7 @@ class IndexSet:
                 "mode": "add" if index is self.writer else "read",
                 "documents": self.before[name],
                 "segments": len(index.segment_names),
-                "removed": matched.get(name, 0),
+                "removed": removed.get(name, 0),
             }
             if index is self.writer:
                 entry["segment"] = f"seg-{index.next:06d}" if added else None
@@ -324,3 +362,18 @@ def own_table(index: Index, run: np.ndarray | None = None) -> np.ndarray:
     table = np.zeros(1 << int(index.options["repeat_table_bits"]), dtype=np.uint8)
     table[slots.astype(np.int64)] = 1
     return table
+
+
+def apart(outdir: str | Path, indexes: Sequence[str | Path]) -> None:
+    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR. (An OUTDIR on a
+    Hadoop URI other than file: is elsewhere than any index.)"""
+    if "://" in str(outdir) and not str(outdir).startswith("file:"):
+        return
+    out = index_path(outdir).resolve()
+    for index in indexes:
+        where = index_path(index).resolve()
+        if where == out or out in where.parents or where in out.parents:
+            raise OutputError(
+                f"index {shown(str(index))} and output folder {shown(str(outdir))} overlap: "
+                "keep the index in a folder of its own"
+            )

@@ -407,9 +407,6 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     if opts["engine"] == "spark":
         from .spark import run_spark
 
-        if any(indexes.values()):
-            raise click.UsageError("--index and --against work with --engine local only")
-
         conf = _spark_conf(opts["spark_conf"])
         runner: Any = partial(run_spark, master=opts["spark_master"], spark_conf=conf, quiet=quiet)
     else:
@@ -423,7 +420,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
             report=report,
             progress=printer,
             options=recorded_options(click.get_current_context()),
-            **({k: v for k, v in indexes.items() if v} if opts["engine"] == "local" else {}),
+            **{k: v for k, v in indexes.items() if v},
         )
     finally:
         if printer is not None:

@@ -20,7 +20,9 @@ times larger). Each segment also keeps its run's corpus-frequency statistics
 A segment is written in a temporary folder, renamed into place, and only then listed in a new
 manifest written to a temporary file and renamed over the old one: a writer killed at any
 point leaves the index as the last manifest says (and its leftovers are removed by the next
-writer). Readers take no lock; segments never change once listed.
+writer). Readers take no lock; segments never change once listed. A Spark run's executors
+reopen the segments the driver listed (`Snapshot`, `Index.reopen`) and write the new segment
+in parts into a `scratch` folder, which the driver merges into one segment (`add_parts`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ import fcntl
 import json
 import os
 import shutil
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
@@ -83,6 +87,22 @@ def sample_bits(one_in: int) -> int:
     if one_in < 1 or one_in & (one_in - 1) or one_in > 1 << 16:
         raise ConfigError(f"index sample must be a power of two from 1 to 65536, got {one_in}")
     return one_in.bit_length() - 1
+
+
+def index_path(given: str | Path) -> Path:
+    """The folder of the index given as `given`: a local path or a file: URI. Other URIs
+    (hdfs://, s3a://) are refused: segments are memory-mapped, and the one writer's lock is
+    an flock, so an index lives on a file system every process that opens it mounts."""
+    text = str(given)
+    if "://" not in text:
+        return Path(given)
+    parts = urlsplit(text)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return Path(unquote(parts.path))
+    raise IndexStoreError(
+        f"index {shown(text)}: an index is a local folder or a file: URI (on a cluster, one "
+        "the driver and every executor mount at the same path); other URIs are not supported"
+    )
 
 
 def _probe(config: Config) -> dict[str, Any]:
@@ -187,6 +207,17 @@ def _clear_leftovers(path: Path, listed: list[str]) -> None:
             shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """An index as a run opened it (`Index.snapshot`): its absolute folder, options and
+    segments, for opening again elsewhere (`Index.reopen`)."""
+
+    path: str
+    options: dict[str, Any]
+    segments: tuple[str, ...]
+    next: int
+
+
 class Index:
     """A persistent index opened to read (`write=False`: any number of readers) or to add
     segments (one writer: an fcntl lock on IDX/.lock, held until `close`).
@@ -205,7 +236,7 @@ class Index:
         create: bool = True,
     ) -> None:
         pyarrow()  # a missing extra fails before anything is done
-        self.path = Path(path)
+        self.path = index_path(path)
         self._lock: int | None = None
         self._made = False
         manifest = self._read_manifest()
@@ -311,6 +342,62 @@ class Index:
         self._install(tmp, name, [*self.segment_names, name])
         self.segments.append(Segment(self.path / name))
         return name
+
+    def add_parts(self, parts: Sequence[Path], stats: RepeatStats | None = None) -> str | None:
+        """Commit the documents of the segments written at `parts` (in `scratch`: a run's
+        parts, written where they were made, in document order) as one new segment, merged
+        as `compact` merges (segment.merge_segments): the same segment `add` writes of them
+        all (nothing when they hold no document and the index has segments); its name."""
+        if self._lock is None:
+            raise IndexStoreError(f"index {shown(str(self.path))} is open read-only")
+        opened = [Segment(p) for p in parts]
+        if not any(s.documents for s in opened) and self.segment_names:
+            return None
+        stats = RepeatStats.none() if stats is None else stats
+        name = f"seg-{self.next:06d}"
+        tmp = self._tmp(name)
+        merge_segments(tmp, opened, stats)
+        del opened
+        self._install(tmp, name, [*self.segment_names, name])
+        self.segments.append(Segment(self.path / name))
+        return name
+
+    def scratch(self, name: str) -> Path:
+        """A new folder in the index for what a writer prepares before a commit (removed by
+        the next writer when left behind)."""
+        if self._lock is None:
+            raise IndexStoreError(f"index {shown(str(self.path))} is open read-only")
+        path = self._tmp(name)
+        path.mkdir()
+        return path
+
+    def snapshot(self) -> Snapshot:
+        """What another process needs to open this index as it is now (`reopen`)."""
+        return Snapshot(
+            str(self.path.absolute()), self.options, tuple(self.segment_names), self.next
+        )
+
+    @classmethod
+    def reopen(cls, snapshot: Snapshot, config: Config) -> Index:
+        """The index of `snapshot` opened to read in another process (a Spark executor): its
+        segments then, mapped, with no lock and no check of options (the run that took the
+        snapshot checked them) and `config` the run's."""
+        index = cls.__new__(cls)
+        index.path = Path(snapshot.path)
+        index._lock, index._made = None, False
+        index.options, index.probe = snapshot.options, {}
+        index.segment_names, index.next = list(snapshot.segments), snapshot.next
+        try:
+            index.segments = [Segment(index.path / n) for n in snapshot.segments]
+        except FileNotFoundError as e:
+            raise IndexStoreError(
+                f"index {shown(snapshot.path)}: {shown(str(e.filename))} is missing (compacted "
+                "while the run read it, or not at this path on this machine)"
+            ) from e
+        except (ValueError, OSError, KeyError) as e:
+            raise IndexStoreError(f"index {shown(snapshot.path)} is damaged: {e}") from e
+        index.config = config
+        return index
 
     def _tmp(self, name: str) -> Path:
         return self.path / f"{_TMP}{os.getpid()}-{name}"

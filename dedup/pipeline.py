@@ -21,7 +21,7 @@ import numpy as np
 
 from .cluster import cluster_records, member_records
 from .config import Config
-from .errors import InputError, OutputError, shown
+from .errors import InputError
 from .index import Found, TwoPassIndex
 from .io.outdir import (
     INDEX_MATCHES,
@@ -300,8 +300,9 @@ class _Outcome:
         own = self.found.fate(doc, self.ids, self.records)
         if self.against is None or self.against.target[doc] < 0:
             return own
-        indexed = self.against.found[self.against.target[doc]]["duplicate_of"]
-        return Fate(indexed, None) if own is None else own._replace(duplicate_of=indexed)
+        from .against import indexed_fate
+
+        return indexed_fate(own, self.against.found[self.against.target[doc]])
 
     def fates(self) -> Iterator[Fate | None]:
         """The fate of every document, in input order."""
@@ -403,25 +404,14 @@ def run(
         pyarrow()  # a missing extra fails now, not after the whole run
     if index is None and not against:
         return _run(inputs, outdir, config, fmt, stdin, report, progress, options, None)
-    _apart(outdir, [*([index] if index is not None else []), *against])
-    from .against import IndexSet
+    from .against import IndexSet, apart
+
+    apart(outdir, [*([index] if index is not None else []), *against])
     from .persist import sample_bits
 
     bits = None if index_sample is None else sample_bits(index_sample)
     with IndexSet(config, index, against, bits) as indexes:
         return _run(inputs, outdir, config, fmt, stdin, report, progress, options, indexes)
-
-
-def _apart(outdir: str | Path, indexes: Sequence[str | Path]) -> None:
-    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR."""
-    out = Path(outdir).resolve()
-    for index in indexes:
-        where = Path(index).resolve()
-        if where == out or out in where.parents or where in out.parents:
-            raise OutputError(
-                f"index {shown(str(index))} and output folder {shown(str(outdir))} overlap: "
-                "keep the index in a folder of its own"
-            )
 
 
 def _run(
@@ -467,7 +457,7 @@ def _run(
         if indexes is not None:
             assert outcome.against is not None
             kept = ~outcome.removed()
-            doc |= indexes.summary(outcome.against, int(kept.sum()))
+            doc |= indexes.summary(outcome.against.removed_by(), int(kept.sum()))
         doc = complete(folder, doc, timings, report, reporter)
         if indexes is not None:
             # Last: the index changes only once the run is complete.

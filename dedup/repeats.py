@@ -225,15 +225,32 @@ def count_repeats(
 ) -> Repeats:
     """The repeated text of the groups whose first documents' sets `sets()` gives (called
     once, twice when not `weighed`; `weighed`: each group's documents and sample, as
-    `RepeatCounter.weigh` takes them, in the same order): what the first count finds in
-    `min_groups` groups, not mostly in one of them, and the second finds in some group with
-    text of its own (`RepeatCounter.repeats`). `prior` (earlier runs' statistics, a persistent
-    index's) adds to the counts; the result's `stats` are this run's alone."""
-    counter = RepeatCounter(cfg)
-    if weighed is None:
-        counter.add(sets())
-    else:
-        counter.weigh(weighed)
+    `RepeatCounter.weigh` takes them, in the same order): `repeats_of` with those sets
+    counted here."""
+
+    def count(first: Repeats | None) -> RepeatCounter:
+        counter = RepeatCounter(cfg)
+        if first is None and weighed is not None:
+            counter.weigh(weighed)
+        else:
+            counter.add(sets(), first)
+        return counter
+
+    return repeats_of(count, cfg, prior)
+
+
+def repeats_of(
+    count: Callable[[Repeats | None], RepeatCounter],
+    cfg: RepeatConfig,
+    prior: RepeatStats | None = None,
+) -> Repeats:
+    """The repeated text of the groups counted by `count` (the first count, weighed or not,
+    with None; the second given the first's table; wherever the sets are, as Spark's
+    partitions count them): what the first count finds in `min_groups` groups, not mostly in
+    one of them, and the second finds in some group with text of its own
+    (`RepeatCounter.repeats`). `prior` (earlier runs' statistics, a persistent index's) adds
+    to the counts; the result's `stats` are this run's alone."""
+    counter = count(None)
     prior = prior if prior is not None and len(prior) else None
     groups = counter
     if prior is not None:
@@ -245,12 +262,8 @@ def count_repeats(
             prior.added_to(largest, "largest"),
         )
     first = groups.repeats()
-    own = RepeatCounter(cfg)
-    if first.count == 0:
-        # Nothing is repeated: every group has text of its own.
-        own.merge(counter)
-    else:
-        own.add(sets(), first)
+    # Nothing is repeated: every group has text of its own (no second count).
+    own = RepeatCounter(cfg).merge(counter) if first.count == 0 else count(first)
     stats = RepeatStats.of(counter, own.counts, keep_from(cfg))
     if first.count == 0:
         # The same as a full table of zeros, and verification need not look anything up.

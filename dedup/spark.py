@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import partial
 from operator import add
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -51,6 +51,7 @@ from .index import duplicate_id_error, id_key
 from .io.detect import detect_format
 from .io.hadoop import HadoopDir, is_uri
 from .io.outdir import (
+    INDEX_MATCHES,
     LAYOUTS,
     TEMPORARY,
     Fate,
@@ -83,15 +84,21 @@ from .repeats import (
     SAMPLE,
     RepeatCounter,
     Repeats,
+    RepeatStats,
     estimated_similarities,
     held,
     joins,
     repeated_shares,
+    repeats_of,
 )
 from .sign import sign_texts
 from .spark_log import WORKER_WARNINGS, log_settings, start_jvm
 from .types import Counts, Doc, Figures, Member, RunResult, Skip
 from .verify import Own, is_match, own_text, similarities
+
+if TYPE_CHECKING:  # imported when a run uses an index: most runs do not
+    from .against import IndexSet
+    from .spark_index import SparkIndexes
 
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
 JAVA_HINT = (
@@ -196,6 +203,9 @@ def run_spark(
     partition_docs: int = PARTITION_DOCS,
     max_component: int = MAX_COMPONENT,
     driver_edges: int = DRIVER_EDGES,
+    index: str | Path | None = None,
+    against: Sequence[str | Path] = (),
+    index_sample: int | None = None,
 ) -> RunResult:
     """`pipeline.run` on Spark: read `inputs` (local paths, any Hadoop URI, or `-` for
     `stdin`), deduplicate, write the OUTDIR contract files, and return what the run did (its
@@ -216,6 +226,10 @@ def run_spark(
     `layout` "parts" writes kept/, removed/ (or annotated/) as folders of part files, one
     per partition in input order, straight from the executors (io/parts.py), and lists
     them in summary.json's "parts"; a local OUTDIR must then be one the executors see.
+
+    `index`, `against` and `index_sample` are `pipeline.run`'s, with the same rule and the
+    same segment added (spark_index.py); each index is a local folder or a file: URI that
+    the driver and every executor see at the same path.
     """
     if layout not in LAYOUTS:
         raise ConfigError(f"output layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
@@ -225,8 +239,14 @@ def run_spark(
     fmt = output_format(local, config) if len(local) == len(inputs) else None
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
+    indexes = _open_indexes(outdir, config, index, against, index_sample)
     own = spark is None and not _active()
-    session = spark_session(master, spark_conf, quiet=quiet) if spark is None else spark
+    try:
+        session = spark_session(master, spark_conf, quiet=quiet) if spark is None else spark
+    except BaseException:
+        if indexes is not None:
+            indexes.close()
+        raise
     try:
         out: Folder = (
             HadoopDir(session, str(outdir)) if is_uri(outdir) else LocalFolder(Path(outdir))
@@ -237,15 +257,42 @@ def run_spark(
             job = _Run(session, config, partition_docs, reporter, Path(tmp), stdin)
             job.max_component, job.outdir, job.layout = max_component, str(outdir), layout
             job.driver_edges = driver_edges
+            if indexes is not None:
+                from .spark_index import SparkIndexes
+
+                job.indexes = SparkIndexes(indexes, session.sparkContext, config)
             try:
                 return job.run(inputs, out, fmt, report, extra)
             finally:
+                if job.indexes is not None:
+                    job.indexes.close()  # the parts it staged, committed or not
                 for rdd in job.cached:  # a joined session keeps running: free what this run held
                     rdd.unpersist()
                 session.sparkContext.setJobDescription(None)
     finally:
+        if indexes is not None:
+            indexes.close()
         if own:
             session.stop()
+
+
+def _open_indexes(
+    outdir: str | Path,
+    config: Config,
+    index: str | Path | None,
+    against: Sequence[str | Path],
+    index_sample: int | None,
+) -> IndexSet | None:
+    """The run's persistent indexes, opened (options checked, the writer's lock taken)
+    before anything is read or written, as locally."""
+    if index is None and not against:
+        return None
+    from .against import IndexSet, apart
+    from .persist import sample_bits
+
+    apart(outdir, [*([index] if index is not None else []), *against])
+    bits = None if index_sample is None else sample_bits(index_sample)
+    return IndexSet(config, index, against, bits)
 
 
 def _active() -> bool:
@@ -295,6 +342,7 @@ class _Run:
         self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
         self.layout = "single"
+        self.indexes: SparkIndexes | None = None  # the persistent indexes, if any
         self._t = time.perf_counter()
 
     def _keep(self, rdd: Any) -> Any:
@@ -322,7 +370,8 @@ class _Run:
         # Every input is found before OUTDIR is touched, as locally.
         cfg = self.config.read
         sources = [_resolve(self.spark, i, given, cfg) for i, given in enumerate(inputs)]
-        with open_outdir(out, planned(fmt, self.config.output.annotate)):
+        plan = planned(fmt, self.config.output.annotate, self.indexes is not None)
+        with open_outdir(out, plan):
             return self._run(inputs, sources, out, fmt, report, extra)
 
     def _run(
@@ -386,7 +435,8 @@ class _Run:
         sets = signed.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
-        repeats = self._repeats(pairs, sets, signed, bands * rows)
+        prior = self.indexes.prior() if self.indexes is not None else None
+        repeats = self._repeats(pairs, sets, signed, bands * rows, prior)
         self.timings["repeats"] = round(time.perf_counter() - t, 4)
         own = self.sc.broadcast(own_text(repeats.table, config.verify))
         self.own = own
@@ -408,9 +458,28 @@ class _Run:
                 rdd.unpersist()
         self._lap("cluster")
 
+        settled = None  # (node, (index_matches.jsonl row, fate)) of what the indexes remove
+        if self.indexes is not None:
+            self._tag("index")
+            direct = self._keep(self.indexes.match(signed, repeats))
+            if direct.count():
+                settled = self._keep(self.indexes.settle(direct, rendered, parts))
+                settled.count()
+            direct.unpersist()
+            self._lap("index_match")
+
         reporter.stage("write")
+        staged = None
+        if self.indexes is not None:
+            self._tag("index_stage")
+            # The kept documents as parts of the new segment (committed once the run is
+            # complete), while the sets are cached.
+            removed = self._fates(rendered, settled).filter(lambda kv: kv[1][0] is not None)
+            sources = indexed.mapValues(lambda d: d[3])
+            staged = self.indexes.stage(signed, sources, removed, n_docs, parts)
+            self._lap("index_stage")
         self._tag("write")
-        files, written = self._write(out, fmt, read, rendered)
+        files, written = self._write(out, fmt, read, rendered, settled, n_docs)
         signed.unpersist()
         indexed.unpersist()
         rendered.unpersist()
@@ -431,8 +500,13 @@ class _Run:
         doc |= {"outputs": outputs(files)} | extra
         if self.layout == "parts":
             doc["parts"] = parts_manifest(files)
+        if self.indexes is not None:
+            doc |= self.indexes.indexes.summary(self.indexes.removed, counts.kept)
         engine = {"name": "spark", "master": self.sc.master, "spark": self.sc.version}
         doc = complete(out, doc, timings, report, reporter, engine)
+        if self.indexes is not None:
+            # Last: the index changes only once the run is complete.
+            self.indexes.commit(staged, repeats.stats)
         return RunResult(counts, tuple(read.skipped), doc, self.outdir)
 
     def _read(self, sources: list[_Source]) -> _Read:
@@ -560,15 +634,23 @@ class _Run:
 
     # -- repeated text ------------------------------------------------------------------
 
-    def _repeats(self, pairs: Any, sets: Any, signed: Any, columns: int) -> Repeats:
+    def _repeats(
+        self, pairs: Any, sets: Any, signed: Any, columns: int, prior: RepeatStats | None
+    ) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py), as locally:
         the pairs' estimated similarities join versions into groups (`joins`), each document
         another holds (`held`) joins the group of the one that holds most of it
         (`repeats.containers`), connected components give each group's first document and
-        size, and the slot counts of those documents' sets are added up over the partitions."""
+        size, and the slot counts of those documents' sets are added up over the partitions
+        (`repeats_of`, on top of `prior`: the statistics of the persistent indexes the run is
+        checked against)."""
         cfg, parts = self.config.repeat, self.parts
-        if cfg.min_groups == 0 or pairs.isEmpty():
+        if cfg.min_groups == 0:
             return Repeats.none()
+        if pairs.isEmpty():
+            if prior is None or not len(prior):
+                return Repeats.none()
+            return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
         sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
         # (i, j, -1) joins; (smaller, larger, containment) is held
         links = self._keep(_with_sets(pairs, sigs, parts).mapPartitions(_Linked(cfg, columns)))
@@ -599,15 +681,14 @@ class _Run:
             .groupByKey(parts)
             .map(lambda kv: _sampled(sorted(kv[1])))
         )
-        groups = self._keep(groups)  # counted twice (repeats.count_repeats)
-        counter = groups.mapPartitions(_CountSlots(cfg)).treeReduce(RepeatCounter.merge)
+        groups = self._keep(groups)  # counted twice (repeats.repeats_of)
         links.unpersist()
-        found = counter.repeats()
-        if found.count == 0:
-            return found
-        table = self.sc.broadcast(found)
-        own = groups.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
-        return counter.repeats(own)
+
+        def count(first: Repeats | None) -> RepeatCounter:
+            table = None if first is None else self.sc.broadcast(first)
+            return groups.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
+
+        return repeats_of(count, cfg, prior)
 
     # -- cluster ------------------------------------------------------------------------
 
@@ -696,11 +777,22 @@ class _Run:
 
     # -- write --------------------------------------------------------------------------
 
+    def _fates(self, rendered: Any, settled: Any) -> Any:
+        """(number, `Fate`) of every document in a cluster or removed by an index: the
+        run's (`rendered`), but where the indexes decided (`settled`)."""
+        fates = rendered.flatMap(lambda r: r[2])
+        if settled is None:
+            return fates
+        decided = settled.mapValues(lambda v: v[1])
+        return fates.subtractByKey(decided, self.parts).union(decided)
+
     def _write(
-        self, out: Folder, fmt: str, read: _Read, rendered: Any
+        self, out: Folder, fmt: str, read: _Read, rendered: Any, settled: Any, n: int
     ) -> tuple[list[str], list[int]]:
         """The contract files, streamed in order (the driver holds one partition at a time)
-        through the shared writer; the names written, and the kept and removed counts."""
+        through the shared writer; the names written, and the kept and removed counts.
+        `settled`: what persistent indexes decided (spark_index.py; None: nothing) for the
+        `n` documents."""
         parts, annotate = self.parts, self.config.output.annotate
         schema = None
         if fmt == "parquet":
@@ -711,7 +803,7 @@ class _Run:
             schema = output_schema(read.schema, plain, self.config.read.id_field)
         # (index, fate) of every clustered document; without --annotate only the removed ones
         # change a record.
-        fates = rendered.flatMap(lambda r: r[2])
+        fates = self._fates(rendered, settled)
         if not annotate:
             fates = fates.filter(lambda kv: kv[1][0] is not None)
         if fmt == "jsonl":  # records are rendered on the executors
@@ -730,7 +822,11 @@ class _Run:
         lines = rendered.map(lambda r: (r[0], r[1])).sortByKey(numPartitions=parts)
         write_lines(out, "clusters.jsonl", (line for _, line in lines.toLocalIterator()))
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
-        return [*names, "clusters.jsonl", "errors.jsonl"], counts
+        names = [*names, "clusters.jsonl", "errors.jsonl"]
+        if self.indexes is not None:
+            write_lines(out, INDEX_MATCHES, self.indexes.matches(settled, n, parts))
+            names.append(INDEX_MATCHES)
+        return names, counts
 
     def _write_parts(
         self, out: Folder, fmt: str, records: Any, fates: Any, schema: Any
@@ -1414,12 +1510,13 @@ class _SettleTask:
         yield from _groups(found, nodes, [r[3] for r in rows])
 
 
-def _render(kv: tuple[Group, int]) -> tuple[int, bytes, list[tuple[int, Fate]]]:
-    """A numbered cluster's clusters.jsonl line and the fates of its members."""
+def _render(kv: tuple[Group, int]) -> tuple[int, bytes, list[tuple[int, Fate]], list[Any]]:
+    """A numbered cluster's clusters.jsonl line, the fates of its members and their ids (the
+    representative first)."""
     (_, (rep, entries)), number = kv
     first = next(m for node, m in entries if node == rep)
     others = [(node, m) for node, m in entries if node != rep]
     line = cluster_line(make_cluster(number, first, (m for _, m in others)))
     fates = [(rep, Fate.of(first, number, None))]
     fates += [(node, Fate.of(m, number, first.id)) for node, m in others]
-    return number, line, fates
+    return number, line, fates, [first.id, *(m.id for _, m in others)]

@@ -4,8 +4,11 @@ byte, and a generated corpus with planted near-duplicates."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from dedup.config import Config
+from dedup.persist import index_path
 from dedup.pipeline import run
 from dedup.spark import run_spark
 
@@ -21,6 +25,15 @@ VARYING = ("timings", "throughput", "engine")
 # The pairs each engine verified, and how many matched: the local engine skips a pair whose
 # documents earlier matches already join, Spark verifies every candidate pair.
 WORK = ("candidates", "verified_pairs")
+
+
+def checksum(folder: Path) -> str:
+    """Every file of a folder (hidden ones included), names and bytes."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
 
 
 def both_engines(
@@ -32,17 +45,35 @@ def both_engines(
     stdin: bytes | None = None,
     uri: bool = False,
     spark_inputs: list[str] | None = None,
+    index: str | Path | None = None,
+    against: Sequence[str | Path] = (),
     **kw: Any,
 ) -> dict[str, Any]:
     """Run both engines (the Spark one into a file:// URI with `uri`, on `spark_inputs` when
     given) and assert that they wrote the same files, byte for byte, and the same summary
-    (but for the inputs named); return the summary."""
+    (but for the inputs named); return the summary. With `index` (made when missing) each
+    engine starts from the same index, and they must leave the same files in it; the
+    `against` indexes must not change."""
     local_out, spark_out = tmp_path / "local", tmp_path / "spark"
     local_in = None if stdin is None else io.BytesIO(stdin)
     spark_in = None if stdin is None else io.BytesIO(stdin)
-    run(inputs, local_out, config, stdin=local_in)
+    indexes: dict[str, Any] = {"against": list(against)}
+    if index is not None:
+        indexes["index"] = index
+        folder, before = index_path(index), tmp_path / "index-before"
+        if folder.exists():
+            shutil.copytree(folder, before)
+    sums = [checksum(index_path(a)) for a in against]
+    run(inputs, local_out, config, stdin=local_in, **indexes)
+    if index is not None:  # the Spark run starts from the index as it was
+        folder.rename(tmp_path / "index-local")
+        if before.exists():
+            before.rename(folder)
     target = spark_out.as_uri() if uri else spark_out
-    run_spark(spark_inputs or inputs, target, config, spark=spark, stdin=spark_in, **kw)
+    run_spark(spark_inputs or inputs, target, config, spark=spark, stdin=spark_in, **indexes, **kw)
+    if index is not None:
+        assert checksum(folder) == checksum(tmp_path / "index-local")
+    assert [checksum(index_path(a)) for a in against] == sums
     local_summary = json.loads((local_out / "summary.json").read_text(encoding="utf-8"))
     spark_summary = json.loads((spark_out / "summary.json").read_text(encoding="utf-8"))
     for name in local_summary["outputs"]:

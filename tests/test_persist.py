@@ -195,6 +195,31 @@ def test_same_input_gives_byte_identical_index(corpus: tuple[Path, Path], tmp_pa
     assert _checksum(tmp_path / "idx0") == _checksum(tmp_path / "idx1")
 
 
+def test_parts_merged_are_the_segment_add_writes(two_ways: dict, tmp_path: Path) -> None:
+    """A segment committed from parts (as a Spark run's executors write them) is the one
+    `add` writes of them all, byte for byte; another process reopens it from a snapshot."""
+    seg = Index(two_ways["first"]["base"] / "idx", None).segments[-1]
+    n = seg.documents
+    with Index(tmp_path / "whole", Config(), write=True) as index:
+        index.add(seg.entries(0, n), seg.stats)
+    with Index(tmp_path / "parts", Config(), write=True) as index:
+        scratch = index.scratch("parts")
+        bounds = [0, 1, n // 3, n]  # one part of a single document
+        parts = [scratch / f"part-{k}" for k in range(3)]
+        for k, path in enumerate(parts):
+            segment.write_segment(path, seg.entries(bounds[k], bounds[k + 1]), RepeatStats.none())
+        assert index.add_parts(parts, seg.stats) == "seg-000001"
+        empty = scratch / "empty"
+        segment.write_segment(empty, seg.entries(0, 0), RepeatStats.none())
+        assert index.add_parts([empty]) is None  # nothing to add to an index with segments
+        again = Index.reopen(index.snapshot(), Config())
+    assert _state(tmp_path / "parts") == _state(tmp_path / "whole")
+    assert len(again) == n
+    assert again.describe(0, n - 1) == (seg.doc_id(n - 1), seg.source(n - 1), "seg-000001")
+    with pytest.raises(IndexStoreError, match="open read-only"):
+        again.add_parts(parts)
+
+
 def test_against_is_read_only_and_annotates(
     corpus: tuple[Path, Path], two_ways: dict, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from helpers import framed_site_pages, seed_table
-from spark_helpers import both_engines, synthetic_corpus
+from spark_helpers import both_engines, checksum, synthetic_corpus
 
 import dedup.cluster as cluster_stage
 from dedup.cli import cli
@@ -31,12 +32,15 @@ from dedup.config import (
     ReadConfig,
     RefineConfig,
     RepeatConfig,
+    ShingleConfig,
 )
 from dedup.errors import InputError, OutputError
 from dedup.io.hadoop import HadoopDir
+from dedup.persist import Index, IndexStoreError
 from dedup.pipeline import run
 from dedup.progress import ProgressEvent
 from dedup.spark import DRIVER_EDGES, SparkUnavailable, _components, run_spark, spark_session
+from dedup.spark_index import SparkIndexes
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
 MANIFEST = ".dedup-manifest.json"
@@ -89,6 +93,46 @@ def test_generated_corpus_matches_the_local_engine(tmp_path: Path, spark: Any) -
     assert max(sizes) >= planted["boilerplate"] > config.lsh.max_bucket
     kept, removed = _ids(out / "kept.jsonl"), _ids(out / "removed.jsonl")
     assert len(kept) + len(removed) == 6_000 and not kept & removed
+
+
+def test_runs_against_indexes_are_the_local_engine_s(tmp_path: Path, spark: Any) -> None:
+    """Two runs: OLD makes an index; NEW runs against it and, read-only, against an
+    evaluation set's index, and adds its kept documents. Each run's outputs and the index
+    it leaves are the local engine's, byte for byte; the evaluation index never changes."""
+    synthetic_corpus(tmp_path / "in", 1200)
+    files = sorted(str(p) for p in (tmp_path / "in").iterdir())
+    old, new = files[:3], files[3:]
+    # The evaluation set: the first NEW documents, verbatim (part-4 is plain JSONL).
+    (tmp_path / "eval.jsonl").write_bytes(
+        b"".join(Path(files[4]).read_bytes().splitlines(keepends=True)[:40])
+    )
+    config = Config(read=ReadConfig(on_error="skip"), jobs=1)
+    evalset = tmp_path / "eval.idx"
+    run([str(tmp_path / "eval.jsonl")], tmp_path / "eval-out", config, index=evalset)
+    index = tmp_path / "corpus.idx"
+    first = both_engines(old, tmp_path / "1", config, spark, index=index)
+    assert first["indexes"][0]["added"] == first["documents"]["kept"] > 600
+    second = both_engines(new, tmp_path / "2", config, spark, index=index, against=[evalset])
+    removed = {i["path"]: i["removed"] for i in second["indexes"]}
+    assert removed[str(index)] > 20 and removed[str(evalset)] > 20
+    assert [i["mode"] for i in second["indexes"]] == ["add", "read"]
+    # Matched documents in no cluster of the run and in one (the boilerplate pages).
+    out = tmp_path / "2/spark"
+    matched = {json.loads(line)["id"] for line in (out / "index_matches.jsonl").open()}
+    clustered = {
+        m["id"] for c in map(json.loads, (out / "clusters.jsonl").open()) for m in c["members"]
+    }
+    assert matched - clustered and matched & clustered
+    assert json.loads((index / "manifest.json").read_text())["segments"] == [
+        "seg-000001",
+        "seg-000002",
+    ]
+    # Other signing options are refused before anything is read or written.
+    before = checksum(index)
+    other = replace(config, shingle=ShingleConfig(ngram=5))
+    with pytest.raises(IndexStoreError, match=r"other options: ngram=4 \(this run: 5\)"):
+        run_spark(new, tmp_path / "3", other, spark=spark, index=index)
+    assert checksum(index) == before and not (tmp_path / "3").exists()
 
 
 def test_representative_rules_and_text_files_match(
@@ -279,12 +323,28 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
     def names() -> list[str]:
         return sorted(p.name for p in out.iterdir() if not p.name.endswith(".crc"))
 
+    # The killed run adds to an index: it is killed once it has matched the documents
+    # against the index and staged the new segment's parts, and leaves the index as it was.
+    index = tmp_path / "idx"
+    run([str(seeds_dir / "001_096293c0fedcb6b3.txt")], tmp_path / "o", Config(), index=index)
+    before = checksum(index)
+    staged: list[bool] = []
+    stage = SparkIndexes.stage
+
+    def spy_stage(self: SparkIndexes, *args: Any) -> Any:
+        parts = stage(self, *args)
+        staged.extend(p.is_dir() for p in parts)
+        return parts
+
+    monkeypatch.setattr(SparkIndexes, "stage", spy_stage)
     monkeypatch.setattr("dedup.spark._with_fates", killed)
     with pytest.raises(RuntimeError, match="killed"):
-        run_spark([str(seeds_dir)], out.as_uri(), Config(), spark=spark)
+        run_spark([str(seeds_dir)], out.as_uri(), Config(), spark=spark, index=index)
     assert written == ["kept.jsonl", "removed.jsonl"]
     # Old outputs, report, leftovers gone; the user's file and the manifest stay.
     assert names() == [MANIFEST, "notes.txt"]
+    assert staged and all(staged)  # parts were written, then removed
+    assert checksum(index) == before and Index(index, None).segment_names == ["seg-000001"]
 
     monkeypatch.setattr("dedup.spark._with_fates", real)
     written.clear()
@@ -430,9 +490,20 @@ def test_cli_spark_reads_stdin_into_a_hadoop_uri_without_a_report(
     data = ("\n".join(_seed_jsonl(seeds_dir)) + "\n").encode("utf-8")
     out = tmp_path / "out"
     args = ["run", "--engine", "spark", "--spark-conf", "spark.ui.enabled=false", "-"]
-    result = CliRunner().invoke(cli, [*args, "-o", out.as_uri()], input=data)
+    # Against an index of one seed (read-only): it and its copy are removed.
+    index = tmp_path / "idx"
+    run([str(seeds_dir / "001_096293c0fedcb6b3.txt")], tmp_path / "o", Config(), index=index)
+    before = checksum(index)
+    result = CliRunner().invoke(
+        cli, [*args, "-o", out.as_uri(), "--against", str(index)], input=data
+    )
     assert result.exit_code == 0, result.output
-    assert "5 documents read: 4 kept, 1 removed in 1 clusters" in result.output
+    assert "5 documents read: 3 kept, 2 removed in 1 clusters" in result.output
+    assert checksum(index) == before
+    assert len((out / "index_matches.jsonl").read_text("utf-8").splitlines()) == 2
+    hdfs = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "h"), "--index", "hdfs://nn/i"])
+    assert hdfs.exit_code == 1 and "hdfs://nn/i" in hdfs.output and "not supported" in hdfs.output
+    assert not (tmp_path / "h").exists()
     assert "report: not written: OUTDIR is not a local folder" in result.output
     assert spark.sparkContext._jsc is not None  # the shared session was joined, not stopped
     summary = json.loads((out / "summary.json").read_text("utf-8"))

@@ -105,12 +105,20 @@ def test_executors_run_in_their_own_jvms(
     cluster: Any, seeds_dir: Path, tmp_path: Path, parts: dict[tuple[str, bool], Path]
 ) -> None:
     """The seeds on the cluster, into an OUTDIR that holds an earlier run's part folders
-    (the annotated Parquet one's, of `parts`)."""
+    (the annotated Parquet one's, of `parts`), against and into an index given as a file://
+    URI: the executors map its segments and write the new one's parts."""
     pids = executor_pids()
     assert len(pids) == 2 and os.getpid() not in pids
     shutil.copytree(parts["parquet", True] / "parts", tmp_path / "spark")
     assert (tmp_path / "spark" / "annotated").is_dir()
-    both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), cluster)
+    index = tmp_path / "idx"
+    run([str(seeds_dir / "001_096293c0fedcb6b3.txt")], tmp_path / "o", Config(), index=index)
+    summary = both_engines(
+        [str(seeds_dir)], tmp_path, Config(jobs=1), cluster, index=index.as_uri()
+    )
+    # The indexed seed and its copy are removed, as duplicates of the indexed one.
+    entry = summary["indexes"][0]
+    assert (entry["removed"], entry["added"], entry["segment"]) == (2, 3, "seg-000002")
     # A run in the single layout removes the part folders the manifest lists.
     assert not (tmp_path / "spark" / "annotated").exists()
     # The tasks ran in the executors' Python workers, not in this process or its JVM.
