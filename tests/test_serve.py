@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from dedup.cli import cli
 from dedup.labels import LABELS
 from dedup.normalize import normalize
+from dedup.report import ReportConfig
 from dedup.serve import INDEX, Index, Query, ServeError, ensure_index
 from dedup.serve.app import Settings, create_app, own_hosts
 
@@ -316,6 +317,25 @@ def test_api_clusters_returns_the_clusters_whose_members_contain_the_text(run_di
     assert {"cluster", "size", "min_similarity", "noise", "snippet"} <= set(got["clusters"][0])
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=99999999999999999999999",
+        "size_min=99999999999999999999999",
+        "size_max=-99999999999999999999999&sim_min=nan&sim_max=inf",
+        "per_page=99999999999999999999999&page=-3",
+        "q=%ED%A0%80&page=" + "9" * 5000,
+        "q=" + "的" * 5000,
+    ],
+)
+def test_odd_parameters_give_a_page_not_an_error(run_dir: Path, query: str) -> None:
+    client = _client(run_dir)
+    r = _get(client, "/api/clusters?" + query)
+    assert r.status_code == 200, r.get_data(as_text=True)[:200]
+    assert r.get_json()["total"] >= 0
+    assert _get(client, "/?" + query).status_code == 200
+
+
 def test_list_page_shows_snippets_filters_and_pages(run_dir: Path) -> None:
     client = _client(run_dir)
     page = _get(client, "/?per_page=2").get_data(as_text=True)
@@ -378,17 +398,28 @@ def test_labels_are_appended_and_shown_after_a_restart(tmp_path: Path) -> None:
 
 
 def test_a_whole_cluster_is_labelled_by_a_form_post(tmp_path: Path) -> None:
+    """The bulk buttons label every member, those past the page's listing too."""
     out = serve_run(tmp_path)
-    c = _clusters(out)[0]
+    c = max(_clusters(out), key=lambda c: len(c["members"]))
     others = [m["id"] for m in c["members"] if m["id"] != c["representative"]]
-    client = _client(out)
-    form = {"a": c["representative"], "b": others, "dup": "false"}
+    assert len(others) >= 2
+    app = create_app(
+        Settings(out, own_hosts("127.0.0.1", 5000), ReportConfig(max_listed=len(others)))
+    )
+    client = app.test_client()
+    page = _get(client, f"/cluster/{c['cluster']}").get_data(as_text=True)
+    assert page.count('<tr class="row"') == len(others) - 1  # the representative is listed first
+    form = {"cluster": str(c["cluster"]), "dup": "false"}
     r = client.post("/labels", data=form, headers={"Host": HOST, "Origin": f"http://{HOST}"})
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/cluster/{c['cluster']}")
     lines = [json.loads(x) for x in (out / LABELS).read_text("utf-8").splitlines()]
     assert lines == [{"a": c["representative"], "b": b, "dup": False} for b in others]
     page = _get(client, f"/cluster/{c['cluster']}").get_data(as_text=True)
-    assert page.count("✗ different") == len(others)
+    assert page.count("✗ different") == len(others) - 1
+    r = _post(client, "/api/labels", {"cluster": c["cluster"], "dup": True})
+    assert r.status_code == 201
+    assert r.get_json() == [{"a": c["representative"], "b": b, "dup": True} for b in others]
+    assert Path(out / LABELS).read_text("utf-8").count("\n") == 2 * len(others)
 
 
 @pytest.mark.parametrize(
@@ -401,6 +432,12 @@ def test_a_whole_cluster_is_labelled_by_a_form_post(tmp_path: Path) -> None:
         {"a": 1, "b": "y", "dup": True},
         ["x"],
         "x",
+        {"a": "\ud800", "b": "y", "dup": True},
+        [{"a": "x", "b": "y", "dup": True}, {"a": "x", "b": "z\udfff", "dup": True}],
+        {"cluster": 10**30, "dup": True},
+        {"cluster": "0", "dup": True},
+        {"cluster": True, "dup": True},
+        {"cluster": 0, "dup": "yes"},
     ],
 )
 def test_bad_labels_are_refused(run_dir: Path, body: object) -> None:
