@@ -221,8 +221,7 @@ def create_app(settings: Settings) -> Flask:
                 made = whole_cluster(_int(form.get("cluster"), -1), dup)
             else:
                 made = [
-                    parse_label({"a": form.get("a"), "b": b, "dup": dup})
-                    for b in form.getlist("b")
+                    parse_label({"a": form.get("a"), "b": b, "dup": dup}) for b in form.getlist("b")
                 ]
         except ValueError as e:
             return _error(400, str(e))

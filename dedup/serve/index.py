@@ -2,9 +2,9 @@
 
 Tables: `clusters` (figures, first-line snippet, noise kinds as a bit mask, rank in the
 report's order) and `docs` (every cluster member: id, cluster, similarity, length, text), and
-the text search's indexes over the normalized texts (`search.py`). The build writes a
-temporary file and renames it, so an index is complete or absent; its `meta` table holds a
-fingerprint of the run, and a run that changed is indexed again.
+the text search's indexes over the normalized texts and the texts' residues (`search.py`).
+The build writes a temporary file and renames it, so an index is complete or absent; its
+`meta` table holds a fingerprint of the run, and a run that changed is indexed again.
 """
 
 from __future__ import annotations
@@ -26,17 +26,23 @@ from ..report.diff import cluster_row, index_order
 from ..types import Cluster, Member
 from .search import (
     MERGE_SQL,
+    RAW_CONDITION,
     SEARCH_SQL,
     fold_query,
     gram_hits,
     grams_row,
     is_gram,
+    needs_raw,
+    raw_hits,
+    raw_limit,
+    raw_table,
+    residue,
     text_condition,
 )
 
 INDEX = "serve.sqlite"
 # Bumped whenever the schema or what is stored changes: an older index is rebuilt.
-SCHEMA = 2
+SCHEMA = 3
 # Noise kinds in bit order (the fields of NoiseCounts).
 NOISE_KINDS = tuple(f.name for f in fields(NoiseCounts))
 # FTS5's trigram tokenizer came with SQLite 3.34.
@@ -146,7 +152,7 @@ class Page:
     clusters: tuple[ClusterInfo, ...]
     total: int
     query: Query
-    more: bool = False  # `total` is a lower bound (the API says so); counts are exact now
+    more: bool = False  # `total` is a lower bound: the raw texts were read in part
 
 
 @dataclass(frozen=True)
@@ -294,6 +300,7 @@ def _insert_documents(
             snippets[c.cluster] = snippet(text)
         rows.doc((rowid, doc_id, c.cluster, k, m.jaccard, m.containment, len(text), mask, text))
         rows.norm((rowid, norm))
+        rows.residue((rowid, c.cluster, residue(text)))
         texts = pending.setdefault(c.cluster, [])
         texts.append(norm)
         left[c.cluster] -= 1
@@ -321,6 +328,7 @@ class _Rows:
         self.docs: list[tuple[Any, ...]] = []
         self.norms: list[tuple[int, str]] = []
         self.gram_rows: list[tuple[int, str]] = []
+        self.residues: list[tuple[int, int, str]] = []
 
     def doc(self, row: tuple[Any, ...]) -> None:
         self.docs.append(row)
@@ -333,6 +341,9 @@ class _Rows:
     def grams(self, row: tuple[int, str]) -> None:
         self.gram_rows.append(row)
 
+    def residue(self, row: tuple[int, int, str]) -> None:
+        self.residues.append(row)
+
     def flush(self) -> None:
         self.db.executemany(
             "INSERT INTO docs(rowid, id, cluster, pos, jaccard, containment, length, noise, text) "
@@ -341,7 +352,8 @@ class _Rows:
         )
         self.db.executemany("INSERT INTO docs_norm(rowid, text) VALUES (?, ?)", self.norms)
         self.db.executemany("INSERT INTO grams(rowid, gram) VALUES (?, ?)", self.gram_rows)
-        for batch in (self.docs, self.norms, self.gram_rows):
+        self.db.executemany("INSERT INTO residue VALUES (?, ?, ?)", self.residues)
+        for batch in (self.docs, self.norms, self.gram_rows, self.residues):
             batch.clear()
 
 
@@ -377,19 +389,27 @@ class Index:
             raise InputError(str(self.path), "no index: build it with ensure_index first")
         self.norm_cfg = run_normalize_config(Path(outdir))  # queries fold as the run's texts
         self.size: int | None = None  # clusters in all
+        self.raw: dict[str, tuple[int, bool]] = {}  # how far a raw search reads, per table
 
     def _db(self) -> sqlite3.Connection:
         return _connect(self.path)
 
     def clusters(self, query: Query) -> Page:
         order = SORTS.get(query.sort, SORTS["rank"])
-        offset = (max(query.page, 1) - 1) * query.per_page
+        offset = min((max(query.page, 1) - 1) * query.per_page, 2**62)
         q = query.q.strip()
         folded = fold_query(q, self.norm_cfg) if q else ""
         with closing(self._db()) as db:
             total = None
             probe = False
-            if is_gram(folded):
+            raw, complete = None, True
+            if needs_raw(q, folded):
+                table = raw_table(q)
+                if table not in self.raw:
+                    self.raw[table] = raw_limit(db, table)
+                limit, complete = self.raw[table]
+                raw = raw_hits(db, q, table, limit)
+            elif is_gram(folded):
                 hits = gram_hits(db, folded)
                 # A page by probing takes about (offset + per_page) * clusters / hits look-ups,
                 # each some _PROBE_COST times a posting read whole.
@@ -400,15 +420,15 @@ class Index:
                     more = f"SELECT count(*) FROM clusters WHERE ({named}) AND NOT {text}"
                     total = hits + db.execute(more, [*values, *tvalues]).fetchone()[0]
             if total is None:  # counting reads every cluster: the posting list whole
-                where, params = _filters(query, folded, probe=False)
+                where, params = _filters(query, folded, raw, probe=False)
                 count = f"SELECT count(*) FROM clusters WHERE {where}"
                 total = db.execute(count, params).fetchone()[0]
-            where, params = _filters(query, folded, probe)
+            where, params = _filters(query, folded, raw, probe)
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM clusters WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, query.per_page, offset],
             ).fetchall()
-        return Page(tuple(_info(r) for r in rows), total, query)
+        return Page(tuple(_info(r) for r in rows), total, query, more=not complete)
 
     def _size(self, db: sqlite3.Connection) -> int:
         if self.size is None:
@@ -483,14 +503,19 @@ def _filtered(query: Query) -> bool:
     return any(v is not None for v in values) or query.noise in NOISE_KINDS
 
 
-def _filters(query: Query, folded: str, probe: bool) -> tuple[str, list[Any]]:
+def _filters(query: Query, folded: str, raw: str | None, probe: bool) -> tuple[str, list[Any]]:
+    """The WHERE clause of a query and its parameters; `raw` is the clusters whose texts as
+    they are hold the query (`raw_hits`), when they were read."""
     where = ["1"]
     params: list[Any] = []
     q = query.q.strip()
     if q:
-        # The members' text, or exactly a member's id, or a cluster's number.
+        # The members' folded text or their text as it is, exactly a member's id, or a
+        # cluster's number.
         text, values = text_condition(folded, probe)
         named, nvalues = _named(q)
+        if raw is not None:
+            text, values = f"{text} OR {RAW_CONDITION}", [*values, raw]
         where.append(f"({text} OR {named})")
         params += [*values, *nvalues]
     for column, op, value in (
