@@ -267,6 +267,8 @@ def build_index(outdir: Path, progress: Callable[[str], None] = lambda _: None) 
             tmp.unlink()
 
 
+# How a normalized text waits for the rest of its cluster (lone surrogates included).
+_HELD = ("utf-16-le", "surrogatepass")
 # A member's cluster, its place in the cluster's listing and its figures.
 _Place = tuple[Cluster, int, Member]
 
@@ -282,14 +284,15 @@ def _insert_documents(
     cluster's noise kinds (a mask) and the first line of its representative.
 
     A cluster's `grams` row is written once its last member is read: only the clusters with
-    members still to come are held, as normalized texts."""
+    members still to come are held, as normalized texts in UTF-16 (bytes: a text bound to a
+    statement would also keep its UTF-8 copy, two and a half times the memory)."""
     norm_cfg = run_normalize_config(outdir)
     noise: dict[int, int] = {}
     snippets: dict[int, str] = {}
     left: dict[int, int] = {}  # members not yet read, per cluster
     for c, _, _ in places.values():
         left[c.cluster] = left.get(c.cluster, 0) + 1
-    pending: dict[int, list[str]] = {}
+    pending: dict[int, list[bytes]] = {}
     rows = _Rows(db)
     for rowid, (doc_id, text) in enumerate(run_documents(outdir, places.keys()), 1):
         c, k, m = places[doc_id]
@@ -301,15 +304,16 @@ def _insert_documents(
         rows.doc((rowid, doc_id, c.cluster, k, m.jaccard, m.containment, len(text), mask, text))
         rows.norm((rowid, norm))
         rows.residue((rowid, c.cluster, residue(text)))
-        texts = pending.setdefault(c.cluster, [])
-        texts.append(norm)
         left[c.cluster] -= 1
-        if not left[c.cluster]:
-            rows.grams((c.cluster, grams_row(pending.pop(c.cluster))))
+        if left[c.cluster]:
+            pending.setdefault(c.cluster, []).append(norm.encode(*_HELD))
+        else:
+            held = [t.decode(*_HELD) for t in pending.pop(c.cluster, ())]
+            rows.grams((c.cluster, grams_row([*held, norm])))
         if rowid % _PROGRESS == 0:
             progress(f"indexed {rowid:,} of {len(places):,} documents")
     for number in sorted(pending):  # clusters with a member whose text is missing
-        rows.grams((number, grams_row(pending[number])))
+        rows.grams((number, grams_row([t.decode(*_HELD) for t in pending[number]])))
     rows.flush()
     # Members whose text is not in the record files are listed all the same.
     stored = {r[0] for r in db.execute("SELECT id FROM docs")}
