@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     index = Index(settings.outdir)
+    index.warm()
     labels = LabelLog(settings.outdir / LABELS)
     report_templates = Templates.load()
     static = _static_files(report_templates)

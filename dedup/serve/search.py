@@ -131,15 +131,17 @@ def needs_raw(q: str, folded: str) -> bool:
 
 def raw_limit(db: sqlite3.Connection, table: str) -> tuple[int, bool]:
     """The last row a raw search reads in `table` (`docs` or `residue`), RAW_SCAN_CHARS into
-    its texts in index order, and whether that is every row with a text."""
-    row = db.execute(
-        f"SELECT max(rowid) FROM (SELECT rowid, sum(length(text)) OVER (ORDER BY rowid) "
-        f"AS upto FROM {table} WHERE text IS NOT NULL) WHERE upto <= ?",
-        [RAW_SCAN_CHARS],
-    ).fetchone()
-    last = db.execute(f"SELECT max(rowid) FROM {table} WHERE text IS NOT NULL").fetchone()[0]
-    limit = row[0] if row[0] is not None else 0
-    return limit, last is None or limit >= last
+    its texts in index order, and whether that is every row with a text. Reads the lengths up
+    to there only."""
+    chars = "length" if table == "docs" else "length(text)"
+    rows = db.execute(f"SELECT rowid, {chars} FROM {table} WHERE text IS NOT NULL ORDER BY rowid")
+    limit, upto = 0, 0
+    for rowid, length in rows:
+        upto += length
+        if upto > RAW_SCAN_CHARS:
+            return limit, False
+        limit = rowid
+    return limit, True
 
 
 def raw_table(q: str) -> str:
