@@ -52,12 +52,24 @@ def parse_label(obj: Any) -> Label:
             raise ValueError(f'"{name}" must be a document id (a non-empty string)')
         if len(value) > MAX_ID_CHARS:
             raise ValueError(f'"{name}" is longer than {MAX_ID_CHARS} characters')
+        if not value.isprintable() and _unwritable(value):
+            raise ValueError(f'"{name}" is not valid text (it holds a lone surrogate)')
     if not isinstance(dup, bool):
         raise ValueError('"dup" must be true or false')
     assert isinstance(a, str) and isinstance(b, str)
     if a == b:
         raise ValueError('"a" and "b" must be two different documents')
     return Label(a, b, dup)
+
+
+def _unwritable(value: str) -> bool:
+    """Whether a string cannot be written as UTF-8 (it holds a lone surrogate, which JSON's
+    \\ud800 escapes can carry)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def read_labels(path: Path) -> dict[Pair, Label]:

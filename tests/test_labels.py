@@ -48,6 +48,7 @@ def test_the_latest_verdict_on_a_pair_wins_whatever_its_order(tmp_path: Path) ->
         ('{"a": "x", "b": "x", "dup": true}', "two different documents"),
         ('{"a": 3, "b": "x", "dup": true}', '"a" must be a document id'),
         ('["x", "y", true]', "expected an object"),
+        ('{"a": "x\\ud800", "b": "y", "dup": true}', "lone surrogate"),
     ],
 )
 def test_a_bad_line_is_named(tmp_path: Path, line: str, message: str) -> None:

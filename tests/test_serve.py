@@ -7,15 +7,20 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dedup.cli import cli
 from dedup.labels import LABELS
 from dedup.normalize import normalize
+from dedup.report import ReportConfig
 from dedup.serve import INDEX, Index, Query, ServeError, ensure_index
 from dedup.serve.app import Settings, create_app, own_hosts
+from dedup.serve.search import needs_raw, raw_table, residue
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 EVIL_ID = '<img src=x onerror="alert(1)">&amp;'
@@ -31,11 +36,18 @@ _TRADITIONAL_TEXT = (
     "臺北的工程師們在會議上討論了軟體開發的未來，新版本ＡＢＣ２０２４預計下個月上市。"
     "會議持續了整整兩天，與會者來自世界各地，氣氛熱烈，許多人留下聯絡方式。"
 )
+# An article with what the normalizer removes: inline pinyin, an entity, markup, a run of commas.
+_NOISY = (
+    "這篇文章講述城市發(fā)展的歷史，，，從古代的小村落說起，一直講到今天的大都市。\n\n"
+    "第二段有&nbsp;實體和 <b>加粗的標記</b>，還有一些普通的文字，用來湊足長度。"
+)
 FOLDING_DOCS = [
     {"id": "fold-simplified", "text": _SIMPLIFIED * 3},
     {"id": "fold-simplified-copy", "text": _SIMPLIFIED * 3 + "完"},
     {"id": "fold-traditional", "text": _TRADITIONAL_TEXT * 3},
     {"id": "fold-traditional-copy", "text": _TRADITIONAL_TEXT * 3 + "完"},
+    {"id": "fold-noisy", "text": _NOISY * 3},
+    {"id": "fold-noisy-copy", "text": _NOISY * 3 + "完"},
 ]
 _TRADITIONAL = str.maketrans("软开发", "軟開發")
 _WIDE = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
@@ -250,6 +262,82 @@ def test_search_folds_latin_width_and_case_and_ignores_bare_punctuation(
     assert found("，。") == set()  # punctuation alone folds to nothing
 
 
+@pytest.mark.parametrize(
+    "q", ["&nbsp;", "<b>", "</b>", "(fā)", "發(fā)", "，，，", "，，", "&nbsp;實體"]
+)
+def test_search_finds_raw_text_that_normalization_removes(folding_run: Path, q: str) -> None:
+    """A member matches when its folded text holds the folded query or its text as it is
+    holds the query as typed: a search for noise finds the documents that carry it."""
+    texts = _texts(folding_run)
+    folded = normalize(q)
+    want = {
+        c["cluster"]
+        for c in _clusters(folding_run)
+        if any(q in texts[m["id"]] for m in c["members"])
+    } | (_holding(folding_run, q) if folded else set())
+    index = Index(folding_run)
+    assert index.lookup("fold-noisy") in want
+    got = index.clusters(Query(q=q, per_page=100))
+    assert {c.cluster for c in got.clusters} == want and got.total == len(want)
+    assert not got.more
+    api = _get(_client(folding_run), "/api/clusters?" + urlencode({"q": q})).get_json()
+    assert {c["cluster"] for c in api["clusters"]} == want
+    assert api["total_is_lower_bound"] is False
+
+
+@pytest.mark.parametrize(
+    ("q", "raw"),
+    [
+        ("你好，世界", False),  # folds character by character: the folded text finds it
+        ("軟體開發", False),
+        ("ＡＢＣ 2024", False),
+        ("&nbsp;", True),  # folds to nothing
+        ("，，，", True),
+        ("<b>標記</b>", True),  # folding drops letters
+        ("發(fā)", True),
+        ("(fā)", True),  # Latin letters among other signs
+        ("a. b, c; d", True),
+        ("乱码??", True),
+        (" ", False),
+    ],
+)
+def test_which_queries_are_looked_for_as_they_are(q: str, raw: bool) -> None:
+    assert needs_raw(q, normalize(q).strip()) is raw
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="发展的城市，。 <>&;ab(fā)\n1", max_size=40),
+    q=st.text(alphabet="，。 <>&;ab(fā)\n1", min_size=1, max_size=4),
+)
+def test_a_query_without_chinese_is_in_a_text_exactly_when_in_its_residue(
+    text: str, q: str
+) -> None:
+    assert raw_table(q) == "residue"
+    assert (q in residue(text)) == (q in text)
+
+
+def test_a_raw_search_reads_a_bounded_share_of_the_texts_and_says_so(
+    folding_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dedup.serve.search as search_module
+
+    q = "，"  # in nearly every text as it is, in no folded text
+    every = Index(folding_run).clusters(Query(q=q, per_page=100))
+    assert not every.more and every.total >= 3
+    monkeypatch.setattr(search_module, "RAW_SCAN_CHARS", 1)  # not one whole text
+    none = Index(folding_run).clusters(Query(q=q, per_page=100))
+    assert none.more and none.total == 0
+    page = _get(_client(folding_run), "/?q=" + q).get_data(as_text=True)
+    assert "At least 0 clusters match" in page and "only the first part" in page
+    members = {m["id"] for c in _clusters(folding_run) for m in c["members"]}
+    chars = sum(len(residue(t)) for i, t in _texts(folding_run).items() if i in members)
+    monkeypatch.setattr(search_module, "RAW_SCAN_CHARS", chars // 2)
+    part = Index(folding_run).clusters(Query(q=q, per_page=100))
+    assert part.more and 0 < part.total < every.total
+    assert {c.cluster for c in part.clusters} < {c.cluster for c in every.clusters}
+
+
 def test_search_by_document_id_and_cluster_number(run_dir: Path) -> None:
     clusters = _clusters(run_dir)
     index = Index(run_dir)
@@ -316,6 +404,25 @@ def test_api_clusters_returns_the_clusters_whose_members_contain_the_text(run_di
     assert {"cluster", "size", "min_similarity", "noise", "snippet"} <= set(got["clusters"][0])
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=99999999999999999999999",
+        "size_min=99999999999999999999999",
+        "size_max=-99999999999999999999999&sim_min=nan&sim_max=inf",
+        "per_page=99999999999999999999999&page=-3",
+        "q=%ED%A0%80&page=" + "9" * 5000,
+        "q=" + "的" * 5000,
+    ],
+)
+def test_odd_parameters_give_a_page_not_an_error(run_dir: Path, query: str) -> None:
+    client = _client(run_dir)
+    r = _get(client, "/api/clusters?" + query)
+    assert r.status_code == 200, r.get_data(as_text=True)[:200]
+    assert r.get_json()["total"] >= 0
+    assert _get(client, "/?" + query).status_code == 200
+
+
 def test_list_page_shows_snippets_filters_and_pages(run_dir: Path) -> None:
     client = _client(run_dir)
     page = _get(client, "/?per_page=2").get_data(as_text=True)
@@ -378,17 +485,28 @@ def test_labels_are_appended_and_shown_after_a_restart(tmp_path: Path) -> None:
 
 
 def test_a_whole_cluster_is_labelled_by_a_form_post(tmp_path: Path) -> None:
+    """The bulk buttons label every member, those past the page's listing too."""
     out = serve_run(tmp_path)
-    c = _clusters(out)[0]
+    c = max(_clusters(out), key=lambda c: len(c["members"]))
     others = [m["id"] for m in c["members"] if m["id"] != c["representative"]]
-    client = _client(out)
-    form = {"a": c["representative"], "b": others, "dup": "false"}
+    assert len(others) >= 2
+    app = create_app(
+        Settings(out, own_hosts("127.0.0.1", 5000), ReportConfig(max_listed=len(others)))
+    )
+    client = app.test_client()
+    page = _get(client, f"/cluster/{c['cluster']}").get_data(as_text=True)
+    assert page.count('<tr class="row"') == len(others) - 1  # the representative is listed first
+    form = {"cluster": str(c["cluster"]), "dup": "false"}
     r = client.post("/labels", data=form, headers={"Host": HOST, "Origin": f"http://{HOST}"})
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/cluster/{c['cluster']}")
     lines = [json.loads(x) for x in (out / LABELS).read_text("utf-8").splitlines()]
     assert lines == [{"a": c["representative"], "b": b, "dup": False} for b in others]
     page = _get(client, f"/cluster/{c['cluster']}").get_data(as_text=True)
-    assert page.count("✗ different") == len(others)
+    assert page.count("✗ different") == len(others) - 1
+    r = _post(client, "/api/labels", {"cluster": c["cluster"], "dup": True})
+    assert r.status_code == 201
+    assert r.get_json() == [{"a": c["representative"], "b": b, "dup": True} for b in others]
+    assert Path(out / LABELS).read_text("utf-8").count("\n") == 2 * len(others)
 
 
 @pytest.mark.parametrize(
@@ -401,6 +519,12 @@ def test_a_whole_cluster_is_labelled_by_a_form_post(tmp_path: Path) -> None:
         {"a": 1, "b": "y", "dup": True},
         ["x"],
         "x",
+        {"a": "\ud800", "b": "y", "dup": True},
+        [{"a": "x", "b": "y", "dup": True}, {"a": "x", "b": "z\udfff", "dup": True}],
+        {"cluster": 10**30, "dup": True},
+        {"cluster": "0", "dup": True},
+        {"cluster": True, "dup": True},
+        {"cluster": 0, "dup": "yes"},
     ],
 )
 def test_bad_labels_are_refused(run_dir: Path, body: object) -> None:

@@ -60,23 +60,28 @@ def member_infos(docs: Sequence[tuple[str, str]], cfg: NormalizeConfig) -> dict[
     folded = t.fold[cps]
     starts = np.zeros(len(heads) + 1, dtype=np.int64)
     np.cumsum([len(h) for h in heads], out=starts[1:])
-    # Running counts over the batch's characters: a head has some where its count grows.
-    trad = np.zeros(cps.size + 1, dtype=np.int64)
-    width = np.zeros(cps.size + 1, dtype=np.int64)
-    np.cumsum(t.trad[cps], out=trad[1:])
-    np.cumsum((cps >= 0xFF00) & (cps <= 0xFFEF) & (folded != cps), out=width[1:])
+    trad = _any_in(t.trad[cps], starts)
+    width = _any_in((cps >= 0xFF00) & (cps <= 0xFFEF) & (folded != cps), starts)
     all_folded = from_codepoints(folded)
     out: dict[str, MemberInfo] = {}
     for k, (doc_id, text) in enumerate(docs):
         s, e = int(starts[k]), int(starts[k + 1])
         kinds: set[str] = set()
-        if trad[e] > trad[s]:
+        if trad[k]:
             kinds.add("traditional")
-        if width[e] > width[s]:
+        if width[k]:
             kinds.add("width")
         kinds.update(noise_kinds(all_folded[s:e], cfg))
         out[doc_id] = MemberInfo(len(text), first_line(text), tuple(sorted(kinds)))
     return out
+
+
+def _any_in(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """For each span [starts[k], starts[k + 1]) of `mask`, whether it holds a true value: the
+    places of the true values, counted between the bounds (a running sum of the whole batch
+    into int64 cost ten times as much)."""
+    at = np.searchsorted(np.flatnonzero(mask), starts)
+    return np.diff(at) > 0
 
 
 def noise_kinds(folded: str, cfg: NormalizeConfig) -> set[str]:

@@ -23,7 +23,7 @@ except ImportError as e:  # pragma: no cover - the message is the point
 
     raise DedupError("dedup serve needs Flask: pip install 'dedup[serve]'") from e
 
-from ..labels import LABELS, LabelLog, parse_label
+from ..labels import LABELS, Label, LabelLog, parse_label
 from ..report import ReportConfig, run_normalize_config, run_thresholds
 from ..report.diff import cluster_report, diff_texts, doc_text, shown_members
 from ..report.render import Templates, cluster_body
@@ -34,6 +34,8 @@ PER_PAGE = 50
 MAX_PER_PAGE = 500
 MAX_QUERY_CHARS = 500
 MAX_BODY = 16 * 2**20  # bytes of a request body (a whole cluster's verdicts at once)
+# Numbers in a URL are clamped to this (SQLite's integers are 64-bit; no page or size is larger).
+MAX_NUMBER = 2**31 - 1
 _CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     index = Index(settings.outdir)
+    index.warm()
     labels = LabelLog(settings.outdir / LABELS)
     report_templates = Templates.load()
     static = _static_files(report_templates)
@@ -197,23 +200,30 @@ def create_app(settings: Settings) -> Flask:
         body = request.get_json(silent=True)
         if not request.is_json or body is None:
             return _error(400, 'send JSON {"a": ID, "b": ID, "dup": true|false}')
-        items = body if isinstance(body, list) else [body]
+        whole = isinstance(body, dict) and "cluster" in body
         try:
-            made = [parse_label(item) for item in items]
+            if whole:
+                made = whole_cluster(body.get("cluster"), body.get("dup"))
+            else:
+                made = [parse_label(item) for item in (body if isinstance(body, list) else [body])]
         except ValueError as e:
             return _error(400, str(e))
         labels.record(*made)
         out = [m.to_dict() for m in made]
-        return jsonify(out if isinstance(body, list) else out[0]), 201
+        return jsonify(out if isinstance(body, list) or whole else out[0]), 201
 
     @app.post("/labels")
     def form_label() -> Any:
         """The labelling buttons without JavaScript: a form post, then back to the cluster."""
         form = request.form
         dup = {"true": True, "false": False}.get(form.get("dup", ""))
-        members = form.getlist("b")
         try:
-            made = [parse_label({"a": form.get("a"), "b": b, "dup": dup}) for b in members]
+            if "cluster" in form:
+                made = whole_cluster(_int(form.get("cluster"), -1), dup)
+            else:
+                made = [
+                    parse_label({"a": form.get("a"), "b": b, "dup": dup}) for b in form.getlist("b")
+                ]
         except ValueError as e:
             return _error(400, str(e))
         labels.record(*made)
@@ -221,6 +231,19 @@ def create_app(settings: Settings) -> Flask:
         if number is None:
             return redirect(url_for("cluster_list"), 303)
         return redirect(url_for("cluster_page", number=number), 303)
+
+    def whole_cluster(number: Any, dup: Any) -> list[Label]:
+        """A verdict on every member of a cluster against its representative, all of them
+        (a page lists the first `max_listed` only)."""
+        if not isinstance(dup, bool):
+            raise ValueError('"dup" must be true or false')
+        info = None
+        if isinstance(number, int) and not isinstance(number, bool) and 0 <= number < 2**63:
+            info = index.cluster(number)
+        if info is None:
+            raise ValueError('"cluster" must be the number of a cluster of this run')
+        rep = info.representative
+        return [Label(rep, m.id, dup) for m in index.members(info.cluster) if m.id != rep]
 
     @app.get("/static/<name>")
     def static_file(name: str) -> Any:
@@ -275,14 +298,14 @@ def _page_json(page: Page) -> Any:
     )
 
 
-def _int(value: str | None, low: int, high: int | None = None) -> int | None:
+def _int(value: str | None, low: int, high: int = MAX_NUMBER) -> int | None:
     try:
         n = int(value) if value not in (None, "") else None
     except ValueError:
         return None
     if n is None:
         return None
-    return max(low, n if high is None else min(n, high))
+    return max(low, min(n, high))
 
 
 def _float(value: str | None) -> float | None:

@@ -2,9 +2,9 @@
 
 Tables: `clusters` (figures, first-line snippet, noise kinds as a bit mask, rank in the
 report's order) and `docs` (every cluster member: id, cluster, similarity, length, text), and
-the text search's indexes over the normalized texts (`search.py`). The build writes a
-temporary file and renames it, so an index is complete or absent; its `meta` table holds a
-fingerprint of the run, and a run that changed is indexed again.
+the text search's indexes over the normalized texts and the texts' residues (`search.py`).
+The build writes a temporary file and renames it, so an index is complete or absent; its
+`meta` table holds a fingerprint of the run, and a run that changed is indexed again.
 """
 
 from __future__ import annotations
@@ -26,17 +26,23 @@ from ..report.diff import cluster_row, index_order
 from ..types import Cluster, Member
 from .search import (
     MERGE_SQL,
+    RAW_CONDITION,
     SEARCH_SQL,
     fold_query,
     gram_hits,
     grams_row,
     is_gram,
+    needs_raw,
+    raw_hits,
+    raw_limit,
+    raw_table,
+    residue,
     text_condition,
 )
 
 INDEX = "serve.sqlite"
 # Bumped whenever the schema or what is stored changes: an older index is rebuilt.
-SCHEMA = 2
+SCHEMA = 3
 # Noise kinds in bit order (the fields of NoiseCounts).
 NOISE_KINDS = tuple(f.name for f in fields(NoiseCounts))
 # FTS5's trigram tokenizer came with SQLite 3.34.
@@ -85,7 +91,7 @@ CREATE TABLE docs(
 """
 _INDEX_SQL = """
 CREATE INDEX docs_id ON docs(id);
-CREATE INDEX docs_cluster ON docs(cluster, pos);
+CREATE INDEX docs_cluster ON docs(cluster, pos, id, jaccard, containment, length);
 CREATE INDEX docs_place ON docs(rowid, cluster);
 CREATE INDEX clusters_rank ON clusters(rank);
 CREATE INDEX clusters_size ON clusters(size, rank);
@@ -146,7 +152,7 @@ class Page:
     clusters: tuple[ClusterInfo, ...]
     total: int
     query: Query
-    more: bool = False  # `total` is a lower bound (the API says so); counts are exact now
+    more: bool = False  # `total` is a lower bound: the raw texts were read in part
 
 
 @dataclass(frozen=True)
@@ -261,6 +267,8 @@ def build_index(outdir: Path, progress: Callable[[str], None] = lambda _: None) 
             tmp.unlink()
 
 
+# How a normalized text waits for the rest of its cluster (lone surrogates included).
+_HELD = ("utf-16-le", "surrogatepass")
 # A member's cluster, its place in the cluster's listing and its figures.
 _Place = tuple[Cluster, int, Member]
 
@@ -276,14 +284,15 @@ def _insert_documents(
     cluster's noise kinds (a mask) and the first line of its representative.
 
     A cluster's `grams` row is written once its last member is read: only the clusters with
-    members still to come are held, as normalized texts."""
+    members still to come are held, as normalized texts in UTF-16 (bytes: a text bound to a
+    statement would also keep its UTF-8 copy, two and a half times the memory)."""
     norm_cfg = run_normalize_config(outdir)
     noise: dict[int, int] = {}
     snippets: dict[int, str] = {}
     left: dict[int, int] = {}  # members not yet read, per cluster
     for c, _, _ in places.values():
         left[c.cluster] = left.get(c.cluster, 0) + 1
-    pending: dict[int, list[str]] = {}
+    pending: dict[int, list[bytes]] = {}
     rows = _Rows(db)
     for rowid, (doc_id, text) in enumerate(run_documents(outdir, places.keys()), 1):
         c, k, m = places[doc_id]
@@ -294,15 +303,17 @@ def _insert_documents(
             snippets[c.cluster] = snippet(text)
         rows.doc((rowid, doc_id, c.cluster, k, m.jaccard, m.containment, len(text), mask, text))
         rows.norm((rowid, norm))
-        texts = pending.setdefault(c.cluster, [])
-        texts.append(norm)
+        rows.residue((rowid, c.cluster, residue(text)))
         left[c.cluster] -= 1
-        if not left[c.cluster]:
-            rows.grams((c.cluster, grams_row(pending.pop(c.cluster))))
+        if left[c.cluster]:
+            pending.setdefault(c.cluster, []).append(norm.encode(*_HELD))
+        else:
+            held = [t.decode(*_HELD) for t in pending.pop(c.cluster, ())]
+            rows.grams((c.cluster, grams_row([*held, norm])))
         if rowid % _PROGRESS == 0:
             progress(f"indexed {rowid:,} of {len(places):,} documents")
     for number in sorted(pending):  # clusters with a member whose text is missing
-        rows.grams((number, grams_row(pending[number])))
+        rows.grams((number, grams_row([t.decode(*_HELD) for t in pending[number]])))
     rows.flush()
     # Members whose text is not in the record files are listed all the same.
     stored = {r[0] for r in db.execute("SELECT id FROM docs")}
@@ -321,6 +332,7 @@ class _Rows:
         self.docs: list[tuple[Any, ...]] = []
         self.norms: list[tuple[int, str]] = []
         self.gram_rows: list[tuple[int, str]] = []
+        self.residues: list[tuple[int, int, str]] = []
 
     def doc(self, row: tuple[Any, ...]) -> None:
         self.docs.append(row)
@@ -333,6 +345,9 @@ class _Rows:
     def grams(self, row: tuple[int, str]) -> None:
         self.gram_rows.append(row)
 
+    def residue(self, row: tuple[int, int, str]) -> None:
+        self.residues.append(row)
+
     def flush(self) -> None:
         self.db.executemany(
             "INSERT INTO docs(rowid, id, cluster, pos, jaccard, containment, length, noise, text) "
@@ -341,7 +356,8 @@ class _Rows:
         )
         self.db.executemany("INSERT INTO docs_norm(rowid, text) VALUES (?, ?)", self.norms)
         self.db.executemany("INSERT INTO grams(rowid, gram) VALUES (?, ?)", self.gram_rows)
-        for batch in (self.docs, self.norms, self.gram_rows):
+        self.db.executemany("INSERT INTO residue VALUES (?, ?, ?)", self.residues)
+        for batch in (self.docs, self.norms, self.gram_rows, self.residues):
             batch.clear()
 
 
@@ -377,19 +393,25 @@ class Index:
             raise InputError(str(self.path), "no index: build it with ensure_index first")
         self.norm_cfg = run_normalize_config(Path(outdir))  # queries fold as the run's texts
         self.size: int | None = None  # clusters in all
+        self.raw: dict[str, tuple[int, bool]] = {}  # how far a raw search reads, per table
 
     def _db(self) -> sqlite3.Connection:
         return _connect(self.path)
 
     def clusters(self, query: Query) -> Page:
         order = SORTS.get(query.sort, SORTS["rank"])
-        offset = (max(query.page, 1) - 1) * query.per_page
+        offset = min((max(query.page, 1) - 1) * query.per_page, 2**62)
         q = query.q.strip()
         folded = fold_query(q, self.norm_cfg) if q else ""
         with closing(self._db()) as db:
             total = None
             probe = False
-            if is_gram(folded):
+            raw, complete = None, True
+            if needs_raw(q, folded):
+                table = raw_table(q)
+                limit, complete = self._raw_limit(db, table)
+                raw = raw_hits(db, q, table, limit)
+            elif is_gram(folded):
                 hits = gram_hits(db, folded)
                 # A page by probing takes about (offset + per_page) * clusters / hits look-ups,
                 # each some _PROBE_COST times a posting read whole.
@@ -400,15 +422,28 @@ class Index:
                     more = f"SELECT count(*) FROM clusters WHERE ({named}) AND NOT {text}"
                     total = hits + db.execute(more, [*values, *tvalues]).fetchone()[0]
             if total is None:  # counting reads every cluster: the posting list whole
-                where, params = _filters(query, folded, probe=False)
+                where, params = _filters(query, folded, raw, probe=False)
                 count = f"SELECT count(*) FROM clusters WHERE {where}"
                 total = db.execute(count, params).fetchone()[0]
-            where, params = _filters(query, folded, probe)
+            where, params = _filters(query, folded, raw, probe)
             rows = db.execute(
                 f"SELECT {_COLUMNS} FROM clusters WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, query.per_page, offset],
             ).fetchall()
-        return Page(tuple(_info(r) for r in rows), total, query)
+        return Page(tuple(_info(r) for r in rows), total, query, more=not complete)
+
+    def _raw_limit(self, db: sqlite3.Connection, table: str) -> tuple[int, bool]:
+        if table not in self.raw:
+            self.raw[table] = raw_limit(db, table)
+        return self.raw[table]
+
+    def warm(self) -> None:
+        """Work out now what the first searches would (how far a raw search reads, ~0.1 s
+        at 100,000 clusters), so that no request waits for it."""
+        with closing(self._db()) as db:
+            for table in ("residue", "docs"):
+                self._raw_limit(db, table)
+            self._size(db)
 
     def _size(self, db: sqlite3.Connection) -> int:
         if self.size is None:
@@ -426,9 +461,10 @@ class Index:
         """The members of a cluster in clusters.jsonl order, with the texts of `with_text`."""
         wanted = set(with_text)
         with closing(self._db()) as db:
+            # docs_cluster holds all of these: a cluster of thousands reads no text.
             rows = db.execute(
-                "SELECT id, jaccard, containment, length, rowid FROM docs WHERE cluster = ? "
-                "ORDER BY pos",
+                "SELECT id, jaccard, containment, length, rowid FROM docs "
+                "INDEXED BY docs_cluster WHERE cluster = ? ORDER BY pos",
                 (number,),
             ).fetchall()
             rowids = [r[4] for r in rows if r[0] in wanted]
@@ -483,14 +519,19 @@ def _filtered(query: Query) -> bool:
     return any(v is not None for v in values) or query.noise in NOISE_KINDS
 
 
-def _filters(query: Query, folded: str, probe: bool) -> tuple[str, list[Any]]:
+def _filters(query: Query, folded: str, raw: str | None, probe: bool) -> tuple[str, list[Any]]:
+    """The WHERE clause of a query and its parameters; `raw` is the clusters whose texts as
+    they are hold the query (`raw_hits`), when they were read."""
     where = ["1"]
     params: list[Any] = []
     q = query.q.strip()
     if q:
-        # The members' text, or exactly a member's id, or a cluster's number.
+        # The members' folded text or their text as it is, exactly a member's id, or a
+        # cluster's number.
         text, values = text_condition(folded, probe)
         named, nvalues = _named(q)
+        if raw is not None:
+            text, values = f"{text} OR {RAW_CONDITION}", [*values, raw]
         where.append(f"({text} OR {named})")
         params += [*values, *nvalues]
     for column, op, value in (

@@ -12,6 +12,15 @@ finds 你好世界. Two indexes serve it:
   characters of its members' normalized texts, for queries of one or two: a frequent word
   is one posting list, read in a few milliseconds, where a scan of the texts took seconds.
 
+A member also matches when its text as it is holds the query as typed: a query of what the
+normalizer removes (`&nbsp;`, `，，，`, `<b>`, inline pinyin such as `(fā)`) folds to little or
+nothing, yet a reviewer looking for that noise expects the documents that carry it. No index
+serves this (a trigram index of the raw texts would cost as much again as the two above). Only
+a query that folding may lose is looked for as it is (`needs_raw`), with `instr`: in `residue`,
+each member's text with its runs of Chinese characters cut to one sign (a quarter of the
+text), when the query holds no Chinese character, else in the texts; at most RAW_SCAN_CHARS
+characters of either, so a search stays fast. Past that the count is a lower bound, and says so.
+
 A gram is a token as it is: normalized text holds only letters, digits and single spaces
 between Latin words, which FTS5's ASCII tokenizer takes whole (it splits on ASCII punctuation
 and spaces only, and normalized text has none inside a gram).
@@ -19,6 +28,8 @@ and spaces only, and normalized text has none inside a gram).
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 from collections.abc import Sequence
 from operator import add
@@ -28,6 +39,7 @@ from ..config import NormalizeConfig
 from ..normalize import normalize
 
 SEARCH_SQL = """
+CREATE TABLE residue(rowid INTEGER PRIMARY KEY, cluster INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE VIRTUAL TABLE docs_norm USING fts5(text, content='', tokenize='trigram');
 CREATE VIRTUAL TABLE grams USING fts5(gram, content='', tokenize='ascii', detail='none');
 INSERT INTO docs_norm(docs_norm, rank) VALUES ('automerge', 0), ('crisismerge', 1000);
@@ -78,6 +90,77 @@ def text_condition(folded: str, probe: bool = False) -> tuple[str, list[Any]]:
         "ON d.rowid = docs_norm.rowid WHERE docs_norm MATCH ?)",
         [phrase],
     )
+
+
+# Characters a raw search reads, at most, in `residue` or in the texts: about 0.1 s of `instr`
+# on a 2-core machine; all the texts of a run of 100,000 documents (19 million characters) and
+# the residues of about four times as many.
+RAW_SCAN_CHARS = 20_000_000
+# What stands for a run of Chinese characters in a residue.
+PLACEHOLDER = "\x01"
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+_TRIGGERS = frozenset("?\ufffd")  # what the mojibake pass looks for
+
+
+def residue(text: str) -> str:
+    """A text with each run of Chinese characters cut to PLACEHOLDER: what is left is the
+    punctuation, markup, Latin letters and digits, a quarter of a Chinese text. A query with no
+    Chinese character is in a text exactly when it is in its residue."""
+    return _HAN.sub(PLACEHOLDER, text)
+
+
+def needs_raw(q: str, folded: str) -> bool:
+    """Whether a text may hold a query as it is where its folded text does not hold the folded
+    query: the query folds to nothing (`&nbsp;`, `，，，`), folding dropped letters or digits of
+    it (a tag, an entity, pinyin after a character), it mixes Latin letters with other signs
+    (bracketed pinyin, junk fragments) or holds what the mojibake pass removes. A query of
+    Chinese words and punctuation folds character by character, and the folded text finds it."""
+    plain = "".join(q.split())
+    if not plain:
+        return False
+    word = folded.replace(" ", "")
+    kept = sum(c.isalnum() for c in plain)
+    latin = any(c.isascii() and c.isalpha() or "\u00c0" <= c <= "\u024f" for c in plain)
+    return (
+        not word
+        or kept != len(word)
+        or (latin and kept != len(plain))
+        or not _TRIGGERS.isdisjoint(plain)
+    )
+
+
+def raw_limit(db: sqlite3.Connection, table: str) -> tuple[int, bool]:
+    """The last row a raw search reads in `table` (`docs` or `residue`), RAW_SCAN_CHARS into
+    its texts in index order, and whether that is every row with a text. Reads the lengths up
+    to there only."""
+    chars = "length" if table == "docs" else "length(text)"
+    rows = db.execute(f"SELECT rowid, {chars} FROM {table} WHERE text IS NOT NULL ORDER BY rowid")
+    limit, upto = 0, 0
+    for rowid, length in rows:
+        upto += length
+        if upto > RAW_SCAN_CHARS:
+            return limit, False
+        limit = rowid
+    return limit, True
+
+
+def raw_table(q: str) -> str:
+    """Where a raw search for `q` reads: the residues when it holds no Chinese character,
+    else the texts."""
+    return "docs" if _HAN.search(q) or PLACEHOLDER in q else "residue"
+
+
+def raw_hits(db: sqlite3.Connection, q: str, table: str, limit: int) -> str:
+    """The clusters with a row of `table` up to rowid `limit` whose text holds `q` as it is,
+    as a JSON list (for `json_each`)."""
+    rows = db.execute(
+        f"SELECT DISTINCT cluster FROM {table} WHERE rowid <= ? AND instr(text, ?) > 0",
+        [limit, q],
+    )
+    return json.dumps([r[0] for r in rows])
+
+
+RAW_CONDITION = "cluster IN (SELECT value FROM json_each(?))"
 
 
 def is_gram(folded: str) -> bool:

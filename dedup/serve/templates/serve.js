@@ -37,19 +37,24 @@ document.addEventListener("DOMContentLoaded", () => {
   if (review) review.appendChild(status);
   const send = async (form) => {
     const data = new FormData(form);
-    const a = data.get("a");
     const dup = data.get("dup") === "true";
-    const labels = data.getAll("b").map((b) => ({ a, b, dup }));
-    if (!labels.length) return;
+    // A whole cluster is labelled by its number: the server knows every member, listed or not.
+    const cluster = data.get("cluster");
+    const a = data.get("a");
+    const body = cluster !== null
+      ? { cluster: Number(cluster), dup }
+      : data.getAll("b").map((b) => ({ a, b, dup }));
+    if (Array.isArray(body) && !body.length) return;
     const response = await fetch("/api/labels", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(labels),
+      body: JSON.stringify(body),
     });
     if (!response.ok) {
       status.textContent = "Not saved: " + (await response.text());
       return;
     }
+    const labels = await response.json();
     for (const l of labels) show(l.b, l.dup);
     status.textContent = `Saved ${labels.length} verdict${labels.length === 1 ? "" : "s"}.`;
   };
