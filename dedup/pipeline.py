@@ -40,20 +40,21 @@ from .io.outdir import (
     write_lines,
 )
 from .io.parquet import pyarrow
-from .io.readers import parse_lines, read_items
+from .io.readers import parse_raw, read_items
 from .parallel import ordered_map, resolve_jobs
 from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
 from .store import Extent, ShingleStore, write_segment
-from .types import Counts, Doc, Member, RawLines, Result, RunResult, Skip
+from .types import Counts, Doc, Member, RawLines, RawPages, Result, RunResult, Skip
 
 if TYPE_CHECKING:  # imported when a run uses an index: most runs do not
     from .against import Against, IndexSet
 
 # An item of pass one: a document, a record a reader skipped, or JSONL lines the workers
-# parse; `_Stop` carries an input error met while reading to its place in the order.
-Item = Doc | Skip | RawLines
+# parse, or WARC pages whose text they extract; `_Stop` carries an input error met while
+# reading to its place in the order.
+Item = Doc | Skip | RawLines | RawPages
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,10 @@ class _SignTask:
             for item in items:
                 if isinstance(item, _Stop):
                     raise item.error
-                for parsed in parse_lines(item, cfg) if isinstance(item, RawLines) else (item,):
+                parsed_items: Iterable[Doc | Skip] = (
+                    parse_raw(item, cfg) if isinstance(item, RawLines | RawPages) else (item,)
+                )
+                for parsed in parsed_items:
                     if isinstance(parsed, Skip):
                         skipped.append(parsed)
                         skip_at.append(len(docs))
@@ -182,7 +186,7 @@ def _units(
     t = time.perf_counter()
     try:
         for item in items:
-            if isinstance(item, RawLines):
+            if isinstance(item, RawLines | RawPages):
                 weight += item.count
             else:
                 weight += 1
