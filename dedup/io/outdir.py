@@ -595,7 +595,9 @@ class Records:
 
 def cluster_line(c: Cluster) -> bytes:
     """A cluster's line in clusters.jsonl."""
-    members = [asdict(m) for m in c.members]
+    # A member's fields are flat: its own dict, in field order, is what asdict would copy
+    # (about ten times slower, and the write is serial).
+    members = [vars(m) for m in c.members]
     return json_bytes(
         {"cluster": c.cluster, "representative": c.representative, "members": members}
     )[0]
