@@ -410,6 +410,10 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     if not quiet:
         _say_if_compiling()
     _skip_blas_probe()
+    if _named_warc(inputs, opts["input_format"]):
+        from .io.warc import import_warcio_without_fsspec
+
+        import_warcio_without_fsspec()
     if opts["engine"] == "spark":
         from .spark import run_spark
 
@@ -459,6 +463,13 @@ def _say_if_compiling() -> None:
             "dedup: compiling for this machine (first run only; about 10-20 s; cached after)",
             err=True,
         )
+
+
+def _named_warc(inputs: tuple[str, ...], input_format: str) -> bool:
+    """Whether the run reads WARC files, as far as their names or --format say."""
+    from .io.detect import format_by_name
+
+    return input_format == "warc" or any(format_by_name(i) == "warc" for i in inputs)
 
 
 def _skip_blas_probe() -> None:

@@ -21,6 +21,7 @@ import codecs
 import io
 import logging
 import re
+import sys
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -79,6 +80,22 @@ def _import_warcio() -> Any:
                     self.overruns += 1
 
     return Archive
+
+
+def import_warcio_without_fsspec() -> None:
+    """Import warcio with its optional fsspec support off: warcio.utils imports fsspec (and
+    asyncio with it), about 40 ms of CPU, only to open files by URL, which dedup never asks
+    of warcio (it hands warcio open streams). For processes dedup owns (the CLI): warcio in
+    the process then opens no URL with fsspec."""
+    if "warcio.utils" in sys.modules or "fsspec" in sys.modules:
+        return
+    sys.modules["fsspec"] = None  # type: ignore[assignment]  # importing it fails at once
+    try:
+        import warcio.archiveiterator  # noqa: F401
+    except ImportError:  # not installed: the first WARC file read says which extra to install
+        pass
+    finally:
+        del sys.modules["fsspec"]
 
 
 def extractor(name: str) -> Callable[[str], str]:
