@@ -57,6 +57,11 @@ if TYPE_CHECKING:  # imported when a run uses an index: most runs do not
 Item = Doc | Skip | RawLines | RawPages
 
 
+# At most about this much WARC HTML in one batch of pass one: a batch is `batch_size` pages
+# otherwise, and pages may be up to --max-record-bytes each.
+_BATCH_HTML_BYTES = 64 << 20
+
+
 @dataclass(frozen=True)
 class _Stop:
     error: InputError
@@ -178,23 +183,24 @@ class _Timer:
 def _units(
     items: Iterable[Item], size: int, timer: _Timer, observe: Callable[[Doc], None] | None
 ) -> Iterator[list[Item | _Stop]]:
-    """Group items into batches of about `size` documents (lines, for JSONL); an input error
-    raised while reading ends the last batch as a `_Stop`, so it is raised in order, after the
-    batches before it."""
+    """Group items into batches of about `size` documents (lines, for JSONL; pages, for WARC,
+    and at most about _BATCH_HTML_BYTES of their HTML); an input error raised while reading
+    ends the last batch as a `_Stop`, so it is raised in order, after the batches before it."""
     batch: list[Item | _Stop] = []
-    weight = 0
+    weight = html = 0
     t = time.perf_counter()
     try:
         for item in items:
             if isinstance(item, RawLines | RawPages):
                 weight += item.count
+                html += item.html_bytes if isinstance(item, RawPages) else 0
             else:
                 weight += 1
                 if observe is not None and isinstance(item, Doc):
                     observe(item)
             batch.append(item)
-            if weight >= size:
-                weight = 0
+            if weight >= size or html >= _BATCH_HTML_BYTES:
+                weight = html = 0
                 t = timer.add("read", t)
                 yield batch
                 batch = []

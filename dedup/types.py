@@ -68,6 +68,11 @@ class RawPages:
         """Pages in the block."""
         return len(self.pages)
 
+    @property
+    def html_bytes(self) -> int:
+        """Bytes of the pages' HTML (what the block holds in memory)."""
+        return sum(len(p.html) for p in self.pages)
+
 
 @dataclass(frozen=True)
 class Figures:

@@ -194,11 +194,15 @@ def test_parallel_extraction_gives_the_same_documents(seeds_dir: Path, tmp_path:
 
 
 def test_a_run_extracts_in_its_workers_with_the_same_outputs_for_any_jobs(
-    seeds_dir: Path, tmp_path: Path
+    seeds_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`run` hands HTML pages to its signing workers in blocks, which extract them there:
-    whatever the jobs and batch size, the outputs are byte for byte those of one process,
-    skips (a damaged record, a text over the limit) in their places and every record counted."""
+    whatever the jobs, batch size and bytes per block or batch, the outputs are byte for byte
+    those of one process, skips (a damaged record, a text over the limit) in their places and
+    every record counted."""
+    import dedup.io.warc as warc
+    import dedup.pipeline as pipeline
+
     s = seeds(seeds_dir) * 14  # more pages than one block of pages and several batches
     bodies = [(site_page(t.splitlines()[0], t).encode(), []) for _, t in s]
     bodies[40] = (site_page("长文", ARTICLE * 600).encode(), [])  # over the text limit below
@@ -210,8 +214,11 @@ def test_a_run_extracts_in_its_workers_with_the_same_outputs_for_any_jobs(
     path.write_bytes(data[: first + 16] + str(length - 300).encode() + data[end:])
     read_cfg = ReadConfig(on_error="skip", max_document_chars=20_000)
     outputs = []
-    for jobs, batch in [(1, 256), (2, 7), (2, 64)]:
-        out = tmp_path / f"out-{jobs}-{batch}"
+    for jobs, batch, held in [(1, 256, 0), (2, 7, 0), (2, 64, 0), (2, 256, 30_000)]:
+        if held:  # blocks of a few pages, batches of a few blocks: split by bytes
+            monkeypatch.setattr(warc, "_BLOCK_BYTES", held)
+            monkeypatch.setattr(pipeline, "_BATCH_HTML_BYTES", 3 * held)
+        out = tmp_path / f"out-{jobs}-{batch}-{held}"
         done = run([str(path)], out, Config(read=read_cfg, jobs=jobs, batch_size=batch))
         assert (done.counts.read, done.counts.skipped) == (len(bodies), 2)
         outputs.append(
@@ -220,7 +227,7 @@ def test_a_run_extracts_in_its_workers_with_the_same_outputs_for_any_jobs(
                 for f in ("kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl")
             }
         )
-    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+    assert all(o == outputs[0] for o in outputs[1:])
     errors = [json.loads(line) for line in outputs[0]["errors.jsonl"].splitlines()]
     assert [e["line"] for e in errors] == [34, 41]
     assert "Content-Length" in errors[0]["reason"] and "--max-document-chars" in errors[1]["reason"]

@@ -41,6 +41,7 @@ EXTRA = "pip install 'dedup[warc]'"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _BATCH = 32  # HTML pages per extraction task
+_BLOCK_BYTES = 8 << 20  # at most about this much HTML per block of pages (RawPages)
 _META_SCAN = 4096  # a <meta charset> is in the head: look no further
 # Labels that Chinese sites use for encodings Python knows by a superset: decoding by the
 # superset reads every page the label was meant for, and pages mislabelled with it.
@@ -285,13 +286,16 @@ def _read_stream(
 def _blocks(
     pages: Iterator[_Page | _Broken], source: str, cfg: ReadConfig, file: BinaryIO
 ) -> Iterator[Doc | Skip | RawPages]:
-    """`pages` in file order, the HTML ones in blocks of up to _BATCH: the WET records and
-    the records that cannot be read as they come, each after the block before it."""
+    """`pages` in file order, the HTML ones in blocks of up to _BATCH pages (or _BLOCK_BYTES
+    of HTML): the WET records and the records that cannot be read as they come, each after
+    the block before it."""
     block: list[_Page] = []
+    held = 0
     start = _position(file)
 
     def flush() -> RawPages:
-        nonlocal start
+        nonlocal start, held
+        held = 0
         end = _position(file)
         if start is not None and end is not None and end >= start:
             size = end - start
@@ -305,7 +309,8 @@ def _blocks(
     for page in pages:
         if isinstance(page, _Page) and page.text is None:
             block.append(page)
-            if len(block) >= _BATCH:
+            held += len(page.html)
+            if len(block) >= _BATCH or held >= _BLOCK_BYTES:
                 yield flush()
             continue
         if block:
