@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import gc
 import io
+import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -691,8 +692,11 @@ def main() -> None:
     them again and again while they are made, and once more at exit: about a fifth of the
     CPU of a small run. So this process collects nothing while it starts; `_started` then
     sets what is loaded aside for good (gc.freeze) and collects as usual from there on (the
-    worker processes, forked later, too); and at exit nothing is collected.
+    worker processes, forked later, too); and at exit nothing is collected. dedup does no
+    linear algebra, so numpy's BLAS starts no thread per core (about 0.1 CPU-s), unless the
+    environment says how many it should.
     """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     gc.disable()
     try:
         cli(prog_name="dedup", obj=_OWN_PROCESS)

@@ -584,13 +584,14 @@ def test_the_dedup_process_collects_garbage_once_started_and_a_callers_is_left_a
         "    MAIN\n"
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
-        "print(seen, gc.isenabled())\n"
+        "print(seen, gc.isenabled(), os.environ.get('OPENBLAS_NUM_THREADS'))\n"
     )
+    script = "import os\nos.environ.pop('OPENBLAS_NUM_THREADS', None)\n" + script
     own = script.replace("OUT", repr(str(tmp_path / "own"))).replace("MAIN", "c.main()")
-    assert _run_in_a_process(own) == "[(False, True, True)] True"
+    assert _run_in_a_process(own) == "[(False, True, True)] True 1"  # and a BLAS of one thread
     callers = script.replace("OUT", repr(str(tmp_path / "caller")))
     callers = callers.replace("MAIN", "c.cli(args)")
-    assert _run_in_a_process(callers) == "[(True, True, False)] True"
+    assert _run_in_a_process(callers) == "[(True, True, False)] True None"
     assert (tmp_path / "own" / "kept.jsonl").read_bytes() == (
         tmp_path / "caller" / "kept.jsonl"
     ).read_bytes()
