@@ -1,7 +1,7 @@
 """WARC input end to end: pages/s and dedup quality with each main-text extractor.
 
     python bench/warc_speed.py [--n 10000] [--seed 0] [--extractors trafilatura,resiliparse]
-                               [--jobs 0] [--json OUT.json] [-- dedup run options]
+                               [--jobs 0] [--repeat 1] [--json OUT.json] [-- dedup run options]
 
 Builds (or reuses) the crawl-like corpus of bench/crawl_corpus.py (`--split tune`, seed
 `--seed`, Zipf cluster sizes, site frames, junk pages, template records), puts every document
@@ -9,10 +9,13 @@ into an HTML page of a made-up news site (bench/extract.py's pages: navigation, 
 sidebar of other titles, share bar, comments, footer, three layouts, a third GBK-encoded) and
 writes the pages as one .warc.gz with their gold (ids are the page URLs). Then, for each
 extractor, it runs `python -m dedup run PAGES.warc.gz -o OUT --no-report --extractor NAME` and
-prints pages/s end to end, pages per CPU-second of the process tree, peak RSS of the tree,
-and the pairwise precision, recall and F1 of the clusters against the gold
-(`dedup.evaluate`). For reference it also runs dedup on the corpus's own text (JSONL, no
-extraction): the score extraction would reach if it recovered each document exactly.
+prints pages/s end to end, pages per CPU-second of the process tree, the CPU seconds of the
+main process alone (the rest is the worker processes), peak RSS of the tree, the CPU seconds
+other processes of the machine used meanwhile, and the pairwise precision, recall and F1 of
+the clusters against the gold (`dedup.evaluate`). For reference it also runs dedup on the
+corpus's own text (JSONL, no extraction): the score extraction would reach if it recovered
+each document exactly. `--repeat N` runs each input N times and keeps the run with the least
+wall time (on a machine shared with other work, the one they disturbed least).
 
 The issue's rule, printed with the figures: the fast extractor (resiliparse) becomes the
 default if its F1 is within 0.01 of trafilatura's. Target: >= 2,000 WARC pages/s end to end
@@ -77,13 +80,18 @@ def build_warc(corpus_folder: Path, seed: int) -> tuple[Path, Path, int]:
 
 
 def measure(
-    name: str, source: Path, gold: Path, out: Path, jobs: int, extra: list[str]
+    name: str, source: Path, gold: Path, out: Path, jobs: int, extra: list[str], repeat: int = 1
 ) -> tuple[RunResult, EvalResult]:
+    """The run with the least wall time of `repeat`, and its clusters scored."""
     outdir = out / f"warc-speed-{name}"
-    r = run_dedup(source, outdir, jobs, report=False, extra=["-q", *extra])
-    quality = evaluate(outdir, gold)
-    shutil.rmtree(outdir, ignore_errors=True)
-    return r, quality
+    best: tuple[RunResult, EvalResult] | None = None
+    for _ in range(max(1, repeat)):
+        r = run_dedup(source, outdir, jobs, report=False, extra=["-q", *extra])
+        if best is None or r.wall < best[0].wall:
+            best = (r, evaluate(outdir, gold))
+        shutil.rmtree(outdir, ignore_errors=True)
+    assert best is not None
+    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--extractors", default=",".join(EXTRACTORS))
     ap.add_argument("--jobs", type=int, default=0, help="dedup --jobs (0: all cores)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per input; the fastest is kept")
     ap.add_argument("--out", type=Path, default=HERE / "data", help="corpora and runs")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args(argv)
@@ -114,22 +123,29 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[Row] = []
     ref, ref_q = measure(
-        "jsonl", folder / "corpus.jsonl", folder / "gold.jsonl", args.out, jobs, passthrough
+        "jsonl",
+        folder / "corpus.jsonl",
+        folder / "gold.jsonl",
+        args.out,
+        jobs,
+        passthrough,
+        args.repeat,
     )
     for name in [e.strip() for e in args.extractors.split(",") if e.strip()]:
-        r, q = measure(name, warc, gold, args.out, jobs, ["--extractor", name, *passthrough])
+        extra = ["--extractor", name, *passthrough]
+        r, q = measure(name, warc, gold, args.out, jobs, extra, args.repeat)
         rows.append(Row(name, r, q, warc_mb))
 
     print(f"\n   dedup run {warc.name} -o OUT --no-report -q --jobs {jobs} --extractor NAME")
     head = (
-        f"   {'input':<22}{'wall s':>8}{'CPU s':>8}{'pages/s':>9}{'pages/CPU-s':>13}"
+        f"   {'input':<22}{'wall s':>8}{'CPU s':>8}{'main':>6}{'pages/s':>9}{'pages/CPU-s':>13}"
         f"{'peak RSS':>10}{'other CPU-s':>13}{'precision':>11}{'recall':>8}{'F1':>8}"
     )
     print(head)
 
     def line(label: str, r: RunResult, q: EvalResult) -> None:
         print(
-            f"   {label:<22}{r.wall:8.2f}{r.cpu:8.1f}{r.documents / r.wall:9.0f}"
+            f"   {label:<22}{r.wall:8.2f}{r.cpu:8.1f}{r.main_cpu:6.1f}{r.documents / r.wall:9.0f}"
             f"{r.documents / r.cpu:13.0f}{r.memory.peak_rss / GIB:7.2f} GiB{r.other_cpu:13.1f}"
             f"{q.precision:11.4f}{q.recall:8.4f}{q.f1:8.4f}"
         )
@@ -137,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     line("corpus text (JSONL)", ref, ref_q)
     for row in rows:
         line(f"WARC, {row.name}", row.run, row.quality)
+
+    print("\n   seconds per stage (summary.json timings; *_cpu: inside the workers, summed)")
+    for label, r in [("JSONL", ref), *((row.name, row.run) for row in rows)]:
+        stages = " ".join(f"{k} {v:.2f}" for k, v in r.timings.items())
+        print(f"   {label:<12}{stages}")
 
     print("\n== targets (issue 20, 2 cores) ==")
     for row in rows:
@@ -166,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                     "input": name,
                     "wall": r.wall,
                     "cpu": r.cpu,
+                    "main_cpu": r.main_cpu,
                     "other_cpu": r.other_cpu,
                     "peak_rss": r.memory.peak_rss,
                     "documents": r.documents,

@@ -40,20 +40,26 @@ from .io.outdir import (
     write_lines,
 )
 from .io.parquet import pyarrow
-from .io.readers import parse_lines, read_items
+from .io.readers import parse_raw, read_items
 from .parallel import ordered_map, resolve_jobs
 from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
 from .store import Extent, ShingleStore, write_segment
-from .types import Counts, Doc, Member, RawLines, Result, RunResult, Skip
+from .types import Counts, Doc, Member, RawLines, RawPages, Result, RunResult, Skip
 
 if TYPE_CHECKING:  # imported when a run uses an index: most runs do not
     from .against import Against, IndexSet
 
 # An item of pass one: a document, a record a reader skipped, or JSONL lines the workers
-# parse; `_Stop` carries an input error met while reading to its place in the order.
-Item = Doc | Skip | RawLines
+# parse, or WARC pages whose text they extract; `_Stop` carries an input error met while
+# reading to its place in the order.
+Item = Doc | Skip | RawLines | RawPages
+
+
+# At most about this much WARC HTML in one batch of pass one: a batch is `batch_size` pages
+# otherwise, and pages may be up to --max-record-bytes each.
+_BATCH_HTML_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,10 @@ class _SignTask:
             for item in items:
                 if isinstance(item, _Stop):
                     raise item.error
-                for parsed in parse_lines(item, cfg) if isinstance(item, RawLines) else (item,):
+                parsed_items: Iterable[Doc | Skip] = (
+                    parse_raw(item, cfg) if isinstance(item, RawLines | RawPages) else (item,)
+                )
+                for parsed in parsed_items:
                     if isinstance(parsed, Skip):
                         skipped.append(parsed)
                         skip_at.append(len(docs))
@@ -174,23 +183,24 @@ class _Timer:
 def _units(
     items: Iterable[Item], size: int, timer: _Timer, observe: Callable[[Doc], None] | None
 ) -> Iterator[list[Item | _Stop]]:
-    """Group items into batches of about `size` documents (lines, for JSONL); an input error
-    raised while reading ends the last batch as a `_Stop`, so it is raised in order, after the
-    batches before it."""
+    """Group items into batches of about `size` documents (lines, for JSONL; pages, for WARC,
+    and at most about _BATCH_HTML_BYTES of their HTML); an input error raised while reading
+    ends the last batch as a `_Stop`, so it is raised in order, after the batches before it."""
     batch: list[Item | _Stop] = []
-    weight = 0
+    weight = html = 0
     t = time.perf_counter()
     try:
         for item in items:
-            if isinstance(item, RawLines):
+            if isinstance(item, RawLines | RawPages):
                 weight += item.count
+                html += item.html_bytes if isinstance(item, RawPages) else 0
             else:
                 weight += 1
                 if observe is not None and isinstance(item, Doc):
                     observe(item)
             batch.append(item)
-            if weight >= size:
-                weight = 0
+            if weight >= size or html >= _BATCH_HTML_BYTES:
+                weight = html = 0
                 t = timer.add("read", t)
                 yield batch
                 batch = []

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .types import Doc, RawLines, Skip
+from .types import Doc, RawLines, RawPages, Skip
 
 # The stages after reading, in the order a run reports them.
 STAGES: tuple[str, ...] = ("read", "lsh", "verify", "cluster", "write", "report", "done")
@@ -85,7 +85,9 @@ class _Meter:
         return self.finished + (self.current if cap is None else min(self.current, cap))
 
 
-Item = TypeVar("Item", Doc, Skip, RawLines, Doc | Skip, Doc | Skip | RawLines)
+Item = TypeVar(
+    "Item", Doc, Skip, RawLines, Doc | Skip, Doc | Skip | RawLines, Doc | Skip | RawLines | RawPages
+)
 
 
 class Reporter:
@@ -120,7 +122,7 @@ class Reporter:
         meter = _Meter()
         last = self.clock()
         for item in items:
-            if isinstance(item, RawLines):  # JSONL lines not parsed yet: count the lines
+            if isinstance(item, RawLines | RawPages):  # not parsed yet: count the records
                 self.documents += item.count
                 size = item.size
             else:

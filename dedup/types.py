@@ -54,6 +54,27 @@ class RawLines:
 
 
 @dataclass(frozen=True)
+class RawPages:
+    """HTML pages of a WARC file as read, their main text not extracted yet: `run` hands them
+    to the worker processes, which extract it (`warc.extract_pages`) and sign it there, so an
+    HTML page crosses a pipe once and its text not at all. Each page already has its id."""
+
+    source: str
+    pages: tuple[Any, ...]  # the pages as dedup/io/warc.py reads them
+    size: int  # bytes of the input file they took (for progress), or of their HTML
+
+    @property
+    def count(self) -> int:
+        """Pages in the block."""
+        return len(self.pages)
+
+    @property
+    def html_bytes(self) -> int:
+        """Bytes of the pages' HTML (what the block holds in memory)."""
+        return sum(len(p.html) for p in self.pages)
+
+
+@dataclass(frozen=True)
 class Figures:
     """What signing measures of each text for the cluster stage to choose the member kept, in
     columns of int64: entry d is text d (of a batch, or of a run). Every engine carries the

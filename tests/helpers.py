@@ -23,8 +23,8 @@ from dedup.cli import cli
 from dedup.config import Config, ReadConfig
 from dedup.errors import InputError
 from dedup.io import read_inputs, readers
-from dedup.io.readers import parse_lines, read_items
-from dedup.types import Doc, RawLines, Skip
+from dedup.io.readers import parse_raw, read_items
+from dedup.types import Doc, RawLines, RawPages, Skip
 
 RAISE = ReadConfig()
 SKIP = ReadConfig(on_error="skip")
@@ -34,7 +34,8 @@ ONE_JOB = Config(jobs=1)
 
 def read(*inputs: str | Path, cfg: ReadConfig = RAISE, stdin: bytes | None = None) -> list:
     """What read_inputs yields; every call also checks that the way `dedup run` reads (blocks
-    of JSONL lines, parsed later by the workers) yields the same, or raises the same error."""
+    of JSONL lines and of WARC pages, parsed and extracted later by the workers) yields the
+    same, or raises the same error."""
     paths = [str(i) for i in inputs]
 
     def outcome(reader):  # type: ignore[no-untyped-def]
@@ -67,8 +68,8 @@ def _no(_: object) -> bool:
 
 def _by_block(paths: list[str], cfg: ReadConfig, stream: io.BytesIO | None) -> Iterable:
     for item in read_items(paths, cfg, stdin=stream):
-        if isinstance(item, RawLines):
-            yield from parse_lines(item, cfg)
+        if isinstance(item, RawLines | RawPages):
+            yield from parse_raw(item, cfg)
         else:
             yield item
 

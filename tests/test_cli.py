@@ -495,26 +495,103 @@ def test_two_folders_with_the_same_file_name(
     assert reasons[1].startswith("duplicate id 'x/part-1.jsonl:1'")
 
 
-def test_a_run_loads_no_module_it_does_not_use(seeds_dir: Path, tmp_path: Path) -> None:
-    # Start-up: numba's BLAS probe would import scipy.linalg, and the index, report, Parquet
-    # and Chinese word-segmentation modules are for runs that ask for them.
+# What a plain run of the seeds never needs: numba's BLAS probe would import scipy.linalg;
+# the index, report, Parquet, Spark, serve (sqlite), WARC and Chinese word-segmentation
+# modules are for runs that ask for them.
+_HEAVY = (
+    "scipy.linalg",
+    "pandas",
+    "pyarrow",
+    "jieba",
+    "sqlite3",
+    "warcio",
+    "fsspec",
+    "trafilatura",
+    "resiliparse",
+    "pyspark",
+    "dedup.persist",
+    "dedup.report",
+    "dedup.spark",
+    "dedup.serve",
+    "dedup.io.warc",
+)
+
+
+def _run_in_a_process(script: str) -> str:
     import subprocess
     import sys
 
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("kind", "loads"),
+    [
+        ("no-report", []),
+        ("report", ["dedup.report"]),
+        # WARC in one process: warcio without fsspec (dedup hands it open streams), and only
+        # the default extractor.
+        ("warc", ["dedup.io.warc", "resiliparse", "warcio"]),
+    ],
+)
+def test_a_run_loads_no_module_it_does_not_use(
+    seeds_dir: Path, tmp_path: Path, kind: str, loads: list[str]
+) -> None:
+    inputs = str(seeds_dir)
+    if kind == "warc":
+        from helpers import URL, plain_page, seeds, write_warc
+
+        pages = [(URL.format(i), plain_page(t).encode(), "text/html") for i, t in seeds(seeds_dir)]
+        inputs = str(write_warc(tmp_path / "seeds.warc.gz", pages))
     script = (
         "import sys\n"
         "from dedup.cli import cli\n"
-        f"args = ['run', {str(seeds_dir)!r}, '-o', {str(tmp_path / 'out')!r}]\n"
-        "args += ['--no-report', '-q']\n"
+        f"args = ['run', {inputs!r}, '-o', {str(tmp_path / 'out')!r}, '-q', '--jobs', '1']\n"
+        f"args += [] if {kind == 'report'} else ['--no-report']\n"
         "try:\n"
         "    cli(args)\n"
         "except SystemExit as e:\n"
         "    assert e.code == 0, e.code\n"
-        "heavy = ('scipy.linalg', 'pandas', 'pyarrow', 'jieba', 'dedup.persist', 'dedup.report')\n"
+        f"heavy = {_HEAVY!r}\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+    assert _run_in_a_process(script) == str(loads)
+    assert len(_jsonl(tmp_path / "out" / "kept.jsonl")) == 4
+
+
+def test_the_dedup_process_collects_garbage_once_started_and_a_callers_is_left_alone(
+    seeds_dir: Path, tmp_path: Path
+) -> None:
+    # main() (the console script, python -m dedup) starts with the collector off, sets what
+    # start-up loaded aside (gc.freeze) and turns it back on; called in a caller's process,
+    # the CLI leaves its collector as it was.
+    script = (
+        "import gc, sys\n"
+        "import dedup.cli as c\n"
+        "seen = []\n"
+        "started = c._started\n"
+        "def spy(ctx):\n"
+        "    before = gc.isenabled()\n"
+        "    started(ctx)\n"
+        "    seen.append((before, gc.isenabled(), gc.get_freeze_count() > 0))\n"
+        "c._started = spy\n"
+        f"args = ['run', {str(seeds_dir)!r}, '-o', OUT, '-q', '--no-report']\n"
+        "sys.argv = ['dedup', *args]\n"
+        "try:\n"
+        "    MAIN\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        "print(seen, gc.isenabled(), os.environ.get('OPENBLAS_NUM_THREADS'))\n"
     )
-    assert done.stdout.strip() == "[]"
-    assert (tmp_path / "out" / "kept.jsonl").exists()
+    script = "import os\nos.environ.pop('OPENBLAS_NUM_THREADS', None)\n" + script
+    own = script.replace("OUT", repr(str(tmp_path / "own"))).replace("MAIN", "c.main()")
+    assert _run_in_a_process(own) == "[(False, True, True)] True 1"  # and a BLAS of one thread
+    callers = script.replace("OUT", repr(str(tmp_path / "caller")))
+    callers = callers.replace("MAIN", "c.cli(args)")
+    assert _run_in_a_process(callers) == "[(True, True, False)] True None"
+    assert (tmp_path / "own" / "kept.jsonl").read_bytes() == (
+        tmp_path / "caller" / "kept.jsonl"
+    ).read_bytes()

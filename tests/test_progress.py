@@ -58,6 +58,35 @@ def test_reporter_counts_documents_and_file_bytes(tmp_path: Path) -> None:
     assert events[3] == ProgressEvent("write", 4, total, 999)
 
 
+def test_reporter_counts_warc_pages_not_extracted_yet(seeds_dir: Path, tmp_path: Path) -> None:
+    # `run` reads WARC HTML pages in blocks the workers extract: each page is a document, and
+    # the bytes are how far into the file reading is.
+    from helpers import URL, plain_page, seeds, write_warc
+
+    from dedup.config import ReadConfig
+    from dedup.io.readers import read_items
+    from dedup.types import RawPages
+
+    texts = seeds(seeds_dir) * 20
+    pages = [(URL.format(k), plain_page(t).encode(), "text/html") for k, (_, t) in enumerate(texts)]
+    path = write_warc(tmp_path / "p.warc.gz", pages)
+    events: list[ProgressEvent] = []
+    clock = Clock()
+    reporter = Reporter(events.append, path.stat().st_size, every=1.0, clock=clock)
+    items = []
+    for item in reporter.track(read_items([str(path)], ReadConfig())):
+        items.append(item)
+        clock.now += 2.0  # an event after every block
+    assert all(isinstance(i, RawPages) for i in items) and len(items) > 2
+    assert sum(i.count for i in items) == len(pages)
+    reads = [e for e in events if e.stage == "read"]
+    totals = [sum(i.count for i in items[: k + 1]) for k in range(len(items))]
+    assert [e.documents for e in reads] == [*totals[1:], len(pages)]
+    done = [e.bytes_read for e in reads]
+    assert done == sorted(done) and done[-1] == path.stat().st_size and done[0] < done[-1]
+    assert reads[-1].documents == len(pages)
+
+
 def test_reporter_without_callback_is_a_pass_through() -> None:
     docs = [Doc("a", "x"), Doc("b", "y")]
     reporter = Reporter(None, None)

@@ -25,6 +25,7 @@ from helpers import (
     jsonl_records,
     paragraphs_html,
     plain_page,
+    read,
     seeds,
     write_warc,
     write_wet,
@@ -32,7 +33,7 @@ from helpers import (
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from dedup.config import ReadConfig
+from dedup.config import Config, ReadConfig
 from dedup.errors import InputError
 from dedup.io import read_inputs
 from dedup.io.warc import decode_html
@@ -159,12 +160,12 @@ def test_a_recrawled_uri_gets_the_record_id(seeds_dir: Path, tmp_path: Path) -> 
     page = (URL.format("002"), plain_page(s[2][1]).encode(), "text/html")
     a = write_warc(tmp_path / "a.warc.gz", [page], extras=False)
     b = write_warc(tmp_path / "b.warc.gz", [page, page], extras=False)
-    docs = [d for d in read_inputs([str(a), str(b)], ReadConfig()) if isinstance(d, Doc)]
+    docs = [d for d in read(a, b) if isinstance(d, Doc)]
     assert docs[0].id == URL.format("002")
     assert [d.id.split("#")[0] for d in docs[1:]] == [URL.format("002")] * 2
     assert [d.id.split("#")[1] for d in docs[1:]] == [d.record["warc_record_id"] for d in docs[1:]]
     assert len({d.id for d in docs}) == 3
-    again = [d.id for d in read_inputs([str(a), str(b)], ReadConfig()) if isinstance(d, Doc)]
+    again = [d.id for d in read(a, b) if isinstance(d, Doc)]
     assert again == [d.id for d in docs]
 
 
@@ -175,7 +176,7 @@ def test_an_html_page_with_no_main_text_is_still_a_document(tmp_path: Path) -> N
         "text/html",
     )
     path = write_warc(tmp_path / "e.warc.gz", [page], extras=False)
-    items = list(read_inputs([str(path)], ReadConfig()))
+    items = read(path, cfg=ReadConfig())
     assert len(items) == 1 and isinstance(items[0], Doc)
     assert items[0].id == URL.format("empty") and len(items[0].text) < 10
 
@@ -190,6 +191,46 @@ def test_parallel_extraction_gives_the_same_documents(seeds_dir: Path, tmp_path:
     one = list(read_inputs([str(path)], ReadConfig(), jobs=1))
     two = list(read_inputs([str(path)], ReadConfig(), jobs=2))
     assert len(one) == len(pages) and one == two
+
+
+def test_a_run_extracts_in_its_workers_with_the_same_outputs_for_any_jobs(
+    seeds_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run` hands HTML pages to its signing workers in blocks, which extract them there:
+    whatever the jobs, batch size and bytes per block or batch, the outputs are byte for byte
+    those of one process, skips (a damaged record, a text over the limit) in their places and
+    every record counted."""
+    import dedup.io.warc as warc
+    import dedup.pipeline as pipeline
+
+    s = seeds(seeds_dir) * 14  # more pages than one block of pages and several batches
+    bodies = [(site_page(t.splitlines()[0], t).encode(), []) for _, t in s]
+    bodies[40] = (site_page("长文", ARTICLE * 600).encode(), [])  # over the text limit below
+    path = _responses(tmp_path / "x.warc", bodies, False)
+    data = path.read_bytes()
+    first = data.index(b"Content-Length: ", data.index(URL.format(33).encode()))
+    end = data.index(b"\r\n", first)
+    length = int(data[first + 16 : end])
+    path.write_bytes(data[: first + 16] + str(length - 300).encode() + data[end:])
+    read_cfg = ReadConfig(on_error="skip", max_document_chars=20_000)
+    outputs = []
+    for jobs, batch, held in [(1, 256, 0), (2, 7, 0), (2, 64, 0), (2, 256, 30_000)]:
+        if held:  # blocks of a few pages, batches of a few blocks: split by bytes
+            monkeypatch.setattr(warc, "_BLOCK_BYTES", held)
+            monkeypatch.setattr(pipeline, "_BATCH_HTML_BYTES", 3 * held)
+        out = tmp_path / f"out-{jobs}-{batch}-{held}"
+        done = run([str(path)], out, Config(read=read_cfg, jobs=jobs, batch_size=batch))
+        assert (done.counts.read, done.counts.skipped) == (len(bodies), 2)
+        outputs.append(
+            {
+                f: (out / f).read_bytes()
+                for f in ("kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl")
+            }
+        )
+    assert all(o == outputs[0] for o in outputs[1:])
+    errors = [json.loads(line) for line in outputs[0]["errors.jsonl"].splitlines()]
+    assert [e["line"] for e in errors] == [34, 41]
+    assert "Content-Length" in errors[0]["reason"] and "--max-document-chars" in errors[1]["reason"]
 
 
 def test_a_failing_extraction_is_reported_for_that_page_only(
@@ -208,11 +249,11 @@ def test_a_failing_extraction_is_reported_for_that_page_only(
     monkeypatch.setattr(warc, "extractor", flaky)
     pages = [(URL.format(n), f"<p>{n}</p>".encode(), "text/html") for n in ("a", "bad", "c")]
     path = write_warc(tmp_path / "f.warc.gz", pages, extras=False)
-    items = list(read_inputs([str(path)], ReadConfig(on_error="skip")))
+    items = read(path, cfg=ReadConfig(on_error="skip"))
     assert [type(i).__name__ for i in items] == ["Doc", "Skip", "Doc"]
     assert isinstance(items[1], Skip) and "parser crashed" in items[1].reason
     with pytest.raises(InputError, match="parser crashed"):
-        list(read_inputs([str(path)], ReadConfig()))
+        read(path, cfg=ReadConfig())
 
 
 def test_warc_from_stdin(seeds_dir: Path, tmp_path: Path) -> None:
@@ -284,9 +325,9 @@ def test_truncated_warc_raises_naming_the_file_and_keeps_what_came_before(
     cut = tmp_path / "cut.warc.gz"
     cut.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(InputError) as err:
-        list(read_inputs([str(cut)], ReadConfig()))
+        read(cut, cfg=ReadConfig())
     assert err.value.source == str(cut) and "WARC" in err.value.reason
-    items = list(read_inputs([str(cut)], ReadConfig(on_error="skip")))
+    items = read(cut, cfg=ReadConfig(on_error="skip"))
     assert isinstance(items[-1], Skip) and all(isinstance(d, Doc) for d in items[:-1])
     assert len(items) >= 2
 
@@ -348,12 +389,12 @@ def test_a_content_encoding_that_does_not_decode_costs_that_record_only(
         [(_page(0), []), (body, [("Content-Encoding", encoding)]), (_page(2), [])],
         gz,
     )
-    items = list(read_inputs([str(path)], SKIP))
+    items = read(path, cfg=SKIP)
     assert [(type(i).__name__, i.line) for i in items] == [("Doc", 1), ("Skip", 2), ("Doc", 3)]
     assert [i.id for i in items if isinstance(i, Doc)] == [URL.format(0), URL.format(2)]
     assert items[1].reason.startswith("record 2: ") and encoding in items[1].reason
     with pytest.raises(InputError) as err:
-        list(read_inputs([str(path)], ReadConfig()))
+        read(path, cfg=ReadConfig())
     assert (err.value.source, err.value.line) == (str(path), 2)
 
 
@@ -368,7 +409,7 @@ def test_encoded_bodies_are_decoded(tmp_path: Path) -> None:
         ],
         True,
     )
-    items = list(read_inputs([str(path)], ReadConfig()))
+    items = read(path, cfg=ReadConfig())
     assert [f"第{k}篇" in d.text for k, d in enumerate(items)] == [True] * 4
 
 
@@ -381,12 +422,12 @@ def test_a_content_length_too_small_is_reported_not_cut_and_not_printed(
     end = data.index(b"\r\n", first)
     length = int(data[first + 16 : end])
     path.write_bytes(data[: first + 16] + str(length - 300).encode() + data[end:])
-    items = list(read_inputs([str(path)], SKIP))
+    items = read(path, cfg=SKIP)
     assert [(type(i).__name__, i.line) for i in items] == [("Doc", 1), ("Skip", 2), ("Doc", 3)]
     assert "Content-Length" in items[1].reason
     assert capfd.readouterr().err == ""
     with pytest.raises(InputError) as err:
-        list(read_inputs([str(path)], ReadConfig()))
+        read(path, cfg=ReadConfig())
     assert err.value.line == 2
 
 
@@ -399,7 +440,7 @@ def test_a_content_length_too_large_counts_the_records_it_swallows(tmp_path: Pat
     end = data.index(b"\r\n", first)
     length = int(data[first + 16 : end])
     path.write_bytes(data[: first + 16] + str(length + 500).encode() + data[end:])
-    items = list(read_inputs([str(path)], SKIP))
+    items = read(path, cfg=SKIP)
     kinds = [(type(i).__name__, i.line) for i in items]
     assert kinds == [("Doc", 1), ("Skip", 2), ("Skip", 3), ("Doc", 4)]
     assert "runs into the next 1 record" in items[1].reason
@@ -426,7 +467,7 @@ def test_a_huge_html_record_is_skipped_without_being_held(tmp_path: Path) -> Non
 
 def test_a_warc_over_the_stream_limit_stops_with_one_skip(tmp_path: Path) -> None:
     path = _responses(tmp_path / "x.warc.gz", [(_page(k) * 20, []) for k in range(5)], True)
-    items = list(read_inputs([str(path)], ReadConfig(max_stream_bytes=10_000, on_error="skip")))
+    items = read(path, cfg=ReadConfig(max_stream_bytes=10_000, on_error="skip"))
     assert isinstance(items[-1], Skip) and "--max-stream-bytes" in items[-1].reason
     assert all(isinstance(i, Doc) for i in items[:-1]) and len(items) < 5
 

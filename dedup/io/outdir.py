@@ -34,7 +34,7 @@ from ..progress import Reporter
 from ..types import Cluster, Counts, Member, Skip
 from .parquet import ParquetSink, with_columns
 from .readers import input_formats
-from .writers import atomic_path, json_bytes, write_chunked
+from .writers import atomic_path, json_bytes, json_value, write_chunked
 
 # Files of an OUTDIR; summary.json is written last and marks a finished run. A run writes
 # kept + removed, or annotated (--annotate), as JSONL or Parquet; all kinds are cleared first.
@@ -501,7 +501,7 @@ def with_fields(line: bytes, flags: int, fields: Fields) -> bytes:
         return line
     if not flags & RERENDER:
         try:
-            tail = "".join(f', "{k}": {json.dumps(v, ensure_ascii=False)}' for k, v in fields)
+            tail = "".join(f', "{k}": {json_value(v)}' for k, v in fields)
             return b"%s%s}\n" % (line[:-2], tail.encode("utf-8"))
         except UnicodeEncodeError:  # a lone surrogate in an id: the line goes ASCII
             pass
@@ -595,7 +595,9 @@ class Records:
 
 def cluster_line(c: Cluster) -> bytes:
     """A cluster's line in clusters.jsonl."""
-    members = [asdict(m) for m in c.members]
+    # A member's fields are flat: its own dict, in field order, is what asdict would copy
+    # (about ten times slower, and the write is serial).
+    members = [vars(m) for m in c.members]
     return json_bytes(
         {"cluster": c.cluster, "representative": c.representative, "members": members}
     )[0]

@@ -20,7 +20,7 @@ from typing import BinaryIO, cast
 
 from ..config import ReadConfig
 from ..errors import InputError
-from ..types import Doc, RawLines, Skip
+from ..types import Doc, RawLines, RawPages, Skip
 from .detect import (
     HEAD,
     JSONL_SUFFIXES,
@@ -64,16 +64,17 @@ def read_inputs(
 
 def read_items(
     inputs: Sequence[str], cfg: ReadConfig, stdin: BinaryIO | None = None, jobs: int = 1
-) -> Iterator[Doc | Skip | RawLines]:
-    """`read_inputs`, but JSONL lines come out unparsed, in blocks (RawLines) for
-    `parse_lines` in whatever process: reading stays with the caller, parsing can move to
-    the workers."""
+) -> Iterator[Doc | Skip | RawLines | RawPages]:
+    """`read_inputs`, but JSONL lines come out unparsed, in blocks (RawLines), and WARC HTML
+    pages unextracted, in blocks (RawPages), for `parse_raw` in whatever process: reading
+    stays with the caller, parsing and extraction can move to the workers (`jobs` is then
+    not used)."""
     return _read_all(inputs, cfg, stdin, jobs, raw=True)
 
 
 def _read_all(
     inputs: Sequence[str], cfg: ReadConfig, stdin: BinaryIO | None, jobs: int, raw: bool
-) -> Iterator[Doc | Skip | RawLines]:
+) -> Iterator[Doc | Skip | RawLines | RawPages]:
     for given in inputs:
         if given != "-" and not os.path.exists(given):
             raise InputError(given, "no such file or directory")
@@ -129,7 +130,7 @@ def input_formats(inputs: Sequence[str], cfg: ReadConfig) -> set[str]:
 
 def _read_stdin(
     stream: BinaryIO, cfg: ReadConfig, seen_uris: set[str], jobs: int, raw: bool = False
-) -> Iterator[Doc | Skip | RawLines]:
+) -> Iterator[Doc | Skip | RawLines | RawPages]:
     """stdin: JSONL, or WARC when it starts so, each possibly gzip or zstd compressed (or the
     format cfg.format declares). Its first bytes are looked at without losing them."""
     try:
@@ -213,7 +214,7 @@ def read_file(
 
 def _read_one(
     path: str, name: str, cfg: ReadConfig, seen_uris: set[str], jobs: int, raw: bool
-) -> Iterator[Doc | Skip | RawLines]:
+) -> Iterator[Doc | Skip | RawLines | RawPages]:
     fmt = format_by_name(name) if cfg.format == "auto" else cfg.format
     if fmt == "parquet":
         yield from _read_parquet(path, name, cfg)
@@ -270,14 +271,14 @@ def _read_stream(
     seen_uris: set[str],
     jobs: int,
     raw: bool,
-) -> Iterator[Doc | Skip | RawLines]:
+) -> Iterator[Doc | Skip | RawLines | RawPages]:
     """The records of an opened input whose first bytes are `head` (not consumed), in `fmt`."""
     if fmt == "parquet":
         yield reject(cfg, source, "Parquet cannot be read from a stream: give a file name")
     elif fmt == "warc":
         from .warc import read_warc
 
-        yield from read_warc(stream, source, cfg, seen_uris, jobs)
+        yield from read_warc(stream, source, cfg, seen_uris, jobs, raw)
     elif fmt == "jsonl":
         problem = not_jsonl(head)
         if problem is not None:
@@ -314,7 +315,7 @@ def _text_doc(data: bytes, source: str, name: str, cfg: ReadConfig) -> Doc | Ski
 
 def _jsonl_records(
     stream: BinaryIO, source: str, name: str, cfg: ReadConfig, raw: bool = False
-) -> Iterator[Doc | Skip | RawLines]:
+) -> Iterator[Doc | Skip | RawLines | RawPages]:
     """One Doc per non-empty line of a JSONL stream (with `raw`, blocks of lines as RawLines);
     `name` prefixes generated ids. A line over the record limit is never held whole."""
     if raw:
@@ -461,6 +462,15 @@ def _jsonl_spans(
             start = end
         if limit and pos - start > limit:
             dropped = True
+
+
+def parse_raw(block: RawLines | RawPages, cfg: ReadConfig) -> Iterator[Doc | Skip]:
+    """The Doc (or Skip) of every record of a block `read_items` gave out."""
+    if isinstance(block, RawLines):
+        return parse_lines(block, cfg)
+    from .warc import extract_pages
+
+    return extract_pages(block, cfg)
 
 
 def parse_lines(block: RawLines, cfg: ReadConfig) -> Iterator[Doc | Skip]:

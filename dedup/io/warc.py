@@ -6,9 +6,10 @@ trafilatura). Other records (warcinfo, request, metadata, revisit, and responses
 HTML: images, PDFs, scripts...) are not documents. An HTML page from which nothing is
 extracted is still a document, with empty text, so it is counted.
 
-The id is the record's WARC-Target-URI; a URI already seen in this run gets
-`URI#<record id>` so every id stays unique and deterministic. The record carries `id`, `text`,
-`url`, `date` (WARC-Date) and `warc_record_id`.
+The id is the record's WARC-Target-URI; a URI already read in this run gets
+`URI#<record id>` so every id stays unique and deterministic. Ids are given as the records
+are read, whether or not a page's text turns out usable, so they never depend on
+extraction. The record carries `id`, `text`, `url`, `date` (WARC-Date) and `warc_record_id`.
 
 warcio and both extractors are optional: `pip install 'dedup[warc]'`. An extractor that is
 not installed is a ConfigError at the first HTML page.
@@ -20,17 +21,18 @@ import codecs
 import io
 import logging
 import re
+import sys
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..config import ReadConfig
 from ..errors import ConfigError
 from ..parallel import batched, ordered_map
-from ..types import Doc, Skip
+from ..types import Doc, RawPages, Skip
 from .encoding import NotTextError, decode_text
 from .records import check_text, over_record_limit, reject
 from .streams import CORRUPT, StreamTooLarge, decompressed, read_at_most
@@ -39,6 +41,7 @@ EXTRA = "pip install 'dedup[warc]'"
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _BATCH = 32  # HTML pages per extraction task
+_BLOCK_BYTES = 8 << 20  # at most about this much HTML per block of pages (RawPages)
 _META_SCAN = 4096  # a <meta charset> is in the head: look no further
 # Labels that Chinese sites use for encodings Python knows by a superset: decoding by the
 # superset reads every page the label was meant for, and pages mislabelled with it.
@@ -80,6 +83,22 @@ def _import_warcio() -> Any:
     return Archive
 
 
+def import_warcio_without_fsspec() -> None:
+    """Import warcio with its optional fsspec support off: warcio.utils imports fsspec (and
+    asyncio with it), about 40 ms of CPU, only to open files by URL, which dedup never asks
+    of warcio (it hands warcio open streams). For processes dedup owns (the CLI): warcio in
+    the process then opens no URL with fsspec."""
+    if "warcio.utils" in sys.modules or "fsspec" in sys.modules:
+        return
+    sys.modules["fsspec"] = None  # type: ignore[assignment]  # importing it fails at once
+    try:
+        import warcio.archiveiterator  # noqa: F401
+    except ImportError:  # not installed: the first WARC file read says which extra to install
+        pass
+    finally:
+        del sys.modules["fsspec"]
+
+
 def extractor(name: str) -> Callable[[str], str]:
     """The main-text extractor `name` (resiliparse or trafilatura), imported on first use."""
     if name == "resiliparse":
@@ -119,6 +138,7 @@ class _Page:
 
     number: int  # record number in the file, from 1
     offset: int
+    id: str  # the document's id
     url: str
     record_id: str
     date: str | None
@@ -166,17 +186,23 @@ class _Extract:
 
 
 def read_warc(
-    src: str | BinaryIO, source: str, cfg: ReadConfig, seen_uris: set[str], jobs: int = 1
-) -> Iterator[Doc | Skip]:
+    src: str | BinaryIO,
+    source: str,
+    cfg: ReadConfig,
+    seen_uris: set[str],
+    jobs: int = 1,
+    raw: bool = False,
+) -> Iterator[Doc | Skip | RawPages]:
     """One Doc per text record of a WARC or WET file (a path, or a binary stream such as
-    stdin), in file order; HTML is extracted in batches over `jobs` processes. A record that
-    cannot be read (a content encoding that does not decode, a Content-Length too small, over
-    the record limit) raises InputError naming the record number, or with on_error="skip" is
-    yielded as a Skip and reading goes on; a file damaged past a record (truncated, corrupt
-    compression) ends there with one Skip."""
+    stdin), in file order; HTML is extracted in batches over `jobs` processes, or with `raw`
+    not here: the HTML pages come out in blocks (RawPages) for `extract_pages` in whatever
+    process. A record that cannot be read (a content encoding that does not decode, a
+    Content-Length too small, over the record limit) raises InputError naming the record
+    number, or with on_error="skip" is yielded as a Skip and reading goes on; a file damaged
+    past a record (truncated, corrupt compression) ends there with one Skip."""
     archive_iterator = _import_warcio()
     if not isinstance(src, str):
-        yield from _read_stream(src, source, cfg, seen_uris, jobs, archive_iterator)
+        yield from _read_stream(src, source, cfg, seen_uris, jobs, archive_iterator, raw)
         return
     try:
         f = open(src, "rb")  # noqa: SIM115 (closed below, after the generator is done)
@@ -184,20 +210,39 @@ def read_warc(
         yield reject(cfg, source, f"cannot read: {e.strerror or e}")
         return
     with f:
-        yield from _read_stream(f, source, cfg, seen_uris, jobs, archive_iterator)
+        yield from _read_stream(f, source, cfg, seen_uris, jobs, archive_iterator, raw)
+
+
+def extract_pages(block: RawPages, cfg: ReadConfig) -> Iterator[Doc | Skip]:
+    """The Doc (or Skip) of every page of a block `read_warc` gave out, as it reads them."""
+    pages = list(block.pages)
+    yield from _docs(pages, _Extract(cfg.extractor)(pages), block.source, cfg)
+
+
+def _docs(
+    pages: list[_Page], extracted: list[tuple[str, str | None]], source: str, cfg: ReadConfig
+) -> Iterator[Doc | Skip]:
+    """The Doc of each HTML page from its extracted text, or the Skip of its failure."""
+    for page, (text, error) in zip(pages, extracted, strict=True):
+        yield (
+            reject(cfg, source, error, page.number)
+            if error is not None
+            else _doc(page, text, source, cfg)
+        )
 
 
 def _read_stream(
-    raw: BinaryIO,
+    file: BinaryIO,
     source: str,
     cfg: ReadConfig,
     seen_uris: set[str],
     jobs: int,
     archive_iterator: Any,
-) -> Iterator[Doc | Skip]:
+    raw: bool,
+) -> Iterator[Doc | Skip | RawPages]:
     with ExitStack() as stack:
         try:
-            stream: Any = raw
+            stream: Any = file
             if _is_gzip(stream):
                 # Decompressed here, so that a file gzipped whole reads like one gzipped per
                 # record (Common Crawl's layout), which is all warcio reads itself.
@@ -213,7 +258,10 @@ def _read_stream(
             # warcio would read other bytes as an old ARC file and find nothing in them.
             yield reject(cfg, source, f"not a WARC or WET file (it starts with {head!r})")
             return
-        pages = _pages(archive_iterator(stream, check_digests=False), cfg)
+        pages = _pages(archive_iterator(stream, check_digests=False), cfg, seen_uris)
+        if raw:
+            yield from _blocks(pages, source, cfg, file)
+            return
         queued: deque[list[_Page | _Broken]] = deque()
 
         def html_batches() -> Iterator[list[_Page]]:
@@ -229,12 +277,58 @@ def _read_stream(
                 for page in queued.popleft():
                     if isinstance(page, _Broken):
                         yield reject(cfg, source, page.reason, page.number)
-                        continue
-                    text, error = (page.text, None) if page.text is not None else next(results)
-                    if error is not None:
-                        yield reject(cfg, source, error, page.number)
+                    elif page.text is not None:
+                        yield _doc(page, page.text, source, cfg)
                     else:
-                        yield _doc(page, text, source, seen_uris, cfg)
+                        yield from _docs([page], [next(results)], source, cfg)
+
+
+def _blocks(
+    pages: Iterator[_Page | _Broken], source: str, cfg: ReadConfig, file: BinaryIO
+) -> Iterator[Doc | Skip | RawPages]:
+    """`pages` in file order, the HTML ones in blocks of up to _BATCH pages (or _BLOCK_BYTES
+    of HTML): the WET records and the records that cannot be read as they come, each after
+    the block before it."""
+    block: list[_Page] = []
+    held = 0
+    start = _position(file)
+
+    def flush() -> RawPages:
+        nonlocal start, held
+        held = 0
+        end = _position(file)
+        if start is not None and end is not None and end >= start:
+            size = end - start
+        else:
+            size = sum(len(p.html) for p in block)
+        start = end
+        out = RawPages(source, tuple(block), size)
+        block.clear()
+        return out
+
+    for page in pages:
+        if isinstance(page, _Page) and page.text is None:
+            block.append(page)
+            held += len(page.html)
+            if len(block) >= _BATCH or held >= _BLOCK_BYTES:
+                yield flush()
+            continue
+        if block:
+            yield flush()
+        if isinstance(page, _Broken):
+            yield reject(cfg, source, page.reason, page.number)
+        else:
+            yield _doc(page, page.text or "", source, cfg)
+    if block:
+        yield flush()
+
+
+def _position(file: BinaryIO) -> int | None:
+    """How far into the input file reading is (read ahead included), if it can say."""
+    try:
+        return file.tell()
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 # What warcio raises on a stream it cannot read on (it trips over some malformed headers, a
@@ -252,9 +346,9 @@ _STREAM_ERRORS = (
 )
 
 
-def _pages(records: Any, cfg: ReadConfig) -> Iterator[_Page | _Broken]:
-    """The text records of a WARC stream, and a _Broken for each one that cannot be read;
-    a _Broken last if the stream is damaged past a record."""
+def _pages(records: Any, cfg: ReadConfig, seen_uris: set[str]) -> Iterator[_Page | _Broken]:
+    """The text records of a WARC stream, each with its id, and a _Broken for each one that
+    cannot be read; a _Broken last if the stream is damaged past a record."""
     from warcio.exceptions import ArchiveLoadFailed
 
     number = 0
@@ -306,17 +400,19 @@ def _pages(records: Any, cfg: ReadConfig) -> Iterator[_Page | _Broken]:
             yield _Broken(number, f"record {number}: {problem}")
             continue
         headers = record.rec_headers
-        page = _Page(
-            number=number,
-            offset=offset,
-            url=headers.get_header("WARC-Target-URI") or "",
-            record_id=(headers.get_header("WARC-Record-ID") or "").strip("<>"),
-            date=headers.get_header("WARC-Date"),
-        )
+        url = headers.get_header("WARC-Target-URI") or ""
+        record_id = (headers.get_header("WARC-Record-ID") or "").strip("<>")
+        doc_id = url or record_id
+        if doc_id in seen_uris:
+            doc_id = f"{url}#{record_id}"
+        seen_uris.add(doc_id)
+        date = headers.get_header("WARC-Date")
         if record.rec_type == "conversion":
-            yield replace(page, text=_decode_text(payload))
+            text = _decode_text(payload)
+            yield _Page(number, offset, doc_id, url, record_id, date, text=text)
         else:
-            yield replace(page, html=payload, content_type=_content_type(record))
+            html, kind = payload, _content_type(record)
+            yield _Page(number, offset, doc_id, url, record_id, date, html=html, content_type=kind)
 
 
 def _payload(record: Any, cfg: ReadConfig) -> bytes:
@@ -414,14 +510,11 @@ def _wanted(record: Any) -> bool:
     return _content_type(record).split(";")[0].strip().lower() in _HTML_TYPES
 
 
-def _doc(page: _Page, text: str, source: str, seen_uris: set[str], cfg: ReadConfig) -> Doc | Skip:
+def _doc(page: _Page, text: str, source: str, cfg: ReadConfig) -> Doc | Skip:
     over = check_text(cfg, source, text, page.number)
     if over is not None:
         return over
-    doc_id = page.url or page.record_id
-    if doc_id in seen_uris:
-        doc_id = f"{page.url}#{page.record_id}"
-    seen_uris.add(doc_id)
+    doc_id = page.id
     fields = {
         "id": doc_id,
         "text": text,

@@ -21,11 +21,16 @@ def json_line(record: Mapping[str, Any]) -> str:
 
 def json_bytes(record: Mapping[str, Any]) -> tuple[bytes, bool]:
     """`json_line` as UTF-8 bytes, and whether it fell back to ASCII escapes."""
-    line = json.dumps(record, ensure_ascii=False, default=_json_default)
+    line = _UNESCAPED.encode(record)
     try:
         return (line + "\n").encode("utf-8"), False
     except UnicodeEncodeError:
-        return (json.dumps(record, ensure_ascii=True, default=_json_default) + "\n").encode(), True
+        return (_ESCAPED.encode(record) + "\n").encode(), True
+
+
+def json_value(value: Any) -> str:
+    """One JSON value as `json_bytes` writes it inside a record (before UTF-8)."""
+    return _UNESCAPED.encode(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -41,6 +46,12 @@ def _json_default(value: Any) -> Any:
         except UnicodeDecodeError:
             return base64.b64encode(value).decode("ascii")
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# What json.dumps(..., ensure_ascii=..., default=_json_default) builds on every call, built
+# once: the same output, a few microseconds less per record. Neither is ever changed.
+_UNESCAPED = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+_ESCAPED = json.JSONEncoder(ensure_ascii=True, default=_json_default)
 
 
 # Bytes per write(2) for large blobs. Measured on a 2-core VM (ext4, page cache): 300 MB
