@@ -6,7 +6,7 @@ once it is set aside (its "own" text).
 A shingle is repeated when it occurs in at least `RepeatConfig.min_groups` groups of the
 corpus and in at least one group with text of its own (`count_repeats`: a second count
 leaves out the groups the first count finds almost all repeated). A group is a set of
-versions of one text (`same_group` on their whole shingle sets, joined transitively),
+versions of one text (`joins` and `held` on their whole shingle sets, `containers`),
 counted once, so that an article reposted a thousand times, in other frames or cut short,
 does not make its own text "repeated", while a frame around a thousand different articles
 is; nor do hundreds of lightly edited reposts that fall into separate groups, as their text
@@ -447,19 +447,6 @@ def estimated_similarities(
     return jac, con
 
 
-def same_group(
-    pairs: np.ndarray,
-    jaccard: np.ndarray,
-    containment: np.ndarray,
-    sizes: np.ndarray,
-    cfg: RepeatConfig,
-) -> np.ndarray:
-    """Which candidate pairs (`estimated_similarities` of the whole sets; `sizes` of every
-    document's set) are versions of one text for counting (RepeatConfig): those `joins`
-    gives and those `held`."""
-    return joins(pairs, jaccard, sizes, cfg) | held(pairs, containment, sizes, cfg)
-
-
 def joins(
     pairs: np.ndarray, jaccard: np.ndarray, sizes: np.ndarray, cfg: RepeatConfig
 ) -> np.ndarray:
@@ -482,10 +469,11 @@ def held(
     return (containment >= cfg.group_containment) & (ratio >= cfg.group_ratio)
 
 
-def oriented(pairs: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Each pair as (smaller, larger): by set size, then by number."""
+def oriented(pairs: np.ndarray, size_a: np.ndarray, size_b: np.ndarray) -> np.ndarray:
+    """Each pair (its documents' set sizes `size_a`, `size_b`) as (smaller, larger): by set
+    size, then by number."""
     a, b = pairs[:, 0], pairs[:, 1]
-    first = (sizes[a] < sizes[b]) | ((sizes[a] == sizes[b]) & (a < b))
+    first = (size_a < size_b) | ((size_a == size_b) & (a < b))
     return np.c_[np.where(first, a, b), np.where(first, b, a)].astype(np.int64)
 
 
@@ -554,7 +542,9 @@ def group_roots(
     uf = UnionFind(n)
     uf.union_pairs(pairs[joins(pairs, jaccard, sizes, cfg)])
     grip = held(pairs, containment, sizes, cfg)
-    uf.union_pairs(containers(oriented(pairs[grip], sizes), containment[grip], uf.roots()))
+    kept = pairs[grip]
+    holds = oriented(kept, sizes[kept[:, 0]], sizes[kept[:, 1]])
+    uf.union_pairs(containers(holds, containment[grip], uf.roots()))
     return Groups.of(uf.roots(), np.unique(pairs))
 
 
@@ -574,7 +564,8 @@ def bucket_roots(
         if pairs.shape[0]:
             jac, con = estimated_similarities(buckets.sigs, pairs, sizes)
             grip = held(pairs, con, sizes, cfg)
-            holds.append(oriented(pairs[grip], sizes))
+            kept = pairs[grip]
+            holds.append(oriented(kept, sizes[kept[:, 0]], sizes[kept[:, 1]]))
             contained.append(con[grip])
             uf.union_pairs(pairs[joins(pairs, jac, sizes, cfg)])
     if holds:

@@ -88,6 +88,7 @@ from .repeats import (
     estimated_similarities,
     held,
     joins,
+    oriented,
     repeated_shares,
     repeats_of,
 )
@@ -1270,15 +1271,14 @@ class _Linked:
             local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
             jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
             join = joins(local, jac, sizes, self.cfg).tolist()
-            grip = held(local, con, sizes, self.cfg).tolist()
+            grip = held(local, con, sizes, self.cfg)
+            ends_ij = np.array([(row[1], row[2]) for row in batch], dtype=np.int64)
+            holds = oriented(ends_ij, sizes[0::2], sizes[1::2]).tolist()
             for k, row in enumerate(batch):
-                i, j = row[1], row[2]
                 if join[k]:
-                    yield i, j, -1.0
+                    yield row[1], row[2], -1.0
                 if grip[k]:
-                    si, sj = int(sizes[2 * k]), int(sizes[2 * k + 1])
-                    small, large = (i, j) if (si, i) < (sj, j) else (j, i)
-                    yield small, large, float(con[k])
+                    yield holds[k][0], holds[k][1], float(con[k])
 
 
 def _sample(group: tuple[int, Iterable[int]]) -> Iterator[tuple[int, tuple[int, int, int]]]:

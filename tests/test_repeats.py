@@ -14,9 +14,10 @@ from dedup.repeats import (
     count_repeats,
     estimated_similarities,
     group_roots,
+    held,
+    joins,
     keep_from,
     repeated_shares,
-    same_group,
 )
 from dedup.types import Doc
 
@@ -74,7 +75,7 @@ def test_groups_join_versions_not_a_bare_frame() -> None:
     sizes = np.array([100, 100, 10])
     jac, con = estimated_similarities(sigs, pairs, sizes)
     assert jac.tolist() == [1.0, 0.25]
-    linked = same_group(pairs, jac, con, sizes, RepeatConfig())
+    linked = joins(pairs, jac, sizes, RepeatConfig()) | held(pairs, con, sizes, RepeatConfig())
     assert linked.tolist() == [True, False]  # 2 is small: held whole, but not a version
     groups = group_roots(4, pairs, jac, con, sizes, RepeatConfig())
     assert groups.first.tolist() == [0, 2] and groups.size.tolist() == [2, 1]  # 3: in no pair
