@@ -544,5 +544,5 @@ def _v1_segment(path: Path, bits: int) -> tuple[Entries, RepeatStats]:
             ],
             [names[k] for k in load("source_of").tolist()],
         ),
-        RepeatStats(slots, full, full.copy(), full.copy(), np.zeros_like(full)),
+        RepeatStats.counted(slots, full, full.copy()),
     )
