@@ -17,6 +17,7 @@ import numpy as np
 
 from .config import Config
 from .errors import OutputError, shown
+from .indexfs import is_remote
 from .io.outdir import Fate
 from .persist import Index, index_path
 from .repeats import Repeats, RepeatStats
@@ -365,12 +366,14 @@ def own_table(index: Index, run: np.ndarray | None = None) -> np.ndarray:
 
 
 def apart(outdir: str | Path, indexes: Sequence[str | Path]) -> None:
-    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR. (An OUTDIR on a
-    Hadoop URI other than file: is elsewhere than any index.)"""
-    if "://" in str(outdir) and not str(outdir).startswith("file:"):
+    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR. (An OUTDIR or an
+    index on a URI other than file: is taken to be elsewhere than any local folder.)"""
+    if is_remote(outdir):
         return
     out = index_path(outdir).resolve()
     for index in indexes:
+        if is_remote(index):
+            continue
         where = index_path(index).resolve()
         if where == out or out in where.parents or where in out.parents:
             raise OutputError(

@@ -333,7 +333,7 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
 
     def spy_stage(self: SparkIndexes, *args: Any) -> Any:
         parts = stage(self, *args)
-        staged.extend(p.is_dir() for p in parts)
+        staged.extend((index / p).is_dir() for p in parts)
         return parts
 
     monkeypatch.setattr(SparkIndexes, "stage", spy_stage)
