@@ -159,7 +159,8 @@ class LocalDir:
         """Make `text` the manifest in force, atomically."""
         _write_text(self.path / MANIFEST, text)
         for p in self.path.glob("manifest-*.json"):  # a copied index's numbered manifests
-            p.unlink()
+            if _NUMBERED.fullmatch(p.name):
+                p.unlink()
 
     def lock(self) -> None:
         """Take the one writer's lock (the folder made when missing)."""

@@ -242,6 +242,19 @@ def test_an_index_copied_between_a_folder_and_a_remote_file_system_opens_and_gro
     assert read_info(back)["documents"] == sum(a["indexes"][0]["added"] for a in added) > 3
 
 
+def test_a_failed_first_run_leaves_no_index_and_info_names_it(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "text": "x"}\nnot json\n')
+    uri = f"local://{tmp_path}/idx"
+    result = CliRunner().invoke(cli, ["run", str(bad), "-o", str(tmp_path / "o"), "--index", uri])
+    assert result.exit_code == 1
+    assert not (tmp_path / "idx").exists()
+    run([str(ROOT / "seeds")], tmp_path / "o2", CONFIG, index=uri)
+    info = CliRunner().invoke(cli, ["index", "info", uri])
+    assert info.exit_code == 0 and info.output.startswith(f"index {uri}: ")
+    assert "in 1 segment," in info.output
+
+
 def test_an_unreachable_file_system_is_named(tmp_path: Path) -> None:
     for uri in ("nosuchscheme://host/idx", "hdfs://localhost:1/idx"):
         with pytest.raises(IndexStoreError, match=f"index {uri}: cannot reach its file system"):
