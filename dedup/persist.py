@@ -324,8 +324,9 @@ class Index:
         return self.folder.scratch(name)
 
     def remove(self, name: str) -> None:
-        """Remove the folder `name` of the index (a scratch folder), if it is there."""
-        with contextlib.suppress(FileNotFoundError):
+        """Remove the folder `name` of the index (a scratch folder), if it can be: what is
+        left is removed by the next writer."""
+        with contextlib.suppress(OSError):
             self.folder.remove(name)
 
     def snapshot(self) -> Snapshot:
