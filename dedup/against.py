@@ -10,8 +10,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -366,17 +367,23 @@ def own_table(index: Index, run: np.ndarray | None = None) -> np.ndarray:
 
 
 def apart(outdir: str | Path, indexes: Sequence[str | Path]) -> None:
-    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR. (An OUTDIR or an
-    index on a URI other than file: is taken to be elsewhere than any local folder.)"""
-    if is_remote(outdir):
-        return
-    out = index_path(outdir).resolve()
+    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR. URIs other than
+    file: are compared by scheme, host and path; a URI and a local folder are apart."""
+    out = _place(outdir)
     for index in indexes:
-        if is_remote(index):
-            continue
-        where = index_path(index).resolve()
-        if where == out or out in where.parents or where in out.parents:
+        where = _place(index)
+        a, b = out[1], where[1]
+        if out[0] == where[0] and (a == b or a[: len(b)] == b or b[: len(a)] == a):
             raise OutputError(
                 f"index {shown(str(index))} and output folder {shown(str(outdir))} overlap: "
                 "keep the index in a folder of its own"
             )
+
+
+def _place(given: str | Path) -> tuple[tuple[str, str], tuple[str, ...]]:
+    """(scheme and host, path parts) of a folder, a local one resolved."""
+    if is_remote(given):
+        parts = urlsplit(str(given))
+        path = PurePosixPath("/" + parts.path.strip("/"))
+        return (parts.scheme.lower(), parts.netloc.lower()), path.parts
+    return ("", ""), index_path(given).resolve().parts

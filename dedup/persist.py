@@ -55,8 +55,6 @@ from .segment import (
     sample,
     write_segment,
 )
-
-__all__ = ["MANIFEST", "IndexStoreError", "Index", "Snapshot"]
 from .sign import sign_texts
 
 FORMAT = "dedup-index"

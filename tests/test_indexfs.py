@@ -21,8 +21,10 @@ from fsspec.implementations.memory import MemoryFileSystem
 from spark_helpers import synthetic_corpus
 
 from dedup import indexfs
+from dedup.against import apart
 from dedup.cli import cli
 from dedup.config import Config, ReadConfig
+from dedup.errors import OutputError
 from dedup.persist import Index, IndexStoreError, compact, read_info
 from dedup.pipeline import run
 
@@ -310,3 +312,11 @@ def test_a_remote_index_maps_nothing_and_takes_no_flock(
         Index(tmp_path / "plain", None)
     with pytest.raises(OSError, match="Operation not supported"):
         Index(tmp_path / "other", Config(), write=True)
+
+
+def test_an_index_on_a_uri_apart_from_an_output_folder_on_one() -> None:
+    apart("hdfs://nn:8020/runs/out", ["hdfs://nn:8020/runs/idx", "hdfs://other/runs/out/idx"])
+    apart("/runs/out", ["local:///runs/out/idx"])  # a URI and a local folder: apart
+    for index in ("hdfs://NN:8020/runs/out/idx/", "hdfs://nn:8020/runs", "hdfs://nn:8020/runs/out"):
+        with pytest.raises(OutputError, match="overlap"):
+            apart("hdfs://nn:8020/runs/out", [index])
