@@ -10,13 +10,15 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from .config import Config
 from .errors import OutputError, shown
+from .indexfs import is_remote
 from .io.outdir import Fate
 from .persist import Index, index_path
 from .repeats import Repeats, RepeatStats
@@ -365,15 +367,23 @@ def own_table(index: Index, run: np.ndarray | None = None) -> np.ndarray:
 
 
 def apart(outdir: str | Path, indexes: Sequence[str | Path]) -> None:
-    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR. (An OUTDIR on a
-    Hadoop URI other than file: is elsewhere than any index.)"""
-    if "://" in str(outdir) and not str(outdir).startswith("file:"):
-        return
-    out = index_path(outdir).resolve()
+    """An index is not OUTDIR, inside it or around it: a run clears OUTDIR. URIs other than
+    file: are compared by scheme, host and path; a URI and a local folder are apart."""
+    out = _place(outdir)
     for index in indexes:
-        where = index_path(index).resolve()
-        if where == out or out in where.parents or where in out.parents:
+        where = _place(index)
+        a, b = out[1], where[1]
+        if out[0] == where[0] and (a == b or a[: len(b)] == b or b[: len(a)] == a):
             raise OutputError(
                 f"index {shown(str(index))} and output folder {shown(str(outdir))} overlap: "
                 "keep the index in a folder of its own"
             )
+
+
+def _place(given: str | Path) -> tuple[tuple[str, str], tuple[str, ...]]:
+    """(scheme and host, path parts) of a folder, a local one resolved."""
+    if is_remote(given):
+        parts = urlsplit(str(given))
+        path = PurePosixPath("/" + parts.path.strip("/"))
+        return (parts.scheme.lower(), parts.netloc.lower()), path.parts
+    return ("", ""), index_path(given).resolve().parts

@@ -564,7 +564,7 @@ def report(outdir: Path, jobs: int, quiet: bool, **opts: Any) -> None:
 
 @cli.group(name="index")
 def index_group() -> None:
-    """Inspect, compact or upgrade a persistent index (dedup run --index)."""
+    """Inspect, compact, unlock or upgrade a persistent index (dedup run --index)."""
 
 
 @index_group.command(name="info")
@@ -594,13 +594,28 @@ def index_info(path: str, as_json: bool) -> None:
 
 
 @index_group.command(name="compact")
-@click.argument("path", type=click.Path(file_okay=False, exists=True))
+@click.argument("path", type=click.Path(file_okay=False))
 def index_compact(path: str) -> None:
     """Merge the segments of the index at PATH into one (one writer at a time)."""
     from .persist import compact
 
     before, after = compact(path)
     click.echo(f"index {shown(path)}: {before} segments -> {after}", err=True)
+
+
+@index_group.command(name="unlock")
+@click.argument("path", type=click.Path(file_okay=False))
+def index_unlock(path: str) -> None:
+    """Remove the writer's lock of the index at PATH (a URI such as hdfs://...) left by a
+    run that was killed; first make sure that run is gone. (A local index's lock ends with
+    the run that held it: there is nothing to remove.)"""
+    from .persist import unlock
+
+    held = unlock(path)
+    for holder in held:
+        click.echo(f"index {shown(path)}: removed the lock of {holder}", err=True)
+    if not held:
+        click.echo(f"index {shown(path)}: no lock to remove", err=True)
 
 
 @index_group.command(name="upgrade")

@@ -9,6 +9,9 @@ An index is a folder of immutable segments and a manifest:
     IDX/seg-000001/          one segment per run that added documents: Arrow IPC files,
                              memory-mapped for look-ups (segment.py)
 
+The folder is local, or on a file system reached through pyarrow.fs (hdfs://, s3a://), where
+the manifest is numbered and the lock a claim file (indexfs.py): the segments are the same.
+
 What matching needs is kept, and nothing else: the band keys (truncated to 32 bits: a chance
 collision is one more candidate, which verification rejects) and, for verification, a sample
 of each shingle set: the hashes whose top `sample_bits` bits are zero (one in 4 by default), a
@@ -18,29 +21,29 @@ times larger). Each segment also keeps its run's corpus-frequency statistics
 (repeats.RepeatStats): a run adds those of the indexes it is checked against to its own.
 
 A segment is written in a temporary folder, renamed into place, and only then listed in a new
-manifest written to a temporary file and renamed over the old one: a writer killed at any
-point leaves the index as the last manifest says (and its leftovers are removed by the next
-writer). Readers take no lock; segments never change once listed. A Spark run's executors
-reopen the segments the driver listed (`Snapshot`, `Index.reopen`) and write the new segment
-in parts into a `scratch` folder, which the driver merges into one segment (`add_parts`).
+manifest written to a temporary file and renamed over the old one (indexfs.py): a writer
+killed at any point leaves the index as the last manifest says (and its leftovers are
+removed by the next writer). Readers take no lock; segments never change once listed. A
+Spark run's executors reopen the segments the driver listed (`Snapshot`, `Index.reopen`)
+and write the new segment in parts into a `scratch` folder, which the driver merges into
+one segment (`add_parts`).
 """
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
 from .config import Config
-from .errors import ConfigError, DedupError, shown
+from .errors import ConfigError, shown
+from .indexfs import MANIFEST, IndexStoreError, LocalDir, RemoteDir, is_remote, local_path, open_dir
 from .lsh import band_keys, resolve_params
 from .repeats import RepeatStats
 from .segment import (
@@ -56,16 +59,8 @@ from .sign import sign_texts
 
 FORMAT = "dedup-index"
 VERSION = 2  # 1: segments in .npy files
-MANIFEST = "manifest.json"
-LOCK = ".lock"
-_TMP = ".tmp-"
 SAMPLE_BITS = 2  # one shingle in 4 kept for verification (sample_bits)
 _PROBE = "同一篇文章的内容，用來檢查索引是否由相同的程式建立。Probe 123"
-
-
-class IndexStoreError(DedupError):
-    """An index that cannot be used: missing, damaged, held by another writer, or made with
-    other options; names the index."""
 
 
 def index_options(config: Config, sample_bits: int = 2) -> dict[str, Any]:
@@ -90,19 +85,11 @@ def sample_bits(one_in: int) -> int:
 
 
 def index_path(given: str | Path) -> Path:
-    """The folder of the index given as `given`: a local path or a file: URI. Other URIs
-    (hdfs://, s3a://) are refused: segments are memory-mapped, and the one writer's lock is
-    an flock, so an index lives on a file system every process that opens it mounts."""
-    text = str(given)
-    if "://" not in text:
-        return Path(given)
-    parts = urlsplit(text)
-    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
-        return Path(unquote(parts.path))
-    raise IndexStoreError(
-        f"index {shown(text)}: an index is a local folder or a file: URI (on a cluster, one "
-        "the driver and every executor mount at the same path); other URIs are not supported"
-    )
+    """The local folder of the index given as `given`: a local path or a file: URI (an index
+    on another URI, reached through pyarrow.fs, has none)."""
+    if is_remote(given):
+        raise IndexStoreError(f"index {shown(str(given))} is not in a local folder")
+    return local_path(given)
 
 
 def _probe(config: Config) -> dict[str, Any]:
@@ -128,37 +115,24 @@ def _differences(have: dict[str, Any], want: dict[str, Any]) -> list[str]:
     return out
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    """Write JSON to a temporary file, flushed to disk, then renamed over `path`."""
-    tmp = path.with_name(f"{_TMP}{os.getpid()}-{path.name}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _sync_dir(path.parent)
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
 
 
 # --- the index ----------------------------------------------------------------------------
 
 
-def _read_manifest(path: Path, versions: tuple[int, ...] = (VERSION,)) -> dict[str, Any] | None:
-    """The manifest of the index at `path` (None: there is none), in one of `versions`."""
+def _read_manifest(
+    folder: LocalDir | RemoteDir, versions: tuple[int, ...] = (VERSION,)
+) -> dict[str, Any] | None:
+    """The manifest of the index in `folder` (None: there is none), in one of `versions`."""
+    path = folder.where
     try:
-        data = (path / MANIFEST).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+        data = folder.manifest()
     except NotADirectoryError as e:
         raise IndexStoreError(f"index {shown(str(path))} is not a folder") from e
+    if data is None:
+        return None
     try:
         doc = json.loads(data)
         if doc.get("format") != FORMAT:
@@ -181,36 +155,10 @@ def _read_manifest(path: Path, versions: tuple[int, ...] = (VERSION,)) -> dict[s
     )
 
 
-def _lock(path: Path) -> int:
-    """Take the one writer's lock of the index at `path` (made when missing): its fd."""
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise IndexStoreError(
-            f"index {shown(str(path))} is being written by another run; wait for it to finish"
-        ) from None
-    return fd
-
-
-def _unlock(fd: int) -> None:
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    os.close(fd)
-
-
-def _clear_leftovers(path: Path, listed: list[str]) -> None:
-    """Remove what a writer killed before its commit left: folders no manifest lists."""
-    for p in path.iterdir():
-        if (p.name.startswith("seg-") and p.name not in listed) or p.name.startswith(_TMP):
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-
-
 @dataclass(frozen=True)
 class Snapshot:
-    """An index as a run opened it (`Index.snapshot`): its absolute folder, options and
-    segments, for opening again elsewhere (`Index.reopen`)."""
+    """An index as a run opened it (`Index.snapshot`): its absolute folder (or URI),
+    options and segments, for opening again elsewhere (`Index.reopen`)."""
 
     path: str
     options: dict[str, Any]
@@ -220,7 +168,8 @@ class Snapshot:
 
 class Index:
     """A persistent index opened to read (`write=False`: any number of readers) or to add
-    segments (one writer: an fcntl lock on IDX/.lock, held until `close`).
+    segments (one writer: an fcntl lock on IDX/.lock, or a claim file on a remote file
+    system, held until `close`).
 
     `open` checks the options the index was made with against `config` and refuses others.
     A missing index opened to write is made when the first segment is committed.
@@ -236,8 +185,9 @@ class Index:
         create: bool = True,
     ) -> None:
         pyarrow()  # a missing extra fails before anything is done
-        self.path = index_path(path)
-        self._lock: int | None = None
+        self.folder = open_dir(path)
+        self.path: Path | str = self.folder.path  # a URI on a remote file system
+        self._lock = False
         self._made = False
         manifest = self._read_manifest()
         if manifest is None and config is None:
@@ -284,7 +234,7 @@ class Index:
         listed, between reading it and opening them: read the manifest again then."""
         for attempt in range(3):
             try:
-                return [Segment(self.path / name) for name in self.segment_names]
+                return [self.folder.segment(name) for name in self.segment_names]
             except FileNotFoundError as e:
                 manifest = self._read_manifest()
                 if attempt == 2 or manifest is None or manifest["segments"] == self.segment_names:
@@ -305,11 +255,12 @@ class Index:
         return sum(s.documents for s in self.segments)
 
     def _read_manifest(self) -> dict[str, Any] | None:
-        return _read_manifest(self.path)
+        return _read_manifest(self.folder)
 
     def _take_lock(self) -> None:
-        self._made = not self.path.exists()
-        self._lock = _lock(self.path)
+        self._made = not self.folder.exists()
+        self.folder.lock()
+        self._lock = True
         # Another writer may have committed between reading the manifest and the lock.
         manifest = self._read_manifest()
         if manifest is not None:
@@ -317,7 +268,7 @@ class Index:
             self.next = manifest["next"]
 
     def _clear_leftovers(self) -> None:
-        _clear_leftovers(self.path, self.segment_names)
+        self.folder.clear_leftovers(self.segment_names)
 
     def repeat_stats(self) -> RepeatStats:
         """The corpus-frequency statistics of the runs that made the index, added up."""
@@ -331,51 +282,54 @@ class Index:
     def add(self, batch: Entries, stats: RepeatStats | None = None) -> str | None:
         """Commit `batch` (with its run's corpus-frequency `stats`) as a new segment (nothing
         for an empty batch); its name."""
-        if self._lock is None:
+        if not self._lock:
             raise IndexStoreError(f"index {shown(str(self.path))} is open read-only")
         if len(batch) == 0 and self.segment_names:
             return None
         stats = RepeatStats.none() if stats is None else stats
         name = f"seg-{self.next:06d}"
-        tmp = self._tmp(name)
+        tmp = self.folder.staging(name)
         write_segment(tmp, batch, stats)
         self._install(tmp, name, [*self.segment_names, name])
-        self.segments.append(Segment(self.path / name))
+        self.segments.append(self.folder.segment(name))
         return name
 
-    def add_parts(self, parts: Sequence[Path], stats: RepeatStats | None = None) -> str | None:
-        """Commit the documents of the segments written at `parts` (in `scratch`: a run's
-        parts, written where they were made, in document order) as one new segment, merged
+    def add_parts(self, parts: Sequence[str], stats: RepeatStats | None = None) -> str | None:
+        """Commit the documents of the segments written at `parts` (names in the index:
+        a run's parts in a `scratch` folder, in document order) as one new segment, merged
         as `compact` merges (segment.merge_segments): the same segment `add` writes of them
         all (nothing when they hold no document and the index has segments); its name."""
-        if self._lock is None:
+        if not self._lock:
             raise IndexStoreError(f"index {shown(str(self.path))} is open read-only")
-        opened = [Segment(p) for p in parts]
+        opened = [self.folder.segment(p) for p in parts]
         if not any(s.documents for s in opened) and self.segment_names:
             return None
         stats = RepeatStats.none() if stats is None else stats
         name = f"seg-{self.next:06d}"
-        tmp = self._tmp(name)
+        tmp = self.folder.staging(name)
         merge_segments(tmp, opened, stats)
         del opened
         self._install(tmp, name, [*self.segment_names, name])
-        self.segments.append(Segment(self.path / name))
+        self.segments.append(self.folder.segment(name))
         return name
 
-    def scratch(self, name: str) -> Path:
+    def scratch(self, name: str) -> tuple[str, str]:
         """A new folder in the index for what a writer prepares before a commit (removed by
-        the next writer when left behind)."""
-        if self._lock is None:
+        the next writer when left behind): its location (a path or a URI) and its name in
+        the index (for `add_parts` and `remove`)."""
+        if not self._lock:
             raise IndexStoreError(f"index {shown(str(self.path))} is open read-only")
-        path = self._tmp(name)
-        path.mkdir()
-        return path
+        return self.folder.scratch(name)
+
+    def remove(self, name: str) -> None:
+        """Remove the folder `name` of the index (a scratch folder), if it can be: what is
+        left is removed by the next writer."""
+        with contextlib.suppress(OSError):
+            self.folder.remove(name)
 
     def snapshot(self) -> Snapshot:
         """What another process needs to open this index as it is now (`reopen`)."""
-        return Snapshot(
-            str(self.path.absolute()), self.options, tuple(self.segment_names), self.next
-        )
+        return Snapshot(self.folder.absolute(), self.options, tuple(self.segment_names), self.next)
 
     @classmethod
     def reopen(cls, snapshot: Snapshot, config: Config) -> Index:
@@ -383,12 +337,13 @@ class Index:
         segments then, mapped, with no lock and no check of options (the run that took the
         snapshot checked them) and `config` the run's."""
         index = cls.__new__(cls)
-        index.path = Path(snapshot.path)
-        index._lock, index._made = None, False
+        index.folder = open_dir(snapshot.path)
+        index.path = index.folder.path
+        index._lock, index._made = False, False
         index.options, index.probe = snapshot.options, {}
         index.segment_names, index.next = list(snapshot.segments), snapshot.next
         try:
-            index.segments = [Segment(index.path / n) for n in snapshot.segments]
+            index.segments = [index.folder.segment(n) for n in snapshot.segments]
         except FileNotFoundError as e:
             raise IndexStoreError(
                 f"index {shown(snapshot.path)}: {shown(str(e.filename))} is missing (compacted "
@@ -399,13 +354,9 @@ class Index:
         index.config = config
         return index
 
-    def _tmp(self, name: str) -> Path:
-        return self.path / f"{_TMP}{os.getpid()}-{name}"
-
     def _install(self, tmp: Path, name: str, names: list[str]) -> None:
-        """Rename the written segment `tmp` into place, then commit the manifest `names`."""
-        os.rename(tmp, self.path / name)
-        _sync_dir(self.path)
+        """Put the written segment `tmp` in place, then commit the manifest `names`."""
+        self.folder.install(tmp, name)
         self._commit(names, self.next + 1)
 
     def _commit(self, names: list[str], next_number: int) -> None:
@@ -417,28 +368,28 @@ class Index:
             "segments": names,
             "next": next_number,
         }
-        _write_json(self.path / MANIFEST, manifest)
+        self.folder.commit(_json(manifest))
         self.segment_names, self.next = names, next_number
 
     def compact(self) -> None:
         """Merge every segment into one (same documents, same order), streaming
         (segment.merge_segments); the old ones go once the new manifest is committed."""
-        if self._lock is None:
+        if not self._lock:
             raise IndexStoreError(f"index {shown(str(self.path))} is open read-only")
         if len(self.segments) <= 1:
             return
         old = self.segments
         name = f"seg-{self.next:06d}"
-        tmp = self._tmp(name)
+        tmp = self.folder.staging(name)
         merge_segments(tmp, old, self.repeat_stats())
         self._install(tmp, name, [name])
-        self.segments = [Segment(self.path / name)]
+        self.segments = [self.folder.segment(name)]
         for s in old:
-            shutil.rmtree(s.path)
+            self.folder.remove(s.name)
 
     def info(self) -> dict[str, Any]:
         """Documents, segments, options and size on disk."""
-        size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        size = self.folder.size()
         return {
             "path": str(self.path),
             "documents": len(self),
@@ -450,11 +401,11 @@ class Index:
     def close(self) -> None:
         """Release the writer's lock; an index this writer made and never committed to is
         removed again (a failed first run leaves nothing behind)."""
-        if self._lock is not None:
+        if self._lock:
             if self._made and not self.segment_names:
-                shutil.rmtree(self.path, ignore_errors=True)
-            _unlock(self._lock)
-            self._lock = None
+                self.folder.remove_all()
+            self.folder.unlock()
+            self._lock = False
 
     def __enter__(self) -> Index:
         return self
@@ -481,33 +432,39 @@ def upgrade(path: str | Path) -> int:
     version, segment by segment, under the writer's lock; the old segments go once the new
     manifest is committed (a run killed on the way leaves the old index). Returns the
     segments rewritten (0: the index is already in this version)."""
-    path = Path(path)
-    if _read_manifest(path, (1, VERSION)) is None:
+    path = index_path(path)  # version 1 was written in local folders only
+    folder = LocalDir(path)
+    if _read_manifest(folder, (1, VERSION)) is None:
         raise IndexStoreError(f"index {shown(str(path))}: no index there (no {MANIFEST})")
-    fd = _lock(path)
+    folder.lock()
     try:
-        doc = _read_manifest(path, (1, VERSION))
+        doc = _read_manifest(folder, (1, VERSION))
         assert doc is not None
         if doc["version"] == VERSION:
             return 0
         old = list(doc["segments"])
-        _clear_leftovers(path, old)
+        folder.clear_leftovers(old)
         number, names = doc["next"], []
         for name in old:
             batch, stats = _v1_segment(path / name, int(doc["options"]["sample_bits"]))
             new = f"seg-{number:06d}"
-            tmp = path / f"{_TMP}{os.getpid()}-{new}"
+            tmp = folder.staging(new)
             write_segment(tmp, batch, stats)
-            os.rename(tmp, path / new)
+            folder.install(tmp, new)
             names.append(new)
             number += 1
-        _sync_dir(path)
-        _write_json(path / MANIFEST, doc | {"version": VERSION, "segments": names, "next": number})
+        folder.commit(_json(doc | {"version": VERSION, "segments": names, "next": number}))
         for name in old:
             shutil.rmtree(path / name)
         return len(old)
     finally:
-        _unlock(fd)
+        folder.unlock()
+
+
+def unlock(path: str | Path) -> list[str]:
+    """Remove the writer's lock of the index at `path` left by a writer killed hard (on a
+    remote file system: a local index's flock ends with its process); who held it."""
+    return open_dir(path).break_lock()
 
 
 def _v1_segment(path: Path, bits: int) -> tuple[Entries, RepeatStats]:

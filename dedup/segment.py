@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -287,9 +287,15 @@ def _read_table(path: Path) -> Any:
     pa = pyarrow()
     if not path.exists():
         raise FileNotFoundError(2, "No such file", str(path))
-    reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+    return one_batch(pa.memory_map(str(path), "r"), path.name)
+
+
+def one_batch(source: Any, name: str) -> Any:
+    """The one record batch of the Arrow IPC file `name` opened as `source` (a memory map,
+    or a buffer read from a remote file system)."""
+    reader = pyarrow().ipc.open_file(source)
     if reader.num_record_batches != 1:
-        raise ValueError(f"{path.name} holds {reader.num_record_batches} record batches, not 1")
+        raise ValueError(f"{name} holds {reader.num_record_batches} record batches, not 1")
     return reader.get_batch(0)
 
 
@@ -456,14 +462,17 @@ def merge_segments(path: Path, segments: Sequence[Segment], stats: RepeatStats) 
 
 
 class Segment:
-    """One segment of an index, its columns memory-mapped numpy views."""
+    """One segment of an index, its columns numpy views: of memory maps of its files (a
+    local folder), or of the files read whole (`read`: file name -> its record batch, for
+    a file system that cannot be mapped, such as HDFS)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: PurePath, read: Callable[[str], Any] | None = None) -> None:
         self.path = path
         self.name = path.name
-        docs = _read_table(path / DOCS)
-        bands = _read_table(path / BANDS)
-        repeats = _read_table(path / REPEATS)
+        table = read if read is not None else (lambda name: _read_table(Path(path) / name))
+        docs = table(DOCS)
+        bands = table(BANDS)
+        repeats = table(REPEATS)
         self.documents: int = docs.num_rows
         self.id_data, self.id_offsets = _text_parts(docs.column("id"))
         self.id_binary: bool = docs.column("id").type == pyarrow().large_binary()

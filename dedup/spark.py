@@ -230,7 +230,8 @@ def run_spark(
 
     `index`, `against` and `index_sample` are `pipeline.run`'s, with the same rule and the
     same segment added (spark_index.py); each index is a local folder or a file: URI that
-    the driver and every executor see at the same path.
+    the driver and every executor see at the same path, or a URI of a file system pyarrow
+    reaches from each of them (hdfs://, s3a://; indexfs.py).
     """
     if layout not in LAYOUTS:
         raise ConfigError(f"output layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")

@@ -12,12 +12,17 @@ parts, in document order, in a scratch folder of the index; once the run is comp
 driver merges them into one segment (`Index.add_parts`, streaming, one band at a time) and
 commits it. A run that fails leaves the index as it was: its parts are removed, and a
 manifest lists only what a complete run added.
+
+An index on a remote file system (hdfs://, indexfs.RemoteDir) is used the same way: the
+executors read its segments through pyarrow.fs, and write each part locally, then copy it
+into the scratch folder under a name of the task attempt's own, which the task returns.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ import numpy as np
 
 from .against import IndexSet, Matches, fewest, indexed_fate, match_all, settle
 from .config import Config
+from .indexfs import RemoteDir, is_remote
 from .io.outdir import Fate
 from .parallel import batched
 from .persist import Index, Snapshot
@@ -52,7 +58,7 @@ class SparkIndexes:
         self.sc = sc
         self.config = config
         self.snapshots = [(name, index.snapshot()) for name, index in indexes.opened]
-        self.scratch: Path | None = None
+        self.scratch: str | None = None  # the scratch folder's name in the writer's index
         self.removed: dict[str, int] = {}  # documents each index removed (`matches`)
 
     def prior(self) -> RepeatStats:
@@ -94,7 +100,7 @@ class SparkIndexes:
 
     def stage(
         self, signed: Any, sources: Any, removed: Any, n: int, parts: int
-    ) -> list[Path] | None:
+    ) -> list[str] | None:
         """Write the kept documents of the `n` of `signed` (those not in `removed`, keys
         only; `sources`: (number, source)) for the index `--index` adds to, as segment parts
         in its scratch folder, one per range of document numbers, by the executors (one
@@ -102,7 +108,7 @@ class SparkIndexes:
         writer = self.indexes.writer
         if writer is None:
             return None
-        self.scratch = writer.scratch(f"parts-{time.time_ns()}")
+        folder, self.scratch = writer.scratch(f"parts-{time.time_ns()}")
         rows = signed.mapPartitions(_Rows(writer.options, self.config.signature.num_perm))
         tagged = self.sc.union(
             [
@@ -111,20 +117,20 @@ class SparkIndexes:
                 removed.mapValues(lambda _: (_REMOVED, None)),
             ]
         )
-        write = _WritePart(str(self.scratch), int(writer.options["lsh"]["bands"]))
+        write = _WritePart(folder, int(writer.options["lsh"]["bands"]))
         done = tagged.partitionBy(parts, _Range(n, parts)).mapPartitionsWithIndex(write).collect()
-        return [self.scratch / PART.format(p) for p in sorted(done)]
+        return [f"{self.scratch}/{name}" for _, name in sorted(done)]
 
-    def commit(self, staged: Sequence[Path] | None, stats: RepeatStats) -> None:
+    def commit(self, staged: Sequence[str] | None, stats: RepeatStats) -> None:
         """Merge the staged parts into one segment and commit it (the run is complete)."""
         if self.indexes.writer is not None and staged is not None:
             self.indexes.writer.add_parts(staged, stats)
 
     def close(self) -> None:
         """Remove the staged parts (committed or not)."""
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
+        if self.scratch is not None and self.indexes.writer is not None:
+            self.indexes.writer.remove(self.scratch)
+        self.scratch = None
 
 
 @dataclass(frozen=True)
@@ -286,14 +292,18 @@ class _Rows:
 class _WritePart:
     """Executor side: one range of documents, each as records (number, (what, value)) of
     its entry (`_Rows`: keys, set, size, id), its source and, if it is removed, a mark ->
-    the kept ones, in order, as segment part `PART` in `folder` (written under a name of
-    this attempt's own, then renamed: a retried or duplicated task never mixes its
-    files)."""
+    the kept ones, in order, as segment part `PART` in `folder`, yielded as (part, its
+    name in `folder`). In a local folder it is written under a name of this attempt's own,
+    then renamed; on a remote file system it is written locally and copied in under a name
+    of this attempt's own, the one yielded: a retried or duplicated task never mixes its
+    files."""
 
-    folder: str
+    folder: str  # a local path or a URI
     bands: int
 
-    def __call__(self, part: int, tagged: Iterable[tuple[int, tuple[int, Any]]]) -> Iterator[int]:
+    def __call__(
+        self, part: int, tagged: Iterable[tuple[int, tuple[int, Any]]]
+    ) -> Iterator[tuple[int, str]]:
         from pyspark import TaskContext
 
         context = TaskContext.get()
@@ -314,6 +324,13 @@ class _WritePart:
             [r[0][3] for r in table],
             [r[1] for r in table],
         )
+        if is_remote(self.folder):
+            name = f"{PART.format(part)}.{attempt}"
+            with tempfile.TemporaryDirectory(prefix=".dedup-part-") as local:
+                write_segment(Path(local) / name, batch, RepeatStats.none())
+                RemoteDir(self.folder).put(Path(local) / name, name)
+            yield part, name
+            return
         final = Path(self.folder) / PART.format(part)
         tmp = Path(self.folder) / f".{attempt}-{final.name}"
         write_segment(tmp, batch, RepeatStats.none())
@@ -321,4 +338,4 @@ class _WritePart:
             os.rename(tmp, final)
         except OSError:  # another attempt of this task renamed the same part first
             shutil.rmtree(tmp, ignore_errors=True)
-        yield part
+        yield part, final.name

@@ -510,6 +510,7 @@ _HEAVY = (
     "resiliparse",
     "pyspark",
     "dedup.persist",
+    "dedup.indexfs",
     "dedup.report",
     "dedup.spark",
     "dedup.serve",

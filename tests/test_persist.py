@@ -18,7 +18,7 @@ import pyarrow.feather as feather
 import pytest
 from click.testing import CliRunner
 
-from dedup import persist, segment
+from dedup import indexfs, persist, segment
 from dedup.cli import cli
 from dedup.config import Config
 from dedup.persist import Index, IndexStoreError, read_info
@@ -203,15 +203,18 @@ def test_parts_merged_are_the_segment_add_writes(two_ways: dict, tmp_path: Path)
     with Index(tmp_path / "whole", Config(), write=True) as index:
         index.add(seg.entries(0, n), seg.stats)
     with Index(tmp_path / "parts", Config(), write=True) as index:
-        scratch = index.scratch("parts")
+        folder, name = index.scratch("parts")
         bounds = [0, 1, n // 3, n]  # one part of a single document
-        parts = [scratch / f"part-{k}" for k in range(3)]
-        for k, path in enumerate(parts):
-            segment.write_segment(path, seg.entries(bounds[k], bounds[k + 1]), RepeatStats.none())
+        parts = [f"{name}/part-{k}" for k in range(3)]
+        for k in range(3):
+            segment.write_segment(
+                Path(folder) / f"part-{k}",
+                seg.entries(bounds[k], bounds[k + 1]),
+                RepeatStats.none(),
+            )
         assert index.add_parts(parts, seg.stats) == "seg-000001"
-        empty = scratch / "empty"
-        segment.write_segment(empty, seg.entries(0, 0), RepeatStats.none())
-        assert index.add_parts([empty]) is None  # nothing to add to an index with segments
+        segment.write_segment(Path(folder) / "empty", seg.entries(0, 0), RepeatStats.none())
+        assert index.add_parts([f"{name}/empty"]) is None  # nothing to add: it has segments
         again = Index.reopen(index.snapshot(), Config())
     assert _state(tmp_path / "parts") == _state(tmp_path / "whole")
     assert len(again) == n
@@ -330,7 +333,7 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
         ("_write_table", 3),
         ("rename", 1),
         ("_sync_dir", 1),
-        ("_write_json", 1),
+        ("_write_text", 1),
     ],
     ids=["segment-docs", "segment-repeats", "segment-rename", "after-rename", "manifest"],
 )
@@ -341,7 +344,7 @@ def test_a_failure_while_adding_leaves_the_index_as_it_was(
     run([str(ROOT / "seeds")], tmp_path / "o1", Config(jobs=1), index=idx)
     before, docs = _state(idx), read_info(idx)["documents"]
     calls = {"n": 0}
-    target = {"rename": persist.os, "_write_table": segment}.get(where, persist)
+    target = {"rename": indexfs.os, "_write_table": segment}.get(where, indexfs)
     real = getattr(target, where)
 
     def failing(*args: object, **kwargs: object) -> object:

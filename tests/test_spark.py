@@ -135,6 +135,61 @@ def test_runs_against_indexes_are_the_local_engine_s(tmp_path: Path, spark: Any)
     assert checksum(index) == before and not (tmp_path / "3").exists()
 
 
+def _index_files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_an_index_on_a_remote_file_system_is_the_plain_folder_s(
+    tmp_path: Path, spark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index on a URI reached through pyarrow.fs (local://: read through streams, no
+    memory map, no flock, as on hdfs://), added to by Spark runs: the local engine's OUTDIRs
+    and segments with a plain folder, byte for byte. A run that fails after matching leaves
+    the index as it was; a second writer is refused."""
+    synthetic_corpus(tmp_path / "in", 900)
+    files = sorted(str(p) for p in (tmp_path / "in").iterdir())
+    config = Config(read=ReadConfig(on_error="skip"), jobs=1)
+    plain, folder = tmp_path / "plain.idx", tmp_path / "remote.idx"
+    remote = f"local://{folder}"
+    for k, docs in enumerate((files[:3], files[3:])):
+        run(docs, tmp_path / f"local{k}", config, index=plain)
+        if k == 1:
+            before = _index_files(folder)
+            commit = SparkIndexes.commit
+
+            def killed(self: SparkIndexes, staged: Any, stats: Any) -> None:
+                assert staged and all((folder / p / "docs.arrow").exists() for p in staged)
+                raise RuntimeError("killed")
+
+            monkeypatch.setattr(SparkIndexes, "commit", killed)
+            with pytest.raises(RuntimeError, match="killed"):
+                run_spark(docs, tmp_path / "killed", config, spark=spark, index=remote)
+            monkeypatch.setattr(SparkIndexes, "commit", commit)
+            assert _index_files(folder) == before  # no part, segment, manifest or lock left
+            refused = pytest.raises(IndexStoreError, match="being written by another run")
+            with Index(remote, config, write=True), refused:
+                run_spark(docs, tmp_path / "second", config, spark=spark, index=remote)
+        run_spark(docs, tmp_path / f"spark{k}", config, spark=spark, index=remote)
+        local, ours = tmp_path / f"local{k}", tmp_path / f"spark{k}"
+        summaries = [json.loads((d / "summary.json").read_text("utf-8")) for d in (local, ours)]
+        for summary in summaries:
+            for entry in summary["indexes"]:
+                entry.pop("path")
+        assert summaries[0]["indexes"] == summaries[1]["indexes"]
+        assert summaries[0]["documents"] == summaries[1]["documents"]
+        for name in summaries[0]["outputs"]:
+            if name != "summary.json":
+                want = (local / name).read_bytes().replace(str(plain).encode(), b"IDX")
+                assert (ours / name).read_bytes().replace(remote.encode(), b"IDX") == want, name
+    assert summaries[1]["indexes"][0]["removed"] > 20
+    want, have = _index_files(plain), _index_files(folder)
+    assert have.pop("manifest-000002.json") == want.pop("manifest.json")
+    have.pop("manifest-000001.json"), want.pop(".lock")
+    assert have == want
+
+
 def test_representative_rules_and_text_files_match(
     seeds_dir: Path, tmp_path: Path, spark: Any
 ) -> None:
@@ -333,7 +388,7 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
 
     def spy_stage(self: SparkIndexes, *args: Any) -> Any:
         parts = stage(self, *args)
-        staged.extend(p.is_dir() for p in parts)
+        staged.extend((index / p).is_dir() for p in parts)
         return parts
 
     monkeypatch.setattr(SparkIndexes, "stage", spy_stage)
