@@ -4,11 +4,15 @@ import random
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from helpers import framed_site_pages
 
 from dedup.config import Config, LSHConfig, RepeatConfig
 from dedup.pipeline import deduplicate
 from dedup.repeats import (
+    SAMPLE,
+    SAMPLE_MAX,
+    Groups,
     RepeatCounter,
     RepeatStats,
     count_repeats,
@@ -18,6 +22,7 @@ from dedup.repeats import (
     joins,
     keep_from,
     repeated_shares,
+    sample_ranks,
 )
 from dedup.types import Doc
 
@@ -276,6 +281,32 @@ def test_one_group_holding_most_documents_is_not_repeated() -> None:
     docs, largest = counter.documents(np.array([7, 8, 50]))
     assert docs.tolist() == [100, 25, 25] and largest.tolist() == [100, 25, 25]
     assert counter.counts[[7, 8, 50]].tolist() == [1, 1, 0]
+
+
+@pytest.mark.parametrize("size", [1, 2, 8, 9, 20, 63, 64, 65, 9065, 100_000])
+def test_a_group_is_sampled_from_end_to_end(size: int) -> None:
+    counts, ranks = sample_ranks(np.array([size]))
+    want = min(size, max(SAMPLE, min(SAMPLE_MAX, int(np.ceil(np.sqrt(size))))))
+    assert counts.tolist() == [want] and ranks.size == want
+    assert ranks[0] == 0 and np.all(np.diff(ranks) > 0) and ranks[-1] < size
+    # Spread evenly: no gap between samples is much wider than another.
+    gaps = np.diff(np.append(ranks, size))
+    assert gaps.max() - gaps.min() <= 1
+
+
+def test_a_group_that_chains_two_articles_credits_both() -> None:
+    """200 documents in one group: the first 150 hold slot 7 (one article), the last 50
+    slot 9 (another). Weighed by members spread over the group, 9 gets about 50 documents,
+    so it is text of one group, not repeated: weighed by its first members it got none."""
+    cfg = RepeatConfig(table_bits=12)
+    roots = np.zeros(200, dtype=np.int64)
+    groups = Groups.of(roots, np.arange(200))
+    sets = [np.array([7 if d < 150 else 9, 1000 + d], dtype=np.uint32) for d in range(200)]
+    counter = RepeatCounter(cfg)
+    counter.weigh(groups.weighed(sets[d] for d in groups.sample.tolist()))
+    docs, largest = counter.documents(np.array([7, 9]))
+    assert abs(int(largest[0]) - 150) <= 15 and abs(int(largest[1]) - 50) <= 15
+    assert docs.tolist() == largest.tolist()
 
 
 def test_a_bare_frame_joins_one_page_not_all_into_one_group() -> None:
