@@ -435,24 +435,142 @@ def _split(
             break
         reps, measured = _choose(members, bounds, figures, cluster_cfg, similarity, repeated)
         group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
-        other = members != reps[group]
-        jac = np.ones(members.size, dtype=np.float64)
-        con = np.ones(members.size, dtype=np.float64)
-        ask = other
-        if measured is not None:  # against the longest member already
-            longest, jac_l, con_l = measured
-            same = other & (reps[group] == longest[group])
-            jac[same], con[same] = jac_l[same], con_l[same]
-            ask = other & ~same
-        if ask.any():
-            j, c = similarity(reps[group[ask]], members[ask])
-            jac[ask], con[ask] = j, c
-        close = (jac >= cfg.jaccard) | (con >= cfg.containment)
-        close[~other] = True
+        jac, con = _against(reps, members, group, similarity, *([measured] if measured else []))
+        close = _near(jac, con, cfg) | (members == reps[group])
+        chain = np.bincount(group[~close], minlength=bounds.size - 1) > 0
+        if chain.any():
+            reps, jac, con, close = _recentred(
+                members,
+                bounds,
+                group,
+                chain,
+                (reps, jac, con, close),
+                figures,
+                similarity,
+                cluster_cfg,
+                cfg,
+                repeated,
+            )
         done.append(_select(members, bounds, group, close, reps, jac, con))
         rest = _select(members, bounds, group, ~close, reps, jac, con)
         members, bounds = rest.members, rest.bounds
     return _ordered(done)
+
+
+def _near(jac: np.ndarray, con: np.ndarray, cfg: RefineConfig) -> np.ndarray:
+    """Whether a member stays with the document it was measured against (the floors)."""
+    return (jac >= cfg.jaccard) | (con >= cfg.containment)
+
+
+def _against(
+    reps: np.ndarray, members: np.ndarray, group: np.ndarray, similarity: Similarity, *known: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's (jaccard, containment) to its group's `reps` (1.0 for the
+    representative itself), measuring only what no `known` (per group a document, and every
+    member's similarities to it) already holds."""
+    other = members != reps[group]
+    jac = np.ones(members.size, dtype=np.float64)
+    con = np.ones(members.size, dtype=np.float64)
+    ask = other.copy()
+    for ref, known_jac, known_con in known:
+        same = ask & (reps[group] == ref[group])
+        jac[same], con[same] = known_jac[same], known_con[same]
+        ask &= ~same
+    if ask.any():
+        jac[ask], con[ask] = similarity(reps[group[ask]], members[ask])
+    return jac, con
+
+
+# A round's groups: representatives, and per member (jaccard, containment) to its group's
+# representative and whether it stays with it.
+Round = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _recentred(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    group: np.ndarray,
+    chain: np.ndarray,
+    found: Round,
+    figures: Figures,
+    similarity: Similarity,
+    cluster_cfg: ClusterConfig,
+    cfg: RefineConfig,
+    repeated: Shares | None,
+) -> Round:
+    """The round `found` with every `chain` group split around its best centre instead
+    (`_centres`): the members close to the centre choose their representative (the cleanest,
+    or as `cluster_cfg` says), and those close to it stay; the rest wait for the next round.
+    A chain's cleanest member may be one version of a small article that borrows from a
+    large one: split around it, each round peels one small cluster, and the rounds run out
+    before the large articles are reached."""
+    reps, jac, con, close = (x.copy() for x in found)
+    centre = _centres(members, bounds, chain, found, similarity, cfg)
+    moved = centre != reps
+    if not moved.any():
+        return reps, jac, con, close
+    inside = moved[group]
+    to_centre = _against(centre, members[inside], group[inside], similarity)
+    near = _near(*to_centre, cfg) | (members[inside] == centre[group[inside]])
+    # The centre's close members as groups of their own, one per moved group.
+    sub = np.flatnonzero(inside)[near]
+    sub_group = np.cumsum(moved)[group[sub]] - 1
+    sub_bounds = np.zeros(int(moved.sum()) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sub_group, minlength=sub_bounds.size - 1), out=sub_bounds[1:])
+    sub_members = members[sub]
+    picked, measured = _choose(sub_members, sub_bounds, figures, cluster_cfg, similarity, repeated)
+    by_centre = (centre[moved], to_centre[0][near], to_centre[1][near])
+    sub_jac, sub_con = _against(
+        picked, sub_members, sub_group, similarity, by_centre, *([measured] if measured else [])
+    )
+    reps[moved] = picked
+    close[inside] = False
+    close[sub] = _near(sub_jac, sub_con, cfg) | (sub_members == picked[sub_group])
+    jac[sub], con[sub] = sub_jac, sub_con
+    return reps, jac, con, close
+
+
+def _centres(
+    members: np.ndarray,
+    bounds: np.ndarray,
+    chain: np.ndarray,
+    found: Round,
+    similarity: Similarity,
+    cfg: RefineConfig,
+) -> np.ndarray:
+    """Per group, the member to split it around: for a `chain` group, of its representative
+    and `cfg.probes` candidates, the one close to most of `cfg.sample` members (candidates
+    and sample spread evenly over the group's members in input order, so every engine picks
+    the same); ties to the representative, then to the earliest candidate. Other groups keep
+    their representative."""
+    reps, _, _, close = found
+    centre = reps.copy()
+    asked_c: list[np.ndarray] = []
+    asked_s: list[np.ndarray] = []
+    shapes: list[tuple[int, int, int, int]] = []  # (group, candidates, sample, own count)
+    for g in np.flatnonzero(chain).tolist():
+        start, m = int(bounds[g]), int(bounds[g + 1] - bounds[g])
+        k, s = min(cfg.probes, m), min(cfg.sample, m)
+        cand = start + (2 * np.arange(k) + 1) * m // (2 * k)
+        sample = start + (2 * np.arange(s) + 1) * m // (2 * s)
+        asked_c.append(np.repeat(cand, s))
+        asked_s.append(np.tile(sample, k))
+        shapes.append((g, k, s, int(close[sample].sum())))
+    if not shapes:
+        return centre
+    cand_at, sample_at = np.concatenate(asked_c), np.concatenate(asked_s)
+    hit = np.ones(cand_at.size, dtype=bool)
+    ask = cand_at != sample_at
+    if ask.any():
+        hit[ask] = _near(*similarity(members[cand_at[ask]], members[sample_at[ask]]), cfg)
+    at = 0
+    for g, k, s, own in shapes:
+        counts = hit[at : at + k * s].reshape(k, s).sum(axis=1)
+        best = int(np.argmax(counts))
+        if counts[best] > cfg.gain * own:
+            centre[g] = members[cand_at[at + best * s]]
+        at += k * s
+    return centre
 
 
 def _select(

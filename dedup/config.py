@@ -179,14 +179,25 @@ class RefineConfig:
     jaccard: float = 0.3
     containment: float = 0.5
     max_rounds: int = 16
+    # A chain (a group whose representative is not close to every member) is split around
+    # the centre with the most close members, estimated: `probes` candidates, each measured
+    # against `sample` members, both spread evenly over the group.
+    probes: int = 8
+    sample: int = 128
+    # ... when that centre is close to more than `gain` times as many of the sample as the
+    # representative is; else the chain is split around its representative.
+    gain: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("jaccard", "containment"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"refine {name} floor must be in [0, 1], got {value}")
-        if self.max_rounds < 1:
-            raise ConfigError(f"refine max_rounds must be at least 1, got {self.max_rounds}")
+        if not self.gain >= 1.0:
+            raise ConfigError(f"refine gain must be at least 1, got {self.gain}")
+        for name in ("max_rounds", "probes", "sample"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"refine {name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

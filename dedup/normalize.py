@@ -320,7 +320,8 @@ def _normalize_batch(
     keys = np.fromiter(map(copy_key, texts), dtype=np.int64, count=len(texts))
     length = np.diff(joined_off)
     for d in np.flatnonzero((length > 0) & (length <= _PLACEHOLDER_LENGTH)).tolist():
-        if placeholder_only(from_codepoints(joined[joined_off[d] : joined_off[d + 1]])):
+        folded = from_codepoints(joined[joined_off[d] : joined_off[d + 1]])
+        if placeholder_only(folded) or navigation_only(texts[d]):
             length[d] = 0  # no text: a version of nothing (Figures.length)
     figures = Figures(length, noise, traditional, mangled, unended, full_width, keys)
     return joined, joined_off, figures
@@ -343,6 +344,27 @@ def placeholder_only(normalized: str) -> bool:
         elif token not in PLACEHOLDERS:
             return False
     return digits <= _PLACEHOLDER_DIGITS
+
+
+# Between the items of a navigation bar, and the items' longest.
+_NAV_BAR = re.compile(r"[|｜¦>›»]")
+_NAV_ITEMS = re.compile(r"[\s|｜¦>›»]+")
+_NAV_ITEM_LENGTH = 8
+
+
+def navigation_only(text: str) -> bool:
+    """Whether a text (as read) is nothing but navigation bars: every line that holds
+    anything has a bar (`|`, `｜`, `¦`, `>`, `›`, `»`) and three or more items of at most 8
+    characters between bars and spaces (`登录 | 注册 | 手机版`, `首页 > 体育 > 正文`). A page
+    of them has no text (only texts short once normalized are asked)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in lines:
+        items = [item for item in _NAV_ITEMS.split(line) if item]
+        if not _NAV_BAR.search(line) or len(items) < 3:
+            return False
+        if any(len(item) > _NAV_ITEM_LENGTH for item in items):
+            return False
+    return bool(lines)
 
 
 def copy_key(text: str) -> int:

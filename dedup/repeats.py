@@ -344,8 +344,9 @@ class RepeatCounter:
                 _count(self.counts, data, mask)
 
     def weigh(self, groups: Iterable[tuple[int, Sequence[np.ndarray]]]) -> None:
-        """Count groups and weigh them by their documents: each (documents, sets of up to
-        `SAMPLE` of them, its first document's first) counts its first set, as `add` does,
+        """Count groups and weigh them by their documents: each (documents, sets of the
+        members that stand for it, `sample_ranks`, its first document's first) counts its
+        first set, as `add` does,
         and gives a slot the group's documents times the share of its sample whose set
         holds the slot (the sample stands for the group: its first document alone would
         credit its own site's frame with every version of the article)."""
@@ -493,13 +494,29 @@ def containers(holds: np.ndarray, containment: np.ndarray, roots: np.ndarray) ->
     return holds[first]
 
 
-SAMPLE = 8  # documents of a group whose sets stand for it when it is weighed
+SAMPLE = 8  # documents of a group whose sets stand for it when it is weighed, at least
+SAMPLE_MAX = 120  # and at most (about the square root of its documents in between)
+
+
+def sample_ranks(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For groups of `sizes` documents: how many of each group's members stand for it, and
+    their ranks (by document number) back to back. A group's first member, and others spread
+    evenly over it: `SAMPLE` of them or about the square root of its size, at most
+    `SAMPLE_MAX`. Spread, not the first few: a group that chains several articles is weighed
+    by all of them."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    root = np.ceil(np.sqrt(np.maximum(sizes, 1))).astype(np.int64)
+    counts = np.minimum(sizes, np.clip(root, SAMPLE, SAMPLE_MAX))
+    size = np.repeat(sizes, counts)
+    count = np.repeat(counts, counts)
+    at = np.arange(size.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    return counts, at * size // np.maximum(count, 1)
 
 
 @dataclass(frozen=True)
 class Groups:
     """The groups counted, ascending by first document: `first`, `size` (documents), and
-    `sample[bounds[g]:bounds[g + 1]]`: group g's first `SAMPLE` documents by number (its
+    `sample[bounds[g]:bounds[g + 1]]`: group g's members that stand for it (`sample_ranks`; its
     first document first)."""
 
     first: np.ndarray
@@ -515,11 +532,10 @@ class Groups:
         order = np.lexsort((members, root))
         root, members = root[order], members[order]
         first, start, size = np.unique(root, return_index=True, return_counts=True)
-        rank = np.arange(members.size) - np.repeat(start, size)
-        taken = rank < SAMPLE
+        counts, ranks = sample_ranks(size)
         bounds = np.zeros(first.size + 1, dtype=np.int64)
-        np.cumsum(np.minimum(size, SAMPLE), out=bounds[1:])
-        return cls(first, size, members[taken], bounds)
+        np.cumsum(counts, out=bounds[1:])
+        return cls(first, size, members[np.repeat(start, counts) + ranks], bounds)
 
     def weighed(self, sets: Iterable[np.ndarray]) -> Iterator[tuple[int, list[np.ndarray]]]:
         """(documents, sample sets) of each group, given the sets of `sample` in order."""

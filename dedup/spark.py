@@ -81,7 +81,6 @@ from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
 from .repeats import (
-    SAMPLE,
     RepeatCounter,
     Repeats,
     RepeatStats,
@@ -91,6 +90,7 @@ from .repeats import (
     oriented,
     repeated_shares,
     repeats_of,
+    sample_ranks,
 )
 from .sign import sign_texts
 from .spark_log import WORKER_WARNINGS, log_settings, start_jvm
@@ -671,7 +671,7 @@ class _Run:
         )
         roots = _components(joined.union(picked), parts, self._keep, self.driver_edges)
         involved = pairs.flatMap(lambda kv: (kv[0], kv[1][0])).distinct(parts)
-        # (documents, sets of the group's first SAMPLE documents by number) of each group
+        # (documents, sets of the members that stand for it) of each group
         groups = (
             involved.map(lambda node: (node, None))
             .leftOuterJoin(roots, parts)
@@ -1283,12 +1283,13 @@ class _Linked:
 
 
 def _sample(group: tuple[int, Iterable[int]]) -> Iterator[tuple[int, tuple[int, int, int]]]:
-    """(node, (first document, documents, rank)) of a group's first `SAMPLE` documents by
-    number (repeats.Groups)."""
+    """(node, (first document, documents, rank)) of the members that stand for a group
+    (`repeats.sample_ranks`, as repeats.Groups)."""
     first, nodes = group
     members = sorted(nodes)
-    for rank, node in enumerate(members[:SAMPLE]):
-        yield node, (first, len(members), rank)
+    _, ranks = sample_ranks(np.array([len(members)]))
+    for rank, at in enumerate(ranks.tolist()):
+        yield members[at], (first, len(members), rank)
 
 
 def _sampled(rows: list[tuple[int, int, bytes]]) -> tuple[int, list[bytes]]:

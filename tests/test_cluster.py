@@ -95,7 +95,37 @@ def test_rounds_are_bounded_and_leftovers_stay_alone() -> None:
     cfg = RefineConfig(max_rounds=3)
     got = split_chains(*_flat([list(range(n))]), lengths, sim, LONGEST, cfg)
     assert _groups(*got) == [[0, 1], [2, 3], [4, 5]]
-    assert len(asked) == 3
+    # Per round: the members against the representative, then the chain's candidate centres
+    # against a sample (no centre here is close to more than twice as many as the
+    # representative: the path is split around it).
+    assert len(asked) == 6
+    assert sum(asked) <= 3 * (n + cfg.probes * cfg.sample)
+
+
+def _side_article_and_a_large_one() -> tuple[Figures, set[frozenset[int]]]:
+    """0 (the longest) and 1 are one small article; 2..11 a large one, all alike, and 7 of
+    it is also like 0. 4 is the longest of the large article."""
+    lengths = Figures.lengths_only([50, 10, 5, 5, 20, 5, 5, 5, 5, 5, 5, 5])
+    close = {frozenset((a, b)) for a in range(2, 12) for b in range(a + 1, 12)}
+    close |= {frozenset((0, 1)), frozenset((0, 7))}
+    return lengths, close
+
+
+def test_a_chain_is_split_around_its_largest_article_first() -> None:
+    lengths, close = _side_article_and_a_large_one()
+    sim, _ = _matrix_similarity(close)
+    members, bounds = _flat([list(range(12))])
+    # Around the longest member 0, the first round would peel only {0, 1, 7}.
+    one = split_chains(members, bounds, lengths, sim, LONGEST, RefineConfig(max_rounds=1))
+    assert _groups(*one) == [list(range(2, 12))]
+    assert _groups(*split_chains(members, bounds, lengths, sim, LONGEST)) == [
+        [0, 1],
+        list(range(2, 12)),
+    ]
+    # When a centre must reach ten times as many members as the representative, the chain
+    # is split around its representative.
+    high = RefineConfig(max_rounds=1, gain=10.0)
+    assert _groups(*split_chains(members, bounds, lengths, sim, LONGEST, high)) == [[0, 1, 7]]
 
 
 def test_floors() -> None:
@@ -113,7 +143,16 @@ def test_floors() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"jaccard": -0.1}, {"containment": 1.5}, {"max_rounds": 0}], ids=str
+    "kwargs",
+    [
+        {"jaccard": -0.1},
+        {"containment": 1.5},
+        {"max_rounds": 0},
+        {"probes": 0},
+        {"sample": 0},
+        {"gain": 0.5},
+    ],
+    ids=str,
 )
 def test_config_is_checked(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):

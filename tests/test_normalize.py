@@ -16,6 +16,7 @@ from dedup.normalize import (
     NoiseCounts,
     _fold_join_context,
     _fold_join_plain,
+    navigation_only,
     normalize,
     normalize_batch,
     normalize_counted,
@@ -358,7 +359,9 @@ def test_figures_of_a_batch(texts: list[str]) -> None:
     for text, row in zip(texts, rows, strict=True):
         assert row == normalize_measured([text])[2].rows()[0]
         folded = normalize(text)
-        assert row[0] == (0 if placeholder_only(folded) else len(folded))
+        short = len(folded) <= 64
+        empty = placeholder_only(folded) or (short and navigation_only(text))
+        assert row[0] == (0 if empty else len(folded))
         assert row[2:-1] == _reference_figures(text)
 
 
@@ -379,3 +382,25 @@ def test_figures_of_a_batch(texts: list[str]) -> None:
 )
 def test_placeholder_only_texts_are_no_text(normalized: str, empty: bool) -> None:
     assert placeholder_only(normalized) is empty
+
+
+@pytest.mark.parametrize(
+    ("text", "bars"),
+    [
+        ("登录 | 注册 | 手机版 | 客户端下载", True),
+        ("首页 > 体育 > 正文", True),
+        ("点赞 收藏 分享 | 举报", True),
+        ("首页｜新闻｜体育\n\n关于我们 | 联系方式 | 网站地图\n", True),
+        ("登录 | 注册", False),  # two items: a bar, or "A | B" in a sentence
+        ("首页 | 新闻 | 国际\n今天天气很好。", False),  # a line of text
+        ("登录 | 注册 | 这是一段很长的不像导航的文字", False),  # an item of more than 8
+        ("This is a short text", False),  # no bar
+        ("", False),
+        ("  \n ", False),
+    ],
+)
+def test_navigation_bars_alone_are_no_text(text: str, bars: bool) -> None:
+    assert navigation_only(text) is bars
+    _, _, figures = normalize_measured([text, text + "\n今天天气很好。"])
+    assert figures.length[0] == (0 if bars else len(normalize(text)))
+    assert figures.length[1] > 0
