@@ -20,6 +20,20 @@ from dedup.persist import index_path
 from dedup.pipeline import run
 from dedup.spark import run_spark
 
+# The test sessions' Spark settings. The data is small: two partitions per stage, no UI. No
+# waiting for an executor that holds a task's data (`spark.locality.wait`, 3 s by default): on
+# a cluster most of a short stage's time went to that wait. The JVMs compile with C1 only and
+# collect garbage with one thread: the jobs are short, and the cores are better spent on them.
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+SPARK_TEST_CONF = {
+    "spark.default.parallelism": "2",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.ui.enabled": "false",
+    "spark.locality.wait": "0s",
+    "spark.driver.extraJavaOptions": JVM_OPTIONS,
+    "spark.executor.extraJavaOptions": JVM_OPTIONS,
+}
+
 # Summary keys that may differ between two identical runs (or between the engines).
 VARYING = ("timings", "throughput", "engine")
 # The pairs each engine verified, and how many matched: the local engine skips a pair whose

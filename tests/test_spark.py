@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from helpers import framed_site_pages, seed_table
-from spark_helpers import both_engines, checksum, synthetic_corpus
+from spark_helpers import SPARK_TEST_CONF, both_engines, checksum, synthetic_corpus
 
 import dedup.cluster as cluster_stage
 from dedup.cli import cli
@@ -48,14 +48,7 @@ MANIFEST = ".dedup-manifest.json"
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    session = spark_session(
-        "local[2]",
-        {
-            "spark.default.parallelism": "2",
-            "spark.sql.shuffle.partitions": "2",
-            "spark.ui.enabled": "false",
-        },
-    )
+    session = spark_session("local[2]", SPARK_TEST_CONF)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -590,35 +583,50 @@ def test_repeated_text_and_empty_pages_as_locally(tmp_path: Path, spark: Any) ->
     assert summary["clusters"] == 1  # the repost; no page joins another through its frame
 
 
-def test_hidden_names_are_recorded_and_not_errors(
-    seeds_dir: Path, tmp_path: Path, spark: Any
-) -> None:
+@pytest.fixture(scope="module")
+def several(
+    seeds_dir: Path, tmp_path_factory: pytest.TempPathFactory, spark: Any
+) -> tuple[Path, dict[str, Any]]:
+    """One run of both engines (on_error="raise") that two tests check, to spare a Spark run:
+    two folders that both hold part-0.txt, a lone file, and a folder of the seeds with hidden
+    names in it. Returns the folder holding it all (the OUTDIRs `local` and `spark`) and the
+    summary."""
+    tmp_path = tmp_path_factory.mktemp("several")
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        shutil.copy(seeds_dir / "000_fa5b47ae513dff0c.txt", tmp_path / name / "part-0.txt")
     folder = tmp_path / "in"
     shutil.copytree(seeds_dir, folder)
     (folder / ".hidden.txt").write_text("不读", encoding="utf-8")
     (folder / ".git").mkdir()
     (folder / ".git" / "HEAD").write_text("ref", encoding="utf-8")
-    summary = both_engines([str(folder)], tmp_path, Config(jobs=1), spark)  # on_error="raise"
+    lone = seeds_dir / "001_096293c0fedcb6b3.txt"
+    inputs = [str(tmp_path / "x"), str(tmp_path / "y"), str(lone), str(folder)]
+    return tmp_path, both_engines(inputs, tmp_path, Config(jobs=1), spark)
+
+
+def test_hidden_names_are_recorded_and_not_errors(several: tuple[Path, dict[str, Any]]) -> None:
+    _, summary = several
     assert [Path(s["source"]).name for s in summary["skipped"]] == [".git", ".hidden.txt"]
 
 
 def test_several_inputs_give_ids_that_lead_with_the_input(
-    seeds_dir: Path, tmp_path: Path, spark: Any
+    seeds_dir: Path, several: tuple[Path, dict[str, Any]]
 ) -> None:
     """Two folders that both hold part-0.txt, and a lone file: ids as the local engine
     gives them (`id_name`), and both part-0.txt documents are read."""
-    for name in ("x", "y"):
-        (tmp_path / name).mkdir()
-        shutil.copy(seeds_dir / "000_fa5b47ae513dff0c.txt", tmp_path / name / "part-0.txt")
-    lone = seeds_dir / "001_096293c0fedcb6b3.txt"
-    inputs = [str(tmp_path / "x"), str(tmp_path / "y"), str(lone)]
-    summary = both_engines(inputs, tmp_path, Config(jobs=1), spark)
-    assert summary["documents"]["read"] == 3 and summary["documents"]["skipped"] == 0
-    assert _ids(tmp_path / "spark" / "removed.jsonl") | _ids(tmp_path / "spark" / "kept.jsonl") == {
+    tmp_path, summary = several
+    seeds = len(list(seeds_dir.iterdir()))
+    # Every document is read; the two hidden names are counted as read and skipped.
+    assert summary["documents"]["read"] == 3 + seeds + 2
+    assert summary["documents"]["skipped"] == 2
+    ids = _ids(tmp_path / "spark" / "removed.jsonl") | _ids(tmp_path / "spark" / "kept.jsonl")
+    assert {
         f"{tmp_path}/x/part-0.txt",
         f"{tmp_path}/y/part-0.txt",
-        str(lone),
-    }
+        str(seeds_dir / "001_096293c0fedcb6b3.txt"),
+    } <= ids
+    assert len(ids) == 3 + seeds
 
 
 def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any) -> None:

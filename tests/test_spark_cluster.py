@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from spark_helpers import both_engines, synthetic_corpus
+from spark_helpers import SPARK_TEST_CONF, both_engines, synthetic_corpus
 
 from dedup.cli import cli
 from dedup.config import Config, OutputConfig, ReadConfig
@@ -39,11 +39,7 @@ def cluster() -> Iterator[Any]:
         mp.setenv("SPARK_LOCAL_IP", "127.0.0.1")
         session = spark_session(
             "local-cluster[2,1,1024]",
-            {
-                "spark.executor.memory": "768m",
-                "spark.default.parallelism": "2",
-                "spark.ui.enabled": "false",
-            },
+            {**SPARK_TEST_CONF, "spark.executor.memory": "768m"},
             quiet=True,
         )
         try:
