@@ -11,7 +11,8 @@ OUTDIR's manifest before they are written, as every file dedup writes there (io/
 
 It streams: removed.jsonl is read once for every member's length, first line and noise kinds,
 then the documents of the pages are looked up (kept.jsonl is only read up to the last
-representative a page needs, and only the lines holding a wanted id are parsed). Every page is
+representative a page needs, and only the lines holding a wanted id are parsed; a run that
+says where the representatives' lines start, `KeptLines`, spares even that). Every page is
 bounded by the limits of `ReportConfig`, and the same run directory always gives byte-identical
 files.
 """
@@ -23,12 +24,13 @@ import re
 from collections.abc import Callable, Generator, Iterator, Mapping, Set
 from contextlib import closing
 from dataclasses import dataclass, fields
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from ..config import NormalizeConfig
 from ..errors import ConfigError, InputError
-from ..io.outdir import REPORT, LocalFolder, disown, own
+from ..io.outdir import REPORT, KeptLines, LocalFolder, disown, own
 from ..io.writers import atomic_open, document_files
 from ..parallel import batched, ordered_map, resolve_jobs
 from ..phrases import vocabulary_table
@@ -144,11 +146,13 @@ def build_report(
     *,
     jobs: int = 1,
     progress: PageProgress | None = None,
+    kept_lines: KeptLines | None = None,
 ) -> Path:
     """Write outdir/report/ from the run's files and return the path of its index.html.
     `summary` is the run's summary.json document, when it is not written yet (a run calls
     the report before it writes summary.json, which marks it finished). `jobs` processes
-    compute the pages (0: all cores); `progress(done, total)` is called as pages are written.
+    compute the pages (0: all cores); `progress(done, total)` is called as pages are written;
+    `kept_lines` (from the run) is where representatives' lines start in kept.jsonl.
 
     Pages are written in place; pages that an earlier report wrote (as OUTDIR's manifest
     lists) and this one does not are removed, so a rebuild leaves exactly this report's
@@ -179,7 +183,9 @@ def build_report(
         members.update(m.id for m in c.members)
     lengths = {i: seen[i].length for i in members if i in seen}
     texts: dict[str, DocText] = {}
-    for doc_id, text in _find(outdir, run, (members - lengths.keys()) | needed):
+    wanted = (members - lengths.keys()) | needed
+    placed = dict(_placed(outdir, run, kept_lines, wanted))
+    for doc_id, text in chain(placed.items(), _find(outdir, run, wanted - placed.keys())):
         lengths[doc_id] = len(text)
         if doc_id in needed:
             texts[doc_id] = doc_text(doc_id, text, cfg.max_chars, run.norm_cfg)
@@ -379,6 +385,29 @@ def _find(outdir: Path, run: _RunInfo, wanted: set[str]) -> Iterator[tuple[str, 
                 yield doc_id, text
                 if not left:
                     return
+
+
+def _placed(
+    outdir: Path, run: _RunInfo, kept_lines: KeptLines | None, wanted: Set[str]
+) -> Iterator[tuple[str, str]]:
+    """(id, text) of the `wanted` documents whose line in kept.jsonl `kept_lines` gives, read
+    there (in file order); a line that does not hold the document is passed over (`_find`
+    looks for it)."""
+    if kept_lines is None:
+        return
+    at = sorted((o, i) for i, o in kept_lines.offsets.items() if i in wanted)
+    path = outdir / "kept.jsonl"
+    if not at or not path.is_file():
+        return
+    with path.open("rb") as f:
+        for offset, doc_id in at:
+            f.seek(offset)
+            try:
+                doc = _id_and_text(json.loads(f.readline()), run)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if doc is not None and doc[0] == doc_id:
+                yield doc
 
 
 def _documents(
