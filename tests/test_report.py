@@ -761,6 +761,7 @@ def test_report_is_identical_whatever_jobs(tmp_path: Path) -> None:
         max_size=40,
     )
 )
+@example([" " * 250, "\n"] + ["中" * 97])  # the first 256 characters end 5 into the line
 @example([" " * 250] * 3 + ["\n"] * 245 + ["中" * 97])  # the head ends 5 characters into it
 def test_members_first_line_is_the_texts_whatever_its_length(pieces: list[str]) -> None:
     # The first line is looked for in the head first (texts far longer than it are common).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from .diff import ClusterRow, clean, cluster_row, index_order
 # and this bounds the cost of the index whatever the documents' lengths.
 _NOISE_HEAD = 1000
 SNIPPET_CHARS = 80
+# Characters of a text where its first line is looked for first (the whole text when they do
+# not hold it).
+_LINE_LOOK = 256
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,12 @@ def member_infos(docs: Sequence[tuple[str, str]], cfg: NormalizeConfig) -> dict[
     folded = t.fold[cps]
     starts = np.zeros(len(heads) + 1, dtype=np.int64)
     np.cumsum([len(h) for h in heads], out=starts[1:])
-    trad = _any_in(t.trad[cps], starts).tolist()
-    width = _any_in((cps >= 0xFF00) & (cps <= 0xFFEF) & (folded != cps), starts).tolist()
+    # Both kinds are characters the table changes: only those places are looked at.
+    changed = np.flatnonzero(folded != cps) if _trad_folds(cfg) else np.arange(cps.size)
+    was = cps[changed]
+    trad = _any_at(changed[t.trad[was] != 0], starts).tolist()
+    width = _any_at(changed[(was >= 0xFF00) & (was <= 0xFFEF) & (folded[changed] != was)], starts)
+    width = width.tolist()
     all_folded = from_codepoints(folded)
     passes = _active_passes(cfg)
     bounds = starts.tolist()
@@ -72,17 +80,24 @@ def member_infos(docs: Sequence[tuple[str, str]], cfg: NormalizeConfig) -> dict[
             kinds.add("traditional")
         if width[k]:
             kinds.add("width")
-        line = _first_line(heads[k], text)
+        line = _first_line(text[:_LINE_LOOK], text)
         out[doc_id] = MemberInfo(len(text), line, tuple(sorted(kinds)))
     return out
 
 
-def _any_in(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """For each span [starts[k], starts[k + 1]) of `mask`, whether it holds a true value: the
-    places of the true values, counted between the bounds (a running sum of the whole batch
-    into int64 cost ten times as much)."""
-    at = np.searchsorted(np.flatnonzero(mask), starts)
-    return np.diff(at) > 0
+def _any_at(places: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """For each span [starts[k], starts[k + 1]), whether one of `places` (ascending) is in
+    it: the places counted between the bounds (a running sum of the whole batch into int64
+    cost ten times as much)."""
+    return np.diff(np.searchsorted(places, starts)) > 0
+
+
+@cache
+def _trad_folds(cfg: NormalizeConfig) -> bool:
+    """Whether the table changes every traditional character (so the places it changes hold
+    them all), as it is built to."""
+    t = tables(cfg)
+    return not np.any((t.trad != 0) & (t.fold == np.arange(t.fold.size, dtype=t.fold.dtype)))
 
 
 def noise_kinds(folded: str, cfg: NormalizeConfig) -> set[str]:
