@@ -754,7 +754,7 @@ def test_report_is_identical_whatever_jobs(tmp_path: Path) -> None:
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(
         st.sampled_from([" ", " " * 250, "\n", "\r\n", "\u3000", "\x0b", "字", "ab ", "中" * 97]),
