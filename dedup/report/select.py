@@ -141,8 +141,6 @@ def _first_line(head: str, text: str) -> str:
         line = " ".join(line.split())
         if line and (k + 1 < len(lines) or len(line) >= SNIPPET_CHARS):
             return clean(line[:SNIPPET_CHARS])
-        if k + 1 == len(lines):
-            break
     return first_line(text)
 
 
