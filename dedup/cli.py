@@ -382,6 +382,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     config = Config.from_options(format=opts["input_format"], **{k: opts[k] for k in names})
     report = None
     written: list[Path] = []  # the report's index page, once written
+    placed: list[Any] = []  # where the run wrote the representatives (io.outdir.KeptLines)
     printer = None
     if not quiet:
         printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
@@ -392,8 +393,12 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
 
         def report(out: Path, summary: Any) -> object:
             pages = printer.pages if printer is not None else None
-            written.append(build_report(out, report_cfg, summary, jobs=config.jobs, progress=pages))
-            return written[-1]
+            at = placed[-1] if placed else None
+            index = build_report(
+                out, report_cfg, summary, jobs=config.jobs, progress=pages, kept_lines=at
+            )
+            written.append(index)
+            return index
 
     from .io.hadoop import is_uri
 
@@ -421,7 +426,9 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         conf = _spark_conf(opts["spark_conf"])
         runner: Any = partial(run_spark, master=opts["spark_master"], spark_conf=conf, quiet=quiet)
     else:
-        from .pipeline import run as runner
+        from .pipeline import run as local_run
+
+        runner = partial(local_run, kept_lines=None if no_report else placed.append)
     _started(click.get_current_context())
     try:
         done = runner(

@@ -74,8 +74,10 @@ _MOJIBAKE = re.compile(rf"[?\ufffd]+(?:[a-zü]{{0,6}}[{_TONE}][a-zü]{{0,6}}\)?)
 # e.g. `) x- F6 b+ P5 t/ W7 q! N# {`; checked further in `_is_junk`.
 _JUNK = re.compile(r"(?<![!-~])(?:[!-~]{1,3}[ \t]+){3,}[!-~]{1,3}(?![!-~])")
 # Junk only occurs inside runs of printable ASCII; finding those first is a fast scan, so the
-# costlier pattern above never runs over Chinese text.
-_ASCII_RUN = re.compile(r"[ -~\t]{7,}")
+# costlier pattern above never runs over Chinese text. Seven or more characters, written as one
+# and six or more: a pattern that opens with a character class is searched for by that class
+# (twice as fast as `[ -~\t]{7,}` over Chinese text, the same matches).
+_ASCII_RUN = re.compile(r"[ -~\t][ -~\t]{6,}")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,15}(?:\s[^<>]{0,500})?/?>")
 _HTML_ENTITY = re.compile(r"&(?:[a-zA-Z]{2,8}|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
 

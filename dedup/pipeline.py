@@ -26,6 +26,7 @@ from .index import Found, TwoPassIndex
 from .io.outdir import (
     INDEX_MATCHES,
     Fate,
+    KeptLines,
     LocalFolder,
     Records,
     check_accounting,
@@ -387,12 +388,15 @@ def run(
     index: str | Path | None = None,
     against: Sequence[str | Path] = (),
     index_sample: int | None = None,
+    kept_lines: Callable[[KeptLines], object] | None = None,
 ) -> RunResult:
     """Read `inputs`, deduplicate, and write the OUTDIR contract files (then the report).
 
     `progress` receives ProgressEvents (documents read, then each stage); `options` (the
     CLI's effective option values) is recorded in summary.json, next to the inputs;
-    `report` is called with OUTDIR and the summary before summary.json is written.
+    `report` is called with OUTDIR and the summary before summary.json is written;
+    `kept_lines`, before it, with where the kept representatives' lines start in kept.jsonl
+    (JSONL output split into kept and removed only), so that the report seeks to them.
 
     Records go out as JSONL or Parquet (config.output.format; auto: Parquet when every input
     is Parquet), split into kept and removed or, with config.output.annotate, all in one
@@ -413,7 +417,7 @@ def run(
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
     if index is None and not against:
-        return _run(inputs, outdir, config, fmt, stdin, report, progress, options, None)
+        return _run(inputs, outdir, config, fmt, stdin, report, progress, options, None, kept_lines)
     from .against import IndexSet, apart
 
     apart(outdir, [*([index] if index is not None else []), *against])
@@ -421,7 +425,9 @@ def run(
 
     bits = None if index_sample is None else sample_bits(index_sample)
     with IndexSet(config, index, against, bits) as indexes:
-        return _run(inputs, outdir, config, fmt, stdin, report, progress, options, indexes)
+        return _run(
+            inputs, outdir, config, fmt, stdin, report, progress, options, indexes, kept_lines
+        )
 
 
 def _run(
@@ -434,6 +440,7 @@ def _run(
     progress: ProgressCallback | None,
     options: Mapping[str, Any] | None,
     indexes: IndexSet | None,
+    kept_lines: Callable[[KeptLines], object] | None = None,
 ) -> RunResult:
     folder = LocalFolder(Path(outdir))
     reporter = Reporter(progress, input_size(inputs) if progress else None)
@@ -457,6 +464,8 @@ def _run(
             t = time.perf_counter()
             files, written = _write_outputs(folder, spool, outcome, config, fmt)
             write_seconds = time.perf_counter() - t
+            if kept_lines is not None and _split_jsonl(spool, outcome, config, fmt):
+                kept_lines(_representative_lines(spool, outcome))
         counts = outcome.counts()
         check_accounting(spool.count, len(result.skipped), counts, written)
         timings = dict(result.stats["timings"], write=round(write_seconds, 4))
@@ -489,7 +498,7 @@ def _write_outputs(
         if fmt == "parquet":
             for (record, _), fate in zip(spool.records(), outcome.fates(), strict=False):
                 out.record(record, fate)
-        elif not annotate and spool.count == len(outcome.ids):
+        elif _split_jsonl(spool, outcome, config, fmt):
             _write_split(spool, outcome, out)
         else:
             for (data, flags), fate in zip(spool.entries(), outcome.fates(), strict=False):
@@ -501,6 +510,22 @@ def _write_outputs(
         write_lines(folder, INDEX_MATCHES, outcome.against.found)
         names.append(INDEX_MATCHES)
     return names, out.counts
+
+
+def _split_jsonl(spool: Spool, outcome: _Outcome, config: Config, fmt: str) -> bool:
+    """Whether the records go out by `_write_split` (kept ones as spooled)."""
+    return fmt == "jsonl" and not config.output.annotate and spool.count == len(outcome.ids)
+
+
+def _representative_lines(spool: Spool, outcome: _Outcome) -> KeptLines:
+    """Where each kept representative's line starts in kept.jsonl: `_write_split` writes
+    kept records as spooled, so a line starts after the kept records before it."""
+    sizes = [b.sizes for b in spool.batches]
+    kept = np.where(outcome.removed(), 0, np.concatenate(sizes) if sizes else np.zeros(0, int))
+    starts = np.cumsum(kept) - kept
+    reps = outcome.found.clusters.reps
+    reps = reps[kept[reps] > 0].tolist()
+    return KeptLines({outcome.ids[r]: int(starts[r]) for r in reps})
 
 
 def _write_split(spool: Spool, outcome: _Outcome, out: Records) -> None:

@@ -191,7 +191,9 @@ def test_split_outputs_equal_each_record_written_alone(
     picks: list[tuple[int, bool]], batch_size: int
 ) -> None:
     # kept.jsonl takes runs of kept records as slices of a batch; the reference renders every
-    # record on its own, with the run's fields on the removed ones.
+    # record on its own, with the run's fields on the removed ones. The run also says where
+    # each representative's line starts in kept.jsonl (for the report).
+    from dedup.io.outdir import KeptLines
     from dedup.io.writers import json_bytes
 
     texts = ["同一篇文章的内容，讲的是一件事情。" * 3, "另一篇完全不同的报道，说别的话题。" * 3]
@@ -202,17 +204,23 @@ def test_split_outputs_equal_each_record_written_alone(
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.jsonl"
         src.write_bytes(b"".join(json_bytes(r)[0] for r in records))
-        done = run([str(src)], Path(tmp) / "out", Config(jobs=1, batch_size=batch_size))
+        placed: list[KeptLines] = []
+        config = Config(jobs=1, batch_size=batch_size)
+        done = run([str(src)], Path(tmp) / "out", config, kept_lines=placed.append)
         assert done.detail is not None
         result = done.detail
         kept = (Path(tmp) / "out" / "kept.jsonl").read_bytes()
         removed = (Path(tmp) / "out" / "removed.jsonl").read_bytes()
     want_kept, want_removed = b"", b""
+    starts = {}
     for r in records:
         if r["id"] in result.removed:
             rep, cluster = result.removed[r["id"]]
             want_removed += json_bytes(r | {"duplicate_of": rep, "cluster": cluster})[0]
         else:
+            starts[r["id"]] = len(want_kept)
             want_kept += json_bytes(r)[0]
     assert kept == want_kept and removed == want_removed
+    reps = {c.representative for c in result.clusters}
+    assert len(placed) == 1 and placed[0].offsets == {i: starts[i] for i in reps}
     assert len(result.removed) == len(records) - len({r["text"] for r in records})

@@ -19,18 +19,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import dedup.report as report_mod
 from dedup.chars import fold_chars
 from dedup.config import ClusterConfig, Config, NormalizeConfig
 from dedup.errors import ConfigError, InputError
+from dedup.io.outdir import KeptLines
 from dedup.normalize import normalize
 from dedup.pipeline import run
 from dedup.report import ReportConfig, build_report
 from dedup.report.diff import align, diff_texts, noise_spans, split_paragraphs
 from dedup.report.render import md_code, md_fence, page_name
+from dedup.report.select import first_line, member_infos
 from dedup.shingle import shingles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -750,6 +752,54 @@ def test_report_is_identical_whatever_jobs(tmp_path: Path) -> None:
     assert tree(out / "report") == one
     assert calls[0] == (0, 12) and calls[-1] == (12, 12)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([" ", " " * 250, "\n", "\r\n", "\u3000", "\x0b", "字", "ab ", "中" * 97]),
+        max_size=40,
+    )
+)
+@example([" " * 250, "\n"] + ["中" * 97])  # the first 256 characters end 5 into the line
+@example([" " * 250] * 3 + ["\n"] * 245 + ["中" * 97])  # the head ends 5 characters into it
+def test_members_first_line_is_the_texts_whatever_its_length(pieces: list[str]) -> None:
+    # The first line is looked for in the head first (texts far longer than it are common).
+    text = "".join(pieces)
+    assert member_infos([("d", text)], NormalizeConfig())["d"].first_line == first_line(text)
+
+
+def test_kept_lines_spare_reading_kept_jsonl_and_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where a run says the representatives' lines start, the report reads them there; an
+    # offset that points elsewhere is passed over and the line looked for as without one.
+    out = _many_clusters_run(tmp_path)
+    build_report(out, ReportConfig(clusters=5))
+    plain = tree(out / "report")
+    kept = (out / "kept.jsonl").read_bytes()
+    starts, at = {}, 0
+    for line in kept.splitlines(keepends=True):
+        starts[json.loads(line)["id"]] = at
+        at += len(line)
+    reps = [f"r{k:02d}" for k in range(12)]
+    scanned: list[Path] = []  # the files read through to find documents
+    original = report_mod._find
+
+    def find(outdir: Path, run: Any, wanted: set[str]) -> Any:
+        for found in original(outdir, run, wanted):
+            scanned.append(found[2][0] if found[2] else Path())
+            yield found
+
+    monkeypatch.setattr(report_mod, "_find", find)
+    build_report(out, ReportConfig(clusters=5), kept_lines=KeptLines({i: starts[i] for i in reps}))
+    assert tree(out / "report") == plain
+    assert scanned and out / "kept.jsonl" not in scanned  # representatives read at their offsets
+    scanned.clear()
+    wrong = {i: starts[reps[(k + 1) % 12]] for k, i in enumerate(reps)} | {"r00": len(kept) + 9}
+    build_report(out, ReportConfig(clusters=5), kept_lines=KeptLines(wrong))
+    assert tree(out / "report") == plain
+    assert out / "kept.jsonl" in scanned
 
 
 def test_why_a_member_is_in(tmp_path: Path) -> None:

@@ -109,6 +109,16 @@ class Fate(NamedTuple):
 Fields = list[tuple[str, Any]]
 
 
+@dataclass(frozen=True)
+class KeptLines:
+    """Where the lines of some kept records start in kept.jsonl (byte offsets by document id),
+    as a run knows them once it has written the file: a reader of a few records (the report,
+    for the representatives of its pages) seeks to them instead of reading the file through.
+    A reader checks the id of the line it finds there."""
+
+    offsets: Mapping[str, int]
+
+
 # How record files are laid out: one file each, or a folder of part files each.
 LAYOUTS = ("single", "parts")
 

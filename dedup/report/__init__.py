@@ -11,7 +11,8 @@ OUTDIR's manifest before they are written, as every file dedup writes there (io/
 
 It streams: removed.jsonl is read once for every member's length, first line and noise kinds,
 then the documents of the pages are looked up (kept.jsonl is only read up to the last
-representative a page needs, and only the lines holding a wanted id are parsed). Every page is
+representative a page needs, and only the lines holding a wanted id are parsed; a run that
+says where the representatives' lines start, `KeptLines`, spares even that). Every page is
 bounded by the limits of `ReportConfig`, and the same run directory always gives byte-identical
 files.
 """
@@ -23,12 +24,13 @@ import re
 from collections.abc import Callable, Generator, Iterator, Mapping, Set
 from contextlib import closing
 from dataclasses import dataclass, fields
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from ..config import NormalizeConfig
 from ..errors import ConfigError, InputError
-from ..io.outdir import REPORT, LocalFolder, disown, own
+from ..io.outdir import REPORT, KeptLines, LocalFolder, disown, own
 from ..io.writers import atomic_open, document_files
 from ..parallel import batched, ordered_map, resolve_jobs
 from ..phrases import vocabulary_table
@@ -144,11 +146,13 @@ def build_report(
     *,
     jobs: int = 1,
     progress: PageProgress | None = None,
+    kept_lines: KeptLines | None = None,
 ) -> Path:
     """Write outdir/report/ from the run's files and return the path of its index.html.
     `summary` is the run's summary.json document, when it is not written yet (a run calls
     the report before it writes summary.json, which marks it finished). `jobs` processes
-    compute the pages (0: all cores); `progress(done, total)` is called as pages are written.
+    compute the pages (0: all cores); `progress(done, total)` is called as pages are written;
+    `kept_lines` (from the run) is where representatives' lines start in kept.jsonl.
 
     Pages are written in place; pages that an earlier report wrote (as OUTDIR's manifest
     lists) and this one does not are removed, so a rebuild leaves exactly this report's
@@ -163,8 +167,14 @@ def build_report(
     # First pass: every member but the representatives (removed.jsonl, the small file).
     others = {m.id for c in clusters for m in c.members if m.id != c.representative}
     seen: dict[str, MemberInfo] = {}
+    places: dict[str, _Place] = {}  # where each line was, to read it again at once
     for batch in batched(_find(outdir, run, others), _INFO_BATCH):
-        seen.update(member_infos(batch, run.norm_cfg))
+        seen.update(member_infos([(i, text) for i, text, _ in batch], run.norm_cfg))
+        places.update((i, at) for i, _, at in batch if at is not None)
+    if kept_lines is not None:
+        kept = outdir / "kept.jsonl"
+        for i, at in kept_lines.offsets.items():
+            places.setdefault(i, (kept, at))
     entries = index_entries(clusters, seen, cfg.max_listed)
     chosen = pick_pages(entries, cfg.clusters)
     order = [e.row.cluster for e in entries if e.row.cluster in chosen]
@@ -179,7 +189,10 @@ def build_report(
         members.update(m.id for m in c.members)
     lengths = {i: seen[i].length for i in members if i in seen}
     texts: dict[str, DocText] = {}
-    for doc_id, text in _find(outdir, run, (members - lengths.keys()) | needed):
+    wanted = (members - lengths.keys()) | needed
+    placed = dict(_read_at(run, {i: places[i] for i in wanted if i in places}))
+    rest = ((i, text) for i, text, _ in _find(outdir, run, wanted - placed.keys()))
+    for doc_id, text in chain(placed.items(), rest):
         lengths[doc_id] = len(text)
         if doc_id in needed:
             texts[doc_id] = doc_text(doc_id, text, cfg.max_chars, run.norm_cfg)
@@ -272,16 +285,27 @@ def _jsonl(
     path: Path, keep: Callable[[bytes], bool] | None = None
 ) -> Generator[tuple[int, Any], None, None]:
     """(line number, parsed value) of each non-blank line (of those `keep` accepts)."""
+    with closing(_jsonl_at(path, keep)) as rows:
+        for n, _, value in rows:
+            yield n, value
+
+
+def _jsonl_at(
+    path: Path, keep: Callable[[bytes], bool] | None = None
+) -> Generator[tuple[int, int, Any], None, None]:
+    """`_jsonl`, with the byte offset where each line starts."""
     try:
         f = path.open("rb")
     except OSError as e:
         raise InputError(str(path), f"cannot read: {e.strerror or e}") from e
     with f:
+        offset = 0
         for n, line in enumerate(f, 1):
+            at, offset = offset, offset + len(line)
             if not line.strip() or (keep is not None and not keep(line)):
                 continue
             try:
-                yield n, json.loads(line)
+                yield n, at, json.loads(line)
             except json.JSONDecodeError as e:
                 raise InputError(str(path), f"not valid JSON: {e.msg}", n) from e
             except UnicodeDecodeError as e:
@@ -363,8 +387,15 @@ def _read_clusters(path: Path) -> tuple[list[Cluster], dict[int, dict[str, dict[
 _MEMBER_FIELDS = frozenset(("id", "jaccard", "containment"))
 
 
-def _find(outdir: Path, run: _RunInfo, wanted: set[str]) -> Iterator[tuple[str, str]]:
-    """(id, text) of each `wanted` document of the run (its first occurrence), reading the
+# Where a document's line starts: a JSONL file and a byte offset.
+_Place = tuple[Path, int]
+
+
+def _find(
+    outdir: Path, run: _RunInfo, wanted: set[str]
+) -> Iterator[tuple[str, str, _Place | None]]:
+    """(id, text, where its line starts, for JSONL) of each `wanted` document of the run (its
+    first occurrence), reading the
     document files in order (removed before kept) and stopping once all are found. A JSONL
     line is parsed only when its id field names a wanted id (most of kept.jsonl is skipped
     unparsed); should that quick look miss some (an id field inside a nested object first),
@@ -374,33 +405,58 @@ def _find(outdir: Path, run: _RunInfo, wanted: set[str]) -> Iterator[tuple[str, 
         for path in document_files(outdir):
             if not left:
                 return
-            for doc_id, text in _documents(path, run, left, quick):
+            for doc_id, text, at in _documents(path, run, left, quick):
                 left.discard(doc_id)
-                yield doc_id, text
+                yield doc_id, text, at
                 if not left:
                     return
 
 
+def _read_at(run: _RunInfo, places: Mapping[str, _Place]) -> Iterator[tuple[str, str]]:
+    """(id, text) of each document of `places` (id -> where its line starts: from `_find`, or
+    the run's `KeptLines`), read there, file by file in order. A line that does not hold the
+    document is passed over (`_find` looks for it)."""
+    by_file: dict[Path, list[tuple[int, str]]] = {}
+    for doc_id, (path, offset) in places.items():
+        by_file.setdefault(path, []).append((offset, doc_id))
+    for path, at in by_file.items():
+        try:
+            f = path.open("rb")
+        except OSError:
+            continue
+        with f:
+            for offset, doc_id in sorted(at):
+                f.seek(offset)
+                try:
+                    doc = _id_and_text(json.loads(f.readline()), run)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    continue
+                if doc is not None and doc[0] == doc_id:
+                    yield doc
+
+
 def _documents(
     path: Path, run: _RunInfo, wanted: set[str], quick: bool
-) -> Generator[tuple[str, str], None, None]:
-    """(id, text) of the documents of `path` whose id is in `wanted` (a set the caller may
-    shrink as it goes)."""
+) -> Generator[tuple[str, str, _Place | None], None, None]:
+    """(id, text, where its line starts) of the documents of `path` whose id is in `wanted`
+    (a set the caller may shrink as it goes)."""
     if path.suffix == ".parquet":
         if not quick:
             return  # Parquet is read by columns: the quick pass read every id
         from ..io.parquet import parquet_records
 
-        records: Generator[tuple[int, Any], None, None] = parquet_records(
-            path, [run.id_field, run.text_field]
-        )
-    else:
-        records = _jsonl(path, _id_filter(run.id_field, wanted) if quick else None)
-    with closing(records) as rows:
-        for _, rec in rows:
+        with closing(parquet_records(path, [run.id_field, run.text_field])) as rows:
+            for _, rec in rows:
+                doc = _id_and_text(rec, run)
+                if doc is not None and doc[0] in wanted:
+                    yield (*doc, None)
+        return
+    keep = _id_filter(run.id_field, wanted) if quick else None
+    with closing(_jsonl_at(path, keep)) as lines:
+        for _, offset, rec in lines:
             doc = _id_and_text(rec, run)
             if doc is not None and doc[0] in wanted:
-                yield doc
+                yield (*doc, (path, offset))
 
 
 def _id_filter(id_field: str, wanted: set[str]) -> Callable[[bytes], bool]:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
 from ..chars import codepoints, from_codepoints, tables
 from ..config import NormalizeConfig
-from ..normalize import NOISE_PASSES
+from ..normalize import NOISE_PASSES, NoisePass
 from ..types import Cluster
 from .diff import ClusterRow, clean, cluster_row, index_order
 
@@ -30,6 +31,9 @@ from .diff import ClusterRow, clean, cluster_row, index_order
 # and this bounds the cost of the index whatever the documents' lengths.
 _NOISE_HEAD = 1000
 SNIPPET_CHARS = 80
+# Characters of a text where its first line is looked for first (the whole text when they do
+# not hold it).
+_LINE_LOOK = 256
 
 
 @dataclass(frozen=True)
@@ -60,37 +64,57 @@ def member_infos(docs: Sequence[tuple[str, str]], cfg: NormalizeConfig) -> dict[
     folded = t.fold[cps]
     starts = np.zeros(len(heads) + 1, dtype=np.int64)
     np.cumsum([len(h) for h in heads], out=starts[1:])
-    trad = _any_in(t.trad[cps], starts)
-    width = _any_in((cps >= 0xFF00) & (cps <= 0xFFEF) & (folded != cps), starts)
+    # Both kinds are characters the table changes: only those places are looked at.
+    changed = np.flatnonzero(folded != cps) if _trad_folds(cfg) else np.arange(cps.size)
+    was = cps[changed]
+    trad = _any_at(changed[t.trad[was] != 0], starts).tolist()
+    width = _any_at(changed[(was >= 0xFF00) & (was <= 0xFFEF) & (folded[changed] != was)], starts)
+    width = width.tolist()
     all_folded = from_codepoints(folded)
+    passes = _active_passes(cfg)
+    bounds = starts.tolist()
     out: dict[str, MemberInfo] = {}
     for k, (doc_id, text) in enumerate(docs):
-        s, e = int(starts[k]), int(starts[k + 1])
-        kinds: set[str] = set()
+        kinds = _kinds_found(all_folded[bounds[k] : bounds[k + 1]], passes)
         if trad[k]:
             kinds.add("traditional")
         if width[k]:
             kinds.add("width")
-        kinds.update(noise_kinds(all_folded[s:e], cfg))
-        out[doc_id] = MemberInfo(len(text), first_line(text), tuple(sorted(kinds)))
+        line = _first_line(text[:_LINE_LOOK], text)
+        out[doc_id] = MemberInfo(len(text), line, tuple(sorted(kinds)))
     return out
 
 
-def _any_in(mask: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """For each span [starts[k], starts[k + 1]) of `mask`, whether it holds a true value: the
-    places of the true values, counted between the bounds (a running sum of the whole batch
-    into int64 cost ten times as much)."""
-    at = np.searchsorted(np.flatnonzero(mask), starts)
-    return np.diff(at) > 0
+def _any_at(places: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """For each span [starts[k], starts[k + 1]), whether one of `places` (ascending) is in
+    it: the places counted between the bounds (a running sum of the whole batch into int64
+    cost ten times as much)."""
+    return np.diff(np.searchsorted(places, starts)) > 0
+
+
+@cache
+def _trad_folds(cfg: NormalizeConfig) -> bool:
+    """Whether the table changes every traditional character (so the places it changes hold
+    them all), as it is built to."""
+    t = tables(cfg)
+    return not np.any((t.trad != 0) & (t.fold == np.arange(t.fold.size, dtype=t.fold.dtype)))
 
 
 def noise_kinds(folded: str, cfg: NormalizeConfig) -> set[str]:
     """The kinds of `NOISE_PASSES` (`NoiseCounts` fields) found in `folded` (text folded by
     the character table): a look for the first occurrence of each, far cheaper than
     normalizing."""
+    return _kinds_found(folded, _active_passes(cfg))
+
+
+def _active_passes(cfg: NormalizeConfig) -> list[NoisePass]:
+    return [noise for noise in NOISE_PASSES if noise.enabled(cfg)]
+
+
+def _kinds_found(folded: str, passes: Sequence[NoisePass]) -> set[str]:
     kinds: set[str] = set()
-    for noise in NOISE_PASSES:
-        if noise.kind in kinds or not noise.enabled(cfg) or not noise.may_occur(folded):
+    for noise in passes:
+        if noise.kind in kinds or not noise.may_occur(folded):
             continue
         if next(iter(noise.spans(folded)), None) is not None:
             kinds.add(noise.kind)
@@ -104,6 +128,20 @@ def first_line(text: str) -> str:
         if line:
             return clean(line[:SNIPPET_CHARS])
     return ""
+
+
+def _first_line(head: str, text: str) -> str:
+    """`first_line(text)`, found in `head` (a prefix of `text`) when it holds it: any line of
+    the head but its last is whole, and the last one is whole too, or the start of its
+    line, which is enough once it folds to SNIPPET_CHARS characters or more."""
+    if len(head) == len(text):
+        return first_line(text)
+    lines = head.splitlines()
+    for k, line in enumerate(lines):
+        line = " ".join(line.split())
+        if line and (k + 1 < len(lines) or len(line) >= SNIPPET_CHARS):
+            return clean(line[:SNIPPET_CHARS])
+    return first_line(text)
 
 
 def index_entries(
