@@ -408,8 +408,10 @@ class RepeatCounter:
         `sizes[g]` documents has the sample data[starts[k]:ends[k]] for k in
         bounds[g]..bounds[g + 1] - 1 (its first document's first), many groups at a time, as
         `ShingleStore.fetch` reads them."""
-        extra, largest = self.weights()
-        self.extra, self.largest = extra.copy(), largest.copy()
+        if self.extra is None or self.largest is None:
+            self.extra, self.largest = np.zeros_like(self.counts), np.zeros_like(self.counts)
+        else:  # the weights may be another counter's (`of`)
+            self.extra, self.largest = self.extra.copy(), self.largest.copy()
         scratch = np.zeros(self.counts.size, dtype=np.uint8)
         for data, starts, ends, bounds, sizes in chunks:
             _weigh(
