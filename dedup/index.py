@@ -21,7 +21,7 @@ from __future__ import annotations
 import tempfile
 import time
 from array import array
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -34,7 +34,16 @@ from .config import Config
 from .errors import InputError, shown
 from .io.outdir import Fate
 from .lsh import Buckets, resolve_params
-from .repeats import Repeats, RepeatStats, bucket_roots, count_repeats, repeated_shares
+from .repeats import (
+    Groups,
+    RepeatCounter,
+    Repeats,
+    RepeatStats,
+    WeighedChunk,
+    bucket_roots,
+    repeated_shares,
+    repeats_of,
+)
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Member, Skip
@@ -274,8 +283,18 @@ class TwoPassIndex:
         if prior is None and roots.size < cfg.min_groups:
             # No shingle can be in `min_groups` groups, and no index keeps the counts.
             return Repeats.none()
-        weighed = groups.weighed(self.store.sets(groups.sample, FETCH_BUDGET))
-        return count_repeats(lambda: self.store.sets(roots, FETCH_BUDGET), cfg, prior, weighed)
+        store = self.store
+
+        def count(first: Repeats | None) -> RepeatCounter:
+            counter = RepeatCounter(cfg)
+            if first is None:
+                counter.weigh_fetched(_samples(store, groups, FETCH_BUDGET))
+            else:
+                runs = store.runs(roots, FETCH_BUDGET)
+                counter.add_fetched((store.fetch(roots[lo:hi]) for lo, hi in runs), first)
+            return counter
+
+        return repeats_of(count, cfg, prior)
 
     def close(self) -> None:
         """Remove the shingle sets (done by `finish`; for an abandoned index)."""
@@ -290,6 +309,15 @@ class TwoPassIndex:
         self.close()
 
 
+def _samples(store: ShingleStore, groups: Groups, budget: int) -> Iterator[WeighedChunk]:
+    """The samples of `groups` as `RepeatCounter.weigh_fetched` takes them, read about
+    `budget` bytes at a time, whole groups at once."""
+    for lo, hi in store.runs(groups.sample, budget, groups.bounds):
+        g0, g1 = np.searchsorted(groups.bounds, [lo, hi])
+        data, starts, ends = store.fetch(groups.sample[lo:hi])
+        yield data, starts, ends, groups.bounds[g0 : g1 + 1] - lo, groups.size[g0:g1]
+
+
 def _stored_shares(
     store: ShingleStore, table: np.ndarray, docs: np.ndarray, budget: int = FETCH_BUDGET
 ) -> np.ndarray:
@@ -298,14 +326,9 @@ def _stored_shares(
     out = np.zeros(docs.size, dtype=np.float64)
     if table.size < 2:
         return out
-    total = np.cumsum(store.sizes()[docs] * 4)
-    lo = 0
-    while lo < docs.size:
-        base = total[lo - 1] if lo else 0
-        hi = max(int(np.searchsorted(total, base + budget, side="right")), lo + 1)
+    for lo, hi in store.runs(docs, budget):
         data, starts, ends = store.fetch(docs[lo:hi])
         out[lo:hi] = repeated_shares(data, starts, ends, table)
-        lo = hi
     return out
 
 

@@ -160,14 +160,18 @@ def _band_buckets(order: np.ndarray, keys_sorted: np.ndarray) -> tuple[np.ndarra
 class Buckets:
     """Every band's buckets of two or more documents: bucket k is
     members[bounds[k]:bounds[k + 1]] (ascending), band b's buckets are
-    bands[b]..bands[b + 1] - 1; `big[i, b]` is whether document i is in a bucket of more than
-    `max_bucket` documents in band b (paired as a star plus a chain, `bucket_pairs`). With
-    the signatures, about 5 bytes per document per band."""
+    bands[b]..bands[b + 1] - 1; `tag[i, b]` is 0 where document i is in no bucket of band b
+    or in one of more than `max_bucket` documents (paired as a star plus a chain,
+    `bucket_pairs`), else a number from 1 to 255 of its bucket (its place in the band, mod
+    255): documents with different tags in a band are in different buckets of it, and a
+    document's tags lie together, so `open_pairs` asks which earlier band paired two
+    documents without reading their signatures. With the signatures, about 5 bytes per
+    document per band."""
 
     members: np.ndarray  # int32
     bounds: np.ndarray  # int64
     bands: np.ndarray  # int64
-    big: np.ndarray  # bool, (documents, bands)
+    tag: np.ndarray  # uint8, (documents, bands), row-major
     sigs: np.ndarray  # the signature columns the bands hash
     rows: int
     max_bucket: int
@@ -184,7 +188,7 @@ class Buckets:
         """The buckets of signatures `sigs` (one row per document), without the documents
         `leave_out` marks (empty ones: a million would share every band's bucket)."""
         members, sizes, per_band = [], [], [0]
-        big = np.zeros((sigs.shape[0], bands), dtype=np.bool_, order="F")
+        tag = np.zeros((sigs.shape[0], bands), dtype=np.uint8)
         for band in range(bands):
             keys = band_keys(sigs, band, rows)
             # Members are sorted within each bucket, so an unstable sort is enough.
@@ -195,13 +199,14 @@ class Buckets:
             members.append(m)
             sizes.append(k)
             per_band.append(per_band[-1] + k.size)
-            big[m[np.repeat(k > max_bucket, k)], band] = True
+            number = np.arange(k.size) % 255 + 1
+            tag[m, band] = np.repeat(np.where(k > max_bucket, 0, number), k)
         size = np.concatenate(sizes) if sizes else np.empty(0, dtype=np.int64)
         bounds = np.zeros(size.size + 1, dtype=np.int64)
         np.cumsum(size, out=bounds[1:])
         flat = np.concatenate(members) if members else np.empty(0, dtype=np.int32)
         starts = np.asarray(per_band, dtype=np.int64)
-        return cls(flat, bounds, starts, big, sigs, rows, max_bucket)
+        return cls(flat, bounds, starts, tag, sigs, rows, max_bucket)
 
     def open_pairs(self, band: int, parent: np.ndarray, empty: np.ndarray) -> np.ndarray:
         """Band `band`'s candidate pairs (the rule of `bucket_pairs`), as rows (i, j), i < j,
@@ -221,7 +226,7 @@ class Buckets:
             self.sigs,
             band,
             self.rows,
-            self.big,
+            self.tag,
         )
 
     def involved(self, empty: np.ndarray) -> np.ndarray:
@@ -230,11 +235,13 @@ class Buckets:
 
 
 @njit(cache=True)
-def _given_before(sigs: np.ndarray, band: int, rows: int, big: np.ndarray, i: int, j: int) -> bool:
+def _given_before(sigs: np.ndarray, band: int, rows: int, tag: np.ndarray, i: int, j: int) -> bool:
     """Whether an earlier band than `band` paired i and j: they share its rows (so its key)
-    in a bucket paired in full."""
+    in a bucket paired in full (`Buckets.tag`; equal tags can be different buckets, so the
+    rows are compared then)."""
     for b in range(band):
-        if big[i, b]:
+        t = tag[i, b]
+        if t == 0 or t != tag[j, b]:
             continue
         same = True
         for c in range(b * rows, (b + 1) * rows):
@@ -258,9 +265,10 @@ def _open_pairs(
     sigs: np.ndarray,
     band: int,
     rows: int,
-    big: np.ndarray,
+    tag: np.ndarray,
 ) -> np.ndarray:
     out = np.empty((16, 2), dtype=np.int64)
+    roots = np.empty(16, dtype=np.int64)  # of the bucket's members, found once
     t = 0
     for k in range(lo, hi):
         a0, a1 = bounds[k], bounds[k + 1]
@@ -278,18 +286,22 @@ def _open_pairs(
             grown = np.empty((max(2 * out.shape[0], t + need), 2), dtype=np.int64)
             grown[:t] = out[:t]
             out = grown
+        if size > roots.size:
+            roots = np.empty(size, dtype=np.int64)
+        for x in range(a0, a1):
+            roots[x - a0] = find_root(parent, members[x])
         if size <= max_bucket:
             for x in range(a0, a1 - 1):
                 i = members[x]
                 if empty[i]:
                     continue
-                ri = find_root(parent, i)
+                ri = roots[x - a0]
                 for y in range(x + 1, a1):
                     j = members[y]
                     if (
                         not empty[j]
-                        and find_root(parent, j) != ri
-                        and not _given_before(sigs, band, rows, big, i, j)
+                        and roots[y - a0] != ri
+                        and not _given_before(sigs, band, rows, tag, i, j)
                     ):
                         out[t, 0] = i
                         out[t, 1] = j
@@ -299,14 +311,14 @@ def _open_pairs(
                 j = members[y]
                 if empty[j]:
                     continue
-                rj = find_root(parent, j)
+                rj = roots[y - a0]
                 # The star's ray, then the chain's link (the same pair for the second member).
                 for x in range(a0, y, max(y - 1 - a0, 1)):
                     i = members[x]
                     if (
                         not empty[i]
-                        and find_root(parent, i) != rj
-                        and not _given_before(sigs, band, rows, big, i, j)
+                        and roots[x - a0] != rj
+                        and not _given_before(sigs, band, rows, tag, i, j)
                     ):
                         out[t, 0] = i
                         out[t, 1] = j

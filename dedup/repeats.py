@@ -47,6 +47,11 @@ from .config import RepeatConfig
 from .lsh import Buckets
 
 _COUNT_MAX = np.iinfo(np.uint16).max
+# Sets as `ShingleStore.fetch` reads them: (data, starts, ends), set k data[starts[k]:ends[k]];
+# and groups' samples (data, starts, ends, bounds, sizes), as `RepeatCounter.weigh_fetched`
+# takes them.
+Fetched = tuple[np.ndarray, np.ndarray, np.ndarray]
+WeighedChunk = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def keep_from(cfg: RepeatConfig) -> int:
@@ -165,56 +170,81 @@ class Repeats:
 
 
 @njit(cache=True)
-def _count(counts: np.ndarray, data: np.ndarray, mask: int) -> None:
+def _count(
+    counts: np.ndarray,
+    data: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    mask: int,
+    table: np.ndarray,
+    check: bool,
+    max_share: float,
+) -> None:
+    """Count the sets data[starts[k]:ends[k]]; if `check`, only those no more than
+    `max_share` of which `table` (a `Repeats.table`) holds."""
     top = counts.dtype.type(_COUNT_MAX)
-    for k in range(data.size):
-        slot = data[k] & mask
-        if counts[slot] < top:
-            counts[slot] += 1
+    tmask = table.size - 1
+    for s in range(starts.size):
+        a, b = starts[s], ends[s]
+        if check and b > a:
+            hits = 0
+            for k in range(a, b):
+                hits += table[data[k] & tmask]
+            if hits / (b - a) > max_share:
+                continue
+        for k in range(a, b):
+            slot = data[k] & mask
+            if counts[slot] < top:
+                counts[slot] += 1
 
 
 @njit(cache=True)
-def _weigh_group(
+def _weigh(
+    counts: np.ndarray,
     extra: np.ndarray,
     largest: np.ndarray,
     scratch: np.ndarray,
     data: np.ndarray,
-    first: int,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    bounds: np.ndarray,
+    sizes: np.ndarray,
     mask: int,
-    size: int,
-    sample: int,
 ) -> None:
-    """Weigh one group of `size` documents by its `sample` sets back to back in `data` (its
-    first document's the first `first`): a slot held by t of them gets round(size * t /
+    """Count and weigh groups: group g of `sizes[g]` documents by its sample, the sets
+    data[starts[k]:ends[k]] for k in bounds[g]..bounds[g + 1] - 1 (its first document's
+    first, the one counted). A slot held by t of the sample's sets gets round(size * t /
     sample) documents, of which `extra` takes all but the one the count gave if the first
     set holds it. `scratch` (uint8, one per slot, all 0) counts the sets holding a slot in
     its low 7 bits and marks the first set's in the top one; it is 0 again afterwards."""
     top = extra.dtype.type(_COUNT_MAX)
-    for k in range(data.size):
-        slot = data[k] & mask
-        if scratch[slot] & 0x7F < 0x7F:
-            scratch[slot] += 1
-    for k in range(first):
-        scratch[data[k] & mask] |= 0x80
-    for k in range(data.size):
-        slot = data[k] & mask
-        mark = scratch[slot]
-        if mark == 0:
-            continue  # weighed already
-        weight = (size * (mark & 0x7F) + sample // 2) // sample
-        extra[slot] = min(extra[slot] + weight - (mark >> 7), top)
-        largest[slot] = max(largest[slot], min(weight, top))
-        scratch[slot] = 0
-
-
-@njit(cache=True)
-def _share(table: np.ndarray, data: np.ndarray, mask: int) -> float:
-    if data.size == 0:
-        return 0.0
-    hits = 0
-    for k in range(data.size):
-        hits += table[data[k] & mask]
-    return hits / data.size
+    for g in range(sizes.size):
+        lo, hi = bounds[g], bounds[g + 1]
+        for k in range(starts[lo], ends[lo]):
+            slot = data[k] & mask
+            if counts[slot] < top:
+                counts[slot] += 1
+        size = sizes[g]
+        if size == 1:
+            continue
+        sample = hi - lo
+        for s in range(lo, hi):
+            for k in range(starts[s], ends[s]):
+                slot = data[k] & mask
+                if scratch[slot] & 0x7F < 0x7F:
+                    scratch[slot] += 1
+        for k in range(starts[lo], ends[lo]):
+            scratch[data[k] & mask] |= 0x80
+        for s in range(lo, hi):
+            for k in range(starts[s], ends[s]):
+                slot = data[k] & mask
+                mark = scratch[slot]
+                if mark == 0:
+                    continue  # weighed already
+                weight = (size * (mark & 0x7F) + sample // 2) // sample
+                extra[slot] = min(extra[slot] + weight - (mark >> 7), top)
+                largest[slot] = max(largest[slot], min(weight, top))
+                scratch[slot] = 0
 
 
 def count_repeats(
@@ -337,11 +367,25 @@ class RepeatCounter:
     def add(self, sets: Iterable[np.ndarray], first: Repeats | None = None) -> None:
         """Count `sets`; given the `first` count's table, only the sets no more than
         `max_share` of which it calls repeated (the second count)."""
+        one = np.zeros(1, dtype=np.int64)
+        self.add_fetched(((d, one, np.array([len(d)])) for d in sets), first)
+
+    def add_fetched(self, chunks: Iterable[Fetched], first: Repeats | None = None) -> None:
+        """`add` the sets of each chunk (data, starts, ends): data[starts[k]:ends[k]], as
+        `ShingleStore.fetch` reads them."""
+        table = np.zeros(1, dtype=np.uint8) if first is None else first.table
         mask = self.counts.size - 1
-        for data in sets:
-            data = np.ascontiguousarray(data, dtype=np.uint32)
-            if first is None or _share(first.table, data, first.mask) <= self.cfg.max_share:
-                _count(self.counts, data, mask)
+        for data, starts, ends in chunks:
+            _count(
+                self.counts,
+                np.ascontiguousarray(data, dtype=np.uint32),
+                np.asarray(starts, dtype=np.int64),
+                np.asarray(ends, dtype=np.int64),
+                mask,
+                table,
+                first is not None,
+                self.cfg.max_share,
+            )
 
     def weigh(self, groups: Iterable[tuple[int, Sequence[np.ndarray]]]) -> None:
         """Count groups and weigh them by their documents: each (documents, sets of the
@@ -350,18 +394,38 @@ class RepeatCounter:
         and gives a slot the group's documents times the share of its sample whose set
         holds the slot (the sample stands for the group: its first document alone would
         credit its own site's frame with every version of the article)."""
-        mask = self.counts.size - 1
-        extra, largest = self.weights()
-        self.extra, self.largest = extra.copy(), largest.copy()
-        scratch = np.zeros(self.counts.size, dtype=np.uint8)
-        for size, sample in groups:
-            first = np.ascontiguousarray(sample[0], dtype=np.uint32)
-            _count(self.counts, first, mask)
-            if size == 1:
-                continue
+
+        def chunk(size: int, sample: Sequence[np.ndarray]) -> WeighedChunk:
+            lengths = np.array([len(d) for d in sample], dtype=np.int64)
             data = np.concatenate([np.asarray(d, dtype=np.uint32) for d in sample])
-            _weigh_group(
-                self.extra, self.largest, scratch, data, first.size, mask, int(size), len(sample)
+            ends = np.cumsum(lengths)
+            bounds = np.array([0, len(sample)], dtype=np.int64)
+            return data, ends - lengths, ends, bounds, np.array([size], dtype=np.int64)
+
+        self.weigh_fetched(chunk(size, sample) for size, sample in groups)
+
+    def weigh_fetched(self, chunks: Iterable[WeighedChunk]) -> None:
+        """`weigh` the groups of each chunk (data, starts, ends, bounds, sizes): group g of
+        `sizes[g]` documents has the sample data[starts[k]:ends[k]] for k in
+        bounds[g]..bounds[g + 1] - 1 (its first document's first), many groups at a time, as
+        `ShingleStore.fetch` reads them."""
+        if self.extra is None or self.largest is None:
+            self.extra, self.largest = np.zeros_like(self.counts), np.zeros_like(self.counts)
+        else:  # the weights may be another counter's (`of`)
+            self.extra, self.largest = self.extra.copy(), self.largest.copy()
+        scratch = np.zeros(self.counts.size, dtype=np.uint8)
+        for data, starts, ends, bounds, sizes in chunks:
+            _weigh(
+                self.counts,
+                self.extra,
+                self.largest,
+                scratch,
+                np.ascontiguousarray(data, dtype=np.uint32),
+                np.asarray(starts, dtype=np.int64),
+                np.asarray(ends, dtype=np.int64),
+                np.asarray(bounds, dtype=np.int64),
+                np.asarray(sizes, dtype=np.int64),
+                self.counts.size - 1,
             )
 
     def merge(self, other: RepeatCounter) -> RepeatCounter:

@@ -223,26 +223,32 @@ class ShingleStore:
             for fd in fds.values():
                 os.close(fd)
 
-    def sets(self, docs: np.ndarray, budget: int) -> Iterator[np.ndarray]:
-        """The set of each of `docs`, in that order, read about `budget` bytes at a time."""
+    def runs(
+        self, docs: np.ndarray, budget: int, cuts: np.ndarray | None = None
+    ) -> Iterator[tuple[int, int]]:
+        """Consecutive runs docs[lo:hi] whose sets come to about `budget` bytes (at least
+        one set), as (lo, hi); given `cuts` (ascending places in `docs`, from 0 to its
+        size), a run ends only at one of them."""
         docs = np.asarray(docs, dtype=np.int64)
         cost = np.cumsum(self.sizes()[docs] * _ITEM)
+        ends = np.arange(1, docs.size + 1) if cuts is None else np.asarray(cuts[1:])
+        total = cost[ends - 1]
         lo = 0
         while lo < docs.size:
             base = cost[lo - 1] if lo else 0
-            hi = max(int(np.searchsorted(cost, base + budget, side="right")), lo + 1)
+            past = int(np.searchsorted(total, base + budget, side="right")) - 1
+            hi = int(ends[max(past, int(np.searchsorted(ends, lo, side="right")))])
+            yield lo, hi
+            lo = hi
+
+    def sets(self, docs: np.ndarray, budget: int) -> Iterator[np.ndarray]:
+        """The set of each of `docs`, in that order, read about `budget` bytes at a time."""
+        for lo, hi in self.runs(docs, budget):
             data, starts, ends = self.fetch(docs[lo:hi])
             for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
                 yield data[a:b]
-            lo = hi
 
     def chunks(self, docs: np.ndarray, budget: int) -> Iterator[np.ndarray]:
         """The sets of `docs` back to back, about `budget` bytes of them at a time."""
-        docs = np.asarray(docs, dtype=np.int64)
-        cost = np.cumsum(self.sizes()[docs] * _ITEM)
-        lo = 0
-        while lo < docs.size:
-            base = cost[lo - 1] if lo else 0
-            hi = max(int(np.searchsorted(cost, base + budget, side="right")), lo + 1)
+        for lo, hi in self.runs(docs, budget):
             yield self.fetch(docs[lo:hi])[0]
-            lo = hi

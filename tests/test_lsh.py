@@ -108,3 +108,19 @@ def test_open_pairs_skip_what_is_joined() -> None:
     ]
     assert buckets.open_pairs(1, parent, none).tolist() == []  # band 0 gave them all
     assert buckets.open_pairs(0, np.zeros(6, dtype=np.int64), none).tolist() == []
+
+
+def test_open_pairs_with_more_buckets_than_tags() -> None:
+    # Thousands of buckets per band: their tags (1..255) repeat, and documents of different
+    # buckets with one tag are told apart by their rows.
+    rng = np.random.default_rng(6)
+    sigs = np.asfortranarray(rng.integers(0, 40, size=(3000, 6), dtype=np.uint32))
+    buckets = Buckets.of(sigs, 3, 2, 64)
+    assert buckets.bands[1] - buckets.bands[0] > 255
+    assert buckets.tag.max() == 255
+    empty = np.zeros(3000, dtype=bool)
+    parent = np.arange(3000, dtype=np.int64)
+    got = [p for band in range(3) for p in buckets.open_pairs(band, parent, empty).tolist()]
+    want = candidate_pairs(sigs, 3, 2, 64)
+    assert len(got) == len(want)  # each pair once: by the first band that pairs it
+    assert sorted(map(tuple, got)) == list(map(tuple, want.tolist()))

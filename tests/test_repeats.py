@@ -379,3 +379,43 @@ def test_a_weighed_counter_pickles_its_weights_sparsely() -> None:
     docs, largest = back.documents(np.array([1, 2, 3, 9]))
     assert docs.tolist() == [3, 5, 5, 1] and largest.tolist() == [3, 5, 5, 1]
     assert pickle.loads(pickle.dumps(plain)).extra is None
+
+
+def test_groups_weighed_in_one_chunk_count_as_one_at_a_time() -> None:
+    """The local engine weighs many groups per read (`weigh_fetched`, sets in any order in
+    the chunk) and counts many sets per read (`add_fetched`): the counts are those of one
+    group, or one set, at a time. A small table makes slots shared within sets."""
+    rng = np.random.default_rng(4)
+    cfg = RepeatConfig(min_groups=3, table_bits=8, max_share=0.3, largest_share=0)
+    groups = []
+    for _ in range(40):
+        sample = [np.unique(rng.integers(0, 1000, rng.integers(0, 30))).astype(np.uint32)]
+        sample += [s.astype(np.uint32) for s in rng.integers(0, 1000, (rng.integers(0, 8), 9))]
+        groups.append((int(rng.integers(len(sample), 300)) if len(sample) > 1 else 1, sample))
+    one = RepeatCounter(cfg)
+    one.weigh(groups)
+    sets = [s for _, sample in groups for s in sample]
+    order = rng.permutation(len(sets))  # where each set lies in the chunk
+    lengths = np.array([len(s) for s in sets])
+    data = np.concatenate([sets[k] for k in order])
+    starts = np.empty(len(sets), dtype=np.int64)
+    starts[order] = np.r_[0, np.cumsum(lengths[order])[:-1]]
+    bounds = np.r_[0, np.cumsum([len(sample) for _, sample in groups])]
+    sizes = np.array([size for size, _ in groups])
+    many = RepeatCounter(cfg)
+    many.weigh_fetched(
+        (data, starts, starts + lengths, bounds[a : b + 1], sizes[a:b])
+        for a, b in [(0, 1), (1, 25), (25, 40)]
+    )
+    assert one.extra is not None and many.extra is not None
+    assert one.extra.any() and one.counts.max() > 1
+    assert np.array_equal(one.counts, many.counts)
+    assert np.array_equal(one.extra, many.extra)
+    assert np.array_equal(one.largest, many.largest)
+    first = one.repeats()
+    assert first.count
+    alone, together = RepeatCounter(cfg), RepeatCounter(cfg)
+    alone.add(sets, first)
+    together.add_fetched([(data, starts, starts + lengths)], first)
+    assert np.array_equal(alone.counts, together.counts)
+    assert 0 < alone.counts.sum() < lengths.sum()  # some sets, not all, are mostly repeated

@@ -131,3 +131,31 @@ def test_fetch_with_gaps_through_any_buffer(
 
 def _lengths(sets: list[np.ndarray]) -> np.ndarray:
     return np.array([s.size for s in sets])
+
+
+def test_runs_cover_the_documents_within_budget_and_at_cuts(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    sets = _sets(rng, 40)
+    store = ShingleStore(tmp_path)
+    for s in sets:
+        store.append(s)
+    docs = rng.permutation(40)
+    sizes = np.array([sets[d].size * 4 for d in docs])
+    cuts = np.array([0, 3, 4, 10, 22, 23, 40])
+    for budget in (1, 200, 1000, 1 << 20):
+        plain = list(store.runs(docs, budget))
+        cut = list(store.runs(docs, budget, cuts))
+        for runs in (plain, cut):
+            assert [lo for lo, _ in runs] == [0] + [hi for _, hi in runs[:-1]]
+            assert runs[-1][1] == 40
+        # A run is over budget only when it holds a single set (or a single part).
+        assert all(hi - lo == 1 or sizes[lo:hi].sum() <= budget for lo, hi in plain)
+        assert all(hi in cuts for _, hi in cut)
+        assert all(
+            sizes[lo:hi].sum() <= budget
+            or np.searchsorted(cuts, hi) - np.searchsorted(cuts, lo) == 1
+            for lo, hi in cut
+        )
+    assert len(list(store.runs(docs, 1 << 20))) == 1
+    assert len(list(store.runs(docs, 1, cuts))) == len(cuts) - 1
+    assert list(store.runs(docs[:0], 100)) == []
