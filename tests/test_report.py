@@ -878,3 +878,18 @@ def test_a_member_page_says_what_the_member_was_verified_against(tmp_path: Path)
     assert f"> Verified against `<i>B</i>`: {figures}; 0.0% of its shingles" in md
     assert f'Verified against <code class="id">&lt;i&gt;B&lt;/i&gt;</code>: {figures}' in html_page
     assert md.count("Verified against `A`") == 1  # B, verified against the member kept
+
+
+@pytest.mark.parametrize(
+    ("text", "mojibake"),
+    [
+        ("你好吗？我很好。", False),  # a question mark, full width or not, is no noise
+        ("真的吗?是的?", False),
+        ("中国??发展很快。", True),
+        ("乱码\ufffd文字。", True),
+        ("悠?yōu)久的历史。", True),
+    ],
+)
+def test_a_question_mark_is_not_labelled_mojibake(text: str, mojibake: bool) -> None:
+    kinds = member_infos([("d", text)], NormalizeConfig())["d"].noise
+    assert ("mojibake" in kinds) is mojibake

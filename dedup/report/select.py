@@ -116,9 +116,19 @@ def _kinds_found(folded: str, passes: Sequence[NoisePass]) -> set[str]:
     for noise in passes:
         if noise.kind in kinds or not noise.may_occur(folded):
             continue
-        if next(iter(noise.spans(folded)), None) is not None:
+        spans = iter(noise.spans(folded))
+        if noise.kind == "mojibake":
+            spans = (s for s in spans if _mangled(folded[s[0] : s[1]]))
+        if next(spans, None) is not None:
             kinds.add(noise.kind)
     return kinds
+
+
+def _mangled(piece: str) -> bool:
+    """Whether a piece the mojibake pass removes is mojibake to show as such: a run of two or
+    more `?`, a U+FFFD, or a `?` glued to pinyin. A lone `?` is a question mark (`？` folds to
+    it), which the pass removes with the rest, but which names no noise."""
+    return len(piece) >= 2 or "\ufffd" in piece
 
 
 def first_line(text: str) -> str:
