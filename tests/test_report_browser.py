@@ -293,14 +293,16 @@ def test_index_keys_search_move_and_open(browser: Any, many_dir: Path) -> None:
     box.send_keys("copy-000")
     assert box.get_attribute("value") == "copy-000"
     count = browser.find_element(By.ID, "count")
-    WebDriverWait(browser, 5).until(lambda _: count.text.startswith("1 of"))
+    # Generous waits: on a loaded machine the browser can take seconds to search or to load
+    # a page; they bound the wait, they time nothing.
+    WebDriverWait(browser, 30).until(lambda _: count.text.startswith("1 of"))
     box.send_keys(Keys.ESCAPE)
     assert browser.switch_to.active_element.get_attribute("id") != "q"
     body.send_keys("j")
     assert selected() == ["1"]
     # Enter opens the selected cluster's page (cluster 1 has one).
     body.send_keys(Keys.ENTER)
-    WebDriverWait(browser, 5).until(lambda d: d.current_url.endswith("clusters/000001.html"))
+    WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith("clusters/000001.html"))
     assert browser.title.startswith("Cluster 1")
     assert _severe(browser) == []
 
