@@ -252,6 +252,7 @@ def test_index_search_finds_every_cluster(browser: Any, many_dir: Path) -> None:
 def test_index_keys_search_move_and_open(browser: Any, many_dir: Path) -> None:
     """As in dedup serve: / focuses the search, j and k move through the rows (on to the next
     page past the last), Enter opens the selected cluster's page."""
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
@@ -300,8 +301,9 @@ def test_index_keys_search_move_and_open(browser: Any, many_dir: Path) -> None:
     assert browser.switch_to.active_element.get_attribute("id") != "q"
     body.send_keys("j")
     assert selected() == ["1"]
-    # Enter opens the selected cluster's page (cluster 1 has one).
-    body.send_keys(Keys.ENTER)
+    # Enter opens the selected cluster's page (cluster 1 has one), pressed where the focus
+    # is, as a user does.
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
     WebDriverWait(browser, 30).until(lambda d: d.current_url.endswith("clusters/000001.html"))
     assert browser.title.startswith("Cluster 1")
     assert _severe(browser) == []
