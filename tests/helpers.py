@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import gzip
+import hashlib
 import html
 import io
 import json
@@ -236,3 +237,12 @@ def framed_site_pages(seed: int = 7, frame: int = 200, article: int = 400) -> di
         pages[f"{site}-frame-only"] = f"{header}\n{footer}"
         pages[f"{site}-repost"] = f"{header}\n{reposted}\n{footer}"
     return pages
+
+
+def checksum(folder: Path) -> str:
+    """Every file of a folder (hidden ones included), names and bytes."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()

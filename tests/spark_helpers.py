@@ -4,7 +4,6 @@ byte, and a generated corpus with planted near-duplicates."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import shutil
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from helpers import checksum
 
 from dedup.config import Config
 from dedup.persist import index_path
@@ -39,15 +39,6 @@ VARYING = ("timings", "throughput", "engine")
 # The pairs each engine verified, and how many matched: the local engine skips a pair whose
 # documents earlier matches already join, Spark verifies every candidate pair.
 WORK = ("candidates", "verified_pairs")
-
-
-def checksum(folder: Path) -> str:
-    """Every file of a folder (hidden ones included), names and bytes."""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
 
 
 def both_engines(

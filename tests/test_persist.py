@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
 from click.testing import CliRunner
+from helpers import checksum
 
 from dedup import indexfs, persist, segment
 from dedup.cli import cli
@@ -60,21 +61,12 @@ def _ids(path: Path) -> list[str]:
     return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def _checksum(folder: Path) -> str:
-    """Every file of a folder (hidden ones included), names and bytes."""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
-    return h.hexdigest()
-
-
 def _state(index: Path) -> str:
     """What a reader sees of an index: the manifest and every segment it lists."""
     manifest = json.loads((index / "manifest.json").read_text())
     h = hashlib.sha256((index / "manifest.json").read_bytes())
     for name in manifest["segments"]:
-        h.update(_checksum(index / name).encode())
+        h.update(checksum(index / name).encode())
     return h.hexdigest()
 
 
@@ -192,7 +184,7 @@ def test_same_input_gives_byte_identical_index(corpus: tuple[Path, Path], tmp_pa
     for k, jobs in enumerate((1, 2)):
         cfg = Config.from_options(jobs=jobs)
         run([str(old)], tmp_path / f"o{k}", cfg, index=tmp_path / f"idx{k}")
-    assert _checksum(tmp_path / "idx0") == _checksum(tmp_path / "idx1")
+    assert checksum(tmp_path / "idx0") == checksum(tmp_path / "idx1")
 
 
 def test_parts_merged_are_the_segment_add_writes(two_ways: dict, tmp_path: Path) -> None:
@@ -228,14 +220,14 @@ def test_against_is_read_only_and_annotates(
 ) -> None:
     old, new = corpus
     idx = two_ways["first"]["base"] / "idx"
-    before = _checksum(idx)
+    before = checksum(idx)
     result = CliRunner().invoke(
         cli,
         ["run", str(new), "-o", str(tmp_path / "out"), "--against", str(idx)]
         + ["--annotate", "--no-report", "-q", "--representative", "first"],
     )
     assert result.exit_code == 0, result.output
-    assert _checksum(idx) == before
+    assert checksum(idx) == before
     annotated = _records(tmp_path / "out/annotated.jsonl")
     assert len(annotated) == len(_ids(new))
     matches = _records(tmp_path / "out/index_matches.jsonl")
@@ -254,9 +246,9 @@ def test_decontamination_removes_copies_of_an_evaluation_set(tmp_path: Path) -> 
     train = tmp_path / "train.jsonl"
     rows = [{"id": "t0", "text": _text(2) + "（转载）"}, {"id": "t1", "text": _text(9)}]
     train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    before = _checksum(tmp_path / "eval")
+    before = checksum(tmp_path / "eval")
     run([str(train)], tmp_path / "out", Config(jobs=1), against=[tmp_path / "eval"])
-    assert _checksum(tmp_path / "eval") == before
+    assert checksum(tmp_path / "eval") == before
     assert _records(tmp_path / "out/removed.jsonl")["t0"]["duplicate_of"] == "e2"
     assert list(_records(tmp_path / "out/kept.jsonl")) == ["t1"]
     assert _records(tmp_path / "out/removed.jsonl")["t0"]["cluster"] is None
@@ -270,7 +262,7 @@ def _text(k: int) -> str:
 
 def test_other_options_are_refused_and_change_nothing(two_ways: dict, tmp_path: Path) -> None:
     idx = two_ways["first"]["base"] / "idx"
-    before = _checksum(idx)
+    before = checksum(idx)
     out = tmp_path / "out"
     for flags in (
         ["--ngram", "5"],
@@ -285,7 +277,7 @@ def test_other_options_are_refused_and_change_nothing(two_ways: dict, tmp_path: 
             assert result.exit_code == 1
             assert "was made with other options" in result.output
             assert result.output.count("\n") == 1
-    assert _checksum(idx) == before
+    assert checksum(idx) == before
     assert not out.exists()
 
 
@@ -310,7 +302,7 @@ def test_a_failed_first_run_leaves_no_index(tmp_path: Path) -> None:
 def test_one_writer_at_a_time(tmp_path: Path) -> None:
     idx = tmp_path / "idx"
     run([str(ROOT / "seeds")], tmp_path / "o1", Config(jobs=1), index=idx)
-    before = _checksum(idx)
+    before = checksum(idx)
     with Index(idx, Config(), write=True):
         args = ["run", str(ROOT / "seeds"), "-o", str(tmp_path / "o2"), "--index", str(idx)]
         result = CliRunner().invoke(cli, args)
@@ -323,7 +315,7 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
         assert reader.exit_code == 0, reader.output
         compacting = CliRunner().invoke(cli, ["index", "compact", str(idx)])
         assert compacting.exit_code == 1
-    assert _checksum(idx) == before
+    assert checksum(idx) == before
 
 
 @pytest.mark.parametrize(
@@ -570,7 +562,7 @@ def test_indexes_sampled_differently_work_together(tmp_path: Path) -> None:
         "".join(json.dumps({"id": f"e{k}", "text": _text(k)}) + "\n" for k in range(4))
     )
     run([str(evalset)], tmp_path / "o1", Config(jobs=1), index=tmp_path / "exact", index_sample=1)
-    before = _checksum(tmp_path / "exact")
+    before = checksum(tmp_path / "exact")
     train = tmp_path / "train.jsonl"
     rows = [{"id": "t0", "text": _text(3)[:300]}, {"id": "t1", "text": _text(8)}]
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -581,7 +573,7 @@ def test_indexes_sampled_differently_work_together(tmp_path: Path) -> None:
         index=tmp_path / "corpus",
         against=[tmp_path / "exact"],
     )
-    assert _checksum(tmp_path / "exact") == before
+    assert checksum(tmp_path / "exact") == before
     assert _records(tmp_path / "o2/removed.jsonl")["t0"]["duplicate_of"] == "e3"
     sets = Index(tmp_path / "corpus", None).segments[0].sets
     assert sets.size and (sets >> 29 == 0).all()  # sampled one in 4, as the new index says

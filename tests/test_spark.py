@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from helpers import framed_site_pages, seed_table
-from spark_helpers import SPARK_TEST_CONF, both_engines, checksum, synthetic_corpus
+from helpers import checksum, framed_site_pages, seed_table
+from spark_helpers import SPARK_TEST_CONF, both_engines, synthetic_corpus
 
 import dedup.cluster as cluster_stage
 from dedup.cli import cli
