@@ -32,7 +32,7 @@ from dedup.pipeline import run
 from dedup.report import ReportConfig, build_report
 from dedup.report.diff import align, diff_texts, noise_spans, split_paragraphs
 from dedup.report.render import md_code, md_fence, page_name
-from dedup.report.select import first_line, member_infos
+from dedup.report.select import first_line, member_infos, shows_mojibake
 from dedup.shingle import shingles
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -893,3 +893,4 @@ def test_a_member_page_says_what_the_member_was_verified_against(tmp_path: Path)
 def test_a_question_mark_is_not_labelled_mojibake(text: str, mojibake: bool) -> None:
     kinds = member_infos([("d", text)], NormalizeConfig())["d"].noise
     assert ("mojibake" in kinds) is mojibake
+    assert shows_mojibake(text, NormalizeConfig()) is mojibake  # as `dedup serve` labels it

@@ -44,7 +44,7 @@ from .diff import (
     overview,
     shown_members,
 )
-from .select import MemberInfo, index_entries, member_infos, pick_pages
+from .select import MemberInfo, index_entries, member_infos, pick_pages, shows_mojibake
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ __all__ = [
     "run_documents",
     "run_normalize_config",
     "run_thresholds",
+    "shows_mojibake",
 ]
 
 # Members whose noise kinds are looked for at once (one table look-up each).

@@ -21,7 +21,7 @@ from functools import cache
 
 import numpy as np
 
-from ..chars import codepoints, from_codepoints, tables
+from ..chars import codepoints, fold_chars, from_codepoints, tables
 from ..config import NormalizeConfig
 from ..normalize import NOISE_PASSES, NoisePass
 from ..types import Cluster
@@ -122,6 +122,18 @@ def _kinds_found(folded: str, passes: Sequence[NoisePass]) -> set[str]:
         if next(spans, None) is not None:
             kinds.add(noise.kind)
     return kinds
+
+
+def shows_mojibake(text: str, cfg: NormalizeConfig) -> bool:
+    """Whether `text` holds mojibake as the report labels it (`_mangled`): the normalizer
+    counts every `?` its mojibake pass removes, a lone question mark too."""
+    noise = next((n for n in _active_passes(cfg) if n.kind == "mojibake"), None)
+    if noise is None:
+        return False
+    folded = fold_chars(text, cfg)
+    if not noise.may_occur(folded):
+        return False
+    return any(_mangled(folded[a:b]) for a, b in noise.spans(folded))
 
 
 def _mangled(piece: str) -> bool:

@@ -18,10 +18,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..config import NormalizeConfig
 from ..errors import DedupError, InputError
 from ..io.outdir import LocalFolder, own
 from ..normalize import NoiseCounts, normalize_counted
-from ..report import read_clusters, run_documents, run_normalize_config
+from ..report import read_clusters, run_documents, run_normalize_config, shows_mojibake
 from ..report.diff import cluster_row, index_order
 from ..types import Cluster, Member
 from .search import (
@@ -175,6 +176,18 @@ def _noise_mask(counts: NoiseCounts) -> int:
     return sum(1 << i for i, k in enumerate(NOISE_KINDS) if values.get(k))
 
 
+_MOJIBAKE = 1 << NOISE_KINDS.index("mojibake")
+
+
+def _noise_of(text: str, counts: NoiseCounts, cfg: NormalizeConfig) -> int:
+    """The noise kinds of a text as the report labels them (a mask): the normalizer's counts,
+    except that a lone `?` it removes is a question mark, not mojibake."""
+    mask = _noise_mask(counts)
+    if mask & _MOJIBAKE and not shows_mojibake(text, cfg):
+        mask &= ~_MOJIBAKE
+    return mask
+
+
 def snippet(text: str) -> str:
     """The first non-blank line of a text, cut to SNIPPET_CHARS."""
     for line in text.splitlines():
@@ -297,7 +310,7 @@ def _insert_documents(
     for rowid, (doc_id, text) in enumerate(run_documents(outdir, places.keys()), 1):
         c, k, m = places[doc_id]
         norm, counts = normalize_counted(text, norm_cfg)
-        mask = _noise_mask(counts)
+        mask = _noise_of(text, counts, norm_cfg)
         noise[c.cluster] = noise.get(c.cluster, 0) | mask
         if doc_id == c.representative:
             snippets[c.cluster] = snippet(text)
