@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Generator, Iterator, Mapping, Set
 from contextlib import closing
 from dataclasses import dataclass, fields
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,12 @@ __all__ = [
 
 # Members whose noise kinds are looked for at once (one table look-up each).
 _INFO_BATCH = 512
+# Bytes of a JSONL document file that one task of the first pass reads.
+_CHUNK_BYTES = 4 << 20
 # Pages handed to a worker at once: enough to keep the pipes quiet, few enough to share well.
 _PAGES_PER_TASK = 4
+# Tasks in flight per worker while the pages are computed.
+_TASKS_AHEAD = 4
 
 PageProgress = Callable[[int, int], None]
 
@@ -167,11 +171,8 @@ def build_report(
 
     # First pass: every member but the representatives (removed.jsonl, the small file).
     others = {m.id for c in clusters for m in c.members if m.id != c.representative}
-    seen: dict[str, MemberInfo] = {}
-    places: dict[str, _Place] = {}  # where each line was, to read it again at once
-    for batch in batched(_find(outdir, run, others), _INFO_BATCH):
-        seen.update(member_infos([(i, text) for i, text, _ in batch], run.norm_cfg))
-        places.update((i, at) for i, _, at in batch if at is not None)
+    # `places`: where each line was, to read it again at once.
+    seen, places = _first_pass(outdir, run, others, jobs)
     if kept_lines is not None:
         kept = outdir / "kept.jsonl"
         for i, at in kept_lines.offsets.items():
@@ -239,14 +240,26 @@ def build_report(
     done = 0
     if progress is not None:
         progress(0, len(order))
-    for result in ordered_map(maker, tasks(), workers):
-        for number, html, md in result:
-            stem = pages / render.page_name(number)
-            _write(stem.with_suffix(".html"), html)
-            _write(stem.with_suffix(".md"), md)
-        done += len(result)
-        if progress is not None:
-            progress(done, len(order))
+    # Enough pages in flight to keep the workers busy while this process renders the index.
+    pending = ordered_map(maker, tasks(), workers, ahead=_TASKS_AHEAD * workers)
+    with closing(pending):
+        first = list(islice(pending, 1))  # the workers are started and have their pages
+        ov = overview(clusters)
+        listed = [e.row for e in entries if e.row.cluster in chosen][: cfg.max_index_rows]
+        total, paged = len(entries), len(order)
+        index_data = render.index_data_js(entries, chosen, cfg)
+        index_md = render.index_md(run.summary, listed, total, ov, templates, cfg, paged)
+        index_html = render.index_html(
+            run.summary, listed, total, ov, run.version, templates, cfg, paged
+        )
+        for result in chain(first, pending):
+            for number, html, md in result:
+                stem = pages / render.page_name(number)
+                _write(stem.with_suffix(".html"), html)
+                _write(stem.with_suffix(".md"), md)
+            done += len(result)
+            if progress is not None:
+                progress(done, len(order))
 
     # Pages of clusters an earlier report had: removed, and dropped from the manifest.
     writes = set(files)
@@ -257,19 +270,10 @@ def build_report(
             path.unlink()
     disown(LocalFolder(outdir), stale)
 
-    ov = overview(clusters)
-    listed = [e.row for e in entries if e.row.cluster in chosen][: cfg.max_index_rows]
-    _write(root / render.INDEX_DATA, render.index_data_js(entries, chosen, cfg))
+    _write(root / render.INDEX_DATA, index_data)
     # Last, each under a temporary name first: an index page exists only complete.
-    total, paged = len(entries), len(order)
-    _write_atomic(
-        root / "index.md",
-        render.index_md(run.summary, listed, total, ov, templates, cfg, paged),
-    )
-    _write_atomic(
-        root / "index.html",
-        render.index_html(run.summary, listed, total, ov, run.version, templates, cfg, paged),
-    )
+    _write_atomic(root / "index.md", index_md)
+    _write_atomic(root / "index.html", index_html)
     return root / "index.html"
 
 
@@ -292,25 +296,47 @@ def _jsonl(
 
 
 def _jsonl_at(
-    path: Path, keep: Callable[[bytes], bool] | None = None
+    path: Path, keep: Callable[[bytes], bool] | None = None, span: _Span = (0, None)
 ) -> Generator[tuple[int, int, Any], None, None]:
-    """`_jsonl`, with the byte offset where each line starts."""
+    """`_jsonl`, with the byte offset where each line starts; only the lines of `span` (the
+    bytes [start, end) of the file, end None: to its end, start at the start of a line)."""
+    start, end = span
     try:
         f = path.open("rb")
     except OSError as e:
         raise InputError(str(path), f"cannot read: {e.strerror or e}") from e
     with f:
-        offset = 0
+        f.seek(start)
+        offset = start
         for n, line in enumerate(f, 1):
+            if end is not None and offset >= end:
+                return
             at, offset = offset, offset + len(line)
             if not line.strip() or (keep is not None and not keep(line)):
                 continue
             try:
                 yield n, at, json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(str(path), f"not valid JSON: {e.msg}", n) from e
+                line_no = n + _lines_before(path, start)
+                raise InputError(str(path), f"not valid JSON: {e.msg}", line_no) from e
             except UnicodeDecodeError as e:
-                raise InputError(str(path), f"not valid UTF-8: {e.reason}", n) from e
+                line_no = n + _lines_before(path, start)
+                raise InputError(str(path), f"not valid UTF-8: {e.reason}", line_no) from e
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    """How many lines of `path` end before byte `offset` (for the line number of an error)."""
+    if offset == 0:
+        return 0
+    with path.open("rb") as f:
+        count = 0
+        while offset > 0:
+            block = f.read(min(offset, 1 << 20))
+            if not block:
+                break
+            count += block.count(b"\n")
+            offset -= len(block)
+        return count
 
 
 def _summary(path: Path) -> Any:
@@ -392,21 +418,99 @@ _MEMBER_FIELDS = frozenset(("id", "jaccard", "containment"))
 _Place = tuple[Path, int]
 
 
+# The bytes [start, end) of a file (end None: to its end).
+_Span = tuple[int, int | None]
+# A part of a document file that the first pass reads in one task: a span of a JSONL file
+# (from the start of a line), or a whole Parquet file.
+_Chunk = tuple[Path, _Span]
+
+
+def _first_pass(
+    outdir: Path, run: _RunInfo, wanted: Set[str], jobs: int
+) -> tuple[dict[str, MemberInfo], dict[str, _Place]]:
+    """The `MemberInfo` of each `wanted` document (its first occurrence in the run's document
+    files, as `_find` reads them) and where its line starts. Each file is read in chunks
+    over `jobs` processes, each chunk's documents looked at where they are read (only ids
+    and figures travel back); the files after the one where the last is found are not read.
+    Documents the quick look at JSONL lines misses are then read as `_find` reads them."""
+    seen: dict[str, MemberInfo] = {}
+    places: dict[str, _Place] = {}
+    left = set(wanted)
+    for path in document_files(outdir):
+        if not left:
+            break
+        chunks = _chunks(path)
+        scan = _ChunkScan(run, frozenset(left))
+        workers = min(resolve_jobs(jobs), len(chunks))
+        for found in ordered_map(scan, chunks, workers):
+            for doc_id, info, at in found:
+                if doc_id in left:  # an id's first occurrence only
+                    left.discard(doc_id)
+                    seen[doc_id] = info
+                    if at is not None:
+                        places[doc_id] = at
+    if left:
+        for batch in batched(_find(outdir, run, left, quick=False), _INFO_BATCH):
+            seen.update(member_infos([(i, text) for i, text, _ in batch], run.norm_cfg))
+            places.update((i, at) for i, _, at in batch if at is not None)
+    return seen, places
+
+
+def _chunks(path: Path) -> list[_Chunk]:
+    """`path` in chunks of about _CHUNK_BYTES, each from the start of a line (a Parquet file,
+    or one that cannot be read, as one chunk: reading it says what is wrong)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    if path.suffix == ".parquet" or size <= _CHUNK_BYTES:
+        return [(path, (0, None))]
+    starts = [0]
+    with path.open("rb") as f:
+        while starts[-1] + _CHUNK_BYTES < size:
+            f.seek(starts[-1] + _CHUNK_BYTES - 1)
+            f.readline()  # to the end of the line holding that byte
+            if f.tell() >= size:
+                break
+            starts.append(f.tell())
+    ends: list[int | None] = [*starts[1:], None]
+    return [(path, (a, b)) for a, b in zip(starts, ends, strict=True)]
+
+
+@dataclass(frozen=True)
+class _ChunkScan:
+    """The first pass over one chunk (called in worker processes): (id, MemberInfo, where its
+    line starts) of each wanted document in it, in file order, an id's first occurrence."""
+
+    run: _RunInfo
+    wanted: frozenset[str]
+
+    def __call__(self, chunk: _Chunk) -> list[tuple[str, MemberInfo, _Place | None]]:
+        path, span = chunk
+        docs: dict[str, tuple[str, _Place | None]] = {}
+        for doc_id, text, at in _documents(path, self.run, self.wanted, True, span):
+            docs.setdefault(doc_id, (text, at))
+        infos: dict[str, MemberInfo] = {}
+        for batch in batched(docs.items(), _INFO_BATCH):
+            infos.update(member_infos([(i, text) for i, (text, _) in batch], self.run.norm_cfg))
+        return [(i, infos[i], at) for i, (_, at) in docs.items()]
+
+
 def _find(
-    outdir: Path, run: _RunInfo, wanted: set[str]
+    outdir: Path, run: _RunInfo, wanted: set[str], quick: bool = True
 ) -> Iterator[tuple[str, str, _Place | None]]:
     """(id, text, where its line starts, for JSONL) of each `wanted` document of the run (its
     first occurrence), reading the
     document files in order (removed before kept) and stopping once all are found. A JSONL
     line is parsed only when its id field names a wanted id (most of kept.jsonl is skipped
     unparsed); should that quick look miss some (an id field inside a nested object first),
-    the files are read again, every line parsed."""
+    the files are read again, every line parsed (only that, `quick` False)."""
     left = set(wanted)
-    for quick in (True, False):
+    for look in (True, False) if quick else (False,):
         for path in document_files(outdir):
             if not left:
                 return
-            for doc_id, text, at in _documents(path, run, left, quick):
+            for doc_id, text, at in _documents(path, run, left, look):
                 left.discard(doc_id)
                 yield doc_id, text, at
                 if not left:
@@ -437,10 +541,10 @@ def _read_at(run: _RunInfo, places: Mapping[str, _Place]) -> Iterator[tuple[str,
 
 
 def _documents(
-    path: Path, run: _RunInfo, wanted: set[str], quick: bool
+    path: Path, run: _RunInfo, wanted: Set[str], quick: bool, span: _Span = (0, None)
 ) -> Generator[tuple[str, str, _Place | None], None, None]:
-    """(id, text, where its line starts) of the documents of `path` whose id is in `wanted`
-    (a set the caller may shrink as it goes)."""
+    """(id, text, where its line starts) of the documents of `path` (of its lines in `span`,
+    for JSONL) whose id is in `wanted` (a set the caller may shrink as it goes)."""
     if path.suffix == ".parquet":
         if not quick:
             return  # Parquet is read by columns: the quick pass read every id
@@ -453,14 +557,14 @@ def _documents(
                     yield (*doc, None)
         return
     keep = _id_filter(run.id_field, wanted) if quick else None
-    with closing(_jsonl_at(path, keep)) as lines:
+    with closing(_jsonl_at(path, keep, span)) as lines:
         for _, offset, rec in lines:
             doc = _id_and_text(rec, run)
             if doc is not None and doc[0] in wanted:
                 yield (*doc, (path, offset))
 
 
-def _id_filter(id_field: str, wanted: set[str]) -> Callable[[bytes], bool]:
+def _id_filter(id_field: str, wanted: Set[str]) -> Callable[[bytes], bool]:
     """Whether a JSONL line may hold a wanted id, by the first `"<id_field>": value` in it."""
     key = re.escape(json.dumps(id_field, ensure_ascii=False).encode("utf-8"))
     pattern = re.compile(key + rb'\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9]+))')
