@@ -380,22 +380,33 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     names += ["annotate", "jobs", "batch_size"]
     names += ["max_record_bytes", "max_document_chars", "max_stream_bytes"]
     config = Config.from_options(format=opts["input_format"], **{k: opts[k] for k in names})
-    report = None
+    report = prepare = None
     written: list[Path] = []  # the report's index page, once written
     placed: list[Any] = []  # where the run wrote the representatives (io.outdir.KeptLines)
     printer = None
     if not quiet:
         printer = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty(), interval=progress_interval)
     if not no_report:
-        from .report import build_report
+        from .report import build_report, plan_report
 
         report_cfg = _report_config(opts)
 
-        def report(out: Path, summary: Any) -> object:
+        def prepare(unwritten: Any) -> object:
+            # The report's reading and choosing, done while the run writes its files.
+            u = unwritten
+            return plan_report(u.cluster_records(), u.records, u.summary, report_cfg)
+
+        def report(out: Path, summary: Any, prepared: Any = None) -> object:
             pages = printer.pages if printer is not None else None
             at = placed[-1] if placed else None
             index = build_report(
-                out, report_cfg, summary, jobs=config.jobs, progress=pages, kept_lines=at
+                out,
+                report_cfg,
+                summary,
+                jobs=config.jobs,
+                progress=pages,
+                kept_lines=at,
+                plan=prepared,
             )
             written.append(index)
             return index
@@ -428,7 +439,11 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
     else:
         from .pipeline import run as local_run
 
-        runner = partial(local_run, kept_lines=None if no_report else placed.append)
+        runner = partial(
+            local_run,
+            kept_lines=None if no_report else placed.append,
+            prepare_report=prepare,
+        )
     _started(click.get_current_context())
     try:
         done = runner(

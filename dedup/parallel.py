@@ -24,7 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import DedupError
 
@@ -100,6 +100,54 @@ def ordered_map(
     finally:
         with _sigint_deferred():  # a second Ctrl-C waits the few seconds this takes
             _stop(workers)
+
+
+class Background(Generic[R]):
+    """`fn(item)` computed in a forked process while this one goes on (`jobs` > 1 and a
+    platform that forks; otherwise here, when `result` is first asked for). `fn` reads this
+    process's memory as it was when the `Background` was made, so it need not be picklable;
+    its result must be. `result()` waits for it and returns it, or raises what `fn` raised;
+    `close()` (or leaving a `with` block) ends the process however far it got.
+
+    >>> with Background(abs, -3, jobs=2) as job:
+    ...     job.result()
+    3
+    """
+
+    def __init__(self, fn: Callable[[T], R], item: T, jobs: int) -> None:
+        self._fn: Callable[[Any], R] = fn
+        self._item: Any = item
+        self._worker: _Worker | None = None
+        self._done: tuple[R] | None = None
+        if jobs > 1 and "fork" in mp.get_all_start_methods():
+            ctx = mp.get_context("fork")
+            with _sigint_deferred():
+                self._worker = _Worker(ctx, fn, [])
+            self._worker.send(item)
+            self._item = None
+
+    def result(self) -> R:
+        if self._done is None:
+            if self._worker is None:
+                self._done = (self._fn(self._item),)
+            else:
+                try:
+                    self._done = (self._worker.receive(),)
+                finally:
+                    self.close()
+        return self._done[0]
+
+    def close(self) -> None:
+        if self._worker is not None:
+            with _sigint_deferred():
+                _stop([self._worker])
+            self._worker = None
+
+    def __enter__(self) -> Background[R]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Worker:

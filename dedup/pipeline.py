@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from contextlib import closing, nullcontext
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -25,6 +26,7 @@ from .errors import InputError
 from .index import Found, TwoPassIndex
 from .io.outdir import (
     INDEX_MATCHES,
+    RESERVED,
     Fate,
     KeptLines,
     LocalFolder,
@@ -32,6 +34,7 @@ from .io.outdir import (
     check_accounting,
     checked_inputs,
     cluster_line,
+    cluster_record,
     complete,
     open_outdir,
     output_format,
@@ -42,7 +45,7 @@ from .io.outdir import (
 )
 from .io.parquet import pyarrow
 from .io.readers import parse_raw, read_items
-from .parallel import ordered_map, resolve_jobs
+from .parallel import Background, ordered_map, resolve_jobs
 from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
@@ -376,6 +379,18 @@ def _deduplicate(
     return _Outcome(result, ids, found, records, against)
 
 
+@dataclass(frozen=True)
+class Unwritten:
+    """A run's outputs as it is about to write them, for work that would otherwise read them
+    back (the report), done while they are written: the summary (but the write's figures),
+    what the lines of clusters.jsonl hold, and the records of documents by id, as the
+    record files will hold them (valid until the run's write stage ends)."""
+
+    summary: Mapping[str, Any]
+    cluster_records: Callable[[], Iterator[dict[str, Any]]]
+    records: Callable[[Set[str]], Iterator[dict[str, Any]]]
+
+
 def run(
     inputs: Sequence[str],
     outdir: str | Path,
@@ -389,6 +404,7 @@ def run(
     against: Sequence[str | Path] = (),
     index_sample: int | None = None,
     kept_lines: Callable[[KeptLines], object] | None = None,
+    prepare_report: Callable[[Unwritten], object] | None = None,
 ) -> RunResult:
     """Read `inputs`, deduplicate, and write the OUTDIR contract files (then the report).
 
@@ -397,6 +413,9 @@ def run(
     `report` is called with OUTDIR and the summary before summary.json is written;
     `kept_lines`, before it, with where the kept representatives' lines start in kept.jsonl
     (JSONL output split into kept and removed only), so that the report seeks to them.
+    `prepare_report` is called with the outputs about to be written (`Unwritten`), in a
+    worker process while they are written (config.jobs > 1); what it returns is handed to
+    `report` as its `prepared` argument.
 
     Records go out as JSONL or Parquet (config.output.format; auto: Parquet when every input
     is Parquet), split into kept and removed or, with config.output.annotate, all in one
@@ -417,7 +436,19 @@ def run(
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
     if index is None and not against:
-        return _run(inputs, outdir, config, fmt, stdin, report, progress, options, None, kept_lines)
+        return _run(
+            inputs,
+            outdir,
+            config,
+            fmt,
+            stdin,
+            report,
+            progress,
+            options,
+            None,
+            kept_lines,
+            prepare_report,
+        )
     from .against import IndexSet, apart
 
     apart(outdir, [*([index] if index is not None else []), *against])
@@ -426,7 +457,17 @@ def run(
     bits = None if index_sample is None else sample_bits(index_sample)
     with IndexSet(config, index, against, bits) as indexes:
         return _run(
-            inputs, outdir, config, fmt, stdin, report, progress, options, indexes, kept_lines
+            inputs,
+            outdir,
+            config,
+            fmt,
+            stdin,
+            report,
+            progress,
+            options,
+            indexes,
+            kept_lines,
+            prepare_report,
         )
 
 
@@ -441,6 +482,7 @@ def _run(
     options: Mapping[str, Any] | None,
     indexes: IndexSet | None,
     kept_lines: Callable[[KeptLines], object] | None = None,
+    prepare_report: Callable[[Unwritten], object] | None = None,
 ) -> RunResult:
     folder = LocalFolder(Path(outdir))
     reporter = Reporter(progress, input_size(inputs) if progress else None)
@@ -461,14 +503,24 @@ def _run(
             )
             result = outcome.result
             reporter.stage("write")
+            ahead = None
+            if prepare_report is not None and report is not None:
+                ahead = _ahead_of_write(prepare_report, spool, outcome, config)
             t = time.perf_counter()
-            files, written = _write_outputs(folder, spool, outcome, config, fmt)
-            write_seconds = time.perf_counter() - t
-            if kept_lines is not None and _split_jsonl(spool, outcome, config, fmt):
-                kept_lines(_representative_lines(spool, outcome))
+            with ahead if ahead is not None else nullcontext():
+                files, written = _write_outputs(folder, spool, outcome, config, fmt)
+                write_seconds = time.perf_counter() - t
+                if kept_lines is not None and _split_jsonl(spool, outcome, config, fmt):
+                    kept_lines(_representative_lines(spool, outcome))
+                t = time.perf_counter()
+                if ahead is not None and report is not None:  # before the spool goes
+                    report = _handed(report, ahead.result())
+                waited = time.perf_counter() - t
         counts = outcome.counts()
         check_accounting(spool.count, len(result.skipped), counts, written)
         timings = dict(result.stats["timings"], write=round(write_seconds, 4))
+        if ahead is not None:  # the report's time, of which the rest is to come
+            timings["report"] = waited
         doc = summary(counts, result.skipped, result.stats, config, timings)
         # What repeats the run: the inputs as given and (from the CLI) every option's value.
         doc |= {"outputs": outputs(files), "inputs": list(inputs)}
@@ -482,6 +534,36 @@ def _run(
             # Last: the index changes only once the run is complete.
             indexes.commit(kept)
     return RunResult(counts, result.skipped, doc, str(outdir), result)
+
+
+def _ahead_of_write(
+    prepare: Callable[[Unwritten], object], spool: Spool, outcome: _Outcome, config: Config
+) -> Background[object] | None:
+    """`prepare` of the outputs about to be written, started in a worker process (None
+    when the spool does not hold exactly the run's documents, or a field the run adds
+    would replace the id or the text in the record files)."""
+    if spool.count != len(outcome.ids) or {config.read.id_field, config.read.text_field} & (
+        RESERVED
+    ):
+        return None
+    result = outcome.result
+    doc = summary(outcome.counts(), result.skipped, result.stats, config, {})
+    ids = outcome.ids
+
+    def records(wanted: Set[str]) -> Iterator[dict[str, Any]]:
+        at = [k for k, doc_id in enumerate(ids) if doc_id in wanted]
+        return (record for _, record in spool.records_at(at))
+
+    def cluster_records() -> Iterator[dict[str, Any]]:
+        return (cluster_record(c) for c in result.clusters)
+
+    work = Unwritten(doc, cluster_records, records)
+    return Background(lambda _: prepare(work), None, resolve_jobs(config.jobs))
+
+
+def _handed(report: Callable[..., object], prepared: object) -> Callable[..., object]:
+    """`report`, called with what was prepared for it."""
+    return partial(report, prepared=prepared)
 
 
 def _write_outputs(

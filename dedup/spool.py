@@ -10,8 +10,9 @@ file whose columns clash with earlier ones stops the run at once).
 from __future__ import annotations
 
 import json
+import os
 import pickle
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,32 @@ class Spool:
         load = pickle.loads if self.format == "parquet" else json.loads
         for data, flags in self.entries():
             yield load(data), flags
+
+    def records_at(self, positions: Iterable[int]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(position, record) of the documents at `positions` (numbers in input order,
+        ascending), each read on its own: for a few records among many."""
+        load = pickle.loads if self.format == "parquet" else json.loads
+        firsts = np.cumsum([0] + [b.sizes.size for b in self.batches])
+        starts: dict[int, np.ndarray] = {}  # where each record of a batch starts in it
+        files: dict[str, int] = {}
+        try:
+            for k in positions:
+                n = int(np.searchsorted(firsts, k, side="right")) - 1
+                batch = self.batches[n]
+                if n not in starts:
+                    starts[n] = np.cumsum(batch.sizes) - batch.sizes
+                j = k - int(firsts[n])
+                name = batch.extent.segment
+                if name not in files:
+                    files[name] = os.open(self.directory / name, os.O_RDONLY)
+                at, size = batch.extent.start + int(starts[n][j]), int(batch.sizes[j])
+                data = os.pread(files[name], size, at)
+                if len(data) < size:  # a read cut short: the way that reads whole
+                    data = read_bytes(self.directory, Extent(name, at), size)
+                yield k, load(data)
+        finally:
+            for fd in files.values():
+                os.close(fd)
 
     def arrow_schema(self, id_field: str) -> Any:
         """The schema to write the records under as Parquet: the Parquet inputs' own, merged

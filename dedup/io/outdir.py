@@ -605,12 +605,15 @@ class Records:
 
 def cluster_line(c: Cluster) -> bytes:
     """A cluster's line in clusters.jsonl."""
+    return json_bytes(cluster_record(c))[0]
+
+
+def cluster_record(c: Cluster) -> dict[str, Any]:
+    """What a cluster's line in clusters.jsonl holds (its values are JSON's own types)."""
     # A member's fields are flat: its own dict, in field order, is what asdict would copy
     # (about ten times slower, and the write is serial).
     members = [vars(m) for m in c.members]
-    return json_bytes(
-        {"cluster": c.cluster, "representative": c.representative, "members": members}
-    )[0]
+    return {"cluster": c.cluster, "representative": c.representative, "members": members}
 
 
 def check_accounting(documents: int, skipped: int, counts: Counts, written: Sequence[int]) -> None:
@@ -678,7 +681,8 @@ def complete(
         reporter.stage("report")
         t = time.perf_counter()
         report(folder.local, doc)
-        timings["report"] = round(time.perf_counter() - t, 4)
+        # Added to what the run already spent on the report (preparing it), if anything.
+        timings["report"] = round(timings.get("report", 0.0) + time.perf_counter() - t, 4)
         doc |= summary_timings(doc, timings)
     pages = [f for f in read_manifest(folder) or [] if f.startswith(f"{REPORT}/")]
     write_manifest(folder, [*doc["outputs"], *pages])

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Generator, Iterator, Mapping, Set
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set
 from contextlib import closing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,21 @@ from ..types import Cluster, Member
 from . import render
 from .diff import (
     DocText,
+    Overview,
     Thresholds,
     cluster_report,
     doc_text,
     overview,
     shown_members,
 )
-from .select import MemberInfo, index_entries, member_infos, pick_pages, shows_mojibake
+from .select import (
+    IndexEntry,
+    MemberInfo,
+    index_entries,
+    member_infos,
+    pick_pages,
+    shows_mojibake,
+)
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,11 @@ class ReportConfig:
 
 
 __all__ = [
+    "RecordLookup",
     "ReportConfig",
+    "ReportPlan",
     "build_report",
+    "plan_report",
     "read_clusters",
     "run_documents",
     "run_normalize_config",
@@ -144,6 +155,74 @@ class _PageMaker:
         return out
 
 
+@dataclass(frozen=True)
+class _Index:
+    """What the index pages show."""
+
+    entries: list[IndexEntry]
+    chosen: frozenset[int]
+    overview: Overview
+    paged: int
+
+    def render(
+        self, run: _RunInfo, templates: render.Templates, cfg: ReportConfig
+    ) -> tuple[str, str, str]:
+        """index-data.js, index.md and index.html."""
+        listed = [e.row for e in self.entries if e.row.cluster in self.chosen]
+        listed = listed[: cfg.max_index_rows]
+        total, ov, paged = len(self.entries), self.overview, self.paged
+        return (
+            render.index_data_js(self.entries, self.chosen, cfg),
+            render.index_md(run.summary, listed, total, ov, templates, cfg, paged),
+            render.index_html(run.summary, listed, total, ov, run.version, templates, cfg, paged),
+        )
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    """A report before a file of it is written: its pages, each with the texts it shows
+    (in the index's order), and its index, rendered (index-data.js, index.md, index.html) or
+    to render. `build_report` makes it from a run's files; a run makes it from what it holds
+    while it writes them (`plan_report`), the same."""
+
+    pages: list[_PageTask]
+    index: tuple[str, str, str] | _Index
+
+
+# The records of a run's documents with these ids, as its record files hold them.
+RecordLookup = Callable[[Set[str]], Iterator[Mapping[str, Any]]]
+
+
+def plan_report(
+    cluster_records: Iterable[Mapping[str, Any]],
+    records: RecordLookup,
+    summary: Mapping[str, Any],
+    cfg: ReportConfig = ReportConfig(),
+) -> ReportPlan:
+    """The plan of the report of a run whose files are not written yet: `cluster_records`
+    are what the lines of its clusters.jsonl hold, `records` finds its records by id,
+    `summary` is its summary.json document. The plan is the one `build_report` would make
+    from the files, made in one process: a run makes it while it writes them."""
+    run = _run_info(Path("summary.json"), summary)
+    clusters, extras = _parse_clusters(enumerate(cluster_records, 1), "clusters.jsonl")
+
+    def texts(wanted: Set[str]) -> Iterator[tuple[str, str]]:
+        left = set(wanted)
+        for rec in records(wanted):
+            doc = _id_and_text(rec, run)
+            if doc is not None and doc[0] in left:  # an id's first occurrence only
+                left.discard(doc[0])
+                yield doc
+
+    seen: dict[str, MemberInfo] = {}
+    for batch in batched(texts(_others(clusters)), _INFO_BATCH):
+        seen.update(member_infos(batch, run.norm_cfg))
+    plan = _plan(clusters, extras, seen, cfg, run, texts)
+    assert isinstance(plan.index, _Index)
+    # Rendered here: text travels between processes far faster than the entries.
+    return replace(plan, index=plan.index.render(run, render.Templates.load(), cfg))
+
+
 def build_report(
     outdir: Path,
     cfg: ReportConfig = ReportConfig(),
@@ -152,12 +231,14 @@ def build_report(
     jobs: int = 1,
     progress: PageProgress | None = None,
     kept_lines: KeptLines | None = None,
+    plan: ReportPlan | None = None,
 ) -> Path:
     """Write outdir/report/ from the run's files and return the path of its index.html.
     `summary` is the run's summary.json document, when it is not written yet (a run calls
     the report before it writes summary.json, which marks it finished). `jobs` processes
     compute the pages (0: all cores); `progress(done, total)` is called as pages are written;
-    `kept_lines` (from the run) is where representatives' lines start in kept.jsonl.
+    `kept_lines` (from the run) is where representatives' lines start in kept.jsonl; `plan`,
+    what the run planned while writing its files (`plan_report`): then none is read.
 
     Pages are written in place; pages that an earlier report wrote (as OUTDIR's manifest
     lists) and this one does not are removed, so a rebuild leaves exactly this report's
@@ -166,38 +247,9 @@ def build_report(
     outdir = Path(outdir)
     where = outdir / "summary.json"
     run = _run_info(where, _summary(where) if summary is None else summary)
-    clusters, extras = _read_clusters(outdir / "clusters.jsonl")
-    by_number = {c.cluster: c for c in clusters}
-
-    # First pass: every member but the representatives (removed.jsonl, the small file).
-    others = {m.id for c in clusters for m in c.members if m.id != c.representative}
-    # `places`: where each line was, to read it again at once.
-    seen, places = _first_pass(outdir, run, others, jobs)
-    if kept_lines is not None:
-        kept = outdir / "kept.jsonl"
-        for i, at in kept_lines.offsets.items():
-            places.setdefault(i, (kept, at))
-    entries = index_entries(clusters, seen, cfg.max_listed)
-    chosen = pick_pages(entries, cfg.clusters)
-    order = [e.row.cluster for e in entries if e.row.cluster in chosen]
-
-    # Second pass: the documents the pages show, and the lengths of their members.
-    needed: set[str] = set()
-    members: set[str] = set()
-    for number in order:
-        c = by_number[number]
-        needed.add(c.representative)
-        needed.update(m.id for m in shown_members(c, cfg.max_members))
-        members.update(m.id for m in c.members)
-    lengths = {i: seen[i].length for i in members if i in seen}
-    texts: dict[str, DocText] = {}
-    wanted = (members - lengths.keys()) | needed
-    placed = dict(_read_at(run, {i: places[i] for i in wanted if i in places}))
-    rest = ((i, text) for i, text, _ in _find(outdir, run, wanted - placed.keys()))
-    for doc_id, text in chain(placed.items(), rest):
-        lengths[doc_id] = len(text)
-        if doc_id in needed:
-            texts[doc_id] = doc_text(doc_id, text, cfg.max_chars, run.norm_cfg)
+    if plan is None:
+        plan = _plan_from_files(outdir, run, cfg, jobs, kept_lines)
+    order = [task.cluster.cluster for task in plan.pages]
 
     templates = render.Templates.load()
     root = outdir / REPORT
@@ -213,26 +265,6 @@ def build_report(
     _write(root / "style.css", templates.style)
     _write(root / "report.js", templates.script)
 
-    def tasks() -> Iterator[list[_PageTask]]:
-        batch: list[_PageTask] = []
-        for k, number in enumerate(order):
-            c = by_number[number]
-            ids = {m.id for m in c.members}
-            batch.append(
-                _PageTask(
-                    c,
-                    {i: texts.pop(i) for i in ids if i in texts},
-                    {i: lengths[i] for i in ids if i in lengths},
-                    (order[k - 1] if k else None, order[k + 1] if k + 1 < len(order) else None),
-                    extras.get(number, {}),
-                )
-            )
-            if len(batch) == _PAGES_PER_TASK:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-
     workers = min(resolve_jobs(jobs), max(1, -(-len(order) // _PAGES_PER_TASK)))
     if order and run.norm_cfg.t2s and run.norm_cfg.fold_phrases:
         vocabulary_table()  # built once, before the workers are forked
@@ -241,17 +273,13 @@ def build_report(
     if progress is not None:
         progress(0, len(order))
     # Enough pages in flight to keep the workers busy while this process renders the index.
-    pending = ordered_map(maker, tasks(), workers, ahead=_TASKS_AHEAD * workers)
+    tasks = batched(plan.pages, _PAGES_PER_TASK)
+    pending = ordered_map(maker, tasks, workers, ahead=_TASKS_AHEAD * workers)
     with closing(pending):
         first = list(islice(pending, 1))  # the workers are started and have their pages
-        ov = overview(clusters)
-        listed = [e.row for e in entries if e.row.cluster in chosen][: cfg.max_index_rows]
-        total, paged = len(entries), len(order)
-        index_data = render.index_data_js(entries, chosen, cfg)
-        index_md = render.index_md(run.summary, listed, total, ov, templates, cfg, paged)
-        index_html = render.index_html(
-            run.summary, listed, total, ov, run.version, templates, cfg, paged
-        )
+        index = plan.index
+        if isinstance(index, _Index):
+            index = index.render(run, templates, cfg)
         for result in chain(first, pending):
             for number, html, md in result:
                 stem = pages / render.page_name(number)
@@ -270,11 +298,85 @@ def build_report(
             path.unlink()
     disown(LocalFolder(outdir), stale)
 
+    index_data, index_md, index_html = index
     _write(root / render.INDEX_DATA, index_data)
     # Last, each under a temporary name first: an index page exists only complete.
     _write_atomic(root / "index.md", index_md)
     _write_atomic(root / "index.html", index_html)
     return root / "index.html"
+
+
+def _others(clusters: Iterable[Cluster]) -> set[str]:
+    """Every member but the representatives: the ones the index looks at."""
+    return {m.id for c in clusters for m in c.members if m.id != c.representative}
+
+
+def _plan_from_files(
+    outdir: Path, run: _RunInfo, cfg: ReportConfig, jobs: int, kept_lines: KeptLines | None
+) -> ReportPlan:
+    """The plan of the report of the run in `outdir`, from its files."""
+    clusters, extras = _read_clusters(outdir / "clusters.jsonl")
+    # First pass: every member but the representatives (removed.jsonl, the small file).
+    # `places`: where each line was, to read it again at once.
+    seen, places = _first_pass(outdir, run, _others(clusters), jobs)
+    if kept_lines is not None:
+        kept = outdir / "kept.jsonl"
+        for i, at in kept_lines.offsets.items():
+            places.setdefault(i, (kept, at))
+
+    def texts(wanted: Set[str]) -> Iterator[tuple[str, str]]:
+        placed = dict(_read_at(run, {i: places[i] for i in wanted if i in places}))
+        yield from placed.items()
+        yield from ((i, t) for i, t, _ in _find(outdir, run, set(wanted) - placed.keys()))
+
+    return _plan(clusters, extras, seen, cfg, run, texts)
+
+
+def _plan(
+    clusters: list[Cluster],
+    extras: dict[int, dict[str, dict[str, Any]]],
+    seen: Mapping[str, MemberInfo],
+    cfg: ReportConfig,
+    run: _RunInfo,
+    texts: Callable[[Set[str]], Iterable[tuple[str, str]]],
+) -> ReportPlan:
+    """The pages and index of a report (the index to render), given the clusters, what the
+    first pass saw of the members and a way to the texts of documents by id (each at most
+    once)."""
+    entries = index_entries(clusters, seen, cfg.max_listed)
+    chosen = pick_pages(entries, cfg.clusters)
+    order = [e.row.cluster for e in entries if e.row.cluster in chosen]
+    by_number = {c.cluster: c for c in clusters}
+
+    # Second pass: the documents the pages show, and the lengths of their members.
+    needed: set[str] = set()
+    members: set[str] = set()
+    for number in order:
+        c = by_number[number]
+        needed.add(c.representative)
+        needed.update(m.id for m in shown_members(c, cfg.max_members))
+        members.update(m.id for m in c.members)
+    lengths = {i: seen[i].length for i in members if i in seen}
+    shown: dict[str, DocText] = {}
+    for doc_id, text in texts((members - lengths.keys()) | needed):
+        lengths[doc_id] = len(text)
+        if doc_id in needed:
+            shown[doc_id] = doc_text(doc_id, text, cfg.max_chars, run.norm_cfg)
+
+    pages = []
+    for k, number in enumerate(order):
+        c = by_number[number]
+        ids = {m.id for m in c.members}
+        pages.append(
+            _PageTask(
+                c,
+                {i: shown.pop(i) for i in ids if i in shown},
+                {i: lengths[i] for i in ids if i in lengths},
+                (order[k - 1] if k else None, order[k + 1] if k + 1 < len(order) else None),
+                extras.get(number, {}),
+            )
+        )
+    return ReportPlan(pages, _Index(entries, chosen, overview(clusters), len(order)))
 
 
 def _write(path: Path, text: str) -> None:
@@ -379,26 +481,33 @@ def _number(value: Any) -> float | None:
 def _read_clusters(path: Path) -> tuple[list[Cluster], dict[int, dict[str, dict[str, Any]]]]:
     """The clusters, and the fields of their members beyond id, jaccard and containment (by
     cluster number, then member id)."""
+    return _parse_clusters(_jsonl(path), str(path))
+
+
+def _parse_clusters(
+    rows: Iterable[tuple[int, Any]], where: str
+) -> tuple[list[Cluster], dict[int, dict[str, dict[str, Any]]]]:
+    """`_read_clusters` of the (line number, value) of each line of clusters.jsonl."""
     clusters: list[Cluster] = []
     extras: dict[int, dict[str, dict[str, Any]]] = {}
     seen: set[int] = set()
-    for n, obj in _jsonl(path):
+    for n, obj in rows:
         number = obj.get("cluster") if isinstance(obj, dict) else None
         rep = obj.get("representative") if isinstance(obj, dict) else None
         raw = obj.get("members") if isinstance(obj, dict) else None
         if not isinstance(number, int) or isinstance(number, bool) or number < 0:
-            raise InputError(str(path), "'cluster' must be a non-negative integer", n)
+            raise InputError(where, "'cluster' must be a non-negative integer", n)
         if number in seen:
-            raise InputError(str(path), f"cluster {number} appears twice", n)
+            raise InputError(where, f"cluster {number} appears twice", n)
         if not isinstance(rep, str) or not isinstance(raw, list):
-            raise InputError(str(path), "expected 'representative' and a list of 'members'", n)
+            raise InputError(where, "expected 'representative' and a list of 'members'", n)
         members = []
         for m in raw:
             mid = m.get("id") if isinstance(m, dict) else None
             jac = _number(m.get("jaccard")) if isinstance(m, dict) else None
             con = _number(m.get("containment")) if isinstance(m, dict) else None
             if not isinstance(mid, str) or jac is None or con is None:
-                raise InputError(str(path), "each member needs 'id', 'jaccard', 'containment'", n)
+                raise InputError(where, "each member needs 'id', 'jaccard', 'containment'", n)
             why = m if isinstance(m.get("via"), str) else {}
             share = _number(m.get("repeated_share")) or 0.0
             vj, vc = _number(why.get("via_jaccard")), _number(why.get("via_containment"))
