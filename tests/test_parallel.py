@@ -25,7 +25,7 @@ import pytest
 
 import dedup
 from dedup.errors import InputError
-from dedup.parallel import WorkerDied, batched, ordered_map
+from dedup.parallel import Background, WorkerDied, batched, ordered_map
 
 HANG_S = 120  # the hang guard: far beyond what any test here needs, even on a busy machine
 PACKAGE_ROOT = str(Path(dedup.__file__).resolve().parent.parent)
@@ -489,3 +489,33 @@ def test_each_pipe_of_the_pool_has_one_process_at_each_end() -> None:
         for j, ends in enumerate(held):
             mine = {(tasks, "r"), (out, "w")} if j == k else set()
             assert {e for e in ends if e[0] in (tasks, out)} == mine, (k, j)
+
+
+# --- Background ----------------------------------------------------------------------------
+
+
+def test_background_computes_in_another_process_meanwhile() -> None:
+    with Background(lambda x: (x * 2, os.getpid()), 21, jobs=2) as job:
+        assert len(_live_children()) == 1  # started at once
+        value, pid = job.result()
+        assert job.result() == (value, pid)  # asked again: the same, not computed again
+    assert value == 42 and pid != os.getpid()
+    assert _live_children() == []
+    with Background(lambda x: (x, os.getpid()), 1, jobs=1) as job:
+        assert _live_children() == [] and job.result() == (1, os.getpid())
+
+
+def test_background_raises_what_it_raised_and_ends_when_closed() -> None:
+    def fail(path: str) -> None:
+        raise InputError(path, "bad line", 3)
+
+    with (
+        pytest.raises(InputError, match="bad line") as caught,
+        Background(fail, "f", jobs=2) as job,
+    ):
+        job.result()
+    assert caught.value.line == 3
+    assert _live_children() == []
+    with Background(_block_from(0), 0, jobs=2):  # never returns: ended on leaving
+        assert len(_live_children()) == 1
+    assert _live_children() == []

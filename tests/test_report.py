@@ -894,3 +894,88 @@ def test_a_question_mark_is_not_labelled_mojibake(text: str, mojibake: bool) -> 
     kinds = member_infos([("d", text)], NormalizeConfig())["d"].noise
     assert ("mojibake" in kinds) is mojibake
     assert shows_mojibake(text, NormalizeConfig()) is mojibake  # as `dedup serve` labels it
+
+
+def test_first_pass_in_chunks_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first pass reads removed.jsonl in chunks, each over a worker; a line cut by a chunk
+    # boundary is read whole by one of them, and an error names the line of the whole file.
+    out = _many_clusters_run(tmp_path)
+    build_report(out, ReportConfig(clusters=5))
+    whole = tree(out / "report")
+    monkeypatch.setattr(report_mod, "_CHUNK_BYTES", 150)
+    removed = out / "removed.jsonl"
+    chunks = report_mod._chunks(removed)
+    assert len(chunks) > 3 and chunks[0][1][0] == 0 and chunks[-1][1][1] is None
+    data = removed.read_bytes()
+    assert all(data[a - 1 : a] == b"\n" for _, (a, _) in chunks[1:])
+    for jobs in (1, 2):
+        build_report(out, ReportConfig(clusters=5), jobs=jobs)
+        assert tree(out / "report") == whole
+    lines = data.splitlines(keepends=True)
+    lines[-2] = b'{"id": "m11-0", "text": \n'
+    removed.write_bytes(b"".join(lines))
+    with pytest.raises(InputError, match=rf"removed\.jsonl.*line {len(lines) - 1}\b"):
+        build_report(out, ReportConfig(clusters=5), jobs=2)
+
+
+def _variants_corpus(path: Path) -> Path:
+    """Eight random articles in two to four versions each (a word changed, noise added: HTML,
+    traditional characters, pinyin, mojibake), and a few documents alone."""
+    import random
+
+    rng = random.Random(5)
+
+    def text(n: int) -> str:
+        return "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(n))
+
+    records = []
+    for k in range(8):
+        paragraphs = [text(120) for _ in range(4)]
+        base = "\n".join(paragraphs)
+        versions = [
+            base,
+            base.replace(paragraphs[1][:3], "<b>這個</b>", 1),
+            paragraphs[0] + "(zhōng)\n" + "\n".join(paragraphs[1:]) + "\n本文来源：网络",
+            base[:300] + "??" + base[300:],
+        ][: 2 + k % 3]
+        records += [{"id": f"a{k}-{v}", "text": t} for v, t in enumerate(versions)]
+    records += [{"id": f"alone{k}", "text": text(300)} for k in range(3)]
+    rng.shuffle(records)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), "utf-8")
+    return path
+
+
+@pytest.mark.parametrize("extra", [["--jobs", "2"], ["--jobs", "1"], ["--annotate"]])
+def test_a_run_plans_its_report_as_the_files_would_give_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str]
+) -> None:
+    # A run plans its report from what it holds while it writes its files; the report is
+    # the one `dedup report` builds from those files.
+    from click.testing import CliRunner
+
+    from dedup.cli import cli
+
+    corpus = _variants_corpus(tmp_path / "corpus.jsonl")
+    read_files: list[Path] = []
+    real = report_mod._plan_from_files
+
+    def spy(outdir: Path, *args: Any) -> Any:
+        read_files.append(outdir)
+        return real(outdir, *args)
+
+    monkeypatch.setattr(report_mod, "_plan_from_files", spy)
+    out = tmp_path / "out"
+    options = ["--report-clusters", "5", "--max-members", "2"]
+    result = CliRunner().invoke(cli, ["run", str(corpus), "-o", str(out), "-q", *options, *extra])
+    assert result.exit_code == 0, result.output
+    assert read_files == []  # planned from the run, not read back
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["clusters"] == 8 and summary["timings"]["report"] > 0
+    planned = tree(out / "report")
+    assert len([n for n in planned if n.endswith(".html")]) == 6  # 5 pages and the index
+    result = CliRunner().invoke(cli, ["report", str(out), "-q", "--jobs", "2", *options])
+    assert result.exit_code == 0, result.output
+    assert read_files == [out]
+    assert tree(out / "report") == planned

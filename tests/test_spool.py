@@ -6,12 +6,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dedup.io.outdir import with_fields
 from dedup.io.writers import json_bytes
-from dedup.spool import spool_records
+from dedup.spool import Spool, spool_records
 from dedup.store import read_bytes
 from dedup.types import Doc
 
@@ -47,3 +48,18 @@ def test_spooled_lines_take_the_run_fields_exactly(
     expected = dict(record)
     expected.update(fields)
     assert with_fields(line, spooled.flags[0], fields) == json_bytes(expected)[0]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_records_at_reads_the_records_at_those_positions(fmt: str, tmp_path: Path) -> None:
+    # Batches of several sizes, in input order.
+    docs = [Doc(f"d{k}", f"第{k}篇" * (k % 5), record={"id": f"d{k}", "n": k}) for k in range(40)]
+    spool = Spool(tmp_path, fmt)
+    at = 0
+    for size in (7, 1, 12, 20):
+        batch = docs[at : at + size]
+        spool.add(spool_records(batch, fmt, tmp_path))
+        at += size
+    for positions in ([], [0], [5, 6, 7, 8, 19, 20, 39], list(range(40))):
+        got = list(spool.records_at(positions))
+        assert got == [(k, {"id": f"d{k}", "n": k}) for k in positions]
