@@ -9,10 +9,14 @@ a document id). Pages are computed first (`diff.py`) and rendered second (`rende
 parallel over `jobs` processes; the files are the same whatever `jobs`. Its files are added to
 OUTDIR's manifest before they are written, as every file dedup writes there (io/outdir.py).
 
-It streams: removed.jsonl is read once for every member's length, first line and noise kinds,
-then the documents of the pages are looked up (kept.jsonl is only read up to the last
-representative a page needs, and only the lines holding a wanted id are parsed; a run that
-says where the representatives' lines start, `KeptLines`, spares even that). Every page is
+It streams: removed.jsonl is read once for every member's length, first line and noise kinds
+(in chunks, each looked at in the worker process that reads it), then the documents of the
+pages are looked up (kept.jsonl is only read up to the last representative a page needs, and
+only the lines holding a wanted id are parsed; a run that says where the representatives'
+lines start, `KeptLines`, spares even that). All that reading and choosing makes a
+`ReportPlan`; a run makes the same plan without reading its files back (`plan_report`: from
+its clusters and its spooled records, in a worker process while it writes the files), and
+hands it to `build_report`, which then only computes and writes the pages. Every page is
 bounded by the limits of `ReportConfig`, and the same run directory always gives byte-identical
 files.
 """
