@@ -394,7 +394,7 @@ def run(inputs: tuple[str, ...], outdir: str, no_report: bool, **opts: Any) -> N
         def prepare(unwritten: Any) -> object:
             # The report's reading and choosing, done while the run writes its files.
             u = unwritten
-            return plan_report(u.cluster_records(), u.records, u.summary, report_cfg)
+            return plan_report(u.clusters, u.records, u.summary, report_cfg)
 
         def report(out: Path, summary: Any, prepared: Any = None) -> object:
             pages = printer.pages if printer is not None else None

@@ -34,7 +34,6 @@ from .io.outdir import (
     check_accounting,
     checked_inputs,
     cluster_line,
-    cluster_record,
     complete,
     open_outdir,
     output_format,
@@ -50,7 +49,7 @@ from .progress import ProgressCallback, Reporter, input_size
 from .sign import Signed, sign_texts
 from .spool import Spool, Spooled, spool_records
 from .store import Extent, ShingleStore, write_segment
-from .types import Counts, Doc, Member, RawLines, RawPages, Result, RunResult, Skip
+from .types import Cluster, Counts, Doc, Member, RawLines, RawPages, Result, RunResult, Skip
 
 if TYPE_CHECKING:  # imported when a run uses an index: most runs do not
     from .against import Against, IndexSet
@@ -383,11 +382,11 @@ def _deduplicate(
 class Unwritten:
     """A run's outputs as it is about to write them, for work that would otherwise read them
     back (the report), done while they are written: the summary (but the write's figures),
-    what the lines of clusters.jsonl hold, and the records of documents by id, as the
-    record files will hold them (valid until the run's write stage ends)."""
+    the clusters (as clusters.jsonl will hold them), and the records of documents by id, as
+    the record files will hold them (valid until the run's write stage ends)."""
 
     summary: Mapping[str, Any]
-    cluster_records: Callable[[], Iterator[dict[str, Any]]]
+    clusters: Sequence[Cluster]
     records: Callable[[Set[str]], Iterator[dict[str, Any]]]
 
 
@@ -554,10 +553,7 @@ def _ahead_of_write(
         at = [k for k, doc_id in enumerate(ids) if doc_id in wanted]
         return (record for _, record in spool.records_at(at))
 
-    def cluster_records() -> Iterator[dict[str, Any]]:
-        return (cluster_record(c) for c in result.clusters)
-
-    work = Unwritten(doc, cluster_records, records)
+    work = Unwritten(doc, result.clusters, records)
     return Background(lambda _: prepare(work), None, resolve_jobs(config.jobs))
 
 

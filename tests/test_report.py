@@ -979,3 +979,42 @@ def test_a_run_plans_its_report_as_the_files_would_give_it(
     assert result.exit_code == 0, result.output
     assert read_files == [out]
     assert tree(out / "report") == planned
+
+
+def test_a_plan_takes_clusters_in_memory_as_clusters_jsonl_gives_them_back(
+    tmp_path: Path,
+) -> None:
+    # Figures JSON would change (integers, a numpy float, via figures without a via, a
+    # negative zero share) are read back as from the file; clusters as a run makes them are
+    # taken as they are.
+    from dedup.io.outdir import cluster_line
+    from dedup.report import plan_report
+    from dedup.types import Cluster, Member
+
+    texts = {i: f"文章{i}的内容，" * 30 + i for i in ("r0", "m0", "n0", "r1", "m1")}
+    texts["m0"] += "<br/>"
+    odd = (
+        Member("r0", 1, 1),  # type: ignore[arg-type]
+        Member("m0", np.float64(0.5), 0.75, None, 0.5, None, -0.0),  # type: ignore[arg-type]
+        Member("n0", 0.25, 0.5, "m0", 0.375, None, 0.0),
+    )
+    plain = (Member("r1", 1.0, 1.0), Member("m1", 0.5, 0.625, "r1", 0.5, 0.625, 0.125))
+    clusters = [Cluster(0, "r0", odd), Cluster(1, "r1", plain)]
+    out = write_run(tmp_path, texts, [("r0", ["m0", "n0"]), ("r1", ["m1"])])
+    (out / "clusters.jsonl").write_bytes(b"".join(cluster_line(c) for c in clusters))
+    cfg = ReportConfig(clusters=2)
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    run_info = report_mod._run_info(out / "summary.json", summary)
+    from_files = report_mod._plan_from_files(out, run_info, cfg, 1, None)
+
+    def records(wanted: Any) -> Any:
+        return ({"id": i, "text": texts[i]} for i in sorted(wanted, reverse=True))
+
+    planned = plan_report(clusters, records, summary, cfg)
+    assert planned.pages == from_files.pages and len(planned.pages) == 2
+    assert planned.pages[1].cluster == clusters[1]  # as the run made it
+    assert planned.pages[0].extras["m0"]["via_jaccard"] == 0.5
+    assert planned.pages[0].cluster.members[1].via_jaccard is None  # as read back
+    assert isinstance(from_files.index, report_mod._Index)
+    templates = report_mod.render.Templates.load()
+    assert planned.index == from_files.index.render(run_info, templates, cfg)

@@ -24,8 +24,9 @@ files.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Set
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence, Set
 from contextlib import closing
 from dataclasses import dataclass, fields, replace
 from itertools import chain, islice
@@ -34,7 +35,7 @@ from typing import Any
 
 from ..config import NormalizeConfig
 from ..errors import ConfigError, InputError
-from ..io.outdir import REPORT, KeptLines, LocalFolder, disown, own
+from ..io.outdir import REPORT, KeptLines, LocalFolder, cluster_line, cluster_record, disown, own
 from ..io.writers import atomic_open, document_files
 from ..parallel import batched, ordered_map, resolve_jobs
 from ..phrases import vocabulary_table
@@ -198,17 +199,28 @@ RecordLookup = Callable[[Set[str]], Iterator[Mapping[str, Any]]]
 
 
 def plan_report(
-    cluster_records: Iterable[Mapping[str, Any]],
+    clusters: Sequence[Cluster],
     records: RecordLookup,
     summary: Mapping[str, Any],
     cfg: ReportConfig = ReportConfig(),
 ) -> ReportPlan:
-    """The plan of the report of a run whose files are not written yet: `cluster_records`
-    are what the lines of its clusters.jsonl hold, `records` finds its records by id,
-    `summary` is its summary.json document. The plan is the one `build_report` would make
-    from the files, made in one process: a run makes it while it writes them."""
+    """The plan of the report of a run whose files are not written yet: `clusters` are the
+    ones its clusters.jsonl will hold (`io.outdir.cluster_record`), `records` finds its
+    records by id, `summary` is its summary.json document. The plan is the one
+    `build_report` would make from the files, made in one process: a run makes it while it
+    writes them."""
     run = _run_info(Path("summary.json"), summary)
-    clusters, extras = _parse_clusters(enumerate(cluster_records, 1), "clusters.jsonl")
+    # Clusters as clusters.jsonl gives them back: as they are, but for a cluster whose
+    # figures JSON would change (parsed from its line, then).
+    lines = {c.cluster: json.loads(cluster_line(c)) for c in clusters if not _as_read(c)}
+    if lines:
+        rows = enumerate(lines.values(), 1)
+        back = {c.cluster: c for c in _parse_clusters(rows, "clusters.jsonl")[0]}
+        clusters = [back.get(c.cluster, c) for c in clusters]
+
+    def extras(c: Cluster) -> dict[str, dict[str, Any]]:
+        line = lines[c.cluster] if c.cluster in lines else cluster_record(c)
+        return _member_extras(line["members"])
 
     def texts(wanted: Set[str]) -> Iterator[tuple[str, str]]:
         left = set(wanted)
@@ -319,7 +331,11 @@ def _plan_from_files(
     outdir: Path, run: _RunInfo, cfg: ReportConfig, jobs: int, kept_lines: KeptLines | None
 ) -> ReportPlan:
     """The plan of the report of the run in `outdir`, from its files."""
-    clusters, extras = _read_clusters(outdir / "clusters.jsonl")
+    clusters, found = _read_clusters(outdir / "clusters.jsonl")
+
+    def extras(c: Cluster) -> dict[str, dict[str, Any]]:
+        return found.get(c.cluster, {})
+
     # First pass: every member but the representatives (removed.jsonl, the small file).
     # `places`: where each line was, to read it again at once.
     seen, places = _first_pass(outdir, run, _others(clusters), jobs)
@@ -337,8 +353,8 @@ def _plan_from_files(
 
 
 def _plan(
-    clusters: list[Cluster],
-    extras: dict[int, dict[str, dict[str, Any]]],
+    clusters: Sequence[Cluster],
+    extras: Callable[[Cluster], dict[str, dict[str, Any]]],
     seen: Mapping[str, MemberInfo],
     cfg: ReportConfig,
     run: _RunInfo,
@@ -377,7 +393,7 @@ def _plan(
                 {i: shown.pop(i) for i in ids if i in shown},
                 {i: lengths[i] for i in ids if i in lengths},
                 (order[k - 1] if k else None, order[k + 1] if k + 1 < len(order) else None),
-                extras.get(number, {}),
+                extras(c),
             )
         )
     return ReportPlan(pages, _Index(entries, chosen, overview(clusters), len(order)))
@@ -516,12 +532,49 @@ def _parse_clusters(
             share = _number(m.get("repeated_share")) or 0.0
             vj, vc = _number(why.get("via_jaccard")), _number(why.get("via_containment"))
             members.append(Member(mid, jac, con, why.get("via"), vj, vc, share))
-            more = {k: v for k, v in m.items() if k not in _MEMBER_FIELDS}
-            if more:  # fields beyond these, for the "why it is in" column
-                extras.setdefault(number, {})[mid] = more
+        more = _member_extras(raw)
+        if more:
+            extras[number] = more
         seen.add(number)
         clusters.append(Cluster(number, rep, tuple(members)))
     return clusters, extras
+
+
+def _member_extras(raw: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The fields of members (as clusters.jsonl holds them) beyond id, jaccard and
+    containment, by member id, for the "why it is in" column."""
+    extras = {}
+    for m in raw:
+        more = {k: v for k, v in m.items() if k not in _MEMBER_FIELDS}
+        if more:
+            extras[m["id"]] = more
+    return extras
+
+
+def _as_read(c: Cluster) -> bool:
+    """Whether `c` is what its line in clusters.jsonl gives back (`_parse_clusters`): ids
+    and figures of the types JSON gives back, via figures only with a via, as a run makes
+    them."""
+    if type(c.cluster) is not int or type(c.representative) is not str:
+        return False
+    for m in c.members:
+        if m.via is None:
+            via = m.via_jaccard is None and m.via_containment is None
+        else:
+            via = type(m.via) is str and all(
+                x is None or type(x) is float for x in (m.via_jaccard, m.via_containment)
+            )
+        share = m.repeated_share
+        if not (
+            via
+            and type(m.id) is str
+            and type(m.jaccard) is float
+            and type(m.containment) is float
+            and type(share) is float
+            and (share > 0.0 or (share == 0.0 and math.copysign(1.0, share) > 0))
+        ):
+            return False
+    return True
 
 
 _MEMBER_FIELDS = frozenset(("id", "jaccard", "containment"))
