@@ -1,15 +1,18 @@
 """An index on a file system reached through pyarrow.fs (as on hdfs://), with no HDFS: the
 local file system as pyarrow reaches a remote one (local://: streams, no memory map, no
-flock) and fsspec's in-memory file system (memory://, and a faulty one to break writes).
-Both give the outputs and segments of a plain folder, byte for byte; a failed run leaves the
-manifest as it was; a second writer is refused, naming the first."""
+flock), fsspec's in-memory file system (memory://, and a faulty one to break writes), and an
+object store over HTTP (s3a://, served on loopback by moto's S3 server). Each gives the
+outputs and segments of a plain folder, byte for byte; a failed run leaves the manifest as
+it was; a second writer is refused, naming the first."""
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,44 @@ def halves(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], list[st
     return files[:3], files[3:]
 
 
+@pytest.fixture(scope="module")
+def s3() -> Iterator[str]:
+    """An S3 service on loopback (moto's server) with a bucket `crawl`: the s3a:// URI of a
+    folder there is this plus the folder's name and `S3_OPTIONS`."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    with pytest.MonkeyPatch.context() as env:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.setenv(key, "test")
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            endpoint = f"endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+            fs, _ = indexfs.filesystem(f"s3://crawl?{endpoint}&allow_bucket_creation=true")
+            fs.create_dir("crawl")
+            yield endpoint
+        finally:
+            server.stop()
+
+
+def _remote_files(uri: str) -> dict[str, bytes]:
+    """Every file under `uri` (pyarrow.fs or fsspec), by path relative to it."""
+    from pyarrow import fs as pafs
+
+    fs, root = indexfs.filesystem(uri)
+    root = root.rstrip("/")
+    infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+    out = {}
+    for info in sorted(infos, key=lambda i: i.path):
+        if info.type == pafs.FileType.File:
+            with fs.open_input_stream(info.path) as f:
+                out[info.path[len(root) + 1 :]] = f.read()
+    return out
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
@@ -108,16 +149,20 @@ def _memory_state(root: str) -> dict[str, bytes]:
     return out
 
 
-@pytest.mark.parametrize("scheme", ["local", "memory"])
+@pytest.mark.parametrize("scheme", ["local", "memory", "s3"])
 def test_a_remote_index_gives_the_plain_folder_s_outputs_and_segments(
-    scheme: str, halves: tuple[list[str], list[str]], tmp_path: Path
+    scheme: str, halves: tuple[list[str], list[str]], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Two runs adding to an index, then a compaction: the same OUTDIRs, segment files and
     manifests as with a plain folder; the remote index has numbered manifests and no lock
     left."""
     old, new = halves
     plain = tmp_path / "plain.idx"
-    remote = f"local://{tmp_path}/remote.idx" if scheme == "local" else f"memory://{tmp_path.name}"
+    remote = {
+        "local": lambda: f"local://{tmp_path}/remote.idx",
+        "memory": lambda: f"memory://{tmp_path.name}",
+        "s3": lambda: f"s3a://crawl/{tmp_path.name}?{request.getfixturevalue('s3')}",
+    }[scheme]()
     for k, docs in enumerate((old, new)):
         run(docs, tmp_path / f"plain{k}", CONFIG, index=plain)
         run(docs, tmp_path / f"remote{k}", CONFIG, index=remote)
@@ -128,12 +173,7 @@ def test_a_remote_index_gives_the_plain_folder_s_outputs_and_segments(
     assert read_info(remote)["segments"] == read_info(plain)["segments"]
     assert compact(remote) == compact(plain) == (2, 1)
     want = _files(plain)
-    if scheme == "local":
-        have = _files(tmp_path / "remote.idx")
-    else:
-        mem = fsspec.filesystem("memory")
-        root = f"/{tmp_path.name}"
-        have = {p[len(root) + 1 :]: mem.cat(p) for p in sorted(mem.find(root))}
+    have = _remote_files(remote)
     # Numbered manifests, the last the plain folder's manifest.json; no lock claim left.
     assert sorted(n for n in have if not n.startswith("seg-")) == [
         "manifest-000002.json",
