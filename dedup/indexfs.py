@@ -225,6 +225,12 @@ class LocalDir:
 # --- a folder on a remote file system ------------------------------------------------------
 
 
+def child_uri(uri: str, name: str) -> str:
+    """`uri` with `name` added to its path, its query (options such as an S3 endpoint) kept."""
+    base, mark, query = uri.partition("?")
+    return f"{base.rstrip('/')}/{name}{mark}{query}"
+
+
 def filesystem(uri: str) -> tuple[Any, str]:
     """(pyarrow file system, path) of `uri`: pyarrow's own (hdfs:// needs libhdfs and a
     Hadoop CLASSPATH; s3a:// is read as s3://), else fsspec's for a scheme it knows."""
@@ -426,7 +432,7 @@ class RemoteDir:
     def scratch(self, name: str) -> tuple[str, str]:
         folder = f"{TMP}{os.getpid()}-{name}"
         self.fs.create_dir(self._at(folder))
-        return f"{self.uri}/{folder}", folder
+        return child_uri(self.uri, folder), folder
 
     def put(self, staged: Path, name: str) -> None:
         """Copy the folder written locally at `staged` (a segment: files only) into this

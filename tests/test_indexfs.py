@@ -297,6 +297,24 @@ def test_a_failed_first_run_leaves_no_index_and_info_names_it(tmp_path: Path) ->
     assert "in 1 segment," in info.output
 
 
+@pytest.mark.parametrize(
+    ("uri", "want"),
+    [
+        (
+            "s3a://crawl/idx?endpoint_override=h:9&scheme=http",
+            "s3a://crawl/idx/p?endpoint_override=h:9&scheme=http",
+        ),
+        ("local:///tmp/idx/", "local:///tmp/idx/p"),
+        ("hdfs://nn:8020/a/idx", "hdfs://nn:8020/a/idx/p"),
+        ("memory://idx", "memory://idx/p"),
+    ],
+)
+def test_a_folder_in_an_index_keeps_the_uri_s_options(uri: str, want: str) -> None:
+    """Where a Spark run's parts go (`RemoteDir.scratch`): the options of an s3a:// URI stay
+    its query, not part of the folder's name."""
+    assert indexfs.child_uri(uri, "p") == want
+
+
 def test_an_unreachable_file_system_is_named(tmp_path: Path) -> None:
     for uri in ("nosuchscheme://host/idx", "hdfs://localhost:1/idx"):
         with pytest.raises(IndexStoreError, match=f"index {uri}: cannot reach its file system"):
