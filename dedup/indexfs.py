@@ -240,8 +240,10 @@ def filesystem(uri: str) -> tuple[Any, str]:
     given = "s3://" + uri[len("s3a://") :] if uri.startswith("s3a://") else uri
     try:
         return fs.FileSystem.from_uri(given)
-    except Exception as e:  # ArrowInvalid (unknown scheme), OSError (no libhdfs, no access)
+    except Exception as e:  # ArrowInvalid (unknown scheme, bad option), OSError (no libhdfs)
         error: Exception = e
+    # pyarrow's own word on a scheme it knows says more than fsspec's on its backend.
+    known = "Unrecognized filesystem type" not in str(error)
     try:
         from fsspec.core import url_to_fs
     except ImportError:
@@ -252,10 +254,11 @@ def filesystem(uri: str) -> tuple[Any, str]:
         except ValueError:  # a protocol fsspec does not know either
             pass
         except Exception as e:  # ImportError of its backend, a bad URI
-            error = e
+            error = error if known else e
         else:
             return fs.PyFileSystem(fs.FSSpecHandler(handle)), str(path)
-    raise IndexStoreError(f"index {shown(uri)}: cannot reach its file system ({error})")
+    why = (str(error).strip().splitlines() or [type(error).__name__])[0]  # libhdfs: one line a path
+    raise IndexStoreError(f"index {shown(uri)}: cannot reach its file system ({why})")
 
 
 def _read_batch(fs: Any, path: str) -> Any:

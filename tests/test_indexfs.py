@@ -316,9 +316,19 @@ def test_a_folder_in_an_index_keeps_the_uri_s_options(uri: str, want: str) -> No
 
 
 def test_an_unreachable_file_system_is_named(tmp_path: Path) -> None:
-    for uri in ("nosuchscheme://host/idx", "hdfs://localhost:1/idx"):
-        with pytest.raises(IndexStoreError, match=f"index {uri}: cannot reach its file system"):
+    """One line naming the index and why: pyarrow's reason for a scheme it knows (an option
+    it does not take, libhdfs missing), not fsspec's word on a backend it lacks."""
+    bad_option = "s3a://crawl/idx?region=us-east-1&no_such_option=1"
+    for uri, why in (
+        ("nosuchscheme://host/idx", "nosuchscheme"),
+        ("hdfs://localhost:1/idx", ""),
+        (bad_option, "no_such_option"),
+    ):
+        with pytest.raises(IndexStoreError, match="cannot reach its file system") as caught:
             Index(uri, Config(), write=True)
+        message = str(caught.value)
+        assert message.startswith(f"index {uri}: ") and why in message and "\n" not in message
+        assert "s3fs" not in message
 
 
 def test_claims_decide_the_one_writer(tmp_path: Path) -> None:
