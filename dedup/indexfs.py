@@ -7,8 +7,9 @@ temporary file and renamed over `manifest.json`, and the one writer's lock an fl
 `.lock`, released by the kernel when its writer dies.
 
 A remote folder cannot be memory-mapped, renamed over, or flocked, so:
-- segments are read whole through input streams (one segment's files in memory at a time
-  per open index) and written in a local temporary folder, then copied into `seg-NNNNNN/`
+- segments are copied through input streams into local temporary files and memory-mapped
+  there, the files unlinked at once (page cache, as a local folder's maps, not memory), and
+  written in a local temporary folder, then copied into `seg-NNNNNN/`
   (a folder no manifest lists yet: a copy cut short is a leftover the next writer removes);
 - each commit writes a new manifest, `manifest-NNNNNN.json` (NNNNNN one more than the
   current one), under a temporary name, then moves it into place. On HDFS a move is an atomic
@@ -262,14 +263,22 @@ def filesystem(uri: str) -> tuple[Any, str]:
 
 
 def _read_batch(fs: Any, path: str) -> Any:
-    """The one record batch of the Arrow IPC file `path`, read whole (no memory map)."""
+    """The one record batch of the Arrow IPC file `path`, copied into a local temporary file
+    and memory-mapped. The copy is unlinked at once: the map keeps its pages until the batch
+    is dropped, so an open index holds page cache the kernel can drop, not memory, however
+    large it is (as a local folder's maps do), and leaves no file behind."""
     pa = pyarrow()
+    fd, local = tempfile.mkstemp(prefix=".dedup-index-", suffix=".arrow")
     try:
-        with fs.open_input_file(path) as f:
-            data = f.read_buffer()
-    except FileNotFoundError as e:
-        raise FileNotFoundError(2, "No such file", path) from e
-    return one_batch(pa.BufferReader(data), PurePosixPath(path).name)
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with fs.open_input_stream(path) as src:
+                    shutil.copyfileobj(src, out, _CHUNK)
+            except FileNotFoundError as e:
+                raise FileNotFoundError(2, "No such file", path) from e
+        return one_batch(pa.memory_map(local, "r"), PurePosixPath(path).name)
+    finally:
+        os.unlink(local)
 
 
 class RemoteDir:
@@ -416,7 +425,8 @@ class RemoteDir:
             self._staged.remove(str(staged.parent))
 
     def segment(self, name: str) -> Segment:
-        """The segment (or a run's part) at `name` in the index, its files read whole."""
+        """The segment (or a run's part) at `name` in the index, its files copied to local
+        disk and memory-mapped (`_read_batch`)."""
         path = self._at(name)
         return Segment(PurePosixPath(path), lambda f: _read_batch(self.fs, f"{path}/{f}"))
 

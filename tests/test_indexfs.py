@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -350,19 +351,24 @@ def test_claims_decide_the_one_writer(tmp_path: Path) -> None:
 
 
 def test_a_remote_index_maps_nothing_and_takes_no_flock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With memory maps and flock unavailable (as on HDFS) a remote index is made, read and
-    added to; a plain folder's cannot be."""
+    added to (its segments are mapped from local copies, which none outlive); a plain
+    folder's cannot be."""
     seeds = sorted(str(p) for p in (ROOT / "seeds").iterdir())
     uri = f"local://{tmp_path}/idx"
     run(seeds[:3], tmp_path / "o0", CONFIG, index=tmp_path / "plain")
 
     real_map, real_flock = pyarrow.memory_map, fcntl.flock
 
+    copies = tmp_path_factory.mktemp("copies")
+    mapped: list[str] = []
+
     def memory_map(path: str, *args: Any) -> Any:
-        if path.endswith(".arrow"):  # an index's segment files
+        if path.endswith(".arrow") and path.startswith(str(tmp_path)):  # the index's own files
             raise OSError(95, "Operation not supported")
+        mapped.append(path)
         return real_map(path, *args)
 
     def flock(fd: int, op: int) -> None:
@@ -372,8 +378,11 @@ def test_a_remote_index_maps_nothing_and_takes_no_flock(
 
     monkeypatch.setattr(pyarrow, "memory_map", memory_map)
     monkeypatch.setattr(fcntl, "flock", flock)
+    monkeypatch.setattr(tempfile, "tempdir", str(copies))
     run(seeds[:3], tmp_path / "o1", CONFIG, index=uri)
     run(seeds[3:], tmp_path / "o2", CONFIG, index=uri)
+    assert read_info(uri)["segments"] and list(copies.iterdir()) == []
+    assert any(p.startswith(str(copies)) for p in mapped)  # the second run read the first's
     added = [json.loads((tmp_path / f"o{k}/summary.json").read_text()) for k in (1, 2)]
     assert read_info(uri)["documents"] == sum(a["indexes"][0]["added"] for a in added) > 3
     with pytest.raises(IndexStoreError, match="damaged: .*Operation not supported"):
