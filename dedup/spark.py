@@ -699,6 +699,7 @@ class _Run:
             .map(lambda kv: (_or(kv[1][1], kv[0]), kv[0]))  # (first document, node)
             .groupByKey(parts)
             .flatMap(_sample)  # (node, (first document, documents, rank))
+            .partitionBy(parts)  # as the sets are: they stay where they are
             .join(sets, parts)
             .map(lambda kv: (kv[1][0][0], (kv[1][0][2], kv[1][0][1], kv[1][1])))
             .groupByKey(parts)
@@ -738,7 +739,8 @@ class _Run:
             small_pairs = verified.filter(lambda kv: kv[0] not in big)
         per_doc = signed.mapValues(lambda v: (v[2], v[1], v[3]))  # figures, set, id
         settled = (
-            small.join(per_doc, parts)
+            small.partitionBy(parts)  # as the sets are: they stay where they are
+            .join(per_doc, parts)
             .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
             .cogroup(small_pairs, parts)
             .flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
@@ -757,6 +759,7 @@ class _Run:
         parts = self.parts
         rows = sorted(
             components.filter(lambda kv: kv[1] == root)
+            .partitionBy(parts)
             .join(signed.mapValues(lambda v: (v[2], v[3])), parts)
             .map(lambda kv: (kv[0], kv[1][1]))
             .collect()
@@ -782,7 +785,11 @@ class _Run:
             asked = self.sc.parallelize([(int(nodes[d]), k) for k, d in enumerate(docs.tolist())])
             shares = np.empty(docs.size)
             for k, share in (
-                asked.join(sets, parts).values().mapPartitions(_Shares(self.own)).collect()
+                asked.partitionBy(parts)
+                .join(sets, parts)
+                .values()
+                .mapPartitions(_Shares(self.own))
+                .collect()
             ):
                 shares[k] = share
             return shares
