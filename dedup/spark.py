@@ -3,11 +3,13 @@ engines write the same OUTDIR byte for byte (timings aside). This module holds o
 work: the session, the distributed read, the shuffles, connected components, and streaming
 records to the shared output writer (io/outdir.py).
 
-read (executors run the local readers, one file per task) -> one global document order
-(partitions already in input order, or a distributed sort on (input, path, record); then
-zipWithIndex) -> sign (`sign_texts` in mapPartitions) -> LSH (band keys routed by hash, each
+read and sign (executors run the local readers, one file per task, and `sign_texts` on
+what they read; the texts are not held, but read again when the outputs are written) -> one
+global document order (partitions already in input order, or a distributed sort on (input,
+path, record); numbered from each partition's count) -> LSH (band keys routed by hash, each
 partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> exact
-verification (each candidate pair joined with both shingle sets; `similarities`, `is_match`)
+verification (the documents in candidate pairs picked from the signed ones once; each pair
+joined with both shingle sets; `similarities`, `is_match`)
 -> connected components (union-find on the driver for a graph of up to `DRIVER_EDGES` edges,
 else large-star/small-star iterations on the executors) -> the cluster
 stage (`cluster.settle`) on each component, in one task, or from the driver with the
@@ -309,7 +311,10 @@ def _active() -> bool:
 class _Read(NamedTuple):
     """What reading leaves on the driver, besides the documents themselves."""
 
-    indexed: Any  # (index, DocRow) in input order, persisted
+    signed: Any  # (index, (signature, shingle set, figures, id, source)), from `held`
+    held: Any  # what `signed` is made from, persisted: free it once `signed` is
+    records: Any  # (index, DocRow) in input order, read again from the inputs (not held)
+    sizes: list[int]  # documents in each partition of `signed` and `records`
     skipped: list[Skip]
     input_bytes: int  # UTF-8 size of all texts
     schema: Any  # the Parquet rows' merged Arrow schema, or None
@@ -340,6 +345,7 @@ class _Run:
         self.extra: dict[str, Any] = {}
         self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
         self.max_component = MAX_COMPONENT
+        self.n_docs = self.n_candidates = self.n_clusters = 0  # as each stage finds them
         self.driver_edges = DRIVER_EDGES
         self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
@@ -389,9 +395,9 @@ class _Run:
         self._t = time.perf_counter()
         reporter.stage("read")
         self._tag("read")
-        read = self._read(sources)
-        indexed = read.indexed
-        n_docs = indexed.count()
+        cpu = (self.sc.accumulator(0.0), self.sc.accumulator(0.0))
+        read = self._read(sources, cpu)
+        n_docs = self.n_docs = sum(read.sizes)
         self._lap("read")
         self._tag("sign")
         if fmt is None:
@@ -400,11 +406,11 @@ class _Run:
             if fmt == "parquet":
                 pyarrow()
 
-        cpu = (self.sc.accumulator(0.0), self.sc.accumulator(0.0))
         # Hash-partitioned by document once, so that every later join with the shingle sets
         # (verification, similarities to representatives) shuffles only the other side.
-        signed = self._keep(indexed.mapPartitions(_Sign(config, cpu)).partitionBy(self.parts))
-        signed.count()
+        signed = self._keep(read.signed.partitionBy(self.parts))
+        empty = sum(signed.mapPartitions(_empties).collect())  # and holds the signed
+        read.held.unpersist()
         self._lap("sign")
         self._tag("lsh")
         self.timings["normalize_cpu"] = round(cpu[0].value, 4)
@@ -428,17 +434,20 @@ class _Run:
             .partitionBy(parts, _identity)
             .mapPartitions(_distinct_pairs)
         )
-        n_candidates = candidates.count()
+        n_candidates = self.n_candidates = candidates.count()
         self._lap("lsh")
 
         reporter.stage("verify")
         self._tag("verify")
-        empty = signed.filter(lambda kv: kv[1][2][0] == 0).count()
-        sets = signed.mapValues(lambda v: v[1])
+        # What is held of the documents in a candidate pair, hash-partitioned as `signed`:
+        # the joins of verification, repeated text and clusters read these, not every
+        # document's, and move only the other side.
+        picked = self._keep(_picked(candidates, signed, self.parts))
+        sets = picked.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
         prior = self.indexes.prior() if self.indexes is not None else None
-        repeats = self._repeats(pairs, sets, signed, bands * rows, prior)
+        repeats = self._repeats(pairs, sets, picked, bands * rows, prior)
         self.timings["repeats"] = round(time.perf_counter() - t, 4)
         own = self.sc.broadcast(own_text(repeats.table, config.verify))
         self.own = own
@@ -452,11 +461,11 @@ class _Run:
         self._tag("cluster")
         edges = matched.map(lambda e: (e[0], e[1]))
         components = self._keep(_components(edges, self.parts, self._keep, self.driver_edges))
-        rendered = self._keep(self._clusters(components, signed, matched))
-        n_clusters = rendered.count()
+        rendered = self._keep(self._clusters(components, picked, matched))
+        n_clusters = self.n_clusters = rendered.count()
         # Writing needs only these three: free the edges and components.
         for rdd in self.cached:
-            if rdd not in (signed, indexed, rendered):
+            if rdd not in (signed, rendered):
                 rdd.unpersist()
         self._lap("cluster")
 
@@ -477,13 +486,12 @@ class _Run:
             # The kept documents as parts of the new segment (committed once the run is
             # complete), while the sets are cached.
             removed = self._fates(rendered, settled).filter(lambda kv: kv[1][0] is not None)
-            sources = indexed.mapValues(lambda d: d[3])
+            sources = signed.mapValues(lambda v: v[4])
             staged = self.indexes.stage(signed, sources, removed, n_docs, parts)
             self._lap("index_stage")
         self._tag("write")
         files, written = self._write(out, fmt, read, rendered, settled, n_docs)
         signed.unpersist()
-        indexed.unpersist()
         rendered.unpersist()
         self._lap("write")
         skipped = len(read.skipped)
@@ -511,9 +519,15 @@ class _Run:
             self.indexes.commit(staged, repeats.stats)
         return RunResult(counts, tuple(read.skipped), doc, self.outdir)
 
-    def _read(self, sources: list[_Source]) -> _Read:
-        """The documents of `sources` in the local engine's order, and what the driver needs
-        to know of them. Raises the error the local engine would raise first."""
+    def _read(self, sources: list[_Source], cpu: tuple[Any, Any]) -> _Read:
+        """The documents of `sources` in the local engine's order, signed as they are read
+        (`cpu`: accumulators of the normalize and shingle + sign seconds), and what the
+        driver needs to know of them. Raises the error the local engine would raise first.
+
+        What is held between the stages is each document's signature, shingle set, figures,
+        id and source, not its text or record: the texts cross from the JVM to Python once
+        to be signed, and once more, read again from the inputs in the same order, when the
+        outputs are written (`_Read.records`)."""
         sc = self.sc
         # Readers always skip; with on_error="raise" the first skip is raised below, so the
         # error is the one the local engine stops at, whichever task met it.
@@ -557,19 +571,25 @@ class _Run:
             for src in remote:
                 files = sc.binaryFiles(src.given, self.parts)
                 parts.append(files.flatMap(_ReadBytes(src, cfg, several)))
-        items = self._keep(sc.union(parts) if parts else sc.emptyRDD())
-        sizes = items.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
+        items = sc.union(parts) if parts else sc.emptyRDD()  # not held: read again to write
+        light = self._keep(items.mapPartitions(_Light(self.config, cpu)))
+        # The pass that reads and signs also gathers each partition's facts (below).
+        facts = light.mapPartitionsWithIndex(_facts).collect()
+        sizes = [f.docs for f in facts if isinstance(f, _Counted)]
         total = sum(sizes)
         # Every later shuffle gets as many partitions: each holds about partition_docs
         # documents' worth, and so does the driver while it streams one out.
         self.parts = parts_n = max(self.parts, math.ceil(total / self.partition_docs))
-        ordered = items
+        ordered, texts = light, items
         if remote or max(sizes, default=0) > 2 * self.partition_docs:
             # Out of order (binaryFiles) or too unbalanced (a big file in one partition): a
-            # distributed sort on the item keys.
-            ordered = self._keep(items.sortByKey(numPartitions=parts_n))
-            ordered.count()
-            items.unpersist()
+            # distributed sort on the item keys, by the same ranges for the signed items and
+            # for the texts read again.
+            ranges = _KeyRanges(_range_bounds(light, total, parts_n))
+            ordered = self._keep(_sorted(light, ranges, parts_n))
+            texts = _sorted(items, ranges, parts_n)
+            facts = ordered.mapPartitionsWithIndex(_facts).collect()
+            light.unpersist()
 
         # One pass over the items gathers all the driver needs of them but for repeated ids:
         # the skips, Parquet schemas and formats (in input order), and each partition's
@@ -577,7 +597,7 @@ class _Run:
         markers: list[tuple[Key, Any]] = []
         counts = [0] * ordered.getNumPartitions()
         input_bytes = 0
-        for fact in ordered.mapPartitionsWithIndex(_facts).collect():
+        for fact in facts:
             if isinstance(fact, _Counted):
                 counts[fact.part], input_bytes = fact.docs, input_bytes + fact.bytes
             else:
@@ -612,17 +632,18 @@ class _Run:
             raise min(errors, key=lambda e: e[:2])[2]
         skipped = [s for _, s in sorted(skips + dropped, key=lambda ks: ks[0])]
         formats = {m.fmt for _, m in markers if isinstance(m, _Format)}
-        docs = ordered.filter(_is_doc)
+        docs, records = ordered.filter(_is_doc), texts.filter(_is_doc)
         if dropped:
             gone = self.sc.broadcast({key for key, _ in dropped})
             docs = docs.filter(lambda kv: kv[0] not in gone.value)
-            indexed = self._keep(docs.values().zipWithIndex().map(lambda di: (di[1], di[0])))
-        else:  # numbered from the counts above, without zipWithIndex's counting pass
-            starts = np.r_[0, np.cumsum(counts)].tolist()
-            indexed = self._keep(docs.values().mapPartitionsWithIndex(_Numbered(starts), True))
-        indexed.count()
-        ordered.unpersist()
-        return _Read(indexed, skipped, input_bytes, schema, formats)
+            records = records.filter(lambda kv: kv[0] not in gone.value)
+            counts = docs.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
+        # Both numbered from the counts: the texts read again are the same documents in the
+        # same partitions.
+        number = _Numbered(np.r_[0, np.cumsum(counts)].tolist())
+        signed = docs.values().mapPartitionsWithIndex(number, True).mapValues(_signed)
+        records = records.values().mapPartitionsWithIndex(number, True)
+        return _Read(signed, ordered, records, counts, skipped, input_bytes, schema, formats)
 
     def _ship_stdin(self) -> str:
         """Spool stdin to a local file and ship it to the executors (`addFile`); its name
@@ -649,7 +670,7 @@ class _Run:
         cfg, parts = self.config.repeat, self.parts
         if cfg.min_groups == 0:
             return Repeats.none()
-        if pairs.isEmpty():
+        if not self.n_candidates:
             if prior is None or not len(prior):
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
@@ -678,6 +699,7 @@ class _Run:
             .map(lambda kv: (_or(kv[1][1], kv[0]), kv[0]))  # (first document, node)
             .groupByKey(parts)
             .flatMap(_sample)  # (node, (first document, documents, rank))
+            .partitionBy(parts)  # as the sets are: they stay where they are
             .join(sets, parts)
             .map(lambda kv: (kv[1][0][0], (kv[1][0][2], kv[1][0][1], kv[1][1])))
             .groupByKey(parts)
@@ -717,14 +739,18 @@ class _Run:
             small_pairs = verified.filter(lambda kv: kv[0] not in big)
         per_doc = signed.mapValues(lambda v: (v[2], v[1], v[3]))  # figures, set, id
         settled = (
-            small.join(per_doc, parts)
+            small.partitionBy(parts)  # as the sets are: they stay where they are
+            .join(per_doc, parts)
             .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
             .cogroup(small_pairs, parts)
             .flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
         )
         found = [settled] + [self._settle(root, components, signed, verified) for root in large]
         groups = self.sc.union(found) if len(found) > 1 else settled
-        return groups.sortByKey(numPartitions=parts).zipWithIndex().map(_render)
+        # Sorted by first member into even ranges of the numbers: no sampling job (which
+        # would settle every component once more).
+        ordered = _sorted(groups, _even(self.n_docs, parts), parts)
+        return ordered.zipWithIndex().map(_render)
 
     def _settle(self, root: int, components: Any, signed: Any, verified: Any) -> Any:
         """The cluster stage over one component too large for a task: the driver holds its
@@ -733,6 +759,7 @@ class _Run:
         parts = self.parts
         rows = sorted(
             components.filter(lambda kv: kv[1] == root)
+            .partitionBy(parts)
             .join(signed.mapValues(lambda v: (v[2], v[3])), parts)
             .map(lambda kv: (kv[0], kv[1][1]))
             .collect()
@@ -758,7 +785,11 @@ class _Run:
             asked = self.sc.parallelize([(int(nodes[d]), k) for k, d in enumerate(docs.tolist())])
             shares = np.empty(docs.size)
             for k, share in (
-                asked.join(sets, parts).values().mapPartitions(_Shares(self.own)).collect()
+                asked.partitionBy(parts)
+                .join(sets, parts)
+                .values()
+                .mapPartitions(_Shares(self.own))
+                .collect()
             ):
                 shares[k] = share
             return shares
@@ -798,7 +829,7 @@ class _Run:
         parts, annotate = self.parts, self.config.output.annotate
         schema = None
         if fmt == "parquet":
-            others = read.indexed.filter(lambda kv: not kv[1][5]).values()
+            others = read.records.filter(lambda kv: not kv[1][5]).values()
             plain = None
             if read.schema is None or not others.isEmpty():
                 plain = (row[2] for row in others.toLocalIterator())
@@ -809,19 +840,20 @@ class _Run:
         if not annotate:
             fates = fates.filter(lambda kv: kv[1][0] is not None)
         if fmt == "jsonl":  # records are rendered on the executors
-            records = read.indexed.mapValues(lambda d: record_line(d[2], d[5]))
+            records = read.records.mapValues(lambda d: record_line(d[2], d[5]))
         else:
-            records = read.indexed.mapValues(lambda d: d[2])
+            records = read.records.mapValues(lambda d: d[2])
         text_field = self.config.read.text_field
         if self.layout == "parts":
-            names, counts = self._write_parts(out, fmt, records, fates, schema)
+            names, counts = self._write_parts(out, fmt, records, read.sizes, fates, schema)
         else:
-            fates = fates.sortByKey(numPartitions=parts)
+            fates = _sorted(fates, _even(n, parts), parts)
             routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
             with Records(out, fmt, annotate, schema, text_field) as sink:
                 sink.routed(routed)
             names, counts = sink.names, sink.counts
-        lines = rendered.map(lambda r: (r[0], r[1])).sortByKey(numPartitions=parts)
+        clusters = rendered.map(lambda r: (r[0], r[1]))
+        lines = _sorted(clusters, _even(self.n_clusters, parts), parts)
         write_lines(out, "clusters.jsonl", (line for _, line in lines.toLocalIterator()))
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
         names = [*names, "clusters.jsonl", "errors.jsonl"]
@@ -831,13 +863,13 @@ class _Run:
         return names, counts
 
     def _write_parts(
-        self, out: Folder, fmt: str, records: Any, fates: Any, schema: Any
+        self, out: Folder, fmt: str, records: Any, sizes: list[int], fates: Any, schema: Any
     ) -> tuple[list[str], list[int]]:
         """The record files as folders of part files, one per partition of the documents,
         written by the executors into a temporary folder of OUTDIR, then (once all are
-        written, and listed in the manifest) moved into place by the driver."""
+        written, and listed in the manifest) moved into place by the driver. `sizes`: the
+        documents in each partition of `records`."""
         n = records.getNumPartitions()
-        sizes = records.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
         starts = np.r_[0, np.cumsum(sizes)].tolist()
         # Every document's fate (None when it has none), partitioned as the documents are:
         # zip pairs them up without moving any text.
@@ -1085,16 +1117,48 @@ class _Counted(NamedTuple):
 
 
 def _facts(part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
-    """Executor side: a partition's items but its documents, (key, Skip, _Schema or
-    _Format), then its `_Counted`."""
+    """Executor side: a partition's items (`_Light`'s) but its documents, (key, Skip,
+    _Schema or _Format), then its `_Counted`."""
     docs = size = 0
     for key, item in items:
         if isinstance(item, tuple):
             docs += 1
-            size += _utf8_size(item[1])
+            size += item[1]
         else:
             yield key, item
     yield _Counted(part, docs, size)
+
+
+@dataclass(frozen=True)
+class _KeyRanges:
+    """Partition function: the range of item keys a key falls in (as `sortByKey`)."""
+
+    bounds: list[Key]  # the last key of each range but the last
+
+    def __call__(self, key: Key) -> int:
+        return bisect.bisect_left(self.bounds, key)
+
+
+def _range_bounds(items: Any, total: int, parts: int) -> list[Key]:
+    """Bounds of `parts` ranges of the keys of `items` (`total` of them, about), from a
+    sample, as `sortByKey` draws them."""
+    fraction = min(parts * 20.0 / max(total, 1), 1.0)
+    sample = sorted(items.sample(False, fraction, 1).keys().collect())
+    if not sample:
+        return []
+    return [sample[int(len(sample) * (k + 1) / parts)] for k in range(parts - 1)]
+
+
+def _sorted(items: Any, ranges: Callable[[Any], int], parts: int) -> Any:
+    """`items` sorted by key into the `parts` ranges of `ranges` (a partition function):
+    the same partitions for any RDD of the same keys. Sorting is stable: the items of one
+    key (a Parquet file's schema marker and its first row) keep their order."""
+    return items.repartitionAndSortWithinPartitions(parts, ranges)
+
+
+def _even(n: int, parts: int) -> _Bisect:
+    """Partition function: `parts` even ranges of the numbers 0..n-1."""
+    return _Bisect([n * k // parts for k in range(1, parts)])
 
 
 @dataclass(frozen=True)
@@ -1103,7 +1167,7 @@ class _Numbered:
 
     starts: list[int]  # first number of each partition
 
-    def __call__(self, part: int, docs: Iterable[DocRow]) -> Iterator[tuple[int, DocRow]]:
+    def __call__(self, part: int, docs: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         return enumerate(docs, self.starts[part])
 
 
@@ -1113,7 +1177,7 @@ def _repeated(ordered: Any, parts: int) -> Any:
     occurrences meet in one reduce, which keeps the first and lists the others, so corpora
     without repeated ids shuffle no more than the ids."""
 
-    def one(kv: tuple[Key, DocRow]) -> tuple[Any, Any]:
+    def one(kv: tuple[Key, LightRow]) -> tuple[Any, Any]:
         key, row = kv
         return id_key(row[0]), ((key, row[0], row[3], row[4]), [])
 
@@ -1142,24 +1206,45 @@ def _storage() -> Any:
 # -- sign, LSH, verify -----------------------------------------------------------------
 
 
+# What is held of a document between the stages, as `_Light` makes it: id, UTF-8 bytes of
+# its text, (signature bytes, shingle set bytes, figures (`Figures.rows`)), source, line
+# number, whether the record is a Parquet row (the fields the id check and the driver use
+# are where a DocRow has them).
+LightRow = tuple[str, int, tuple[bytes, bytes, Any], str, int | None, bool]
+
+
 @dataclass(frozen=True)
-class _Sign:
-    """Executor side: (index, DocRow) -> (index, (signature bytes, shingle set bytes,
-    figures (`Figures.rows`), id)), by the local engine's `sign_texts`."""
+class _Light:
+    """Executor side: a partition's items with each DocRow signed by the local engine's
+    `sign_texts` into a `LightRow`: its text and record are not kept."""
 
     config: Config
     cpu: tuple[Any, Any]  # accumulators: normalize and shingle + sign CPU seconds
 
-    def __call__(self, part: Iterable[tuple[int, DocRow]]) -> Iterator[tuple[int, Any]]:
-        for batch in batched(part, self.config.batch_size):
-            c = self.config
-            signed = sign_texts([row[1] for _, row in batch], c.normalize, c.shingle, c.signature)
-            self.cpu[0].add(signed.normalize_s)
-            self.cpu[1].add(signed.sign_s)
-            sets = signed.sets()
-            rows = zip(batch, signed.sigs, sets, signed.figures.rows(), strict=True)
-            for (idx, row), sig, s, fig in rows:
-                yield idx, (sig.tobytes(), np.asarray(s, dtype=np.uint32).tobytes(), fig, row[0])
+    def __call__(self, items: Iterable[tuple[Key, Any]]) -> Iterator[tuple[Key, Any]]:
+        c = self.config
+        for batch in batched(items, c.batch_size):
+            texts = [item[1] for _, item in batch if isinstance(item, tuple)]
+            rows: Iterator[Any] = iter(())
+            if texts:
+                signed = sign_texts(texts, c.normalize, c.shingle, c.signature)
+                self.cpu[0].add(signed.normalize_s)
+                self.cpu[1].add(signed.sign_s)
+                rows = zip(signed.sigs, signed.sets(), signed.figures.rows(), strict=True)
+            for key, item in batch:
+                if not isinstance(item, tuple):
+                    yield key, item
+                    continue
+                sig, s, fig = next(rows)
+                shingles = np.asarray(s, dtype=np.uint32).tobytes()
+                size = _utf8_size(item[1])
+                yield key, (item[0], size, (sig.tobytes(), shingles, fig), *item[3:])
+
+
+def _signed(row: LightRow) -> tuple[bytes, bytes, Any, str, str]:
+    """What the stages after reading hold of a document: (signature bytes, shingle set
+    bytes, figures, id, source)."""
+    return (*row[2], row[0], row[3])
 
 
 def _routed(values: np.ndarray, parts: int, *columns: np.ndarray) -> Iterator[tuple[int, Any]]:
@@ -1226,6 +1311,23 @@ def _distinct_pairs(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
     found = [cols[0] for _, cols in part]
     if found:
         yield from np.unique(np.concatenate(found)).tolist()
+
+
+def _empties(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
+    """Executor side: the signed documents of a partition with no text (no characters)."""
+    yield sum(1 for _, v in part if v[2][0] == 0)
+
+
+def _picked(candidates: Any, signed: Any, parts: int) -> Any:
+    """(number, what `signed` holds) of every document in a candidate pair (packed i << 32
+    | j), hash-partitioned into `parts` as `signed` is: the join reads `signed` once and
+    moves only the numbers."""
+    nodes = candidates.flatMap(lambda p: (p >> 32, p & _LOW32)).map(lambda n: (n, None))
+    return nodes.reduceByKey(_first, parts).join(signed, parts).mapValues(lambda v: v[1])
+
+
+def _first(a: Any, b: Any) -> Any:
+    return a
 
 
 def _with_sets(pairs: Any, sets: Any, parts: int) -> Any:
