@@ -434,20 +434,9 @@ def run(
     fmt = output_format(inputs, config)
     if fmt == "parquet":
         pyarrow()  # a missing extra fails now, not after the whole run
+    go = partial(_run, inputs, outdir, config, fmt, stdin, report, progress, options)
     if index is None and not against:
-        return _run(
-            inputs,
-            outdir,
-            config,
-            fmt,
-            stdin,
-            report,
-            progress,
-            options,
-            None,
-            kept_lines,
-            prepare_report,
-        )
+        return go(None, kept_lines, prepare_report)
     from .against import IndexSet, apart
 
     apart(outdir, [*([index] if index is not None else []), *against])
@@ -455,19 +444,7 @@ def run(
 
     bits = None if index_sample is None else sample_bits(index_sample)
     with IndexSet(config, index, against, bits) as indexes:
-        return _run(
-            inputs,
-            outdir,
-            config,
-            fmt,
-            stdin,
-            report,
-            progress,
-            options,
-            indexes,
-            kept_lines,
-            prepare_report,
-        )
+        return go(indexes, kept_lines, prepare_report)
 
 
 def _run(
