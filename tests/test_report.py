@@ -715,6 +715,13 @@ def _many_clusters_run(tmp_path: Path) -> Path:
     return write_run(tmp_path, docs, clusters, figures=figures)
 
 
+def _reported_run(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """`_many_clusters_run` with a report of 5 pages: the OUTDIR and its report's files."""
+    out = _many_clusters_run(tmp_path)
+    build_report(out, ReportConfig(clusters=5))
+    return out, tree(out / "report")
+
+
 def test_pages_go_to_the_largest_least_similar_and_noisiest(tmp_path: Path) -> None:
     out = _many_clusters_run(tmp_path)
     build_report(out, ReportConfig(clusters=3))
@@ -774,9 +781,7 @@ def test_kept_lines_spare_reading_kept_jsonl_and_change_nothing(
 ) -> None:
     # Where a run says the representatives' lines start, the report reads them there; an
     # offset that points elsewhere is passed over and the line looked for as without one.
-    out = _many_clusters_run(tmp_path)
-    build_report(out, ReportConfig(clusters=5))
-    plain = tree(out / "report")
+    out, plain = _reported_run(tmp_path)
     kept = (out / "kept.jsonl").read_bytes()
     starts, at = {}, 0
     for line in kept.splitlines(keepends=True):
@@ -901,9 +906,7 @@ def test_first_pass_in_chunks_changes_nothing(
 ) -> None:
     # The first pass reads removed.jsonl in chunks, each over a worker; a line cut by a chunk
     # boundary is read whole by one of them, and an error names the line of the whole file.
-    out = _many_clusters_run(tmp_path)
-    build_report(out, ReportConfig(clusters=5))
-    whole = tree(out / "report")
+    out, whole = _reported_run(tmp_path)
     monkeypatch.setattr(report_mod, "_CHUNK_BYTES", 150)
     removed = out / "removed.jsonl"
     chunks = report_mod._chunks(removed)
