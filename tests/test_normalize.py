@@ -191,9 +191,10 @@ def test_plain_fast_path_equals_general_path(text: str) -> None:
     cps = _cps(text)
     fast, plain = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
     if plain:
-        general, removed, _ = _fold_join_context(cps, t, NormalizeConfig())
+        bounds, which = np.array([0, cps.size]), np.array([0])
+        general, _, removed, _, _, _ = _fold_join_context(cps, bounds, which, t, NormalizeConfig())
         assert np.array_equal(fast, general)
-        assert removed == 0
+        assert removed.tolist() == [0]
 
 
 @pytest.mark.parametrize(
