@@ -101,7 +101,7 @@ class NoiseCounts:
 def _is_junk(m: re.Match[str]) -> bool:
     """A run of short ASCII fragments is junk when many fragments carry punctuation."""
     parts = m.group(0).split()
-    punct = sum(1 for p in parts if any(not c.isalnum() for c in p))
+    punct = sum(1 for p in parts if not p.isalnum())  # a part holds a non-alphanumeric
     return len(parts) >= 4 and punct >= 3 and punct * 5 >= len(parts) * 2
 
 
@@ -689,22 +689,27 @@ def _fold_join_plain(
     gap = False
     for i in range(n):
         c = fold[cps[i]]
-        if c == 0xFFFD or (c == 0x3F and i + 1 < n and _pinyin_letter(fold[cps[i + 1]], tones)):
-            return out[:0], False
-        if (c == 0x3C or c == 0x26) and i + 1 < n:
-            nxt = fold[cps[i + 1]]
-            if (0x61 <= (nxt | 0x20) <= 0x7A) or nxt == 0x2F or nxt == 0x23:
+        if c >= 0x80:  # most characters: no pattern starts at one, and it ends any fragment
+            if c == 0xFFFD:
                 return out[:0], False
-        if c == 0x28 and _pinyin_ahead(cps, fold, i + 1, tones):
-            return out[:0], False
-        printable = 0x21 <= c <= 0x7E
-        sep = c == 0x20 or c == 0x09
-        # Fragments as the junk pass sees them with `?` kept, and as the mojibake pass leaves
-        # them, with every `?` a space (which can split a fragment into short ones).
-        if printable and chain >= 3 or printable and c != 0x3F and qchain >= 3:
-            return out[:0], False
-        frag, chain = _fragments(frag, chain, printable, sep)
-        qfrag, qchain = _fragments(qfrag, qchain, printable and c != 0x3F, sep or c == 0x3F)
+            frag = chain = qfrag = qchain = 0
+        else:
+            if c == 0x3F and i + 1 < n and _pinyin_letter(fold[cps[i + 1]], tones):
+                return out[:0], False
+            if (c == 0x3C or c == 0x26) and i + 1 < n:
+                nxt = fold[cps[i + 1]]
+                if (0x61 <= (nxt | 0x20) <= 0x7A) or nxt == 0x2F or nxt == 0x23:
+                    return out[:0], False
+            if c == 0x28 and _pinyin_ahead(cps, fold, i + 1, tones):
+                return out[:0], False
+            printable = 0x21 <= c <= 0x7E
+            sep = c == 0x20 or c == 0x09
+            # Fragments as the junk pass sees them with `?` kept, and as the mojibake pass
+            # leaves them, with every `?` a space (which can split a fragment into short ones).
+            if printable and chain >= 3 or printable and c != 0x3F and qchain >= 3:
+                return out[:0], False
+            frag, chain = _fragments(frag, chain, printable, sep)
+            qfrag, qchain = _fragments(qfrag, qchain, printable and c != 0x3F, sep or c == 0x3F)
         k = cls[c]
         if k == SEP:
             gap = True
