@@ -429,13 +429,42 @@ def _fold_join_context(
     cps: np.ndarray, offsets: np.ndarray, which: np.ndarray, t: Tables, cfg: NormalizeConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The general path, for texts `which` of a batch (`cps`, `offsets`) at once: table fold,
-    context passes on the folded texts, then the join. The texts go through the passes as one
-    string, `_SEPARATOR` between them, so each pattern is run once per batch and not once per
-    text. Returns their results back to back and the offsets; how many letters and digits the
-    context passes removed from each (punctuation does not count: the join drops it anyway,
-    so a text the compiled pass takes has none removed); and each folded text with its HTML
-    markup removed (whose lines `Figures.unended` measures), `_SEPARATOR` between them, with the
-    start and end of each."""
+    context passes on the folded texts, then the join. Returns their results back to back and
+    the offsets; how many letters and digits the context passes removed from each
+    (punctuation does not count: the join drops it anyway, so a text the compiled pass takes
+    has none removed); and each folded text with its HTML markup removed (whose lines
+    `Figures.unended` measures), back to back with something between them, and the start and
+    end of each."""
+    size = offsets[which + 1] - offsets[which]
+    group = (np.cumsum(size) - size) // _GROUP_CHARS  # by where each text starts
+    groups = np.split(which, np.flatnonzero(np.diff(group)) + 1)
+    done = [_fold_join_group(cps, offsets, group, t, cfg) for group in groups]
+    if len(done) == 1:
+        return done[0]
+    out, out_off, removed, unmarked, start, end = zip(*done, strict=True)
+    shift = np.cumsum([0] + [u.size for u in unmarked[:-1]])
+    length = np.concatenate([np.diff(o) for o in out_off])
+    return (
+        np.concatenate(out),
+        np.concatenate([[0], np.cumsum(length)]).astype(np.int64),
+        np.concatenate(removed),
+        np.concatenate(unmarked),
+        np.concatenate([s + k for s, k in zip(start, shift, strict=True)]),
+        np.concatenate([e + k for e, k in zip(end, shift, strict=True)]),
+    )
+
+
+# Characters of the texts that go through the context passes together, about (a group ends
+# with the text that crosses this): more buys no speed, and the passes hold several copies.
+_GROUP_CHARS = 1 << 22
+
+
+def _fold_join_group(
+    cps: np.ndarray, offsets: np.ndarray, which: np.ndarray, t: Tables, cfg: NormalizeConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_fold_join_context` of one group of texts. They go through the passes as one string,
+    `_SEPARATOR` between them, so each pattern is run once per group and not once per text;
+    their texts without HTML markup keep the separators."""
     folded, letters = _fold_separated(cps, offsets, which, t.fold, t.cls)
     text = from_codepoints(folded)
     stage2, _, unmarked = _context_passes(text, cfg)

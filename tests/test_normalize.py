@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dedup import normalize as normalize_module
 from dedup.chars import CJK, SEP, codepoints, from_codepoints
 from dedup.config import NormalizeConfig
 from dedup.normalize import (
@@ -359,9 +360,23 @@ def test_general_path_batch_equals_each_text_alone(cfg: NormalizeConfig, texts: 
 
 def _assert_each_text_alone(texts: list[str], cfg: NormalizeConfig) -> None:
     cps, offsets, figures = normalize_measured(texts, cfg)
+    rows = figures.rows()
     for d, text in enumerate(texts):
         assert from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize_counted(text, cfg)[0]
         assert figures.noise[d] == _reference_removed(text, cfg)
+        assert rows[d] == normalize_measured([text], cfg)[2].rows()[0]
+        if cfg == NormalizeConfig():
+            assert rows[d][2:-1] == _reference_figures(text)
+
+
+@pytest.mark.parametrize("group_chars", [1, 7, 40])
+def test_general_path_in_groups(monkeypatch: pytest.MonkeyPatch, group_chars: int) -> None:
+    # A batch's general texts go through the passes in groups of about so many characters:
+    # the same result whatever the groups.
+    monkeypatch.setattr(normalize_module, "_GROUP_CHARS", group_chars)
+    texts = ["<p>正文</p>", "正文", "", "發(fā)展 x- F6 b+ P5", "&nbsp;", "?? 甲乙", "<br>" * 9]
+    _assert_each_text_alone(texts, NormalizeConfig())
+    _assert_each_text_alone(texts[::-1], NormalizeConfig())
 
 
 # How one text ends and the next starts, where a pattern would match across the two: a tag, an
