@@ -436,8 +436,8 @@ def _fold_join_context(
     `Figures.unended` measures), back to back with something between them, and the start and
     end of each."""
     size = offsets[which + 1] - offsets[which]
-    group = (np.cumsum(size) - size) // _GROUP_CHARS  # by where each text starts
-    groups = np.split(which, np.flatnonzero(np.diff(group)) + 1)
+    number = (np.cumsum(size) - size) // _GROUP_CHARS  # each text's group: where it starts
+    groups = np.split(which, np.flatnonzero(np.diff(number)) + 1)
     done = [_fold_join_group(cps, offsets, group, t, cfg) for group in groups]
     if len(done) == 1:
         return done[0]
