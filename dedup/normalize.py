@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numba
@@ -33,16 +33,18 @@ from .phrases import fold_phrases, fold_phrases_batch, vocabulary_table
 from .types import Figures
 
 _TONE = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
+# Pinyin in parentheses right after an ideograph. The parenthesis comes first in the patterns
+# and the ideograph is looked behind from there: a pattern that opens with a literal is searched
+# for by it, four to seven times as fast over Chinese text as one that opens with the
+# look-behind (the same matches).
+_AFTER_IDEOGRAPH = r"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]\()"
 # A syllable needs a tone mark, or a `?` where a legacy codec (Big5, GBK) lost the mark.
 _PINYIN = re.compile(
-    rf"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f])"
-    rf"\(\s*(?=[a-zü?{_TONE}]{{0,7}}[?{_TONE}])[a-zü?{_TONE}]{{1,7}}\s*\)"
+    rf"\({_AFTER_IDEOGRAPH}\s*(?=[a-zü?{_TONE}]{{0,7}}[?{_TONE}])[a-zü?{_TONE}]{{1,7}}\s*\)"
 )
 # Neutral-tone syllables carry no mark (的(de), 了(le)): a parenthesised toneless syllable right
 # after an ideograph is stripped when it is a valid pinyin syllable of two letters or more.
-_PINYIN_TONELESS = re.compile(
-    r"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f])\(\s*([a-zü]{2,6})\s*\)"
-)
+_PINYIN_TONELESS = re.compile(rf"\({_AFTER_IDEOGRAPH}\s*([a-zü]{{2,6}})\s*\)")
 _SYLLABLES = (
     "ai an ang ao ba bai ban bang bao bei ben beng bi bian biang biao bie bin bing bo "
     "bong bu ca cai can cang cao ce cei cen ceng cha chai chan chang chao che chen cheng chi "
@@ -68,16 +70,13 @@ _SYLLABLES = (
 )
 _TONELESS_SYLLABLES = frozenset(_SYLLABLES.split(" "))
 # `?` or U+FFFD runs are what survives of bytes decoded with the wrong codec; a pinyin
-# syllable glued to one is the remains of a mangled annotation (`?yōu)`).
-_MOJIBAKE = re.compile(rf"[?\ufffd]+(?:[a-zü]{{0,6}}[{_TONE}][a-zü]{{0,6}}\)?)?")
+# syllable glued to one is the remains of a mangled annotation (`?yōu)`). The run is written as
+# one and any more: a pattern that opens with a character class (not a repeat of one) is
+# searched for by that class, three times as fast over Chinese text (the same matches).
+_MOJIBAKE = re.compile(rf"[?\ufffd][?\ufffd]*(?:[a-zü]{{0,6}}[{_TONE}][a-zü]{{0,6}}\)?)?")
 # Anti-scraping junk: four or more short fragments of printable ASCII separated by spaces,
 # e.g. `) x- F6 b+ P5 t/ W7 q! N# {`; checked further in `_is_junk`.
 _JUNK = re.compile(r"(?<![!-~])(?:[!-~]{1,3}[ \t]+){3,}[!-~]{1,3}(?![!-~])")
-# Junk only occurs inside runs of printable ASCII; finding those first is a fast scan, so the
-# costlier pattern above never runs over Chinese text. Seven or more characters, written as one
-# and six or more: a pattern that opens with a character class is searched for by that class
-# (twice as fast as `[ -~\t]{7,}` over Chinese text, the same matches).
-_ASCII_RUN = re.compile(r"[ -~\t][ -~\t]{6,}")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,15}(?:\s[^<>]{0,500})?/?>")
 _HTML_ENTITY = re.compile(r"&(?:[a-zA-Z]{2,8}|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
 
@@ -102,7 +101,7 @@ class NoiseCounts:
 def _is_junk(m: re.Match[str]) -> bool:
     """A run of short ASCII fragments is junk when many fragments carry punctuation."""
     parts = m.group(0).split()
-    punct = sum(1 for p in parts if any(not c.isalnum() for c in p))
+    punct = sum(1 for p in parts if not p.isalnum())  # a part holds a non-alphanumeric
     return len(parts) >= 4 and punct >= 3 and punct * 5 >= len(parts) * 2
 
 
@@ -114,6 +113,51 @@ def _is_syllable(m: re.Match[str]) -> bool:
 def _entity_gap(m: re.Match[str]) -> str:
     """An HTML entity leaves a space, or nothing if it decodes to nothing."""
     return " " if html.unescape(m.group(0)) else ""
+
+
+def _junk_areas(text: str) -> list[tuple[int, int]]:
+    """Where `_JUNK` can match in `text`: the runs of printable ASCII, spaces and tabs (whole:
+    the characters on either side are none of these) that hold four or more fragments of one
+    to three printable characters in a row, separated by spaces or tabs. A match of `_JUNK`
+    is such fragments, so it lies inside such a run; most text holds none (Chinese text,
+    English words, numbers, links)."""
+    bounds = _short_fragment_runs(codepoints(text))
+    return list(zip(bounds[0::2].tolist(), bounds[1::2].tolist(), strict=True))
+
+
+@numba.njit(cache=True, nogil=True)
+def _short_fragment_runs(cps: np.ndarray) -> np.ndarray:
+    """`_junk_areas` of a text's code points: start and end of each run, flat."""
+    n = cps.size
+    found = 0
+    bounds = np.empty(0, dtype=np.int64)
+    for fill in range(2):  # count the runs, then fill their bounds in
+        if fill:
+            bounds = np.empty(2 * found, dtype=np.int64)
+            found = 0
+        i = 0
+        while i < n:
+            if not (0x20 <= cps[i] <= 0x7E or cps[i] == 0x09):
+                i += 1
+                continue
+            start = i
+            frag = chain = longest = 0  # fragment length, short fragments in a row, most so
+            while i <= n:
+                blank = i == n or not (0x21 <= cps[i] <= 0x7E)
+                if blank and frag:
+                    chain = chain + 1 if frag <= 3 else 0
+                    longest = max(longest, chain)
+                    frag = 0
+                if i == n or not (0x20 <= cps[i] <= 0x7E or cps[i] == 0x09):
+                    break
+                frag = 0 if blank else frag + 1
+                i += 1
+            if longest >= 4:
+                if fill:
+                    bounds[2 * found] = start
+                    bounds[2 * found + 1] = i
+                found += 1
+    return bounds
 
 
 @dataclass(frozen=True)
@@ -136,9 +180,10 @@ class NoisePass:
     trigger: str = ""
     # Only matches for which this holds are noise (others are left as they are).
     accept: Callable[[re.Match[str]], bool] | None = None
-    # Look for the pattern only inside matches of this one (each searched on its own), a fast
-    # scan that keeps the costlier pattern off most of the text.
-    within: re.Pattern[str] | None = None
+    # Look for the pattern only inside these areas of the text ((start, end), disjoint, in
+    # order; each searched on its own): a fast scan that keeps the costlier pattern off most of
+    # the text. Every match of the pattern must lie inside one.
+    within: Callable[[str], Iterable[tuple[int, int]]] | None = None
     # Whether the report marks the places (and leaves them out of its diff); turning it off
     # changes report pages, not normalized text.
     shown_in_report: bool = True
@@ -156,9 +201,9 @@ class NoisePass:
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         """(start, end) of every piece of this noise in `text`, in order."""
-        areas = self.within.finditer(text) if self.within is not None else (None,)
-        for area in areas:
-            base, scope = (0, text) if area is None else (area.start(), area.group(0))
+        areas = self.within(text) if self.within is not None else ((0, len(text)),)
+        for base, end in areas:
+            scope = text if self.within is None else text[base:end]
             for m in self.pattern.finditer(scope):
                 if self.accept is None or self.accept(m):
                     yield base + m.start(), base + m.end()
@@ -178,8 +223,13 @@ class NoisePass:
 
         if self.within is None:
             return self.pattern.sub(replace, text), count
-        pattern = self.pattern
-        return self.within.sub(lambda area: pattern.sub(replace, area.group(0)), text), count
+        parts: list[str] = []
+        at = 0
+        for start, end in self.within(text):
+            parts += (text[at:start], self.pattern.sub(replace, text[start:end]))
+            at = end
+        parts.append(text[at:])
+        return "".join(parts), count
 
 
 # The context passes, in the order they run: a later pass sees the text the earlier ones left.
@@ -196,7 +246,7 @@ NOISE_PASSES: tuple[NoisePass, ...] = (
         accept=_is_syllable,
     ),
     NoisePass("mojibake", "strip_mojibake", _MOJIBAKE, " ", trigger="?\ufffd"),
-    NoisePass("junk", "strip_junk", _JUNK, " ", accept=_is_junk, within=_ASCII_RUN),
+    NoisePass("junk", "strip_junk", _JUNK, " ", accept=_is_junk, within=_junk_areas),
 )
 
 
@@ -212,20 +262,6 @@ def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int
         if noise.kind == "html":
             unmarked = text
     return text, counts, unmarked
-
-
-def _join_tokens(cps: np.ndarray, cls_table: np.ndarray) -> np.ndarray:
-    """Drop separators; keep one space where a separator stood between two words."""
-    cls = cls_table[cps]
-    idx = np.flatnonzero(cls)
-    if idx.size == 0:
-        return idx.astype(np.uint32)
-    kept = cps[idx]
-    kc = cls[idx]
-    gap = (kc[:-1] == WORD) & (kc[1:] == WORD) & (np.diff(idx) > 1)
-    if gap.any():
-        kept = np.insert(kept, np.flatnonzero(gap) + 1, np.uint32(0x20))
-    return kept
 
 
 def normalize_counted(
@@ -245,7 +281,8 @@ def normalize_counted(
         np.count_nonzero((t.cls[folded[inner - 1]] == CJK) & (t.cls[folded[inner + 1]] == CJK))
     )
     stage2, counts, _ = _context_passes(from_codepoints(folded), cfg)
-    joined, counts["vocabulary"] = _fold_vocabulary(_join_tokens(codepoints(stage2), t.cls), cfg)
+    tokens = _join_separated(codepoints(stage2), t.cls, 1)[0]
+    joined, counts["vocabulary"] = _fold_vocabulary(tokens, cfg)
     return from_codepoints(joined), NoiseCounts(
         traditional=n_trad, width=n_width, line_breaks=line_breaks, **counts
     )
@@ -297,27 +334,22 @@ def _normalize_batch(
     noise = np.zeros(len(texts), dtype=np.int64)  # a text the compiled pass took has none
     # The folded text without HTML markup, whose lines are measured, of each text the general
     # path took (one the compiled pass took has no markup: its lines are measured as they are).
-    unmarked: list[np.ndarray] = [np.empty(0, dtype=np.uint32)] * len(texts)
+    unmarked = np.empty(0, dtype=np.uint32)
+    unmarked_start = np.zeros(len(texts), dtype=np.int64)
+    unmarked_end = np.zeros(len(texts), dtype=np.int64)
     if not plain.all():
-        parts = []
-        for d in range(len(texts)):
-            if plain[d]:
-                parts.append(joined[joined_off[d] : joined_off[d + 1]])
-            else:
-                text = cps[offsets[d] : offsets[d + 1]]
-                part, noise[d], unmarked[d] = _fold_join_context(text, t, cfg)
-                parts.append(part)
-        joined = np.concatenate(parts) if parts else joined
-        joined_off[1:] = np.cumsum([p.size for p in parts])
+        general = np.flatnonzero(~plain)
+        part, part_off, removed, unmarked, start, end = _fold_join_context(
+            cps, offsets, general, t, cfg
+        )
+        noise[general], unmarked_start[general], unmarked_end[general] = removed, start, end
+        joined, joined_off = _merge(joined, joined_off, part, part_off, general)
     if cfg.t2s and cfg.fold_phrases:
         joined, joined_off, _ = fold_phrases_batch(joined, joined_off, vocabulary_table())
     if not measure:
         return joined, joined_off, None
-    unmarked_off = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum([u.size for u in unmarked], out=unmarked_off[1:])
-    unmarked_cps = np.concatenate(unmarked) if texts else np.empty(0, dtype=np.uint32)
     traditional, mangled, unended, full_width = _layout_batch(
-        cps, offsets, plain, unmarked_cps, unmarked_off, t.fold, t.cls, t.trad
+        cps, offsets, plain, unmarked, unmarked_start, unmarked_end, t.fold, t.cls, t.trad
     )
     keys = np.fromiter(map(copy_key, texts), dtype=np.int64, count=len(texts))
     length = np.diff(joined_off)
@@ -394,17 +426,164 @@ def _fold_join_plain_batch(
 
 
 def _fold_join_context(
-    cps: np.ndarray, t: Tables, cfg: NormalizeConfig
-) -> tuple[np.ndarray, int, np.ndarray]:
-    """The general path: table fold, context passes on the folded text, then the join. Also
-    returns how many letters and digits the context passes removed (punctuation does not
-    count: the join drops it anyway, so a text the compiled pass takes has none removed), and
-    the folded text with its HTML markup removed (whose lines `Figures.unended` measures)."""
-    folded = t.fold[cps]
-    stage2, _, unmarked = _context_passes(from_codepoints(folded), cfg)
-    left = codepoints(stage2)
-    removed = int(np.count_nonzero(t.cls[folded])) - int(np.count_nonzero(t.cls[left]))
-    return _join_tokens(left, t.cls), removed, codepoints(unmarked)
+    cps: np.ndarray, offsets: np.ndarray, which: np.ndarray, t: Tables, cfg: NormalizeConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The general path, for texts `which` of a batch (`cps`, `offsets`) at once: table fold,
+    context passes on the folded texts, then the join. Returns their results back to back and
+    the offsets; how many letters and digits the context passes removed from each
+    (punctuation does not count: the join drops it anyway, so a text the compiled pass takes
+    has none removed); and each folded text with its HTML markup removed (whose lines
+    `Figures.unended` measures), back to back with something between them, and the start and
+    end of each."""
+    size = offsets[which + 1] - offsets[which]
+    number = (np.cumsum(size) - size) // _GROUP_CHARS  # each text's group: where it starts
+    groups = np.split(which, np.flatnonzero(np.diff(number)) + 1)
+    done = [_fold_join_group(cps, offsets, group, t, cfg) for group in groups]
+    if len(done) == 1:
+        return done[0]
+    out, out_off, removed, unmarked, start, end = zip(*done, strict=True)
+    shift = np.cumsum([0] + [u.size for u in unmarked[:-1]])
+    length = np.concatenate([np.diff(o) for o in out_off])
+    return (
+        np.concatenate(out),
+        np.concatenate([[0], np.cumsum(length)]).astype(np.int64),
+        np.concatenate(removed),
+        np.concatenate(unmarked),
+        np.concatenate([s + k for s, k in zip(start, shift, strict=True)]),
+        np.concatenate([e + k for e, k in zip(end, shift, strict=True)]),
+    )
+
+
+# Characters of the texts that go through the context passes together, about (a group ends
+# with the text that crosses this): more buys no speed, and the passes hold several copies.
+_GROUP_CHARS = 1 << 22
+
+
+def _fold_join_group(
+    cps: np.ndarray, offsets: np.ndarray, which: np.ndarray, t: Tables, cfg: NormalizeConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_fold_join_context` of one group of texts. They go through the passes as one string,
+    `_SEPARATOR` between them, so each pattern is run once per group and not once per text;
+    their texts without HTML markup keep the separators."""
+    folded, letters = _fold_separated(cps, offsets, which, t.fold, t.cls)
+    text = from_codepoints(folded)
+    stage2, _, unmarked = _context_passes(text, cfg)
+    out, out_off, kept = _join_separated(codepoints(stage2), t.cls, which.size)
+    unmarked_cps = folded if unmarked is text else codepoints(unmarked)
+    start, end = _separated_bounds(unmarked_cps, which.size)
+    return out, out_off, letters - kept, unmarked_cps, start, end
+
+
+# Between the texts of the general path, as they go through the context passes together:
+# U+D800, `<`, U+D800. No pattern matches across it, nor differently next to it than at the end
+# or start of a text, and no pass changes it. U+D800 (a lone surrogate: the character table
+# folds it to a space, so no folded text holds one) is neither an ideograph, a letter,
+# printable ASCII nor a space to any pattern; `<` ends the attribute run of `_HTML_TAG`
+# (`[^<>]`), which would otherwise reach into the next text, and opens no tag itself.
+_SEPARATOR = np.array([0xD800, 0x3C, 0xD800], dtype=np.uint32)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fold_separated(
+    cps: np.ndarray, offsets: np.ndarray, which: np.ndarray, fold: np.ndarray, cls: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Texts `which` folded by the table, `_SEPARATOR` between them, and the letters and
+    digits of each."""
+    size = _SEPARATOR.size * max(which.size - 1, 0)
+    for d in which:
+        size += offsets[d + 1] - offsets[d]
+    out = np.empty(size, dtype=np.uint32)
+    letters = np.zeros(which.size, dtype=np.int64)
+    t = 0
+    for k in range(which.size):
+        if k:
+            out[t : t + _SEPARATOR.size] = _SEPARATOR
+            t += _SEPARATOR.size
+        for i in range(offsets[which[k]], offsets[which[k] + 1]):
+            c = fold[cps[i]]
+            if cls[c] != SEP:
+                letters[k] += 1
+            out[t] = c
+            t += 1
+    return out, letters
+
+
+@numba.njit(cache=True, nogil=True)
+def _join_separated(
+    cps: np.ndarray, cls: np.ndarray, texts: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The join of each of `texts` texts that `_SEPARATOR` divides in `cps`: separators
+    dropped, one space kept where a separator stood between two words. Returns the results back
+    to back, their offsets and the letters and digits of each."""
+    # Output never exceeds the input: a space is only written in place of a dropped separator.
+    out = np.empty(cps.size, dtype=np.uint32)
+    out_off = np.zeros(texts + 1, dtype=np.int64)
+    letters = np.zeros(texts, dtype=np.int64)
+    t = d = i = 0
+    prev_word = gap = False
+    while i < cps.size:
+        c = cps[i]
+        if c == _SEPARATOR[0]:
+            d += 1
+            out_off[d] = t
+            prev_word = gap = False
+            i += _SEPARATOR.size
+            continue
+        i += 1
+        k = cls[c]
+        if k == SEP:
+            gap = True
+            continue
+        letters[d] += 1
+        if k == WORD and prev_word and gap:
+            out[t] = 0x20
+            t += 1
+        out[t] = c
+        t += 1
+        prev_word = k == WORD
+        gap = False
+    out_off[texts] = t
+    return out[:t], out_off, letters
+
+
+@numba.njit(cache=True, nogil=True)
+def _separated_bounds(cps: np.ndarray, texts: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end in `cps` of each of the `texts` texts that `_SEPARATOR` divides there."""
+    start = np.zeros(texts, dtype=np.int64)
+    end = np.empty(texts, dtype=np.int64)
+    d = i = 0
+    while i < cps.size:
+        if cps[i] == _SEPARATOR[0]:
+            end[d] = i
+            d += 1
+            i += _SEPARATOR.size
+            start[d] = i
+        else:
+            i += 1
+    end[texts - 1] = cps.size
+    return start, end
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge(
+    out: np.ndarray, out_off: np.ndarray, part: np.ndarray, part_off: np.ndarray, which: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Texts back to back (`out`, `out_off`) with texts `which` taken from `part`, `part_off`
+    (where `out` holds nothing for them)."""
+    docs = out_off.size - 1
+    merged = np.empty(out.size + part.size, dtype=np.uint32)
+    merged_off = np.zeros(docs + 1, dtype=np.int64)
+    t = k = 0
+    for d in range(docs):
+        if k < which.size and which[k] == d:
+            src, lo, hi = part, part_off[k], part_off[k + 1]
+            k += 1
+        else:
+            src, lo, hi = out, out_off[d], out_off[d + 1]
+        merged[t : t + hi - lo] = src[lo:hi]
+        t += hi - lo
+        merged_off[d + 1] = t
+    return merged, merged_off
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -418,7 +597,8 @@ def _layout_batch(
     offsets: np.ndarray,
     plain: np.ndarray,
     unmarked: np.ndarray,
-    unmarked_off: np.ndarray,
+    unmarked_start: np.ndarray,
+    unmarked_end: np.ndarray,
     fold: np.ndarray,
     cls: np.ndarray,
     trad: np.ndarray,
@@ -427,7 +607,8 @@ def _layout_batch(
     or ASCII punctuation between two CJK characters); the letters and digits of lines that
     end without punctuation (titles, menus, bylines, lists: prose ends its paragraphs with
     punctuation), in the text itself when it is `plain`, else in its text without HTML
-    markup (`unmarked`); and full-width Latin letters and digits."""
+    markup (`unmarked[unmarked_start[d]:unmarked_end[d]]`); and full-width Latin letters and
+    digits."""
     docs = offsets.size - 1
     traditional = np.zeros(docs, dtype=np.int64)
     mangled = np.zeros(docs, dtype=np.int64)
@@ -449,7 +630,7 @@ def _layout_batch(
             ):
                 n_mangled += 1
         traditional[d], mangled[d], full_width[d] = n_trad, n_mangled, n_full
-        text = cps[lo:hi] if plain[d] else unmarked[unmarked_off[d] : unmarked_off[d + 1]]
+        text = cps[lo:hi] if plain[d] else unmarked[unmarked_start[d] : unmarked_end[d]]
         unended[d] = _unended(text, fold, cls)
     return traditional, mangled, unended, full_width
 
@@ -537,22 +718,27 @@ def _fold_join_plain(
     gap = False
     for i in range(n):
         c = fold[cps[i]]
-        if c == 0xFFFD or (c == 0x3F and i + 1 < n and _pinyin_letter(fold[cps[i + 1]], tones)):
-            return out[:0], False
-        if (c == 0x3C or c == 0x26) and i + 1 < n:
-            nxt = fold[cps[i + 1]]
-            if (0x61 <= (nxt | 0x20) <= 0x7A) or nxt == 0x2F or nxt == 0x23:
+        if c >= 0x80:  # most characters: no pattern starts at one, and it ends any fragment
+            if c == 0xFFFD:
                 return out[:0], False
-        if c == 0x28 and _pinyin_ahead(cps, fold, i + 1, tones):
-            return out[:0], False
-        printable = 0x21 <= c <= 0x7E
-        sep = c == 0x20 or c == 0x09
-        # Fragments as the junk pass sees them with `?` kept, and as the mojibake pass leaves
-        # them, with every `?` a space (which can split a fragment into short ones).
-        if printable and chain >= 3 or printable and c != 0x3F and qchain >= 3:
-            return out[:0], False
-        frag, chain = _fragments(frag, chain, printable, sep)
-        qfrag, qchain = _fragments(qfrag, qchain, printable and c != 0x3F, sep or c == 0x3F)
+            frag = chain = qfrag = qchain = 0
+        else:
+            if c == 0x3F and i + 1 < n and _pinyin_letter(fold[cps[i + 1]], tones):
+                return out[:0], False
+            if (c == 0x3C or c == 0x26) and i + 1 < n:
+                nxt = fold[cps[i + 1]]
+                if (0x61 <= (nxt | 0x20) <= 0x7A) or nxt == 0x2F or nxt == 0x23:
+                    return out[:0], False
+            if c == 0x28 and _pinyin_ahead(cps, fold, i + 1, tones):
+                return out[:0], False
+            printable = 0x21 <= c <= 0x7E
+            sep = c == 0x20 or c == 0x09
+            # Fragments as the junk pass sees them with `?` kept, and as the mojibake pass
+            # leaves them, with every `?` a space (which can split a fragment into short ones).
+            if printable and chain >= 3 or printable and c != 0x3F and qchain >= 3:
+                return out[:0], False
+            frag, chain = _fragments(frag, chain, printable, sep)
+            qfrag, qchain = _fragments(qfrag, qchain, printable and c != 0x3F, sep or c == 0x3F)
         k = cls[c]
         if k == SEP:
             gap = True

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import opencc
@@ -8,14 +9,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.chars import CJK, SEP, from_codepoints
+from dedup import normalize as normalize_module
+from dedup.chars import CJK, SEP, codepoints, from_codepoints
 from dedup.config import NormalizeConfig
 from dedup.normalize import (
+    _JUNK,
+    _MOJIBAKE,
+    _PINYIN,
+    _PINYIN_TONELESS,
+    _TONE,
     _TONE_CPS,
     NOISE_PASSES,
     NoiseCounts,
+    _context_passes,
     _fold_join_context,
     _fold_join_plain,
+    _is_junk,
+    _junk_areas,
     navigation_only,
     normalize,
     normalize_batch,
@@ -191,9 +201,10 @@ def test_plain_fast_path_equals_general_path(text: str) -> None:
     cps = _cps(text)
     fast, plain = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
     if plain:
-        general, removed, _ = _fold_join_context(cps, t, NormalizeConfig())
+        bounds, which = np.array([0, cps.size]), np.array([0])
+        general, _, removed, _, _, _ = _fold_join_context(cps, bounds, which, t, NormalizeConfig())
         assert np.array_equal(fast, general)
-        assert removed == 0
+        assert removed.tolist() == [0]
 
 
 @pytest.mark.parametrize(
@@ -278,6 +289,166 @@ def test_batch_equals_one_text_at_a_time(texts: list[str]) -> None:
     assert offsets.size == len(texts) + 1
     for d, text in enumerate(texts):
         assert from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize(text)
+
+
+# Pieces of texts for the general path: noise of every kind, and halves of noise that would
+# make a match across two texts if their separator let one through (a tag opened at the end of
+# one text and closed at the start of the next, pinyin after the last ideograph of one, junk
+# fragments on both sides), besides lone surrogates, `<` and control characters.
+_BATCH_PIECES = [
+    *_NOISE_PIECES,
+    "<p",
+    ' class="a"',
+    "p>",
+    "</",
+    "<",
+    ">",
+    "&",
+    "amp;",
+    "(fā",
+    "fā)",
+    "發",
+    "a b",
+    " c d ",
+    "x- F6",
+    "\ud800",
+    "\ud800<\ud800",
+    "\x00",
+    "\n",
+    "\t",
+    "1?",
+    "。",
+]
+
+
+def _reference_removed(text: str, cfg: NormalizeConfig) -> int:
+    """Letters and digits the context passes remove from one text on its own (`Figures.noise`
+    as the general path once computed it, text by text)."""
+    t = tables(cfg)
+    folded = from_codepoints(t.fold[codepoints(text)])
+    left = _context_passes(folded, cfg)[0]
+    return int(np.count_nonzero(t.cls[codepoints(folded)] != SEP)) - int(
+        np.count_nonzero(t.cls[codepoints(left)] != SEP)
+    )
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [NormalizeConfig(), NormalizeConfig(fold_width=False), NormalizeConfig(strip_mojibake=False)],
+    ids=["default", "no-width-fold", "no-mojibake"],
+)
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.tuples(
+            # Most texts sent down the general path (an entity in the middle), so that two
+            # such texts often meet.
+            st.lists(st.sampled_from(_BATCH_PIECES), max_size=6).map("".join),
+            st.sampled_from(["&amp;", "&amp;", "&amp;", ""]),
+            st.lists(st.sampled_from(_BATCH_PIECES), max_size=6).map("".join),
+        ).map("".join)
+        | st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET + "\ud800\x00")),
+        max_size=8,
+    )
+)
+def test_general_path_batch_equals_each_text_alone(cfg: NormalizeConfig, texts: list[str]) -> None:
+    # The texts of the general path go through the context passes as one string: each comes
+    # out as normalize_counted (one text, its own passes) makes it, with the letters and
+    # digits its own passes remove, whatever is on either side of it.
+    _assert_each_text_alone(texts, cfg)
+
+
+def _assert_each_text_alone(texts: list[str], cfg: NormalizeConfig) -> None:
+    cps, offsets, figures = normalize_measured(texts, cfg)
+    rows = figures.rows()
+    for d, text in enumerate(texts):
+        assert from_codepoints(cps[offsets[d] : offsets[d + 1]]) == normalize_counted(text, cfg)[0]
+        assert figures.noise[d] == _reference_removed(text, cfg)
+        assert rows[d] == normalize_measured([text], cfg)[2].rows()[0]
+        if cfg == NormalizeConfig():
+            assert rows[d][2:-1] == _reference_figures(text)
+
+
+@pytest.mark.parametrize("group_chars", [1, 7, 40])
+def test_general_path_in_groups(monkeypatch: pytest.MonkeyPatch, group_chars: int) -> None:
+    # A batch's general texts go through the passes in groups of about so many characters:
+    # the same result whatever the groups.
+    monkeypatch.setattr(normalize_module, "_GROUP_CHARS", group_chars)
+    texts = ["<p>正文</p>", "正文", "", "發(fā)展 x- F6 b+ P5", "&nbsp;", "?? 甲乙", "<br>" * 9]
+    _assert_each_text_alone(texts, NormalizeConfig())
+    _assert_each_text_alone(texts[::-1], NormalizeConfig())
+
+
+# How one text ends and the next starts, where a pattern would match across the two: a tag, an
+# entity, pinyin after an ideograph, junk fragments, a mangled annotation.
+_ENDS = ['<p class="a"', "<p", "&nbsp", "發", "的", "x- F6 b+", "?", "a b", ""]
+_STARTS = ['">正文', ">", ";", "(fā)正文", "(de)", " P5 t/ W7", "yōu)", " c d e", ""]
+
+
+@pytest.mark.parametrize("end", _ENDS)
+@pytest.mark.parametrize("start", _STARTS)
+def test_no_pattern_matches_across_two_texts(end: str, start: str) -> None:
+    # Both texts hold an entity: both take the general path, side by side.
+    _assert_each_text_alone(["&amp;" + end, start + "&amp;"], NormalizeConfig())
+
+
+@pytest.mark.parametrize(
+    "cfg", [NormalizeConfig(), NormalizeConfig(fold_width=False), NormalizeConfig(t2s=False)]
+)
+def test_no_text_folds_to_a_surrogate(cfg: NormalizeConfig) -> None:
+    # The general path's separator holds a lone surrogate because no folded text does.
+    fold = tables(cfg).fold
+    assert not np.any((fold >= 0xD800) & (fold <= 0xDFFF))
+
+
+def test_general_path_edge_batches() -> None:
+    # Texts that only hold noise, empty texts and a plain text between general ones. `(fā)`
+    # at the start of a text follows no ideograph (not the previous text's): not pinyin; an
+    # unclosed `<p` at the end of the last text is no tag.
+    texts = ["", "<br/>", "&nbsp;", "(fā)", ") x- F6 b+ P5 t/ W7", "?", "正文", "", "發(fā)<p"]
+    cps, offsets, figures = normalize_measured(texts)
+    assert np.diff(offsets).tolist() == [0, 0, 0, 2, 0, 0, 2, 0, 2]
+    assert from_codepoints(cps) == "fā正文发p"
+    assert figures.noise.tolist() == [0, 2, 4, 0, 9, 0, 0, 0, 2]
+
+
+# How the rewritten patterns were first written: a look-behind first, a repeated class first.
+_PINYIN_AS_WRITTEN = re.compile(
+    rf"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f])"
+    rf"\(\s*(?=[a-zü?{_TONE}]{{0,7}}[?{_TONE}])[a-zü?{_TONE}]{{1,7}}\s*\)"
+)
+_TONELESS_AS_WRITTEN = re.compile(
+    r"(?<=[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f])\(\s*([a-zü]{2,6})\s*\)"
+)
+_MOJIBAKE_AS_WRITTEN = re.compile(rf"[?\ufffd]+(?:[a-zü]{{0,6}}[{_TONE}][a-zü]{{0,6}}\)?)?")
+_ASCII_RUN = re.compile(r"[ -~\t]{7,}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_BATCH_PIECES), max_size=12).map("".join)
+    | st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET + "\ufffd fa?"))
+)
+def test_patterns_match_what_they_matched_as_first_written(text: str) -> None:
+    for pattern, first in [
+        (_PINYIN, _PINYIN_AS_WRITTEN),
+        (_PINYIN_TONELESS, _TONELESS_AS_WRITTEN),
+        (_MOJIBAKE, _MOJIBAKE_AS_WRITTEN),
+    ]:
+        assert [m.span() for m in pattern.finditer(text)] == [
+            m.span() for m in first.finditer(text)
+        ]
+    # Junk is looked for in the ASCII runs of `_junk_areas`, not in every run of 7 or more.
+    junk = next(noise for noise in NOISE_PASSES if noise.kind == "junk")
+    everywhere = [
+        (run.start() + m.start(), run.start() + m.end())
+        for run in _ASCII_RUN.finditer(text)
+        for m in _JUNK.finditer(run.group(0))
+        if _is_junk(m)
+    ]
+    assert list(junk.spans(text)) == everywhere
+    areas = _junk_areas(text)
+    assert all(e0 < s1 for (_, e0), (s1, _) in zip(areas, areas[1:], strict=False))
 
 
 # --- figures: what signing measures for the cluster stage ----------------------------------
