@@ -37,6 +37,10 @@ _NUMBER_SHARE = 0.1
 
 # Shingle bytes read from the store at a time: memory stays flat whatever the corpus size.
 FETCH_BUDGET = 1 << 27
+# The own text of the documents in candidate pairs is held in memory up to this many bytes
+# (about 900 MB at a million crawl documents): each band's pairs read sets all over it, and
+# reading them from the store instead cost more than comparing them (millions of reads).
+HELD_BUDGET = 1 << 30
 
 
 # The repeated-shingle table of a comparison that sets nothing aside (repeats.Repeats.none).
@@ -427,24 +431,29 @@ def link_buckets(
     empty: np.ndarray,
     own: Own = Own(),
     budget: int = FETCH_BUDGET,
+    held: int = HELD_BUDGET,
 ) -> Linked:
     """Verify the candidate pairs of `buckets` (lsh.py) band by band, skipping every pair
     whose two documents matches already join (union-find): the connected components of the
     matches are those of verifying every candidate, at a cost that grows with the documents,
-    not with the square of a cluster's size. One band's open pairs are held at a time, and
-    sets are read about `budget` bytes at a time. Deterministic: bands, buckets and pairs are
-    taken in one order."""
-    with own_sets(store, buckets.involved(empty), own, budget) as (sets, kept):
+    not with the square of a cluster's size. One band's open pairs are held at a time; the
+    own text is held in memory up to `held` bytes, else sets are read about `budget` bytes at
+    a time. Deterministic: bands, buckets and pairs are taken in one order."""
+    with own_sets(store, buckets.involved(empty), own, budget, held) as (sets, kept):
         return _link_buckets(buckets, sets, cfg, empty, kept, budget)
 
 
 @contextmanager
 def own_sets(
-    store: ShingleStore | Held, involved: np.ndarray, own: Own, budget: int = FETCH_BUDGET
+    store: ShingleStore | Held,
+    involved: np.ndarray,
+    own: Own,
+    budget: int = FETCH_BUDGET,
+    held: int = HELD_BUDGET,
 ) -> Iterator[tuple[ShingleStore | Held, Own]]:
     """The sets to compare the `involved` documents (a mask) by, with the `Own` to compare
     them with: when `own` sets repeated text aside, their own text (`own_store`), in memory
-    when it fits the budget, and an `Own` that sets nothing aside; else `store` and `own`.
+    when it fits `held` bytes, and an `Own` that sets nothing aside; else `store` and `own`.
     Comparisons on either give the same figures."""
     if own.table.size < 2 or not isinstance(store, ShingleStore):
         yield store, own
@@ -454,7 +463,7 @@ def own_sets(
         docs = np.flatnonzero(involved)
         kept = own_store(store, docs, own.table, Path(folder), budget, own.min_own)
         sets: ShingleStore | Held = kept
-        if int(kept.sizes().sum()) * 4 <= budget:
+        if int(kept.sizes().sum()) * 4 <= held:
             sets = Held(*kept.fetch(np.arange(len(kept))))
         yield sets, replace(own, table=NO_REPEATS)
 
