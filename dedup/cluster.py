@@ -231,9 +231,6 @@ MANGLED_WEIGHT = 0.1
 UNENDED_WEIGHT = 0.25
 # The weight of the share of a member that is foreign to the article.
 FOREIGN_WEIGHT = 0.25
-# The weight of the share of the article a complete member lacks, against the member that
-# holds the most of L (a copy that dropped a paragraph, or cut the last one short).
-SHORT_WEIGHT = 0.5
 # A member judged against L's own text less L's unended lines must itself be at least this
 # share prose (a page that is all unended lines tells frame and article apart by nothing).
 PROSE_GUARD = 0.7
@@ -322,9 +319,7 @@ def _cleanest(
     among simplified ones is the odd one, and the reverse), and at lower weights damaged
     layout, full-width letters and digits where the group's versions mostly have none (or the
     reverse), and text in unended lines; plus the share of the member foreign to the article
-    (for a member other than L: its text that L lacks), and the share of L's text it lacks
-    against the other member that holds the most of L: a copy missing a paragraph is
-    complete enough, but not as complete as the whole. The complete member with the lowest
+    (for a member other than L: its text that L lacks). The complete member with the lowest
     score is kept; ties go to the one holding more of L, then to the earliest."""
     inside, held = _shares(jac, con)  # the shares of the member, and of L, held in common
     inside[~other], held[~other] = 1.0, 1.0
@@ -356,10 +351,6 @@ def _cleanest(
     other_width = _unusual(fig.full_width, length, group, starts, first)
     removed = fig.noise + other_script + MANGLED_WEIGHT * (fig.mangled + other_width)
     score = (removed + UNENDED_WEIGHT * fig.unended) / length + FOREIGN_WEIGHT * foreign
-    # Short of the most any other member holds of L: a copy that dropped a paragraph.
-    most_held = np.maximum.reduceat(np.where(other, held, 0.0), starts)[group]
-    short = np.where(other, np.maximum(most_held - held, 0.0) / np.maximum(most_held, 1e-9), 0.0)
-    score += SHORT_WEIGHT * short
     score[~complete] = np.inf
     order = np.lexsort((members, -held, score, group))
     return members[order[starts]].astype(np.int64)

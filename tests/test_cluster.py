@@ -517,24 +517,6 @@ def test_a_framed_copy_does_not_outweigh_the_clean_article() -> None:
     assert kept(0.3) == 0
 
 
-def test_a_copy_that_dropped_a_paragraph_is_not_kept_over_the_whole() -> None:
-    # The article has a subheading (an unended line); one copy dropped it with the paragraph
-    # under it, so it has fewer unended lines per character than the whole article, and L (an
-    # extended copy) holds all of both. Both are complete, but the whole is kept.
-    rng = random.Random(5)
-    title, *paras = _prose(rng, 8).split("\n")
-    subheading = "".join(rng.choices(_CHARS, k=24))
-    clean = "\n".join([title, *paras[:3], subheading, *paras[3:]])
-    dropped = "\n".join([title, *paras[:3], *paras[4:]])
-    extended = f"{clean}\n相关背景\n{_prose(rng, 4)}"
-    pinyin = "".join(c + "(xiàng)" if i % 8 == 7 else c for i, c in enumerate(clean))
-    texts = [extended, dropped, clean, pinyin]
-    figures, sim = _measured(texts)
-
-    kept = representatives(*_flat([[0, 1, 2, 3]]), figures, ClusterConfig(), sim).item()
-    assert kept == 2
-
-
 def test_deduplicate_keeps_the_clean_version() -> None:
     names = ["pinyin", "traditional", "html", "junk", "framed", "clean", "truncated"]
     docs = [Doc(n, _versions()[n]) for n in names]
