@@ -83,10 +83,12 @@ from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
 from .repeats import (
+    Groups,
     RepeatCounter,
     Repeats,
     RepeatStats,
     estimated_similarities,
+    group_roots,
     held,
     joins,
     oriented,
@@ -663,10 +665,12 @@ class _Run:
         """The repeated text of the documents in candidate pairs (repeats.py), as locally:
         the pairs' estimated similarities join versions into groups (`joins`), each document
         another holds (`held`) joins the group of the one that holds most of it
-        (`repeats.containers`), connected components give each group's first document and
-        size, and the slot counts of those documents' sets are added up over the partitions
-        (`repeats_of`, on top of `prior`: the statistics of the persistent indexes the run is
-        checked against)."""
+        (`repeats.containers`), which gives each group's first document, documents and the
+        members that stand for it, and the slot counts of their sets are added up over the
+        partitions (`repeats_of`, on top of `prior`: the statistics of the persistent indexes
+        the run is checked against). A candidate graph of up to `driver_edges` pairs is
+        grouped on the driver (`repeats.group_roots`, one job), a larger one on the
+        executors."""
         cfg, parts = self.config.repeat, self.parts
         if cfg.min_groups == 0:
             return Repeats.none()
@@ -675,8 +679,60 @@ class _Run:
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
         sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+        ends = _with_sets(pairs, sigs, parts)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
+        if self.n_candidates <= self.driver_edges:
+            groups = self._driver_groups(ends, columns)
+            if prior is None and groups.first.size < cfg.min_groups:
+                # No shingle can be in `min_groups` groups, and no index keeps the counts.
+                return Repeats.none()
+            samples = sets.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
+            links = None
+        else:
+            samples, links = self._executor_samples(ends, pairs, sets, columns)
+        # (documents, sets of the members that stand for it) of each group
+        held = self._keep(samples.groupByKey(parts).map(lambda kv: _sampled(sorted(kv[1]))))
+
+        def count(first: Repeats | None) -> RepeatCounter:
+            table = None if first is None else self.sc.broadcast(first)
+            return held.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
+
+        try:
+            return repeats_of(count, cfg, prior)  # counted twice
+        finally:
+            held.unpersist()
+            if links is not None:
+                links.unpersist()
+
+    def _driver_groups(self, ends: Any, columns: int) -> Groups:
+        """The groups of versions (`repeats.group_roots`) of every candidate pair, from their
+        estimated similarities (measured on the executors, gathered here), over document
+        numbers."""
+        found = ends.mapPartitions(_Estimates(columns)).collect()
+        rows = np.frombuffer(b"".join(found), dtype=_ESTIMATE)
+        pairs = np.stack([rows["i"], rows["j"]], axis=1)
+        nodes = np.unique(pairs)
+        local = np.searchsorted(nodes, pairs)
+        sizes = np.zeros(nodes.size, dtype=np.int64)
+        sizes[local[:, 0]], sizes[local[:, 1]] = rows["size_i"], rows["size_j"]
+        cfg = self.config.repeat
+        found_groups = group_roots(nodes.size, local, rows["jac"], rows["con"], sizes, cfg)
+        # Positions among `nodes` are ascending with the numbers: the same first members,
+        # the same order.
+        return Groups(
+            nodes[found_groups.first],
+            found_groups.size,
+            nodes[found_groups.sample],
+            found_groups.bounds,
+        )
+
+    def _executor_samples(self, ends: Any, pairs: Any, sets: Any, columns: int) -> tuple[Any, Any]:
+        """(first document, (rank, documents, set)) of the members that stand for each group
+        (`repeats.sample_ranks`), the groups found by connected components on the
+        executors: `repeats.group_roots`' rule as joins and reductions; and the links they
+        are found from, held until the groups are counted."""
+        cfg, parts = self.config.repeat, self.parts
         # (i, j, -1) joins; (smaller, larger, containment) is held
-        links = self._keep(_with_sets(pairs, sigs, parts).mapPartitions(_Linked(cfg, columns)))
+        links = self._keep(ends.mapPartitions(_Linked(cfg, columns)))
         joined = links.filter(lambda e: e[2] < 0).map(lambda e: (e[0], e[1]))
         first = _components(joined, parts, self._keep, self.driver_edges)  # (node, root)
         picked = (
@@ -692,8 +748,7 @@ class _Run:
         )
         roots = _components(joined.union(picked), parts, self._keep, self.driver_edges)
         involved = pairs.flatMap(lambda kv: (kv[0], kv[1][0])).distinct(parts)
-        # (documents, sets of the members that stand for it) of each group
-        groups = (
+        samples = (
             involved.map(lambda node: (node, None))
             .leftOuterJoin(roots, parts)
             .map(lambda kv: (_or(kv[1][1], kv[0]), kv[0]))  # (first document, node)
@@ -702,17 +757,8 @@ class _Run:
             .partitionBy(parts)  # as the sets are: they stay where they are
             .join(sets, parts)
             .map(lambda kv: (kv[1][0][0], (kv[1][0][2], kv[1][0][1], kv[1][1])))
-            .groupByKey(parts)
-            .map(lambda kv: _sampled(sorted(kv[1])))
         )
-        groups = self._keep(groups)  # counted twice (repeats.repeats_of)
-        links.unpersist()
-
-        def count(first: Repeats | None) -> RepeatCounter:
-            table = None if first is None else self.sc.broadcast(first)
-            return groups.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
-
-        return repeats_of(count, cfg, prior)
+        return samples, links
 
     # -- cluster ------------------------------------------------------------------------
 
@@ -1356,6 +1402,78 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+# One candidate pair's estimated whole-set similarities (`repeats.estimated_similarities`)
+# and its documents' set sizes, as `_Estimates` sends them to the driver.
+_ESTIMATE = np.dtype(
+    [
+        ("i", "<i8"),
+        ("j", "<i8"),
+        ("jac", "<f8"),
+        ("con", "<f8"),
+        ("size_i", "<i8"),
+        ("size_j", "<i8"),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class _Estimates:
+    """Executor side: a partition's candidate pairs with both ends' (signature, set size)
+    as one `_ESTIMATE` array (bytes): a single record to send the driver."""
+
+    columns: int  # signature values LSH uses, the ones the local engine keeps
+
+    def __call__(self, part: Iterable[Any]) -> Iterator[bytes]:
+        for batch in batched(part, _VERIFY_BATCH):
+            jac, con, sizes = _estimated(batch, self.columns)
+            rows = np.empty(len(batch), dtype=_ESTIMATE)
+            rows["i"] = [row[1] for row in batch]
+            rows["j"] = [row[2] for row in batch]
+            rows["jac"], rows["con"] = jac, con
+            rows["size_i"], rows["size_j"] = sizes[0::2], sizes[1::2]
+            yield rows.tobytes()
+
+
+def _estimated(batch: list[Any], columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(jaccard, containment) that MinHash estimates for (tag, i, j, (signature, set size),
+    (signature, set size)) rows, and the set sizes, both ends of each row in turn."""
+    ends = [e for row in batch for e in (row[3], row[4])]
+    sigs = np.stack([np.frombuffer(s, dtype=np.uint32)[:columns] for s, _ in ends])
+    sizes = np.array([size for _, size in ends], dtype=np.int64)
+    local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
+    jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
+    return jac, con, sizes
+
+
+def _members(groups: Groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The members that stand for `groups` (over document numbers), ascending, with each
+    one's group's first document, the group's documents and the member's rank in it."""
+    counts = np.diff(groups.bounds)
+    rank = np.arange(groups.sample.size) - np.repeat(groups.bounds[:-1], counts)
+    order = np.argsort(groups.sample, kind="stable")
+    first, size = np.repeat(groups.first, counts), np.repeat(groups.size, counts)
+    return groups.sample[order], first[order], size[order], rank[order]
+
+
+@dataclass(frozen=True)
+class _Samples:
+    """Executor side: (first document, (rank, documents, set)) of the (node, set) rows of
+    the members that stand for a group (`members`: a Broadcast of `_members`)."""
+
+    members: Any
+
+    def __call__(self, part: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, Any]]:
+        nodes, first, size, rank = self.members.value
+        if not nodes.size:
+            return
+        for batch in batched(part, _VERIFY_BATCH):
+            keys = np.array([node for node, _ in batch], dtype=np.int64)
+            at = np.minimum(np.searchsorted(nodes, keys), nodes.size - 1)
+            for k in np.flatnonzero(nodes[at] == keys).tolist():
+                m = int(at[k])
+                yield int(first[m]), (int(rank[m]), int(size[m]), batch[k][1])
+
+
 @dataclass(frozen=True)
 class _Linked:
     """Executor side: the candidate pairs that are versions of one text for counting
@@ -1368,11 +1486,8 @@ class _Linked:
 
     def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int, float]]:
         for batch in batched(part, _VERIFY_BATCH):
-            ends = [e for row in batch for e in (row[3], row[4])]  # (signature, set size)
-            sigs = np.stack([np.frombuffer(s, dtype=np.uint32)[: self.columns] for s, _ in ends])
-            sizes = np.array([size for _, size in ends], dtype=np.int64)
+            jac, con, sizes = _estimated(batch, self.columns)
             local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
-            jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
             join = joins(local, jac, sizes, self.cfg).tolist()
             grip = held(local, con, sizes, self.cfg)
             ends_ij = np.array([(row[1], row[2]) for row in batch], dtype=np.int64)
