@@ -87,6 +87,7 @@ from .repeats import (
     RepeatCounter,
     Repeats,
     RepeatStats,
+    WeighedChunk,
     estimated_similarities,
     group_roots,
     held,
@@ -314,9 +315,10 @@ class _Read(NamedTuple):
     """What reading leaves on the driver, besides the documents themselves."""
 
     signed: Any  # (index, (signature, shingle set, figures, id, source)), from `held`
-    held: Any  # what `signed` is made from, persisted: free it once `signed` is
+    held: Any  # what `signed` is made from, persisted until the outputs are written
     records: Any  # (index, DocRow) in input order, read again from the inputs (not held)
     sizes: list[int]  # documents in each partition of `signed` and `records`
+    empty: int  # documents with no text
     skipped: list[Skip]
     input_bytes: int  # UTF-8 size of all texts
     schema: Any  # the Parquet rows' merged Arrow schema, or None
@@ -408,11 +410,9 @@ class _Run:
             if fmt == "parquet":
                 pyarrow()
 
-        # Hash-partitioned by document once, so that every later join with the shingle sets
-        # (verification, similarities to representatives) shuffles only the other side.
-        signed = self._keep(read.signed.partitionBy(self.parts))
-        empty = sum(signed.mapPartitions(_empties).collect())  # and holds the signed
-        read.held.unpersist()
+        # In input order, as read (`read.held`): only the documents in candidate pairs are
+        # hash-partitioned (`_picked`).
+        signed, empty = read.signed, read.empty
         self._lap("sign")
         self._tag("lsh")
         self.timings["normalize_cpu"] = round(cpu[0].value, 4)
@@ -444,7 +444,7 @@ class _Run:
         # What is held of the documents in a candidate pair, hash-partitioned as `signed`:
         # the joins of verification, repeated text and clusters read these, not every
         # document's, and move only the other side.
-        picked = self._keep(_picked(candidates, signed, self.parts))
+        picked = self._keep(self._picked(candidates, signed))
         sets = picked.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
@@ -467,7 +467,7 @@ class _Run:
         n_clusters = self.n_clusters = rendered.count()
         # Writing needs only these three: free the edges and components.
         for rdd in self.cached:
-            if rdd not in (signed, rendered):
+            if rdd not in (read.held, rendered):
                 rdd.unpersist()
         self._lap("cluster")
 
@@ -493,7 +493,7 @@ class _Run:
             self._lap("index_stage")
         self._tag("write")
         files, written = self._write(out, fmt, read, rendered, settled, n_docs)
-        signed.unpersist()
+        read.held.unpersist()
         rendered.unpersist()
         self._lap("write")
         skipped = len(read.skipped)
@@ -598,10 +598,11 @@ class _Run:
         # documents and their text's UTF-8 bytes (repeated ids included, as locally).
         markers: list[tuple[Key, Any]] = []
         counts = [0] * ordered.getNumPartitions()
-        input_bytes = 0
+        input_bytes = empty = 0
         for fact in facts:
             if isinstance(fact, _Counted):
                 counts[fact.part], input_bytes = fact.docs, input_bytes + fact.bytes
+                empty += fact.empty
             else:
                 markers.append(fact)
         skips = [(key, m) for key, m in markers if isinstance(m, Skip)]
@@ -639,13 +640,14 @@ class _Run:
             gone = self.sc.broadcast({key for key, _ in dropped})
             docs = docs.filter(lambda kv: kv[0] not in gone.value)
             records = records.filter(lambda kv: kv[0] not in gone.value)
-            counts = docs.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
+            kept = docs.mapPartitions(_kept_counts).collect()
+            counts, empty = [n for n, _ in kept], sum(e for _, e in kept)
         # Both numbered from the counts: the texts read again are the same documents in the
         # same partitions.
         number = _Numbered(np.r_[0, np.cumsum(counts)].tolist())
         signed = docs.values().mapPartitionsWithIndex(number, True).mapValues(_signed)
         records = records.values().mapPartitionsWithIndex(number, True)
-        return _Read(signed, ordered, records, counts, skipped, input_bytes, schema, formats)
+        return _Read(signed, ordered, records, counts, empty, skipped, input_bytes, schema, formats)
 
     def _ship_stdin(self) -> str:
         """Spool stdin to a local file and ship it to the executors (`addFile`); its name
@@ -656,6 +658,19 @@ class _Run:
             shutil.copyfileobj(stream, f, 1 << 20)
         self.sc.addFile(str(path))
         return path.name
+
+    def _picked(self, candidates: Any, signed: Any) -> Any:
+        """(number, what `signed` holds) of every document in a candidate pair (packed i <<
+        32 | j), hash-partitioned: picked where they are and moved when the candidate pairs
+        are few enough to gather their numbers on the driver (`driver_edges`), else by a
+        join."""
+        if self.n_candidates > self.driver_edges:
+            return _picked(candidates, signed, self.parts)
+        packed = np.frombuffer(
+            b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
+        )
+        nodes = np.unique(np.r_[packed >> 32, packed & _LOW32])
+        return signed.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
 
     # -- repeated text ------------------------------------------------------------------
 
@@ -687,10 +702,18 @@ class _Run:
                 return Repeats.none()
             samples = sets.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
             links = None
+            # Groups are weighed in memory, fast: tasks of about `partition_docs` sets.
+            tasks = max(1, min(parts, math.ceil(groups.sample.size / self.partition_docs)))
         else:
             samples, links = self._executor_samples(ends, pairs, sets, columns)
-        # (documents, sets of the members that stand for it) of each group
-        held = self._keep(samples.groupByKey(parts).map(lambda kv: _sampled(sorted(kv[1]))))
+            tasks = parts
+        # The samples gathered by group, as `RepeatCounter.weigh_fetched` takes them: a few
+        # large records of arrays, not one per set.
+        held = self._keep(
+            samples.mapPartitions(_SampleChunks(tasks))
+            .partitionBy(tasks, _identity)
+            .mapPartitions(_weighed_chunk)
+        )
 
         def count(first: Repeats | None) -> RepeatCounter:
             table = None if first is None else self.sc.broadcast(first)
@@ -1155,24 +1178,36 @@ class _ReadBytes:
 
 
 class _Counted(NamedTuple):
-    """A partition's documents and the UTF-8 bytes of their texts."""
+    """A partition's documents, the UTF-8 bytes of their texts and those with no text (no
+    characters)."""
 
     part: int
     docs: int
     bytes: int
+    empty: int
 
 
 def _facts(part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
     """Executor side: a partition's items (`_Light`'s) but its documents, (key, Skip,
     _Schema or _Format), then its `_Counted`."""
-    docs = size = 0
+    docs = size = empty = 0
     for key, item in items:
         if isinstance(item, tuple):
             docs += 1
             size += item[1]
+            empty += item[2][2][0] == 0
         else:
             yield key, item
-    yield _Counted(part, docs, size)
+    yield _Counted(part, docs, size, empty)
+
+
+def _kept_counts(items: Iterable[tuple[Key, LightRow]]) -> Iterator[tuple[int, int]]:
+    """Executor side: a partition's documents, and those with no text."""
+    docs = empty = 0
+    for _, item in items:
+        docs += 1
+        empty += item[2][2][0] == 0
+    yield docs, empty
 
 
 @dataclass(frozen=True)
@@ -1359,17 +1394,38 @@ def _distinct_pairs(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
         yield from np.unique(np.concatenate(found)).tolist()
 
 
-def _empties(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
-    """Executor side: the signed documents of a partition with no text (no characters)."""
-    yield sum(1 for _, v in part if v[2][0] == 0)
-
-
 def _picked(candidates: Any, signed: Any, parts: int) -> Any:
     """(number, what `signed` holds) of every document in a candidate pair (packed i << 32
     | j), hash-partitioned into `parts` as `signed` is: the join reads `signed` once and
     moves only the numbers."""
     nodes = candidates.flatMap(lambda p: (p >> 32, p & _LOW32)).map(lambda n: (n, None))
     return nodes.reduceByKey(_first, parts).join(signed, parts).mapValues(lambda v: v[1])
+
+
+def _packed_array(part: Iterable[int]) -> Iterator[bytes]:
+    """A partition's packed pairs as one int64 array (bytes): a single record to send the
+    driver."""
+    found = np.fromiter(part, dtype=np.int64)
+    if found.size:
+        yield found.tobytes()
+
+
+@dataclass(frozen=True)
+class _Pick:
+    """Executor side: the (number, value) rows of a partition whose number is in `nodes` (a
+    Broadcast of ascending document numbers)."""
+
+    nodes: Any
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        nodes = self.nodes.value
+        if not nodes.size:
+            return
+        for batch in batched(part, _VERIFY_BATCH):
+            keys = np.array([node for node, _ in batch], dtype=np.int64)
+            at = np.minimum(np.searchsorted(nodes, keys), nodes.size - 1)
+            for k in np.flatnonzero(nodes[at] == keys).tolist():
+                yield batch[k]
 
 
 def _first(a: Any, b: Any) -> Any:
@@ -1509,27 +1565,61 @@ def _sample(group: tuple[int, Iterable[int]]) -> Iterator[tuple[int, tuple[int, 
         yield members[at], (first, len(members), rank)
 
 
-def _sampled(rows: list[tuple[int, int, bytes]]) -> tuple[int, list[bytes]]:
-    """(documents, sample sets in rank order) of a group from its (rank, documents, set)."""
-    return rows[0][1], [row[2] for row in rows]
+@dataclass(frozen=True)
+class _SampleChunks:
+    """Executor side: a partition's (first document, (rank, documents, set)) rows of the
+    members that stand for groups, as one record of arrays for each of `parts` partitions
+    that a group's first document is routed to: (firsts, ranks, documents, set lengths,
+    the sets back to back)."""
+
+    parts: int
+
+    def __call__(self, rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        found: dict[int, list[Any]] = {}
+        for first, (rank, size, data) in rows:
+            found.setdefault(first % self.parts, []).append((first, rank, size, data))
+        for target, chunk in sorted(found.items()):
+            heads = np.array([row[:3] for row in chunk], dtype=np.int64).reshape(-1, 3)
+            lengths = np.array([len(row[3]) // 4 for row in chunk], dtype=np.int64)
+            data = np.frombuffer(b"".join(row[3] for row in chunk), dtype=np.uint32)
+            yield target, (heads, lengths, data)
+
+
+def _weighed_chunk(part: Iterable[tuple[int, Any]]) -> Iterator[WeighedChunk]:
+    """Executor side: the `_SampleChunks` records routed to a partition as one chunk (data,
+    starts, ends, bounds, sizes) of its groups, ascending by first document, each group's
+    sample in rank order, as `RepeatCounter.weigh_fetched` takes it."""
+    chunks = [c for _, c in part]
+    if not chunks:
+        return
+    heads = np.concatenate([c[0] for c in chunks])
+    lengths = np.concatenate([c[1] for c in chunks])
+    data = np.concatenate([c[2] for c in chunks])
+    ends = np.cumsum(lengths)
+    order = np.lexsort((heads[:, 1], heads[:, 0]))  # by group, then rank
+    heads, starts, ends = heads[order], (ends - lengths)[order], ends[order]
+    new = np.flatnonzero(np.r_[True, heads[1:, 0] != heads[:-1, 0]])
+    bounds = np.r_[new, heads.shape[0]].astype(np.int64)
+    yield data, starts, ends, bounds, heads[new, 2]
 
 
 @dataclass(frozen=True)
 class _CountSlots:
-    """Executor side: the slot counts (repeats.RepeatCounter) of a partition's groups, each
-    (documents, sample sets: its first document's first): the first count counts the first
-    sets and weighs the groups, the second counts the first sets alone."""
+    """Executor side: the slot counts (repeats.RepeatCounter) of a partition's groups, given
+    as `_weighed_chunk` makes them: the first count counts the groups' first sets and weighs
+    the groups, the second counts the first sets alone."""
 
     cfg: RepeatConfig
     first: Any = None  # Broadcast of the first count's Repeats, for the second count
 
-    def __call__(self, part: Iterable[tuple[int, list[bytes]]]) -> Iterator[RepeatCounter]:
+    def __call__(self, part: Iterable[WeighedChunk]) -> Iterator[RepeatCounter]:
         counter = RepeatCounter(self.cfg)
-        rows = [(n, [np.frombuffer(b, dtype=np.uint32) for b in sample]) for n, sample in part]
+        chunks = list(part)
         if self.first is None:
-            counter.weigh(rows)
+            counter.weigh_fetched(chunks)
         else:
-            counter.add((sample[0] for _, sample in rows), self.first.value)
+            firsts = ((d, s[b[:-1]], e[b[:-1]]) for d, s, e, b, _ in chunks)
+            counter.add_fetched(firsts, self.first.value)
         yield counter
 
 
