@@ -351,6 +351,9 @@ class _Run:
         self.max_component = MAX_COMPONENT
         self.n_docs = self.n_candidates = self.n_clusters = 0  # as each stage finds them
         self.driver_edges = DRIVER_EDGES
+        # The candidate pairs (i, j), int64, when they are few enough to gather on the driver
+        # (`driver_edges`); then each stage that needs both ends of a pair moves one end once.
+        self.pair_array: np.ndarray | None = None
         self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
         self.layout = "single"
@@ -453,7 +456,7 @@ class _Run:
         self.timings["repeats"] = round(time.perf_counter() - t, 4)
         own = self.sc.broadcast(own_text(repeats.table, config.verify))
         self.own = own
-        matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify, own))
+        matched = self._both_ends(pairs, sets).mapPartitions(_Verify(config.verify, own))
         matched = self._keep(matched)
         n_matched = matched.count()
         candidates.unpersist()
@@ -669,8 +672,24 @@ class _Run:
         packed = np.frombuffer(
             b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
         )
-        nodes = np.unique(np.r_[packed >> 32, packed & _LOW32])
+        self.pair_array = np.c_[packed >> 32, packed & _LOW32]
+        nodes = np.unique(self.pair_array)
         return signed.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
+
+    def _both_ends(self, pairs: Any, values: Any) -> Any:
+        """(tag, i, j, value_i, value_j) of every candidate pair, `pairs` ((i, (j, tag))
+        rows), with the `values` ((node, value), hash-partitioned) of both its ends. When the
+        pairs are on the driver (`pair_array`), each pair's second end is sent to the
+        partition of its first, where the two meet (one shuffle, of the values sent; the
+        tag is the pair's place in `pair_array`); else by two joins (`_with_sets`)."""
+        if self.pair_array is None:
+            return _with_sets(pairs, values, self.parts)
+        order = np.argsort(self.pair_array[:, 1], kind="stable")
+        table = self.sc.broadcast((self.pair_array, order, self.pair_array[order, 1]))
+        sent = values.mapPartitions(_Send(table, self.parts)).partitionBy(self.parts)
+        both = values.union(sent)  # partition k of each, together: they are partitioned alike
+        assert both.getNumPartitions() == self.parts and both.partitioner == values.partitioner
+        return both.mapPartitions(_Meet(table))
 
     # -- repeated text ------------------------------------------------------------------
 
@@ -694,7 +713,7 @@ class _Run:
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
         sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
-        ends = _with_sets(pairs, sigs, parts)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
+        ends = self._both_ends(pairs, sigs)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
         if self.n_candidates <= self.driver_edges:
             groups = self._driver_groups(ends, columns)
             if prior is None and groups.first.size < cfg.min_groups:
@@ -1430,6 +1449,63 @@ class _Pick:
 
 def _first(a: Any, b: Any) -> Any:
     return a
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """The values a partition sends another: (place of the pair in the pair array, value of
+    its second end)."""
+
+    rows: list[tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class _Send:
+    """Executor side: the (node, value) rows of a partition sent, as one `_Sent` record for
+    each partition that holds the first end of a pair whose second end they are (`table`:
+    a Broadcast of (pairs, their places ordered by second end, the second ends so
+    ordered))."""
+
+    table: Any
+    parts: int
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, _Sent]]:
+        from pyspark.rdd import portable_hash
+
+        pairs, order, seconds = self.table.value
+        found: dict[int, list[tuple[int, Any]]] = {}
+        for batch in batched(part, _VERIFY_BATCH):
+            keys = np.array([node for node, _ in batch], dtype=np.int64)
+            lo = np.searchsorted(seconds, keys, "left").tolist()
+            hi = np.searchsorted(seconds, keys, "right").tolist()
+            for k, (_, value) in enumerate(batch):
+                for at in order[lo[k] : hi[k]].tolist():
+                    target = portable_hash(int(pairs[at, 0])) % self.parts
+                    found.setdefault(target, []).append((at, value))
+        for target, rows in sorted(found.items()):
+            yield target, _Sent(rows)
+
+
+@dataclass(frozen=True)
+class _Meet:
+    """Executor side: a partition's own (node, value) rows and the `_Sent` ones -> (place,
+    i, j, value_i, value_j) of every pair whose second end was sent here (`table`, as
+    `_Send`'s)."""
+
+    table: Any
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, int, int, Any, Any]]:
+        pairs = self.table.value[0]
+        own: dict[int, Any] = {}
+        sent: list[tuple[int, Any]] = []
+        for node, value in part:
+            if isinstance(value, _Sent):
+                sent.extend(value.rows)
+            else:
+                own[node] = value
+        for at, value in sent:
+            i, j = pairs[at].tolist()
+            yield at, i, j, own[i], value
 
 
 def _with_sets(pairs: Any, sets: Any, parts: int) -> Any:
