@@ -464,9 +464,14 @@ class _Run:
 
         reporter.stage("cluster")
         self._tag("cluster")
-        edges = matched.map(lambda e: (e[0], e[1]))
-        components = self._keep(_components(edges, self.parts, self._keep, self.driver_edges))
-        rendered = self._keep(self._clusters(components, picked, matched))
+        if n_matched <= self.driver_edges:
+            found = matched.mapPartitions(_matched_array).collect()
+            verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
+            rendered = self._keep(self._driver_clusters(verified, picked))
+        else:
+            edges = matched.map(lambda e: (e[0], e[1]))
+            components = self._keep(_components(edges, self.parts, self._keep, 0))
+            rendered = self._keep(self._clusters(components, picked, matched))
         n_clusters = self.n_clusters = rendered.count()
         # Writing needs only these three: free the edges and components.
         for rdd in self.cached:
@@ -834,7 +839,50 @@ class _Run:
             .flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
         )
         found = [settled] + [self._settle(root, components, signed, verified) for root in large]
-        groups = self.sc.union(found) if len(found) > 1 else settled
+        return self._numbered(found)
+
+    def _driver_clusters(self, rows: np.ndarray, signed: Any) -> Any:
+        """`_clusters` of the verified pairs `rows` (`_MATCHED`), gathered on the driver:
+        their connected components are found here (union-find), and each component's members
+        (from `signed`) and pairs meet in one task, with one shuffle."""
+        parts, limit = self.parts, self.max_component
+        pairs = np.stack([rows["i"], rows["j"]], axis=1)
+        nodes = np.unique(pairs)
+        uf = UnionFind(nodes.size)  # roots are the smallest member: over sorted nodes, the least
+        uf.union_pairs(np.searchsorted(nodes, pairs))
+        roots = nodes[uf.roots()]
+        tops, sizes = np.unique(roots, return_counts=True)
+        large = tops[sizes > limit]
+        small = ~np.isin(roots, large)
+        members = signed.mapPartitions(_Members(self.sc.broadcast((nodes[small], roots[small]))))
+        of_pair = roots[np.searchsorted(nodes, rows["i"])]
+        settled = members.cogroup(self._by_root(of_pair, rows, ~np.isin(of_pair, large)), parts)
+        settled = settled.flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
+        found = [settled]
+        if large.size:
+            components = self._keep(
+                self.sc.parallelize(
+                    [(n.tobytes(), r.tobytes()) for n, r in _slices(nodes, roots, parts)],
+                    parts,
+                ).flatMap(_node_roots)
+            )
+            verified = self._by_root(of_pair, rows, np.isin(of_pair, large))
+            found += [self._settle(int(root), components, signed, verified) for root in large]
+        return self._numbered(found)
+
+    def _by_root(self, roots: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> Any:
+        """(root, (i, j, jaccard, containment)) of the verified pairs `rows` (`_MATCHED`)
+        where `keep`, each with its component's `roots` entry, in `parts` slices."""
+        chunks = [
+            (r.tobytes(), m.tobytes()) for r, m in _slices(roots[keep], rows[keep], self.parts)
+        ]
+        return self.sc.parallelize(chunks, max(1, len(chunks))).flatMap(_rooted_pairs)
+
+    def _numbered(self, found: list[Any]) -> Any:
+        """(number, clusters.jsonl line, fates) of every cluster of the `found` RDDs of
+        `Group`s: numbered by first member, as locally."""
+        parts = self.parts
+        groups = self.sc.union(found) if len(found) > 1 else found[0]
         # Sorted by first member into even ranges of the numbers: no sampling job (which
         # would settle every component once more).
         ordered = _sorted(groups, _even(self.n_docs, parts), parts)
@@ -1826,6 +1874,51 @@ def _driver_components(sc: Any, arrays: list[bytes], parts: int) -> Any:
         if n.size
     ]
     return sc.parallelize(slices, max(1, len(slices))).flatMap(_node_roots)
+
+
+def _slices(a: np.ndarray, b: np.ndarray, parts: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`a` and `b` (of one length) in up to `parts` slices, none empty."""
+    for x, y in zip(np.array_split(a, parts), np.array_split(b, parts), strict=True):
+        if x.size:
+            yield x, y
+
+
+# A verified pair as `_matched_array` sends it to the driver.
+_MATCHED = np.dtype([("i", "<i8"), ("j", "<i8"), ("jac", "<f8"), ("con", "<f8")])
+
+
+def _matched_array(part: Iterable[tuple[int, int, float, float]]) -> Iterator[bytes]:
+    """A partition's verified pairs (i, j, jaccard, containment) as one `_MATCHED` array
+    (bytes): a single record to send the driver."""
+    rows = np.array(list(part), dtype=_MATCHED)
+    if rows.size:
+        yield rows.tobytes()
+
+
+def _rooted_pairs(chunk: tuple[bytes, bytes]) -> Iterator[tuple[int, Any]]:
+    roots = np.frombuffer(chunk[0], dtype=np.int64).tolist()
+    rows = np.frombuffer(chunk[1], dtype=_MATCHED).tolist()
+    return zip(roots, rows, strict=True)
+
+
+@dataclass(frozen=True)
+class _Members:
+    """Executor side: (root, (node, figures, shingle set, id)) of a partition's documents
+    that are in a component (`components`: a Broadcast of (nodes ascending, their roots)),
+    as `_SettleTask` takes them."""
+
+    components: Any
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        nodes, roots = self.components.value
+        if not nodes.size:
+            return
+        for batch in batched(part, _VERIFY_BATCH):
+            keys = np.array([node for node, _ in batch], dtype=np.int64)
+            at = np.minimum(np.searchsorted(nodes, keys), nodes.size - 1)
+            for k in np.flatnonzero(nodes[at] == keys).tolist():
+                node, v = batch[k]
+                yield int(roots[at[k]]), (node, v[2], v[1], v[3])
 
 
 def _node_roots(chunk: tuple[bytes, bytes]) -> Iterator[tuple[int, int]]:

@@ -292,11 +292,12 @@ def test_chains_are_split_as_the_local_engine_splits_them(
     both_engines([str(folder)], tmp_path, Config(jobs=1), spark)
     # Components of more than `max_component` members (here the two sites') are settled from
     # the driver, the pair p-a/p-b in a task: the same rule, the same bytes. The components
-    # found by the executors' rounds (driver_edges=0), not on the driver.
-    limits = {"max_component": 2, "driver_edges": 0}
-    run_spark([str(folder)], tmp_path / "driver", Config(jobs=1), spark=spark, **limits)
-    for name in CONTRACT:
-        assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    # found on the driver, and by the executors' rounds (driver_edges=0).
+    for k, limits in enumerate([{"max_component": 2}, {"max_component": 2, "driver_edges": 0}]):
+        out = tmp_path / f"driver-{k}"
+        run_spark([str(folder)], out, Config(jobs=1), spark=spark, **limits)
+        for name in CONTRACT:
+            assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
     def clusters(out: Path) -> list[tuple[str, list[str]]]:
         lines = (out / "clusters.jsonl").read_text("utf-8").splitlines()
@@ -654,11 +655,13 @@ def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any
     )
     both_engines([str(folder)], tmp_path, config, spark)
     # The same from the driver, with every component larger than `max_component`, and the
-    # components found by the executors' rounds (driver_edges=0).
-    limits = {"max_component": 2, "driver_edges": 0}
-    run_spark([str(folder)], tmp_path / "driver", config, spark=spark, **limits)
-    for name in ("clusters.jsonl", "annotated.jsonl"):
-        assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    # components (and repeated-text groups) found on the driver, and by the executors'
+    # rounds (driver_edges=0).
+    for k, limits in enumerate([{"max_component": 2}, {"max_component": 2, "driver_edges": 0}]):
+        out = tmp_path / f"driver-{k}"
+        run_spark([str(folder)], out, config, spark=spark, **limits)
+        for name in ("clusters.jsonl", "annotated.jsonl"):
+            assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     lines = (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8").splitlines()
     members = {m["id"]: m for line in lines for m in json.loads(line)["members"]}
     assert members["C.txt"]["via"] == "B.txt" and members["B.txt"]["via"] == "A.txt"
