@@ -4,30 +4,39 @@ work: the session, the distributed read, the shuffles, connected components, and
 records to the shared output writer (io/outdir.py).
 
 read and sign (executors run the local readers, one file per task, and `sign_texts` on
-what they read; the texts are not held, but read again when the outputs are written) -> one
-global document order (partitions already in input order, or a distributed sort on (input,
-path, record); numbered from each partition's count) -> LSH (band keys routed by hash, each
-partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> exact
-verification (the documents in candidate pairs picked from the signed ones once; each pair
-joined with both shingle sets; `similarities`, `is_match`)
--> connected components (union-find on the driver for a graph of up to `DRIVER_EDGES` edges,
-else large-star/small-star iterations on the executors) -> the cluster
-stage (`cluster.settle`) on each component, in one task, or from the driver with the
-similarities measured on the executors when the component is too large for one task ->
+what they read; the texts are not held, but read again when the outputs are written; the
+same job gathers each partition's facts and the hashes of ids seen twice) -> one global
+document order (partitions already in input order, or a distributed sort on (input, path,
+record); numbered from each partition's count) -> LSH (band keys routed by hash, each
+partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> the
+documents in candidate pairs picked from the signed ones once and hash-partitioned ->
+repeated text (`repeats.group_roots` on the pairs' estimated similarities; each group's
+sample sets gathered as arrays and counted, `repeats.repeats_of`) -> exact verification
+(each pair with both shingle sets; `similarities`, `is_match`) -> connected components ->
+the cluster stage (`cluster.settle`) on each component, in one task, or from the driver with
+the similarities measured on the executors when the component is too large for one task ->
 outputs streamed to the driver one partition at a time and written through `io.outdir` to a
 local folder or any Hadoop URI (io/hadoop.py).
+
+A graph of up to `DRIVER_EDGES` candidate pairs (and of as many verified pairs) is gathered
+on the driver as int64 arrays, where its groups and components are found by union-find, and
+a pair's two ends meet with one shuffle (the second end's value sent to the first's
+partition); a larger one is handled on the executors alone (joins, and large-star/
+small-star iterations for connected components), in O(log n) rounds of shuffles.
 
 The driver never holds per-document data: it sees counts, the first error, at most one
 partition of output records (`toLocalIterator`), the skipped records (they go into
 summary.json, as locally), one Arrow schema per Parquet file and, for local folders, the list
 of file names; for a component settled from the driver, its members' numbers and figures;
-and a graph of matches of at most `DRIVER_EDGES` edges, as int64 arrays.
+a graph of at most `DRIVER_EDGES` edges; and the repeated-text slot counts (one table of
+2**`table_bits` counters from each counting task).
 stdin is spooled to a local file on the driver and shipped to the executors with `addFile`.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import io
 import math
 import os
@@ -583,8 +592,9 @@ class _Run:
                 parts.append(files.flatMap(_ReadBytes(src, cfg, several)))
         items = sc.union(parts) if parts else sc.emptyRDD()  # not held: read again to write
         light = self._keep(items.mapPartitions(_Light(self.config, cpu)))
-        # The pass that reads and signs also gathers each partition's facts (below).
-        facts = light.mapPartitionsWithIndex(_facts).collect()
+        # The pass that reads and signs also gathers each partition's facts (below), and
+        # finds the hashes of ids that more than one document has.
+        facts, repeats = _facts_and_repeats(light)
         sizes = [f.docs for f in facts if isinstance(f, _Counted)]
         total = sum(sizes)
         # Every later shuffle gets as many partitions: each holds about partition_docs
@@ -632,13 +642,14 @@ class _Run:
                 errors.append((key, 0, InputError(s.source, s.reason, s.line)))
         # Records whose id an earlier record has (the local rule, `Ids.add`): the first is an
         # error, or with on_error="skip" each is skipped.
-        repeated = _repeated(ordered, parts_n)
         dropped: list[tuple[Key, Skip]] = []
-        if self.config.read.on_error == "raise":
-            for key, first in repeated.takeOrdered(1, key=lambda kv: kv[0]):
-                errors.append((key, 2, first))
-        else:
-            dropped = [(k, Skip(d.source, d.line, d.reason)) for k, d in repeated.collect()]
+        if repeats.size:  # the documents whose id's hash is repeated: a few, or none
+            repeated = _repeated(ordered, parts_n, self.sc.broadcast(repeats))
+            if self.config.read.on_error == "raise":
+                for key, first in repeated.takeOrdered(1, key=lambda kv: kv[0]):
+                    errors.append((key, 2, first))
+            else:
+                dropped = [(k, Skip(d.source, d.line, d.reason)) for k, d in repeated.collect()]
         if errors:
             raise min(errors, key=lambda e: e[:2])[2]
         skipped = [s for _, s in sorted(skips + dropped, key=lambda ks: ks[0])]
@@ -1319,11 +1330,78 @@ class _Numbered:
         return enumerate(docs, self.starts[part])
 
 
-def _repeated(ordered: Any, parts: int) -> Any:
+def _id_hash(doc_id: Any) -> int:
+    """A 64-bit hash of an id as ids are compared (`id_key`), the same in every process."""
+    key = str(id_key(doc_id)).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+
+
+class _PartFacts(NamedTuple):
+    """A partition's facts (`_facts`), gathered whole."""
+
+    part: int
+    facts: list[Any]
+
+
+@dataclass(frozen=True)
+class _FactsAndHashes:
+    """Executor side: a partition's facts as one record for reduce partition 0, and the
+    hashes of its documents' ids (`_id_hash`), routed by hash to `parts` partitions."""
+
+    parts: int
+
+    def __call__(self, part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
+        hashes: list[int] = []
+
+        def docs() -> Iterator[tuple[Key, Any]]:
+            for key, item in items:
+                if isinstance(item, tuple):
+                    hashes.append(_id_hash(item[0]))
+                yield key, item
+
+        yield 0, _PartFacts(part, list(_facts(part, docs())))
+        if hashes:
+            values = np.array(hashes, dtype=np.uint64)
+            yield from _routed(values, self.parts, values)
+
+
+def _gathered(part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+    """Executor side: the `_PartFacts` routed here, and the id hashes routed here that more
+    than one document has (an array, if any)."""
+    found = []
+    for _, value in part:
+        if isinstance(value, _PartFacts):
+            yield value
+        else:
+            found.append(value[0])
+    if found:
+        values, counts = np.unique(np.concatenate(found), return_counts=True)
+        if (counts > 1).any():
+            yield values[counts > 1]
+
+
+def _facts_and_repeats(light: Any) -> tuple[list[Any], np.ndarray]:
+    """The facts (`_facts`) of every partition of `light` in order, and the id hashes
+    (`_id_hash`, ascending) that more than one document has, in one job: the ids are not
+    read again."""
+    n = max(1, light.getNumPartitions())
+    found = (
+        light.mapPartitionsWithIndex(_FactsAndHashes(n))
+        .partitionBy(n, _identity)
+        .mapPartitions(_gathered)
+        .collect()
+    )
+    parts = sorted((f for f in found if isinstance(f, _PartFacts)), key=lambda f: f.part)
+    repeats = [f for f in found if not isinstance(f, _PartFacts)]
+    hashes = np.sort(np.concatenate(repeats)) if repeats else np.empty(0, dtype=np.uint64)
+    return [fact for p in parts for fact in p.facts], hashes
+
+
+def _repeated(ordered: Any, parts: int, repeats: Any) -> Any:
     """(key, error) of every document whose id (by `id_key`) an earlier one in input order
-    has, with the error the local engine raises (`duplicate_id_error`). Each id's
-    occurrences meet in one reduce, which keeps the first and lists the others, so corpora
-    without repeated ids shuffle no more than the ids."""
+    has, with the error the local engine raises (`duplicate_id_error`), among those whose
+    id's hash is in `repeats` (a Broadcast of `_id_hash`es, ascending). Each id's
+    occurrences meet in one reduce, which keeps the first and lists the others."""
 
     def one(kv: tuple[Key, LightRow]) -> tuple[Any, Any]:
         key, row = kv
@@ -1337,7 +1415,14 @@ def _repeated(ordered: Any, parts: int) -> Any:
         (_, _, src, line), later = kv[1]
         return [(k, duplicate_id_error(i, src, line, s, n)) for k, i, s, n in later]
 
-    docs = ordered.filter(_is_doc).map(one)
+    def suspect(kv: tuple[Key, Any]) -> bool:
+        if not _is_doc(kv):
+            return False
+        hashes, h = repeats.value, _id_hash(kv[1][0])
+        at = int(np.searchsorted(hashes, np.uint64(h)))
+        return at < hashes.size and int(hashes[at]) == h
+
+    docs = ordered.filter(suspect).map(one)
     return docs.reduceByKey(two, parts).filter(lambda kv: kv[1][1]).flatMap(errors)
 
 
@@ -1485,14 +1570,20 @@ class _Pick:
     nodes: Any
 
     def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-        nodes = self.nodes.value
-        if not nodes.size:
-            return
-        for batch in batched(part, _VERIFY_BATCH):
-            keys = np.array([node for node, _ in batch], dtype=np.int64)
-            at = np.minimum(np.searchsorted(nodes, keys), nodes.size - 1)
-            for k in np.flatnonzero(nodes[at] == keys).tolist():
-                yield batch[k]
+        for row, _ in _among(self.nodes.value, part):
+            yield row
+
+
+def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, int]]:
+    """Each (number, value) row of `part` whose number is in `nodes` (ascending), with its
+    place there."""
+    if not nodes.size:
+        return
+    for batch in batched(part, _VERIFY_BATCH):
+        keys = np.array([node for node, _ in batch], dtype=np.int64)
+        at = np.minimum(np.searchsorted(nodes, keys), nodes.size - 1)
+        for k in np.flatnonzero(nodes[at] == keys).tolist():
+            yield batch[k], int(at[k])
 
 
 def _first(a: Any, b: Any) -> Any:
@@ -1644,14 +1735,8 @@ class _Samples:
 
     def __call__(self, part: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, Any]]:
         nodes, first, size, rank = self.members.value
-        if not nodes.size:
-            return
-        for batch in batched(part, _VERIFY_BATCH):
-            keys = np.array([node for node, _ in batch], dtype=np.int64)
-            at = np.minimum(np.searchsorted(nodes, keys), nodes.size - 1)
-            for k in np.flatnonzero(nodes[at] == keys).tolist():
-                m = int(at[k])
-                yield int(first[m]), (int(rank[m]), int(size[m]), batch[k][1])
+        for (_, data), m in _among(nodes, part):
+            yield int(first[m]), (int(rank[m]), int(size[m]), data)
 
 
 @dataclass(frozen=True)
@@ -1911,14 +1996,8 @@ class _Members:
 
     def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
         nodes, roots = self.components.value
-        if not nodes.size:
-            return
-        for batch in batched(part, _VERIFY_BATCH):
-            keys = np.array([node for node, _ in batch], dtype=np.int64)
-            at = np.minimum(np.searchsorted(nodes, keys), nodes.size - 1)
-            for k in np.flatnonzero(nodes[at] == keys).tolist():
-                node, v = batch[k]
-                yield int(roots[at[k]]), (node, v[2], v[1], v[3])
+        for (node, v), m in _among(nodes, part):
+            yield int(roots[m]), (node, v[2], v[1], v[3])
 
 
 def _node_roots(chunk: tuple[bytes, bytes]) -> Iterator[tuple[int, int]]:
