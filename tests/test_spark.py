@@ -39,7 +39,15 @@ from dedup.io.hadoop import HadoopDir
 from dedup.persist import Index, IndexStoreError
 from dedup.pipeline import run
 from dedup.progress import ProgressEvent
-from dedup.spark import DRIVER_EDGES, SparkUnavailable, _components, run_spark, spark_session
+from dedup.spark import (
+    DRIVER_EDGES,
+    LOCAL_JVM_OPTIONS,
+    SparkUnavailable,
+    _components,
+    run_spark,
+    session_settings,
+    spark_session,
+)
 from dedup.spark_index import SparkIndexes
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
@@ -249,6 +257,18 @@ def test_components_are_union_find_s(spark: Any, driver_edges: int) -> None:
     uf.union_pairs(edges)
     expected = {int(m): int(g.min()) for g in groups(uf.roots()) for m in g}
     assert dict(found) == expected
+
+
+def test_a_local_master_s_jvm_compiles_less_unless_told_otherwise() -> None:
+    driver = "spark.driver.extraJavaOptions"
+    for master in ("local", "local[2]", "local[*]"):
+        options = session_settings(master, {}, quiet=True)[driver]
+        assert options.startswith(LOCAL_JVM_OPTIONS) and "log4j2.configurationFile" in options
+    # Executors in JVMs of their own, or a master set elsewhere: Java's defaults.
+    for master in ("local-cluster[2,1,1024]", "spark://host:7077", None):
+        assert "-XX" not in session_settings(master, {}, quiet=True)[driver]
+    given = session_settings("local[2]", {driver: "-Xss4m"}, quiet=False)[driver]
+    assert given.startswith("-Xss4m") and "-XX" not in given
 
 
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
