@@ -4,33 +4,43 @@ work: the session, the distributed read, the shuffles, connected components, and
 records to the shared output writer (io/outdir.py).
 
 read and sign (executors run the local readers, one file per task, and `sign_texts` on
-what they read; the texts are not held, but read again when the outputs are written) -> one
-global document order (partitions already in input order, or a distributed sort on (input,
-path, record); numbered from each partition's count) -> LSH (band keys routed by hash, each
-partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> exact
-verification (the documents in candidate pairs picked from the signed ones once; each pair
-joined with both shingle sets; `similarities`, `is_match`)
--> connected components (union-find on the driver for a graph of up to `DRIVER_EDGES` edges,
-else large-star/small-star iterations on the executors) -> the cluster
-stage (`cluster.settle`) on each component, in one task, or from the driver with the
-similarities measured on the executors when the component is too large for one task ->
+what they read; the texts are not held, but read again when the outputs are written; the
+same job gathers each partition's facts and the hashes of ids seen twice) -> one global
+document order (partitions already in input order, or a distributed sort on (input, path,
+record); numbered from each partition's count) -> LSH (band keys routed by hash, each
+partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> the
+documents in candidate pairs picked from the signed ones once and hash-partitioned ->
+repeated text (`repeats.group_roots` on the pairs' estimated similarities; each group's
+sample sets gathered as arrays and counted, `repeats.repeats_of`) -> exact verification
+(each pair with both shingle sets; `similarities`, `is_match`) -> connected components ->
+the cluster stage (`cluster.settle`) on each component, in one task, or from the driver with
+the similarities measured on the executors when the component is too large for one task ->
 outputs streamed to the driver one partition at a time and written through `io.outdir` to a
 local folder or any Hadoop URI (io/hadoop.py).
+
+A graph of up to `DRIVER_EDGES` candidate pairs (and of as many verified pairs) is gathered
+on the driver as int64 arrays, where its groups and components are found by union-find, and
+a pair's two ends meet with one shuffle (the second end's value sent to the first's
+partition); a larger one is handled on the executors alone (joins, and large-star/
+small-star iterations for connected components), in O(log n) rounds of shuffles.
 
 The driver never holds per-document data: it sees counts, the first error, at most one
 partition of output records (`toLocalIterator`), the skipped records (they go into
 summary.json, as locally), one Arrow schema per Parquet file and, for local folders, the list
 of file names; for a component settled from the driver, its members' numbers and figures;
-and a graph of matches of at most `DRIVER_EDGES` edges, as int64 arrays.
+a graph of at most `DRIVER_EDGES` edges; and the repeated-text slot counts (one table of
+2**`table_bits` counters from each counting task).
 stdin is spooled to a local file on the driver and shipped to the executors with `addFile`.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import io
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -83,10 +93,13 @@ from .lsh import band_keys, bucket_pairs, resolve_params
 from .parallel import batched
 from .progress import ProgressCallback, Reporter, input_size
 from .repeats import (
+    Groups,
     RepeatCounter,
     Repeats,
     RepeatStats,
+    WeighedChunk,
     estimated_similarities,
+    group_roots,
     held,
     joins,
     oriented,
@@ -103,6 +116,13 @@ if TYPE_CHECKING:  # imported when a run uses an index: most runs do not
     from .against import IndexSet
     from .spark_index import SparkIndexes
 
+# A local master runs every task in the driver's JVM, which mostly moves bytes between the
+# Python workers and its block store: its optimising compiler and concurrent collector took
+# as much CPU again from the workers' cores (JVM CPU 38.5 s with Java 17's defaults, 18.9 s
+# with these, at 100,000 documents in local[2]). Any spark.driver.extraJavaOptions the user
+# gives replaces them.
+LOCAL_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+_DRIVER_JVM = "spark.driver.extraJavaOptions"
 PYSPARK_HINT = "the spark engine needs PySpark: pip install 'dedup[spark]'"
 JAVA_HINT = (
     "the spark engine needs Java 17 or newer on PATH or in JAVA_HOME "
@@ -136,6 +156,23 @@ class SparkUnavailable(DedupError):
     """PySpark is not installed, Java is missing, or Spark could not start."""
 
 
+def session_settings(
+    master: str | None, conf: Mapping[str, str] | None, quiet: bool
+) -> dict[str, str]:
+    """The Spark settings a session for dedup starts with: `conf`, and unless it sets them,
+    no console progress bar (it would print from a library), Python workers forked from a
+    daemon that has dedup loaded (spark_daemon.py), for a local master (local, local[N])
+    `LOCAL_JVM_OPTIONS`, and dedup's log4j2 configuration (`spark_log.log_settings`)."""
+    settings = {
+        "spark.ui.showConsoleProgress": "false",
+        "spark.python.daemon.module": "dedup.spark_daemon",
+        **(conf or {}),
+    }
+    if master and re.fullmatch(r"local(\[[^\]]*\])?", master):
+        settings.setdefault(_DRIVER_JVM, LOCAL_JVM_OPTIONS)
+    return settings | log_settings(settings, quiet)
+
+
 def spark_session(
     master: str | None = None, conf: Mapping[str, str] | None = None, *, quiet: bool = False
 ) -> Any:
@@ -145,7 +182,7 @@ def spark_session(
     none is). In local modes (local[N], local-cluster[...]) the Python workers run this
     interpreter, so they import the same dedup and numba as the driver. Spark logs warnings
     and errors (errors only with `quiet`) unless the user configures log4j2 itself
-    (`spark_log.py`).
+    (`spark_log.py`). The settings are `session_settings`'.
     """
     try:
         from pyspark.sql import SparkSession
@@ -160,14 +197,7 @@ def spark_session(
     java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
     if not java or not os.access(java, os.X_OK):
         raise SparkUnavailable(JAVA_HINT)
-    # The console progress bar would print from a library; the user may turn it back on.
-    # Python workers are forked from a daemon that has dedup loaded (spark_daemon.py).
-    settings = {
-        "spark.ui.showConsoleProgress": "false",
-        "spark.python.daemon.module": "dedup.spark_daemon",
-        **(conf or {}),
-    }
-    settings |= log_settings(settings, quiet)
+    settings = session_settings(master, conf, quiet)
     builder = SparkSession.builder.appName("dedup")
     if master:
         builder = builder.master(master)
@@ -312,9 +342,10 @@ class _Read(NamedTuple):
     """What reading leaves on the driver, besides the documents themselves."""
 
     signed: Any  # (index, (signature, shingle set, figures, id, source)), from `held`
-    held: Any  # what `signed` is made from, persisted: free it once `signed` is
+    held: Any  # what `signed` is made from, persisted until the outputs are written
     records: Any  # (index, DocRow) in input order, read again from the inputs (not held)
     sizes: list[int]  # documents in each partition of `signed` and `records`
+    empty: int  # documents with no text
     skipped: list[Skip]
     input_bytes: int  # UTF-8 size of all texts
     schema: Any  # the Parquet rows' merged Arrow schema, or None
@@ -347,6 +378,9 @@ class _Run:
         self.max_component = MAX_COMPONENT
         self.n_docs = self.n_candidates = self.n_clusters = 0  # as each stage finds them
         self.driver_edges = DRIVER_EDGES
+        # The candidate pairs (i, j), int64, when they are few enough to gather on the driver
+        # (`driver_edges`); then each stage that needs both ends of a pair moves one end once.
+        self.pair_array: np.ndarray | None = None
         self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
         self.layout = "single"
@@ -406,11 +440,9 @@ class _Run:
             if fmt == "parquet":
                 pyarrow()
 
-        # Hash-partitioned by document once, so that every later join with the shingle sets
-        # (verification, similarities to representatives) shuffles only the other side.
-        signed = self._keep(read.signed.partitionBy(self.parts))
-        empty = sum(signed.mapPartitions(_empties).collect())  # and holds the signed
-        read.held.unpersist()
+        # In input order, as read (`read.held`): only the documents in candidate pairs are
+        # hash-partitioned (`_picked`).
+        signed, empty = read.signed, read.empty
         self._lap("sign")
         self._tag("lsh")
         self.timings["normalize_cpu"] = round(cpu[0].value, 4)
@@ -442,7 +474,7 @@ class _Run:
         # What is held of the documents in a candidate pair, hash-partitioned as `signed`:
         # the joins of verification, repeated text and clusters read these, not every
         # document's, and move only the other side.
-        picked = self._keep(_picked(candidates, signed, self.parts))
+        picked = self._keep(self._picked(candidates, signed))
         sets = picked.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
@@ -451,7 +483,7 @@ class _Run:
         self.timings["repeats"] = round(time.perf_counter() - t, 4)
         own = self.sc.broadcast(own_text(repeats.table, config.verify))
         self.own = own
-        matched = _with_sets(pairs, sets, self.parts).mapPartitions(_Verify(config.verify, own))
+        matched = self._both_ends(pairs, sets).mapPartitions(_Verify(config.verify, own))
         matched = self._keep(matched)
         n_matched = matched.count()
         candidates.unpersist()
@@ -459,13 +491,18 @@ class _Run:
 
         reporter.stage("cluster")
         self._tag("cluster")
-        edges = matched.map(lambda e: (e[0], e[1]))
-        components = self._keep(_components(edges, self.parts, self._keep, self.driver_edges))
-        rendered = self._keep(self._clusters(components, picked, matched))
+        if n_matched <= self.driver_edges:
+            found = matched.mapPartitions(_matched_array).collect()
+            verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
+            rendered = self._keep(self._driver_clusters(verified, picked))
+        else:
+            edges = matched.map(lambda e: (e[0], e[1]))
+            components = self._keep(_components(edges, self.parts, self._keep, 0))
+            rendered = self._keep(self._clusters(components, picked, matched))
         n_clusters = self.n_clusters = rendered.count()
         # Writing needs only these three: free the edges and components.
         for rdd in self.cached:
-            if rdd not in (signed, rendered):
+            if rdd not in (read.held, rendered):
                 rdd.unpersist()
         self._lap("cluster")
 
@@ -491,7 +528,7 @@ class _Run:
             self._lap("index_stage")
         self._tag("write")
         files, written = self._write(out, fmt, read, rendered, settled, n_docs)
-        signed.unpersist()
+        read.held.unpersist()
         rendered.unpersist()
         self._lap("write")
         skipped = len(read.skipped)
@@ -573,8 +610,9 @@ class _Run:
                 parts.append(files.flatMap(_ReadBytes(src, cfg, several)))
         items = sc.union(parts) if parts else sc.emptyRDD()  # not held: read again to write
         light = self._keep(items.mapPartitions(_Light(self.config, cpu)))
-        # The pass that reads and signs also gathers each partition's facts (below).
-        facts = light.mapPartitionsWithIndex(_facts).collect()
+        # The pass that reads and signs also gathers each partition's facts (below), and
+        # finds the hashes of ids that more than one document has.
+        facts, repeats = _facts_and_repeats(light)
         sizes = [f.docs for f in facts if isinstance(f, _Counted)]
         total = sum(sizes)
         # Every later shuffle gets as many partitions: each holds about partition_docs
@@ -596,10 +634,11 @@ class _Run:
         # documents and their text's UTF-8 bytes (repeated ids included, as locally).
         markers: list[tuple[Key, Any]] = []
         counts = [0] * ordered.getNumPartitions()
-        input_bytes = 0
+        input_bytes = empty = 0
         for fact in facts:
             if isinstance(fact, _Counted):
                 counts[fact.part], input_bytes = fact.docs, input_bytes + fact.bytes
+                empty += fact.empty
             else:
                 markers.append(fact)
         skips = [(key, m) for key, m in markers if isinstance(m, Skip)]
@@ -621,13 +660,14 @@ class _Run:
                 errors.append((key, 0, InputError(s.source, s.reason, s.line)))
         # Records whose id an earlier record has (the local rule, `Ids.add`): the first is an
         # error, or with on_error="skip" each is skipped.
-        repeated = _repeated(ordered, parts_n)
         dropped: list[tuple[Key, Skip]] = []
-        if self.config.read.on_error == "raise":
-            for key, first in repeated.takeOrdered(1, key=lambda kv: kv[0]):
-                errors.append((key, 2, first))
-        else:
-            dropped = [(k, Skip(d.source, d.line, d.reason)) for k, d in repeated.collect()]
+        if repeats.size:  # the documents whose id's hash is repeated: a few, or none
+            repeated = _repeated(ordered, parts_n, self.sc.broadcast(repeats))
+            if self.config.read.on_error == "raise":
+                for key, first in repeated.takeOrdered(1, key=lambda kv: kv[0]):
+                    errors.append((key, 2, first))
+            else:
+                dropped = [(k, Skip(d.source, d.line, d.reason)) for k, d in repeated.collect()]
         if errors:
             raise min(errors, key=lambda e: e[:2])[2]
         skipped = [s for _, s in sorted(skips + dropped, key=lambda ks: ks[0])]
@@ -637,13 +677,14 @@ class _Run:
             gone = self.sc.broadcast({key for key, _ in dropped})
             docs = docs.filter(lambda kv: kv[0] not in gone.value)
             records = records.filter(lambda kv: kv[0] not in gone.value)
-            counts = docs.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
+            kept = docs.mapPartitions(_kept_counts).collect()
+            counts, empty = [n for n, _ in kept], sum(e for _, e in kept)
         # Both numbered from the counts: the texts read again are the same documents in the
         # same partitions.
         number = _Numbered(np.r_[0, np.cumsum(counts)].tolist())
         signed = docs.values().mapPartitionsWithIndex(number, True).mapValues(_signed)
         records = records.values().mapPartitionsWithIndex(number, True)
-        return _Read(signed, ordered, records, counts, skipped, input_bytes, schema, formats)
+        return _Read(signed, ordered, records, counts, empty, skipped, input_bytes, schema, formats)
 
     def _ship_stdin(self) -> str:
         """Spool stdin to a local file and ship it to the executors (`addFile`); its name
@@ -655,6 +696,35 @@ class _Run:
         self.sc.addFile(str(path))
         return path.name
 
+    def _picked(self, candidates: Any, signed: Any) -> Any:
+        """(number, what `signed` holds) of every document in a candidate pair (packed i <<
+        32 | j), hash-partitioned: picked where they are and moved when the candidate pairs
+        are few enough to gather their numbers on the driver (`driver_edges`), else by a
+        join."""
+        if self.n_candidates > self.driver_edges:
+            return _picked(candidates, signed, self.parts)
+        packed = np.frombuffer(
+            b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
+        )
+        self.pair_array = np.c_[packed >> 32, packed & _LOW32]
+        nodes = np.unique(self.pair_array)
+        return signed.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
+
+    def _both_ends(self, pairs: Any, values: Any) -> Any:
+        """(tag, i, j, value_i, value_j) of every candidate pair, `pairs` ((i, (j, tag))
+        rows), with the `values` ((node, value), hash-partitioned) of both its ends. When the
+        pairs are on the driver (`pair_array`), each pair's second end is sent to the
+        partition of its first, where the two meet (one shuffle, of the values sent; the
+        tag is the pair's place in `pair_array`); else by two joins (`_with_sets`)."""
+        if self.pair_array is None:
+            return _with_sets(pairs, values, self.parts)
+        order = np.argsort(self.pair_array[:, 1], kind="stable")
+        table = self.sc.broadcast((self.pair_array, order, self.pair_array[order, 1]))
+        sent = values.mapPartitions(_Send(table, self.parts)).partitionBy(self.parts)
+        both = values.union(sent)  # partition k of each, together: they are partitioned alike
+        assert both.getNumPartitions() == self.parts and both.partitioner == values.partitioner
+        return both.mapPartitions(_Meet(table))
+
     # -- repeated text ------------------------------------------------------------------
 
     def _repeats(
@@ -663,10 +733,12 @@ class _Run:
         """The repeated text of the documents in candidate pairs (repeats.py), as locally:
         the pairs' estimated similarities join versions into groups (`joins`), each document
         another holds (`held`) joins the group of the one that holds most of it
-        (`repeats.containers`), connected components give each group's first document and
-        size, and the slot counts of those documents' sets are added up over the partitions
-        (`repeats_of`, on top of `prior`: the statistics of the persistent indexes the run is
-        checked against)."""
+        (`repeats.containers`), which gives each group's first document, documents and the
+        members that stand for it, and the slot counts of their sets are added up over the
+        partitions (`repeats_of`, on top of `prior`: the statistics of the persistent indexes
+        the run is checked against). A candidate graph of up to `driver_edges` pairs is
+        grouped on the driver (`repeats.group_roots`, one job), a larger one on the
+        executors."""
         cfg, parts = self.config.repeat, self.parts
         if cfg.min_groups == 0:
             return Repeats.none()
@@ -675,8 +747,68 @@ class _Run:
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
         sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+        ends = self._both_ends(pairs, sigs)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
+        if self.n_candidates <= self.driver_edges:
+            groups = self._driver_groups(ends, columns)
+            if prior is None and groups.first.size < cfg.min_groups:
+                # No shingle can be in `min_groups` groups, and no index keeps the counts.
+                return Repeats.none()
+            samples = sets.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
+            links = None
+            # Groups are weighed in memory, fast: tasks of about `partition_docs` sets.
+            tasks = max(1, min(parts, math.ceil(groups.sample.size / self.partition_docs)))
+        else:
+            samples, links = self._executor_samples(ends, pairs, sets, columns)
+            tasks = parts
+        # The samples gathered by group, as `RepeatCounter.weigh_fetched` takes them: a few
+        # large records of arrays, not one per set.
+        held = self._keep(
+            samples.mapPartitions(_SampleChunks(tasks))
+            .partitionBy(tasks, _identity)
+            .mapPartitions(_weighed_chunk)
+        )
+
+        def count(first: Repeats | None) -> RepeatCounter:
+            table = None if first is None else self.sc.broadcast(first)
+            return held.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
+
+        try:
+            return repeats_of(count, cfg, prior)  # counted twice
+        finally:
+            held.unpersist()
+            if links is not None:
+                links.unpersist()
+
+    def _driver_groups(self, ends: Any, columns: int) -> Groups:
+        """The groups of versions (`repeats.group_roots`) of every candidate pair, from their
+        estimated similarities (measured on the executors, gathered here), over document
+        numbers."""
+        found = ends.mapPartitions(_Estimates(columns)).collect()
+        rows = np.frombuffer(b"".join(found), dtype=_ESTIMATE)
+        pairs = np.stack([rows["i"], rows["j"]], axis=1)
+        nodes = np.unique(pairs)
+        local = np.searchsorted(nodes, pairs)
+        sizes = np.zeros(nodes.size, dtype=np.int64)
+        sizes[local[:, 0]], sizes[local[:, 1]] = rows["size_i"], rows["size_j"]
+        cfg = self.config.repeat
+        found_groups = group_roots(nodes.size, local, rows["jac"], rows["con"], sizes, cfg)
+        # Positions among `nodes` are ascending with the numbers: the same first members,
+        # the same order.
+        return Groups(
+            nodes[found_groups.first],
+            found_groups.size,
+            nodes[found_groups.sample],
+            found_groups.bounds,
+        )
+
+    def _executor_samples(self, ends: Any, pairs: Any, sets: Any, columns: int) -> tuple[Any, Any]:
+        """(first document, (rank, documents, set)) of the members that stand for each group
+        (`repeats.sample_ranks`), the groups found by connected components on the
+        executors: `repeats.group_roots`' rule as joins and reductions; and the links they
+        are found from, held until the groups are counted."""
+        cfg, parts = self.config.repeat, self.parts
         # (i, j, -1) joins; (smaller, larger, containment) is held
-        links = self._keep(_with_sets(pairs, sigs, parts).mapPartitions(_Linked(cfg, columns)))
+        links = self._keep(ends.mapPartitions(_Linked(cfg, columns)))
         joined = links.filter(lambda e: e[2] < 0).map(lambda e: (e[0], e[1]))
         first = _components(joined, parts, self._keep, self.driver_edges)  # (node, root)
         picked = (
@@ -692,8 +824,7 @@ class _Run:
         )
         roots = _components(joined.union(picked), parts, self._keep, self.driver_edges)
         involved = pairs.flatMap(lambda kv: (kv[0], kv[1][0])).distinct(parts)
-        # (documents, sets of the members that stand for it) of each group
-        groups = (
+        samples = (
             involved.map(lambda node: (node, None))
             .leftOuterJoin(roots, parts)
             .map(lambda kv: (_or(kv[1][1], kv[0]), kv[0]))  # (first document, node)
@@ -702,17 +833,8 @@ class _Run:
             .partitionBy(parts)  # as the sets are: they stay where they are
             .join(sets, parts)
             .map(lambda kv: (kv[1][0][0], (kv[1][0][2], kv[1][0][1], kv[1][1])))
-            .groupByKey(parts)
-            .map(lambda kv: _sampled(sorted(kv[1])))
         )
-        groups = self._keep(groups)  # counted twice (repeats.repeats_of)
-        links.unpersist()
-
-        def count(first: Repeats | None) -> RepeatCounter:
-            table = None if first is None else self.sc.broadcast(first)
-            return groups.mapPartitions(_CountSlots(cfg, table)).treeReduce(RepeatCounter.merge)
-
-        return repeats_of(count, cfg, prior)
+        return samples, links
 
     # -- cluster ------------------------------------------------------------------------
 
@@ -746,7 +868,50 @@ class _Run:
             .flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
         )
         found = [settled] + [self._settle(root, components, signed, verified) for root in large]
-        groups = self.sc.union(found) if len(found) > 1 else settled
+        return self._numbered(found)
+
+    def _driver_clusters(self, rows: np.ndarray, signed: Any) -> Any:
+        """`_clusters` of the verified pairs `rows` (`_MATCHED`), gathered on the driver:
+        their connected components are found here (union-find), and each component's members
+        (from `signed`) and pairs meet in one task, with one shuffle."""
+        parts, limit = self.parts, self.max_component
+        pairs = np.stack([rows["i"], rows["j"]], axis=1)
+        nodes = np.unique(pairs)
+        uf = UnionFind(nodes.size)  # roots are the smallest member: over sorted nodes, the least
+        uf.union_pairs(np.searchsorted(nodes, pairs))
+        roots = nodes[uf.roots()]
+        tops, sizes = np.unique(roots, return_counts=True)
+        large = tops[sizes > limit]
+        small = ~np.isin(roots, large)
+        members = signed.mapPartitions(_Members(self.sc.broadcast((nodes[small], roots[small]))))
+        of_pair = roots[np.searchsorted(nodes, rows["i"])]
+        settled = members.cogroup(self._by_root(of_pair, rows, ~np.isin(of_pair, large)), parts)
+        settled = settled.flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
+        found = [settled]
+        if large.size:
+            components = self._keep(
+                self.sc.parallelize(
+                    [(n.tobytes(), r.tobytes()) for n, r in _slices(nodes, roots, parts)],
+                    parts,
+                ).flatMap(_node_roots)
+            )
+            verified = self._by_root(of_pair, rows, np.isin(of_pair, large))
+            found += [self._settle(int(root), components, signed, verified) for root in large]
+        return self._numbered(found)
+
+    def _by_root(self, roots: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> Any:
+        """(root, (i, j, jaccard, containment)) of the verified pairs `rows` (`_MATCHED`)
+        where `keep`, each with its component's `roots` entry, in `parts` slices."""
+        chunks = [
+            (r.tobytes(), m.tobytes()) for r, m in _slices(roots[keep], rows[keep], self.parts)
+        ]
+        return self.sc.parallelize(chunks, max(1, len(chunks))).flatMap(_rooted_pairs)
+
+    def _numbered(self, found: list[Any]) -> Any:
+        """(number, clusters.jsonl line, fates) of every cluster of the `found` RDDs of
+        `Group`s: numbered by first member, as locally."""
+        parts = self.parts
+        groups = self.sc.union(found) if len(found) > 1 else found[0]
         # Sorted by first member into even ranges of the numbers: no sampling job (which
         # would settle every component once more).
         ordered = _sorted(groups, _even(self.n_docs, parts), parts)
@@ -1109,24 +1274,36 @@ class _ReadBytes:
 
 
 class _Counted(NamedTuple):
-    """A partition's documents and the UTF-8 bytes of their texts."""
+    """A partition's documents, the UTF-8 bytes of their texts and those with no text (no
+    characters)."""
 
     part: int
     docs: int
     bytes: int
+    empty: int
 
 
 def _facts(part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
     """Executor side: a partition's items (`_Light`'s) but its documents, (key, Skip,
     _Schema or _Format), then its `_Counted`."""
-    docs = size = 0
+    docs = size = empty = 0
     for key, item in items:
         if isinstance(item, tuple):
             docs += 1
             size += item[1]
+            empty += item[2][2][0] == 0
         else:
             yield key, item
-    yield _Counted(part, docs, size)
+    yield _Counted(part, docs, size, empty)
+
+
+def _kept_counts(items: Iterable[tuple[Key, LightRow]]) -> Iterator[tuple[int, int]]:
+    """Executor side: a partition's documents, and those with no text."""
+    docs = empty = 0
+    for _, item in items:
+        docs += 1
+        empty += item[2][2][0] == 0
+    yield docs, empty
 
 
 @dataclass(frozen=True)
@@ -1171,11 +1348,78 @@ class _Numbered:
         return enumerate(docs, self.starts[part])
 
 
-def _repeated(ordered: Any, parts: int) -> Any:
+def _id_hash(doc_id: Any) -> int:
+    """A 64-bit hash of an id as ids are compared (`id_key`), the same in every process."""
+    key = str(id_key(doc_id)).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
+
+
+class _PartFacts(NamedTuple):
+    """A partition's facts (`_facts`), gathered whole."""
+
+    part: int
+    facts: list[Any]
+
+
+@dataclass(frozen=True)
+class _FactsAndHashes:
+    """Executor side: a partition's facts as one record for reduce partition 0, and the
+    hashes of its documents' ids (`_id_hash`), routed by hash to `parts` partitions."""
+
+    parts: int
+
+    def __call__(self, part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
+        hashes: list[int] = []
+
+        def docs() -> Iterator[tuple[Key, Any]]:
+            for key, item in items:
+                if isinstance(item, tuple):
+                    hashes.append(_id_hash(item[0]))
+                yield key, item
+
+        yield 0, _PartFacts(part, list(_facts(part, docs())))
+        if hashes:
+            values = np.array(hashes, dtype=np.uint64)
+            yield from _routed(values, self.parts, values)
+
+
+def _gathered(part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+    """Executor side: the `_PartFacts` routed here, and the id hashes routed here that more
+    than one document has (an array, if any)."""
+    found = []
+    for _, value in part:
+        if isinstance(value, _PartFacts):
+            yield value
+        else:
+            found.append(value[0])
+    if found:
+        values, counts = np.unique(np.concatenate(found), return_counts=True)
+        if (counts > 1).any():
+            yield values[counts > 1]
+
+
+def _facts_and_repeats(light: Any) -> tuple[list[Any], np.ndarray]:
+    """The facts (`_facts`) of every partition of `light` in order, and the id hashes
+    (`_id_hash`, ascending) that more than one document has, in one job: the ids are not
+    read again."""
+    n = max(1, light.getNumPartitions())
+    found = (
+        light.mapPartitionsWithIndex(_FactsAndHashes(n))
+        .partitionBy(n, _identity)
+        .mapPartitions(_gathered)
+        .collect()
+    )
+    parts = sorted((f for f in found if isinstance(f, _PartFacts)), key=lambda f: f.part)
+    repeats = [f for f in found if not isinstance(f, _PartFacts)]
+    hashes = np.sort(np.concatenate(repeats)) if repeats else np.empty(0, dtype=np.uint64)
+    return [fact for p in parts for fact in p.facts], hashes
+
+
+def _repeated(ordered: Any, parts: int, repeats: Any) -> Any:
     """(key, error) of every document whose id (by `id_key`) an earlier one in input order
-    has, with the error the local engine raises (`duplicate_id_error`). Each id's
-    occurrences meet in one reduce, which keeps the first and lists the others, so corpora
-    without repeated ids shuffle no more than the ids."""
+    has, with the error the local engine raises (`duplicate_id_error`), among those whose
+    id's hash is in `repeats` (a Broadcast of `_id_hash`es, ascending). Each id's
+    occurrences meet in one reduce, which keeps the first and lists the others."""
 
     def one(kv: tuple[Key, LightRow]) -> tuple[Any, Any]:
         key, row = kv
@@ -1189,7 +1433,14 @@ def _repeated(ordered: Any, parts: int) -> Any:
         (_, _, src, line), later = kv[1]
         return [(k, duplicate_id_error(i, src, line, s, n)) for k, i, s, n in later]
 
-    docs = ordered.filter(_is_doc).map(one)
+    def suspect(kv: tuple[Key, Any]) -> bool:
+        if not _is_doc(kv):
+            return False
+        hashes, h = repeats.value, _id_hash(kv[1][0])
+        at = int(np.searchsorted(hashes, np.uint64(h)))
+        return at < hashes.size and int(hashes[at]) == h
+
+    docs = ordered.filter(suspect).map(one)
     return docs.reduceByKey(two, parts).filter(lambda kv: kv[1][1]).flatMap(errors)
 
 
@@ -1313,11 +1564,6 @@ def _distinct_pairs(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
         yield from np.unique(np.concatenate(found)).tolist()
 
 
-def _empties(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
-    """Executor side: the signed documents of a partition with no text (no characters)."""
-    yield sum(1 for _, v in part if v[2][0] == 0)
-
-
 def _picked(candidates: Any, signed: Any, parts: int) -> Any:
     """(number, what `signed` holds) of every document in a candidate pair (packed i << 32
     | j), hash-partitioned into `parts` as `signed` is: the join reads `signed` once and
@@ -1326,8 +1572,97 @@ def _picked(candidates: Any, signed: Any, parts: int) -> Any:
     return nodes.reduceByKey(_first, parts).join(signed, parts).mapValues(lambda v: v[1])
 
 
+def _packed_array(part: Iterable[int]) -> Iterator[bytes]:
+    """A partition's packed pairs as one int64 array (bytes): a single record to send the
+    driver."""
+    found = np.fromiter(part, dtype=np.int64)
+    if found.size:
+        yield found.tobytes()
+
+
+@dataclass(frozen=True)
+class _Pick:
+    """Executor side: the (number, value) rows of a partition whose number is in `nodes` (a
+    Broadcast of ascending document numbers)."""
+
+    nodes: Any
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        for row, _ in _among(self.nodes.value, part):
+            yield row
+
+
+def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, int]]:
+    """Each (number, value) row of `part` whose number is in `nodes` (ascending), with its
+    place there."""
+    if not nodes.size:
+        return
+    for batch in batched(part, _VERIFY_BATCH):
+        keys = np.array([node for node, _ in batch], dtype=np.int64)
+        at = np.minimum(np.searchsorted(nodes, keys), nodes.size - 1)
+        for k in np.flatnonzero(nodes[at] == keys).tolist():
+            yield batch[k], int(at[k])
+
+
 def _first(a: Any, b: Any) -> Any:
     return a
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """The values a partition sends another: (place of the pair in the pair array, value of
+    its second end)."""
+
+    rows: list[tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class _Send:
+    """Executor side: the (node, value) rows of a partition sent, as one `_Sent` record for
+    each partition that holds the first end of a pair whose second end they are (`table`:
+    a Broadcast of (pairs, their places ordered by second end, the second ends so
+    ordered))."""
+
+    table: Any
+    parts: int
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, _Sent]]:
+        from pyspark.rdd import portable_hash
+
+        pairs, order, seconds = self.table.value
+        found: dict[int, list[tuple[int, Any]]] = {}
+        for batch in batched(part, _VERIFY_BATCH):
+            keys = np.array([node for node, _ in batch], dtype=np.int64)
+            lo = np.searchsorted(seconds, keys, "left").tolist()
+            hi = np.searchsorted(seconds, keys, "right").tolist()
+            for k, (_, value) in enumerate(batch):
+                for at in order[lo[k] : hi[k]].tolist():
+                    target = portable_hash(int(pairs[at, 0])) % self.parts
+                    found.setdefault(target, []).append((at, value))
+        for target, rows in sorted(found.items()):
+            yield target, _Sent(rows)
+
+
+@dataclass(frozen=True)
+class _Meet:
+    """Executor side: a partition's own (node, value) rows and the `_Sent` ones -> (place,
+    i, j, value_i, value_j) of every pair whose second end was sent here (`table`, as
+    `_Send`'s)."""
+
+    table: Any
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, int, int, Any, Any]]:
+        pairs = self.table.value[0]
+        own: dict[int, Any] = {}
+        sent: list[tuple[int, Any]] = []
+        for node, value in part:
+            if isinstance(value, _Sent):
+                sent.extend(value.rows)
+            else:
+                own[node] = value
+        for at, value in sent:
+            i, j = pairs[at].tolist()
+            yield at, i, j, own[i], value
 
 
 def _with_sets(pairs: Any, sets: Any, parts: int) -> Any:
@@ -1356,6 +1691,72 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+# One candidate pair's estimated whole-set similarities (`repeats.estimated_similarities`)
+# and its documents' set sizes, as `_Estimates` sends them to the driver.
+_ESTIMATE = np.dtype(
+    [
+        ("i", "<i8"),
+        ("j", "<i8"),
+        ("jac", "<f8"),
+        ("con", "<f8"),
+        ("size_i", "<i8"),
+        ("size_j", "<i8"),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class _Estimates:
+    """Executor side: a partition's candidate pairs with both ends' (signature, set size)
+    as one `_ESTIMATE` array (bytes): a single record to send the driver."""
+
+    columns: int  # signature values LSH uses, the ones the local engine keeps
+
+    def __call__(self, part: Iterable[Any]) -> Iterator[bytes]:
+        for batch in batched(part, _VERIFY_BATCH):
+            jac, con, sizes = _estimated(batch, self.columns)
+            rows = np.empty(len(batch), dtype=_ESTIMATE)
+            rows["i"] = [row[1] for row in batch]
+            rows["j"] = [row[2] for row in batch]
+            rows["jac"], rows["con"] = jac, con
+            rows["size_i"], rows["size_j"] = sizes[0::2], sizes[1::2]
+            yield rows.tobytes()
+
+
+def _estimated(batch: list[Any], columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(jaccard, containment) that MinHash estimates for (tag, i, j, (signature, set size),
+    (signature, set size)) rows, and the set sizes, both ends of each row in turn."""
+    ends = [e for row in batch for e in (row[3], row[4])]
+    sigs = np.stack([np.frombuffer(s, dtype=np.uint32)[:columns] for s, _ in ends])
+    sizes = np.array([size for _, size in ends], dtype=np.int64)
+    local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
+    jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
+    return jac, con, sizes
+
+
+def _members(groups: Groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The members that stand for `groups` (over document numbers), ascending, with each
+    one's group's first document, the group's documents and the member's rank in it."""
+    counts = np.diff(groups.bounds)
+    rank = np.arange(groups.sample.size) - np.repeat(groups.bounds[:-1], counts)
+    order = np.argsort(groups.sample, kind="stable")
+    first, size = np.repeat(groups.first, counts), np.repeat(groups.size, counts)
+    return groups.sample[order], first[order], size[order], rank[order]
+
+
+@dataclass(frozen=True)
+class _Samples:
+    """Executor side: (first document, (rank, documents, set)) of the (node, set) rows of
+    the members that stand for a group (`members`: a Broadcast of `_members`)."""
+
+    members: Any
+
+    def __call__(self, part: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, Any]]:
+        nodes, first, size, rank = self.members.value
+        for (_, data), m in _among(nodes, part):
+            yield int(first[m]), (int(rank[m]), int(size[m]), data)
+
+
 @dataclass(frozen=True)
 class _Linked:
     """Executor side: the candidate pairs that are versions of one text for counting
@@ -1368,11 +1769,8 @@ class _Linked:
 
     def __call__(self, part: Iterable[Any]) -> Iterator[tuple[int, int, float]]:
         for batch in batched(part, _VERIFY_BATCH):
-            ends = [e for row in batch for e in (row[3], row[4])]  # (signature, set size)
-            sigs = np.stack([np.frombuffer(s, dtype=np.uint32)[: self.columns] for s, _ in ends])
-            sizes = np.array([size for _, size in ends], dtype=np.int64)
+            jac, con, sizes = _estimated(batch, self.columns)
             local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
-            jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
             join = joins(local, jac, sizes, self.cfg).tolist()
             grip = held(local, con, sizes, self.cfg)
             ends_ij = np.array([(row[1], row[2]) for row in batch], dtype=np.int64)
@@ -1394,27 +1792,61 @@ def _sample(group: tuple[int, Iterable[int]]) -> Iterator[tuple[int, tuple[int, 
         yield members[at], (first, len(members), rank)
 
 
-def _sampled(rows: list[tuple[int, int, bytes]]) -> tuple[int, list[bytes]]:
-    """(documents, sample sets in rank order) of a group from its (rank, documents, set)."""
-    return rows[0][1], [row[2] for row in rows]
+@dataclass(frozen=True)
+class _SampleChunks:
+    """Executor side: a partition's (first document, (rank, documents, set)) rows of the
+    members that stand for groups, as one record of arrays for each of `parts` partitions
+    that a group's first document is routed to: (firsts, ranks, documents, set lengths,
+    the sets back to back)."""
+
+    parts: int
+
+    def __call__(self, rows: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        found: dict[int, list[Any]] = {}
+        for first, (rank, size, data) in rows:
+            found.setdefault(first % self.parts, []).append((first, rank, size, data))
+        for target, chunk in sorted(found.items()):
+            heads = np.array([row[:3] for row in chunk], dtype=np.int64).reshape(-1, 3)
+            lengths = np.array([len(row[3]) // 4 for row in chunk], dtype=np.int64)
+            data = np.frombuffer(b"".join(row[3] for row in chunk), dtype=np.uint32)
+            yield target, (heads, lengths, data)
+
+
+def _weighed_chunk(part: Iterable[tuple[int, Any]]) -> Iterator[WeighedChunk]:
+    """Executor side: the `_SampleChunks` records routed to a partition as one chunk (data,
+    starts, ends, bounds, sizes) of its groups, ascending by first document, each group's
+    sample in rank order, as `RepeatCounter.weigh_fetched` takes it."""
+    chunks = [c for _, c in part]
+    if not chunks:
+        return
+    heads = np.concatenate([c[0] for c in chunks])
+    lengths = np.concatenate([c[1] for c in chunks])
+    data = np.concatenate([c[2] for c in chunks])
+    ends = np.cumsum(lengths)
+    order = np.lexsort((heads[:, 1], heads[:, 0]))  # by group, then rank
+    heads, starts, ends = heads[order], (ends - lengths)[order], ends[order]
+    new = np.flatnonzero(np.r_[True, heads[1:, 0] != heads[:-1, 0]])
+    bounds = np.r_[new, heads.shape[0]].astype(np.int64)
+    yield data, starts, ends, bounds, heads[new, 2]
 
 
 @dataclass(frozen=True)
 class _CountSlots:
-    """Executor side: the slot counts (repeats.RepeatCounter) of a partition's groups, each
-    (documents, sample sets: its first document's first): the first count counts the first
-    sets and weighs the groups, the second counts the first sets alone."""
+    """Executor side: the slot counts (repeats.RepeatCounter) of a partition's groups, given
+    as `_weighed_chunk` makes them: the first count counts the groups' first sets and weighs
+    the groups, the second counts the first sets alone."""
 
     cfg: RepeatConfig
     first: Any = None  # Broadcast of the first count's Repeats, for the second count
 
-    def __call__(self, part: Iterable[tuple[int, list[bytes]]]) -> Iterator[RepeatCounter]:
+    def __call__(self, part: Iterable[WeighedChunk]) -> Iterator[RepeatCounter]:
         counter = RepeatCounter(self.cfg)
-        rows = [(n, [np.frombuffer(b, dtype=np.uint32) for b in sample]) for n, sample in part]
+        chunks = list(part)
         if self.first is None:
-            counter.weigh(rows)
+            counter.weigh_fetched(chunks)
         else:
-            counter.add((sample[0] for _, sample in rows), self.first.value)
+            firsts = ((d, s[b[:-1]], e[b[:-1]]) for d, s, e, b, _ in chunks)
+            counter.add_fetched(firsts, self.first.value)
         yield counter
 
 
@@ -1545,6 +1977,45 @@ def _driver_components(sc: Any, arrays: list[bytes], parts: int) -> Any:
         if n.size
     ]
     return sc.parallelize(slices, max(1, len(slices))).flatMap(_node_roots)
+
+
+def _slices(a: np.ndarray, b: np.ndarray, parts: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`a` and `b` (of one length) in up to `parts` slices, none empty."""
+    for x, y in zip(np.array_split(a, parts), np.array_split(b, parts), strict=True):
+        if x.size:
+            yield x, y
+
+
+# A verified pair as `_matched_array` sends it to the driver.
+_MATCHED = np.dtype([("i", "<i8"), ("j", "<i8"), ("jac", "<f8"), ("con", "<f8")])
+
+
+def _matched_array(part: Iterable[tuple[int, int, float, float]]) -> Iterator[bytes]:
+    """A partition's verified pairs (i, j, jaccard, containment) as one `_MATCHED` array
+    (bytes): a single record to send the driver."""
+    rows = np.array(list(part), dtype=_MATCHED)
+    if rows.size:
+        yield rows.tobytes()
+
+
+def _rooted_pairs(chunk: tuple[bytes, bytes]) -> Iterator[tuple[int, Any]]:
+    roots = np.frombuffer(chunk[0], dtype=np.int64).tolist()
+    rows = np.frombuffer(chunk[1], dtype=_MATCHED).tolist()
+    return zip(roots, rows, strict=True)
+
+
+@dataclass(frozen=True)
+class _Members:
+    """Executor side: (root, (node, figures, shingle set, id)) of a partition's documents
+    that are in a component (`components`: a Broadcast of (nodes ascending, their roots)),
+    as `_SettleTask` takes them."""
+
+    components: Any
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        nodes, roots = self.components.value
+        for (node, v), m in _among(nodes, part):
+            yield int(roots[m]), (node, v[2], v[1], v[3])
 
 
 def _node_roots(chunk: tuple[bytes, bytes]) -> Iterator[tuple[int, int]]:

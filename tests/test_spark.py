@@ -39,7 +39,15 @@ from dedup.io.hadoop import HadoopDir
 from dedup.persist import Index, IndexStoreError
 from dedup.pipeline import run
 from dedup.progress import ProgressEvent
-from dedup.spark import DRIVER_EDGES, SparkUnavailable, _components, run_spark, spark_session
+from dedup.spark import (
+    DRIVER_EDGES,
+    LOCAL_JVM_OPTIONS,
+    SparkUnavailable,
+    _components,
+    run_spark,
+    session_settings,
+    spark_session,
+)
 from dedup.spark_index import SparkIndexes
 
 CONTRACT = ("clusters.jsonl", "kept.jsonl", "removed.jsonl", "errors.jsonl")
@@ -251,6 +259,18 @@ def test_components_are_union_find_s(spark: Any, driver_edges: int) -> None:
     assert dict(found) == expected
 
 
+def test_a_local_master_s_jvm_compiles_less_unless_told_otherwise() -> None:
+    driver = "spark.driver.extraJavaOptions"
+    for master in ("local", "local[2]", "local[*]"):
+        options = session_settings(master, {}, quiet=True)[driver]
+        assert options.startswith(LOCAL_JVM_OPTIONS) and "log4j2.configurationFile" in options
+    # Executors in JVMs of their own, or a master set elsewhere: Java's defaults.
+    for master in ("local-cluster[2,1,1024]", "spark://host:7077", None):
+        assert "-XX" not in session_settings(master, {}, quiet=True)[driver]
+    given = session_settings("local[2]", {driver: "-Xss4m"}, quiet=False)[driver]
+    assert given.startswith("-Xss4m") and "-XX" not in given
+
+
 def test_missing_java_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", "")
@@ -292,11 +312,12 @@ def test_chains_are_split_as_the_local_engine_splits_them(
     both_engines([str(folder)], tmp_path, Config(jobs=1), spark)
     # Components of more than `max_component` members (here the two sites') are settled from
     # the driver, the pair p-a/p-b in a task: the same rule, the same bytes. The components
-    # found by the executors' rounds (driver_edges=0), not on the driver.
-    limits = {"max_component": 2, "driver_edges": 0}
-    run_spark([str(folder)], tmp_path / "driver", Config(jobs=1), spark=spark, **limits)
-    for name in CONTRACT:
-        assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    # found on the driver, and by the executors' rounds (driver_edges=0).
+    for k, limits in enumerate([{"max_component": 2}, {"max_component": 2, "driver_edges": 0}]):
+        out = tmp_path / f"driver-{k}"
+        run_spark([str(folder)], out, Config(jobs=1), spark=spark, **limits)
+        for name in CONTRACT:
+            assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 
     def clusters(out: Path) -> list[tuple[str, list[str]]]:
         lines = (out / "clusters.jsonl").read_text("utf-8").splitlines()
@@ -654,11 +675,13 @@ def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any
     )
     both_engines([str(folder)], tmp_path, config, spark)
     # The same from the driver, with every component larger than `max_component`, and the
-    # components found by the executors' rounds (driver_edges=0).
-    limits = {"max_component": 2, "driver_edges": 0}
-    run_spark([str(folder)], tmp_path / "driver", config, spark=spark, **limits)
-    for name in ("clusters.jsonl", "annotated.jsonl"):
-        assert (tmp_path / "driver" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    # components (and repeated-text groups) found on the driver, and by the executors'
+    # rounds (driver_edges=0).
+    for k, limits in enumerate([{"max_component": 2}, {"max_component": 2, "driver_edges": 0}]):
+        out = tmp_path / f"driver-{k}"
+        run_spark([str(folder)], out, config, spark=spark, **limits)
+        for name in ("clusters.jsonl", "annotated.jsonl"):
+            assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     lines = (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8").splitlines()
     members = {m["id"]: m for line in lines for m in json.loads(line)["members"]}
     assert members["C.txt"]["via"] == "B.txt" and members["B.txt"]["via"] == "A.txt"
