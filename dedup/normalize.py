@@ -483,6 +483,17 @@ def _fold_join_group(
 _SEPARATOR = np.array([0xD800, 0x3C, 0xD800], dtype=np.uint32)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _put(out: np.ndarray, t: int, c: int, spaced: bool) -> int:
+    """Write code point `c` at out[t], after a space when `spaced` (two words that a separator
+    stood between); the place after it."""
+    if spaced:
+        out[t] = 0x20
+        t += 1
+    out[t] = c
+    return t + 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _fold_separated(
     cps: np.ndarray, offsets: np.ndarray, which: np.ndarray, fold: np.ndarray, cls: np.ndarray
@@ -535,11 +546,7 @@ def _join_separated(
             gap = True
             continue
         letters[d] += 1
-        if k == WORD and prev_word and gap:
-            out[t] = 0x20
-            t += 1
-        out[t] = c
-        t += 1
+        t = _put(out, t, c, k == WORD and prev_word and gap)
         prev_word = k == WORD
         gap = False
     out_off[texts] = t
@@ -743,11 +750,7 @@ def _fold_join_plain(
         if k == SEP:
             gap = True
             continue
-        if k == WORD and prev_word and gap:
-            out[t] = 0x20
-            t += 1
-        out[t] = c
-        t += 1
+        t = _put(out, t, c, k == WORD and prev_word and gap)
         prev_word = k == WORD
         gap = False
     return out[:t], True
