@@ -64,6 +64,7 @@ class NormalizeConfig:
     strip_mojibake: bool = True
     strip_junk: bool = True
     strip_html: bool = True
+    strip_lists: bool = True  # lists of links (related articles, rankings)
     fold_phrases: bool = True  # Taiwan vocabulary back to mainland words (with t2s)
 
 

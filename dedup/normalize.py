@@ -22,7 +22,8 @@ import hashlib
 import html
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
 import numba
 import numpy as np
@@ -77,6 +78,23 @@ _MOJIBAKE = re.compile(rf"[?\ufffd][?\ufffd]*(?:[a-zü]{{0,6}}[{_TONE}][a-zü]{{
 # Anti-scraping junk: four or more short fragments of printable ASCII separated by spaces,
 # e.g. `) x- F6 b+ P5 t/ W7 q! N# {`; checked further in `_is_junk`.
 _JUNK = re.compile(r"(?<![!-~])(?:[!-~]{1,3}[ \t]+){3,}[!-~]{1,3}(?![!-~])")
+# Lists of links: three or more short lines in a row (blank lines between them allowed), each
+# marked as an item by a bullet, a number (`1.`, `2、`, `3)`, `[4]`, `【5】`) or a date at its
+# end (`(07-26)`, ` 2023-05-06`). Related articles, rankings, "more news": the page's, not the
+# article's, and different on every page of a site, so no count of repeated text sets them
+# aside. The lines go; the line breaks around them stay. `_fold_join_plain` sends every text
+# that has three such lines in a row to this pass (`_item_start`, `_item_end`).
+_BULLETS = "\u00b7\u2022\u2192\u25a0-\u25cf\u2605\u2606"
+_ITEM_MARK = (
+    rf"(?:[{_BULLETS}]|[-*+](?= )|[0-9]{{1,2}}[.、)](?![0-9])|\[[0-9]{{1,2}}\]|【[0-9]{{1,2}}】)"
+)
+_ITEM_DATE = r"[ (\[](?:[0-9]{4}[-/.])?[0-9]{1,2}[-/.][0-9]{1,2}[)\]]?"
+_ITEM_CHARS = 60  # an item's text, at most: a title, not a paragraph
+_ITEM_TEXT = rf"[^\n\ud800]{{1,{_ITEM_CHARS}}}"
+_ITEM = rf" *(?:{_ITEM_MARK}{_ITEM_TEXT}|[^\n\ud800]{{2,{_ITEM_CHARS}}}?{_ITEM_DATE}) *"
+_LIST = re.compile(
+    rf"(?:(?<=[\n\ud800])|^)(?:{_ITEM}(?:\n[ \n]*|(?=\ud800)|\Z)){{2,}}{_ITEM}(?=[\n\ud800]|\Z)"
+)
 _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,15}(?:\s[^<>]{0,500})?/?>")
 _HTML_ENTITY = re.compile(r"&(?:[a-zA-Z]{2,8}|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
 
@@ -93,6 +111,7 @@ class NoiseCounts:
     html: int = 0
     line_breaks: int = 0
     vocabulary: int = 0
+    lists: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.__dict__.items()}
@@ -123,6 +142,57 @@ def _junk_areas(text: str) -> list[tuple[int, int]]:
     English words, numbers, links)."""
     bounds = _short_fragment_runs(codepoints(text))
     return list(zip(bounds[0::2].tolist(), bounds[1::2].tolist(), strict=True))
+
+
+def _list_areas(text: str) -> list[tuple[int, int]]:
+    """Where `_LIST` can match in `text`: runs of three or more lines that could be items of a
+    list (`_items_after`), blank lines between them allowed, each from the start of its first
+    line to the end of its last. A match of `_LIST` is such lines, so it lies inside one; most
+    text holds none (prose, and a list is scanned once)."""
+    bounds = _item_runs(codepoints(text))
+    return list(zip(bounds[0::2].tolist(), bounds[1::2].tolist(), strict=True))
+
+
+@numba.njit(cache=True, nogil=True)
+def _item_runs(cps: np.ndarray) -> np.ndarray:
+    """`_list_areas` of a text's code points: start and end of each run, flat. A line ends at
+    a line break, at U+D800 (the separator of texts in a batch, which also ends a run) and at
+    the end."""
+    n = cps.size
+    found = 0
+    bounds = np.empty(0, dtype=np.int64)
+    for fill in range(2):  # count the runs, then fill their bounds in
+        if fill:
+            bounds = np.empty(2 * found, dtype=np.int64)
+            found = 0
+        items = 0
+        run_start = run_end = start = 0
+        line = 0
+        first = last = -1
+        for i in range(n + 1):
+            c = cps[i] if i < n else 0x0A
+            if c != 0x0A and c != 0xD800:
+                if c != 0x20:
+                    line += 1
+                    first = c if first < 0 else first
+                    last = c
+                continue
+            after = _items_after(items, line, first, last)
+            if after > items:  # an item: the run goes on to the end of this line
+                run_start = start if items == 0 else run_start
+                run_end = i
+            last_line = i == n or c == 0xD800
+            # The run ends before a line that is no item, or with the text.
+            if (items if first >= 0 and after == 0 else after if last_line else 0) >= 3:
+                if fill:
+                    bounds[2 * found] = run_start
+                    bounds[2 * found + 1] = run_end
+                found += 1
+            items = 0 if last_line else after
+            start = i + 1
+            line = 0
+            first = last = -1
+    return bounds
 
 
 @numba.njit(cache=True, nogil=True)
@@ -226,7 +296,12 @@ class NoisePass:
         parts: list[str] = []
         at = 0
         for start, end in self.within(text):
-            parts += (text[at:start], self.pattern.sub(replace, text[start:end]))
+            if accept is None:  # no call back to Python for each match
+                kept, found = self.pattern.subn(replacement, text[start:end])
+                parts += (text[at:start], kept)
+                count += found
+            else:
+                parts += (text[at:start], self.pattern.sub(replace, text[start:end]))
             at = end
         parts.append(text[at:])
         return "".join(parts), count
@@ -247,6 +322,7 @@ NOISE_PASSES: tuple[NoisePass, ...] = (
     ),
     NoisePass("mojibake", "strip_mojibake", _MOJIBAKE, " ", trigger="?\ufffd"),
     NoisePass("junk", "strip_junk", _JUNK, " ", accept=_is_junk, within=_junk_areas),
+    NoisePass("lists", "strip_lists", _LIST, "", within=_list_areas),
 )
 
 
@@ -330,35 +406,66 @@ def _normalize_batch(
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     cps = codepoints("".join(texts))  # one code unit per character, as each text alone
-    joined, joined_off, plain = _fold_join_plain_batch(cps, offsets, t.fold, t.cls, _TONE_CPS)
+    joined, joined_off, plain, listed = _fold_join_plain_batch(
+        cps, offsets, t.fold, t.cls, _TONE_CPS
+    )
     noise = np.zeros(len(texts), dtype=np.int64)  # a text the compiled pass took has none
     # The folded text without HTML markup, whose lines are measured, of each text the general
     # path took (one the compiled pass took has no markup: its lines are measured as they are).
-    unmarked = np.empty(0, dtype=np.uint32)
+    unmarked = [np.empty(0, dtype=np.uint32)]
     unmarked_start = np.zeros(len(texts), dtype=np.int64)
     unmarked_end = np.zeros(len(texts), dtype=np.int64)
-    if not plain.all():
-        general = np.flatnonzero(~plain)
-        part, part_off, removed, unmarked, start, end = _fold_join_context(
-            cps, offsets, general, t, cfg
+    # The general path, with every pass for the texts that need more than the list pass, and
+    # with only that one for the others (the compiled pass found nothing else in them).
+    shift = 0
+    for general, passes in ((~plain & ~listed, cfg), (listed, _lists_only(cfg))):
+        which = np.flatnonzero(general)
+        if which.size == 0:
+            continue
+        part, part_off, removed, piece, start, end = _fold_join_context(
+            cps, offsets, which, t, passes
         )
-        noise[general], unmarked_start[general], unmarked_end[general] = removed, start, end
-        joined, joined_off = _merge(joined, joined_off, part, part_off, general)
+        noise[which], unmarked_start[which], unmarked_end[which] = removed, start, end
+        unmarked_start[which] += shift
+        unmarked_end[which] += shift
+        unmarked.append(piece)
+        shift += piece.size
+        joined, joined_off = _merge(joined, joined_off, part, part_off, which)
     if cfg.t2s and cfg.fold_phrases:
         joined, joined_off, _ = fold_phrases_batch(joined, joined_off, vocabulary_table())
     if not measure:
         return joined, joined_off, None
     traditional, mangled, unended, full_width = _layout_batch(
-        cps, offsets, plain, unmarked, unmarked_start, unmarked_end, t.fold, t.cls, t.trad
+        cps,
+        offsets,
+        plain,
+        np.concatenate(unmarked),
+        unmarked_start,
+        unmarked_end,
+        t.fold,
+        t.cls,
+        t.trad,
     )
     keys = np.fromiter(map(copy_key, texts), dtype=np.int64, count=len(texts))
     length = np.diff(joined_off)
-    for d in np.flatnonzero((length > 0) & (length <= _PLACEHOLDER_LENGTH)).tolist():
-        folded = from_codepoints(joined[joined_off[d] : joined_off[d + 1]])
-        if placeholder_only(folded) or navigation_only(texts[d]):
-            length[d] = 0  # no text: a version of nothing (Figures.length)
+    for d in np.flatnonzero((length > 0) & (length <= _FRAME_LENGTH)).tolist():
+        if length[d] <= _PLACEHOLDER_LENGTH:
+            folded = from_codepoints(joined[joined_off[d] : joined_off[d + 1]])
+            if placeholder_only(folded) or navigation_only(texts[d]):
+                length[d] = 0  # no text: a version of nothing (Figures.length)
+                continue
+        if frame_only(texts[d]):
+            length[d] = 0
     figures = Figures(length, noise, traditional, mangled, unended, full_width, keys)
     return joined, joined_off, figures
+
+
+@cache
+def _lists_only(cfg: NormalizeConfig) -> NormalizeConfig:
+    """`cfg` with every context pass but the list pass turned off."""
+    return replace(
+        cfg, strip_html=False, strip_pinyin=False, strip_mojibake=False, strip_junk=False
+    )
 
 
 # What a page shows where its script or template had no value.
@@ -392,13 +499,42 @@ def navigation_only(text: str) -> bool:
     characters between bars and spaces (`登录 | 注册 | 手机版`, `首页 > 体育 > 正文`). A page
     of them has no text (only texts short once normalized are asked)."""
     lines = [line for line in text.splitlines() if line.strip()]
-    for line in lines:
-        items = [item for item in _NAV_ITEMS.split(line) if item]
-        if not _NAV_BAR.search(line) or len(items) < 3:
+    return bool(lines) and all(map(_navigation_bar, lines))
+
+
+def _navigation_bar(line: str) -> bool:
+    if not _NAV_BAR.search(line):
+        return False
+    items = [item for item in _NAV_ITEMS.split(line) if item]
+    return len(items) >= 3 and all(len(item) <= _NAV_ITEM_LENGTH for item in items)
+
+
+# What only a site's footer says: its copyright and its licence numbers (an ICP number, which
+# every site in China shows); and what a footer says besides (other licences, where to report
+# the site). A line of a footer is short.
+_FOOTER_OWN = re.compile(
+    r"©|copyright|all rights reserved|版权所有|icp[备证][ :：]*[0-9]|公网安备[ :：]*[0-9]",
+    re.IGNORECASE,
+)
+_FOOTER_LINE = re.compile(rf"{_FOOTER_OWN.pattern}|许可证|举报电话|举报邮箱", re.IGNORECASE)
+_FOOTER_LINE_LENGTH = 100
+_FRAME_LENGTH = 600  # normalized characters: no footer alone is longer, as a rule
+
+
+def frame_only(text: str) -> bool:
+    """Whether a text (as read) is nothing but a site's footer and navigation bars: every
+    line that holds anything is a navigation bar (`navigation_only`) or a short line of a
+    footer (`许可证`, `举报电话`, ...), and one of them says what only a footer says (`©`,
+    `Copyright`, `版权所有`, an ICP or 公网安备 number). A page of them has no text: a small
+    site's footer is in too few pages to be set aside as repeated text, and it is held whole
+    in every page of the site."""
+    own = False
+    for line in text.splitlines():  # most texts: the first line is neither
+        if len(line) <= _FOOTER_LINE_LENGTH and _FOOTER_LINE.search(line):
+            own = own or _FOOTER_OWN.search(line) is not None
+        elif line.strip() and not _navigation_bar(line):
             return False
-        if any(len(item) > _NAV_ITEM_LENGTH for item in items):
-            return False
-    return bool(lines)
+    return own
 
 
 def copy_key(text: str) -> int:
@@ -410,19 +546,22 @@ def copy_key(text: str) -> int:
 @numba.njit(cache=True, nogil=True)
 def _fold_join_plain_batch(
     cps: np.ndarray, offsets: np.ndarray, fold: np.ndarray, cls: np.ndarray, tones: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`_fold_join_plain` of texts back to back: the results back to back (nothing for a
-    text that is not plain), their offsets, and which texts were plain."""
+    text that is not plain), their offsets, which texts were plain and which only the list
+    pass can change."""
     docs = offsets.size - 1
     out = np.empty(cps.size, dtype=np.uint32)  # a text's result is never longer than it
     out_off = np.zeros(docs + 1, dtype=np.int64)
     plain = np.zeros(docs, dtype=np.bool_)
+    listed = np.zeros(docs, dtype=np.bool_)
     for d in range(docs):
-        text, ok = _fold_join_plain(cps[offsets[d] : offsets[d + 1]], fold, cls, tones)
-        plain[d] = ok
+        text, plain[d], listed[d] = _fold_join_plain(
+            cps[offsets[d] : offsets[d + 1]], fold, cls, tones
+        )
         out[out_off[d] : out_off[d] + text.size] = text
         out_off[d + 1] = out_off[d] + text.size
-    return out[: out_off[docs]], out_off, plain
+    return out[: out_off[docs]], out_off, plain, listed
 
 
 def _fold_join_context(
@@ -707,43 +846,61 @@ def _fragments(frag: int, chain: int, printable: bool, sep: bool) -> tuple[int, 
 @numba.njit(cache=True, nogil=True)
 def _fold_join_plain(
     cps: np.ndarray, fold: np.ndarray, cls: np.ndarray, tones: np.ndarray
-) -> tuple[np.ndarray, bool]:
+) -> tuple[np.ndarray, bool, bool]:
     """Table fold and join in one compiled pass, for the common text that no context pass
-    could change. Returns (code points, True), or (empty, False) as soon as the folded text
-    holds what a context pattern could match at: `<` or `&` before a letter, `/` or `#`, a
-    parenthesised pinyin syllable, U+FFFD, a `?` before a pinyin letter, or a fourth short
-    ASCII fragment in a row (what `_JUNK` needs). The result then equals
-    `_fold_join_context`."""
+    could change. Returns (code points, True, False), or (empty, False, False) as soon as the
+    folded text holds what a context pattern could match at: `<` or `&` before a letter, `/`
+    or `#`, a parenthesised pinyin syllable, U+FFFD, a `?` before a pinyin letter, a fourth
+    short ASCII fragment in a row (what `_JUNK` needs). The result then equals
+    `_fold_join_context`. A text that holds none of these but three lines in a row that could
+    be items of a list (`_LIST`) gives (empty, False, True): only the list pass can change
+    it."""
     n = cps.size
     # Output never exceeds the input: a space is only written in place of a dropped separator.
     out = np.empty(n, dtype=np.uint32)
     t = 0
+    # The current line: how many characters other than a space it holds, the first and last of
+    # them (-1: none yet); and how many lines in a row, blank ones aside, could be items of a
+    # list.
+    line = 0
+    first = last = -1
+    items = 0
     frag = 0  # length of the current run of printable non-space ASCII
     chain = 0  # short (1-3) fragments in a row, separated by spaces or tabs only
     qfrag = qchain = 0  # the same, with `?` counted as a space
     prev_word = False
     gap = False
+    listed = False
     for i in range(n):
         c = fold[cps[i]]
+        if c == 0x0A:
+            items = _items_after(items, line, first, last)
+            listed |= items >= 3
+            line = 0
+            first = last = -1
+        elif c != 0x20:
+            line += 1
+            first = c if first < 0 else first
+            last = c
         if c >= 0x80:  # most characters: no pattern starts at one, and it ends any fragment
             if c == 0xFFFD:
-                return out[:0], False
+                return out[:0], False, False
             frag = chain = qfrag = qchain = 0
         else:
             if c == 0x3F and i + 1 < n and _pinyin_letter(fold[cps[i + 1]], tones):
-                return out[:0], False
+                return out[:0], False, False
             if (c == 0x3C or c == 0x26) and i + 1 < n:
                 nxt = fold[cps[i + 1]]
                 if (0x61 <= (nxt | 0x20) <= 0x7A) or nxt == 0x2F or nxt == 0x23:
-                    return out[:0], False
+                    return out[:0], False, False
             if c == 0x28 and _pinyin_ahead(cps, fold, i + 1, tones):
-                return out[:0], False
+                return out[:0], False, False
             printable = 0x21 <= c <= 0x7E
             sep = c == 0x20 or c == 0x09
             # Fragments as the junk pass sees them with `?` kept, and as the mojibake pass
             # leaves them, with every `?` a space (which can split a fragment into short ones).
             if printable and chain >= 3 or printable and c != 0x3F and qchain >= 3:
-                return out[:0], False
+                return out[:0], False, False
             frag, chain = _fragments(frag, chain, printable, sep)
             qfrag, qchain = _fragments(qfrag, qchain, printable and c != 0x3F, sep or c == 0x3F)
         k = cls[c]
@@ -753,7 +910,39 @@ def _fold_join_plain(
         t = _put(out, t, c, k == WORD and prev_word and gap)
         prev_word = k == WORD
         gap = False
-    return out[:t], True
+    if listed or _items_after(items, line, first, last) >= 3:
+        return out[:0], False, True
+    return out[:t], True, False
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _items_after(items: int, line: int, first: int, last: int) -> int:
+    """Lines in a row that could be items of a list (`_LIST`), once a line of `line`
+    characters other than a space, the first and last of them `first` and `last` (-1: a
+    blank line, which neither counts nor breaks the row), has been read: a line that `_ITEM`
+    matches is short, and starts with a mark (`_item_start`) or ends with a date
+    (`_item_end`)."""
+    if first < 0:
+        return items
+    if line <= 2 * _ITEM_CHARS + 16 and (_item_start(first) or _item_end(last)):
+        return items + 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _item_start(c: int) -> bool:
+    """Whether an item of a list can start with `c` (`_ITEM_MARK`, or more)."""
+    return (
+        0x30 <= c <= 0x39
+        or c in (0x2A, 0x2B, 0x2D, 0x5B, 0xB7, 0x2022, 0x2192, 0x2605, 0x2606, 0x3010)
+        or 0x25A0 <= c <= 0x25CF
+    )
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _item_end(c: int) -> bool:
+    """Whether an item of a list can end with `c` (`_ITEM_DATE`)."""
+    return 0x30 <= c <= 0x39 or c == 0x29 or c == 0x5D
 
 
 def normalize(text: str, cfg: NormalizeConfig = NormalizeConfig()) -> str:

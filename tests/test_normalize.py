@@ -26,6 +26,7 @@ from dedup.normalize import (
     _fold_join_plain,
     _is_junk,
     _junk_areas,
+    frame_only,
     navigation_only,
     normalize,
     normalize_batch,
@@ -55,6 +56,9 @@ CASES = [
     ("whitespace", "办公\u3000厅 \t工作\r\n", "办公厅工作"),
     ("html", "<p>办公厅</p>&nbsp;<br/>工作&amp;", "办公厅工作"),
     ("latin case", "Hello   WORLD, ＮＥＷＳ", "hello world news"),
+    ("link list", "正文。\n相关：\n· 甲（07-26）\n· 丁（08-01）\n· 己（09-12）", "正文。\n相关："),
+    ("numbered list", "正文。\n热门：\n1. 甲乙\n2. 丙丁\n\n3. 戊己\n尾。", "正文。\n热门：\n尾。"),
+    ("dated list", "正文。\n 甲乙丙 2023-05-06\n丁戊己 2023-05-07 \n庚辛 [2023/5/8]", "正文。"),
 ]
 
 
@@ -189,22 +193,50 @@ def test_idempotent_on_noise_alphabet(text: str) -> None:
     assert normalize(once) == once
 
 
-_CONTEXT_ALPHABET = "發展經濟()（）fāǎzhng?？\ufffd<>/p&#;nbsp x-F6 b+\t\n「」，。ＡＢab"
+# Lines of lists, and what is near them: marks, dates, other noise.
+_LIST_PIECES = [
+    "\n",
+    "\n\n",
+    "· ",
+    "1. ",
+    "2、",
+    "- ",
+    "[3]",
+    "甲乙",
+    "长" * 61,
+    "(07-26)",
+    " 2023-05-06",
+    " ",
+    "<p>",
+    "(fā)",
+    "x- F6 b+ P5",
+]
+_CONTEXT_ALPHABET = "發展經濟()（）fāǎzhng?？\ufffd<>/p&#;nbsp x-F6 b+\t\n「」，。ＡＢab·1.、-"
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET)))
+@given(
+    st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET))
+    | st.lists(st.sampled_from(_LIST_PIECES), max_size=12).map("".join)
+)
 def test_plain_fast_path_equals_general_path(text: str) -> None:
     # The compiled fast path may only accept texts that the context passes leave unchanged
     # (so a text it takes has no noise removed: `normalize_measured` counts none for it).
+    # A text it finds only a list in changes under the list pass alone.
     t = tables(NormalizeConfig())
     cps = _cps(text)
-    fast, plain = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
+    fast, plain, listed = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
+    bounds, which = np.array([0, cps.size]), np.array([0])
+    general, _, removed, _, _, _ = _fold_join_context(cps, bounds, which, t, NormalizeConfig())
     if plain:
-        bounds, which = np.array([0, cps.size]), np.array([0])
-        general, _, removed, _, _, _ = _fold_join_context(cps, bounds, which, t, NormalizeConfig())
+        assert not listed
         assert np.array_equal(fast, general)
         assert removed.tolist() == [0]
+    if listed:
+        lists = NormalizeConfig(strip_html=False, strip_pinyin=False)
+        lists = dataclasses.replace(lists, strip_mojibake=False, strip_junk=False)
+        alone = _fold_join_context(cps, bounds, which, t, lists)
+        assert np.array_equal(alone[0], general) and alone[2].tolist() == removed.tolist()
 
 
 @pytest.mark.parametrize(
@@ -224,6 +256,12 @@ def test_plain_fast_path_equals_general_path(text: str) -> None:
         (") x- F6 b+ P5", False),
         ("6 ; ;?;", False),  # the mojibake pass makes `;?;` two fragments: then it is junk
         ("6 ; ;?", True),
+        ("甲。\n· 乙\n· 丙\n· 丁", False),  # a list: three items in a row
+        ("甲。\n· 乙\n· 丙\n丁。", True),  # two
+        ("1. 乙\n\n2. 丙\n \n3. 丁", False),  # blank lines do not break the row
+        ("乙 (07-26)\n丙 (07-27)\n丁 (07-28)", False),  # dates at the ends
+        ("1998年，乙。\n" * 3, False),  # could be items: the list pattern decides
+        ("1998年" + "长" * 140 + "\n" * 3, True),  # too long to be an item
     ],
 )
 def test_plain_fast_path_triggers(text: str, plain: bool) -> None:
@@ -318,6 +356,12 @@ _BATCH_PIECES = [
     "\t",
     "1?",
     "。",
+    "\n· 甲乙",
+    "\n1. 丙",
+    "\n2、丁（07-26）",
+    " 2023-05-06\n",
+    "[3] ",
+    "\n\n",
 ]
 
 
@@ -381,8 +425,8 @@ def test_general_path_in_groups(monkeypatch: pytest.MonkeyPatch, group_chars: in
 
 # How one text ends and the next starts, where a pattern would match across the two: a tag, an
 # entity, pinyin after an ideograph, junk fragments, a mangled annotation.
-_ENDS = ['<p class="a"', "<p", "&nbsp", "發", "的", "x- F6 b+", "?", "a b", ""]
-_STARTS = ['">正文', ">", ";", "(fā)正文", "(de)", " P5 t/ W7", "yōu)", " c d e", ""]
+_ENDS = ['<p class="a"', "<p", "&nbsp", "發", "的", "x- F6 b+", "?", "a b", "\n· 甲\n· 乙", ""]
+_STARTS = ['">正文', ">", ";", "(fā)正文", "(de)", " P5 t/ W7", "yōu)", " c d e", "· 丙\n", ""]
 
 
 @pytest.mark.parametrize("end", _ENDS)
@@ -575,3 +619,72 @@ def test_navigation_bars_alone_are_no_text(text: str, bars: bool) -> None:
     _, _, figures = normalize_measured([text, text + "\n今天天气很好。"])
     assert figures.length[0] == (0 if bars else len(normalize(text)))
     assert figures.length[1] > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "removed"),
+    [
+        ("正文。\n· 甲\n· 乙\n· 丙", 1),
+        ("· 甲\n· 乙\n· 丙\n正文。", 1),  # at the start
+        ("正文。\n· 甲\n· 乙\n正文。", 0),  # two items: not a list
+        ("1. 第一条很长" + "长" * 70 + "。\n2. 乙\n3. 丙", 0),  # a paragraph is no item
+        ("【1】甲\n【2】乙\n【3】丙\n\n· 丁\n· 戊\n· 己", 1),  # one block, blank line inside
+        ("- 甲\n- 乙\n- 丙", 1),
+        ("-甲\n-乙\n-丙", 0),  # a dash is a bullet only before a space
+        ("1.5 甲\n2.5 乙\n3.5 丙", 0),  # numbers, not marks
+    ],
+)
+def test_link_lists_are_removed(text: str, removed: int) -> None:
+    left, counts = normalize_counted(text)
+    assert counts.lists == removed
+    assert ("乙" in left) is (removed == 0)
+    assert normalize_batch([text])[0].tolist() == codepoints(left).tolist()
+
+
+def test_link_list_switch() -> None:
+    text = "正文。\n· 甲\n· 乙\n· 丙"
+    assert normalize(text, NormalizeConfig(strip_lists=False)) == "正文甲乙丙"
+    assert normalize(text) == "正文"
+
+
+@pytest.mark.parametrize(
+    ("text", "frame"),
+    [
+        (
+            "关于我们 | 联系方式 | 网站地图\nCopyright © 2010-2023 甲网 All Rights Reserved"
+            "\n浙ICP备90031396号-5　浙公网安备 17355276881009号\n违法和不良信息举报电话：0566-1649",
+            True,
+        ),
+        ("版权所有 © 甲网\n\n互联网新闻信息服务许可证", True),
+        ("首页 | 新闻 | 国际\n版权所有 © 甲网\n今天天气很好。", False),  # a line of text
+        ("版权所有" + "长" * 100, False),  # too long for a footer's line
+        ("本报讯 国家网信办今天发布新规，网站必须公示ICP备案号。", False),
+        ("互联网新闻信息服务许可证\n举报电话：12377", False),  # nothing only a footer says
+        ("首页 | 新闻 | 国际 | 体育", False),  # a bar alone (navigation_only's, if short)
+        ("", False),
+    ],
+)
+def test_site_footers_alone_are_no_text(text: str, frame: bool) -> None:
+    assert frame_only(text) is frame
+    _, _, figures = normalize_measured([text, text + "\n今天天气很好。"])
+    assert bool(figures.length[0] == 0) is (frame or navigation_only(text) or not normalize(text))
+    assert figures.length[1] > 0
+
+
+def test_texts_with_only_a_list_batched_with_others() -> None:
+    # Plain texts, texts only the list pass changes and texts every pass may change, side by
+    # side: each as alone, with the letters removed and the lines measured on its own text.
+    listed = "正文。\n· 甲乙（07-26）\n· 丙丁（07-27）\n\n· 戊（07-28）\n尾声"
+    texts = [
+        listed,
+        "<p>正文</p>",
+        "正文",
+        listed + "\n1. 己\n2. 庚\n3. 辛",
+        "發(fā)展\n· 甲\n· 乙\n· 丙",
+        "",
+    ]
+    for order in (texts, texts[::-1], texts[1:] + texts[:1]):
+        _assert_each_text_alone(order, NormalizeConfig())
+        _assert_each_text_alone(order, NormalizeConfig(strip_lists=False))
+    _, _, figures = normalize_measured(texts)
+    assert figures.noise[0] == len("甲乙0726丙丁0727戊0728")

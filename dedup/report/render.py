@@ -44,6 +44,7 @@ _NOISE_LABELS = (
     ("line_breaks", "line breaks inside sentences"),
     ("html", "HTML tags or entities"),
     ("vocabulary", "regional word forms folded"),
+    ("lists", "lists of links"),
 )
 _BACKTICKS = re.compile(r"`+")
 _LINE_BREAKS = re.compile(r"[\n\t\u2028\u2029]")

@@ -43,7 +43,7 @@ from .search import (
 
 INDEX = "serve.sqlite"
 # Bumped whenever the schema or what is stored changes: an older index is rebuilt.
-SCHEMA = 3
+SCHEMA = 4
 # Noise kinds in bit order (the fields of NoiseCounts).
 NOISE_KINDS = tuple(f.name for f in fields(NoiseCounts))
 # FTS5's trigram tokenizer came with SQLite 3.34.
