@@ -85,9 +85,11 @@ _JUNK = re.compile(r"(?<![!-~])(?:[!-~]{1,3}[ \t]+){3,}[!-~]{1,3}(?![!-~])")
 # aside. The lines go; the line breaks around them stay. `_fold_join_plain` sends every text
 # that has three such lines in a row to this pass (`_item_start`, `_item_end`).
 _BULLETS = "\u00b7\u2022\u2192\u25a0-\u25cf\u2605\u2606"
-_ITEM_MARK = (
-    rf"(?:[{_BULLETS}]|[-*+](?= )|[0-9]{{1,2}}[.、)](?![0-9])|\[[0-9]{{1,2}}\]|【[0-9]{{1,2}}】)"
-)
+# A numbered line that gives a field a value with a digit (`1. 预算金额：450万元`) is a record's,
+# whose numbers tell it from another record on its template (verify.py): not an item.
+_FIELD = r"(?![^\n\ud800：:]{0,8}[：:][^\n\ud800]*[0-9])"
+_NUMBERED = rf"(?:[0-9]{{1,2}}[.、)](?![0-9])|\[[0-9]{{1,2}}\]|【[0-9]{{1,2}}】){_FIELD}"
+_ITEM_MARK = rf"(?:[{_BULLETS}]|[-*+](?= )|{_NUMBERED})"
 _ITEM_DATE = r"[ (\[](?:[0-9]{4}[-/.])?[0-9]{1,2}[-/.][0-9]{1,2}[)\]]?"
 _ITEM_CHARS = 60  # an item's text, at most: a title, not a paragraph
 _ITEM_TEXT = rf"[^\n\ud800]{{1,{_ITEM_CHARS}}}"

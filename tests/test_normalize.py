@@ -632,6 +632,9 @@ def test_navigation_bars_alone_are_no_text(text: str, bars: bool) -> None:
         ("- 甲\n- 乙\n- 丙", 1),
         ("-甲\n-乙\n-丙", 0),  # a dash is a bullet only before a space
         ("1.5 甲\n2.5 乙\n3.5 丙", 0),  # numbers, not marks
+        ("1. 项目编号：ZB23-1\n2. 乙：450万元\n3. 工期: 180天", 0),  # a record's fields
+        ("1. 藏北：部队力保灾民\n2. 乙\n3. 丙", 1),  # a title: no digit after the colon
+        ("· 藏北：乙（02-15）\n· 丙（02-16）\n· 丁（02-17）", 1),  # bullets: titles
     ],
 )
 def test_link_lists_are_removed(text: str, removed: int) -> None:
