@@ -92,11 +92,14 @@ _NUMBERED = rf"(?:[0-9]{{1,2}}[.、)](?![0-9])|\[[0-9]{{1,2}}\]|【[0-9]{{1,2}}�
 _ITEM_MARK = rf"(?:[{_BULLETS}]|[-*+](?= )|{_NUMBERED})"
 _ITEM_DATE = r"[ (\[](?:[0-9]{4}[-/.])?[0-9]{1,2}[-/.][0-9]{1,2}[)\]]?"
 _ITEM_CHARS = 60  # an item's text, at most: a title, not a paragraph
-_ITEM_TEXT = rf"[^\n\ud800]{{1,{_ITEM_CHARS}}}"
-_ITEM = rf" *(?:{_ITEM_MARK}{_ITEM_TEXT}|[^\n\ud800]{{2,{_ITEM_CHARS}}}?{_ITEM_DATE}) *"
-_LIST = re.compile(
-    rf"(?:(?<=[\n\ud800])|^)(?:{_ITEM}(?:\n[ \n]*|(?=\ud800)|\Z)){{2,}}{_ITEM}(?=[\n\ud800]|\Z)"
-)
+_ITEM_TEXT = rf"[^\n\ud800]{{0,{_ITEM_CHARS - 1}}}[^\n\ud800 ]"
+# An item starts and ends with a character other than a space, and the lines between two
+# items are blank lines whole: spaces are taken in one way only, so a long run of them costs one
+# look, not one per way to split it.
+_ITEM_TITLE = rf"[^\n\ud800 ][^\n\ud800]{{1,{_ITEM_CHARS - 1}}}?{_ITEM_DATE}"
+_ITEM = rf" *(?:{_ITEM_MARK}{_ITEM_TEXT}|{_ITEM_TITLE}) *"
+_BETWEEN = r"(?:\n(?: *\n)*|(?=\ud800)|\Z)"
+_LIST = re.compile(rf"(?:(?<=[\n\ud800])|^)(?:{_ITEM}{_BETWEEN}){{2,}}{_ITEM}(?=[\n\ud800]|\Z)")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,15}(?:\s[^<>]{0,500})?/?>")
 _HTML_ENTITY = re.compile(r"&(?:[a-zA-Z]{2,8}|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
 
