@@ -85,13 +85,15 @@ _JUNK = re.compile(r"(?<![!-~])(?:[!-~]{1,3}[ \t]+){3,}[!-~]{1,3}(?![!-~])")
 # aside. The lines go; the line breaks around them stay. `_fold_join_plain` sends every text
 # that has three such lines in a row to this pass (`_item_start`, `_item_end`).
 _BULLETS = "\u00b7\u2022\u2192\u25a0-\u25cf\u2605\u2606"
-# A numbered line that gives a field a value with a digit (`1. 预算金额：450万元`) is a record's,
-# whose numbers tell it from another record on its template (verify.py): not an item.
-_FIELD = r"(?![^\n\ud800：:]{0,8}[：:][^\n\ud800]*[0-9])"
+# A numbered line that gives a field a value of digits or a code (`1. 预算金额：450万元`,
+# `2. 项目编号：ZB23-1`) is a record's, whose numbers tell it from another record on its
+# template (verify.py): not an item. A title with a colon goes on in words (`江苏工艺:传统…`).
+_FIELD = r"(?![^\n\ud800：:]{0,8}[：:] *[0-9A-Za-z０-９Ａ-Ｚａ-ｚ¥￥$])"
 _NUMBERED = rf"(?:[0-9]{{1,2}}[.、)](?![0-9])|\[[0-9]{{1,2}}\]|【[0-9]{{1,2}}】){_FIELD}"
 _ITEM_MARK = rf"(?:[{_BULLETS}]|[-*+](?= )|{_NUMBERED})"
 _ITEM_DATE = r"[ (\[](?:[0-9]{4}[-/.])?[0-9]{1,2}[-/.][0-9]{1,2}[)\]]?"
 _ITEM_CHARS = 60  # an item's text, at most: a title, not a paragraph
+_LISTING = 3  # a page with lists this many times as long as the rest of it has no text
 _ITEM_TEXT = rf"[^\n\ud800]{{0,{_ITEM_CHARS - 1}}}[^\n\ud800 ]"
 # An item starts and ends with a character other than a space, and the lines between two
 # items are blank lines whole: spaces are taken in one way only, so a long run of them costs one
@@ -331,18 +333,21 @@ NOISE_PASSES: tuple[NoisePass, ...] = (
 )
 
 
-def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int], str]:
-    """The text the context passes leave, how many pieces of each kind they removed, and the
-    text as it was right after the HTML passes (markup gone, nothing else touched)."""
+def _context_passes(text: str, cfg: NormalizeConfig) -> tuple[str, dict[str, int], str, str]:
+    """The text the context passes leave, how many pieces of each kind they removed, the text
+    as it was right after the HTML passes (markup gone, nothing else touched) and the text
+    the list pass was given."""
     counts: dict[str, int] = {}
-    unmarked = text
+    unmarked = listed = text
     for noise in NOISE_PASSES:
+        if noise.kind == "lists":
+            listed = text
         if noise.enabled(cfg) and noise.may_occur(text):
             text, n = noise.remove(text)
             counts[noise.kind] = counts.get(noise.kind, 0) + n
         if noise.kind == "html":
             unmarked = text
-    return text, counts, unmarked
+    return text, counts, unmarked, listed
 
 
 def normalize_counted(
@@ -361,7 +366,7 @@ def normalize_counted(
     line_breaks = int(
         np.count_nonzero((t.cls[folded[inner - 1]] == CJK) & (t.cls[folded[inner + 1]] == CJK))
     )
-    stage2, counts, _ = _context_passes(from_codepoints(folded), cfg)
+    stage2, counts, _, _ = _context_passes(from_codepoints(folded), cfg)
     tokens = _join_separated(codepoints(stage2), t.cls, 1)[0]
     joined, counts["vocabulary"] = _fold_vocabulary(tokens, cfg)
     return from_codepoints(joined), NoiseCounts(
@@ -423,11 +428,12 @@ def _normalize_batch(
     # The general path, with every pass for the texts that need more than the list pass, and
     # with only that one for the others (the compiled pass found nothing else in them).
     shift = 0
+    in_lists = np.zeros(len(texts), dtype=np.int64)
     for general, passes in ((~plain & ~listed, cfg), (listed, _lists_only(cfg))):
         which = np.flatnonzero(general)
         if which.size == 0:
             continue
-        part, part_off, removed, piece, start, end = _fold_join_context(
+        part, part_off, removed, piece, start, end, in_lists[which] = _fold_join_context(
             cps, offsets, which, t, passes
         )
         noise[which], unmarked_start[which], unmarked_end[which] = removed, start, end
@@ -453,6 +459,8 @@ def _normalize_batch(
     )
     keys = np.fromiter(map(copy_key, texts), dtype=np.int64, count=len(texts))
     length = np.diff(joined_off)
+    # A page with lists of links several times as long as the rest is a listing page.
+    length[in_lists > _LISTING * length] = 0
     for d in np.flatnonzero((length > 0) & (length <= _FRAME_LENGTH)).tolist():
         if length[d] <= _PLACEHOLDER_LENGTH:
             folded = from_codepoints(joined[joined_off[d] : joined_off[d + 1]])
@@ -571,21 +579,21 @@ def _fold_join_plain_batch(
 
 def _fold_join_context(
     cps: np.ndarray, offsets: np.ndarray, which: np.ndarray, t: Tables, cfg: NormalizeConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
     """The general path, for texts `which` of a batch (`cps`, `offsets`) at once: table fold,
     context passes on the folded texts, then the join. Returns their results back to back and
     the offsets; how many letters and digits the context passes removed from each
     (punctuation does not count: the join drops it anyway, so a text the compiled pass takes
     has none removed); and each folded text with its HTML markup removed (whose lines
     `Figures.unended` measures), back to back with something between them, and the start and
-    end of each."""
+    end of each; and the letters and digits the list pass removed from each."""
     size = offsets[which + 1] - offsets[which]
     number = (np.cumsum(size) - size) // _GROUP_CHARS  # each text's group: where it starts
     groups = np.split(which, np.flatnonzero(np.diff(number)) + 1)
     done = [_fold_join_group(cps, offsets, group, t, cfg) for group in groups]
     if len(done) == 1:
         return done[0]
-    out, out_off, removed, unmarked, start, end = zip(*done, strict=True)
+    out, out_off, removed, unmarked, start, end, in_lists = zip(*done, strict=True)
     shift = np.cumsum([0] + [u.size for u in unmarked[:-1]])
     length = np.concatenate([np.diff(o) for o in out_off])
     return (
@@ -595,6 +603,7 @@ def _fold_join_context(
         np.concatenate(unmarked),
         np.concatenate([s + k for s, k in zip(start, shift, strict=True)]),
         np.concatenate([e + k for e, k in zip(end, shift, strict=True)]),
+        np.concatenate(in_lists),
     )
 
 
@@ -605,17 +614,20 @@ _GROUP_CHARS = 1 << 22
 
 def _fold_join_group(
     cps: np.ndarray, offsets: np.ndarray, which: np.ndarray, t: Tables, cfg: NormalizeConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
     """`_fold_join_context` of one group of texts. They go through the passes as one string,
     `_SEPARATOR` between them, so each pattern is run once per group and not once per text;
     their texts without HTML markup keep the separators."""
     folded, letters = _fold_separated(cps, offsets, which, t.fold, t.cls)
     text = from_codepoints(folded)
-    stage2, _, unmarked = _context_passes(text, cfg)
+    stage2, counts, unmarked, listed = _context_passes(text, cfg)
     out, out_off, kept = _join_separated(codepoints(stage2), t.cls, which.size)
     unmarked_cps = folded if unmarked is text else codepoints(unmarked)
     start, end = _separated_bounds(unmarked_cps, which.size)
-    return out, out_off, letters - kept, unmarked_cps, start, end
+    in_lists = np.zeros(which.size, dtype=np.int64)
+    if counts.get("lists"):
+        in_lists = _join_separated(codepoints(listed), t.cls, which.size)[2] - kept
+    return out, out_off, letters - kept, unmarked_cps, start, end, in_lists
 
 
 # Between the texts of the general path, as they go through the context passes together:
@@ -883,7 +895,7 @@ def _fold_join_plain(
             listed |= items >= 3
             line = 0
             first = last = -1
-        elif c != 0x20:
+        elif c != 0x20 and c != 0x3F:  # the mojibake pass leaves a space for every `?`
             line += 1
             first = c if first < 0 else first
             last = c

@@ -210,6 +210,11 @@ _LIST_PIECES = [
     "<p>",
     "(fā)",
     "x- F6 b+ P5",
+    "?",
+    "\n?\n",
+    "&nbsp;",
+    "<br/>",
+    "1. 预算：45",
 ]
 _CONTEXT_ALPHABET = "發展經濟()（）fāǎzhng?？\ufffd<>/p&#;nbsp x-F6 b+\t\n「」，。ＡＢab·1.、-"
 
@@ -227,7 +232,7 @@ def test_plain_fast_path_equals_general_path(text: str) -> None:
     cps = _cps(text)
     fast, plain, listed = _fold_join_plain(cps, t.fold, t.cls, _TONE_CPS)
     bounds, which = np.array([0, cps.size]), np.array([0])
-    general, _, removed, _, _, _ = _fold_join_context(cps, bounds, which, t, NormalizeConfig())
+    general, _, removed, *_ = _fold_join_context(cps, bounds, which, t, NormalizeConfig())
     if plain:
         assert not listed
         assert np.array_equal(fast, general)
@@ -262,6 +267,7 @@ def test_plain_fast_path_equals_general_path(text: str) -> None:
         ("乙 (07-26)\n丙 (07-27)\n丁 (07-28)", False),  # dates at the ends
         ("1998年，乙。\n" * 3, False),  # could be items: the list pattern decides
         ("1998年" + "长" * 140 + "\n" * 3, True),  # too long to be an item
+        ("· 甲\n· 乙 2023-05-06\n?\n· 丙", False),  # the mojibake pass blanks the `?` line
     ],
 )
 def test_plain_fast_path_triggers(text: str, plain: bool) -> None:
@@ -391,7 +397,8 @@ def _reference_removed(text: str, cfg: NormalizeConfig) -> int:
             st.sampled_from(["&amp;", "&amp;", "&amp;", ""]),
             st.lists(st.sampled_from(_BATCH_PIECES), max_size=6).map("".join),
         ).map("".join)
-        | st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET + "\ud800\x00")),
+        | st.text(alphabet=st.sampled_from(_CONTEXT_ALPHABET + "\ud800\x00"))
+        | st.lists(st.sampled_from(_LIST_PIECES), max_size=12).map("".join),
         max_size=8,
     )
 )
@@ -633,7 +640,8 @@ def test_navigation_bars_alone_are_no_text(text: str, bars: bool) -> None:
         ("-甲\n-乙\n-丙", 0),  # a dash is a bullet only before a space
         ("1.5 甲\n2.5 乙\n3.5 丙", 0),  # numbers, not marks
         ("1. 项目编号：ZB23-1\n2. 乙：450万元\n3. 工期: 180天", 0),  # a record's fields
-        ("1. 藏北：部队力保灾民\n2. 乙\n3. 丙", 1),  # a title: no digit after the colon
+        ("1. 藏北：部队力保灾民\n2. 乙\n3. 丙", 1),  # a title: words after the colon
+        ("1. 江苏:传统(附图片1张)\n2. 乙\n3. 丙", 1),
         ("· 藏北：乙（02-15）\n· 丙（02-16）\n· 丁（02-17）", 1),  # bullets: titles
     ],
 )

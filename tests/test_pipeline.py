@@ -70,6 +70,34 @@ def test_short_duplicates_are_found_and_empty_texts_are_versions_of_nothing() ->
     assert result.stats["empty"] == 11
 
 
+_TITLES = [
+    f"第{k}号新闻标题讲述{w}的故事" for k, w in enumerate("甲乙丙丁戊己庚辛壬癸子丑寅卯辰巳午未")
+]
+_FRAME = (
+    "前沿网 www.znoeng.net\n首页 | 社会 | 专题 | 军事\n{}\nCopyright © 2010-2023 前沿网 版权所有"
+)
+_ARTICLE = "今天上午，市政府召开新闻发布会，介绍了今年城市绿化工作的进展和明年的计划安排。"
+
+
+def test_pages_of_lists_of_links_are_no_versions_of_each_other() -> None:
+    # Three listing pages of one small site (different titles in one frame), two pages of
+    # titles alone, two footers alone: none is in a cluster. Two copies of one short article in
+    # the frame with different lists (longer than the article) are found.
+    def titles(k: int, n: int = 9) -> str:
+        return "\n".join(f"· {t}（0{k % 9 + 1}-1{k % 9}）" for t in (_TITLES * 2)[k : k + n])
+
+    docs = [Doc(f"l{k}", _FRAME.format("最新新闻：\n" + titles(k, 18))) for k in range(3)]
+    docs += [Doc(f"t{k}", "相关阅读：\n" + titles(k + 3)) for k in range(2)]
+    docs += [
+        Doc(f"f{k}", "关于我们 | 联系我们 | 网站地图\n浙ICP备90031396号-5 版权所有")
+        for k in range(2)
+    ]
+    docs += [Doc(f"a{k}", _FRAME.format(_ARTICLE + "\n相关阅读：\n" + titles(k))) for k in range(2)]
+    result = deduplicate(docs, Config(jobs=1))
+    assert [sorted(m.id for m in c.members) for c in result.clusters] == [["a0", "a1"]]
+    assert result.stats["empty"] == 7
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(
