@@ -94,7 +94,9 @@ _ITEM_MARK = rf"(?:[{_BULLETS}]|[-*+](?= )|{_NUMBERED})"
 _ITEM_DATE = r"[ (\[](?:[0-9]{4}[-/.])?[0-9]{1,2}[-/.][0-9]{1,2}[)\]]?"
 _ITEM_CHARS = 60  # an item's text, at most: a title, not a paragraph
 _LISTING = 3  # a page with lists this many times as long as the rest of it has no text
-_ITEM_TEXT = rf"[^\n\ud800]{{0,{_ITEM_CHARS - 1}}}[^\n\ud800 ]"
+# A title does not end a sentence: a short line that does (`。`, `；`, `！`, as folded) is a
+# point of an article, not a link.
+_ITEM_TEXT = rf"[^\n\ud800]{{0,{_ITEM_CHARS - 1}}}[^\n\ud800 。;!.]"
 # An item starts and ends with a character other than a space, and the lines between two
 # items are blank lines whole: spaces are taken in one way only, so a long run of them costs one
 # look, not one per way to split it.

@@ -642,6 +642,7 @@ def test_navigation_bars_alone_are_no_text(text: str, bars: bool) -> None:
         ("1. 项目编号：ZB23-1\n2. 乙：450万元\n3. 工期: 180天", 0),  # a record's fields
         ("1. 藏北：部队力保灾民\n2. 乙\n3. 丙", 1),  # a title: words after the colon
         ("1. 江苏:传统(附图片1张)\n2. 乙\n3. 丙", 1),
+        ("1. 加强领导；\n2. 明确乙。\n3. 落实丙！", 0),  # an article's points end sentences
         ("· 藏北：乙（02-15）\n· 丙（02-16）\n· 丁（02-17）", 1),  # bullets: titles
     ],
 )
