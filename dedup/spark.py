@@ -56,7 +56,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from .cluster import Clusters, UnionFind, Verified, make_cluster, member_records, settle
+from .cluster import (
+    Clusters,
+    UnionFind,
+    Verified,
+    grouped,
+    make_cluster,
+    member_records,
+    settle,
+)
 from .config import ClusterConfig, Config, ReadConfig, RepeatConfig, VerifyConfig
 from .errors import AccountingError, ConfigError, DedupError, InputError
 from .index import duplicate_id_error, id_key
@@ -142,6 +150,7 @@ MAX_COMPONENT = 50_000
 # shuffles.
 DRIVER_EDGES = 2_000_000
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
+_SETTLE_DOCS = 20_000  # members of the components handed to one `settle` call, about
 _LOW32 = 0xFFFFFFFF
 
 # An item key: (input ordinal, path inside the input, record number in the file). Sorting on
@@ -342,6 +351,7 @@ class _Read(NamedTuple):
     """What reading leaves on the driver, besides the documents themselves."""
 
     signed: Any  # (index, (signature, shingle set, figures, id, source)), from `held`
+    batches: Any  # (index of the first, `_Docs`) of the same documents, as held
     held: Any  # what `signed` is made from, persisted until the outputs are written
     records: Any  # (index, DocRow) in input order, read again from the inputs (not held)
     sizes: list[int]  # documents in each partition of `signed` and `records`
@@ -455,11 +465,7 @@ class _Run:
 
         bands, rows = resolve_params(config.lsh, config.signature.num_perm)
         parts = self.parts
-        # A document with no text is never a version of anything: it is left out of LSH
-        # (a million empty records would share every band's bucket).
-        keyed = signed.filter(lambda kv: kv[1][2][0] != 0).mapPartitions(
-            _BandKeys(bands, rows, config.signature.num_perm, parts)
-        )
+        keyed = read.batches.mapPartitions(_BandKeys(bands, rows, config.signature.num_perm, parts))
         candidates = self._keep(
             keyed.partitionBy(parts, _identity)
             .mapPartitions(_BucketPairs(config.lsh.max_bucket, parts))
@@ -474,7 +480,7 @@ class _Run:
         # What is held of the documents in a candidate pair, hash-partitioned as `signed`:
         # the joins of verification, repeated text and clusters read these, not every
         # document's, and move only the other side.
-        picked = self._keep(self._picked(candidates, signed))
+        picked = self._keep(self._picked(candidates, read))
         sets = picked.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
@@ -608,7 +614,10 @@ class _Run:
             for src in remote:
                 files = sc.binaryFiles(src.given, self.parts)
                 parts.append(files.flatMap(_ReadBytes(src, cfg, several)))
-        items = sc.union(parts) if parts else sc.emptyRDD()  # not held: read again to write
+        # Not held: read again to write. One input RDD is not wrapped in a union, which
+        # would end the Python pipeline: every record would cross to the JVM and back before
+        # it is signed.
+        items = (sc.union(parts) if len(parts) > 1 else parts[0]) if parts else sc.emptyRDD()
         light = self._keep(items.mapPartitions(_Light(self.config, cpu)))
         # The pass that reads and signs also gathers each partition's facts (below), and
         # finds the hashes of ids that more than one document has.
@@ -623,8 +632,10 @@ class _Run:
             # Out of order (binaryFiles) or too unbalanced (a big file in one partition): a
             # distributed sort on the item keys, by the same ranges for the signed items and
             # for the texts read again.
-            ranges = _KeyRanges(_range_bounds(light, total, parts_n))
-            ordered = self._keep(_sorted(light, ranges, parts_n))
+            ranges = _KeyRanges(_range_bounds(light.mapPartitions(_keys), total, parts_n))
+            rebatch = _Rebatch(self.config.batch_size, self.config.signature.num_perm)
+            flat = light.mapPartitions(_flat)
+            ordered = self._keep(_sorted(flat, ranges, parts_n).mapPartitions(rebatch))
             texts = _sorted(items, ranges, parts_n)
             facts = ordered.mapPartitionsWithIndex(_facts).collect()
             light.unpersist()
@@ -672,19 +683,23 @@ class _Run:
             raise min(errors, key=lambda e: e[:2])[2]
         skipped = [s for _, s in sorted(skips + dropped, key=lambda ks: ks[0])]
         formats = {m.fmt for _, m in markers if isinstance(m, _Format)}
-        docs, records = ordered.filter(_is_doc), texts.filter(_is_doc)
+        docs = ordered.filter(lambda record: isinstance(record, _Docs))
+        records = texts.filter(_is_doc)
         if dropped:
             gone = self.sc.broadcast({key for key, _ in dropped})
-            docs = docs.filter(lambda kv: kv[0] not in gone.value)
+            docs = docs.mapPartitions(_Without(gone), True)
             records = records.filter(lambda kv: kv[0] not in gone.value)
             kept = docs.mapPartitions(_kept_counts).collect()
             counts, empty = [n for n, _ in kept], sum(e for _, e in kept)
         # Both numbered from the counts: the texts read again are the same documents in the
         # same partitions.
-        number = _Numbered(np.r_[0, np.cumsum(counts)].tolist())
-        signed = docs.values().mapPartitionsWithIndex(number, True).mapValues(_signed)
-        records = records.values().mapPartitionsWithIndex(number, True)
-        return _Read(signed, ordered, records, counts, empty, skipped, input_bytes, schema, formats)
+        starts = np.r_[0, np.cumsum(counts)].tolist()
+        batches = docs.mapPartitionsWithIndex(_NumberedRuns(starts), True)
+        signed = batches.mapPartitions(_signed_docs, True)
+        records = records.values().mapPartitionsWithIndex(_Numbered(starts), True)
+        return _Read(
+            signed, batches, ordered, records, counts, empty, skipped, input_bytes, schema, formats
+        )
 
     def _ship_stdin(self) -> str:
         """Spool stdin to a local file and ship it to the executors (`addFile`); its name
@@ -696,19 +711,19 @@ class _Run:
         self.sc.addFile(str(path))
         return path.name
 
-    def _picked(self, candidates: Any, signed: Any) -> Any:
-        """(number, what `signed` holds) of every document in a candidate pair (packed i <<
-        32 | j), hash-partitioned: picked where they are and moved when the candidate pairs
-        are few enough to gather their numbers on the driver (`driver_edges`), else by a
-        join."""
+    def _picked(self, candidates: Any, read: _Read) -> Any:
+        """(number, what `read.signed` holds) of every document in a candidate pair (packed
+        i << 32 | j), hash-partitioned: picked where they are and moved when the candidate
+        pairs are few enough to gather their numbers on the driver (`driver_edges`), else by
+        a join."""
         if self.n_candidates > self.driver_edges:
-            return _picked(candidates, signed, self.parts)
+            return _picked(candidates, read.signed, self.parts)
         packed = np.frombuffer(
             b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
         )
         self.pair_array = np.c_[packed >> 32, packed & _LOW32]
         nodes = np.unique(self.pair_array)
-        return signed.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
+        return read.batches.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
 
     def _both_ends(self, pairs: Any, values: Any) -> Any:
         """(tag, i, j, value_i, value_j) of every candidate pair, `pairs` ((i, (j, tag))
@@ -865,7 +880,7 @@ class _Run:
             .join(per_doc, parts)
             .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
             .cogroup(small_pairs, parts)
-            .flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
+            .mapPartitions(_SettleTask(self.config.cluster, self.config.verify, self.own))
         )
         found = [settled] + [self._settle(root, components, signed, verified) for root in large]
         return self._numbered(found)
@@ -886,7 +901,8 @@ class _Run:
         members = signed.mapPartitions(_Members(self.sc.broadcast((nodes[small], roots[small]))))
         of_pair = roots[np.searchsorted(nodes, rows["i"])]
         settled = members.cogroup(self._by_root(of_pair, rows, ~np.isin(of_pair, large)), parts)
-        settled = settled.flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
+        settle_task = _SettleTask(self.config.cluster, self.config.verify, self.own)
+        settled = settled.mapPartitions(settle_task)
         found = [settled]
         if large.size:
             components = self._keep(
@@ -1283,26 +1299,26 @@ class _Counted(NamedTuple):
     empty: int
 
 
-def _facts(part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
-    """Executor side: a partition's items (`_Light`'s) but its documents, (key, Skip,
-    _Schema or _Format), then its `_Counted`."""
+def _facts(part: int, records: Iterable[Any]) -> Iterator[Any]:
+    """Executor side: a partition's items (`_Light`'s records) but its documents, (key,
+    Skip, _Schema or _Format), then its `_Counted`."""
     docs = size = empty = 0
-    for key, item in items:
-        if isinstance(item, tuple):
-            docs += 1
-            size += item[1]
-            empty += item[2][2][0] == 0
+    for record in records:
+        if isinstance(record, _Docs):
+            docs += len(record)
+            size += int(record.nbytes.sum())
+            empty += record.empty()
         else:
-            yield key, item
+            yield record
     yield _Counted(part, docs, size, empty)
 
 
-def _kept_counts(items: Iterable[tuple[Key, LightRow]]) -> Iterator[tuple[int, int]]:
+def _kept_counts(records: Iterable[_Docs]) -> Iterator[tuple[int, int]]:
     """Executor side: a partition's documents, and those with no text."""
     docs = empty = 0
-    for _, item in items:
-        docs += 1
-        empty += item[2][2][0] == 0
+    for record in records:
+        docs += len(record)
+        empty += record.empty()
     yield docs, empty
 
 
@@ -1348,6 +1364,20 @@ class _Numbered:
         return enumerate(docs, self.starts[part])
 
 
+@dataclass(frozen=True)
+class _NumberedRuns:
+    """Executor side: a partition's `_Docs`, each with the number of its first document,
+    numbered on from the count before the partition."""
+
+    starts: list[int]  # first number of each partition
+
+    def __call__(self, part: int, runs: Iterable[_Docs]) -> Iterator[tuple[int, _Docs]]:
+        first = self.starts[part]
+        for docs in runs:
+            yield first, docs
+            first += len(docs)
+
+
 def _id_hash(doc_id: Any) -> int:
     """A 64-bit hash of an id as ids are compared (`id_key`), the same in every process."""
     key = str(id_key(doc_id)).encode("utf-8", "surrogatepass")
@@ -1368,14 +1398,14 @@ class _FactsAndHashes:
 
     parts: int
 
-    def __call__(self, part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
+    def __call__(self, part: int, records: Iterable[Any]) -> Iterator[Any]:
         hashes: list[int] = []
 
-        def docs() -> Iterator[tuple[Key, Any]]:
-            for key, item in items:
-                if isinstance(item, tuple):
-                    hashes.append(_id_hash(item[0]))
-                yield key, item
+        def docs() -> Iterator[Any]:
+            for record in records:
+                if isinstance(record, _Docs):
+                    hashes.extend(_id_hash(doc_id) for doc_id in record.ids)
+                yield record
 
         yield 0, _PartFacts(part, list(_facts(part, docs())))
         if hashes:
@@ -1434,13 +1464,11 @@ def _repeated(ordered: Any, parts: int, repeats: Any) -> Any:
         return [(k, duplicate_id_error(i, src, line, s, n)) for k, i, s, n in later]
 
     def suspect(kv: tuple[Key, Any]) -> bool:
-        if not _is_doc(kv):
-            return False
         hashes, h = repeats.value, _id_hash(kv[1][0])
         at = int(np.searchsorted(hashes, np.uint64(h)))
         return at < hashes.size and int(hashes[at]) == h
 
-    docs = ordered.filter(suspect).map(one)
+    docs = ordered.mapPartitions(_doc_items).filter(suspect).map(one)
     return docs.reduceByKey(two, parts).filter(lambda kv: kv[1][1]).flatMap(errors)
 
 
@@ -1457,45 +1485,230 @@ def _storage() -> Any:
 # -- sign, LSH, verify -----------------------------------------------------------------
 
 
-# What is held of a document between the stages, as `_Light` makes it: id, UTF-8 bytes of
-# its text, (signature bytes, shingle set bytes, figures (`Figures.rows`)), source, line
-# number, whether the record is a Parquet row (the fields the id check and the driver use
-# are where a DocRow has them).
-LightRow = tuple[str, int, tuple[bytes, bytes, Any], str, int | None, bool]
+# A document as `_Docs.items` gives it, one record per document: id, UTF-8 bytes of its
+# text, (signature bytes, shingle set bytes, figures (`Figures.rows`)), or None without
+# them, source, line number, whether the record is a Parquet row (the fields the id check
+# and the driver use are where a DocRow has them).
+LightRow = tuple[str, int, tuple[bytes, bytes, Any] | None, str, int | None, bool]
+
+
+@dataclass(frozen=True)
+class _Docs:
+    """A run of consecutive documents (no marker or skip between them) as they are held
+    between the stages, signed by the local engine's `sign_texts`: one record of arrays, not
+    one per document, so that holding them, reading them back for LSH and picking the ones
+    in candidate pairs cost a few large copies rather than a pickle per document. Their
+    texts and records are not kept."""
+
+    keys: list[Key]
+    ids: list[str]
+    nbytes: np.ndarray  # UTF-8 size of each text
+    sources: list[str]
+    lines: list[int | None]
+    is_row: list[bool]
+    sigs: np.ndarray  # (documents, num_perm) uint32
+    shingles: np.ndarray  # uint32, the sets back to back
+    offsets: np.ndarray  # int64: set k is shingles[offsets[k]:offsets[k + 1]]
+    figures: Figures
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def empty(self) -> int:
+        """Documents with no text."""
+        return int((self.figures.length == 0).sum())
+
+    def take(self, index: np.ndarray) -> _Docs:
+        """The documents at `index` (ascending), in that order."""
+        at = index.tolist()
+        starts, ends = self.offsets[index], self.offsets[index + 1]
+        sizes = ends - starts
+        offsets = np.zeros(index.size + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        spans = np.repeat(starts - offsets[:-1], sizes) + np.arange(int(offsets[-1]))
+        return _Docs(
+            [self.keys[k] for k in at],
+            [self.ids[k] for k in at],
+            self.nbytes[index],
+            [self.sources[k] for k in at],
+            [self.lines[k] for k in at],
+            [self.is_row[k] for k in at],
+            self.sigs[index],
+            self.shingles[spans],
+            offsets,
+            self.figures.take(index),
+        )
+
+    def items(self, sets: bool = True) -> Iterator[tuple[Key, LightRow]]:
+        """One (key, `LightRow`) per document; without `sets`, no signature, set or
+        figures."""
+        bounds = self.offsets.tolist()
+        figures = self.figures.rows() if sets else None
+        for k, key in enumerate(self.keys):
+            held = None
+            if figures is not None:
+                shingles = self.shingles[bounds[k] : bounds[k + 1]].tobytes()
+                held = (self.sigs[k].tobytes(), shingles, figures[k])
+            row = (self.ids[k], int(self.nbytes[k]), held, self.sources[k], self.lines[k])
+            yield key, (*row, self.is_row[k])
+
+    def signed(
+        self, numbers: Iterable[int]
+    ) -> Iterator[tuple[int, tuple[bytes, bytes, Any, str, str]]]:
+        """(number, (signature bytes, shingle set bytes, figures, id, source)) of each
+        document, with its `numbers` entry: what the stages after reading take of one."""
+        bounds = self.offsets.tolist()
+        figures = self.figures.rows()
+        for k, number in enumerate(numbers):
+            shingles = self.shingles[bounds[k] : bounds[k + 1]].tobytes()
+            value = (self.sigs[k].tobytes(), shingles, figures[k], self.ids[k], self.sources[k])
+            yield number, value
+
+    @classmethod
+    def of(cls, items: Sequence[tuple[Key, LightRow]], num_perm: int) -> _Docs:
+        """The inverse of `items` (with sets)."""
+        held = [row[2] for _, row in items]
+        assert all(h is not None for h in held)
+        sigs = np.frombuffer(b"".join(h[0] for h in held), dtype=np.uint32)  # type: ignore[index]
+        sets = [np.frombuffer(h[1], dtype=np.uint32) for h in held]  # type: ignore[index]
+        offsets = np.zeros(len(sets) + 1, dtype=np.int64)
+        np.cumsum([a.size for a in sets], out=offsets[1:])
+        return cls(
+            [key for key, _ in items],
+            [row[0] for _, row in items],
+            np.array([row[1] for _, row in items], dtype=np.int64),
+            [row[3] for _, row in items],
+            [row[4] for _, row in items],
+            [row[5] for _, row in items],
+            sigs.reshape(len(items), num_perm),
+            np.concatenate(sets) if sets else np.empty(0, dtype=np.uint32),
+            offsets,
+            Figures.from_rows([h[2] for h in held]),  # type: ignore[index]
+        )
+
+
+def _signed_docs(part: Iterable[tuple[int, _Docs]]) -> Iterator[tuple[int, Any]]:
+    """Executor side: (number, what a stage after reading takes of it) of every document of
+    a partition of numbered `_Docs`."""
+    for first, docs in part:
+        yield from docs.signed(range(first, first + len(docs)))
+
+
+def _flat(records: Iterable[Any]) -> Iterator[tuple[Key, Any]]:
+    """Executor side: a partition of `_Light` records as one (key, item) per item."""
+    for record in records:
+        if isinstance(record, _Docs):
+            yield from record.items()
+        else:
+            yield record
+
+
+@dataclass(frozen=True)
+class _Rebatch:
+    """Executor side: `_flat`'s items of a partition (in order) as `_Light` records again."""
+
+    size: int
+    num_perm: int
+
+    def __call__(self, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
+        run: list[tuple[Key, LightRow]] = []
+        for key, item in items:
+            if isinstance(item, tuple):
+                run.append((key, item))
+                if len(run) < self.size:
+                    continue
+            if run:
+                yield _Docs.of(run, self.num_perm)
+                run = []
+            if not isinstance(item, tuple):
+                yield key, item
+        if run:
+            yield _Docs.of(run, self.num_perm)
+
+
+def _keys(records: Iterable[Any]) -> Iterator[tuple[Key, None]]:
+    """Executor side: (key, None) of every item of a partition of `_Light` records."""
+    for record in records:
+        if isinstance(record, _Docs):
+            yield from ((key, None) for key in record.keys)
+        else:
+            yield record[0], None
+
+
+def _doc_items(records: Iterable[Any]) -> Iterator[tuple[Key, LightRow]]:
+    """Executor side: (key, `LightRow` without sets) of every document of a partition of
+    `_Light` records."""
+    for record in records:
+        if isinstance(record, _Docs):
+            yield from record.items(sets=False)
+
+
+@dataclass(frozen=True)
+class _Without:
+    """Executor side: a partition's `_Docs` without the documents whose keys are in `gone`
+    (a Broadcast of a set of keys)."""
+
+    gone: Any
+
+    def __call__(self, records: Iterable[_Docs]) -> Iterator[_Docs]:
+        gone = self.gone.value
+        for docs in records:
+            keep = np.array([key not in gone for key in docs.keys], dtype=bool)
+            if keep.all():
+                yield docs
+            elif keep.any():
+                yield docs.take(np.flatnonzero(keep))
 
 
 @dataclass(frozen=True)
 class _Light:
-    """Executor side: a partition's items with each DocRow signed by the local engine's
-    `sign_texts` into a `LightRow`: its text and record are not kept."""
+    """Executor side: a partition's items with the documents signed by the local engine's
+    `sign_texts`, as `_Docs` records (runs of documents) between the other items: their
+    texts and records are not kept."""
 
     config: Config
     cpu: tuple[Any, Any]  # accumulators: normalize and shingle + sign CPU seconds
 
-    def __call__(self, items: Iterable[tuple[Key, Any]]) -> Iterator[tuple[Key, Any]]:
+    def __call__(self, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
         c = self.config
         for batch in batched(items, c.batch_size):
             texts = [item[1] for _, item in batch if isinstance(item, tuple)]
-            rows: Iterator[Any] = iter(())
-            if texts:
-                signed = sign_texts(texts, c.normalize, c.shingle, c.signature)
-                self.cpu[0].add(signed.normalize_s)
-                self.cpu[1].add(signed.sign_s)
-                rows = zip(signed.sigs, signed.sets(), signed.figures.rows(), strict=True)
+            if not texts:
+                yield from batch
+                continue
+            signed = sign_texts(texts, c.normalize, c.shingle, c.signature)
+            self.cpu[0].add(signed.normalize_s)
+            self.cpu[1].add(signed.sign_s)
+            offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+            np.cumsum(signed.sizes, out=offsets[1:])
+            docs = _Docs(
+                [key for key, item in batch if isinstance(item, tuple)],
+                [item[0] for _, item in batch if isinstance(item, tuple)],
+                np.array([_utf8_size(t) for t in texts], dtype=np.int64),
+                [item[3] for _, item in batch if isinstance(item, tuple)],
+                [item[4] for _, item in batch if isinstance(item, tuple)],
+                [item[5] for _, item in batch if isinstance(item, tuple)],
+                np.ascontiguousarray(signed.sigs, dtype=np.uint32),
+                np.asarray(signed.shingles, dtype=np.uint32),
+                offsets,
+                signed.figures,
+            )
+            # Runs of documents between the other items, in order.
+            done = seen = 0
             for key, item in batch:
-                if not isinstance(item, tuple):
-                    yield key, item
+                if isinstance(item, tuple):
+                    seen += 1
                     continue
-                sig, s, fig = next(rows)
-                shingles = np.asarray(s, dtype=np.uint32).tobytes()
-                size = _utf8_size(item[1])
-                yield key, (item[0], size, (sig.tobytes(), shingles, fig), *item[3:])
+                yield from _run_of(docs, done, seen)
+                done = seen
+                yield key, item
+            yield from _run_of(docs, done, seen)
 
 
-def _signed(row: LightRow) -> tuple[bytes, bytes, Any, str, str]:
-    """What the stages after reading hold of a document: (signature bytes, shingle set
-    bytes, figures, id, source)."""
-    return (*row[2], row[0], row[3])
+def _run_of(docs: _Docs, lo: int, hi: int) -> Iterator[_Docs]:
+    """Documents lo..hi-1 of `docs`, as one record (none when empty)."""
+    if hi > lo:
+        yield docs if (lo, hi) == (0, len(docs)) else docs.take(np.arange(lo, hi))
 
 
 def _routed(values: np.ndarray, parts: int, *columns: np.ndarray) -> Iterator[tuple[int, Any]]:
@@ -1525,13 +1738,16 @@ class _BandKeys:
     num_perm: int
     parts: int
 
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-        for batch in batched(part, 8192):
-            idx = np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch))
-            raw = b"".join(v[0] for _, v in batch)
-            sigs = np.frombuffer(raw, dtype=np.uint32).reshape(len(batch), self.num_perm)
+    def __call__(self, part: Iterable[tuple[int, _Docs]]) -> Iterator[tuple[int, Any]]:
+        # A document with no text is never a version of anything: it is left out of LSH (a
+        # million empty records would share every band's bucket).
+        for batch in batched(part, 32):  # runs of up to batch_size documents
+            idx = np.concatenate([first + np.arange(len(d)) for first, d in batch])
+            sigs = np.concatenate([d.sigs for _, d in batch])
+            some = np.concatenate([d.figures.length != 0 for _, d in batch])
+            idx, sigs = idx[some], sigs[some]
             keys = np.concatenate([band_keys(sigs, b, self.rows) for b in range(self.bands)])
-            band = np.repeat(np.arange(self.bands, dtype=np.int32), len(batch))
+            band = np.repeat(np.arange(self.bands, dtype=np.int32), idx.size)
             yield from _routed(keys, self.parts, band, keys, np.tile(idx, self.bands))
 
 
@@ -1582,14 +1798,22 @@ def _packed_array(part: Iterable[int]) -> Iterator[bytes]:
 
 @dataclass(frozen=True)
 class _Pick:
-    """Executor side: the (number, value) rows of a partition whose number is in `nodes` (a
-    Broadcast of ascending document numbers)."""
+    """Executor side: (number, what `_Docs.signed` gives of it) of a partition's documents
+    (numbered `_Docs`) whose number is in `nodes` (a Broadcast of ascending document
+    numbers)."""
 
     nodes: Any
 
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-        for row, _ in _among(self.nodes.value, part):
-            yield row
+    def __call__(self, part: Iterable[tuple[int, _Docs]]) -> Iterator[tuple[int, Any]]:
+        nodes = self.nodes.value
+        if not nodes.size:
+            return
+        for first, docs in part:
+            idx = first + np.arange(len(docs))
+            at = np.minimum(np.searchsorted(nodes, idx), nodes.size - 1)
+            found = np.flatnonzero(nodes[at] == idx)
+            if found.size:
+                yield from docs.take(found).signed(idx[found].tolist())
 
 
 def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, int]]:
@@ -2051,16 +2275,35 @@ def _local_pairs(nodes: np.ndarray, rows: Iterable[tuple[int, int, float, float]
 @dataclass(frozen=True)
 class _SettleTask:
     """Executor side: (root, ([(node, figures, shingle set, id)], [(i, j, jaccard,
-    containment)])) of one connected component, its members and verified pairs -> its final
-    clusters as `Group`s, by the cluster stage on the sets in memory."""
+    containment)])) of connected components, their members and verified pairs -> their final
+    clusters as `Group`s, by the cluster stage on the sets in memory. The components of a
+    partition are settled together, about `_SETTLE_DOCS` members in one call: the rule is
+    the same for each component, and one call per component of two or three documents
+    would cost more than its work."""
 
     cfg: ClusterConfig
     verify: VerifyConfig
     own: Any  # Broadcast of verify.Own
 
-    def __call__(self, kv: tuple[int, tuple[Iterable[Any], Iterable[Any]]]) -> Iterator[Group]:
-        rows = sorted(kv[1][0], key=lambda r: r[0])
+    def __call__(self, part: Iterable[tuple[int, tuple[Iterable[Any], Iterable[Any]]]]) -> Any:
+        batch: list[tuple[int, Any]] = []  # (root, member row)
+        pairs: list[Any] = []
+        for root, (members, verified) in part:
+            batch.extend((root, row) for row in members)
+            pairs.extend(verified)
+            if len(batch) >= _SETTLE_DOCS:
+                yield from self._settled(batch, pairs)
+                batch, pairs = [], []
+        if batch:
+            yield from self._settled(batch, pairs)
+
+    def _settled(self, batch: list[tuple[int, Any]], pairs: list[Any]) -> Iterator[Group]:
+        batch.sort(key=lambda kv: kv[1][0])
+        rows = [row for _, row in batch]
         nodes = np.array([r[0] for r in rows], dtype=np.int64)
+        # Members ascending in each component, components by their root (the smallest
+        # member): `cluster.grouped`'s form.
+        members, bounds = grouped(np.array([root for root, _ in batch], dtype=np.int64))
         figures = Figures.from_rows([r[1] for r in rows])
         data, offsets = _concatenated([r[2] for r in rows])
         own = self.own.value
@@ -2071,14 +2314,13 @@ class _SettleTask:
         def repeated(docs: np.ndarray) -> np.ndarray:
             return repeated_shares(data, offsets[docs], offsets[docs + 1], own.table)
 
-        everyone = np.arange(nodes.size)
         found = settle(
-            everyone,
-            np.array([0, nodes.size]),
+            members,
+            bounds,
             figures,
             similarity,
             self.cfg,
-            verified=_local_pairs(nodes, kv[1][1]),
+            verified=_local_pairs(nodes, pairs),
             repeated=repeated,
             direct=partial(is_match, cfg=self.verify),
         )
