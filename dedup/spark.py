@@ -149,6 +149,12 @@ MAX_COMPONENT = 50_000
 # measured at this bound, 12 CPU seconds), in one Spark job rather than O(log n) rounds of
 # shuffles.
 DRIVER_EDGES = 2_000_000
+# When the candidate graph is on the driver and the members that stand for its groups of
+# versions are at most this many, their shingle sets (about 3.5 KB each: 175 MB at this
+# bound, with 112 MB of counter tables) are gathered there, as one record of arrays per
+# partition, and the repeated text is counted there, without a shuffle of the sets, two
+# jobs and the counter tables (32 MB each) sent back from every counting task.
+DRIVER_SETS = 50_000
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
 _SETTLE_DOCS = 20_000  # members of the components handed to one `settle` call, about
 _LOW32 = 0xFFFFFFFF
@@ -245,6 +251,7 @@ def run_spark(
     partition_docs: int = PARTITION_DOCS,
     max_component: int = MAX_COMPONENT,
     driver_edges: int = DRIVER_EDGES,
+    driver_sets: int = DRIVER_SETS,
     index: str | Path | None = None,
     against: Sequence[str | Path] = (),
     index_sample: int | None = None,
@@ -261,7 +268,9 @@ def run_spark(
     `progress` receives the stage announcements `pipeline.run` sends; `options` (the CLI's
     option values) is recorded in summary.json, as locally. Connected components of more
     than `max_component` documents are settled from the driver; match graphs of up to
-    `driver_edges` edges have their components found there (0: always on the executors).
+    `driver_edges` edges have their components found there (0: always on the executors),
+    and when they are, the repeated text of up to `driver_sets` sample sets is counted there
+    (0: always on the executors).
     OUTDIR is checked, held and cleared as locally (io/outdir.py `open_outdir`), once the
     inputs are found.
 
@@ -299,7 +308,7 @@ def run_spark(
         with tempfile.TemporaryDirectory(prefix="dedup-spark-") as tmp:
             job = _Run(session, config, partition_docs, reporter, Path(tmp), stdin)
             job.max_component, job.outdir, job.layout = max_component, str(outdir), layout
-            job.driver_edges = driver_edges
+            job.driver_edges, job.driver_sets = driver_edges, driver_sets
             if indexes is not None:
                 from .spark_index import SparkIndexes
 
@@ -388,6 +397,7 @@ class _Run:
         self.max_component = MAX_COMPONENT
         self.n_docs = self.n_candidates = self.n_clusters = 0  # as each stage finds them
         self.driver_edges = DRIVER_EDGES
+        self.driver_sets = DRIVER_SETS
         # The candidate pairs (i, j), int64, when they are few enough to gather on the driver
         # (`driver_edges`); then each stage that needs both ends of a pair moves one end once.
         self.pair_array: np.ndarray | None = None
@@ -761,18 +771,23 @@ class _Run:
             if prior is None or not len(prior):
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
-        sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
-        ends = self._both_ends(pairs, sigs)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
         if self.n_candidates <= self.driver_edges:
-            groups = self._driver_groups(ends, columns)
+            groups = self._driver_groups(pairs, signed, columns)
             if prior is None and groups.first.size < cfg.min_groups:
                 # No shingle can be in `min_groups` groups, and no index keeps the counts.
                 return Repeats.none()
             samples = sets.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
+            if groups.sample.size <= self.driver_sets:
+                # One record of arrays per partition, gathered and counted here.
+                found = samples.mapPartitions(_SampleChunks(1)).collect()
+                chunks = list(_weighed_chunk(found))
+                return repeats_of(partial(_count_slots, cfg, chunks), cfg, prior)
             links = None
             # Groups are weighed in memory, fast: tasks of about `partition_docs` sets.
             tasks = max(1, min(parts, math.ceil(groups.sample.size / self.partition_docs)))
         else:
+            sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+            ends = self._both_ends(pairs, sigs)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
             samples, links = self._executor_samples(ends, pairs, sets, columns)
             tasks = parts
         # The samples gathered by group, as `RepeatCounter.weigh_fetched` takes them: a few
@@ -794,19 +809,35 @@ class _Run:
             if links is not None:
                 links.unpersist()
 
-    def _driver_groups(self, ends: Any, columns: int) -> Groups:
-        """The groups of versions (`repeats.group_roots`) of every candidate pair, from their
-        estimated similarities (measured on the executors, gathered here), over document
-        numbers."""
-        found = ends.mapPartitions(_Estimates(columns)).collect()
-        rows = np.frombuffer(b"".join(found), dtype=_ESTIMATE)
-        pairs = np.stack([rows["i"], rows["j"]], axis=1)
-        nodes = np.unique(pairs)
-        local = np.searchsorted(nodes, pairs)
-        sizes = np.zeros(nodes.size, dtype=np.int64)
-        sizes[local[:, 0]], sizes[local[:, 1]] = rows["size_i"], rows["size_j"]
+    def _driver_groups(self, pairs: Any, picked: Any, columns: int) -> Groups:
+        """The groups of versions (`repeats.group_roots`) of the candidate pairs (on the
+        driver: `pair_array`), from their estimated similarities, over document numbers.
+        The estimates are made here from the documents' signatures (their LSH columns) and
+        set sizes, gathered from `picked` as arrays, when there are at most 10 times
+        `driver_sets` documents (about 0.3 KB each); else on the executors, with both ends
+        of each pair met there, and gathered."""
+        assert self.pair_array is not None
+        nodes = np.unique(self.pair_array)
+        if nodes.size <= 10 * self.driver_sets:
+            found = picked.mapPartitions(_SignatureColumns(columns)).collect()
+            got = np.concatenate([f[0] for f in found]) if found else np.empty(0, np.int64)
+            order = np.argsort(got)
+            assert np.array_equal(got[order], nodes)
+            sigs = np.concatenate([f[1] for f in found])[order]
+            sizes = np.concatenate([f[2] for f in found])[order]
+            local = np.searchsorted(nodes, self.pair_array)
+            jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
+        else:
+            sigs = picked.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+            ends = self._both_ends(pairs, sigs)
+            found = ends.mapPartitions(_Estimates(columns)).collect()
+            rows = np.frombuffer(b"".join(found), dtype=_ESTIMATE)
+            local = np.searchsorted(nodes, np.stack([rows["i"], rows["j"]], axis=1))
+            sizes = np.zeros(nodes.size, dtype=np.int64)
+            sizes[local[:, 0]], sizes[local[:, 1]] = rows["size_i"], rows["size_j"]
+            jac, con = rows["jac"], rows["con"]
         cfg = self.config.repeat
-        found_groups = group_roots(nodes.size, local, rows["jac"], rows["con"], sizes, cfg)
+        found_groups = group_roots(nodes.size, local, jac, con, sizes, cfg)
         # Positions among `nodes` are ascending with the numbers: the same first members,
         # the same order.
         return Groups(
@@ -1947,6 +1978,24 @@ class _Estimates:
             yield rows.tobytes()
 
 
+@dataclass(frozen=True)
+class _SignatureColumns:
+    """Executor side: a partition's (node, what `_Docs.signed` gives) rows as one record of
+    arrays: the nodes, their signatures' first `columns` values, their set sizes."""
+
+    columns: int  # signature values LSH uses, the ones the local engine keeps
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+        rows = list(part)
+        if not rows:
+            return
+        nodes = np.array([node for node, _ in rows], dtype=np.int64)
+        raw = b"".join(v[0] for _, v in rows)
+        sigs = np.frombuffer(raw, dtype=np.uint32).reshape(len(rows), -1)[:, : self.columns]
+        sizes = np.array([len(v[1]) // 4 for _, v in rows], dtype=np.int64)
+        yield nodes, np.ascontiguousarray(sigs), sizes
+
+
 def _estimated(batch: list[Any], columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(jaccard, containment) that MinHash estimates for (tag, i, j, (signature, set size),
     (signature, set size)) rows, and the set sizes, both ends of each row in turn."""
@@ -2064,14 +2113,23 @@ class _CountSlots:
     first: Any = None  # Broadcast of the first count's Repeats, for the second count
 
     def __call__(self, part: Iterable[WeighedChunk]) -> Iterator[RepeatCounter]:
-        counter = RepeatCounter(self.cfg)
-        chunks = list(part)
-        if self.first is None:
-            counter.weigh_fetched(chunks)
-        else:
-            firsts = ((d, s[b[:-1]], e[b[:-1]]) for d, s, e, b, _ in chunks)
-            counter.add_fetched(firsts, self.first.value)
-        yield counter
+        first = None if self.first is None else self.first.value
+        yield _count_slots(self.cfg, list(part), first)
+
+
+def _count_slots(
+    cfg: RepeatConfig, chunks: list[WeighedChunk], first: Repeats | None
+) -> RepeatCounter:
+    """The slot counts of the groups of `chunks` (as `_weighed_chunk` makes them): without
+    `first`, the groups' first sets counted and the groups weighed; with the first count's
+    `Repeats`, the first sets alone (`repeats.repeats_of`'s two counts)."""
+    counter = RepeatCounter(cfg)
+    if first is None:
+        counter.weigh_fetched(chunks)
+    else:
+        firsts = ((d, s[b[:-1]], e[b[:-1]]) for d, s, e, b, _ in chunks)
+        counter.add_fetched(firsts, first)
+    return counter
 
 
 @dataclass(frozen=True)

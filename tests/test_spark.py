@@ -677,9 +677,16 @@ def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any
     # The same from the driver, with every component larger than `max_component`, and the
     # components (and repeated-text groups) found on the driver, and by the executors'
     # rounds (driver_edges=0).
-    for k, limits in enumerate([{"max_component": 2}, {"max_component": 2, "driver_edges": 0}]):
+    # The repeated text counted by the executors when the groups are found on the driver
+    # (driver_sets=0).
+    limits: list[dict[str, int]] = [
+        {"max_component": 2},
+        {"max_component": 2, "driver_edges": 0},
+        {"driver_sets": 0},
+    ]
+    for k, limit in enumerate(limits):
         out = tmp_path / f"driver-{k}"
-        run_spark([str(folder)], out, config, spark=spark, **limits)
+        run_spark([str(folder)], out, config, spark=spark, **limit)
         for name in ("clusters.jsonl", "annotated.jsonl"):
             assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     lines = (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8").splitlines()
