@@ -1058,6 +1058,21 @@ class _Run:
         text_field = self.config.read.text_field
         if self.layout == "parts":
             names, counts = self._write_parts(out, fmt, records, read.sizes, fates, schema)
+        elif fmt == "jsonl" and not annotate:
+            # Each partition's lines as one blob, and its removed documents' fates as one
+            # list: the driver writes the kept lines between two removed ones as one slice.
+            # The next partition's are computed while it does.
+            blobs = records.values().mapPartitions(_line_blob)
+            removed = _placed(fates, read.sizes)
+            with Records(out, fmt, annotate, schema, text_field) as sink:
+                both = zip(
+                    blobs.toLocalIterator(prefetchPartitions=True),
+                    removed.toLocalIterator(prefetchPartitions=True),
+                    strict=True,
+                )
+                for (blob, sizes, flags), fated in both:
+                    sink.split_lines(blob, sizes, flags, fated)
+            names, counts = sink.names, sink.counts
         else:
             fates = _sorted(fates, _even(n, parts), parts)
             routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
@@ -1065,8 +1080,8 @@ class _Run:
                 sink.routed(routed)
             names, counts = sink.names, sink.counts
         clusters = rendered.map(lambda r: (r[0], r[1]))
-        lines = _sorted(clusters, _even(self.n_clusters, parts), parts)
-        write_lines(out, "clusters.jsonl", (line for _, line in lines.toLocalIterator()))
+        lines = _sorted(clusters, _even(self.n_clusters, parts), parts).mapPartitions(_joined)
+        write_lines(out, "clusters.jsonl", lines.toLocalIterator(prefetchPartitions=True))
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
         names = [*names, "clusters.jsonl", "errors.jsonl"]
         if self.indexes is not None:
@@ -1082,10 +1097,7 @@ class _Run:
         written, and listed in the manifest) moved into place by the driver. `sizes`: the
         documents in each partition of `records`."""
         n = records.getNumPartitions()
-        starts = np.r_[0, np.cumsum(sizes)].tolist()
-        # Every document's fate (None when it has none), partitioned as the documents are:
-        # zip pairs them up without moving any text.
-        every = fates.partitionBy(n, _Bisect(starts[1:-1])).mapPartitionsWithIndex(_Fill(starts))
+        every = _fated(fates, sizes)
         tmp = f"{TEMPORARY}parts-{os.getpid()}-{time.time_ns()}"
         target = _executor_target(out, tmp)
         write = _WriteParts(
@@ -1103,6 +1115,51 @@ class _Run:
             out.rename(f"{tmp}/{name}", name)
         out.remove_tree(tmp)
         return names, counts
+
+
+def _fated(fates: Any, sizes: list[int]) -> Any:
+    """Every document's fate (None when it has none), in order, partitioned as the
+    documents are (`sizes` in each partition): zip pairs them up without moving any text."""
+    starts = np.r_[0, np.cumsum(sizes)].tolist()
+    return fates.partitionBy(len(sizes), _Bisect(starts[1:-1])).mapPartitionsWithIndex(
+        _Fill(starts)
+    )
+
+
+def _joined(lines: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
+    """Executor side: a partition's numbered lines as one blob."""
+    blob = b"".join(line for _, line in lines)
+    if blob:
+        yield blob
+
+
+def _line_blob(rows: Iterable[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int], list[int]]]:
+    """Executor side: a partition's (line, flags) as one record: the lines back to back,
+    their sizes and their flags (one record even for no lines)."""
+    lines, flags = [], []
+    for line, flag in rows:
+        lines.append(line)
+        flags.append(flag)
+    yield b"".join(lines), [len(line) for line in lines], flags
+
+
+@dataclass(frozen=True)
+class _PlacedFates:
+    """Executor side: the fates routed to a partition of documents as one list of
+    (position in the partition, fate), ascending (one list even for none)."""
+
+    starts: list[int]  # first number of each partition
+
+    def __call__(self, part: int, fates: Iterable[tuple[int, Fate]]) -> Iterator[Any]:
+        first = self.starts[part]
+        yield sorted((idx - first, fate) for idx, fate in fates)
+
+
+def _placed(fates: Any, sizes: list[int]) -> Any:
+    """`_PlacedFates` of the (number, fate) `fates`, for partitions of `sizes` documents."""
+    starts = np.r_[0, np.cumsum(sizes)].tolist()
+    routed = fates.partitionBy(len(sizes), _Bisect(starts[1:-1]))
+    return routed.mapPartitionsWithIndex(_PlacedFates(starts))
 
 
 def _executor_target(out: Folder, name: str) -> str:
