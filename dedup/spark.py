@@ -395,7 +395,8 @@ class _Run:
         self.extra: dict[str, Any] = {}
         self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
         self.max_component = MAX_COMPONENT
-        self.n_docs = self.n_candidates = self.n_clusters = 0  # as each stage finds them
+        # As each stage finds them: documents, candidate pairs, verified pairs, clusters.
+        self.n_docs = self.n_candidates = self.n_matched = self.n_clusters = 0
         self.driver_edges = DRIVER_EDGES
         self.driver_sets = DRIVER_SETS
         # The candidate pairs (i, j), int64, when they are few enough to gather on the driver
@@ -501,7 +502,7 @@ class _Run:
         self.own = own
         matched = self._both_ends(pairs, sets).mapPartitions(_Verify(config.verify, own))
         matched = self._keep(matched)
-        n_matched = matched.count()
+        n_matched = self.n_matched = matched.count()
         candidates.unpersist()
         self._lap("verify")
 
@@ -1063,13 +1064,13 @@ class _Run:
             # list: the driver writes the kept lines between two removed ones as one slice.
             # The next partition's are computed while it does.
             blobs = records.values().mapPartitions(_line_blob)
-            removed = _placed(fates, read.sizes)
+            if settled is None and self.n_matched <= self.driver_edges:
+                # The matches were gathered here: so are their removed documents' fates.
+                removed = _split_fates(sorted(fates.collect()), read.sizes)
+            else:
+                removed = _placed(fates, read.sizes).toLocalIterator(prefetchPartitions=True)
             with Records(out, fmt, annotate, schema, text_field) as sink:
-                both = zip(
-                    blobs.toLocalIterator(prefetchPartitions=True),
-                    removed.toLocalIterator(prefetchPartitions=True),
-                    strict=True,
-                )
+                both = zip(blobs.toLocalIterator(prefetchPartitions=True), removed, strict=True)
                 for (blob, sizes, flags), fated in both:
                     sink.split_lines(blob, sizes, flags, fated)
             names, counts = sink.names, sink.counts
@@ -1079,9 +1080,12 @@ class _Run:
             with Records(out, fmt, annotate, schema, text_field) as sink:
                 sink.routed(routed)
             names, counts = sink.names, sink.counts
-        clusters = rendered.map(lambda r: (r[0], r[1]))
-        lines = _sorted(clusters, _even(self.n_clusters, parts), parts).mapPartitions(_joined)
-        write_lines(out, "clusters.jsonl", lines.toLocalIterator(prefetchPartitions=True))
+        # `rendered` is in cluster order already (`_numbered`): a blob of lines per partition,
+        # gathered at once when there are no more clusters than a partition has documents.
+        lines = rendered.map(lambda r: r[1]).mapPartitions(_joined)
+        small = self.n_clusters <= self.partition_docs
+        blobs = lines.collect() if small else lines.toLocalIterator(prefetchPartitions=True)
+        write_lines(out, "clusters.jsonl", blobs)
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
         names = [*names, "clusters.jsonl", "errors.jsonl"]
         if self.indexes is not None:
@@ -1126,11 +1130,21 @@ def _fated(fates: Any, sizes: list[int]) -> Any:
     )
 
 
-def _joined(lines: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
-    """Executor side: a partition's numbered lines as one blob."""
-    blob = b"".join(line for _, line in lines)
+def _joined(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """Executor side: a partition's lines as one blob."""
+    blob = b"".join(lines)
     if blob:
         yield blob
+
+
+def _split_fates(fates: list[tuple[int, Fate]], sizes: list[int]) -> Iterator[list[Any]]:
+    """`_PlacedFates` of (number, fate) `fates` (ascending), split on the driver."""
+    at = 0
+    first = 0
+    for size in sizes:
+        end = bisect.bisect_left(fates, first + size, at, key=lambda kv: kv[0])
+        yield [(idx - first, fate) for idx, fate in fates[at:end]]
+        at, first = end, first + size
 
 
 def _line_blob(rows: Iterable[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int], list[int]]]:
