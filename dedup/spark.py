@@ -501,16 +501,23 @@ class _Run:
         own = self.sc.broadcast(own_text(repeats.table, config.verify))
         self.own = own
         matched = self._both_ends(pairs, sets).mapPartitions(_Verify(config.verify, own))
-        matched = self._keep(matched)
-        n_matched = self.n_matched = matched.count()
+        verified = None  # the verified pairs (`_MATCHED`), when gathered on the driver
+        if self.pair_array is not None:  # no more matches than candidates: gathered at once
+            found = matched.mapPartitions(_matched_array).collect()
+            verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
+            n_matched = self.n_matched = verified.size
+        else:
+            matched = self._keep(matched)
+            n_matched = self.n_matched = matched.count()
         candidates.unpersist()
         self._lap("verify")
 
         reporter.stage("cluster")
         self._tag("cluster")
         if n_matched <= self.driver_edges:
-            found = matched.mapPartitions(_matched_array).collect()
-            verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
+            if verified is None:
+                found = matched.mapPartitions(_matched_array).collect()
+                verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
             rendered = self._keep(self._driver_clusters(verified, picked))
         else:
             edges = matched.map(lambda e: (e[0], e[1]))
