@@ -155,6 +155,10 @@ DRIVER_EDGES = 2_000_000
 # partition, and the repeated text is counted there, without a shuffle of the sets, two
 # jobs and the counter tables (32 MB each) sent back from every counting task.
 DRIVER_SETS = 50_000
+# When the verified pairs are on the driver and at most this many, so are the fates of the
+# documents they remove (fewer than the pairs; about 350 bytes each: 70 MB at this bound),
+# and the driver routes each partition's lines by them, without a job per partition.
+DRIVER_FATES = 200_000
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
 _SETTLE_DOCS = 20_000  # members of the components handed to one `settle` call, about
 _LOW32 = 0xFFFFFFFF
@@ -1071,7 +1075,7 @@ class _Run:
             # list: the driver writes the kept lines between two removed ones as one slice.
             # The next partition's are computed while it does.
             blobs = records.values().mapPartitions(_line_blob)
-            if settled is None and self.n_matched <= self.driver_edges:
+            if settled is None and self.n_matched <= min(self.driver_edges, DRIVER_FATES):
                 # The matches were gathered here: so are their removed documents' fates.
                 removed = _split_fates(sorted(fates.collect()), read.sizes)
             else:

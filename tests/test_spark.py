@@ -36,6 +36,7 @@ from dedup.config import (
 )
 from dedup.errors import InputError, OutputError
 from dedup.io.hadoop import HadoopDir
+from dedup.io.outdir import Records
 from dedup.persist import Index, IndexStoreError
 from dedup.pipeline import run
 from dedup.progress import ProgressEvent
@@ -380,14 +381,13 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
     monkeypatch.setattr(HadoopDir, "binary", spy)
     monkeypatch.setattr("dedup.spark.LocalFolder", no_local_writer)
 
-    # A run killed while it streams kept and removed leaves nothing that looks finished.
-    real = sys.modules["dedup.spark"]._with_fates
+    # A run killed while it streams kept and removed (after the first partition's lines)
+    # leaves nothing that looks finished.
+    real = Records.split_lines
 
-    def killed(*args: Any) -> Iterator[Any]:
-        for n, item in enumerate(real(*args)):
-            if n == 3:
-                raise RuntimeError("killed")
-            yield item
+    def killed(self: Records, *args: Any) -> None:
+        real(self, *args)
+        raise RuntimeError("killed")
 
     def names() -> list[str]:
         return sorted(p.name for p in out.iterdir() if not p.name.endswith(".crc"))
@@ -406,7 +406,7 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
         return parts
 
     monkeypatch.setattr(SparkIndexes, "stage", spy_stage)
-    monkeypatch.setattr("dedup.spark._with_fates", killed)
+    monkeypatch.setattr(Records, "split_lines", killed)
     with pytest.raises(RuntimeError, match="killed"):
         run_spark([str(seeds_dir)], out.as_uri(), Config(), spark=spark, index=index)
     assert written == ["kept.jsonl", "removed.jsonl"]
@@ -415,7 +415,7 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
     assert staged and all(staged)  # parts were written, then removed
     assert checksum(index) == before and Index(index, None).segment_names == ["seg-000001"]
 
-    monkeypatch.setattr("dedup.spark._with_fates", real)
+    monkeypatch.setattr(Records, "split_lines", real)
     written.clear()
     both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), spark, uri=True)
     contract = ["kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl", "summary.json"]
