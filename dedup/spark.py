@@ -4,8 +4,9 @@ work: the session, the distributed read, the shuffles, connected components, and
 records to the shared output writer (io/outdir.py).
 
 read and sign (executors run the local readers, one file per task, and `sign_texts` on
-what they read; the texts are not held, but read again when the outputs are written; the
-same job gathers each partition's facts and the hashes of ids seen twice) -> one global
+what they read, holding each run of signed documents as one record of arrays, `_Docs`; the
+texts are not held, but read again when the outputs are written; the same job gathers each
+partition's facts and the hashes of ids seen twice) -> one global
 document order (partitions already in input order, or a distributed sort on (input, path,
 record); numbered from each partition's count) -> LSH (band keys routed by hash, each
 partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> the
@@ -13,23 +14,27 @@ documents in candidate pairs picked from the signed ones once and hash-partition
 repeated text (`repeats.group_roots` on the pairs' estimated similarities; each group's
 sample sets gathered as arrays and counted, `repeats.repeats_of`) -> exact verification
 (each pair with both shingle sets; `similarities`, `is_match`) -> connected components ->
-the cluster stage (`cluster.settle`) on each component, in one task, or from the driver with
-the similarities measured on the executors when the component is too large for one task ->
-outputs streamed to the driver one partition at a time and written through `io.outdir` to a
-local folder or any Hadoop URI (io/hadoop.py).
+the cluster stage (`cluster.settle`) on the components of a partition together, or from the
+driver with the similarities measured on the executors when a component is too large for
+one task -> outputs streamed to the driver one partition at a time (JSONL: one blob of lines)
+and written through `io.outdir` to a local folder or any Hadoop URI (io/hadoop.py).
 
 A graph of up to `DRIVER_EDGES` candidate pairs (and of as many verified pairs) is gathered
 on the driver as int64 arrays, where its groups and components are found by union-find, and
 a pair's two ends meet with one shuffle (the second end's value sent to the first's
-partition); a larger one is handled on the executors alone (joins, and large-star/
+partition); its pairs' estimates are made there from the signatures' LSH columns (up to
+10 x `DRIVER_SETS` documents), its repeated text counted there (up to `DRIVER_SETS` sample
+sets), and the fates of the documents its matches remove gathered there (up to
+`DRIVER_FATES`); a larger one is handled on the executors alone (joins, and large-star/
 small-star iterations for connected components), in O(log n) rounds of shuffles.
 
 The driver never holds per-document data: it sees counts, the first error, at most one
 partition of output records (`toLocalIterator`), the skipped records (they go into
 summary.json, as locally), one Arrow schema per Parquet file and, for local folders, the list
 of file names; for a component settled from the driver, its members' numbers and figures;
-a graph of at most `DRIVER_EDGES` edges; and the repeated-text slot counts (one table of
-2**`table_bits` counters from each counting task).
+a graph of at most `DRIVER_EDGES` edges, with the figures above for it when they fit; and
+otherwise the repeated-text slot counts (one table of 2**`table_bits` counters from each
+counting task).
 stdin is spooled to a local file on the driver and shipped to the executors with `addFile`.
 """
 
