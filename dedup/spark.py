@@ -4,7 +4,7 @@ work: the session, the distributed read, the shuffles, connected components, and
 records to the shared output writer (io/outdir.py).
 
 read and sign (executors run the local readers, one file per task, and `sign_texts` on
-what they read, holding each run of signed documents as one record of arrays, `_Docs`; the
+what they read, holding each run of signed documents as one record of arrays, `SignedRun`; the
 texts are not held, but read again when the outputs are written; the same job gathers each
 partition's facts and the hashes of ids seen twice) -> one global
 document order (partitions already in input order, or a distributed sort on (input, path,
@@ -120,7 +120,19 @@ from .repeats import (
     repeats_of,
     sample_ranks,
 )
-from .sign import sign_texts
+from .spark_held import (
+    Key,
+    LightRow,
+    NumberedRuns,
+    Rebatch,
+    SignedRun,
+    SignItems,
+    Without,
+    doc_items,
+    flat,
+    item_keys,
+    signed_rows,
+)
 from .spark_log import WORKER_WARNINGS, log_settings, start_jvm
 from .types import Counts, Doc, Figures, Member, RunResult, Skip
 from .verify import Own, is_match, own_text, similarities
@@ -168,9 +180,6 @@ _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
 _SETTLE_DOCS = 20_000  # members of the components handed to one `settle` call, about
 _LOW32 = 0xFFFFFFFF
 
-# An item key: (input ordinal, path inside the input, record number in the file). Sorting on
-# it gives the local engine's order: inputs as given, files by sorted path, records in order.
-Key = tuple[int, str, int]
 # What the pipeline carries per document: id, text, record (the fields written out, as the
 # local engine spools them), source, line number, whether the record is a Parquet row.
 DocRow = tuple[str, str, dict[str, Any], str, int | None, bool]
@@ -369,7 +378,7 @@ class _Read(NamedTuple):
     """What reading leaves on the driver, besides the documents themselves."""
 
     signed: Any  # (index, (signature, shingle set, figures, id, source)), from `held`
-    batches: Any  # (index of the first, `_Docs`) of the same documents, as held
+    batches: Any  # (index of the first, `SignedRun`) of the same documents, as held
     held: Any  # what `signed` is made from, persisted until the outputs are written
     records: Any  # (index, DocRow) in input order, read again from the inputs (not held)
     sizes: list[int]  # documents in each partition of `signed` and `records`
@@ -645,7 +654,7 @@ class _Run:
         # would end the Python pipeline: every record would cross to the JVM and back before
         # it is signed.
         items = (sc.union(parts) if len(parts) > 1 else parts[0]) if parts else sc.emptyRDD()
-        light = self._keep(items.mapPartitions(_Light(self.config, cpu)))
+        light = self._keep(items.mapPartitions(SignItems(self.config, cpu)))
         # The pass that reads and signs also gathers each partition's facts (below), and
         # finds the hashes of ids that more than one document has.
         facts, repeats = _facts_and_repeats(light)
@@ -659,10 +668,10 @@ class _Run:
             # Out of order (binaryFiles) or too unbalanced (a big file in one partition): a
             # distributed sort on the item keys, by the same ranges for the signed items and
             # for the texts read again.
-            ranges = _KeyRanges(_range_bounds(light.mapPartitions(_keys), total, parts_n))
-            rebatch = _Rebatch(self.config.batch_size, self.config.signature.num_perm)
-            flat = light.mapPartitions(_flat)
-            ordered = self._keep(_sorted(flat, ranges, parts_n).mapPartitions(rebatch))
+            ranges = _KeyRanges(_range_bounds(light.mapPartitions(item_keys), total, parts_n))
+            rebatch = Rebatch(self.config.batch_size, self.config.signature.num_perm)
+            one_by_one = light.mapPartitions(flat)
+            ordered = self._keep(_sorted(one_by_one, ranges, parts_n).mapPartitions(rebatch))
             texts = _sorted(items, ranges, parts_n)
             facts = ordered.mapPartitionsWithIndex(_facts).collect()
             light.unpersist()
@@ -710,19 +719,19 @@ class _Run:
             raise min(errors, key=lambda e: e[:2])[2]
         skipped = [s for _, s in sorted(skips + dropped, key=lambda ks: ks[0])]
         formats = {m.fmt for _, m in markers if isinstance(m, _Format)}
-        docs = ordered.filter(lambda record: isinstance(record, _Docs))
+        docs = ordered.filter(lambda record: isinstance(record, SignedRun))
         records = texts.filter(_is_doc)
         if dropped:
             gone = self.sc.broadcast({key for key, _ in dropped})
-            docs = docs.mapPartitions(_Without(gone), True)
+            docs = docs.mapPartitions(Without(gone), True)
             records = records.filter(lambda kv: kv[0] not in gone.value)
             kept = docs.mapPartitions(_kept_counts).collect()
             counts, empty = [n for n, _ in kept], sum(e for _, e in kept)
         # Both numbered from the counts: the texts read again are the same documents in the
         # same partitions.
         starts = np.r_[0, np.cumsum(counts)].tolist()
-        batches = docs.mapPartitionsWithIndex(_NumberedRuns(starts), True)
-        signed = batches.mapPartitions(_signed_docs, True)
+        batches = docs.mapPartitionsWithIndex(NumberedRuns(starts), True)
+        signed = batches.mapPartitions(signed_rows, True)
         records = records.values().mapPartitionsWithIndex(_Numbered(starts), True)
         return _Read(
             signed, batches, ordered, records, counts, empty, skipped, input_bytes, schema, formats
@@ -1418,11 +1427,11 @@ class _Counted(NamedTuple):
 
 
 def _facts(part: int, records: Iterable[Any]) -> Iterator[Any]:
-    """Executor side: a partition's items (`_Light`'s records) but its documents, (key,
+    """Executor side: a partition's items (`SignItems`'s records) but its documents, (key,
     Skip, _Schema or _Format), then its `_Counted`."""
     docs = size = empty = 0
     for record in records:
-        if isinstance(record, _Docs):
+        if isinstance(record, SignedRun):
             docs += len(record)
             size += int(record.nbytes.sum())
             empty += record.empty()
@@ -1431,7 +1440,7 @@ def _facts(part: int, records: Iterable[Any]) -> Iterator[Any]:
     yield _Counted(part, docs, size, empty)
 
 
-def _kept_counts(records: Iterable[_Docs]) -> Iterator[tuple[int, int]]:
+def _kept_counts(records: Iterable[SignedRun]) -> Iterator[tuple[int, int]]:
     """Executor side: a partition's documents, and those with no text."""
     docs = empty = 0
     for record in records:
@@ -1482,20 +1491,6 @@ class _Numbered:
         return enumerate(docs, self.starts[part])
 
 
-@dataclass(frozen=True)
-class _NumberedRuns:
-    """Executor side: a partition's `_Docs`, each with the number of its first document,
-    numbered on from the count before the partition."""
-
-    starts: list[int]  # first number of each partition
-
-    def __call__(self, part: int, runs: Iterable[_Docs]) -> Iterator[tuple[int, _Docs]]:
-        first = self.starts[part]
-        for docs in runs:
-            yield first, docs
-            first += len(docs)
-
-
 def _id_hash(doc_id: Any) -> int:
     """A 64-bit hash of an id as ids are compared (`id_key`), the same in every process."""
     key = str(id_key(doc_id)).encode("utf-8", "surrogatepass")
@@ -1521,7 +1516,7 @@ class _FactsAndHashes:
 
         def docs() -> Iterator[Any]:
             for record in records:
-                if isinstance(record, _Docs):
+                if isinstance(record, SignedRun):
                     hashes.extend(_id_hash(doc_id) for doc_id in record.ids)
                 yield record
 
@@ -1586,12 +1581,8 @@ def _repeated(ordered: Any, parts: int, repeats: Any) -> Any:
         at = int(np.searchsorted(hashes, np.uint64(h)))
         return at < hashes.size and int(hashes[at]) == h
 
-    docs = ordered.mapPartitions(_doc_items).filter(suspect).map(one)
+    docs = ordered.mapPartitions(doc_items).filter(suspect).map(one)
     return docs.reduceByKey(two, parts).filter(lambda kv: kv[1][1]).flatMap(errors)
-
-
-def _utf8_size(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _storage() -> Any:
@@ -1601,232 +1592,6 @@ def _storage() -> Any:
 
 
 # -- sign, LSH, verify -----------------------------------------------------------------
-
-
-# A document as `_Docs.items` gives it, one record per document: id, UTF-8 bytes of its
-# text, (signature bytes, shingle set bytes, figures (`Figures.rows`)), or None without
-# them, source, line number, whether the record is a Parquet row (the fields the id check
-# and the driver use are where a DocRow has them).
-LightRow = tuple[str, int, tuple[bytes, bytes, Any] | None, str, int | None, bool]
-
-
-@dataclass(frozen=True)
-class _Docs:
-    """A run of consecutive documents (no marker or skip between them) as they are held
-    between the stages, signed by the local engine's `sign_texts`: one record of arrays, not
-    one per document, so that holding them, reading them back for LSH and picking the ones
-    in candidate pairs cost a few large copies rather than a pickle per document. Their
-    texts and records are not kept."""
-
-    keys: list[Key]
-    ids: list[str]
-    nbytes: np.ndarray  # UTF-8 size of each text
-    sources: list[str]
-    lines: list[int | None]
-    is_row: list[bool]
-    sigs: np.ndarray  # (documents, num_perm) uint32
-    shingles: np.ndarray  # uint32, the sets back to back
-    offsets: np.ndarray  # int64: set k is shingles[offsets[k]:offsets[k + 1]]
-    figures: Figures
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def empty(self) -> int:
-        """Documents with no text."""
-        return int((self.figures.length == 0).sum())
-
-    def take(self, index: np.ndarray) -> _Docs:
-        """The documents at `index` (ascending), in that order."""
-        at = index.tolist()
-        starts, ends = self.offsets[index], self.offsets[index + 1]
-        sizes = ends - starts
-        offsets = np.zeros(index.size + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        spans = np.repeat(starts - offsets[:-1], sizes) + np.arange(int(offsets[-1]))
-        return _Docs(
-            [self.keys[k] for k in at],
-            [self.ids[k] for k in at],
-            self.nbytes[index],
-            [self.sources[k] for k in at],
-            [self.lines[k] for k in at],
-            [self.is_row[k] for k in at],
-            self.sigs[index],
-            self.shingles[spans],
-            offsets,
-            self.figures.take(index),
-        )
-
-    def items(self, sets: bool = True) -> Iterator[tuple[Key, LightRow]]:
-        """One (key, `LightRow`) per document; without `sets`, no signature, set or
-        figures."""
-        bounds = self.offsets.tolist()
-        figures = self.figures.rows() if sets else None
-        for k, key in enumerate(self.keys):
-            held = None
-            if figures is not None:
-                shingles = self.shingles[bounds[k] : bounds[k + 1]].tobytes()
-                held = (self.sigs[k].tobytes(), shingles, figures[k])
-            row = (self.ids[k], int(self.nbytes[k]), held, self.sources[k], self.lines[k])
-            yield key, (*row, self.is_row[k])
-
-    def signed(
-        self, numbers: Iterable[int]
-    ) -> Iterator[tuple[int, tuple[bytes, bytes, Any, str, str]]]:
-        """(number, (signature bytes, shingle set bytes, figures, id, source)) of each
-        document, with its `numbers` entry: what the stages after reading take of one."""
-        bounds = self.offsets.tolist()
-        figures = self.figures.rows()
-        for k, number in enumerate(numbers):
-            shingles = self.shingles[bounds[k] : bounds[k + 1]].tobytes()
-            value = (self.sigs[k].tobytes(), shingles, figures[k], self.ids[k], self.sources[k])
-            yield number, value
-
-    @classmethod
-    def of(cls, items: Sequence[tuple[Key, LightRow]], num_perm: int) -> _Docs:
-        """The inverse of `items` (with sets)."""
-        held = [row[2] for _, row in items]
-        assert all(h is not None for h in held)
-        sigs = np.frombuffer(b"".join(h[0] for h in held), dtype=np.uint32)  # type: ignore[index]
-        sets = [np.frombuffer(h[1], dtype=np.uint32) for h in held]  # type: ignore[index]
-        offsets = np.zeros(len(sets) + 1, dtype=np.int64)
-        np.cumsum([a.size for a in sets], out=offsets[1:])
-        return cls(
-            [key for key, _ in items],
-            [row[0] for _, row in items],
-            np.array([row[1] for _, row in items], dtype=np.int64),
-            [row[3] for _, row in items],
-            [row[4] for _, row in items],
-            [row[5] for _, row in items],
-            sigs.reshape(len(items), num_perm),
-            np.concatenate(sets) if sets else np.empty(0, dtype=np.uint32),
-            offsets,
-            Figures.from_rows([h[2] for h in held]),  # type: ignore[index]
-        )
-
-
-def _signed_docs(part: Iterable[tuple[int, _Docs]]) -> Iterator[tuple[int, Any]]:
-    """Executor side: (number, what a stage after reading takes of it) of every document of
-    a partition of numbered `_Docs`."""
-    for first, docs in part:
-        yield from docs.signed(range(first, first + len(docs)))
-
-
-def _flat(records: Iterable[Any]) -> Iterator[tuple[Key, Any]]:
-    """Executor side: a partition of `_Light` records as one (key, item) per item."""
-    for record in records:
-        if isinstance(record, _Docs):
-            yield from record.items()
-        else:
-            yield record
-
-
-@dataclass(frozen=True)
-class _Rebatch:
-    """Executor side: `_flat`'s items of a partition (in order) as `_Light` records again."""
-
-    size: int
-    num_perm: int
-
-    def __call__(self, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
-        run: list[tuple[Key, LightRow]] = []
-        for key, item in items:
-            if isinstance(item, tuple):
-                run.append((key, item))
-                if len(run) < self.size:
-                    continue
-            if run:
-                yield _Docs.of(run, self.num_perm)
-                run = []
-            if not isinstance(item, tuple):
-                yield key, item
-        if run:
-            yield _Docs.of(run, self.num_perm)
-
-
-def _keys(records: Iterable[Any]) -> Iterator[tuple[Key, None]]:
-    """Executor side: (key, None) of every item of a partition of `_Light` records."""
-    for record in records:
-        if isinstance(record, _Docs):
-            yield from ((key, None) for key in record.keys)
-        else:
-            yield record[0], None
-
-
-def _doc_items(records: Iterable[Any]) -> Iterator[tuple[Key, LightRow]]:
-    """Executor side: (key, `LightRow` without sets) of every document of a partition of
-    `_Light` records."""
-    for record in records:
-        if isinstance(record, _Docs):
-            yield from record.items(sets=False)
-
-
-@dataclass(frozen=True)
-class _Without:
-    """Executor side: a partition's `_Docs` without the documents whose keys are in `gone`
-    (a Broadcast of a set of keys)."""
-
-    gone: Any
-
-    def __call__(self, records: Iterable[_Docs]) -> Iterator[_Docs]:
-        gone = self.gone.value
-        for docs in records:
-            keep = np.array([key not in gone for key in docs.keys], dtype=bool)
-            if keep.all():
-                yield docs
-            elif keep.any():
-                yield docs.take(np.flatnonzero(keep))
-
-
-@dataclass(frozen=True)
-class _Light:
-    """Executor side: a partition's items with the documents signed by the local engine's
-    `sign_texts`, as `_Docs` records (runs of documents) between the other items: their
-    texts and records are not kept."""
-
-    config: Config
-    cpu: tuple[Any, Any]  # accumulators: normalize and shingle + sign CPU seconds
-
-    def __call__(self, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
-        c = self.config
-        for batch in batched(items, c.batch_size):
-            texts = [item[1] for _, item in batch if isinstance(item, tuple)]
-            if not texts:
-                yield from batch
-                continue
-            signed = sign_texts(texts, c.normalize, c.shingle, c.signature)
-            self.cpu[0].add(signed.normalize_s)
-            self.cpu[1].add(signed.sign_s)
-            offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-            np.cumsum(signed.sizes, out=offsets[1:])
-            docs = _Docs(
-                [key for key, item in batch if isinstance(item, tuple)],
-                [item[0] for _, item in batch if isinstance(item, tuple)],
-                np.array([_utf8_size(t) for t in texts], dtype=np.int64),
-                [item[3] for _, item in batch if isinstance(item, tuple)],
-                [item[4] for _, item in batch if isinstance(item, tuple)],
-                [item[5] for _, item in batch if isinstance(item, tuple)],
-                np.ascontiguousarray(signed.sigs, dtype=np.uint32),
-                np.asarray(signed.shingles, dtype=np.uint32),
-                offsets,
-                signed.figures,
-            )
-            # Runs of documents between the other items, in order.
-            done = seen = 0
-            for key, item in batch:
-                if isinstance(item, tuple):
-                    seen += 1
-                    continue
-                yield from _run_of(docs, done, seen)
-                done = seen
-                yield key, item
-            yield from _run_of(docs, done, seen)
-
-
-def _run_of(docs: _Docs, lo: int, hi: int) -> Iterator[_Docs]:
-    """Documents lo..hi-1 of `docs`, as one record (none when empty)."""
-    if hi > lo:
-        yield docs if (lo, hi) == (0, len(docs)) else docs.take(np.arange(lo, hi))
 
 
 def _routed(values: np.ndarray, parts: int, *columns: np.ndarray) -> Iterator[tuple[int, Any]]:
@@ -1856,7 +1621,7 @@ class _BandKeys:
     num_perm: int
     parts: int
 
-    def __call__(self, part: Iterable[tuple[int, _Docs]]) -> Iterator[tuple[int, Any]]:
+    def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
         # A document with no text is never a version of anything: it is left out of LSH (a
         # million empty records would share every band's bucket).
         for batch in batched(part, 32):  # runs of up to batch_size documents
@@ -1916,13 +1681,13 @@ def _packed_array(part: Iterable[int]) -> Iterator[bytes]:
 
 @dataclass(frozen=True)
 class _Pick:
-    """Executor side: (number, what `_Docs.signed` gives of it) of a partition's documents
-    (numbered `_Docs`) whose number is in `nodes` (a Broadcast of ascending document
+    """Executor side: (number, what `SignedRun.signed` gives of it) of a partition's documents
+    (numbered `SignedRun`) whose number is in `nodes` (a Broadcast of ascending document
     numbers)."""
 
     nodes: Any
 
-    def __call__(self, part: Iterable[tuple[int, _Docs]]) -> Iterator[tuple[int, Any]]:
+    def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
         nodes = self.nodes.value
         if not nodes.size:
             return
@@ -2067,7 +1832,7 @@ class _Estimates:
 
 @dataclass(frozen=True)
 class _SignatureColumns:
-    """Executor side: a partition's (node, what `_Docs.signed` gives) rows as one record of
+    """Executor side: a partition's (node, what `SignedRun.signed` gives) rows as one record of
     arrays: the nodes, their signatures' first `columns` values, their set sizes."""
 
     columns: int  # signature values LSH uses, the ones the local engine keeps
