@@ -591,15 +591,7 @@ def _write_split(spool: Spool, outcome: _Outcome, out: Records) -> None:
     first = 0  # number of the batch's first document
     for batch, blob in spool.blobs():
         n = batch.sizes.size
-        gone = np.flatnonzero(removed[first : first + n])
-        ends = np.cumsum(batch.sizes)
-        view = memoryview(blob)
-        start = 0  # byte where the current run of kept records begins
-        run_from = 0  # its first record
-        for k in gone.tolist():
-            a, b = int(ends[k] - batch.sizes[k]), int(ends[k])
-            out.kept_lines(view[start:a], k - run_from)
-            out.line(blob[a:b], batch.flags[k], outcome.fate(first + k))
-            start, run_from = b, k + 1
-        out.kept_lines(view[start:], n - run_from)
+        gone = np.flatnonzero(removed[first : first + n]).tolist()
+        fates = ((k, outcome.fate(first + k)) for k in gone)
+        out.split_lines(blob, batch.sizes.tolist(), batch.flags, fates)
         first += n

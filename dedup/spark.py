@@ -4,8 +4,9 @@ work: the session, the distributed read, the shuffles, connected components, and
 records to the shared output writer (io/outdir.py).
 
 read and sign (executors run the local readers, one file per task, and `sign_texts` on
-what they read; the texts are not held, but read again when the outputs are written; the
-same job gathers each partition's facts and the hashes of ids seen twice) -> one global
+what they read, holding each run of signed documents as one record of arrays, `SignedRun`; the
+texts are not held, but read again when the outputs are written; the same job gathers each
+partition's facts and the hashes of ids seen twice) -> one global
 document order (partitions already in input order, or a distributed sort on (input, path,
 record); numbered from each partition's count) -> LSH (band keys routed by hash, each
 partition grouping its buckets by sorting; the bucket rule `lsh.bucket_pairs`) -> the
@@ -13,23 +14,27 @@ documents in candidate pairs picked from the signed ones once and hash-partition
 repeated text (`repeats.group_roots` on the pairs' estimated similarities; each group's
 sample sets gathered as arrays and counted, `repeats.repeats_of`) -> exact verification
 (each pair with both shingle sets; `similarities`, `is_match`) -> connected components ->
-the cluster stage (`cluster.settle`) on each component, in one task, or from the driver with
-the similarities measured on the executors when the component is too large for one task ->
-outputs streamed to the driver one partition at a time and written through `io.outdir` to a
-local folder or any Hadoop URI (io/hadoop.py).
+the cluster stage (`cluster.settle`) on the components of a partition together, or from the
+driver with the similarities measured on the executors when a component is too large for
+one task -> outputs streamed to the driver one partition at a time (JSONL: one blob of lines)
+and written through `io.outdir` to a local folder or any Hadoop URI (io/hadoop.py).
 
 A graph of up to `DRIVER_EDGES` candidate pairs (and of as many verified pairs) is gathered
 on the driver as int64 arrays, where its groups and components are found by union-find, and
 a pair's two ends meet with one shuffle (the second end's value sent to the first's
-partition); a larger one is handled on the executors alone (joins, and large-star/
+partition); its pairs' estimates are made there from the signatures' LSH columns (up to
+10 x `DRIVER_SETS` documents), its repeated text counted there (up to `DRIVER_SETS` sample
+sets), and the fates of the documents its matches remove gathered there (up to
+`DRIVER_FATES`); a larger one is handled on the executors alone (joins, and large-star/
 small-star iterations for connected components), in O(log n) rounds of shuffles.
 
 The driver never holds per-document data: it sees counts, the first error, at most one
 partition of output records (`toLocalIterator`), the skipped records (they go into
 summary.json, as locally), one Arrow schema per Parquet file and, for local folders, the list
 of file names; for a component settled from the driver, its members' numbers and figures;
-a graph of at most `DRIVER_EDGES` edges; and the repeated-text slot counts (one table of
-2**`table_bits` counters from each counting task).
+a graph of at most `DRIVER_EDGES` edges, with the figures above for it when they fit; and
+otherwise the repeated-text slot counts (one table of 2**`table_bits` counters from each
+counting task).
 stdin is spooled to a local file on the driver and shipped to the executors with `addFile`.
 """
 
@@ -56,7 +61,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
 
-from .cluster import Clusters, UnionFind, Verified, make_cluster, member_records, settle
+from .cluster import (
+    Clusters,
+    UnionFind,
+    Verified,
+    grouped,
+    make_cluster,
+    member_records,
+    settle,
+)
 from .config import ClusterConfig, Config, ReadConfig, RepeatConfig, VerifyConfig
 from .errors import AccountingError, ConfigError, DedupError, InputError
 from .index import duplicate_id_error, id_key
@@ -107,7 +120,19 @@ from .repeats import (
     repeats_of,
     sample_ranks,
 )
-from .sign import sign_texts
+from .spark_held import (
+    Key,
+    LightRow,
+    NumberedRuns,
+    Rebatch,
+    SignedRun,
+    SignItems,
+    Without,
+    doc_items,
+    flat,
+    item_keys,
+    signed_rows,
+)
 from .spark_log import WORKER_WARNINGS, log_settings, start_jvm
 from .types import Counts, Doc, Figures, Member, RunResult, Skip
 from .verify import Own, is_match, own_text, similarities
@@ -141,12 +166,20 @@ MAX_COMPONENT = 50_000
 # measured at this bound, 12 CPU seconds), in one Spark job rather than O(log n) rounds of
 # shuffles.
 DRIVER_EDGES = 2_000_000
+# When the candidate graph is on the driver and the members that stand for its groups of
+# versions are at most this many, their shingle sets (about 3.5 KB each: 175 MB at this
+# bound, with 112 MB of counter tables) are gathered there, as one record of arrays per
+# partition, and the repeated text is counted there, without a shuffle of the sets, two
+# jobs and the counter tables (32 MB each) sent back from every counting task.
+DRIVER_SETS = 50_000
+# When the verified pairs are on the driver and at most this many, so are the fates of the
+# documents they remove (fewer than the pairs; about 350 bytes each: 70 MB at this bound),
+# and the driver routes each partition's lines by them, without a job per partition.
+DRIVER_FATES = 200_000
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
+_SETTLE_DOCS = 20_000  # members of the components handed to one `settle` call, about
 _LOW32 = 0xFFFFFFFF
 
-# An item key: (input ordinal, path inside the input, record number in the file). Sorting on
-# it gives the local engine's order: inputs as given, files by sorted path, records in order.
-Key = tuple[int, str, int]
 # What the pipeline carries per document: id, text, record (the fields written out, as the
 # local engine spools them), source, line number, whether the record is a Parquet row.
 DocRow = tuple[str, str, dict[str, Any], str, int | None, bool]
@@ -236,6 +269,7 @@ def run_spark(
     partition_docs: int = PARTITION_DOCS,
     max_component: int = MAX_COMPONENT,
     driver_edges: int = DRIVER_EDGES,
+    driver_sets: int = DRIVER_SETS,
     index: str | Path | None = None,
     against: Sequence[str | Path] = (),
     index_sample: int | None = None,
@@ -252,7 +286,9 @@ def run_spark(
     `progress` receives the stage announcements `pipeline.run` sends; `options` (the CLI's
     option values) is recorded in summary.json, as locally. Connected components of more
     than `max_component` documents are settled from the driver; match graphs of up to
-    `driver_edges` edges have their components found there (0: always on the executors).
+    `driver_edges` edges have their components found there (0: always on the executors),
+    and when they are, the repeated text of up to `driver_sets` sample sets is counted there
+    (0: always on the executors).
     OUTDIR is checked, held and cleared as locally (io/outdir.py `open_outdir`), once the
     inputs are found.
 
@@ -290,7 +326,7 @@ def run_spark(
         with tempfile.TemporaryDirectory(prefix="dedup-spark-") as tmp:
             job = _Run(session, config, partition_docs, reporter, Path(tmp), stdin)
             job.max_component, job.outdir, job.layout = max_component, str(outdir), layout
-            job.driver_edges = driver_edges
+            job.driver_edges, job.driver_sets = driver_edges, driver_sets
             if indexes is not None:
                 from .spark_index import SparkIndexes
 
@@ -342,6 +378,7 @@ class _Read(NamedTuple):
     """What reading leaves on the driver, besides the documents themselves."""
 
     signed: Any  # (index, (signature, shingle set, figures, id, source)), from `held`
+    batches: Any  # (index of the first, `SignedRun`) of the same documents, as held
     held: Any  # what `signed` is made from, persisted until the outputs are written
     records: Any  # (index, DocRow) in input order, read again from the inputs (not held)
     sizes: list[int]  # documents in each partition of `signed` and `records`
@@ -376,8 +413,10 @@ class _Run:
         self.extra: dict[str, Any] = {}
         self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
         self.max_component = MAX_COMPONENT
-        self.n_docs = self.n_candidates = self.n_clusters = 0  # as each stage finds them
+        # As each stage finds them: documents, candidate pairs, verified pairs, clusters.
+        self.n_docs = self.n_candidates = self.n_matched = self.n_clusters = 0
         self.driver_edges = DRIVER_EDGES
+        self.driver_sets = DRIVER_SETS
         # The candidate pairs (i, j), int64, when they are few enough to gather on the driver
         # (`driver_edges`); then each stage that needs both ends of a pair moves one end once.
         self.pair_array: np.ndarray | None = None
@@ -455,11 +494,7 @@ class _Run:
 
         bands, rows = resolve_params(config.lsh, config.signature.num_perm)
         parts = self.parts
-        # A document with no text is never a version of anything: it is left out of LSH
-        # (a million empty records would share every band's bucket).
-        keyed = signed.filter(lambda kv: kv[1][2][0] != 0).mapPartitions(
-            _BandKeys(bands, rows, config.signature.num_perm, parts)
-        )
+        keyed = read.batches.mapPartitions(_BandKeys(bands, rows, config.signature.num_perm, parts))
         candidates = self._keep(
             keyed.partitionBy(parts, _identity)
             .mapPartitions(_BucketPairs(config.lsh.max_bucket, parts))
@@ -474,7 +509,7 @@ class _Run:
         # What is held of the documents in a candidate pair, hash-partitioned as `signed`:
         # the joins of verification, repeated text and clusters read these, not every
         # document's, and move only the other side.
-        picked = self._keep(self._picked(candidates, signed))
+        picked = self._keep(self._picked(candidates, read))
         sets = picked.mapValues(lambda v: v[1])
         pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
@@ -484,16 +519,23 @@ class _Run:
         own = self.sc.broadcast(own_text(repeats.table, config.verify))
         self.own = own
         matched = self._both_ends(pairs, sets).mapPartitions(_Verify(config.verify, own))
-        matched = self._keep(matched)
-        n_matched = matched.count()
+        verified = None  # the verified pairs (`_MATCHED`), when gathered on the driver
+        if self.pair_array is not None:  # no more matches than candidates: gathered at once
+            found = matched.mapPartitions(_matched_array).collect()
+            verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
+            n_matched = self.n_matched = verified.size
+        else:
+            matched = self._keep(matched)
+            n_matched = self.n_matched = matched.count()
         candidates.unpersist()
         self._lap("verify")
 
         reporter.stage("cluster")
         self._tag("cluster")
         if n_matched <= self.driver_edges:
-            found = matched.mapPartitions(_matched_array).collect()
-            verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
+            if verified is None:
+                found = matched.mapPartitions(_matched_array).collect()
+                verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
             rendered = self._keep(self._driver_clusters(verified, picked))
         else:
             edges = matched.map(lambda e: (e[0], e[1]))
@@ -608,8 +650,11 @@ class _Run:
             for src in remote:
                 files = sc.binaryFiles(src.given, self.parts)
                 parts.append(files.flatMap(_ReadBytes(src, cfg, several)))
-        items = sc.union(parts) if parts else sc.emptyRDD()  # not held: read again to write
-        light = self._keep(items.mapPartitions(_Light(self.config, cpu)))
+        # Not held: read again to write. One input RDD is not wrapped in a union, which
+        # would end the Python pipeline: every record would cross to the JVM and back before
+        # it is signed.
+        items = (sc.union(parts) if len(parts) > 1 else parts[0]) if parts else sc.emptyRDD()
+        light = self._keep(items.mapPartitions(SignItems(self.config, cpu)))
         # The pass that reads and signs also gathers each partition's facts (below), and
         # finds the hashes of ids that more than one document has.
         facts, repeats = _facts_and_repeats(light)
@@ -623,8 +668,10 @@ class _Run:
             # Out of order (binaryFiles) or too unbalanced (a big file in one partition): a
             # distributed sort on the item keys, by the same ranges for the signed items and
             # for the texts read again.
-            ranges = _KeyRanges(_range_bounds(light, total, parts_n))
-            ordered = self._keep(_sorted(light, ranges, parts_n))
+            ranges = _KeyRanges(_range_bounds(light.mapPartitions(item_keys), total, parts_n))
+            rebatch = Rebatch(self.config.batch_size, self.config.signature.num_perm)
+            one_by_one = light.mapPartitions(flat)
+            ordered = self._keep(_sorted(one_by_one, ranges, parts_n).mapPartitions(rebatch))
             texts = _sorted(items, ranges, parts_n)
             facts = ordered.mapPartitionsWithIndex(_facts).collect()
             light.unpersist()
@@ -672,19 +719,23 @@ class _Run:
             raise min(errors, key=lambda e: e[:2])[2]
         skipped = [s for _, s in sorted(skips + dropped, key=lambda ks: ks[0])]
         formats = {m.fmt for _, m in markers if isinstance(m, _Format)}
-        docs, records = ordered.filter(_is_doc), texts.filter(_is_doc)
+        docs = ordered.filter(lambda record: isinstance(record, SignedRun))
+        records = texts.filter(_is_doc)
         if dropped:
             gone = self.sc.broadcast({key for key, _ in dropped})
-            docs = docs.filter(lambda kv: kv[0] not in gone.value)
+            docs = docs.mapPartitions(Without(gone), True)
             records = records.filter(lambda kv: kv[0] not in gone.value)
             kept = docs.mapPartitions(_kept_counts).collect()
             counts, empty = [n for n, _ in kept], sum(e for _, e in kept)
         # Both numbered from the counts: the texts read again are the same documents in the
         # same partitions.
-        number = _Numbered(np.r_[0, np.cumsum(counts)].tolist())
-        signed = docs.values().mapPartitionsWithIndex(number, True).mapValues(_signed)
-        records = records.values().mapPartitionsWithIndex(number, True)
-        return _Read(signed, ordered, records, counts, empty, skipped, input_bytes, schema, formats)
+        starts = np.r_[0, np.cumsum(counts)].tolist()
+        batches = docs.mapPartitionsWithIndex(NumberedRuns(starts), True)
+        signed = batches.mapPartitions(signed_rows, True)
+        records = records.values().mapPartitionsWithIndex(_Numbered(starts), True)
+        return _Read(
+            signed, batches, ordered, records, counts, empty, skipped, input_bytes, schema, formats
+        )
 
     def _ship_stdin(self) -> str:
         """Spool stdin to a local file and ship it to the executors (`addFile`); its name
@@ -696,19 +747,19 @@ class _Run:
         self.sc.addFile(str(path))
         return path.name
 
-    def _picked(self, candidates: Any, signed: Any) -> Any:
-        """(number, what `signed` holds) of every document in a candidate pair (packed i <<
-        32 | j), hash-partitioned: picked where they are and moved when the candidate pairs
-        are few enough to gather their numbers on the driver (`driver_edges`), else by a
-        join."""
+    def _picked(self, candidates: Any, read: _Read) -> Any:
+        """(number, what `read.signed` holds) of every document in a candidate pair (packed
+        i << 32 | j), hash-partitioned: picked where they are and moved when the candidate
+        pairs are few enough to gather their numbers on the driver (`driver_edges`), else by
+        a join."""
         if self.n_candidates > self.driver_edges:
-            return _picked(candidates, signed, self.parts)
+            return _picked(candidates, read.signed, self.parts)
         packed = np.frombuffer(
             b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
         )
         self.pair_array = np.c_[packed >> 32, packed & _LOW32]
         nodes = np.unique(self.pair_array)
-        return signed.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
+        return read.batches.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
 
     def _both_ends(self, pairs: Any, values: Any) -> Any:
         """(tag, i, j, value_i, value_j) of every candidate pair, `pairs` ((i, (j, tag))
@@ -746,18 +797,23 @@ class _Run:
             if prior is None or not len(prior):
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
-        sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
-        ends = self._both_ends(pairs, sigs)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
         if self.n_candidates <= self.driver_edges:
-            groups = self._driver_groups(ends, columns)
+            groups = self._driver_groups(pairs, signed, columns)
             if prior is None and groups.first.size < cfg.min_groups:
                 # No shingle can be in `min_groups` groups, and no index keeps the counts.
                 return Repeats.none()
             samples = sets.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
+            if groups.sample.size <= self.driver_sets:
+                # One record of arrays per partition, gathered and counted here.
+                found = samples.mapPartitions(_SampleChunks(1)).collect()
+                chunks = list(_weighed_chunk(found))
+                return repeats_of(partial(_count_slots, cfg, chunks), cfg, prior)
             links = None
             # Groups are weighed in memory, fast: tasks of about `partition_docs` sets.
             tasks = max(1, min(parts, math.ceil(groups.sample.size / self.partition_docs)))
         else:
+            sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+            ends = self._both_ends(pairs, sigs)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
             samples, links = self._executor_samples(ends, pairs, sets, columns)
             tasks = parts
         # The samples gathered by group, as `RepeatCounter.weigh_fetched` takes them: a few
@@ -779,19 +835,35 @@ class _Run:
             if links is not None:
                 links.unpersist()
 
-    def _driver_groups(self, ends: Any, columns: int) -> Groups:
-        """The groups of versions (`repeats.group_roots`) of every candidate pair, from their
-        estimated similarities (measured on the executors, gathered here), over document
-        numbers."""
-        found = ends.mapPartitions(_Estimates(columns)).collect()
-        rows = np.frombuffer(b"".join(found), dtype=_ESTIMATE)
-        pairs = np.stack([rows["i"], rows["j"]], axis=1)
-        nodes = np.unique(pairs)
-        local = np.searchsorted(nodes, pairs)
-        sizes = np.zeros(nodes.size, dtype=np.int64)
-        sizes[local[:, 0]], sizes[local[:, 1]] = rows["size_i"], rows["size_j"]
+    def _driver_groups(self, pairs: Any, picked: Any, columns: int) -> Groups:
+        """The groups of versions (`repeats.group_roots`) of the candidate pairs (on the
+        driver: `pair_array`), from their estimated similarities, over document numbers.
+        The estimates are made here from the documents' signatures (their LSH columns) and
+        set sizes, gathered from `picked` as arrays, when there are at most 10 times
+        `driver_sets` documents (about 0.3 KB each); else on the executors, with both ends
+        of each pair met there, and gathered."""
+        assert self.pair_array is not None
+        nodes = np.unique(self.pair_array)
+        if nodes.size <= 10 * self.driver_sets:
+            found = picked.mapPartitions(_SignatureColumns(columns)).collect()
+            got = np.concatenate([f[0] for f in found]) if found else np.empty(0, np.int64)
+            order = np.argsort(got)
+            assert np.array_equal(got[order], nodes)
+            sigs = np.concatenate([f[1] for f in found])[order]
+            sizes = np.concatenate([f[2] for f in found])[order]
+            local = np.searchsorted(nodes, self.pair_array)
+            jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
+        else:
+            sigs = picked.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+            ends = self._both_ends(pairs, sigs)
+            found = ends.mapPartitions(_Estimates(columns)).collect()
+            rows = np.frombuffer(b"".join(found), dtype=_ESTIMATE)
+            local = np.searchsorted(nodes, np.stack([rows["i"], rows["j"]], axis=1))
+            sizes = np.zeros(nodes.size, dtype=np.int64)
+            sizes[local[:, 0]], sizes[local[:, 1]] = rows["size_i"], rows["size_j"]
+            jac, con = rows["jac"], rows["con"]
         cfg = self.config.repeat
-        found_groups = group_roots(nodes.size, local, rows["jac"], rows["con"], sizes, cfg)
+        found_groups = group_roots(nodes.size, local, jac, con, sizes, cfg)
         # Positions among `nodes` are ascending with the numbers: the same first members,
         # the same order.
         return Groups(
@@ -865,7 +937,7 @@ class _Run:
             .join(per_doc, parts)
             .map(lambda kv: (kv[1][0], (kv[0], *kv[1][1])))
             .cogroup(small_pairs, parts)
-            .flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
+            .mapPartitions(_SettleTask(self.config.cluster, self.config.verify, self.own))
         )
         found = [settled] + [self._settle(root, components, signed, verified) for root in large]
         return self._numbered(found)
@@ -886,7 +958,8 @@ class _Run:
         members = signed.mapPartitions(_Members(self.sc.broadcast((nodes[small], roots[small]))))
         of_pair = roots[np.searchsorted(nodes, rows["i"])]
         settled = members.cogroup(self._by_root(of_pair, rows, ~np.isin(of_pair, large)), parts)
-        settled = settled.flatMap(_SettleTask(self.config.cluster, self.config.verify, self.own))
+        settle_task = _SettleTask(self.config.cluster, self.config.verify, self.own)
+        settled = settled.mapPartitions(settle_task)
         found = [settled]
         if large.size:
             components = self._keep(
@@ -1011,15 +1084,33 @@ class _Run:
         text_field = self.config.read.text_field
         if self.layout == "parts":
             names, counts = self._write_parts(out, fmt, records, read.sizes, fates, schema)
+        elif fmt == "jsonl" and not annotate:
+            # Each partition's lines as one blob, and its removed documents' fates as one
+            # list: the driver writes the kept lines between two removed ones as one slice.
+            # The next partition's are computed while it does.
+            blobs = records.values().mapPartitions(_line_blob)
+            if settled is None and self.n_matched <= min(self.driver_edges, DRIVER_FATES):
+                # The matches were gathered here: so are their removed documents' fates.
+                removed = _split_fates(sorted(fates.collect()), read.sizes)
+            else:
+                removed = _placed(fates, read.sizes).toLocalIterator(prefetchPartitions=True)
+            with Records(out, fmt, annotate, schema, text_field) as sink:
+                both = zip(blobs.toLocalIterator(prefetchPartitions=True), removed, strict=True)
+                for (blob, sizes, flags), fated in both:
+                    sink.split_lines(blob, sizes, flags, fated)
+            names, counts = sink.names, sink.counts
         else:
             fates = _sorted(fates, _even(n, parts), parts)
             routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
             with Records(out, fmt, annotate, schema, text_field) as sink:
                 sink.routed(routed)
             names, counts = sink.names, sink.counts
-        clusters = rendered.map(lambda r: (r[0], r[1]))
-        lines = _sorted(clusters, _even(self.n_clusters, parts), parts)
-        write_lines(out, "clusters.jsonl", (line for _, line in lines.toLocalIterator()))
+        # `rendered` is in cluster order already (`_numbered`): a blob of lines per partition,
+        # gathered at once when there are no more clusters than a partition has documents.
+        lines = rendered.map(lambda r: r[1]).mapPartitions(_joined)
+        small = self.n_clusters <= self.partition_docs
+        blobs = lines.collect() if small else lines.toLocalIterator(prefetchPartitions=True)
+        write_lines(out, "clusters.jsonl", blobs)
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
         names = [*names, "clusters.jsonl", "errors.jsonl"]
         if self.indexes is not None:
@@ -1035,10 +1126,7 @@ class _Run:
         written, and listed in the manifest) moved into place by the driver. `sizes`: the
         documents in each partition of `records`."""
         n = records.getNumPartitions()
-        starts = np.r_[0, np.cumsum(sizes)].tolist()
-        # Every document's fate (None when it has none), partitioned as the documents are:
-        # zip pairs them up without moving any text.
-        every = fates.partitionBy(n, _Bisect(starts[1:-1])).mapPartitionsWithIndex(_Fill(starts))
+        every = _fated(fates, sizes)
         tmp = f"{TEMPORARY}parts-{os.getpid()}-{time.time_ns()}"
         target = _executor_target(out, tmp)
         write = _WriteParts(
@@ -1056,6 +1144,61 @@ class _Run:
             out.rename(f"{tmp}/{name}", name)
         out.remove_tree(tmp)
         return names, counts
+
+
+def _fated(fates: Any, sizes: list[int]) -> Any:
+    """Every document's fate (None when it has none), in order, partitioned as the
+    documents are (`sizes` in each partition): zip pairs them up without moving any text."""
+    starts = np.r_[0, np.cumsum(sizes)].tolist()
+    return fates.partitionBy(len(sizes), _Bisect(starts[1:-1])).mapPartitionsWithIndex(
+        _Fill(starts)
+    )
+
+
+def _joined(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """Executor side: a partition's lines as one blob."""
+    blob = b"".join(lines)
+    if blob:
+        yield blob
+
+
+def _split_fates(fates: list[tuple[int, Fate]], sizes: list[int]) -> Iterator[list[Any]]:
+    """`_PlacedFates` of (number, fate) `fates` (ascending), split on the driver."""
+    at = 0
+    first = 0
+    for size in sizes:
+        end = bisect.bisect_left(fates, first + size, at, key=lambda kv: kv[0])
+        yield [(idx - first, fate) for idx, fate in fates[at:end]]
+        at, first = end, first + size
+
+
+def _line_blob(rows: Iterable[tuple[bytes, int]]) -> Iterator[tuple[bytes, list[int], list[int]]]:
+    """Executor side: a partition's (line, flags) as one record: the lines back to back,
+    their sizes and their flags (one record even for no lines)."""
+    lines, flags = [], []
+    for line, flag in rows:
+        lines.append(line)
+        flags.append(flag)
+    yield b"".join(lines), [len(line) for line in lines], flags
+
+
+@dataclass(frozen=True)
+class _PlacedFates:
+    """Executor side: the fates routed to a partition of documents as one list of
+    (position in the partition, fate), ascending (one list even for none)."""
+
+    starts: list[int]  # first number of each partition
+
+    def __call__(self, part: int, fates: Iterable[tuple[int, Fate]]) -> Iterator[Any]:
+        first = self.starts[part]
+        yield sorted((idx - first, fate) for idx, fate in fates)
+
+
+def _placed(fates: Any, sizes: list[int]) -> Any:
+    """`_PlacedFates` of the (number, fate) `fates`, for partitions of `sizes` documents."""
+    starts = np.r_[0, np.cumsum(sizes)].tolist()
+    routed = fates.partitionBy(len(sizes), _Bisect(starts[1:-1]))
+    return routed.mapPartitionsWithIndex(_PlacedFates(starts))
 
 
 def _executor_target(out: Folder, name: str) -> str:
@@ -1283,26 +1426,26 @@ class _Counted(NamedTuple):
     empty: int
 
 
-def _facts(part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
-    """Executor side: a partition's items (`_Light`'s) but its documents, (key, Skip,
-    _Schema or _Format), then its `_Counted`."""
+def _facts(part: int, records: Iterable[Any]) -> Iterator[Any]:
+    """Executor side: a partition's items (`SignItems`'s records) but its documents, (key,
+    Skip, _Schema or _Format), then its `_Counted`."""
     docs = size = empty = 0
-    for key, item in items:
-        if isinstance(item, tuple):
-            docs += 1
-            size += item[1]
-            empty += item[2][2][0] == 0
+    for record in records:
+        if isinstance(record, SignedRun):
+            docs += len(record)
+            size += int(record.nbytes.sum())
+            empty += record.empty()
         else:
-            yield key, item
+            yield record
     yield _Counted(part, docs, size, empty)
 
 
-def _kept_counts(items: Iterable[tuple[Key, LightRow]]) -> Iterator[tuple[int, int]]:
+def _kept_counts(records: Iterable[SignedRun]) -> Iterator[tuple[int, int]]:
     """Executor side: a partition's documents, and those with no text."""
     docs = empty = 0
-    for _, item in items:
-        docs += 1
-        empty += item[2][2][0] == 0
+    for record in records:
+        docs += len(record)
+        empty += record.empty()
     yield docs, empty
 
 
@@ -1368,14 +1511,14 @@ class _FactsAndHashes:
 
     parts: int
 
-    def __call__(self, part: int, items: Iterable[tuple[Key, Any]]) -> Iterator[Any]:
+    def __call__(self, part: int, records: Iterable[Any]) -> Iterator[Any]:
         hashes: list[int] = []
 
-        def docs() -> Iterator[tuple[Key, Any]]:
-            for key, item in items:
-                if isinstance(item, tuple):
-                    hashes.append(_id_hash(item[0]))
-                yield key, item
+        def docs() -> Iterator[Any]:
+            for record in records:
+                if isinstance(record, SignedRun):
+                    hashes.extend(_id_hash(doc_id) for doc_id in record.ids)
+                yield record
 
         yield 0, _PartFacts(part, list(_facts(part, docs())))
         if hashes:
@@ -1434,18 +1577,12 @@ def _repeated(ordered: Any, parts: int, repeats: Any) -> Any:
         return [(k, duplicate_id_error(i, src, line, s, n)) for k, i, s, n in later]
 
     def suspect(kv: tuple[Key, Any]) -> bool:
-        if not _is_doc(kv):
-            return False
         hashes, h = repeats.value, _id_hash(kv[1][0])
         at = int(np.searchsorted(hashes, np.uint64(h)))
         return at < hashes.size and int(hashes[at]) == h
 
-    docs = ordered.filter(suspect).map(one)
+    docs = ordered.mapPartitions(doc_items).filter(suspect).map(one)
     return docs.reduceByKey(two, parts).filter(lambda kv: kv[1][1]).flatMap(errors)
-
-
-def _utf8_size(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _storage() -> Any:
@@ -1455,47 +1592,6 @@ def _storage() -> Any:
 
 
 # -- sign, LSH, verify -----------------------------------------------------------------
-
-
-# What is held of a document between the stages, as `_Light` makes it: id, UTF-8 bytes of
-# its text, (signature bytes, shingle set bytes, figures (`Figures.rows`)), source, line
-# number, whether the record is a Parquet row (the fields the id check and the driver use
-# are where a DocRow has them).
-LightRow = tuple[str, int, tuple[bytes, bytes, Any], str, int | None, bool]
-
-
-@dataclass(frozen=True)
-class _Light:
-    """Executor side: a partition's items with each DocRow signed by the local engine's
-    `sign_texts` into a `LightRow`: its text and record are not kept."""
-
-    config: Config
-    cpu: tuple[Any, Any]  # accumulators: normalize and shingle + sign CPU seconds
-
-    def __call__(self, items: Iterable[tuple[Key, Any]]) -> Iterator[tuple[Key, Any]]:
-        c = self.config
-        for batch in batched(items, c.batch_size):
-            texts = [item[1] for _, item in batch if isinstance(item, tuple)]
-            rows: Iterator[Any] = iter(())
-            if texts:
-                signed = sign_texts(texts, c.normalize, c.shingle, c.signature)
-                self.cpu[0].add(signed.normalize_s)
-                self.cpu[1].add(signed.sign_s)
-                rows = zip(signed.sigs, signed.sets(), signed.figures.rows(), strict=True)
-            for key, item in batch:
-                if not isinstance(item, tuple):
-                    yield key, item
-                    continue
-                sig, s, fig = next(rows)
-                shingles = np.asarray(s, dtype=np.uint32).tobytes()
-                size = _utf8_size(item[1])
-                yield key, (item[0], size, (sig.tobytes(), shingles, fig), *item[3:])
-
-
-def _signed(row: LightRow) -> tuple[bytes, bytes, Any, str, str]:
-    """What the stages after reading hold of a document: (signature bytes, shingle set
-    bytes, figures, id, source)."""
-    return (*row[2], row[0], row[3])
 
 
 def _routed(values: np.ndarray, parts: int, *columns: np.ndarray) -> Iterator[tuple[int, Any]]:
@@ -1525,13 +1621,16 @@ class _BandKeys:
     num_perm: int
     parts: int
 
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-        for batch in batched(part, 8192):
-            idx = np.fromiter((i for i, _ in batch), dtype=np.int64, count=len(batch))
-            raw = b"".join(v[0] for _, v in batch)
-            sigs = np.frombuffer(raw, dtype=np.uint32).reshape(len(batch), self.num_perm)
+    def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
+        # A document with no text is never a version of anything: it is left out of LSH (a
+        # million empty records would share every band's bucket).
+        for batch in batched(part, 32):  # runs of up to batch_size documents
+            idx = np.concatenate([first + np.arange(len(d)) for first, d in batch])
+            sigs = np.concatenate([d.sigs for _, d in batch])
+            some = np.concatenate([d.figures.length != 0 for _, d in batch])
+            idx, sigs = idx[some], sigs[some]
             keys = np.concatenate([band_keys(sigs, b, self.rows) for b in range(self.bands)])
-            band = np.repeat(np.arange(self.bands, dtype=np.int32), len(batch))
+            band = np.repeat(np.arange(self.bands, dtype=np.int32), idx.size)
             yield from _routed(keys, self.parts, band, keys, np.tile(idx, self.bands))
 
 
@@ -1582,14 +1681,22 @@ def _packed_array(part: Iterable[int]) -> Iterator[bytes]:
 
 @dataclass(frozen=True)
 class _Pick:
-    """Executor side: the (number, value) rows of a partition whose number is in `nodes` (a
-    Broadcast of ascending document numbers)."""
+    """Executor side: (number, what `SignedRun.signed` gives of it) of a partition's documents
+    (numbered `SignedRun`) whose number is in `nodes` (a Broadcast of ascending document
+    numbers)."""
 
     nodes: Any
 
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-        for row, _ in _among(self.nodes.value, part):
-            yield row
+    def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
+        nodes = self.nodes.value
+        if not nodes.size:
+            return
+        for first, docs in part:
+            idx = first + np.arange(len(docs))
+            at = np.minimum(np.searchsorted(nodes, idx), nodes.size - 1)
+            found = np.flatnonzero(nodes[at] == idx)
+            if found.size:
+                yield from docs.take(found).signed(idx[found].tolist())
 
 
 def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, int]]:
@@ -1723,6 +1830,24 @@ class _Estimates:
             yield rows.tobytes()
 
 
+@dataclass(frozen=True)
+class _SignatureColumns:
+    """Executor side: a partition's (node, what `SignedRun.signed` gives) rows as one record of
+    arrays: the nodes, their signatures' first `columns` values, their set sizes."""
+
+    columns: int  # signature values LSH uses, the ones the local engine keeps
+
+    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
+        rows = list(part)
+        if not rows:
+            return
+        nodes = np.array([node for node, _ in rows], dtype=np.int64)
+        raw = b"".join(v[0] for _, v in rows)
+        sigs = np.frombuffer(raw, dtype=np.uint32).reshape(len(rows), -1)[:, : self.columns]
+        sizes = np.array([len(v[1]) // 4 for _, v in rows], dtype=np.int64)
+        yield nodes, np.ascontiguousarray(sigs), sizes
+
+
 def _estimated(batch: list[Any], columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(jaccard, containment) that MinHash estimates for (tag, i, j, (signature, set size),
     (signature, set size)) rows, and the set sizes, both ends of each row in turn."""
@@ -1840,14 +1965,23 @@ class _CountSlots:
     first: Any = None  # Broadcast of the first count's Repeats, for the second count
 
     def __call__(self, part: Iterable[WeighedChunk]) -> Iterator[RepeatCounter]:
-        counter = RepeatCounter(self.cfg)
-        chunks = list(part)
-        if self.first is None:
-            counter.weigh_fetched(chunks)
-        else:
-            firsts = ((d, s[b[:-1]], e[b[:-1]]) for d, s, e, b, _ in chunks)
-            counter.add_fetched(firsts, self.first.value)
-        yield counter
+        first = None if self.first is None else self.first.value
+        yield _count_slots(self.cfg, list(part), first)
+
+
+def _count_slots(
+    cfg: RepeatConfig, chunks: list[WeighedChunk], first: Repeats | None
+) -> RepeatCounter:
+    """The slot counts of the groups of `chunks` (as `_weighed_chunk` makes them): without
+    `first`, the groups' first sets counted and the groups weighed; with the first count's
+    `Repeats`, the first sets alone (`repeats.repeats_of`'s two counts)."""
+    counter = RepeatCounter(cfg)
+    if first is None:
+        counter.weigh_fetched(chunks)
+    else:
+        firsts = ((d, s[b[:-1]], e[b[:-1]]) for d, s, e, b, _ in chunks)
+        counter.add_fetched(firsts, first)
+    return counter
 
 
 @dataclass(frozen=True)
@@ -2051,16 +2185,35 @@ def _local_pairs(nodes: np.ndarray, rows: Iterable[tuple[int, int, float, float]
 @dataclass(frozen=True)
 class _SettleTask:
     """Executor side: (root, ([(node, figures, shingle set, id)], [(i, j, jaccard,
-    containment)])) of one connected component, its members and verified pairs -> its final
-    clusters as `Group`s, by the cluster stage on the sets in memory."""
+    containment)])) of connected components, their members and verified pairs -> their final
+    clusters as `Group`s, by the cluster stage on the sets in memory. The components of a
+    partition are settled together, about `_SETTLE_DOCS` members in one call: the rule is
+    the same for each component, and one call per component of two or three documents
+    would cost more than its work."""
 
     cfg: ClusterConfig
     verify: VerifyConfig
     own: Any  # Broadcast of verify.Own
 
-    def __call__(self, kv: tuple[int, tuple[Iterable[Any], Iterable[Any]]]) -> Iterator[Group]:
-        rows = sorted(kv[1][0], key=lambda r: r[0])
+    def __call__(self, part: Iterable[tuple[int, tuple[Iterable[Any], Iterable[Any]]]]) -> Any:
+        batch: list[tuple[int, Any]] = []  # (root, member row)
+        pairs: list[Any] = []
+        for root, (members, verified) in part:
+            batch.extend((root, row) for row in members)
+            pairs.extend(verified)
+            if len(batch) >= _SETTLE_DOCS:
+                yield from self._settled(batch, pairs)
+                batch, pairs = [], []
+        if batch:
+            yield from self._settled(batch, pairs)
+
+    def _settled(self, batch: list[tuple[int, Any]], pairs: list[Any]) -> Iterator[Group]:
+        batch.sort(key=lambda kv: kv[1][0])
+        rows = [row for _, row in batch]
         nodes = np.array([r[0] for r in rows], dtype=np.int64)
+        # Members ascending in each component, components by their root (the smallest
+        # member): `cluster.grouped`'s form.
+        members, bounds = grouped(np.array([root for root, _ in batch], dtype=np.int64))
         figures = Figures.from_rows([r[1] for r in rows])
         data, offsets = _concatenated([r[2] for r in rows])
         own = self.own.value
@@ -2071,14 +2224,13 @@ class _SettleTask:
         def repeated(docs: np.ndarray) -> np.ndarray:
             return repeated_shares(data, offsets[docs], offsets[docs + 1], own.table)
 
-        everyone = np.arange(nodes.size)
         found = settle(
-            everyone,
-            np.array([0, nodes.size]),
+            members,
+            bounds,
             figures,
             similarity,
             self.cfg,
-            verified=_local_pairs(nodes, kv[1][1]),
+            verified=_local_pairs(nodes, pairs),
             repeated=repeated,
             direct=partial(is_match, cfg=self.verify),
         )

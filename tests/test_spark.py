@@ -36,6 +36,7 @@ from dedup.config import (
 )
 from dedup.errors import InputError, OutputError
 from dedup.io.hadoop import HadoopDir
+from dedup.io.outdir import Records
 from dedup.persist import Index, IndexStoreError
 from dedup.pipeline import run
 from dedup.progress import ProgressEvent
@@ -380,14 +381,13 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
     monkeypatch.setattr(HadoopDir, "binary", spy)
     monkeypatch.setattr("dedup.spark.LocalFolder", no_local_writer)
 
-    # A run killed while it streams kept and removed leaves nothing that looks finished.
-    real = sys.modules["dedup.spark"]._with_fates
+    # A run killed while it streams kept and removed (after the first partition's lines)
+    # leaves nothing that looks finished.
+    real = Records.split_lines
 
-    def killed(*args: Any) -> Iterator[Any]:
-        for n, item in enumerate(real(*args)):
-            if n == 3:
-                raise RuntimeError("killed")
-            yield item
+    def killed(self: Records, *args: Any) -> None:
+        real(self, *args)
+        raise RuntimeError("killed")
 
     def names() -> list[str]:
         return sorted(p.name for p in out.iterdir() if not p.name.endswith(".crc"))
@@ -406,7 +406,7 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
         return parts
 
     monkeypatch.setattr(SparkIndexes, "stage", spy_stage)
-    monkeypatch.setattr("dedup.spark._with_fates", killed)
+    monkeypatch.setattr(Records, "split_lines", killed)
     with pytest.raises(RuntimeError, match="killed"):
         run_spark([str(seeds_dir)], out.as_uri(), Config(), spark=spark, index=index)
     assert written == ["kept.jsonl", "removed.jsonl"]
@@ -415,7 +415,7 @@ def test_hadoop_outdir_is_cleared_written_atomically_and_gets_the_local_bytes(
     assert staged and all(staged)  # parts were written, then removed
     assert checksum(index) == before and Index(index, None).segment_names == ["seg-000001"]
 
-    monkeypatch.setattr("dedup.spark._with_fates", real)
+    monkeypatch.setattr(Records, "split_lines", real)
     written.clear()
     both_engines([str(seeds_dir)], tmp_path, Config(jobs=1), spark, uri=True)
     contract = ["kept.jsonl", "removed.jsonl", "clusters.jsonl", "errors.jsonl", "summary.json"]
@@ -677,9 +677,16 @@ def test_why_members_are_in_their_clusters_as_locally(tmp_path: Path, spark: Any
     # The same from the driver, with every component larger than `max_component`, and the
     # components (and repeated-text groups) found on the driver, and by the executors'
     # rounds (driver_edges=0).
-    for k, limits in enumerate([{"max_component": 2}, {"max_component": 2, "driver_edges": 0}]):
+    # The repeated text counted by the executors when the groups are found on the driver
+    # (driver_sets=0).
+    limits: list[dict[str, int]] = [
+        {"max_component": 2},
+        {"max_component": 2, "driver_edges": 0},
+        {"driver_sets": 0},
+    ]
+    for k, limit in enumerate(limits):
         out = tmp_path / f"driver-{k}"
-        run_spark([str(folder)], out, config, spark=spark, **limits)
+        run_spark([str(folder)], out, config, spark=spark, **limit)
         for name in ("clusters.jsonl", "annotated.jsonl"):
             assert (out / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     lines = (tmp_path / "spark" / "clusters.jsonl").read_text("utf-8").splitlines()

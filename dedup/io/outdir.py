@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
+from itertools import accumulate
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, NamedTuple, Protocol
 from urllib.parse import urlsplit
@@ -579,6 +580,27 @@ class Records:
         without --annotate: they go out unchanged)."""
         assert not self.annotate and self.fmt == "jsonl"
         write_chunked(self._files[self._count(None, count)], data)
+
+    def split_lines(
+        self,
+        blob: bytes,
+        sizes: Sequence[int],
+        flags: Sequence[int],
+        removed: Iterable[tuple[int, Fate | None]],
+    ) -> None:
+        """Records rendered back to back (JSONL output without --annotate), `sizes[k]` bytes
+        and `flags[k]` each, of which `removed` gives the removed ones (position, fate),
+        ascending: the kept records between two removed ones go out unchanged, as one slice
+        of the blob; each removed record gets its fields."""
+        view = memoryview(blob)
+        start = run_from = 0  # byte where the current run of kept records begins; its first
+        ends = list(accumulate(sizes))
+        for k, fate in removed:
+            a, b = ends[k] - sizes[k], ends[k]
+            self.kept_lines(view[start:a], k - run_from)
+            self.line(blob[a:b], flags[k], fate)
+            start, run_from = b, k + 1
+        self.kept_lines(view[start:], len(ends) - run_from)
 
     def routed(self, records: Iterable[tuple[Any, Fate]]) -> None:
         """Records with their fates, in order: (line, flags) pairs for JSONL output (as
