@@ -146,6 +146,40 @@ class Verified:
 
 
 @dataclass(frozen=True)
+class Known:
+    """Similarities already measured, found by pair: `keys` (smaller << 32 | larger document
+    number, sorted, unique) with each pair's (jaccard, containment). Similarities are
+    symmetric, so a pair is found in either order."""
+
+    keys: np.ndarray
+    jaccard: np.ndarray
+    containment: np.ndarray
+
+    @classmethod
+    def of(cls, pairs: np.ndarray, jaccard: np.ndarray, containment: np.ndarray) -> Known:
+        """From rows (i, j) of document numbers and their similarities (of a pair given
+        twice, the first)."""
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        keys = _pair_keys(pairs[:, 0], pairs[:, 1])
+        keys, first = np.unique(keys, return_index=True)
+        jaccard = np.asarray(jaccard, dtype=np.float64)[first]
+        return cls(keys, jaccard, np.asarray(containment, dtype=np.float64)[first])
+
+    def find(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per pair (a[k], b[k]): its place in `keys`, -1 where it is not there."""
+        key = _pair_keys(a, b)
+        pos = np.searchsorted(self.keys, key)
+        hit = pos < self.keys.size
+        hit[hit] = self.keys[pos[hit]] == key[hit]
+        return np.where(hit, pos, -1)
+
+
+def _pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    return (np.minimum(a, b) << 32) | np.maximum(a, b)
+
+
+@dataclass(frozen=True)
 class Clusters:
     """The final clusters in the flat form of `grouped` (cluster g is
     members[bounds[g]:bounds[g + 1]], members ascending, clusters numbered by their first
@@ -214,6 +248,10 @@ def representatives(
 
 # (representatives, members) -> (jaccard, containment) of each row pair.
 Similarity = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+# `Similarity`, given floors (jaccard, containment): exact only for the pairs that reach one
+# of them; the others may come back lower (still below both), measured only until they
+# could not reach them.
+Bounded = Callable[[np.ndarray, np.ndarray, float, float], tuple[np.ndarray, np.ndarray]]
 # Document numbers -> the share of each one's shingles set aside as repeated text.
 Shares = Callable[[np.ndarray], np.ndarray]
 
@@ -424,18 +462,24 @@ def _split(
     cluster_cfg: ClusterConfig,
     cfg: RefineConfig,
     repeated: Shares | None = None,
+    bounded: Bounded | None = None,
 ) -> Clusters:
     """`split_chains`, keeping each final group's representative and every member's
-    similarity to it, both as measured in the round that settled the group."""
+    similarity to it, both as measured in the round that settled the group. Only the
+    members that stay with a representative need their exact figures: the others are
+    measured with `bounded` where given (`_Remembered.reaching`)."""
     members = np.asarray(members, dtype=np.int64)
     bounds = np.asarray(bounds, dtype=np.int64)
     done: list[Clusters] = []
+    remembered = _Remembered(similarity, bounded, cfg)
     for _ in range(cfg.max_rounds):
         if bounds.size < 2:
             break
-        reps, measured = _choose(members, bounds, figures, cluster_cfg, similarity, repeated)
+        remembered.next_round()
+        reps, measured = _choose(members, bounds, figures, cluster_cfg, remembered, repeated)
         group = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
-        jac, con = _against(reps, members, group, similarity, *([measured] if measured else []))
+        known = [measured] if measured else []
+        jac, con = _against(reps, members, group, remembered.reaching, *known)
         close = _near(jac, con, cfg) | (members == reps[group])
         chain = np.bincount(group[~close], minlength=bounds.size - 1) > 0
         if chain.any():
@@ -446,7 +490,7 @@ def _split(
                 chain,
                 (reps, jac, con, close),
                 figures,
-                similarity,
+                remembered,
                 cluster_cfg,
                 cfg,
                 repeated,
@@ -455,6 +499,72 @@ def _split(
         rest = _select(members, bounds, group, ~close, reps, jac, con)
         members, bounds = rest.members, rest.bounds
     return _ordered(done)
+
+
+class _Remembered:
+    """`similarity`, remembering the pairs it measured in the round before (`next_round`
+    starts one). A round that peels a small cluster off a large chain leaves the chain's
+    longest member, and mostly its representative, in the rest: the next round measures the
+    same members against them again (at a million crawl documents, most of what the rounds
+    measured). Only two rounds are held, so memory stays linear in the members.
+
+    `reaching` serves what only needs to know which members reach the floors (`cfg`) and the
+    exact figures of those: with `bounded`, a pair is measured only until it cannot reach
+    them. Such a pair is remembered as below them, and not given where figures are needed."""
+
+    def __init__(self, similarity: Similarity, bounded: Bounded | None, cfg: RefineConfig):
+        self.similarity = similarity
+        self.bounded = bounded
+        self.cfg = cfg
+        self.before = (_no_pairs(), _no_pairs())  # exact; below the floors
+        self.now: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def next_round(self) -> None:
+        if self.now:
+            pairs, jac, con, exact = (np.concatenate(x) for x in zip(*self.now, strict=True))
+            self.before = (
+                Known.of(pairs[exact], jac[exact], con[exact]),
+                Known.of(pairs[~exact], jac[~exact], con[~exact]),
+            )
+        self.now = []
+
+    def __call__(self, reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._measured(reps, others, self.before[:1], None)
+
+    def reaching(self, reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact for the pairs that reach the floors; lower for the others, still below."""
+        return self._measured(reps, others, self.before, self.bounded)
+
+    def _measured(
+        self,
+        reps: np.ndarray,
+        others: np.ndarray,
+        remembered: tuple[Known, ...],
+        bounded: Bounded | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        jac = np.empty(reps.size, dtype=np.float64)
+        con = np.empty(reps.size, dtype=np.float64)
+        miss = np.ones(reps.size, dtype=bool)
+        exact = np.ones(reps.size, dtype=bool)
+        for kind, known in enumerate(remembered):
+            at = known.find(reps, others)
+            hit = miss & (at >= 0)
+            jac[hit], con[hit] = known.jaccard[at[hit]], known.containment[at[hit]]
+            exact[hit] = kind == 0
+            miss &= ~hit
+        if miss.any():
+            if bounded is None:
+                jac[miss], con[miss] = self.similarity(reps[miss], others[miss])
+            else:
+                floors = (self.cfg.jaccard, self.cfg.containment)
+                jac[miss], con[miss] = bounded(reps[miss], others[miss], *floors)
+                exact[miss] = _near(jac[miss], con[miss], self.cfg)
+        self.now.append((np.stack([reps, others], axis=1), jac, con, exact))
+        return jac, con
+
+
+def _no_pairs() -> Known:
+    return Known.of(np.empty((0, 2), dtype=np.int64), _no_floats(), _no_floats())
 
 
 def _near(jac: np.ndarray, con: np.ndarray, cfg: RefineConfig) -> np.ndarray:
@@ -493,7 +603,7 @@ def _recentred(
     chain: np.ndarray,
     found: Round,
     figures: Figures,
-    similarity: Similarity,
+    similarity: _Remembered,
     cluster_cfg: ClusterConfig,
     cfg: RefineConfig,
     repeated: Shares | None,
@@ -505,12 +615,12 @@ def _recentred(
     large one: split around it, each round peels one small cluster, and the rounds run out
     before the large articles are reached."""
     reps, jac, con, close = (x.copy() for x in found)
-    centre = _centres(members, bounds, chain, found, similarity, cfg)
+    centre = _centres(members, bounds, chain, found, similarity.reaching, cfg)
     moved = centre != reps
     if not moved.any():
         return reps, jac, con, close
     inside = moved[group]
-    to_centre = _against(centre, members[inside], group[inside], similarity)
+    to_centre = _against(centre, members[inside], group[inside], similarity.reaching)
     near = _near(*to_centre, cfg) | (members[inside] == centre[group[inside]])
     # The centre's close members as groups of their own, one per moved group.
     sub = np.flatnonzero(inside)[near]
@@ -521,7 +631,12 @@ def _recentred(
     picked, measured = _choose(sub_members, sub_bounds, figures, cluster_cfg, similarity, repeated)
     by_centre = (centre[moved], to_centre[0][near], to_centre[1][near])
     sub_jac, sub_con = _against(
-        picked, sub_members, sub_group, similarity, by_centre, *([measured] if measured else [])
+        picked,
+        sub_members,
+        sub_group,
+        similarity.reaching,
+        by_centre,
+        *([measured] if measured else []),
     )
     reps[moved] = picked
     close[inside] = False
@@ -618,6 +733,7 @@ def settle(
     verified: Verified | None = None,
     repeated: Shares | None = None,
     direct: Matches | None = None,
+    bounded: Bounded | None = None,
 ) -> Clusters:
     """Connected components (flat form of `grouped`) -> final `Clusters`: chains split,
     representatives chosen, each member measured against its representative and told why
@@ -626,9 +742,11 @@ def settle(
     `figures` is indexed by document number; `similarity(reps, others)` gives the exact
     similarities of row pairs, and `repeated(docs)` each document's share of repeated text
     (from a store, from sets in memory, or from a distributed join: the rule does not care
-    where the sets are). Without `repeated` the shares are 0."""
+    where the sets are). Without `repeated` the shares are 0. `bounded`, where an engine has
+    it, measures the pairs whose figures matter only if they reach the floors for less
+    (the results are the same)."""
     known = None if repeated is None else _asked_once(repeated, members)
-    found = _split(members, bounds, figures, similarity, cfg, refine, known)
+    found = _split(members, bounds, figures, similarity, cfg, refine, known, bounded)
     via, via_jac, via_con = joined_via(found, verified or Verified.none(), direct)
     shares = np.zeros(found.members.size, dtype=np.float64)
     if known is not None and found.members.size:
@@ -660,6 +778,7 @@ def cluster(
     refine: RefineConfig = RefineConfig(),
     repeated: Shares | None = None,
     direct: Matches | None = None,
+    bounded: Bounded | None = None,
 ) -> Clusters:
     """The cluster stage: verified pairs (rows of document numbers 0..n-1, with their
     similarities) -> `Clusters`."""
@@ -674,6 +793,7 @@ def cluster(
         verified=verified,
         repeated=repeated,
         direct=direct,
+        bounded=bounded,
     )
 
 

@@ -47,7 +47,15 @@ from .repeats import (
 from .sign import Signed
 from .store import ShingleStore, write_segment
 from .types import Figures, Member, Skip
-from .verify import FETCH_BUDGET, is_match, link_buckets, own_sets, own_text, similarities_to
+from .verify import (
+    FETCH_BUDGET,
+    is_match,
+    link_buckets,
+    own_sets,
+    own_text,
+    similarities_reaching,
+    similarities_to,
+)
 
 
 def id_key(doc_id: Any) -> Hashable:
@@ -246,11 +254,20 @@ class TwoPassIndex:
                 if on_stage is not None:
                     on_stage("cluster")
                 # Similarities verification already measured are not read again.
-                known = partial(similarities_to, store=sets, known=linked.known, own=own)
+                measured = linked.known
+                known = partial(similarities_to, store=sets, known=measured, own=own)
+                bounded = partial(similarities_reaching, store=sets, known=measured, own=own)
                 shares = partial(_stored_shares, self.store, repeats.table)
                 direct = partial(is_match, cfg=cfg.verify)
                 clusters = cluster(
-                    n, matched, figures, known, cfg.cluster, repeated=shares, direct=direct
+                    n,
+                    matched,
+                    figures,
+                    known,
+                    cfg.cluster,
+                    repeated=shares,
+                    direct=direct,
+                    bounded=bounded,
                 )
             cluster_of, duplicate_of = clusters.fates(n)
             entry = clusters.entries(n)

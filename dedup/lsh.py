@@ -172,7 +172,7 @@ class Buckets:
     bounds: np.ndarray  # int64
     bands: np.ndarray  # int64
     tag: np.ndarray  # uint8, (documents, bands), row-major
-    sigs: np.ndarray  # the signature columns the bands hash
+    sigs: np.ndarray  # the signature columns the bands hash, row-major
     rows: int
     max_bucket: int
 
@@ -206,7 +206,12 @@ class Buckets:
         np.cumsum(size, out=bounds[1:])
         flat = np.concatenate(members) if members else np.empty(0, dtype=np.int32)
         starts = np.asarray(per_band, dtype=np.int64)
-        return cls(flat, bounds, starts, tag, sigs, rows, max_bucket)
+        # Row-major from here: pairs are compared (`repeats.estimated_similarities`,
+        # `_given_before`) a document's row at a time, at random rows; read a column at a
+        # time, each value of a pair is a cache miss once a column outgrows the cache.
+        rowwise = np.ascontiguousarray(sigs)
+        del sigs
+        return cls(flat, bounds, starts, tag, rowwise, rows, max_bucket)
 
     def open_pairs(self, band: int, parent: np.ndarray, empty: np.ndarray) -> np.ndarray:
         """Band `band`'s candidate pairs (the rule of `bucket_pairs`), as rows (i, j), i < j,

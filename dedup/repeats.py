@@ -490,9 +490,12 @@ def repeated_shares(
 def _agreement(sigs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     m, cols = pairs.shape[0], sigs.shape[1]
     out = np.zeros(m, dtype=np.int64)
-    for c in range(cols):  # a column at a time: signatures are column-major
-        for p in range(m):
-            out[p] += sigs[pairs[p, 0], c] == sigs[pairs[p, 1], c]
+    for p in range(m):  # a row at a time: `Buckets.sigs` are row-major
+        i, j = pairs[p, 0], pairs[p, 1]
+        same = 0
+        for c in range(cols):
+            same += sigs[i, c] == sigs[j, c]
+        out[p] = same
     return out
 
 

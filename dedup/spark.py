@@ -1855,7 +1855,7 @@ def _estimated(batch: list[Any], columns: int) -> tuple[np.ndarray, np.ndarray, 
     sigs = np.stack([np.frombuffer(s, dtype=np.uint32)[:columns] for s, _ in ends])
     sizes = np.array([size for _, size in ends], dtype=np.int64)
     local = np.arange(sizes.size, dtype=np.int64).reshape(-1, 2)
-    jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
+    jac, con = estimated_similarities(sigs, local, sizes)
     return jac, con, sizes
 
 

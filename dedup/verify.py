@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from .cluster import UnionFind, find_root, join
+from .cluster import Known, UnionFind, find_root, join
 from .config import VerifyConfig
 from .lsh import Buckets
 from .shingle import NUMBER_BIT, NUMBER_VALUE_BITS
@@ -226,6 +226,8 @@ def _similarities(
     min_own: int,
     numbers: int,
     min_share: float,
+    threshold: float = -1.0,
+    min_containment: float = -1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     m = pairs.shape[0]
     jac = np.empty(m, dtype=np.float64)
@@ -236,7 +238,16 @@ def _similarities(
         i = pairs[p, 0]
         j = pairs[p, 1]
         jac[p], con[p] = _pair(
-            data, starts[i], ends[i], starts[j], ends[j], min_own, numbers, min_share
+            data,
+            starts[i],
+            ends[i],
+            starts[j],
+            ends[j],
+            min_own,
+            numbers,
+            min_share,
+            threshold,
+            min_containment,
         )
     return jac, con
 
@@ -281,22 +292,25 @@ def _chunks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
 
 
 def stored_similarities(
-    store: ShingleStore | Held, pairs: np.ndarray, own: Own = Own(), budget: int = FETCH_BUDGET
+    store: ShingleStore | Held,
+    pairs: np.ndarray,
+    own: Own = Own(),
+    budget: int = FETCH_BUDGET,
+    floors: tuple[float, float] = (-1.0, -1.0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """`similarities` for pairs of documents of `store`, reading only their sets and at most
-    about `budget` bytes of them at a time. Results do not depend on the budget."""
+    about `budget` bytes of them at a time. Results do not depend on the budget. Given
+    `floors` (jaccard, containment), exact only for the pairs that reach one of them: the
+    others are measured only until they cannot, and come back lower, still below both."""
     pairs = np.ascontiguousarray(pairs, dtype=np.int64).reshape(-1, 2)
     jac = np.empty(pairs.shape[0], dtype=np.float64)
     con = np.empty(pairs.shape[0], dtype=np.float64)
     sizes = store.sizes()
     cost = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) * 4
     for lo, hi in _chunks(cost, budget):
-        chunk = pairs[lo:hi]
-        docs = np.unique(chunk)
-        data, starts, ends = store.fetch(docs)
-        local = np.searchsorted(docs, chunk)
+        data, starts, ends, local = _fetch_pairs(store, pairs[lo:hi])
         jac[lo:hi], con[lo:hi] = _similarities(
-            data, starts, ends, local, own.table, own.min_own, own.numbers, own.min_share
+            data, starts, ends, local, own.table, own.min_own, own.numbers, own.min_share, *floors
         )
     return jac, con
 
@@ -380,9 +394,9 @@ class Linked:
     verified: int
 
     @property
-    def known(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def known(self) -> Known:
         """The `known` argument of `similarities_to`."""
-        return self.pairs, self.jaccard, self.containment
+        return Known.of(self.pairs, self.jaccard, self.containment)
 
 
 def own_store(
@@ -485,6 +499,20 @@ class Held:
         return self.data, self.starts[docs], self.ends[docs]
 
 
+def _fetch_pairs(
+    store: ShingleStore | Held, pairs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sets of the documents in `pairs` as (data, starts, ends), and the pairs as rows of
+    those: for sets held in memory all of them, and the pairs as they are (finding each
+    document's place among the pairs' cost more than comparing them, at a million
+    documents)."""
+    if isinstance(store, Held):
+        return store.data, store.starts, store.ends, pairs
+    docs = np.unique(pairs)
+    data, starts, ends = store.fetch(docs)
+    return data, starts, ends, np.searchsorted(docs, pairs)
+
+
 def _link_buckets(
     buckets: Buckets,
     store: ShingleStore | Held,
@@ -505,12 +533,11 @@ def _link_buckets(
         cost = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) * 4
         for lo, hi in _chunks(cost, budget):
             chunk = pairs[lo:hi]
-            chunk = chunk[_still_open(chunk, uf.parent)]
+            if not isinstance(store, Held):  # pairs joined since are not read
+                chunk = chunk[_still_open(chunk, uf.parent)]
             if chunk.shape[0] == 0:
                 continue
-            docs = np.unique(chunk)
-            data, starts, ends = store.fetch(docs)
-            local = np.searchsorted(docs, chunk)
+            data, starts, ends, local = _fetch_pairs(store, chunk)
             measured, jac, con, matched = _link(
                 data,
                 starts,
@@ -537,24 +564,39 @@ def similarities_to(
     reps: np.ndarray,
     others: np.ndarray,
     store: ShingleStore | Held,
-    known: tuple[np.ndarray, np.ndarray, np.ndarray],
+    known: Known | tuple[np.ndarray, np.ndarray, np.ndarray],
     own: Own = Own(),
+    floors: tuple[float, float] = (-1.0, -1.0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(jaccard, containment) of each (reps[k], others[k]): taken from `known` (candidate
-    pairs as rows (smaller, larger), with the similarities verification measured; both are
-    symmetric), read from the store for the rest."""
-    pairs, known_jac, known_con = known
-    key = (np.minimum(reps, others) << 32) | np.maximum(reps, others)
-    cand = (pairs[:, 0] << 32) | pairs[:, 1]
-    order = np.argsort(cand, kind="stable")
-    pos = np.searchsorted(cand, key, sorter=order)
-    hit = pos < cand.size
-    hit[hit] = cand[order[pos[hit]]] == key[hit]
-    jac = np.empty(key.size, dtype=np.float64)
-    con = np.empty(key.size, dtype=np.float64)
-    jac[hit] = known_jac[order[pos[hit]]]
-    con[hit] = known_con[order[pos[hit]]]
+    pairs as rows (smaller, larger), with the similarities verification measured, or those
+    as `Known`; both are symmetric), read from the store for the rest (exact only for the
+    pairs that reach one of `floors`, as `stored_similarities` says)."""
+    if not isinstance(known, Known):
+        known = Known.of(*known)
+    at = known.find(reps, others)
+    hit = at >= 0
+    jac = np.empty(at.size, dtype=np.float64)
+    con = np.empty(at.size, dtype=np.float64)
+    jac[hit] = known.jaccard[at[hit]]
+    con[hit] = known.containment[at[hit]]
     miss = ~hit
     missing = np.stack([reps[miss], others[miss]], axis=1)
-    jac[miss], con[miss] = stored_similarities(store, missing, own)
+    jac[miss], con[miss] = stored_similarities(store, missing, own, floors=floors)
     return jac, con
+
+
+def similarities_reaching(
+    reps: np.ndarray,
+    others: np.ndarray,
+    jaccard: float,
+    containment: float,
+    *,
+    store: ShingleStore | Held,
+    known: Known,
+    own: Own = Own(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """`similarities_to`, exact only for the pairs that reach `jaccard` or `containment`
+    (the cluster stage's `Bounded`): most pairs a chain's centre is measured against are
+    far from it, and measuring one stops once it cannot reach them."""
+    return similarities_to(reps, others, store, known, own, (jaccard, containment))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import replace
 from functools import cache
 
@@ -97,9 +98,30 @@ def test_rounds_are_bounded_and_leftovers_stay_alone() -> None:
     assert _groups(*got) == [[0, 1], [2, 3], [4, 5]]
     # Per round: the members against the representative, then the chain's candidate centres
     # against a sample (no centre here is close to more than twice as many as the
-    # representative: the path is split around it).
-    assert len(asked) == 6
+    # representative: the path is split around it); later rounds measure only the pairs the
+    # round before did not (here a round's probes and sample overlap the last one's).
+    assert len(asked) <= 6
     assert sum(asked) <= 3 * (n + cfg.probes * cfg.sample)
+
+
+def test_a_round_does_not_measure_again_what_the_round_before_measured() -> None:
+    n = 40
+    lengths = Figures.lengths_only(np.arange(n, 0, -1))
+    close = {frozenset((i, i + 1)) for i in range(n - 1)}
+    times: Counter[frozenset[int]] = Counter()
+
+    def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [frozenset((int(a), int(b))) for a, b in zip(reps, others, strict=True)]
+        times.update(pairs)
+        sims = np.array([p in close for p in pairs], dtype=np.float64)
+        return sims, sims
+
+    got = split_chains(*_flat([list(range(n))]), lengths, similarity, LONGEST)
+    assert _groups(*got)[:3] == [[0, 1], [2, 3], [4, 5]]
+    # Every round's probes and sample overlap the round before's (the path loses two members
+    # a round); a pair is measured again only two rounds later.
+    assert len(times) < sum(times.values())
+    assert max(times.values()) <= (RefineConfig().max_rounds + 1) // 2
 
 
 def _side_article_and_a_large_one() -> tuple[Figures, set[frozenset[int]]]:
@@ -217,6 +239,51 @@ def test_refinement_properties(
     assert all(len({before[m] for m in g}) == 1 for g in got)
     for g, rep in zip(got, found.reps.tolist(), strict=True):
         assert rep in g and all(m == rep or frozenset((m, rep)) in close for m in g)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 40).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.integers(1, 9), min_size=n, max_size=n),
+            st.lists(st.integers(0, 2), min_size=n, max_size=n),
+            st.integers(0, 2**32 - 1),
+        )
+    )
+)
+def test_bounded_measuring_changes_nothing(case: tuple[list[int], list[int], int]) -> None:
+    """The pairs `settle` measures with `bounded` come back lower when below the floors, as
+    a measurement stopped early would: the clusters and every figure are the same."""
+    lengths_list, labels, seed = case
+    n = len(lengths_list)
+    rng = np.random.default_rng(seed)
+    grade = rng.random((n, n))
+    grade = np.minimum(grade, grade.T)  # symmetric, some pairs above the floors, most below
+    roots = np.array([min(i for i in range(n) if labels[i] == labels[j]) for j in range(n)])
+    members, bounds = grouped(roots)
+    figures = Figures.lengths_only(lengths_list)
+    floors = RefineConfig()
+    stopped: list[int] = []
+
+    def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        jac = grade[reps, others] * 0.7
+        return jac, np.minimum(grade[reps, others] * 1.1, 1.0)
+
+    def bounded(
+        reps: np.ndarray, others: np.ndarray, jaccard: float, containment: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        assert (jaccard, containment) == (floors.jaccard, floors.containment)
+        jac, con = similarity(reps, others)
+        below = (jac < jaccard) & (con < containment)
+        stopped.append(int(below.sum()))
+        return np.where(below, jac / 3, jac), np.where(below, con / 3, con)
+
+    for cfg in (ClusterConfig("cleanest"), LONGEST):
+        exact = settle(members, bounds, figures, similarity, cfg)
+        got = settle(members, bounds, figures, similarity, cfg, bounded=bounded)
+        for name in ("members", "bounds", "reps", "jaccard", "containment", "via"):
+            assert getattr(got, name).tolist() == getattr(exact, name).tolist()
+    assert stopped or bounds.size < 2  # every group asks `bounded` for some pair
 
 
 # --- the chain on real text ---------------------------------------------------------------

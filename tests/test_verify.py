@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.cluster import UnionFind
+from dedup.cluster import Known, UnionFind
 from dedup.config import Config, LSHConfig, VerifyConfig
 from dedup.lsh import Buckets
 from dedup.pipeline import deduplicate
@@ -16,6 +16,7 @@ from dedup.store import ShingleStore
 from dedup.types import Doc
 from dedup.verify import (
     FETCH_BUDGET,
+    Held,
     Own,
     _chunks,
     _common_reaching,
@@ -25,6 +26,7 @@ from dedup.verify import (
     link_buckets,
     own_store,
     similarities,
+    similarities_reaching,
     similarities_to,
     stored_similarities,
 )
@@ -62,6 +64,39 @@ def test_stored_similarities_match_in_memory(tmp_path: Path, budget: int) -> Non
     got = stored_similarities(store, pairs, budget=budget)
     assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
     assert stored_similarities(store, np.empty((0, 2), dtype=np.int64))[0].size == 0
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_similarities_reaching_floors_are_exact_only_where_they_matter(
+    tmp_path: Path, held: bool
+) -> None:
+    rng = np.random.default_rng(5)
+    base = np.unique(rng.integers(0, 400, 150))
+    # Versions of one set, from near copies to sets sharing little with it.
+    sets = [
+        np.unique(np.r_[base[rng.random(base.size) < keep], rng.integers(400, 900, 60)])
+        for keep in np.linspace(0.05, 1.0, 30)
+    ]
+    store = ShingleStore(tmp_path)
+    for s in sets:
+        store.append(s)
+    sets_at: ShingleStore | Held = store
+    if held:
+        sets_at = Held(*store.fetch(np.arange(len(sets))))
+    pairs = np.array([(i, j) for i in range(30) for j in range(i + 1, 30)])
+    exact = stored_similarities(sets_at, pairs)
+    none = (np.empty((0, 2), dtype=np.int64), np.empty(0), np.empty(0))
+    jac, con = similarities_reaching(
+        pairs[:, 0], pairs[:, 1], 0.3, 0.5, store=sets_at, known=Known.of(*none)
+    )
+    reach = (exact[0] >= 0.3) | (exact[1] >= 0.5)
+    assert 0 < reach.sum() < reach.size
+    assert jac[reach].tolist() == exact[0][reach].tolist()
+    assert con[reach].tolist() == exact[1][reach].tolist()
+    assert ((jac[~reach] < 0.3) & (con[~reach] < 0.5)).all()
+    assert (jac <= exact[0]).all() and (con <= exact[1]).all()
+    # Some were given up on before the end of their sets.
+    assert (jac < exact[0]).any()
 
 
 def test_chunks_cover_pairs_within_budget() -> None:
