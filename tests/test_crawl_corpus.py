@@ -212,3 +212,21 @@ def test_news_lines_become_articles() -> None:
 def test_too_few_articles_is_an_error() -> None:
     with pytest.raises(cc.CorpusError):
         cc.plan_corpus([], cc.CrawlConfig(n=50))
+
+
+def test_babbled_sentences_are_new_and_deterministic() -> None:
+    # Stand-in articles beyond the real ones: sentences of the sources' word pairs, not
+    # the sources' sentences (shared whole, they made text the corpus repeats).
+    sentences = [
+        "今天北京市的天气很好，人们都去公园散步。",
+        "昨天上海市的天气不好，人们都在家里看书。",
+        "明天广州市的交通很忙，人们都去车站买票。",
+        "北京市政府发布了新的交通规定，市民都很关心。",
+    ] * 3
+    babbler = cc.Babbler.of(sentences)
+    made = [babbler.sentence(random.Random(k)) for k in range(200)]
+    assert made == [babbler.sentence(random.Random(k)) for k in range(200)]
+    assert all(s[-1] in "。！？" for s in made)
+    assert len(set(made) - set(sentences)) > 100
+    text = cc.collage(random.Random(1), babbler)
+    assert len(text.split("\n")) >= 3  # a title and two or more paragraphs
