@@ -13,7 +13,7 @@ comparisons, not half a million.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -58,13 +58,24 @@ def resolve_params(cfg: LSHConfig, num_perm: int) -> tuple[int, int]:
 
 def band_keys(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
     """uint64 key per document: a hash of one band's rows, salted by the band number."""
+    return _band_keys(sigs, band, rows)
+
+
+@njit(cache=True)
+def _band_keys(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
+    # A document at a time, so that row-major signatures (what verification reads) are read
+    # in place: a column of a million values at a stride of a row, converted and hashed in
+    # numpy passes, cost more than compiled code reading each row's few values.
     n = sigs.shape[0]
-    with np.errstate(over="ignore"):
-        h = np.full(n, np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15), dtype=np.uint64)
+    out = np.empty(n, dtype=np.uint64)
+    salt = np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15)
+    for i in range(n):
+        h = salt
         for col in range(band * rows, (band + 1) * rows):
-            h = (h ^ sigs[:, col].astype(np.uint64)) * np.uint64(0x100000001B3)
+            h = (h ^ np.uint64(sigs[i, col])) * np.uint64(0x100000001B3)
             h ^= h >> np.uint64(29)
-    return h
+        out[i] = h
+    return out
 
 
 @njit(cache=True)
@@ -162,17 +173,17 @@ class Buckets:
     members[bounds[k]:bounds[k + 1]] (ascending), band b's buckets are
     bands[b]..bands[b + 1] - 1; `tag[i, b]` is 0 where document i is in no bucket of band b
     or in one of more than `max_bucket` documents (paired as a star plus a chain,
-    `bucket_pairs`), else a number from 1 to 255 of its bucket (its place in the band, mod
-    255): documents with different tags in a band are in different buckets of it, and a
-    document's tags lie together, so `open_pairs` asks which earlier band paired two
-    documents without reading their signatures. With the signatures, about 5 bytes per
-    document per band."""
+    `bucket_pairs`), else 1 + its bucket's place in the band: two documents with one tag in
+    a band are in one bucket of it, and a document's tags lie together, so `open_pairs` asks
+    which earlier band paired two documents by comparing a few numbers. The signatures are
+    for the repeated-text pass's estimates only (`without_signatures` lets them go): 4 bytes
+    per document per band without them."""
 
     members: np.ndarray  # int32
     bounds: np.ndarray  # int64
     bands: np.ndarray  # int64
-    tag: np.ndarray  # uint8, (documents, bands), row-major
-    sigs: np.ndarray  # the signature columns the bands hash, row-major
+    tag: np.ndarray  # uint32, (documents, bands), row-major
+    sigs: np.ndarray  # the signature columns the bands hash, row-major (or none of them)
     rows: int
     max_bucket: int
 
@@ -188,7 +199,7 @@ class Buckets:
         """The buckets of signatures `sigs` (one row per document), without the documents
         `leave_out` marks (empty ones: a million would share every band's bucket)."""
         members, sizes, per_band = [], [], [0]
-        tag = np.zeros((sigs.shape[0], bands), dtype=np.uint8)
+        tag = np.zeros((sigs.shape[0], bands), dtype=np.uint32)
         for band in range(bands):
             keys = band_keys(sigs, band, rows)
             # Members are sorted within each bucket, so an unstable sort is enough.
@@ -199,19 +210,24 @@ class Buckets:
             members.append(m)
             sizes.append(k)
             per_band.append(per_band[-1] + k.size)
-            number = np.arange(k.size) % 255 + 1
+            number = np.arange(1, k.size + 1, dtype=np.uint32)
             tag[m, band] = np.repeat(np.where(k > max_bucket, 0, number), k)
         size = np.concatenate(sizes) if sizes else np.empty(0, dtype=np.int64)
         bounds = np.zeros(size.size + 1, dtype=np.int64)
         np.cumsum(size, out=bounds[1:])
         flat = np.concatenate(members) if members else np.empty(0, dtype=np.int32)
         starts = np.asarray(per_band, dtype=np.int64)
-        # Row-major from here: pairs are compared (`repeats.estimated_similarities`,
-        # `_given_before`) a document's row at a time, at random rows; read a column at a
-        # time, each value of a pair is a cache miss once a column outgrows the cache.
-        rowwise = np.ascontiguousarray(sigs)
-        del sigs
-        return cls(flat, bounds, starts, tag, rowwise, rows, max_bucket)
+        # Row-major: pairs are compared (`repeats.estimated_similarities`) a document's row
+        # at a time, at random rows; read a column at a time, each value of a pair is a
+        # cache miss once a column outgrows the cache. Given row-major (`TwoPassIndex`
+        # makes them so), they are kept, not copied.
+        return cls(flat, bounds, starts, tag, np.ascontiguousarray(sigs), rows, max_bucket)
+
+    def without_signatures(self) -> Buckets:
+        """These buckets without the signatures, which pairing does not read (verification
+        holds the buckets, and at a million documents the signatures are 0.26 GiB)."""
+        # A new empty array: a slice of them would keep them all.
+        return replace(self, sigs=np.empty((0, self.sigs.shape[1]), dtype=self.sigs.dtype))
 
     def open_pairs(self, band: int, parent: np.ndarray, empty: np.ndarray) -> np.ndarray:
         """Band `band`'s candidate pairs (the rule of `bucket_pairs`), as rows (i, j), i < j,
@@ -228,9 +244,7 @@ class Buckets:
             parent,
             self.max_bucket,
             empty,
-            self.sigs,
             band,
-            self.rows,
             self.tag,
         )
 
@@ -240,20 +254,12 @@ class Buckets:
 
 
 @njit(cache=True)
-def _given_before(sigs: np.ndarray, band: int, rows: int, tag: np.ndarray, i: int, j: int) -> bool:
-    """Whether an earlier band than `band` paired i and j: they share its rows (so its key)
-    in a bucket paired in full (`Buckets.tag`; equal tags can be different buckets, so the
-    rows are compared then)."""
+def _given_before(band: int, tag: np.ndarray, i: int, j: int) -> bool:
+    """Whether an earlier band than `band` paired i and j: they are in one of its buckets,
+    one paired in full (`Buckets.tag`)."""
     for b in range(band):
         t = tag[i, b]
-        if t == 0 or t != tag[j, b]:
-            continue
-        same = True
-        for c in range(b * rows, (b + 1) * rows):
-            if sigs[i, c] != sigs[j, c]:
-                same = False
-                break
-        if same:
+        if t != 0 and t == tag[j, b]:
             return True
     return False
 
@@ -267,9 +273,7 @@ def _open_pairs(
     parent: np.ndarray,
     max_bucket: int,
     empty: np.ndarray,
-    sigs: np.ndarray,
     band: int,
-    rows: int,
     tag: np.ndarray,
 ) -> np.ndarray:
     out = np.empty((16, 2), dtype=np.int64)
@@ -303,11 +307,7 @@ def _open_pairs(
                 ri = roots[x - a0]
                 for y in range(x + 1, a1):
                     j = members[y]
-                    if (
-                        not empty[j]
-                        and roots[y - a0] != ri
-                        and not _given_before(sigs, band, rows, tag, i, j)
-                    ):
+                    if not empty[j] and roots[y - a0] != ri and not _given_before(band, tag, i, j):
                         out[t, 0] = i
                         out[t, 1] = j
                         t += 1
@@ -320,11 +320,7 @@ def _open_pairs(
                 # The star's ray, then the chain's link (the same pair for the second member).
                 for x in range(a0, y, max(y - 1 - a0, 1)):
                     i = members[x]
-                    if (
-                        not empty[i]
-                        and roots[x - a0] != rj
-                        and not _given_before(sigs, band, rows, tag, i, j)
-                    ):
+                    if not empty[i] and roots[x - a0] != rj and not _given_before(band, tag, i, j):
                         out[t, 0] = i
                         out[t, 1] = j
                         t += 1

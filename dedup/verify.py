@@ -69,15 +69,17 @@ def _own_sets(
     table: np.ndarray,
     mask: int,
     least: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The sets without their repeated shingles, as (data, starts, ends): each set is read
-    once here rather than once per pair it is in. A set left with fewer than `least`
-    shingles once some were set aside is left with nothing: a page that is only a frame, a
-    footer or a disclaimer has no text of its own, however many identical copies of it a
-    crawl holds (a short text with nothing set aside keeps what it has)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sets without their repeated shingles, as (data, starts, ends), and how many
+    repeated shingles each had: each set is read once here rather than once per pair it is
+    in. A set left with fewer than `least` shingles once some were set aside is left with
+    nothing: a page that is only a frame, a footer or a disclaimer has no text of its own,
+    however many identical copies of it a crawl holds (a short text with nothing set aside
+    keeps what it has)."""
     out = np.empty(data.size, dtype=data.dtype)
     new_starts = np.empty(starts.size, dtype=np.int64)
     new_ends = np.empty(starts.size, dtype=np.int64)
+    repeated = np.empty(starts.size, dtype=np.int64)
     pos = 0
     for i in range(starts.size):
         new_starts[i] = pos
@@ -88,10 +90,11 @@ def _own_sets(
                 out[pos] = v
                 pos += 1
                 shingles += v < _FIRST_NUMBER
-        if shingles < least and pos - new_starts[i] < ends[i] - starts[i]:
+        repeated[i] = ends[i] - starts[i] - (pos - new_starts[i])
+        if shingles < least and repeated[i] > 0:
             pos = new_starts[i]
         new_ends[i] = pos
-    return out, new_starts, new_ends
+    return out, new_starts, new_ends, repeated
 
 
 @njit(cache=True, inline="always")
@@ -233,7 +236,7 @@ def _similarities(
     jac = np.empty(m, dtype=np.float64)
     con = np.empty(m, dtype=np.float64)
     if table.size > 1:
-        data, starts, ends = _own_sets(data, starts, ends, table, table.size - 1, min_own)
+        data, starts, ends, _ = _own_sets(data, starts, ends, table, table.size - 1, min_own)
     for p in range(m):
         i = pairs[p, 0]
         j = pairs[p, 1]
@@ -350,7 +353,7 @@ def _link(
     jac = np.zeros(m, dtype=np.float64)
     con = np.zeros(m, dtype=np.float64)
     if table.size > 1:
-        data, starts, ends = _own_sets(data, starts, ends, table, table.size - 1, min_own)
+        data, starts, ends, _ = _own_sets(data, starts, ends, table, table.size - 1, min_own)
     for p in range(m):
         a, b = pairs[p, 0], pairs[p, 1]
         if find_root(parent, a) == find_root(parent, b):
@@ -406,15 +409,18 @@ def own_store(
     folder: Path,
     budget: int,
     least: int = 1,
-) -> ShingleStore:
+) -> tuple[ShingleStore, np.ndarray]:
     """The own text of `docs` (ascending; repeated shingles of `table` set aside, as
-    `_own_sets` does, with `least`) in a store in `folder`; every other document's set is
-    empty there.
+    `_own_sets` does, with `least`) in a store in `folder`, where every other document's set
+    is empty; and the share of each of `docs`' sets that is repeated text, as
+    `repeats.repeated_shares` gives it (the cluster stage reports it: read here, the sets
+    are not read again for it).
     Made once, read for every band: a set is filtered once, not once for each band that
     pairs it (a look-up in a table of millions of slots per shingle, which cost
     verification more than comparing)."""
     out = ShingleStore(folder)
     n = len(store)
+    shares = np.empty(docs.size, dtype=np.float64)
     cost = np.cumsum(store.sizes()[docs] * 4)
     # A part read and its own text are both held: a quarter of the budget each keeps the two
     # well within it (a part is read in one pass, so smaller parts cost nothing more).
@@ -425,7 +431,9 @@ def own_store(
         hi = max(int(np.searchsorted(cost, base + step, side="right")), lo + 1)
         part = docs[lo:hi]
         data, starts, ends = store.fetch(part)
-        kept, _, kept_ends = _own_sets(data, starts, ends, table, table.size - 1, least)
+        kept, _, kept_ends, repeated = _own_sets(data, starts, ends, table, table.size - 1, least)
+        # hits / size, 0 for an empty set: `repeated_shares`'s figure to the last bit.
+        shares[lo:hi] = repeated / np.maximum(ends - starts, 1)
         # Documents done..part[-1], back to back in number order: the empty ones between
         # those of `part` take no room.
         sizes = np.zeros(int(part[-1]) + 1 - done, dtype=np.int64)
@@ -435,7 +443,7 @@ def own_store(
         lo = hi
     if done < n:
         out.add(write_segment(folder, np.empty(0, dtype=np.uint32)), np.zeros(n - done))
-    return out
+    return out, shares
 
 
 def link_buckets(
@@ -453,7 +461,7 @@ def link_buckets(
     not with the square of a cluster's size. One band's open pairs are held at a time; the
     own text is held in memory up to `held` bytes, else sets are read about `budget` bytes at
     a time. Deterministic: bands, buckets and pairs are taken in one order."""
-    with own_sets(store, buckets.involved(empty), own, budget, held) as (sets, kept):
+    with own_sets(store, buckets.involved(empty), own, budget, held) as (sets, kept, _):
         return _link_buckets(buckets, sets, cfg, empty, kept, budget)
 
 
@@ -464,22 +472,27 @@ def own_sets(
     own: Own,
     budget: int = FETCH_BUDGET,
     held: int = HELD_BUDGET,
-) -> Iterator[tuple[ShingleStore | Held, Own]]:
+) -> Iterator[tuple[ShingleStore | Held, Own, np.ndarray | None]]:
     """The sets to compare the `involved` documents (a mask) by, with the `Own` to compare
-    them with: when `own` sets repeated text aside, their own text (`own_store`), in memory
-    when it fits `held` bytes, and an `Own` that sets nothing aside; else `store` and `own`.
-    Comparisons on either give the same figures."""
+    them with, and per document the share of its set that is repeated text (NaN where not
+    read: the documents not involved), or None where nothing was read for it: when `own`
+    sets repeated text aside, their own text (`own_store`), in memory when it fits `held`
+    bytes, and an `Own` that sets nothing aside; else `store`, `own` and None. Comparisons
+    on either give the same figures."""
     if own.table.size < 2 or not isinstance(store, ShingleStore):
-        yield store, own
+        yield store, own, None
         return
     # Inside the store's folder, so that it goes with the store whatever happens.
     with tempfile.TemporaryDirectory(prefix="own-", dir=store.directory) as folder:
         docs = np.flatnonzero(involved)
-        kept = own_store(store, docs, own.table, Path(folder), budget, own.min_own)
+        kept, read = own_store(store, docs, own.table, Path(folder), budget, own.min_own)
+        shares = np.full(involved.size, np.nan)
+        shares[docs] = read
+        del read
         sets: ShingleStore | Held = kept
         if int(kept.sizes().sum()) * 4 <= held:
             sets = Held(*kept.fetch(np.arange(len(kept))))
-        yield sets, replace(own, table=NO_REPEATS)
+        yield sets, replace(own, table=NO_REPEATS), shares
 
 
 @dataclass(frozen=True)

@@ -210,3 +210,25 @@ def test_clusters_equal_verifying_every_candidate(seed: int, max_bucket: int) ->
     every = _every_pair(texts, config)
     assert _same(found.clusters, every)
     assert len(every) > 4 and max(np.diff(every.bounds)) > 10  # chains were split, or not
+
+
+def test_stored_shares_take_what_is_known(tmp_path: Path) -> None:
+    """Repeated shares read on the way (own text) are taken as they are; the rest are read
+    from the store: the same figures as reading them all."""
+    from dedup.index import _stored_shares
+    from dedup.store import ShingleStore
+
+    rng = np.random.default_rng(3)
+    store = ShingleStore(tmp_path)
+    for _ in range(40):
+        store.append(np.unique(rng.integers(0, 1 << 16, int(rng.integers(0, 300)))))
+    table = (rng.random(1 << 12) < 0.3).astype(np.uint8)
+    docs = np.array([3, 1, 7, 30, 22, 5, 39])
+    want = _stored_shares(store, table, docs, budget=256)
+    known = np.full(40, np.nan)
+    known[[1, 22, 39]] = want[[1, 4, 6]]
+    known[0] = 5.0  # not asked for: never read
+    assert _stored_shares(store, table, docs, 256, known).tolist() == want.tolist()
+    everything = np.full(40, 0.5)
+    assert _stored_shares(store, table, docs, 256, everything).tolist() == [0.5] * 7
+    assert _stored_shares(store, table[:1], docs, 256, everything).tolist() == [0.0] * 7

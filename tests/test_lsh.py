@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dedup.lsh import Buckets, candidate_pairs, lsh_params
+from dedup.lsh import Buckets, band_keys, candidate_pairs, lsh_params
 
 
 def test_params_follow_threshold() -> None:
@@ -110,17 +110,43 @@ def test_open_pairs_skip_what_is_joined() -> None:
     assert buckets.open_pairs(0, np.zeros(6, dtype=np.int64), none).tolist() == []
 
 
-def test_open_pairs_with_more_buckets_than_tags() -> None:
-    # Thousands of buckets per band: their tags (1..255) repeat, and documents of different
-    # buckets with one tag are told apart by their rows.
+def test_open_pairs_with_thousands_of_buckets_a_band() -> None:
+    # Thousands of buckets per band, each with a tag of its own; the signatures are not
+    # needed once the buckets are made.
     rng = np.random.default_rng(6)
     sigs = np.asfortranarray(rng.integers(0, 40, size=(3000, 6), dtype=np.uint32))
     buckets = Buckets.of(sigs, 3, 2, 64)
     assert buckets.bands[1] - buckets.bands[0] > 255
-    assert buckets.tag.max() == 255
+    assert buckets.tag.max() == max(np.diff(buckets.bands))
+    unsigned = buckets.without_signatures()
+    assert unsigned.sigs.size == 0 and unsigned.sigs.base is None  # not a view of them
     empty = np.zeros(3000, dtype=bool)
     parent = np.arange(3000, dtype=np.int64)
-    got = [p for band in range(3) for p in buckets.open_pairs(band, parent, empty).tolist()]
+    got = [p for band in range(3) for p in unsigned.open_pairs(band, parent, empty).tolist()]
     want = candidate_pairs(sigs, 3, 2, 64)
     assert len(got) == len(want)  # each pair once: by the first band that pairs it
     assert sorted(map(tuple, got)) == list(map(tuple, want.tolist()))
+
+
+def _reference_keys(sigs: np.ndarray, band: int, rows: int) -> np.ndarray:
+    # The keys as numpy computed them: persistent indexes hold keys made so.
+    with np.errstate(over="ignore"):
+        h = np.full(len(sigs), np.uint64(band + 1) * np.uint64(0x9E3779B97F4A7C15))
+        for col in range(band * rows, (band + 1) * rows):
+            h = (h ^ sigs[:, col].astype(np.uint64)) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+    return h
+
+
+def test_band_keys_do_not_depend_on_layout() -> None:
+    rng = np.random.default_rng(7)
+    sigs = rng.integers(0, 2**32, size=(1000, 6), dtype=np.uint32)
+    for band in range(3):
+        rows = band_keys(sigs, band, 2)
+        assert rows.dtype == np.uint64
+        assert (rows == _reference_keys(sigs, band, 2)).all()
+        assert (rows == band_keys(np.asfortranarray(sigs), band, 2)).all()
+        assert (rows == band_keys(sigs[:, : 2 * (band + 1)].copy(), band, 2)).all()
+    # Salted by the band: one band's values in another band's place give another key.
+    same = np.tile(sigs[:, :2], 2)
+    assert not (band_keys(same, 0, 2) == band_keys(same, 1, 2)).any()

@@ -12,6 +12,7 @@ from dedup.cluster import Known, UnionFind
 from dedup.config import Config, LSHConfig, VerifyConfig
 from dedup.lsh import Buckets
 from dedup.pipeline import deduplicate
+from dedup.repeats import repeated_shares
 from dedup.store import ShingleStore
 from dedup.types import Doc
 from dedup.verify import (
@@ -261,12 +262,15 @@ def test_own_store_keeps_the_own_text_of_the_documents_asked(tmp_path: Path) -> 
     docs = np.array([1, 2, 5, len(sets) - 2])
     folder = tmp_path / "own"
     folder.mkdir()
-    kept = own_store(store, docs, table, folder, budget=512)
+    kept, shares = own_store(store, docs, table, folder, budget=512)
     assert len(kept) == len(sets)
     data, starts, ends = kept.fetch(np.arange(len(sets)))
     for k, s in enumerate(sets):
         want = s[table[s & 0xFFFF] == 0] if k in docs else s[:0]
         assert data[starts[k] : ends[k]].tolist() == want.tolist()
+    # The repeated share of each set asked, read on the way, to the last bit.
+    want_shares = repeated_shares(*store.fetch(docs), table)
+    assert shares.min() > 0 and shares.tolist() == want_shares.tolist()
 
 
 def test_a_page_left_with_too_little_own_text_has_none() -> None:
