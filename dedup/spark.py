@@ -124,6 +124,7 @@ from .spark_held import (
     Key,
     LightRow,
     NumberedRuns,
+    Picked,
     Rebatch,
     SignedRun,
     SignItems,
@@ -177,6 +178,7 @@ DRIVER_SETS = 50_000
 # and the driver routes each partition's lines by them, without a job per partition.
 DRIVER_FATES = 200_000
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
+_VERIFY_PAIRS = 1 << 16  # ... when both their sets are in one record of arrays
 _SETTLE_DOCS = 20_000  # members of the components handed to one `settle` call, about
 _LOW32 = 0xFFFFFFFF
 
@@ -387,6 +389,10 @@ class _Read(NamedTuple):
     input_bytes: int  # UTF-8 size of all texts
     schema: Any  # the Parquet rows' merged Arrow schema, or None
     formats: set[str]  # formats of the files read from Hadoop URIs
+    # The band keys the read routed (`_facts_and_repeats`): (the shuffled RDD, the
+    # partitions before those that hold them, the first number of each partition read), or
+    # None when LSH computes them from `batches`.
+    keyed: tuple[Any, int, list[int]] | None
 
 
 class _Run:
@@ -418,8 +424,12 @@ class _Run:
         self.driver_edges = DRIVER_EDGES
         self.driver_sets = DRIVER_SETS
         # The candidate pairs (i, j), int64, when they are few enough to gather on the driver
-        # (`driver_edges`); then each stage that needs both ends of a pair moves one end once.
+        # (`driver_edges`); then the documents in them are held where their pairs are (`_homes`).
         self.pair_array: np.ndarray | None = None
+        self.pair_table: Any = None  # Broadcast of (pair_array, the home of each pair)
+        # (number, clusters.jsonl line, fates, ids) of every cluster in order, when the
+        # clusters were numbered on the driver (`_numbered_here`).
+        self.rendered_here: list[Any] | None = None
         self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
         self.layout = "single"
@@ -494,10 +504,15 @@ class _Run:
 
         bands, rows = resolve_params(config.lsh, config.signature.num_perm)
         parts = self.parts
-        keyed = read.batches.mapPartitions(_BandKeys(bands, rows, config.signature.num_perm, parts))
+        if read.keyed is not None:  # routed by the read: numbered here
+            keyed, skip, starts = read.keyed
+            buckets = _BucketPairs(config.lsh.max_bucket, parts, starts, skip)
+        else:
+            keyed = read.batches.mapPartitions(_BandKeys(bands, rows, parts))
+            keyed = keyed.partitionBy(parts, _identity)
+            buckets = _BucketPairs(config.lsh.max_bucket, parts)
         candidates = self._keep(
-            keyed.partitionBy(parts, _identity)
-            .mapPartitions(_BucketPairs(config.lsh.max_bucket, parts))
+            keyed.mapPartitionsWithIndex(buckets)
             .partitionBy(parts, _identity)
             .mapPartitions(_distinct_pairs)
         )
@@ -506,42 +521,74 @@ class _Run:
 
         reporter.stage("verify")
         self._tag("verify")
-        # What is held of the documents in a candidate pair, hash-partitioned as `signed`:
-        # the joins of verification, repeated text and clusters read these, not every
-        # document's, and move only the other side.
-        picked = self._keep(self._picked(candidates, read))
-        sets = picked.mapValues(lambda v: v[1])
-        pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
         prior = self.indexes.prior() if self.indexes is not None else None
-        repeats = self._repeats(pairs, sets, picked, bands * rows, prior)
-        self.timings["repeats"] = round(time.perf_counter() - t, 4)
-        own = self.sc.broadcast(own_text(repeats.table, config.verify))
-        self.own = own
-        matched = self._both_ends(pairs, sets).mapPartitions(_Verify(config.verify, own))
+        columns = bands * rows
         verified = None  # the verified pairs (`_MATCHED`), when gathered on the driver
-        if self.pair_array is not None:  # no more matches than candidates: gathered at once
-            found = matched.mapPartitions(_matched_array).collect()
-            verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
+        if self.n_candidates <= self.driver_edges:
+            # The candidate pairs gathered here: the documents in them are picked from the
+            # held runs once, each sent to its home partition (and to those that verify a
+            # pair of it), where verification and the cluster stage find them (`_homes`).
+            packed = np.frombuffer(
+                b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
+            )
+            self.pair_array = np.c_[packed >> 32, packed & _LOW32]
+            homes = _homes(self.pair_array, parts, self.max_component)
+            picked = self.sc.emptyRDD()
+            if self.n_candidates:
+                dest = self.sc.broadcast(homes.dest)
+                picked = self._keep(_picked_home(read.batches, dest, parts))
+            self.pair_table = self.sc.broadcast((self.pair_array, homes.pair_home))
+            repeats = self._repeats(None, picked, columns, prior)
+            self.timings["repeats"] = round(time.perf_counter() - t, 4)
+            own = self.own = self.sc.broadcast(own_text(repeats.table, config.verify))
+            found = picked.mapPartitionsWithIndex(
+                _VerifyHome(self.pair_table, config.verify, own)
+            ).collect()
+            verified = _sorted_matches(found)
             n_matched = self.n_matched = verified.size
         else:
-            matched = self._keep(matched)
+            # What is held of the documents in a candidate pair, hash-partitioned: the joins
+            # of verification, repeated text and clusters read these, not every document's,
+            # and move only the other side.
+            picked = self._keep(_picked(candidates, read.signed, parts))
+            pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
+            repeats = self._repeats(pairs, picked, columns, prior)
+            self.timings["repeats"] = round(time.perf_counter() - t, 4)
+            own = self.own = self.sc.broadcast(own_text(repeats.table, config.verify))
+            sets = picked.mapValues(lambda v: v[1])
+            matched = self._keep(
+                _with_sets(pairs, sets, parts).mapPartitions(_Verify(config.verify, own))
+            )
             n_matched = self.n_matched = matched.count()
         candidates.unpersist()
         self._lap("verify")
 
         reporter.stage("cluster")
         self._tag("cluster")
-        if n_matched <= self.driver_edges:
-            if verified is None:
-                found = matched.mapPartitions(_matched_array).collect()
-                verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
-            rendered = self._keep(self._driver_clusters(verified, picked))
+        if self.pair_array is not None:
+            assert verified is not None
+            found = self._home_clusters(verified, picked, homes)
+        elif n_matched <= self.driver_edges:
+            found = matched.mapPartitions(_matched_array).collect()
+            verified = _sorted_matches(found)
+            found = self._driver_clusters(verified, picked)
         else:
             edges = matched.map(lambda e: (e[0], e[1]))
             components = self._keep(_components(edges, self.parts, self._keep, 0))
-            rendered = self._keep(self._clusters(components, picked, matched))
-        n_clusters = self.n_clusters = rendered.count()
+            found = self._clusters(components, picked, matched)
+        members = None if verified is None else _members_of(verified)
+        if members is not None and members <= DRIVER_FATES:
+            # Few enough to number and render here, with no sort and no job per step.
+            self.rendered_here = _numbered_here(found)
+            chunks = max(1, min(parts, len(self.rendered_here)))
+            rendered = self.sc.parallelize(self.rendered_here, chunks)
+        else:
+            rendered = self._keep(self._numbered(found))
+        if self.rendered_here is not None:
+            n_clusters = self.n_clusters = len(self.rendered_here)
+        else:
+            n_clusters = self.n_clusters = rendered.count()
         # Writing needs only these three: free the edges and components.
         for rdd in self.cached:
             if rdd not in (read.held, rendered):
@@ -655,9 +702,15 @@ class _Run:
         # it is signed.
         items = (sc.union(parts) if len(parts) > 1 else parts[0]) if parts else sc.emptyRDD()
         light = self._keep(items.mapPartitions(SignItems(self.config, cpu)))
-        # The pass that reads and signs also gathers each partition's facts (below), and
-        # finds the hashes of ids that more than one document has.
-        facts, repeats = _facts_and_repeats(light)
+        # The pass that reads and signs also gathers each partition's facts (below), finds
+        # the hashes of ids that more than one document has and, unless the documents will
+        # be sorted (files from Hadoop URIs come in any order), routes their band keys, so
+        # that LSH does not read the held runs again.
+        keys = None
+        if not remote:
+            bands, rows = resolve_params(self.config.lsh, self.config.signature.num_perm)
+            keys = _BandKeys(bands, rows, max(self.parts, light.getNumPartitions()))
+        facts, repeats, keyed = _facts_and_repeats(light, keys)
         sizes = [f.docs for f in facts if isinstance(f, _Counted)]
         total = sum(sizes)
         # Every later shuffle gets as many partitions: each holds about partition_docs
@@ -665,6 +718,7 @@ class _Run:
         self.parts = parts_n = max(self.parts, math.ceil(total / self.partition_docs))
         ordered, texts = light, items
         if remote or max(sizes, default=0) > 2 * self.partition_docs:
+            keyed = None  # placed in the partitions as read, not as sorted
             # Out of order (binaryFiles) or too unbalanced (a big file in one partition): a
             # distributed sort on the item keys, by the same ranges for the signed items and
             # for the texts read again.
@@ -722,6 +776,7 @@ class _Run:
         docs = ordered.filter(lambda record: isinstance(record, SignedRun))
         records = texts.filter(_is_doc)
         if dropped:
+            keyed = None  # placed before the documents dropped were taken out
             gone = self.sc.broadcast({key for key, _ in dropped})
             docs = docs.mapPartitions(Without(gone), True)
             records = records.filter(lambda kv: kv[0] not in gone.value)
@@ -733,8 +788,19 @@ class _Run:
         batches = docs.mapPartitionsWithIndex(NumberedRuns(starts), True)
         signed = batches.mapPartitions(signed_rows, True)
         records = records.values().mapPartitionsWithIndex(_Numbered(starts), True)
+        lsh = None if keyed is None else (keyed, ordered.getNumPartitions(), starts)
         return _Read(
-            signed, batches, ordered, records, counts, empty, skipped, input_bytes, schema, formats
+            signed,
+            batches,
+            ordered,
+            records,
+            counts,
+            empty,
+            skipped,
+            input_bytes,
+            schema,
+            formats,
+            lsh,
         )
 
     def _ship_stdin(self) -> str:
@@ -747,49 +813,19 @@ class _Run:
         self.sc.addFile(str(path))
         return path.name
 
-    def _picked(self, candidates: Any, read: _Read) -> Any:
-        """(number, what `read.signed` holds) of every document in a candidate pair (packed
-        i << 32 | j), hash-partitioned: picked where they are and moved when the candidate
-        pairs are few enough to gather their numbers on the driver (`driver_edges`), else by
-        a join."""
-        if self.n_candidates > self.driver_edges:
-            return _picked(candidates, read.signed, self.parts)
-        packed = np.frombuffer(
-            b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
-        )
-        self.pair_array = np.c_[packed >> 32, packed & _LOW32]
-        nodes = np.unique(self.pair_array)
-        return read.batches.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
-
-    def _both_ends(self, pairs: Any, values: Any) -> Any:
-        """(tag, i, j, value_i, value_j) of every candidate pair, `pairs` ((i, (j, tag))
-        rows), with the `values` ((node, value), hash-partitioned) of both its ends. When the
-        pairs are on the driver (`pair_array`), each pair's second end is sent to the
-        partition of its first, where the two meet (one shuffle, of the values sent; the
-        tag is the pair's place in `pair_array`); else by two joins (`_with_sets`)."""
-        if self.pair_array is None:
-            return _with_sets(pairs, values, self.parts)
-        order = np.argsort(self.pair_array[:, 1], kind="stable")
-        table = self.sc.broadcast((self.pair_array, order, self.pair_array[order, 1]))
-        sent = values.mapPartitions(_Send(table, self.parts)).partitionBy(self.parts)
-        both = values.union(sent)  # partition k of each, together: they are partitioned alike
-        assert both.getNumPartitions() == self.parts and both.partitioner == values.partitioner
-        return both.mapPartitions(_Meet(table))
-
     # -- repeated text ------------------------------------------------------------------
 
-    def _repeats(
-        self, pairs: Any, sets: Any, signed: Any, columns: int, prior: RepeatStats | None
-    ) -> Repeats:
+    def _repeats(self, pairs: Any, picked: Any, columns: int, prior: RepeatStats | None) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py), as locally:
         the pairs' estimated similarities join versions into groups (`joins`), each document
         another holds (`held`) joins the group of the one that holds most of it
         (`repeats.containers`), which gives each group's first document, documents and the
         members that stand for it, and the slot counts of their sets are added up over the
         partitions (`repeats_of`, on top of `prior`: the statistics of the persistent indexes
-        the run is checked against). A candidate graph of up to `driver_edges` pairs is
-        grouped on the driver (`repeats.group_roots`, one job), a larger one on the
-        executors."""
+        the run is checked against). A candidate graph of up to `driver_edges` pairs (on the
+        driver: `pair_array`, `picked` their documents as `Picked` records) is grouped on the
+        driver (`repeats.group_roots`, one job), a larger one (`pairs`: (i, (j, None)) rows,
+        `picked` the documents' (number, value) rows) on the executors."""
         cfg, parts = self.config.repeat, self.parts
         if cfg.min_groups == 0:
             return Repeats.none()
@@ -797,12 +833,12 @@ class _Run:
             if prior is None or not len(prior):
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
-        if self.n_candidates <= self.driver_edges:
-            groups = self._driver_groups(pairs, signed, columns)
+        if self.pair_array is not None:
+            groups = self._driver_groups(picked, columns)
             if prior is None and groups.first.size < cfg.min_groups:
                 # No shingle can be in `min_groups` groups, and no index keeps the counts.
                 return Repeats.none()
-            samples = sets.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
+            samples = picked.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
             if groups.sample.size <= self.driver_sets:
                 # One record of arrays per partition, gathered and counted here.
                 found = samples.mapPartitions(_SampleChunks(1)).collect()
@@ -812,8 +848,9 @@ class _Run:
             # Groups are weighed in memory, fast: tasks of about `partition_docs` sets.
             tasks = max(1, min(parts, math.ceil(groups.sample.size / self.partition_docs)))
         else:
-            sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
-            ends = self._both_ends(pairs, sigs)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
+            sets = picked.mapValues(lambda v: v[1])
+            sigs = picked.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+            ends = _with_sets(pairs, sigs, parts)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
             samples, links = self._executor_samples(ends, pairs, sets, columns)
             tasks = parts
         # The samples gathered by group, as `RepeatCounter.weigh_fetched` takes them: a few
@@ -835,17 +872,17 @@ class _Run:
             if links is not None:
                 links.unpersist()
 
-    def _driver_groups(self, pairs: Any, picked: Any, columns: int) -> Groups:
+    def _driver_groups(self, picked: Any, columns: int) -> Groups:
         """The groups of versions (`repeats.group_roots`) of the candidate pairs (on the
         driver: `pair_array`), from their estimated similarities, over document numbers.
         The estimates are made here from the documents' signatures (their LSH columns) and
         set sizes, gathered from `picked` as arrays, when there are at most 10 times
-        `driver_sets` documents (about 0.3 KB each); else on the executors, with both ends
-        of each pair met there, and gathered."""
+        `driver_sets` documents (about 0.3 KB each); else where the pairs are verified, and
+        gathered."""
         assert self.pair_array is not None
         nodes = np.unique(self.pair_array)
         if nodes.size <= 10 * self.driver_sets:
-            found = picked.mapPartitions(_SignatureColumns(columns)).collect()
+            found = picked.mapPartitions(_HomeColumns(columns)).collect()
             got = np.concatenate([f[0] for f in found]) if found else np.empty(0, np.int64)
             order = np.argsort(got)
             assert np.array_equal(got[order], nodes)
@@ -854,9 +891,9 @@ class _Run:
             local = np.searchsorted(nodes, self.pair_array)
             jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
         else:
-            sigs = picked.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
-            ends = self._both_ends(pairs, sigs)
-            found = ends.mapPartitions(_Estimates(columns)).collect()
+            found = picked.mapPartitionsWithIndex(
+                _HomeEstimates(self.pair_table, columns)
+            ).collect()
             rows = np.frombuffer(b"".join(found), dtype=_ESTIMATE)
             local = np.searchsorted(nodes, np.stack([rows["i"], rows["j"]], axis=1))
             sizes = np.zeros(nodes.size, dtype=np.int64)
@@ -910,12 +947,11 @@ class _Run:
 
     # -- cluster ------------------------------------------------------------------------
 
-    def _clusters(self, components: Any, signed: Any, matched: Any) -> Any:
-        """(number, clusters.jsonl line, fates) of every cluster: each connected component
-        (node, root) with its verified pairs (`matched`: (i, j, jaccard, containment))
-        through the cluster stage (`cluster.settle`), in one task or, when it has more than
-        `max_component` members, from the driver; clusters numbered by their first member,
-        as locally. A fate is (node, `Fate`)."""
+    def _clusters(self, components: Any, signed: Any, matched: Any) -> list[Any]:
+        """RDDs of the `Group`s of every cluster: each connected component (node, root) with
+        its verified pairs (`matched`: (i, j, jaccard, containment)) through the cluster
+        stage (`cluster.settle`), in one task or, when it has more than `max_component`
+        members, from the driver."""
         parts, limit = self.parts, self.max_component
         sizes = components.map(lambda kv: (kv[1], 1)).reduceByKey(add, parts)
         large = sorted(sizes.filter(lambda kv: kv[1] > limit).keys().collect())
@@ -939,10 +975,26 @@ class _Run:
             .cogroup(small_pairs, parts)
             .mapPartitions(_SettleTask(self.config.cluster, self.config.verify, self.own))
         )
-        found = [settled] + [self._settle(root, components, signed, verified) for root in large]
-        return self._numbered(found)
+        return [settled] + [self._settle(root, components, signed, verified) for root in large]
 
-    def _driver_clusters(self, rows: np.ndarray, signed: Any) -> Any:
+    def _home_clusters(self, rows: np.ndarray, picked: Any, homes: _Homes) -> list[Any]:
+        """`_clusters` of the verified pairs `rows` (`_MATCHED`, on the driver) of the
+        documents in `picked` (`Picked` records, at `homes`): a component of the candidate
+        graph wholly in one partition holds every member of the clusters it gives, which are
+        settled there with no document moved; those of the components split over several
+        partitions by `_driver_clusters`."""
+        whole = homes.packed[np.searchsorted(homes.nodes, rows["i"])]
+        here = rows[whole]
+        home = homes.home[np.searchsorted(homes.nodes, here["i"])]
+        settle_here = _SettleHome(
+            self.sc.broadcast((here, home)), self.config.cluster, self.config.verify, self.own
+        )
+        found = [picked.mapPartitionsWithIndex(settle_here)]
+        if not whole.all():
+            found += self._driver_clusters(rows[~whole], picked.flatMap(_home_rows))
+        return found
+
+    def _driver_clusters(self, rows: np.ndarray, signed: Any) -> list[Any]:
         """`_clusters` of the verified pairs `rows` (`_MATCHED`), gathered on the driver:
         their connected components are found here (union-find), and each component's members
         (from `signed`) and pairs meet in one task, with one shuffle."""
@@ -970,7 +1022,7 @@ class _Run:
             )
             verified = self._by_root(of_pair, rows, np.isin(of_pair, large))
             found += [self._settle(int(root), components, signed, verified) for root in large]
-        return self._numbered(found)
+        return found
 
     def _by_root(self, roots: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> Any:
         """(root, (i, j, jaccard, containment)) of the verified pairs `rows` (`_MATCHED`)
@@ -1089,7 +1141,11 @@ class _Run:
             # list: the driver writes the kept lines between two removed ones as one slice.
             # The next partition's are computed while it does.
             blobs = records.values().mapPartitions(_line_blob)
-            if settled is None and self.n_matched <= min(self.driver_edges, DRIVER_FATES):
+            here = self.rendered_here
+            if settled is None and here is not None:
+                gone = (fate for r in here for fate in r[2] if fate[1][0] is not None)
+                removed = _split_fates(sorted(gone, key=lambda kv: kv[0]), read.sizes)
+            elif settled is None and self.n_matched <= min(self.driver_edges, DRIVER_FATES):
                 # The matches were gathered here: so are their removed documents' fates.
                 removed = _split_fates(sorted(fates.collect()), read.sizes)
             else:
@@ -1108,8 +1164,12 @@ class _Run:
         # `rendered` is in cluster order already (`_numbered`): a blob of lines per partition,
         # gathered at once when there are no more clusters than a partition has documents.
         lines = rendered.map(lambda r: r[1]).mapPartitions(_joined)
-        small = self.n_clusters <= self.partition_docs
-        blobs = lines.collect() if small else lines.toLocalIterator(prefetchPartitions=True)
+        if self.rendered_here is not None:
+            blobs = [b"".join(r[1] for r in self.rendered_here)]
+        elif self.n_clusters <= self.partition_docs:
+            blobs = lines.collect()
+        else:
+            blobs = lines.toLocalIterator(prefetchPartitions=True)
         write_lines(out, "clusters.jsonl", blobs)
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
         names = [*names, "clusters.jsonl", "errors.jsonl"]
@@ -1507,23 +1567,34 @@ class _PartFacts(NamedTuple):
 @dataclass(frozen=True)
 class _FactsAndHashes:
     """Executor side: a partition's facts as one record for reduce partition 0, and the
-    hashes of its documents' ids (`_id_hash`), routed by hash to `parts` partitions."""
+    hashes of its documents' ids (`_id_hash`), routed by hash to `parts` partitions; with
+    `keys`, each document's band keys too, numbered by place (`_BandKeys.local`) and routed
+    to the partitions after those."""
 
     parts: int
+    keys: _BandKeys | None = None
 
     def __call__(self, part: int, records: Iterable[Any]) -> Iterator[Any]:
         hashes: list[int] = []
+        runs: list[tuple[int, SignedRun]] = []  # (place of the first document, run)
+        placed = 0
 
         def docs() -> Iterator[Any]:
+            nonlocal placed
             for record in records:
                 if isinstance(record, SignedRun):
                     hashes.extend(_id_hash(doc_id) for doc_id in record.ids)
+                    if self.keys is not None:
+                        runs.append((_BandKeys.local(part, placed), record))
+                        placed += len(record)
                 yield record
 
         yield 0, _PartFacts(part, list(_facts(part, docs())))
         if hashes:
             values = np.array(hashes, dtype=np.uint64)
             yield from _routed(values, self.parts, values)
+        if self.keys is not None:
+            yield from ((self.parts + k, cols) for k, cols in self.keys(runs))
 
 
 def _gathered(part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
@@ -1541,21 +1612,22 @@ def _gathered(part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
             yield values[counts > 1]
 
 
-def _facts_and_repeats(light: Any) -> tuple[list[Any], np.ndarray]:
+def _facts_and_repeats(light: Any, keys: _BandKeys | None) -> tuple[list[Any], np.ndarray, Any]:
     """The facts (`_facts`) of every partition of `light` in order, and the id hashes
     (`_id_hash`, ascending) that more than one document has, in one job: the ids are not
-    read again."""
+    read again. With `keys`, the same job routes every document's band keys (numbered by
+    place, `_BandKeys.local`) to the `keys.parts` partitions after the first
+    `light.getNumPartitions()`, and the shuffled RDD is returned for LSH to read them from
+    (this job reads only the first partitions; the band keys are not computed again)."""
     n = max(1, light.getNumPartitions())
-    found = (
-        light.mapPartitionsWithIndex(_FactsAndHashes(n))
-        .partitionBy(n, _identity)
-        .mapPartitions(_gathered)
-        .collect()
+    shuffled = light.mapPartitionsWithIndex(_FactsAndHashes(n, keys)).partitionBy(
+        n + (keys.parts if keys is not None else 0), _identity
     )
+    found = light.context.runJob(shuffled, _gathered, list(range(n)))
     parts = sorted((f for f in found if isinstance(f, _PartFacts)), key=lambda f: f.part)
     repeats = [f for f in found if not isinstance(f, _PartFacts)]
     hashes = np.sort(np.concatenate(repeats)) if repeats else np.empty(0, dtype=np.uint64)
-    return [fact for p in parts for fact in p.facts], hashes
+    return [fact for p in parts for fact in p.facts], hashes, shuffled if keys else None
 
 
 def _repeated(ordered: Any, parts: int, repeats: Any) -> Any:
@@ -1613,13 +1685,19 @@ def _identity(partition: int) -> int:
 
 @dataclass(frozen=True)
 class _BandKeys:
-    """Executor side: (band, key, index) of every band of every signature, routed by key to
-    the partition that groups that key's bucket."""
+    """Executor side: (band, key, index) of every band of every signature of (index of the
+    first, `SignedRun`) runs, routed by key to the one of `parts` partitions that groups
+    that key's bucket. The index is the document's number, or its place in the partition
+    that read it (`local`), when the numbers are not known yet."""
 
     bands: int
     rows: int
-    num_perm: int
     parts: int
+
+    @staticmethod
+    def local(part: int, place: int) -> int:
+        """The index of the document at `place` in partition `part` of the read."""
+        return part << 32 | place
 
     def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
         # A document with no text is never a version of anything: it is left out of LSH (a
@@ -1638,16 +1716,27 @@ class _BandKeys:
 class _BucketPairs:
     """Executor side: the candidate pairs (packed i << 32 | j) of the buckets routed to this
     partition, by the local rule (`bucket_pairs`: all pairs, or a star plus a chain above
-    max_bucket, members ascending), routed on for a global distinct."""
+    max_bucket, members ascending), routed on for a global distinct. With `starts` (the
+    first number of each partition of the read), the indexes are places
+    (`_BandKeys.local`) and the first `skip` partitions hold no band keys."""
 
     max_bucket: int
     parts: int
+    starts: list[int] | None = None
+    skip: int = 0
 
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    def __call__(self, index: int, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        if index < self.skip:  # the read's facts and id hashes
+            for _ in part:
+                pass
+            return
         chunks = [cols for _, cols in part]
         if not chunks:
             return
         band, key, idx = (np.concatenate([c[k] for c in chunks]) for k in range(3))
+        if self.starts is not None:
+            first = np.asarray(self.starts, dtype=np.int64)[idx >> 32]
+            idx = first + (idx & _LOW32)
         order = np.lexsort((idx, key, band))  # by band, then key, then document
         band, key, idx = band[order], key[order], idx[order]
         change = np.ones(idx.size, dtype=bool)
@@ -1671,32 +1760,119 @@ def _picked(candidates: Any, signed: Any, parts: int) -> Any:
     return nodes.reduceByKey(_first, parts).join(signed, parts).mapValues(lambda v: v[1])
 
 
+class _Homes(NamedTuple):
+    """Where the documents in candidate pairs are held while their pairs are verified and
+    their clusters settled (`_homes`)."""
+
+    nodes: np.ndarray  # the documents in candidate pairs, ascending
+    home: np.ndarray  # the partition each is at home in
+    packed: np.ndarray  # bool: its component of the candidate graph is wholly there
+    pair_home: np.ndarray  # the partition that verifies each candidate pair: its first end's
+    # (numbers, partitions, at home) of every place a document is held, by number: its home,
+    # and each other partition that verifies a pair of it
+    dest: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _homes(pairs: np.ndarray, parts: int, max_component: int) -> _Homes:
+    """Homes in `parts` partitions for the documents of the candidate `pairs` (rows (i, j)):
+    the components of the candidate graph, in the order of their smallest members, laid end
+    to end over the partitions by their sizes; a component of up to a partition's share of
+    the documents (and `max_component`) wholly in the partition where it starts, so that the
+    clusters it gives are settled there with no document moved again, a larger one cut where
+    the partitions' shares end. A pair is verified in its first end's home; its second end
+    is sent there too when its own home is elsewhere."""
+    nodes = np.unique(pairs)
+    n = nodes.size
+    local = np.searchsorted(nodes, pairs)
+    uf = UnionFind(n)  # roots are the smallest member
+    uf.union_pairs(local)
+    roots = uf.roots()
+    order = np.argsort(roots, kind="stable")  # components in turn, each ascending
+    start = np.ones(n, dtype=bool)
+    start[1:] = roots[order][1:] != roots[order][:-1]
+    component = np.cumsum(start) - 1
+    starts = np.flatnonzero(start)
+    sizes = np.diff(np.r_[starts, n])
+    cap = min(max_component, max(2, math.ceil(n / parts)))
+    whole = sizes[component] <= cap
+    place = np.where(whole, starts[component], np.arange(n))
+    home = np.empty(n, dtype=np.int64)
+    home[order] = place * parts // max(n, 1)
+    packed = np.empty(n, dtype=bool)
+    packed[order] = whole
+    pair_home = home[local[:, 0]]
+    cross = pair_home != home[local[:, 1]]
+    sent = np.unique(local[cross, 1] * parts + pair_home[cross])  # each (node, partition) once
+    held = np.r_[np.arange(n), sent // parts]
+    where = np.r_[home, sent % parts]
+    at_home = np.r_[np.ones(n, dtype=bool), np.zeros(sent.size, dtype=bool)]
+    by = np.lexsort((where, held))
+    return _Homes(nodes, home, packed, pair_home, (nodes[held[by]], where[by], at_home[by]))
+
+
+@dataclass(frozen=True)
+class _PickHome:
+    """Executor side: the documents of a partition (numbered `SignedRun`) that are in
+    candidate pairs, as (partition, (numbers, at home, `SignedRun`)) for each partition that
+    holds some of them (`dest`: a Broadcast of `_Homes.dest`)."""
+
+    dest: Any
+
+    def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
+        held, where, at_home = self.dest.value
+        found: dict[int, list[tuple[np.ndarray, np.ndarray, SignedRun]]] = {}
+        for first, docs in part:
+            idx = first + np.arange(len(docs))
+            lo = np.searchsorted(held, idx, "left")
+            counts = np.searchsorted(held, idx, "right") - lo
+            if not counts.any():
+                continue
+            doc = np.repeat(np.arange(len(docs)), counts)  # the document of each place
+            row = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(doc.size)
+            target = where[row]
+            by = np.argsort(target, kind="stable")  # documents ascending in each
+            bounds = np.flatnonzero(np.diff(target[by])) + 1
+            for chunk in np.split(by, bounds):
+                sent = doc[chunk]
+                found.setdefault(int(target[chunk[0]]), []).append(
+                    (idx[sent], at_home[row[chunk]], docs.take(sent))
+                )
+        for target, chunks in sorted(found.items()):
+            numbers = np.concatenate([c[0] for c in chunks])
+            homes = np.concatenate([c[1] for c in chunks])
+            yield target, (numbers, homes, SignedRun.concat([c[2] for c in chunks]))
+
+
+def _picked_record(part: Iterable[tuple[int, Any]]) -> Iterator[Picked]:
+    """Executor side: the documents routed to a partition by `_PickHome`, as one `Picked`."""
+    chunks = [chunk for _, chunk in part]
+    if chunks:
+        yield Picked.of(chunks)
+
+
+def _picked_home(batches: Any, dest: Any, parts: int) -> Any:
+    """One `Picked` record per partition: the documents in candidate pairs picked from the
+    held runs (`batches`) and sent to the partitions `dest` (a Broadcast of `_Homes.dest`)
+    names, with one shuffle."""
+    return (
+        batches.mapPartitions(_PickHome(dest))
+        .partitionBy(parts, _identity)
+        .mapPartitions(_picked_record)
+    )
+
+
+def _home_rows(picked: Picked) -> Iterator[tuple[int, Any]]:
+    """(number, (signature, shingle set, figures, id, source)) of the documents at home in
+    a `Picked` record, as `SignedRun.signed` gives them."""
+    return picked.rows()
+
+
 def _packed_array(part: Iterable[int]) -> Iterator[bytes]:
     """A partition's packed pairs as one int64 array (bytes): a single record to send the
     driver."""
     found = np.fromiter(part, dtype=np.int64)
     if found.size:
         yield found.tobytes()
-
-
-@dataclass(frozen=True)
-class _Pick:
-    """Executor side: (number, what `SignedRun.signed` gives of it) of a partition's documents
-    (numbered `SignedRun`) whose number is in `nodes` (a Broadcast of ascending document
-    numbers)."""
-
-    nodes: Any
-
-    def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
-        nodes = self.nodes.value
-        if not nodes.size:
-            return
-        for first, docs in part:
-            idx = first + np.arange(len(docs))
-            at = np.minimum(np.searchsorted(nodes, idx), nodes.size - 1)
-            found = np.flatnonzero(nodes[at] == idx)
-            if found.size:
-                yield from docs.take(found).signed(idx[found].tolist())
 
 
 def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, int]]:
@@ -1713,63 +1889,6 @@ def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple
 
 def _first(a: Any, b: Any) -> Any:
     return a
-
-
-@dataclass(frozen=True)
-class _Sent:
-    """The values a partition sends another: (place of the pair in the pair array, value of
-    its second end)."""
-
-    rows: list[tuple[int, Any]]
-
-
-@dataclass(frozen=True)
-class _Send:
-    """Executor side: the (node, value) rows of a partition sent, as one `_Sent` record for
-    each partition that holds the first end of a pair whose second end they are (`table`:
-    a Broadcast of (pairs, their places ordered by second end, the second ends so
-    ordered))."""
-
-    table: Any
-    parts: int
-
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, _Sent]]:
-        from pyspark.rdd import portable_hash
-
-        pairs, order, seconds = self.table.value
-        found: dict[int, list[tuple[int, Any]]] = {}
-        for batch in batched(part, _VERIFY_BATCH):
-            keys = np.array([node for node, _ in batch], dtype=np.int64)
-            lo = np.searchsorted(seconds, keys, "left").tolist()
-            hi = np.searchsorted(seconds, keys, "right").tolist()
-            for k, (_, value) in enumerate(batch):
-                for at in order[lo[k] : hi[k]].tolist():
-                    target = portable_hash(int(pairs[at, 0])) % self.parts
-                    found.setdefault(target, []).append((at, value))
-        for target, rows in sorted(found.items()):
-            yield target, _Sent(rows)
-
-
-@dataclass(frozen=True)
-class _Meet:
-    """Executor side: a partition's own (node, value) rows and the `_Sent` ones -> (place,
-    i, j, value_i, value_j) of every pair whose second end was sent here (`table`, as
-    `_Send`'s)."""
-
-    table: Any
-
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, int, int, Any, Any]]:
-        pairs = self.table.value[0]
-        own: dict[int, Any] = {}
-        sent: list[tuple[int, Any]] = []
-        for node, value in part:
-            if isinstance(value, _Sent):
-                sent.extend(value.rows)
-            else:
-                own[node] = value
-        for at, value in sent:
-            i, j = pairs[at].tolist()
-            yield at, i, j, own[i], value
 
 
 def _with_sets(pairs: Any, sets: Any, parts: int) -> Any:
@@ -1799,7 +1918,7 @@ def _or(value: Any, default: Any) -> Any:
 
 
 # One candidate pair's estimated whole-set similarities (`repeats.estimated_similarities`)
-# and its documents' set sizes, as `_Estimates` sends them to the driver.
+# and its documents' set sizes, as `_HomeEstimates` sends them to the driver.
 _ESTIMATE = np.dtype(
     [
         ("i", "<i8"),
@@ -1813,39 +1932,42 @@ _ESTIMATE = np.dtype(
 
 
 @dataclass(frozen=True)
-class _Estimates:
-    """Executor side: a partition's candidate pairs with both ends' (signature, set size)
+class _HomeEstimates:
+    """Executor side: the candidate pairs a partition verifies (`table`: a Broadcast of
+    (pairs, the home of each)), with their documents' estimated similarities and set sizes,
     as one `_ESTIMATE` array (bytes): a single record to send the driver."""
 
+    table: Any
     columns: int  # signature values LSH uses, the ones the local engine keeps
 
-    def __call__(self, part: Iterable[Any]) -> Iterator[bytes]:
-        for batch in batched(part, _VERIFY_BATCH):
-            jac, con, sizes = _estimated(batch, self.columns)
-            rows = np.empty(len(batch), dtype=_ESTIMATE)
-            rows["i"] = [row[1] for row in batch]
-            rows["j"] = [row[2] for row in batch]
+    def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[bytes]:
+        pairs, home = self.table.value
+        mine = pairs[home == index]
+        for picked in part:
+            local = picked.at(mine)
+            docs = picked.docs
+            sizes = docs.offsets[1:] - docs.offsets[:-1]
+            sigs = np.asfortranarray(docs.sigs[:, : self.columns])
+            jac, con = estimated_similarities(sigs, local, sizes)
+            rows = np.empty(mine.shape[0], dtype=_ESTIMATE)
+            rows["i"], rows["j"] = mine[:, 0], mine[:, 1]
             rows["jac"], rows["con"] = jac, con
-            rows["size_i"], rows["size_j"] = sizes[0::2], sizes[1::2]
+            rows["size_i"], rows["size_j"] = sizes[local[:, 0]], sizes[local[:, 1]]
             yield rows.tobytes()
 
 
 @dataclass(frozen=True)
-class _SignatureColumns:
-    """Executor side: a partition's (node, what `SignedRun.signed` gives) rows as one record of
-    arrays: the nodes, their signatures' first `columns` values, their set sizes."""
+class _HomeColumns:
+    """Executor side: the documents at home in a partition (`Picked`) as one record of
+    arrays: their numbers, their signatures' first `columns` values, their set sizes."""
 
     columns: int  # signature values LSH uses, the ones the local engine keeps
 
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
-        rows = list(part)
-        if not rows:
-            return
-        nodes = np.array([node for node, _ in rows], dtype=np.int64)
-        raw = b"".join(v[0] for _, v in rows)
-        sigs = np.frombuffer(raw, dtype=np.uint32).reshape(len(rows), -1)[:, : self.columns]
-        sizes = np.array([len(v[1]) // 4 for _, v in rows], dtype=np.int64)
-        yield nodes, np.ascontiguousarray(sigs), sizes
+    def __call__(self, part: Iterable[Picked]) -> Iterator[Any]:
+        for picked in part:
+            found = picked.columns(self.columns)
+            if found[0].size:
+                yield found
 
 
 def _estimated(batch: list[Any], columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1871,15 +1993,24 @@ def _members(groups: Groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 @dataclass(frozen=True)
 class _Samples:
-    """Executor side: (first document, (rank, documents, set)) of the (node, set) rows of
-    the members that stand for a group (`members`: a Broadcast of `_members`)."""
+    """Executor side: (first document, (rank, documents, set)) of the members that stand
+    for a group (`members`: a Broadcast of `_members`) at home in a partition (`Picked`)."""
 
     members: Any
 
-    def __call__(self, part: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, Any]]:
+    def __call__(self, part: Iterable[Picked]) -> Iterator[tuple[int, Any]]:
         nodes, first, size, rank = self.members.value
-        for (_, data), m in _among(nodes, part):
-            yield int(first[m]), (int(rank[m]), int(size[m]), data)
+        for picked in part:
+            if not nodes.size:
+                return
+            at = np.flatnonzero(picked.home)
+            mine = picked.nodes[at]
+            m = np.minimum(np.searchsorted(nodes, mine), nodes.size - 1)
+            hit = np.flatnonzero(nodes[m] == mine)
+            bounds = picked.docs.offsets
+            for k, doc in zip(m[hit].tolist(), at[hit].tolist(), strict=True):
+                data = picked.docs.shingles[bounds[doc] : bounds[doc + 1]].tobytes()
+                yield int(first[k]), (int(rank[k]), int(size[k]), data)
 
 
 @dataclass(frozen=True)
@@ -2211,30 +2342,134 @@ class _SettleTask:
         batch.sort(key=lambda kv: kv[1][0])
         rows = [row for _, row in batch]
         nodes = np.array([r[0] for r in rows], dtype=np.int64)
-        # Members ascending in each component, components by their root (the smallest
-        # member): `cluster.grouped`'s form.
-        members, bounds = grouped(np.array([root for root, _ in batch], dtype=np.int64))
-        figures = Figures.from_rows([r[1] for r in rows])
         data, offsets = _concatenated([r[2] for r in rows])
-        own = self.own.value
-
-        def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return similarities(data, offsets, np.stack([reps, others], axis=1), own)
-
-        def repeated(docs: np.ndarray) -> np.ndarray:
-            return repeated_shares(data, offsets[docs], offsets[docs + 1], own.table)
-
-        found = settle(
-            members,
-            bounds,
-            figures,
-            similarity,
-            self.cfg,
-            verified=_local_pairs(nodes, pairs),
-            repeated=repeated,
-            direct=partial(is_match, cfg=self.verify),
+        yield from _settled_groups(
+            nodes,
+            np.array([root for root, _ in batch], dtype=np.int64),
+            Figures.from_rows([r[1] for r in rows]),
+            (data, offsets),
+            [r[3] for r in rows],
+            _local_pairs(nodes, pairs),
+            (self.cfg, self.verify, self.own.value),
         )
-        yield from _groups(found, nodes, [r[3] for r in rows])
+
+
+def _settled_groups(
+    nodes: np.ndarray,
+    roots: np.ndarray,
+    figures: Figures,
+    sets: tuple[np.ndarray, np.ndarray],
+    ids: Sequence[Any],
+    verified: Verified,
+    rules: tuple[ClusterConfig, VerifyConfig, Own],
+) -> Iterator[Group]:
+    """The cluster stage (`cluster.settle`) on connected components in memory: members
+    `nodes` (ascending) with their component's root (its smallest member), their `figures`,
+    shingle sets (data, offsets) and `ids`, and the `verified` pairs among them (over
+    positions into `nodes`), as `Group`s."""
+    cfg, verify, own = rules
+    data, offsets = sets
+    # Members ascending in each component, components by their root: `cluster.grouped`'s
+    # form.
+    members, bounds = grouped(roots)
+
+    def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return similarities(data, offsets, np.stack([reps, others], axis=1), own)
+
+    def repeated(docs: np.ndarray) -> np.ndarray:
+        return repeated_shares(data, offsets[docs], offsets[docs + 1], own.table)
+
+    found = settle(
+        members,
+        bounds,
+        figures,
+        similarity,
+        cfg,
+        verified=verified,
+        repeated=repeated,
+        direct=partial(is_match, cfg=verify),
+    )
+    yield from _groups(found, nodes, ids)
+
+
+@dataclass(frozen=True)
+class _SettleHome:
+    """Executor side: the clusters of the verified pairs a partition settles (`table`: a
+    Broadcast of (`_MATCHED` rows, the home of each)), all of whose members are at home
+    there (`Picked`), as `Group`s: the components found here (union-find), settled together
+    in one `cluster.settle` call."""
+
+    table: Any
+    cfg: ClusterConfig
+    verify: VerifyConfig
+    own: Any  # Broadcast of verify.Own
+
+    def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[Group]:
+        rows, home = self.table.value
+        mine = rows[home == index]
+        for picked in part:
+            if not mine.size:
+                return
+            ends = np.stack([mine["i"], mine["j"]], axis=1)
+            nodes = np.unique(ends)
+            local = np.searchsorted(nodes, ends)
+            uf = UnionFind(nodes.size)  # roots: the smallest member
+            uf.union_pairs(local)
+            docs = picked.docs.take(picked.at(nodes))
+            yield from _settled_groups(
+                nodes,
+                nodes[uf.roots()],
+                docs.figures,
+                (docs.shingles, docs.offsets),
+                docs.ids,
+                Verified(local, mine["jac"], mine["con"]),
+                (self.cfg, self.verify, self.own.value),
+            )
+
+
+@dataclass(frozen=True)
+class _VerifyHome:
+    """Executor side: the candidate pairs a partition verifies (`table`: a Broadcast of
+    (pairs, the home of each)), both ends held there (`Picked`), that are versions of one
+    article, as one `_MATCHED` array (bytes)."""
+
+    table: Any
+    cfg: VerifyConfig
+    own: Any  # Broadcast of verify.Own
+
+    def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[bytes]:
+        pairs, home = self.table.value
+        mine = pairs[home == index]
+        for picked in part:
+            data, offsets = picked.docs.shingles, picked.docs.offsets
+            for lo in range(0, mine.shape[0], _VERIFY_PAIRS):
+                chunk = mine[lo : lo + _VERIFY_PAIRS]
+                jac, con = similarities(data, offsets, picked.at(chunk), self.own.value)
+                ok = is_match(jac, con, self.cfg)
+                rows = np.empty(int(ok.sum()), dtype=_MATCHED)
+                rows["i"], rows["j"] = chunk[ok, 0], chunk[ok, 1]
+                rows["jac"], rows["con"] = jac[ok], con[ok]
+                if rows.size:
+                    yield rows.tobytes()
+
+
+def _sorted_matches(found: list[bytes]) -> np.ndarray:
+    """The verified pairs (`_MATCHED` arrays) gathered from the partitions, by (i, j)."""
+    rows = np.frombuffer(b"".join(found), dtype=_MATCHED)
+    return rows[np.lexsort((rows["j"], rows["i"]))]
+
+
+def _members_of(rows: np.ndarray) -> int:
+    """The documents in the verified pairs `rows` (`_MATCHED`): those in a cluster."""
+    return int(np.unique(np.concatenate([rows["i"], rows["j"]])).size)
+
+
+def _numbered_here(found: list[Any]) -> list[Any]:
+    """`_render`ed clusters of the `Group`s of the `found` RDDs, gathered and numbered on
+    the driver by first member, as `_numbered` does on the executors."""
+    groups = (found[0].context.union(found) if len(found) > 1 else found[0]).collect()
+    groups.sort(key=lambda g: g[0])
+    return [_render((group, number)) for number, group in enumerate(groups)]
 
 
 def _render(kv: tuple[Group, int]) -> tuple[int, bytes, list[tuple[int, Fate]], list[Any]]:
