@@ -51,6 +51,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
@@ -177,6 +178,9 @@ DRIVER_SETS = 50_000
 # documents they remove (fewer than the pairs; about 350 bytes each: 70 MB at this bound),
 # and the driver routes each partition's lines by them, without a job per partition.
 DRIVER_FATES = 200_000
+# Partitions of output records computed at once (up to one per core) while the driver
+# writes the one before them: the driver holds at most this many more.
+AHEAD = 4
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
 _VERIFY_PAIRS = 1 << 16  # ... when both their sets are in one record of arrays
 _SETTLE_DOCS = 20_000  # members of the components handed to one `settle` call, about
@@ -415,6 +419,8 @@ class _Run:
         self.tmp = tmp  # driver-side scratch (the stdin spool)
         self.stdin = stdin
         self.parts = max(1, self.sc.defaultParallelism)
+        # Partitions of the outputs computed at once while the driver writes them in order.
+        self.ahead = min(self.parts, AHEAD)
         self.timings: dict[str, float] = {}
         self.extra: dict[str, Any] = {}
         self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
@@ -511,12 +517,20 @@ class _Run:
             keyed = read.batches.mapPartitions(_BandKeys(bands, rows, parts))
             keyed = keyed.partitionBy(parts, _identity)
             buckets = _BucketPairs(config.lsh.max_bucket, parts)
-        candidates = self._keep(
+        # One array of packed pairs (i << 32 | j) per partition, each gathered here when the
+        # pairs may be few enough to keep here (`driver_edges`): one job, not a count and a
+        # gathering.
+        arrays = self._keep(
             keyed.mapPartitionsWithIndex(buckets)
             .partitionBy(parts, _identity)
             .mapPartitions(_distinct_pairs)
         )
-        n_candidates = self.n_candidates = candidates.count()
+        most = 2 * self.driver_edges // parts + 1024  # pairs are spread by hash
+        gathered = arrays.map(lambda a: a if a.size <= most else a.size).collect()
+        n_candidates = self.n_candidates = sum(
+            f if isinstance(f, int) else f.size for f in gathered
+        )
+        candidates = arrays.flatMap(lambda a: a.tolist())
         self._lap("lsh")
 
         reporter.stage("verify")
@@ -525,27 +539,37 @@ class _Run:
         prior = self.indexes.prior() if self.indexes is not None else None
         columns = bands * rows
         verified = None  # the verified pairs (`_MATCHED`), when gathered on the driver
+        groups = None  # the clusters (`Group`s), when gathered on the driver
         if self.n_candidates <= self.driver_edges:
             # The candidate pairs gathered here: the documents in them are picked from the
             # held runs once, each sent to its home partition (and to those that verify a
             # pair of it), where verification and the cluster stage find them (`_homes`).
-            packed = np.frombuffer(
-                b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
-            )
+            if any(isinstance(f, int) for f in gathered):
+                gathered = arrays.collect()
+            packed = np.concatenate([np.empty(0, np.int64), *gathered])
             self.pair_array = np.c_[packed >> 32, packed & _LOW32]
             homes = _homes(self.pair_array, parts, self.max_component)
             picked = self.sc.emptyRDD()
             if self.n_candidates:
                 dest = self.sc.broadcast(homes.dest)
                 picked = self._keep(_picked_home(read.batches, dest, parts))
-            self.pair_table = self.sc.broadcast((self.pair_array, homes.pair_home))
+            whole = homes.packed[np.searchsorted(homes.nodes, self.pair_array[:, 0])]
+            self.pair_table = self.sc.broadcast((self.pair_array, homes.pair_home, whole))
             repeats = self._repeats(None, picked, columns, prior)
             self.timings["repeats"] = round(time.perf_counter() - t, 4)
             own = self.own = self.sc.broadcast(own_text(repeats.table, config.verify))
-            found = picked.mapPartitionsWithIndex(
-                _VerifyHome(self.pair_table, config.verify, own)
-            ).collect()
-            verified = _sorted_matches(found)
+            # The same tasks settle the clusters of the components held whole (`_homes`).
+            checked = picked.mapPartitionsWithIndex(
+                _VerifySettle(self.pair_table, config.verify, config.cluster, own)
+            )
+            if homes.nodes.size <= DRIVER_FATES:  # at most as many documents in clusters
+                results = checked.collect()
+                verified = _sorted_matches([r[0] for r in results])
+                groups = [g for r in results for g in r[1]]
+            else:
+                checked = self._keep(checked)
+                verified = _sorted_matches(checked.map(lambda r: r[0]).collect())
+                settled_whole = checked.flatMap(lambda r: r[1])
             n_matched = self.n_matched = verified.size
         else:
             # What is held of the documents in a candidate pair, hash-partitioned: the joins
@@ -561,26 +585,34 @@ class _Run:
                 _with_sets(pairs, sets, parts).mapPartitions(_Verify(config.verify, own))
             )
             n_matched = self.n_matched = matched.count()
-        candidates.unpersist()
+        arrays.unpersist()
         self._lap("verify")
 
         reporter.stage("cluster")
         self._tag("cluster")
+        found: list[Any] = []  # RDDs of `Group`s
         if self.pair_array is not None:
             assert verified is not None
-            found = self._home_clusters(verified, picked, homes)
+            if groups is None:
+                found.append(settled_whole)
+            # The clusters of the components split over several partitions.
+            split = ~homes.packed[np.searchsorted(homes.nodes, verified["i"])]
+            if split.any():
+                found += self._driver_clusters(verified[split], picked.flatMap(_home_rows))
         elif n_matched <= self.driver_edges:
-            found = matched.mapPartitions(_matched_array).collect()
-            verified = _sorted_matches(found)
+            verified = _sorted_matches(matched.mapPartitions(_matched_array).collect())
             found = self._driver_clusters(verified, picked)
         else:
             edges = matched.map(lambda e: (e[0], e[1]))
             components = self._keep(_components(edges, self.parts, self._keep, 0))
             found = self._clusters(components, picked, matched)
-        members = None if verified is None else _members_of(verified)
-        if members is not None and members <= DRIVER_FATES:
+        if groups is None and verified is not None and _members_of(verified) <= DRIVER_FATES:
+            groups = []
+        if groups is not None:
             # Few enough to number and render here, with no sort and no job per step.
-            self.rendered_here = _numbered_here(found)
+            if found:
+                groups += (self.sc.union(found) if len(found) > 1 else found[0]).collect()
+            self.rendered_here = _numbered_here(groups)
             chunks = max(1, min(parts, len(self.rendered_here)))
             rendered = self.sc.parallelize(self.rendered_here, chunks)
         else:
@@ -977,23 +1009,6 @@ class _Run:
         )
         return [settled] + [self._settle(root, components, signed, verified) for root in large]
 
-    def _home_clusters(self, rows: np.ndarray, picked: Any, homes: _Homes) -> list[Any]:
-        """`_clusters` of the verified pairs `rows` (`_MATCHED`, on the driver) of the
-        documents in `picked` (`Picked` records, at `homes`): a component of the candidate
-        graph wholly in one partition holds every member of the clusters it gives, which are
-        settled there with no document moved; those of the components split over several
-        partitions by `_driver_clusters`."""
-        whole = homes.packed[np.searchsorted(homes.nodes, rows["i"])]
-        here = rows[whole]
-        home = homes.home[np.searchsorted(homes.nodes, here["i"])]
-        settle_here = _SettleHome(
-            self.sc.broadcast((here, home)), self.config.cluster, self.config.verify, self.own
-        )
-        found = [picked.mapPartitionsWithIndex(settle_here)]
-        if not whole.all():
-            found += self._driver_clusters(rows[~whole], picked.flatMap(_home_rows))
-        return found
-
     def _driver_clusters(self, rows: np.ndarray, signed: Any) -> list[Any]:
         """`_clusters` of the verified pairs `rows` (`_MATCHED`), gathered on the driver:
         their connected components are found here (union-find), and each component's members
@@ -1149,15 +1164,15 @@ class _Run:
                 # The matches were gathered here: so are their removed documents' fates.
                 removed = _split_fates(sorted(fates.collect()), read.sizes)
             else:
-                removed = _placed(fates, read.sizes).toLocalIterator(prefetchPartitions=True)
+                removed = _in_order(_placed(fates, read.sizes), self.ahead)
             with Records(out, fmt, annotate, schema, text_field) as sink:
-                both = zip(blobs.toLocalIterator(prefetchPartitions=True), removed, strict=True)
+                both = zip(_in_order(blobs, self.ahead), removed, strict=True)
                 for (blob, sizes, flags), fated in both:
                     sink.split_lines(blob, sizes, flags, fated)
             names, counts = sink.names, sink.counts
         else:
             fates = _sorted(fates, _even(n, parts), parts)
-            routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
+            routed = _with_fates(_in_order(records, self.ahead), _in_order(fates, self.ahead))
             with Records(out, fmt, annotate, schema, text_field) as sink:
                 sink.routed(routed)
             names, counts = sink.names, sink.counts
@@ -1169,7 +1184,7 @@ class _Run:
         elif self.n_clusters <= self.partition_docs:
             blobs = lines.collect()
         else:
-            blobs = lines.toLocalIterator(prefetchPartitions=True)
+            blobs = _in_order(lines, self.ahead)
         write_lines(out, "clusters.jsonl", blobs)
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
         names = [*names, "clusters.jsonl", "errors.jsonl"]
@@ -1204,6 +1219,37 @@ class _Run:
             out.rename(f"{tmp}/{name}", name)
         out.remove_tree(tmp)
         return names, counts
+
+
+def _in_order(rdd: Any, ahead: int) -> Iterator[Any]:
+    """The records of `rdd` in order, as `toLocalIterator` gives them, with up to `ahead`
+    partitions computed at once (a job each, from threads of their own) while the caller
+    reads the one before them: it holds at most `ahead` partitions besides that one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sc, n = rdd.context, rdd.getNumPartitions()
+    description = sc.getLocalProperty("spark.job.description")
+
+    def fetch(part: int) -> list[Any]:
+        sc.setJobDescription(description)  # a property of the thread that runs the job
+        return list(sc.runJob(rdd, _as_is, [part]))
+
+    pool = ThreadPoolExecutor(max(1, ahead), thread_name_prefix="dedup-fetch")
+    pending = deque(pool.submit(fetch, part) for part in range(min(ahead, n)))
+    try:
+        for part in range(n):
+            records = pending.popleft().result()
+            if part + len(pending) + 1 < n:
+                pending.append(pool.submit(fetch, part + len(pending) + 1))
+            yield from records
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
+def _as_is(records: Iterable[Any]) -> Iterable[Any]:
+    return records
 
 
 def _fated(fates: Any, sizes: list[int]) -> Any:
@@ -1746,10 +1792,11 @@ class _BucketPairs:
         yield from _routed(packed.astype(np.uint64), self.parts, packed)
 
 
-def _distinct_pairs(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
+def _distinct_pairs(part: Iterable[tuple[int, Any]]) -> Iterator[np.ndarray]:
+    """Executor side: the distinct packed pairs routed to a partition, as one int64 array
+    (ascending)."""
     found = [cols[0] for _, cols in part]
-    if found:
-        yield from np.unique(np.concatenate(found)).tolist()
+    yield np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
 def _picked(candidates: Any, signed: Any, parts: int) -> Any:
@@ -1867,14 +1914,6 @@ def _home_rows(picked: Picked) -> Iterator[tuple[int, Any]]:
     return picked.rows()
 
 
-def _packed_array(part: Iterable[int]) -> Iterator[bytes]:
-    """A partition's packed pairs as one int64 array (bytes): a single record to send the
-    driver."""
-    found = np.fromiter(part, dtype=np.int64)
-    if found.size:
-        yield found.tobytes()
-
-
 def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, int]]:
     """Each (number, value) row of `part` whose number is in `nodes` (ascending), with its
     place there."""
@@ -1933,15 +1972,15 @@ _ESTIMATE = np.dtype(
 
 @dataclass(frozen=True)
 class _HomeEstimates:
-    """Executor side: the candidate pairs a partition verifies (`table`: a Broadcast of
-    (pairs, the home of each)), with their documents' estimated similarities and set sizes,
+    """Executor side: the candidate pairs a partition verifies (`table`: as `_VerifySettle`
+    takes it), with their documents' estimated similarities and set sizes,
     as one `_ESTIMATE` array (bytes): a single record to send the driver."""
 
     table: Any
     columns: int  # signature values LSH uses, the ones the local engine keeps
 
     def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[bytes]:
-        pairs, home = self.table.value
+        pairs, home, _ = self.table.value
         mine = pairs[home == index]
         for picked in part:
             local = picked.at(mine)
@@ -2393,64 +2432,57 @@ def _settled_groups(
 
 
 @dataclass(frozen=True)
-class _SettleHome:
-    """Executor side: the clusters of the verified pairs a partition settles (`table`: a
-    Broadcast of (`_MATCHED` rows, the home of each)), all of whose members are at home
-    there (`Picked`), as `Group`s: the components found here (union-find), settled together
-    in one `cluster.settle` call."""
+class _VerifySettle:
+    """Executor side: the candidate pairs a partition verifies, both ends held there
+    (`Picked`), and the clusters of the components held whole there (`_homes`), as one
+    record: (the pairs that are versions of one article, as a `_MATCHED` array (bytes), the
+    `Group`s of those components). `table`: a Broadcast of (pairs, the home of each,
+    whether its component is held whole). Its components are found here (union-find) and
+    settled in one `cluster.settle` call."""
 
     table: Any
-    cfg: ClusterConfig
     verify: VerifyConfig
+    cfg: ClusterConfig
     own: Any  # Broadcast of verify.Own
 
-    def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[Group]:
-        rows, home = self.table.value
-        mine = rows[home == index]
-        for picked in part:
-            if not mine.size:
-                return
-            ends = np.stack([mine["i"], mine["j"]], axis=1)
-            nodes = np.unique(ends)
-            local = np.searchsorted(nodes, ends)
-            uf = UnionFind(nodes.size)  # roots: the smallest member
-            uf.union_pairs(local)
-            docs = picked.docs.take(picked.at(nodes))
-            yield from _settled_groups(
-                nodes,
-                nodes[uf.roots()],
-                docs.figures,
-                (docs.shingles, docs.offsets),
-                docs.ids,
-                Verified(local, mine["jac"], mine["con"]),
-                (self.cfg, self.verify, self.own.value),
-            )
-
-
-@dataclass(frozen=True)
-class _VerifyHome:
-    """Executor side: the candidate pairs a partition verifies (`table`: a Broadcast of
-    (pairs, the home of each)), both ends held there (`Picked`), that are versions of one
-    article, as one `_MATCHED` array (bytes)."""
-
-    table: Any
-    cfg: VerifyConfig
-    own: Any  # Broadcast of verify.Own
-
-    def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[bytes]:
-        pairs, home = self.table.value
-        mine = pairs[home == index]
+    def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[tuple[bytes, list[Any]]]:
+        pairs, home, whole = self.table.value
+        mine = home == index
+        pairs, whole = pairs[mine], whole[mine]
+        own = self.own.value
         for picked in part:
             data, offsets = picked.docs.shingles, picked.docs.offsets
-            for lo in range(0, mine.shape[0], _VERIFY_PAIRS):
-                chunk = mine[lo : lo + _VERIFY_PAIRS]
-                jac, con = similarities(data, offsets, picked.at(chunk), self.own.value)
-                ok = is_match(jac, con, self.cfg)
+            found = []
+            for lo in range(0, pairs.shape[0], _VERIFY_PAIRS):
+                chunk = pairs[lo : lo + _VERIFY_PAIRS]
+                jac, con = similarities(data, offsets, picked.at(chunk), own)
+                ok = is_match(jac, con, self.verify)
                 rows = np.empty(int(ok.sum()), dtype=_MATCHED)
                 rows["i"], rows["j"] = chunk[ok, 0], chunk[ok, 1]
                 rows["jac"], rows["con"] = jac[ok], con[ok]
-                if rows.size:
-                    yield rows.tobytes()
+                found.append((rows, whole[lo : lo + _VERIFY_PAIRS][ok]))
+            rows = np.concatenate([f[0] for f in found]) if found else np.empty(0, _MATCHED)
+            here = rows[np.concatenate([f[1] for f in found])] if found else rows
+            yield rows.tobytes(), list(self._settled(picked, here, own))
+
+    def _settled(self, picked: Picked, rows: np.ndarray, own: Own) -> Iterator[Group]:
+        if not rows.size:
+            return
+        ends = np.stack([rows["i"], rows["j"]], axis=1)
+        nodes = np.unique(ends)
+        local = np.searchsorted(nodes, ends)
+        uf = UnionFind(nodes.size)  # roots: the smallest member
+        uf.union_pairs(local)
+        docs = picked.docs.take(picked.at(nodes))
+        yield from _settled_groups(
+            nodes,
+            nodes[uf.roots()],
+            docs.figures,
+            (docs.shingles, docs.offsets),
+            docs.ids,
+            Verified(local, rows["jac"], rows["con"]),
+            (self.cfg, self.verify, own),
+        )
 
 
 def _sorted_matches(found: list[bytes]) -> np.ndarray:
@@ -2464,10 +2496,9 @@ def _members_of(rows: np.ndarray) -> int:
     return int(np.unique(np.concatenate([rows["i"], rows["j"]])).size)
 
 
-def _numbered_here(found: list[Any]) -> list[Any]:
-    """`_render`ed clusters of the `Group`s of the `found` RDDs, gathered and numbered on
-    the driver by first member, as `_numbered` does on the executors."""
-    groups = (found[0].context.union(found) if len(found) > 1 else found[0]).collect()
+def _numbered_here(groups: list[Group]) -> list[Any]:
+    """`_render`ed clusters of `groups`, numbered on the driver by first member, as
+    `_numbered` does on the executors."""
     groups.sort(key=lambda g: g[0])
     return [_render((group, number)) for number, group in enumerate(groups)]
 
