@@ -53,7 +53,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from operator import add
@@ -1144,25 +1144,30 @@ class _Run:
         fates = self._fates(rendered, settled)
         if not annotate:
             fates = fates.filter(lambda kv: kv[1][0] is not None)
+        # The same, as a list for each partition of the documents, when the driver has them.
+        placed = None
+        if settled is None and self.rendered_here is not None:
+            found = (f for r in self.rendered_here for f in r[2] if annotate or f[1][0] is not None)
+            placed = list(_split_fates(sorted(found, key=lambda kv: kv[0]), read.sizes))
+        elif settled is None and self.n_matched <= min(self.driver_edges, DRIVER_FATES):
+            # The matches were gathered here: so are the fates of their documents.
+            placed = list(_split_fates(sorted(fates.collect()), read.sizes))
         if fmt == "jsonl":  # records are rendered on the executors
             records = read.records.mapValues(lambda d: record_line(d[2], d[5]))
         else:
             records = read.records.mapValues(lambda d: d[2])
         text_field = self.config.read.text_field
         if self.layout == "parts":
-            names, counts = self._write_parts(out, fmt, records, read.sizes, fates, schema)
+            names, counts = self._write_parts(out, fmt, records, read.sizes, fates, schema, placed)
+        elif fmt == "jsonl" and self._shared(out):
+            names, counts = self._write_joined(out, fmt, records, read.sizes, fates, placed)
         elif fmt == "jsonl" and not annotate:
             # Each partition's lines as one blob, and its removed documents' fates as one
             # list: the driver writes the kept lines between two removed ones as one slice.
-            # The next partition's are computed while it does.
+            # The next partitions' are computed while it does.
             blobs = records.values().mapPartitions(_line_blob)
-            here = self.rendered_here
-            if settled is None and here is not None:
-                gone = (fate for r in here for fate in r[2] if fate[1][0] is not None)
-                removed = _split_fates(sorted(gone, key=lambda kv: kv[0]), read.sizes)
-            elif settled is None and self.n_matched <= min(self.driver_edges, DRIVER_FATES):
-                # The matches were gathered here: so are their removed documents' fates.
-                removed = _split_fates(sorted(fates.collect()), read.sizes)
+            if placed is not None:
+                removed: Iterable[Any] = placed
             else:
                 removed = _in_order(_placed(fates, read.sizes), self.ahead)
             with Records(out, fmt, annotate, schema, text_field) as sink:
@@ -1194,31 +1199,80 @@ class _Run:
         return names, counts
 
     def _write_parts(
-        self, out: Folder, fmt: str, records: Any, sizes: list[int], fates: Any, schema: Any
+        self,
+        out: Folder,
+        fmt: str,
+        records: Any,
+        sizes: list[int],
+        fates: Any,
+        schema: Any,
+        placed: list[Any] | None,
     ) -> tuple[list[str], list[int]]:
         """The record files as folders of part files, one per partition of the documents,
         written by the executors into a temporary folder of OUTDIR, then (once all are
         written, and listed in the manifest) moved into place by the driver. `sizes`: the
-        documents in each partition of `records`."""
+        documents in each partition of `records`; `placed`: the `fates` of each, when the
+        driver has them."""
+        tmp, counts = self._parts(out, fmt, records, sizes, (fates, placed), schema, False)
+        annotate = self.config.output.annotate
         n = records.getNumPartitions()
-        every = _fated(fates, sizes)
-        tmp = f"{TEMPORARY}parts-{os.getpid()}-{time.time_ns()}"
-        target = _executor_target(out, tmp)
-        write = _WriteParts(
-            target, fmt, self.config.output.annotate, schema, self.config.read.text_field
-        )
-        written = records.values().zip(every).mapPartitionsWithIndex(write).collect()
-        counts = [sum(c[0] for _, c in written), sum(c[1] for _, c in written)]
-        names = [
-            part_name(f, p)
-            for f in record_files(fmt, self.config.output.annotate)
-            for p in range(n)
-        ]
+        names = [part_name(f, p) for f in record_files(fmt, annotate) for p in range(n)]
         own(out, names)
         for name in names:
             out.rename(f"{tmp}/{name}", name)
         out.remove_tree(tmp)
         return names, counts
+
+    def _write_joined(
+        self, out: Folder, fmt: str, records: Any, sizes: list[int], fates: Any, placed: Any
+    ) -> tuple[list[str], list[int]]:
+        """The JSONL record files (the single layout) when the executors write into the
+        driver's OUTDIR (`_shared`): each partition's part of each file written by the
+        executors at once, into a temporary folder, then joined in order by the driver (as
+        `--output-layout parts` would write them: the same bytes, concatenated)."""
+        assert out.local is not None
+        tmp, counts = self._parts(out, fmt, records, sizes, (fates, placed), None, True)
+        names = record_files(fmt, self.config.output.annotate)
+        for name in names:
+            with out.binary(name) as f:
+                for p in range(records.getNumPartitions()):
+                    with open(out.local / tmp / part_name(name, p), "rb") as part:
+                        shutil.copyfileobj(part, f, 1 << 22)
+        out.remove_tree(tmp)
+        return names, counts
+
+    def _shared(self, out: Folder) -> bool:
+        """Whether the executors write into OUTDIR where the driver reads it: a local folder
+        and a local master (every executor runs on this machine)."""
+        return out.local is not None and str(self.sc.master).startswith("local")
+
+    def _parts(
+        self,
+        out: Folder,
+        fmt: str,
+        records: Any,
+        sizes: list[int],
+        fates: tuple[Any, list[Any] | None],
+        schema: Any,
+        scratch: bool,
+    ) -> tuple[str, list[int]]:
+        """The record files' parts, one per partition of `records` (`sizes` documents
+        each), written by the executors into a temporary folder of OUTDIR (`scratch`: not
+        synced to disk, for the driver to read): its name, and the kept and removed counts.
+        `fates`: the (number, fate) RDD and, when the driver has them, the same as a list
+        for each partition (then sent with the task, not zipped with the records)."""
+        tmp = f"{TEMPORARY}parts-{os.getpid()}-{time.time_ns()}"
+        target = _executor_target(out, tmp)
+        annotate, text_field = self.config.output.annotate, self.config.read.text_field
+        if fates[1] is not None:
+            placed = self.sc.broadcast(fates[1])
+            write = _WriteParts(target, fmt, annotate, schema, text_field, scratch, placed)
+            written = records.values().mapPartitionsWithIndex(write).collect()
+        else:
+            write = _WriteParts(target, fmt, annotate, schema, text_field, scratch)
+            every = _fated(fates[0], sizes)
+            written = records.values().zip(every).mapPartitionsWithIndex(write).collect()
+        return tmp, [sum(c[0] for _, c in written), sum(c[1] for _, c in written)]
 
 
 def _in_order(rdd: Any, ahead: int) -> Iterator[Any]:
@@ -1348,15 +1402,24 @@ class _WriteParts:
     annotate: bool
     schema: Any
     text_field: str
+    scratch: bool = False  # a local folder only the driver reads: nothing synced to disk
+    # A Broadcast of the fates of each partition's documents (`_split_fates`): then the rows
+    # are the records alone.
+    placed: Any = None
 
-    def __call__(self, part: int, rows: Iterable[tuple[Any, Fate]]) -> Iterator[Any]:
+    def __call__(self, part: int, rows: Iterable[Any]) -> Iterator[Any]:
         from pyspark import TaskContext
+
+        if self.placed is not None:
+            rows = _with_placed(rows, self.placed.value[part])
 
         context = TaskContext.get()
         attempt = f"attempt-{context.taskAttemptId() if context else 0}"
         folder = part_folder(self.target)
         sink = Records(
-            part_folder(f"{self.target}/{attempt}"),
+            _Scratch(Path(self.target, attempt))
+            if self.scratch
+            else part_folder(f"{self.target}/{attempt}"),
             self.fmt,
             self.annotate,
             self.schema,
@@ -1368,6 +1431,26 @@ class _WriteParts:
         for name in sink.names:
             folder.rename(f"{attempt}/{name}", name)
         yield part, sink.counts
+
+
+def _with_placed(
+    records: Iterable[Any], fates: list[tuple[int, Fate]]
+) -> Iterator[tuple[Any, Fate | None]]:
+    """(record, fate or None) of a partition's records, its fates given by position."""
+    known = dict(fates)
+    return ((record, known.get(k)) for k, record in enumerate(records))
+
+
+class _Scratch(LocalFolder):
+    """A local folder of files the driver joins into the outputs (`_Run._write_joined`):
+    written as they come, not synced to disk (the joined files are)."""
+
+    @contextmanager
+    def binary(self, name: str) -> Iterator[BinaryIO]:
+        path = self.local / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            yield f
 
 
 def _with_fates(records: Iterator[tuple[int, Any]], fates: Iterator[tuple[int, Any]]) -> Any:
