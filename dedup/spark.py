@@ -51,8 +51,9 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from operator import add
@@ -124,6 +125,7 @@ from .spark_held import (
     Key,
     LightRow,
     NumberedRuns,
+    Picked,
     Rebatch,
     SignedRun,
     SignItems,
@@ -176,7 +178,11 @@ DRIVER_SETS = 50_000
 # documents they remove (fewer than the pairs; about 350 bytes each: 70 MB at this bound),
 # and the driver routes each partition's lines by them, without a job per partition.
 DRIVER_FATES = 200_000
+# Partitions of output records computed at once (up to one per core) while the driver
+# writes the one before them: the driver holds at most this many more.
+AHEAD = 4
 _VERIFY_BATCH = 4096  # candidate pairs handed to one `similarities` call
+_VERIFY_PAIRS = 1 << 16  # ... when both their sets are in one record of arrays
 _SETTLE_DOCS = 20_000  # members of the components handed to one `settle` call, about
 _LOW32 = 0xFFFFFFFF
 
@@ -387,6 +393,10 @@ class _Read(NamedTuple):
     input_bytes: int  # UTF-8 size of all texts
     schema: Any  # the Parquet rows' merged Arrow schema, or None
     formats: set[str]  # formats of the files read from Hadoop URIs
+    # The band keys the read routed (`_facts_and_repeats`): (the shuffled RDD, the
+    # partitions before those that hold them, the first number of each partition read), or
+    # None when LSH computes them from `batches`.
+    keyed: tuple[Any, int, list[int]] | None
 
 
 class _Run:
@@ -409,6 +419,8 @@ class _Run:
         self.tmp = tmp  # driver-side scratch (the stdin spool)
         self.stdin = stdin
         self.parts = max(1, self.sc.defaultParallelism)
+        # Partitions of the outputs computed at once while the driver writes them in order.
+        self.ahead = min(self.parts, AHEAD)
         self.timings: dict[str, float] = {}
         self.extra: dict[str, Any] = {}
         self.cached: list[Any] = []  # every RDD persisted, unpersisted when the run ends
@@ -418,8 +430,12 @@ class _Run:
         self.driver_edges = DRIVER_EDGES
         self.driver_sets = DRIVER_SETS
         # The candidate pairs (i, j), int64, when they are few enough to gather on the driver
-        # (`driver_edges`); then each stage that needs both ends of a pair moves one end once.
+        # (`driver_edges`); then the documents in them are held where their pairs are (`_homes`).
         self.pair_array: np.ndarray | None = None
+        self.pair_table: Any = None  # Broadcast of (pair_array, the home of each pair)
+        # (number, clusters.jsonl line, fates, ids) of every cluster in order, when the
+        # clusters were numbered on the driver (`_numbered_here`).
+        self.rendered_here: list[Any] | None = None
         self.own: Any = None  # Broadcast of verify.Own, once repeated text is known
         self.outdir = ""  # as given, for the RunResult
         self.layout = "single"
@@ -494,54 +510,117 @@ class _Run:
 
         bands, rows = resolve_params(config.lsh, config.signature.num_perm)
         parts = self.parts
-        keyed = read.batches.mapPartitions(_BandKeys(bands, rows, config.signature.num_perm, parts))
-        candidates = self._keep(
-            keyed.partitionBy(parts, _identity)
-            .mapPartitions(_BucketPairs(config.lsh.max_bucket, parts))
+        if read.keyed is not None:  # routed by the read: numbered here
+            keyed, skip, starts = read.keyed
+            buckets = _BucketPairs(config.lsh.max_bucket, parts, starts, skip)
+        else:
+            keyed = read.batches.mapPartitions(_BandKeys(bands, rows, parts))
+            keyed = keyed.partitionBy(parts, _identity)
+            buckets = _BucketPairs(config.lsh.max_bucket, parts)
+        # One array of packed pairs (i << 32 | j) per partition, each gathered here when the
+        # pairs may be few enough to keep here (`driver_edges`): one job, not a count and a
+        # gathering.
+        arrays = self._keep(
+            keyed.mapPartitionsWithIndex(buckets)
             .partitionBy(parts, _identity)
             .mapPartitions(_distinct_pairs)
         )
-        n_candidates = self.n_candidates = candidates.count()
+        most = 2 * self.driver_edges // parts + 1024  # pairs are spread by hash
+        gathered = arrays.map(lambda a: a if a.size <= most else a.size).collect()
+        n_candidates = self.n_candidates = sum(
+            f if isinstance(f, int) else f.size for f in gathered
+        )
+        candidates = arrays.flatMap(lambda a: a.tolist())
         self._lap("lsh")
 
         reporter.stage("verify")
         self._tag("verify")
-        # What is held of the documents in a candidate pair, hash-partitioned as `signed`:
-        # the joins of verification, repeated text and clusters read these, not every
-        # document's, and move only the other side.
-        picked = self._keep(self._picked(candidates, read))
-        sets = picked.mapValues(lambda v: v[1])
-        pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
         t = time.perf_counter()
         prior = self.indexes.prior() if self.indexes is not None else None
-        repeats = self._repeats(pairs, sets, picked, bands * rows, prior)
-        self.timings["repeats"] = round(time.perf_counter() - t, 4)
-        own = self.sc.broadcast(own_text(repeats.table, config.verify))
-        self.own = own
-        matched = self._both_ends(pairs, sets).mapPartitions(_Verify(config.verify, own))
+        columns = bands * rows
         verified = None  # the verified pairs (`_MATCHED`), when gathered on the driver
-        if self.pair_array is not None:  # no more matches than candidates: gathered at once
-            found = matched.mapPartitions(_matched_array).collect()
-            verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
+        groups = None  # the clusters (`Group`s), when gathered on the driver
+        if self.n_candidates <= self.driver_edges:
+            # The candidate pairs gathered here: the documents in them are picked from the
+            # held runs once, each sent to its home partition (and to those that verify a
+            # pair of it), where verification and the cluster stage find them (`_homes`).
+            if any(isinstance(f, int) for f in gathered):
+                gathered = arrays.collect()
+            packed = np.concatenate([np.empty(0, np.int64), *gathered])
+            self.pair_array = np.c_[packed >> 32, packed & _LOW32]
+            homes = _homes(self.pair_array, parts, self.max_component)
+            picked = self.sc.emptyRDD()
+            if self.n_candidates:
+                dest = self.sc.broadcast(homes.dest)
+                picked = self._keep(_picked_home(read.batches, dest, parts))
+            whole = homes.packed[np.searchsorted(homes.nodes, self.pair_array[:, 0])]
+            self.pair_table = self.sc.broadcast((self.pair_array, homes.pair_home, whole))
+            repeats = self._repeats(None, picked, columns, prior)
+            self.timings["repeats"] = round(time.perf_counter() - t, 4)
+            own = self.own = self.sc.broadcast(own_text(repeats.table, config.verify))
+            # The same tasks settle the clusters of the components held whole (`_homes`).
+            checked = picked.mapPartitionsWithIndex(
+                _VerifySettle(self.pair_table, config.verify, config.cluster, own)
+            )
+            if homes.nodes.size <= DRIVER_FATES:  # at most as many documents in clusters
+                results = checked.collect()
+                verified = _sorted_matches([r[0] for r in results])
+                groups = [g for r in results for g in r[1]]
+            else:
+                checked = self._keep(checked)
+                verified = _sorted_matches(checked.map(lambda r: r[0]).collect())
+                settled_whole = checked.flatMap(lambda r: r[1])
             n_matched = self.n_matched = verified.size
         else:
-            matched = self._keep(matched)
+            # What is held of the documents in a candidate pair, hash-partitioned: the joins
+            # of verification, repeated text and clusters read these, not every document's,
+            # and move only the other side.
+            picked = self._keep(_picked(candidates, read.signed, parts))
+            pairs = self._keep(candidates.map(lambda p: (p >> 32, (p & _LOW32, None))))
+            repeats = self._repeats(pairs, picked, columns, prior)
+            self.timings["repeats"] = round(time.perf_counter() - t, 4)
+            own = self.own = self.sc.broadcast(own_text(repeats.table, config.verify))
+            sets = picked.mapValues(lambda v: v[1])
+            matched = self._keep(
+                _with_sets(pairs, sets, parts).mapPartitions(_Verify(config.verify, own))
+            )
             n_matched = self.n_matched = matched.count()
-        candidates.unpersist()
+        arrays.unpersist()
         self._lap("verify")
 
         reporter.stage("cluster")
         self._tag("cluster")
-        if n_matched <= self.driver_edges:
-            if verified is None:
-                found = matched.mapPartitions(_matched_array).collect()
-                verified = np.frombuffer(b"".join(found), dtype=_MATCHED)
-            rendered = self._keep(self._driver_clusters(verified, picked))
+        found: list[Any] = []  # RDDs of `Group`s
+        if self.pair_array is not None:
+            assert verified is not None
+            if groups is None:
+                found.append(settled_whole)
+            # The clusters of the components split over several partitions.
+            split = ~homes.packed[np.searchsorted(homes.nodes, verified["i"])]
+            if split.any():
+                found += self._driver_clusters(verified[split], picked.flatMap(_home_rows))
+        elif n_matched <= self.driver_edges:
+            verified = _sorted_matches(matched.mapPartitions(_matched_array).collect())
+            found = self._driver_clusters(verified, picked)
         else:
             edges = matched.map(lambda e: (e[0], e[1]))
             components = self._keep(_components(edges, self.parts, self._keep, 0))
-            rendered = self._keep(self._clusters(components, picked, matched))
-        n_clusters = self.n_clusters = rendered.count()
+            found = self._clusters(components, picked, matched)
+        if groups is None and verified is not None and _members_of(verified) <= DRIVER_FATES:
+            groups = []
+        if groups is not None:
+            # Few enough to number and render here, with no sort and no job per step.
+            if found:
+                groups += (self.sc.union(found) if len(found) > 1 else found[0]).collect()
+            self.rendered_here = _numbered_here(groups)
+            chunks = max(1, min(parts, len(self.rendered_here)))
+            rendered = self.sc.parallelize(self.rendered_here, chunks)
+        else:
+            rendered = self._keep(self._numbered(found))
+        if self.rendered_here is not None:
+            n_clusters = self.n_clusters = len(self.rendered_here)
+        else:
+            n_clusters = self.n_clusters = rendered.count()
         # Writing needs only these three: free the edges and components.
         for rdd in self.cached:
             if rdd not in (read.held, rendered):
@@ -655,9 +734,15 @@ class _Run:
         # it is signed.
         items = (sc.union(parts) if len(parts) > 1 else parts[0]) if parts else sc.emptyRDD()
         light = self._keep(items.mapPartitions(SignItems(self.config, cpu)))
-        # The pass that reads and signs also gathers each partition's facts (below), and
-        # finds the hashes of ids that more than one document has.
-        facts, repeats = _facts_and_repeats(light)
+        # The pass that reads and signs also gathers each partition's facts (below), finds
+        # the hashes of ids that more than one document has and, unless the documents will
+        # be sorted (files from Hadoop URIs come in any order), routes their band keys, so
+        # that LSH does not read the held runs again.
+        keys = None
+        if not remote:
+            bands, rows = resolve_params(self.config.lsh, self.config.signature.num_perm)
+            keys = _BandKeys(bands, rows, max(self.parts, light.getNumPartitions()))
+        facts, repeats, keyed = _facts_and_repeats(light, keys)
         sizes = [f.docs for f in facts if isinstance(f, _Counted)]
         total = sum(sizes)
         # Every later shuffle gets as many partitions: each holds about partition_docs
@@ -665,6 +750,7 @@ class _Run:
         self.parts = parts_n = max(self.parts, math.ceil(total / self.partition_docs))
         ordered, texts = light, items
         if remote or max(sizes, default=0) > 2 * self.partition_docs:
+            keyed = None  # placed in the partitions as read, not as sorted
             # Out of order (binaryFiles) or too unbalanced (a big file in one partition): a
             # distributed sort on the item keys, by the same ranges for the signed items and
             # for the texts read again.
@@ -722,6 +808,7 @@ class _Run:
         docs = ordered.filter(lambda record: isinstance(record, SignedRun))
         records = texts.filter(_is_doc)
         if dropped:
+            keyed = None  # placed before the documents dropped were taken out
             gone = self.sc.broadcast({key for key, _ in dropped})
             docs = docs.mapPartitions(Without(gone), True)
             records = records.filter(lambda kv: kv[0] not in gone.value)
@@ -733,8 +820,19 @@ class _Run:
         batches = docs.mapPartitionsWithIndex(NumberedRuns(starts), True)
         signed = batches.mapPartitions(signed_rows, True)
         records = records.values().mapPartitionsWithIndex(_Numbered(starts), True)
+        lsh = None if keyed is None else (keyed, ordered.getNumPartitions(), starts)
         return _Read(
-            signed, batches, ordered, records, counts, empty, skipped, input_bytes, schema, formats
+            signed,
+            batches,
+            ordered,
+            records,
+            counts,
+            empty,
+            skipped,
+            input_bytes,
+            schema,
+            formats,
+            lsh,
         )
 
     def _ship_stdin(self) -> str:
@@ -747,49 +845,19 @@ class _Run:
         self.sc.addFile(str(path))
         return path.name
 
-    def _picked(self, candidates: Any, read: _Read) -> Any:
-        """(number, what `read.signed` holds) of every document in a candidate pair (packed
-        i << 32 | j), hash-partitioned: picked where they are and moved when the candidate
-        pairs are few enough to gather their numbers on the driver (`driver_edges`), else by
-        a join."""
-        if self.n_candidates > self.driver_edges:
-            return _picked(candidates, read.signed, self.parts)
-        packed = np.frombuffer(
-            b"".join(candidates.mapPartitions(_packed_array).collect()), np.int64
-        )
-        self.pair_array = np.c_[packed >> 32, packed & _LOW32]
-        nodes = np.unique(self.pair_array)
-        return read.batches.mapPartitions(_Pick(self.sc.broadcast(nodes))).partitionBy(self.parts)
-
-    def _both_ends(self, pairs: Any, values: Any) -> Any:
-        """(tag, i, j, value_i, value_j) of every candidate pair, `pairs` ((i, (j, tag))
-        rows), with the `values` ((node, value), hash-partitioned) of both its ends. When the
-        pairs are on the driver (`pair_array`), each pair's second end is sent to the
-        partition of its first, where the two meet (one shuffle, of the values sent; the
-        tag is the pair's place in `pair_array`); else by two joins (`_with_sets`)."""
-        if self.pair_array is None:
-            return _with_sets(pairs, values, self.parts)
-        order = np.argsort(self.pair_array[:, 1], kind="stable")
-        table = self.sc.broadcast((self.pair_array, order, self.pair_array[order, 1]))
-        sent = values.mapPartitions(_Send(table, self.parts)).partitionBy(self.parts)
-        both = values.union(sent)  # partition k of each, together: they are partitioned alike
-        assert both.getNumPartitions() == self.parts and both.partitioner == values.partitioner
-        return both.mapPartitions(_Meet(table))
-
     # -- repeated text ------------------------------------------------------------------
 
-    def _repeats(
-        self, pairs: Any, sets: Any, signed: Any, columns: int, prior: RepeatStats | None
-    ) -> Repeats:
+    def _repeats(self, pairs: Any, picked: Any, columns: int, prior: RepeatStats | None) -> Repeats:
         """The repeated text of the documents in candidate pairs (repeats.py), as locally:
         the pairs' estimated similarities join versions into groups (`joins`), each document
         another holds (`held`) joins the group of the one that holds most of it
         (`repeats.containers`), which gives each group's first document, documents and the
         members that stand for it, and the slot counts of their sets are added up over the
         partitions (`repeats_of`, on top of `prior`: the statistics of the persistent indexes
-        the run is checked against). A candidate graph of up to `driver_edges` pairs is
-        grouped on the driver (`repeats.group_roots`, one job), a larger one on the
-        executors."""
+        the run is checked against). A candidate graph of up to `driver_edges` pairs (on the
+        driver: `pair_array`, `picked` their documents as `Picked` records) is grouped on the
+        driver (`repeats.group_roots`, one job), a larger one (`pairs`: (i, (j, None)) rows,
+        `picked` the documents' (number, value) rows) on the executors."""
         cfg, parts = self.config.repeat, self.parts
         if cfg.min_groups == 0:
             return Repeats.none()
@@ -797,12 +865,12 @@ class _Run:
             if prior is None or not len(prior):
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
-        if self.n_candidates <= self.driver_edges:
-            groups = self._driver_groups(pairs, signed, columns)
+        if self.pair_array is not None:
+            groups = self._driver_groups(picked, columns)
             if prior is None and groups.first.size < cfg.min_groups:
                 # No shingle can be in `min_groups` groups, and no index keeps the counts.
                 return Repeats.none()
-            samples = sets.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
+            samples = picked.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
             if groups.sample.size <= self.driver_sets:
                 # One record of arrays per partition, gathered and counted here.
                 found = samples.mapPartitions(_SampleChunks(1)).collect()
@@ -812,8 +880,9 @@ class _Run:
             # Groups are weighed in memory, fast: tasks of about `partition_docs` sets.
             tasks = max(1, min(parts, math.ceil(groups.sample.size / self.partition_docs)))
         else:
-            sigs = signed.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
-            ends = self._both_ends(pairs, sigs)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
+            sets = picked.mapValues(lambda v: v[1])
+            sigs = picked.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
+            ends = _with_sets(pairs, sigs, parts)  # (tag, i, j, (sig_i, size_i), (sig_j, size_j))
             samples, links = self._executor_samples(ends, pairs, sets, columns)
             tasks = parts
         # The samples gathered by group, as `RepeatCounter.weigh_fetched` takes them: a few
@@ -835,17 +904,17 @@ class _Run:
             if links is not None:
                 links.unpersist()
 
-    def _driver_groups(self, pairs: Any, picked: Any, columns: int) -> Groups:
+    def _driver_groups(self, picked: Any, columns: int) -> Groups:
         """The groups of versions (`repeats.group_roots`) of the candidate pairs (on the
         driver: `pair_array`), from their estimated similarities, over document numbers.
         The estimates are made here from the documents' signatures (their LSH columns) and
         set sizes, gathered from `picked` as arrays, when there are at most 10 times
-        `driver_sets` documents (about 0.3 KB each); else on the executors, with both ends
-        of each pair met there, and gathered."""
+        `driver_sets` documents (about 0.3 KB each); else where the pairs are verified, and
+        gathered."""
         assert self.pair_array is not None
         nodes = np.unique(self.pair_array)
         if nodes.size <= 10 * self.driver_sets:
-            found = picked.mapPartitions(_SignatureColumns(columns)).collect()
+            found = picked.mapPartitions(_HomeColumns(columns)).collect()
             got = np.concatenate([f[0] for f in found]) if found else np.empty(0, np.int64)
             order = np.argsort(got)
             assert np.array_equal(got[order], nodes)
@@ -854,9 +923,9 @@ class _Run:
             local = np.searchsorted(nodes, self.pair_array)
             jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
         else:
-            sigs = picked.mapValues(lambda v: (v[0], len(v[1]) // 4))  # signature, set size
-            ends = self._both_ends(pairs, sigs)
-            found = ends.mapPartitions(_Estimates(columns)).collect()
+            found = picked.mapPartitionsWithIndex(
+                _HomeEstimates(self.pair_table, columns)
+            ).collect()
             rows = np.frombuffer(b"".join(found), dtype=_ESTIMATE)
             local = np.searchsorted(nodes, np.stack([rows["i"], rows["j"]], axis=1))
             sizes = np.zeros(nodes.size, dtype=np.int64)
@@ -910,12 +979,11 @@ class _Run:
 
     # -- cluster ------------------------------------------------------------------------
 
-    def _clusters(self, components: Any, signed: Any, matched: Any) -> Any:
-        """(number, clusters.jsonl line, fates) of every cluster: each connected component
-        (node, root) with its verified pairs (`matched`: (i, j, jaccard, containment))
-        through the cluster stage (`cluster.settle`), in one task or, when it has more than
-        `max_component` members, from the driver; clusters numbered by their first member,
-        as locally. A fate is (node, `Fate`)."""
+    def _clusters(self, components: Any, signed: Any, matched: Any) -> list[Any]:
+        """RDDs of the `Group`s of every cluster: each connected component (node, root) with
+        its verified pairs (`matched`: (i, j, jaccard, containment)) through the cluster
+        stage (`cluster.settle`), in one task or, when it has more than `max_component`
+        members, from the driver."""
         parts, limit = self.parts, self.max_component
         sizes = components.map(lambda kv: (kv[1], 1)).reduceByKey(add, parts)
         large = sorted(sizes.filter(lambda kv: kv[1] > limit).keys().collect())
@@ -939,10 +1007,9 @@ class _Run:
             .cogroup(small_pairs, parts)
             .mapPartitions(_SettleTask(self.config.cluster, self.config.verify, self.own))
         )
-        found = [settled] + [self._settle(root, components, signed, verified) for root in large]
-        return self._numbered(found)
+        return [settled] + [self._settle(root, components, signed, verified) for root in large]
 
-    def _driver_clusters(self, rows: np.ndarray, signed: Any) -> Any:
+    def _driver_clusters(self, rows: np.ndarray, signed: Any) -> list[Any]:
         """`_clusters` of the verified pairs `rows` (`_MATCHED`), gathered on the driver:
         their connected components are found here (union-find), and each component's members
         (from `signed`) and pairs meet in one task, with one shuffle."""
@@ -970,7 +1037,7 @@ class _Run:
             )
             verified = self._by_root(of_pair, rows, np.isin(of_pair, large))
             found += [self._settle(int(root), components, signed, verified) for root in large]
-        return self._numbered(found)
+        return found
 
     def _by_root(self, roots: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> Any:
         """(root, (i, j, jaccard, containment)) of the verified pairs `rows` (`_MATCHED`)
@@ -1077,39 +1144,52 @@ class _Run:
         fates = self._fates(rendered, settled)
         if not annotate:
             fates = fates.filter(lambda kv: kv[1][0] is not None)
+        # The same, as a list for each partition of the documents, when the driver has them.
+        placed = None
+        if settled is None and self.rendered_here is not None:
+            found = (f for r in self.rendered_here for f in r[2] if annotate or f[1][0] is not None)
+            placed = list(_split_fates(sorted(found, key=lambda kv: kv[0]), read.sizes))
+        elif settled is None and self.n_matched <= min(self.driver_edges, DRIVER_FATES):
+            # The matches were gathered here: so are the fates of their documents.
+            placed = list(_split_fates(sorted(fates.collect()), read.sizes))
         if fmt == "jsonl":  # records are rendered on the executors
             records = read.records.mapValues(lambda d: record_line(d[2], d[5]))
         else:
             records = read.records.mapValues(lambda d: d[2])
         text_field = self.config.read.text_field
         if self.layout == "parts":
-            names, counts = self._write_parts(out, fmt, records, read.sizes, fates, schema)
+            names, counts = self._write_parts(out, fmt, records, read.sizes, fates, schema, placed)
+        elif fmt == "jsonl" and self._shared(out):
+            names, counts = self._write_joined(out, fmt, records, read.sizes, fates, placed)
         elif fmt == "jsonl" and not annotate:
             # Each partition's lines as one blob, and its removed documents' fates as one
             # list: the driver writes the kept lines between two removed ones as one slice.
-            # The next partition's are computed while it does.
+            # The next partitions' are computed while it does.
             blobs = records.values().mapPartitions(_line_blob)
-            if settled is None and self.n_matched <= min(self.driver_edges, DRIVER_FATES):
-                # The matches were gathered here: so are their removed documents' fates.
-                removed = _split_fates(sorted(fates.collect()), read.sizes)
+            if placed is not None:
+                removed: Iterable[Any] = placed
             else:
-                removed = _placed(fates, read.sizes).toLocalIterator(prefetchPartitions=True)
+                removed = _in_order(_placed(fates, read.sizes), self.ahead)
             with Records(out, fmt, annotate, schema, text_field) as sink:
-                both = zip(blobs.toLocalIterator(prefetchPartitions=True), removed, strict=True)
+                both = zip(_in_order(blobs, self.ahead), removed, strict=True)
                 for (blob, sizes, flags), fated in both:
                     sink.split_lines(blob, sizes, flags, fated)
             names, counts = sink.names, sink.counts
         else:
             fates = _sorted(fates, _even(n, parts), parts)
-            routed = _with_fates(records.toLocalIterator(), fates.toLocalIterator())
+            routed = _with_fates(_in_order(records, self.ahead), _in_order(fates, self.ahead))
             with Records(out, fmt, annotate, schema, text_field) as sink:
                 sink.routed(routed)
             names, counts = sink.names, sink.counts
         # `rendered` is in cluster order already (`_numbered`): a blob of lines per partition,
         # gathered at once when there are no more clusters than a partition has documents.
         lines = rendered.map(lambda r: r[1]).mapPartitions(_joined)
-        small = self.n_clusters <= self.partition_docs
-        blobs = lines.collect() if small else lines.toLocalIterator(prefetchPartitions=True)
+        if self.rendered_here is not None:
+            blobs = [b"".join(r[1] for r in self.rendered_here)]
+        elif self.n_clusters <= self.partition_docs:
+            blobs = lines.collect()
+        else:
+            blobs = _in_order(lines, self.ahead)
         write_lines(out, "clusters.jsonl", blobs)
         write_lines(out, "errors.jsonl", (asdict(s) for s in read.skipped))
         names = [*names, "clusters.jsonl", "errors.jsonl"]
@@ -1119,31 +1199,111 @@ class _Run:
         return names, counts
 
     def _write_parts(
-        self, out: Folder, fmt: str, records: Any, sizes: list[int], fates: Any, schema: Any
+        self,
+        out: Folder,
+        fmt: str,
+        records: Any,
+        sizes: list[int],
+        fates: Any,
+        schema: Any,
+        placed: list[Any] | None,
     ) -> tuple[list[str], list[int]]:
         """The record files as folders of part files, one per partition of the documents,
         written by the executors into a temporary folder of OUTDIR, then (once all are
         written, and listed in the manifest) moved into place by the driver. `sizes`: the
-        documents in each partition of `records`."""
+        documents in each partition of `records`; `placed`: the `fates` of each, when the
+        driver has them."""
+        tmp, counts = self._parts(out, fmt, records, sizes, (fates, placed), schema, False)
+        annotate = self.config.output.annotate
         n = records.getNumPartitions()
-        every = _fated(fates, sizes)
-        tmp = f"{TEMPORARY}parts-{os.getpid()}-{time.time_ns()}"
-        target = _executor_target(out, tmp)
-        write = _WriteParts(
-            target, fmt, self.config.output.annotate, schema, self.config.read.text_field
-        )
-        written = records.values().zip(every).mapPartitionsWithIndex(write).collect()
-        counts = [sum(c[0] for _, c in written), sum(c[1] for _, c in written)]
-        names = [
-            part_name(f, p)
-            for f in record_files(fmt, self.config.output.annotate)
-            for p in range(n)
-        ]
+        names = [part_name(f, p) for f in record_files(fmt, annotate) for p in range(n)]
         own(out, names)
         for name in names:
             out.rename(f"{tmp}/{name}", name)
         out.remove_tree(tmp)
         return names, counts
+
+    def _write_joined(
+        self, out: Folder, fmt: str, records: Any, sizes: list[int], fates: Any, placed: Any
+    ) -> tuple[list[str], list[int]]:
+        """The JSONL record files (the single layout) when the executors write into the
+        driver's OUTDIR (`_shared`): each partition's part of each file written by the
+        executors at once, into a temporary folder, then joined in order by the driver (as
+        `--output-layout parts` would write them: the same bytes, concatenated)."""
+        assert out.local is not None
+        tmp, counts = self._parts(out, fmt, records, sizes, (fates, placed), None, True)
+        names = record_files(fmt, self.config.output.annotate)
+        for name in names:
+            with out.binary(name) as f:
+                for p in range(records.getNumPartitions()):
+                    with open(out.local / tmp / part_name(name, p), "rb") as part:
+                        shutil.copyfileobj(part, f, 1 << 22)
+        out.remove_tree(tmp)
+        return names, counts
+
+    def _shared(self, out: Folder) -> bool:
+        """Whether the executors write into OUTDIR where the driver reads it: a local folder
+        and a local master (every executor runs on this machine)."""
+        return out.local is not None and str(self.sc.master).startswith("local")
+
+    def _parts(
+        self,
+        out: Folder,
+        fmt: str,
+        records: Any,
+        sizes: list[int],
+        fates: tuple[Any, list[Any] | None],
+        schema: Any,
+        scratch: bool,
+    ) -> tuple[str, list[int]]:
+        """The record files' parts, one per partition of `records` (`sizes` documents
+        each), written by the executors into a temporary folder of OUTDIR (`scratch`: not
+        synced to disk, for the driver to read): its name, and the kept and removed counts.
+        `fates`: the (number, fate) RDD and, when the driver has them, the same as a list
+        for each partition (then sent with the task, not zipped with the records)."""
+        tmp = f"{TEMPORARY}parts-{os.getpid()}-{time.time_ns()}"
+        target = _executor_target(out, tmp)
+        annotate, text_field = self.config.output.annotate, self.config.read.text_field
+        if fates[1] is not None:
+            placed = self.sc.broadcast(fates[1])
+            write = _WriteParts(target, fmt, annotate, schema, text_field, scratch, placed)
+            written = records.values().mapPartitionsWithIndex(write).collect()
+        else:
+            write = _WriteParts(target, fmt, annotate, schema, text_field, scratch)
+            every = _fated(fates[0], sizes)
+            written = records.values().zip(every).mapPartitionsWithIndex(write).collect()
+        return tmp, [sum(c[0] for _, c in written), sum(c[1] for _, c in written)]
+
+
+def _in_order(rdd: Any, ahead: int) -> Iterator[Any]:
+    """The records of `rdd` in order, as `toLocalIterator` gives them, with up to `ahead`
+    partitions computed at once (a job each, from threads of their own) while the caller
+    reads the one before them: it holds at most `ahead` partitions besides that one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sc, n = rdd.context, rdd.getNumPartitions()
+    description = sc.getLocalProperty("spark.job.description")
+
+    def fetch(part: int) -> list[Any]:
+        sc.setJobDescription(description)  # a property of the thread that runs the job
+        return list(sc.runJob(rdd, _as_is, [part]))
+
+    pool = ThreadPoolExecutor(max(1, ahead), thread_name_prefix="dedup-fetch")
+    pending = deque(pool.submit(fetch, part) for part in range(min(ahead, n)))
+    try:
+        for part in range(n):
+            records = pending.popleft().result()
+            if part + len(pending) + 1 < n:
+                pending.append(pool.submit(fetch, part + len(pending) + 1))
+            yield from records
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
+def _as_is(records: Iterable[Any]) -> Iterable[Any]:
+    return records
 
 
 def _fated(fates: Any, sizes: list[int]) -> Any:
@@ -1242,15 +1402,24 @@ class _WriteParts:
     annotate: bool
     schema: Any
     text_field: str
+    scratch: bool = False  # a local folder only the driver reads: nothing synced to disk
+    # A Broadcast of the fates of each partition's documents (`_split_fates`): then the rows
+    # are the records alone.
+    placed: Any = None
 
-    def __call__(self, part: int, rows: Iterable[tuple[Any, Fate]]) -> Iterator[Any]:
+    def __call__(self, part: int, rows: Iterable[Any]) -> Iterator[Any]:
         from pyspark import TaskContext
+
+        if self.placed is not None:
+            rows = _with_placed(rows, self.placed.value[part])
 
         context = TaskContext.get()
         attempt = f"attempt-{context.taskAttemptId() if context else 0}"
         folder = part_folder(self.target)
         sink = Records(
-            part_folder(f"{self.target}/{attempt}"),
+            _Scratch(Path(self.target, attempt))
+            if self.scratch
+            else part_folder(f"{self.target}/{attempt}"),
             self.fmt,
             self.annotate,
             self.schema,
@@ -1262,6 +1431,26 @@ class _WriteParts:
         for name in sink.names:
             folder.rename(f"{attempt}/{name}", name)
         yield part, sink.counts
+
+
+def _with_placed(
+    records: Iterable[Any], fates: list[tuple[int, Fate]]
+) -> Iterator[tuple[Any, Fate | None]]:
+    """(record, fate or None) of a partition's records, its fates given by position."""
+    known = dict(fates)
+    return ((record, known.get(k)) for k, record in enumerate(records))
+
+
+class _Scratch(LocalFolder):
+    """A local folder of files the driver joins into the outputs (`_Run._write_joined`):
+    written as they come, not synced to disk (the joined files are)."""
+
+    @contextmanager
+    def binary(self, name: str) -> Iterator[BinaryIO]:
+        path = self.local / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            yield f
 
 
 def _with_fates(records: Iterator[tuple[int, Any]], fates: Iterator[tuple[int, Any]]) -> Any:
@@ -1507,23 +1696,34 @@ class _PartFacts(NamedTuple):
 @dataclass(frozen=True)
 class _FactsAndHashes:
     """Executor side: a partition's facts as one record for reduce partition 0, and the
-    hashes of its documents' ids (`_id_hash`), routed by hash to `parts` partitions."""
+    hashes of its documents' ids (`_id_hash`), routed by hash to `parts` partitions; with
+    `keys`, each document's band keys too, numbered by place (`_BandKeys.local`) and routed
+    to the partitions after those."""
 
     parts: int
+    keys: _BandKeys | None = None
 
     def __call__(self, part: int, records: Iterable[Any]) -> Iterator[Any]:
         hashes: list[int] = []
+        runs: list[tuple[int, SignedRun]] = []  # (place of the first document, run)
+        placed = 0
 
         def docs() -> Iterator[Any]:
+            nonlocal placed
             for record in records:
                 if isinstance(record, SignedRun):
                     hashes.extend(_id_hash(doc_id) for doc_id in record.ids)
+                    if self.keys is not None:
+                        runs.append((_BandKeys.local(part, placed), record))
+                        placed += len(record)
                 yield record
 
         yield 0, _PartFacts(part, list(_facts(part, docs())))
         if hashes:
             values = np.array(hashes, dtype=np.uint64)
             yield from _routed(values, self.parts, values)
+        if self.keys is not None:
+            yield from ((self.parts + k, cols) for k, cols in self.keys(runs))
 
 
 def _gathered(part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
@@ -1541,21 +1741,22 @@ def _gathered(part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
             yield values[counts > 1]
 
 
-def _facts_and_repeats(light: Any) -> tuple[list[Any], np.ndarray]:
+def _facts_and_repeats(light: Any, keys: _BandKeys | None) -> tuple[list[Any], np.ndarray, Any]:
     """The facts (`_facts`) of every partition of `light` in order, and the id hashes
     (`_id_hash`, ascending) that more than one document has, in one job: the ids are not
-    read again."""
+    read again. With `keys`, the same job routes every document's band keys (numbered by
+    place, `_BandKeys.local`) to the `keys.parts` partitions after the first
+    `light.getNumPartitions()`, and the shuffled RDD is returned for LSH to read them from
+    (this job reads only the first partitions; the band keys are not computed again)."""
     n = max(1, light.getNumPartitions())
-    found = (
-        light.mapPartitionsWithIndex(_FactsAndHashes(n))
-        .partitionBy(n, _identity)
-        .mapPartitions(_gathered)
-        .collect()
+    shuffled = light.mapPartitionsWithIndex(_FactsAndHashes(n, keys)).partitionBy(
+        n + (keys.parts if keys is not None else 0), _identity
     )
+    found = light.context.runJob(shuffled, _gathered, list(range(n)))
     parts = sorted((f for f in found if isinstance(f, _PartFacts)), key=lambda f: f.part)
     repeats = [f for f in found if not isinstance(f, _PartFacts)]
     hashes = np.sort(np.concatenate(repeats)) if repeats else np.empty(0, dtype=np.uint64)
-    return [fact for p in parts for fact in p.facts], hashes
+    return [fact for p in parts for fact in p.facts], hashes, shuffled if keys else None
 
 
 def _repeated(ordered: Any, parts: int, repeats: Any) -> Any:
@@ -1613,13 +1814,19 @@ def _identity(partition: int) -> int:
 
 @dataclass(frozen=True)
 class _BandKeys:
-    """Executor side: (band, key, index) of every band of every signature, routed by key to
-    the partition that groups that key's bucket."""
+    """Executor side: (band, key, index) of every band of every signature of (index of the
+    first, `SignedRun`) runs, routed by key to the one of `parts` partitions that groups
+    that key's bucket. The index is the document's number, or its place in the partition
+    that read it (`local`), when the numbers are not known yet."""
 
     bands: int
     rows: int
-    num_perm: int
     parts: int
+
+    @staticmethod
+    def local(part: int, place: int) -> int:
+        """The index of the document at `place` in partition `part` of the read."""
+        return part << 32 | place
 
     def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
         # A document with no text is never a version of anything: it is left out of LSH (a
@@ -1638,16 +1845,27 @@ class _BandKeys:
 class _BucketPairs:
     """Executor side: the candidate pairs (packed i << 32 | j) of the buckets routed to this
     partition, by the local rule (`bucket_pairs`: all pairs, or a star plus a chain above
-    max_bucket, members ascending), routed on for a global distinct."""
+    max_bucket, members ascending), routed on for a global distinct. With `starts` (the
+    first number of each partition of the read), the indexes are places
+    (`_BandKeys.local`) and the first `skip` partitions hold no band keys."""
 
     max_bucket: int
     parts: int
+    starts: list[int] | None = None
+    skip: int = 0
 
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    def __call__(self, index: int, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        if index < self.skip:  # the read's facts and id hashes
+            for _ in part:
+                pass
+            return
         chunks = [cols for _, cols in part]
         if not chunks:
             return
         band, key, idx = (np.concatenate([c[k] for c in chunks]) for k in range(3))
+        if self.starts is not None:
+            first = np.asarray(self.starts, dtype=np.int64)[idx >> 32]
+            idx = first + (idx & _LOW32)
         order = np.lexsort((idx, key, band))  # by band, then key, then document
         band, key, idx = band[order], key[order], idx[order]
         change = np.ones(idx.size, dtype=bool)
@@ -1657,10 +1875,11 @@ class _BucketPairs:
         yield from _routed(packed.astype(np.uint64), self.parts, packed)
 
 
-def _distinct_pairs(part: Iterable[tuple[int, Any]]) -> Iterator[int]:
+def _distinct_pairs(part: Iterable[tuple[int, Any]]) -> Iterator[np.ndarray]:
+    """Executor side: the distinct packed pairs routed to a partition, as one int64 array
+    (ascending)."""
     found = [cols[0] for _, cols in part]
-    if found:
-        yield from np.unique(np.concatenate(found)).tolist()
+    yield np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
 def _picked(candidates: Any, signed: Any, parts: int) -> Any:
@@ -1671,32 +1890,111 @@ def _picked(candidates: Any, signed: Any, parts: int) -> Any:
     return nodes.reduceByKey(_first, parts).join(signed, parts).mapValues(lambda v: v[1])
 
 
-def _packed_array(part: Iterable[int]) -> Iterator[bytes]:
-    """A partition's packed pairs as one int64 array (bytes): a single record to send the
-    driver."""
-    found = np.fromiter(part, dtype=np.int64)
-    if found.size:
-        yield found.tobytes()
+class _Homes(NamedTuple):
+    """Where the documents in candidate pairs are held while their pairs are verified and
+    their clusters settled (`_homes`)."""
+
+    nodes: np.ndarray  # the documents in candidate pairs, ascending
+    home: np.ndarray  # the partition each is at home in
+    packed: np.ndarray  # bool: its component of the candidate graph is wholly there
+    pair_home: np.ndarray  # the partition that verifies each candidate pair: its first end's
+    # (numbers, partitions, at home) of every place a document is held, by number: its home,
+    # and each other partition that verifies a pair of it
+    dest: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _homes(pairs: np.ndarray, parts: int, max_component: int) -> _Homes:
+    """Homes in `parts` partitions for the documents of the candidate `pairs` (rows (i, j)):
+    the components of the candidate graph, in the order of their smallest members, laid end
+    to end over the partitions by their sizes; a component of up to a partition's share of
+    the documents (and `max_component`) wholly in the partition where it starts, so that the
+    clusters it gives are settled there with no document moved again, a larger one cut where
+    the partitions' shares end. A pair is verified in its first end's home; its second end
+    is sent there too when its own home is elsewhere."""
+    nodes = np.unique(pairs)
+    n = nodes.size
+    local = np.searchsorted(nodes, pairs)
+    uf = UnionFind(n)  # roots are the smallest member
+    uf.union_pairs(local)
+    roots = uf.roots()
+    order = np.argsort(roots, kind="stable")  # components in turn, each ascending
+    start = np.ones(n, dtype=bool)
+    start[1:] = roots[order][1:] != roots[order][:-1]
+    component = np.cumsum(start) - 1
+    starts = np.flatnonzero(start)
+    sizes = np.diff(np.r_[starts, n])
+    cap = min(max_component, max(2, math.ceil(n / parts)))
+    whole = sizes[component] <= cap
+    place = np.where(whole, starts[component], np.arange(n))
+    home = np.empty(n, dtype=np.int64)
+    home[order] = place * parts // max(n, 1)
+    packed = np.empty(n, dtype=bool)
+    packed[order] = whole
+    pair_home = home[local[:, 0]]
+    cross = pair_home != home[local[:, 1]]
+    sent = np.unique(local[cross, 1] * parts + pair_home[cross])  # each (node, partition) once
+    held = np.r_[np.arange(n), sent // parts]
+    where = np.r_[home, sent % parts]
+    at_home = np.r_[np.ones(n, dtype=bool), np.zeros(sent.size, dtype=bool)]
+    by = np.lexsort((where, held))
+    return _Homes(nodes, home, packed, pair_home, (nodes[held[by]], where[by], at_home[by]))
 
 
 @dataclass(frozen=True)
-class _Pick:
-    """Executor side: (number, what `SignedRun.signed` gives of it) of a partition's documents
-    (numbered `SignedRun`) whose number is in `nodes` (a Broadcast of ascending document
-    numbers)."""
+class _PickHome:
+    """Executor side: the documents of a partition (numbered `SignedRun`) that are in
+    candidate pairs, as (partition, (numbers, at home, `SignedRun`)) for each partition that
+    holds some of them (`dest`: a Broadcast of `_Homes.dest`)."""
 
-    nodes: Any
+    dest: Any
 
     def __call__(self, part: Iterable[tuple[int, SignedRun]]) -> Iterator[tuple[int, Any]]:
-        nodes = self.nodes.value
-        if not nodes.size:
-            return
+        held, where, at_home = self.dest.value
+        found: dict[int, list[tuple[np.ndarray, np.ndarray, SignedRun]]] = {}
         for first, docs in part:
             idx = first + np.arange(len(docs))
-            at = np.minimum(np.searchsorted(nodes, idx), nodes.size - 1)
-            found = np.flatnonzero(nodes[at] == idx)
-            if found.size:
-                yield from docs.take(found).signed(idx[found].tolist())
+            lo = np.searchsorted(held, idx, "left")
+            counts = np.searchsorted(held, idx, "right") - lo
+            if not counts.any():
+                continue
+            doc = np.repeat(np.arange(len(docs)), counts)  # the document of each place
+            row = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(doc.size)
+            target = where[row]
+            by = np.argsort(target, kind="stable")  # documents ascending in each
+            bounds = np.flatnonzero(np.diff(target[by])) + 1
+            for chunk in np.split(by, bounds):
+                sent = doc[chunk]
+                found.setdefault(int(target[chunk[0]]), []).append(
+                    (idx[sent], at_home[row[chunk]], docs.take(sent))
+                )
+        for target, chunks in sorted(found.items()):
+            numbers = np.concatenate([c[0] for c in chunks])
+            homes = np.concatenate([c[1] for c in chunks])
+            yield target, (numbers, homes, SignedRun.concat([c[2] for c in chunks]))
+
+
+def _picked_record(part: Iterable[tuple[int, Any]]) -> Iterator[Picked]:
+    """Executor side: the documents routed to a partition by `_PickHome`, as one `Picked`."""
+    chunks = [chunk for _, chunk in part]
+    if chunks:
+        yield Picked.of(chunks)
+
+
+def _picked_home(batches: Any, dest: Any, parts: int) -> Any:
+    """One `Picked` record per partition: the documents in candidate pairs picked from the
+    held runs (`batches`) and sent to the partitions `dest` (a Broadcast of `_Homes.dest`)
+    names, with one shuffle."""
+    return (
+        batches.mapPartitions(_PickHome(dest))
+        .partitionBy(parts, _identity)
+        .mapPartitions(_picked_record)
+    )
+
+
+def _home_rows(picked: Picked) -> Iterator[tuple[int, Any]]:
+    """(number, (signature, shingle set, figures, id, source)) of the documents at home in
+    a `Picked` record, as `SignedRun.signed` gives them."""
+    return picked.rows()
 
 
 def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, int]]:
@@ -1713,63 +2011,6 @@ def _among(nodes: np.ndarray, part: Iterable[tuple[int, Any]]) -> Iterator[tuple
 
 def _first(a: Any, b: Any) -> Any:
     return a
-
-
-@dataclass(frozen=True)
-class _Sent:
-    """The values a partition sends another: (place of the pair in the pair array, value of
-    its second end)."""
-
-    rows: list[tuple[int, Any]]
-
-
-@dataclass(frozen=True)
-class _Send:
-    """Executor side: the (node, value) rows of a partition sent, as one `_Sent` record for
-    each partition that holds the first end of a pair whose second end they are (`table`:
-    a Broadcast of (pairs, their places ordered by second end, the second ends so
-    ordered))."""
-
-    table: Any
-    parts: int
-
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, _Sent]]:
-        from pyspark.rdd import portable_hash
-
-        pairs, order, seconds = self.table.value
-        found: dict[int, list[tuple[int, Any]]] = {}
-        for batch in batched(part, _VERIFY_BATCH):
-            keys = np.array([node for node, _ in batch], dtype=np.int64)
-            lo = np.searchsorted(seconds, keys, "left").tolist()
-            hi = np.searchsorted(seconds, keys, "right").tolist()
-            for k, (_, value) in enumerate(batch):
-                for at in order[lo[k] : hi[k]].tolist():
-                    target = portable_hash(int(pairs[at, 0])) % self.parts
-                    found.setdefault(target, []).append((at, value))
-        for target, rows in sorted(found.items()):
-            yield target, _Sent(rows)
-
-
-@dataclass(frozen=True)
-class _Meet:
-    """Executor side: a partition's own (node, value) rows and the `_Sent` ones -> (place,
-    i, j, value_i, value_j) of every pair whose second end was sent here (`table`, as
-    `_Send`'s)."""
-
-    table: Any
-
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[tuple[int, int, int, Any, Any]]:
-        pairs = self.table.value[0]
-        own: dict[int, Any] = {}
-        sent: list[tuple[int, Any]] = []
-        for node, value in part:
-            if isinstance(value, _Sent):
-                sent.extend(value.rows)
-            else:
-                own[node] = value
-        for at, value in sent:
-            i, j = pairs[at].tolist()
-            yield at, i, j, own[i], value
 
 
 def _with_sets(pairs: Any, sets: Any, parts: int) -> Any:
@@ -1799,7 +2040,7 @@ def _or(value: Any, default: Any) -> Any:
 
 
 # One candidate pair's estimated whole-set similarities (`repeats.estimated_similarities`)
-# and its documents' set sizes, as `_Estimates` sends them to the driver.
+# and its documents' set sizes, as `_HomeEstimates` sends them to the driver.
 _ESTIMATE = np.dtype(
     [
         ("i", "<i8"),
@@ -1813,39 +2054,42 @@ _ESTIMATE = np.dtype(
 
 
 @dataclass(frozen=True)
-class _Estimates:
-    """Executor side: a partition's candidate pairs with both ends' (signature, set size)
+class _HomeEstimates:
+    """Executor side: the candidate pairs a partition verifies (`table`: as `_VerifySettle`
+    takes it), with their documents' estimated similarities and set sizes,
     as one `_ESTIMATE` array (bytes): a single record to send the driver."""
 
+    table: Any
     columns: int  # signature values LSH uses, the ones the local engine keeps
 
-    def __call__(self, part: Iterable[Any]) -> Iterator[bytes]:
-        for batch in batched(part, _VERIFY_BATCH):
-            jac, con, sizes = _estimated(batch, self.columns)
-            rows = np.empty(len(batch), dtype=_ESTIMATE)
-            rows["i"] = [row[1] for row in batch]
-            rows["j"] = [row[2] for row in batch]
+    def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[bytes]:
+        pairs, home, _ = self.table.value
+        mine = pairs[home == index]
+        for picked in part:
+            local = picked.at(mine)
+            docs = picked.docs
+            sizes = docs.offsets[1:] - docs.offsets[:-1]
+            sigs = np.asfortranarray(docs.sigs[:, : self.columns])
+            jac, con = estimated_similarities(sigs, local, sizes)
+            rows = np.empty(mine.shape[0], dtype=_ESTIMATE)
+            rows["i"], rows["j"] = mine[:, 0], mine[:, 1]
             rows["jac"], rows["con"] = jac, con
-            rows["size_i"], rows["size_j"] = sizes[0::2], sizes[1::2]
+            rows["size_i"], rows["size_j"] = sizes[local[:, 0]], sizes[local[:, 1]]
             yield rows.tobytes()
 
 
 @dataclass(frozen=True)
-class _SignatureColumns:
-    """Executor side: a partition's (node, what `SignedRun.signed` gives) rows as one record of
-    arrays: the nodes, their signatures' first `columns` values, their set sizes."""
+class _HomeColumns:
+    """Executor side: the documents at home in a partition (`Picked`) as one record of
+    arrays: their numbers, their signatures' first `columns` values, their set sizes."""
 
     columns: int  # signature values LSH uses, the ones the local engine keeps
 
-    def __call__(self, part: Iterable[tuple[int, Any]]) -> Iterator[Any]:
-        rows = list(part)
-        if not rows:
-            return
-        nodes = np.array([node for node, _ in rows], dtype=np.int64)
-        raw = b"".join(v[0] for _, v in rows)
-        sigs = np.frombuffer(raw, dtype=np.uint32).reshape(len(rows), -1)[:, : self.columns]
-        sizes = np.array([len(v[1]) // 4 for _, v in rows], dtype=np.int64)
-        yield nodes, np.ascontiguousarray(sigs), sizes
+    def __call__(self, part: Iterable[Picked]) -> Iterator[Any]:
+        for picked in part:
+            found = picked.columns(self.columns)
+            if found[0].size:
+                yield found
 
 
 def _estimated(batch: list[Any], columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1871,15 +2115,24 @@ def _members(groups: Groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 @dataclass(frozen=True)
 class _Samples:
-    """Executor side: (first document, (rank, documents, set)) of the (node, set) rows of
-    the members that stand for a group (`members`: a Broadcast of `_members`)."""
+    """Executor side: (first document, (rank, documents, set)) of the members that stand
+    for a group (`members`: a Broadcast of `_members`) at home in a partition (`Picked`)."""
 
     members: Any
 
-    def __call__(self, part: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, Any]]:
+    def __call__(self, part: Iterable[Picked]) -> Iterator[tuple[int, Any]]:
         nodes, first, size, rank = self.members.value
-        for (_, data), m in _among(nodes, part):
-            yield int(first[m]), (int(rank[m]), int(size[m]), data)
+        for picked in part:
+            if not nodes.size:
+                return
+            at = np.flatnonzero(picked.home)
+            mine = picked.nodes[at]
+            m = np.minimum(np.searchsorted(nodes, mine), nodes.size - 1)
+            hit = np.flatnonzero(nodes[m] == mine)
+            bounds = picked.docs.offsets
+            for k, doc in zip(m[hit].tolist(), at[hit].tolist(), strict=True):
+                data = picked.docs.shingles[bounds[doc] : bounds[doc + 1]].tobytes()
+                yield int(first[k]), (int(rank[k]), int(size[k]), data)
 
 
 @dataclass(frozen=True)
@@ -2211,30 +2464,126 @@ class _SettleTask:
         batch.sort(key=lambda kv: kv[1][0])
         rows = [row for _, row in batch]
         nodes = np.array([r[0] for r in rows], dtype=np.int64)
-        # Members ascending in each component, components by their root (the smallest
-        # member): `cluster.grouped`'s form.
-        members, bounds = grouped(np.array([root for root, _ in batch], dtype=np.int64))
-        figures = Figures.from_rows([r[1] for r in rows])
         data, offsets = _concatenated([r[2] for r in rows])
-        own = self.own.value
-
-        def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return similarities(data, offsets, np.stack([reps, others], axis=1), own)
-
-        def repeated(docs: np.ndarray) -> np.ndarray:
-            return repeated_shares(data, offsets[docs], offsets[docs + 1], own.table)
-
-        found = settle(
-            members,
-            bounds,
-            figures,
-            similarity,
-            self.cfg,
-            verified=_local_pairs(nodes, pairs),
-            repeated=repeated,
-            direct=partial(is_match, cfg=self.verify),
+        yield from _settled_groups(
+            nodes,
+            np.array([root for root, _ in batch], dtype=np.int64),
+            Figures.from_rows([r[1] for r in rows]),
+            (data, offsets),
+            [r[3] for r in rows],
+            _local_pairs(nodes, pairs),
+            (self.cfg, self.verify, self.own.value),
         )
-        yield from _groups(found, nodes, [r[3] for r in rows])
+
+
+def _settled_groups(
+    nodes: np.ndarray,
+    roots: np.ndarray,
+    figures: Figures,
+    sets: tuple[np.ndarray, np.ndarray],
+    ids: Sequence[Any],
+    verified: Verified,
+    rules: tuple[ClusterConfig, VerifyConfig, Own],
+) -> Iterator[Group]:
+    """The cluster stage (`cluster.settle`) on connected components in memory: members
+    `nodes` (ascending) with their component's root (its smallest member), their `figures`,
+    shingle sets (data, offsets) and `ids`, and the `verified` pairs among them (over
+    positions into `nodes`), as `Group`s."""
+    cfg, verify, own = rules
+    data, offsets = sets
+    # Members ascending in each component, components by their root: `cluster.grouped`'s
+    # form.
+    members, bounds = grouped(roots)
+
+    def similarity(reps: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return similarities(data, offsets, np.stack([reps, others], axis=1), own)
+
+    def repeated(docs: np.ndarray) -> np.ndarray:
+        return repeated_shares(data, offsets[docs], offsets[docs + 1], own.table)
+
+    found = settle(
+        members,
+        bounds,
+        figures,
+        similarity,
+        cfg,
+        verified=verified,
+        repeated=repeated,
+        direct=partial(is_match, cfg=verify),
+    )
+    yield from _groups(found, nodes, ids)
+
+
+@dataclass(frozen=True)
+class _VerifySettle:
+    """Executor side: the candidate pairs a partition verifies, both ends held there
+    (`Picked`), and the clusters of the components held whole there (`_homes`), as one
+    record: (the pairs that are versions of one article, as a `_MATCHED` array (bytes), the
+    `Group`s of those components). `table`: a Broadcast of (pairs, the home of each,
+    whether its component is held whole). Its components are found here (union-find) and
+    settled in one `cluster.settle` call."""
+
+    table: Any
+    verify: VerifyConfig
+    cfg: ClusterConfig
+    own: Any  # Broadcast of verify.Own
+
+    def __call__(self, index: int, part: Iterable[Picked]) -> Iterator[tuple[bytes, list[Any]]]:
+        pairs, home, whole = self.table.value
+        mine = home == index
+        pairs, whole = pairs[mine], whole[mine]
+        own = self.own.value
+        for picked in part:
+            data, offsets = picked.docs.shingles, picked.docs.offsets
+            found = []
+            for lo in range(0, pairs.shape[0], _VERIFY_PAIRS):
+                chunk = pairs[lo : lo + _VERIFY_PAIRS]
+                jac, con = similarities(data, offsets, picked.at(chunk), own)
+                ok = is_match(jac, con, self.verify)
+                rows = np.empty(int(ok.sum()), dtype=_MATCHED)
+                rows["i"], rows["j"] = chunk[ok, 0], chunk[ok, 1]
+                rows["jac"], rows["con"] = jac[ok], con[ok]
+                found.append((rows, whole[lo : lo + _VERIFY_PAIRS][ok]))
+            rows = np.concatenate([f[0] for f in found]) if found else np.empty(0, _MATCHED)
+            here = rows[np.concatenate([f[1] for f in found])] if found else rows
+            yield rows.tobytes(), list(self._settled(picked, here, own))
+
+    def _settled(self, picked: Picked, rows: np.ndarray, own: Own) -> Iterator[Group]:
+        if not rows.size:
+            return
+        ends = np.stack([rows["i"], rows["j"]], axis=1)
+        nodes = np.unique(ends)
+        local = np.searchsorted(nodes, ends)
+        uf = UnionFind(nodes.size)  # roots: the smallest member
+        uf.union_pairs(local)
+        docs = picked.docs.take(picked.at(nodes))
+        yield from _settled_groups(
+            nodes,
+            nodes[uf.roots()],
+            docs.figures,
+            (docs.shingles, docs.offsets),
+            docs.ids,
+            Verified(local, rows["jac"], rows["con"]),
+            (self.cfg, self.verify, own),
+        )
+
+
+def _sorted_matches(found: list[bytes]) -> np.ndarray:
+    """The verified pairs (`_MATCHED` arrays) gathered from the partitions, by (i, j)."""
+    rows = np.frombuffer(b"".join(found), dtype=_MATCHED)
+    return rows[np.lexsort((rows["j"], rows["i"]))]
+
+
+def _members_of(rows: np.ndarray) -> int:
+    """The documents in the verified pairs `rows` (`_MATCHED`): those in a cluster."""
+    return int(np.unique(np.concatenate([rows["i"], rows["j"]])).size)
+
+
+def _numbered_here(groups: list[Group]) -> list[Any]:
+    """`_render`ed clusters of `groups`, numbered on the driver by first member, as
+    `_numbered` does on the executors."""
+    groups.sort(key=lambda g: g[0])
+    return [_render((group, number)) for number, group in enumerate(groups)]
 
 
 def _render(kv: tuple[Group, int]) -> tuple[int, bytes, list[tuple[int, Fate]], list[Any]]:

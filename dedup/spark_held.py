@@ -111,6 +111,25 @@ class SignedRun:
             yield number, value
 
     @classmethod
+    def concat(cls, runs: Sequence[SignedRun]) -> SignedRun:
+        """The documents of `runs` (one or more), one run after the other."""
+        sizes = np.concatenate([r.offsets[1:] - r.offsets[:-1] for r in runs])
+        offsets = np.zeros(sizes.size + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        return cls(
+            [key for r in runs for key in r.keys],
+            [doc_id for r in runs for doc_id in r.ids],
+            np.concatenate([r.nbytes for r in runs]),
+            [source for r in runs for source in r.sources],
+            [line for r in runs for line in r.lines],
+            [flag for r in runs for flag in r.is_row],
+            np.concatenate([r.sigs for r in runs]),
+            np.concatenate([r.shingles for r in runs]),
+            offsets,
+            Figures.concat(r.figures for r in runs),
+        )
+
+    @classmethod
     def of(cls, items: Sequence[tuple[Key, LightRow]], num_perm: int) -> SignedRun:
         """The inverse of `items` (with sets)."""
         held = [row[2] for _, row in items]
@@ -269,3 +288,45 @@ class NumberedRuns:
         for docs in runs:
             yield first, docs
             first += len(docs)
+
+
+@dataclass(frozen=True)
+class Picked:
+    """The documents in candidate pairs that one partition holds, as one record of arrays:
+    those at home there (the first ends of the pairs it verifies, the members of the
+    components it settles) and those sent there as the second end of a pair whose first
+    end is at home there. Each is held at home once, and sent once to each other partition
+    that needs it."""
+
+    nodes: np.ndarray  # int64 document numbers, ascending
+    home: np.ndarray  # bool: at home in this partition
+    docs: SignedRun  # in the order of `nodes`
+
+    def __len__(self) -> int:
+        return int(self.nodes.size)
+
+    @classmethod
+    def of(cls, chunks: Sequence[tuple[np.ndarray, np.ndarray, SignedRun]]) -> Picked:
+        """The (nodes, home, documents) chunks routed to a partition, as one record."""
+        nodes = np.concatenate([c[0] for c in chunks])
+        order = np.argsort(nodes, kind="stable")
+        docs = SignedRun.concat([c[2] for c in chunks])
+        return cls(nodes[order], np.concatenate([c[1] for c in chunks])[order], docs.take(order))
+
+    def at(self, numbers: np.ndarray) -> np.ndarray:
+        """The places of documents `numbers` (all held here) in this record."""
+        return np.searchsorted(self.nodes, numbers)
+
+    def rows(self) -> Iterator[tuple[int, tuple[bytes, bytes, Any, str, str]]]:
+        """(number, (signature bytes, shingle set bytes, figures, id, source)) of each
+        document at home here, as `SignedRun.signed` gives them."""
+        at = np.flatnonzero(self.home)
+        return self.docs.take(at).signed(self.nodes[at].tolist())
+
+    def columns(self, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The documents at home here: their numbers, their signatures' first `columns`
+        values and their set sizes."""
+        at = np.flatnonzero(self.home)
+        sizes = (self.docs.offsets[1:] - self.docs.offsets[:-1])[at]
+        sigs = np.ascontiguousarray(self.docs.sigs[at, :columns])
+        return self.nodes[at], sigs, sizes
