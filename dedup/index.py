@@ -242,10 +242,14 @@ class TwoPassIndex:
 
             if on_stage is not None:
                 on_stage("verify")
-            repeats = self._repeats(buckets, empty, prior)
-            # Pairing reads only the buckets from here; the pass's tables and the signatures
-            # go before verification holds the own text, the run's peak.
+            groups = self._groups(buckets, empty)
+            # The groups were the last to read the signatures: pairing reads only the
+            # buckets. They go before the pass counts; its tables, before verification
+            # holds the own text, the run's peak.
             buckets = buckets.without_signatures()
+            release_freed()
+            repeats = self._repeats(groups, prior)
+            del groups
             release_freed()
             t = _lap(timings, "repeats", t)
             own = own_text(repeats.table, cfg.verify)
@@ -291,16 +295,20 @@ class TwoPassIndex:
         }
         return Found(clusters, cluster_of, duplicate_of, entry, stats, repeats)
 
-    def _repeats(
-        self, buckets: Buckets, empty: np.ndarray, prior: RepeatStats | None = None
-    ) -> Repeats:
-        """The repeated text of the documents in candidate pairs (repeats.py), counted on top
-        of `prior`."""
+    def _groups(self, buckets: Buckets, empty: np.ndarray) -> Groups | None:
+        """The groups of versions the repeated-text pass counts (repeats.py), None when the
+        pass is off."""
         cfg = self.config.repeat
         if cfg.min_groups == 0:
+            return None
+        return bucket_roots(buckets, self.store.sizes(), cfg, empty)
+
+    def _repeats(self, groups: Groups | None, prior: RepeatStats | None = None) -> Repeats:
+        """The repeated text of `groups` (the documents in candidate pairs, repeats.py),
+        counted on top of `prior`."""
+        cfg = self.config.repeat
+        if groups is None:
             return Repeats.none()
-        groups = bucket_roots(buckets, self.store.sizes(), cfg, empty)
-        release_freed()  # the bands' pairs and estimates, before the counts' tables
         roots = groups.first
         if roots.size == 0 and (prior is None or not len(prior)):
             return Repeats.none()

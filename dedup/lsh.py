@@ -167,6 +167,23 @@ def _band_buckets(order: np.ndarray, keys_sorted: np.ndarray) -> tuple[np.ndarra
     return members[:t], sizes[:count]
 
 
+def slices_within(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive slices [lo, hi) of items whose summed cost stays within `budget` (an item
+    costing more than the budget gets a slice of its own)."""
+    total = np.cumsum(cost)
+    bounds = [0]
+    while bounds[-1] < cost.size:
+        lo = bounds[-1]
+        base = total[lo - 1] if lo else 0
+        hi = int(np.searchsorted(total, base + budget, side="right"))
+        bounds.append(max(hi, lo + 1))
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+# Candidate pairs listed at a time (`Buckets.runs`).
+PAIRS_AT_ONCE = 1 << 18
+
+
 @dataclass(frozen=True)
 class Buckets:
     """Every band's buckets of two or more documents: bucket k is
@@ -229,13 +246,20 @@ class Buckets:
         # A new empty array: a slice of them would keep them all.
         return replace(self, sigs=np.empty((0, self.sigs.shape[1]), dtype=self.sigs.dtype))
 
-    def open_pairs(self, band: int, parent: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    def open_pairs(
+        self,
+        band: int,
+        parent: np.ndarray,
+        empty: np.ndarray,
+        run: tuple[int, int] | None = None,
+    ) -> np.ndarray:
         """Band `band`'s candidate pairs (the rule of `bucket_pairs`), as rows (i, j), i < j,
         but for those with a document with no text, those an earlier band already gave, and
         those whose two documents `parent` (a union-find array) already joins; a bucket whose
         members are all joined costs one look at each. Buckets in key order, pairs in the
-        order `bucket_pairs` gives them."""
-        lo, hi = self.bands[band], self.bands[band + 1]
+        order `bucket_pairs` gives them; given a `run` of the band's buckets (`runs`), only
+        theirs."""
+        lo, hi = run if run is not None else (self.bands[band], self.bands[band + 1])
         return _open_pairs(
             self.members,
             self.bounds,
@@ -247,6 +271,16 @@ class Buckets:
             band,
             self.tag,
         )
+
+    def runs(self, band: int, most: int = PAIRS_AT_ONCE) -> list[tuple[int, int]]:
+        """Band `band`'s buckets in consecutive runs [lo, hi) that give at most `most` pairs
+        each (`bucket_pairs`; a bucket that gives more, in a run of its own). Listing a
+        band's pairs a run at a time keeps them, and what is computed per pair, small: at a
+        million crawl documents the first band gives three million."""
+        lo, hi = int(self.bands[band]), int(self.bands[band + 1])
+        size = np.diff(self.bounds[lo : hi + 1])
+        pairs = np.where(size <= self.max_bucket, size * (size - 1) // 2, 2 * (size - 1))
+        return [(lo + a, lo + b) for a, b in slices_within(pairs, most)]
 
     def involved(self, empty: np.ndarray) -> np.ndarray:
         """Whether each document is in some candidate pair (with a document with text)."""

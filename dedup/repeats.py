@@ -643,14 +643,19 @@ def bucket_roots(
     holds: list[np.ndarray] = []
     contained: list[np.ndarray] = []
     for band in range(buckets.bands.size - 1):
-        pairs = buckets.open_pairs(band, uf.parent, empty)
-        if pairs.shape[0]:
-            jac, con = estimated_similarities(buckets.sigs, pairs, sizes)
-            grip = held(pairs, con, sizes, cfg)
-            kept = pairs[grip]
-            holds.append(oriented(kept, sizes[kept[:, 0]], sizes[kept[:, 1]]))
-            contained.append(con[grip])
-            uf.union_pairs(pairs[joins(pairs, jac, sizes, cfg)])
+        # A run of buckets at a time, all listed before the band's joins: as one list.
+        joined: list[np.ndarray] = []
+        for run in buckets.runs(band):
+            pairs = buckets.open_pairs(band, uf.parent, empty, run)
+            if pairs.shape[0]:
+                jac, con = estimated_similarities(buckets.sigs, pairs, sizes)
+                grip = held(pairs, con, sizes, cfg)
+                kept = pairs[grip]
+                holds.append(oriented(kept, sizes[kept[:, 0]], sizes[kept[:, 1]]))
+                contained.append(con[grip])
+                joined.append(pairs[joins(pairs, jac, sizes, cfg)])
+        for pairs in joined:
+            uf.union_pairs(pairs)
     if holds:
         roots = uf.roots()
         uf.union_pairs(containers(np.concatenate(holds), np.concatenate(contained), roots))

@@ -26,7 +26,7 @@ from numba import njit
 
 from .cluster import Known, UnionFind, find_root, join
 from .config import VerifyConfig
-from .lsh import Buckets
+from .lsh import Buckets, slices_within
 from .shingle import NUMBER_BIT, NUMBER_VALUE_BITS
 from .store import ShingleStore, write_segment
 
@@ -281,19 +281,6 @@ def similarities(
     )
 
 
-def _chunks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Consecutive slices of pairs whose summed cost stays within `budget` (a pair costing
-    more than the budget gets a slice of its own)."""
-    total = np.cumsum(cost)
-    bounds = [0]
-    while bounds[-1] < cost.size:
-        lo = bounds[-1]
-        base = total[lo - 1] if lo else 0
-        hi = int(np.searchsorted(total, base + budget, side="right"))
-        bounds.append(max(hi, lo + 1))
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
 def stored_similarities(
     store: ShingleStore | Held,
     pairs: np.ndarray,
@@ -310,7 +297,7 @@ def stored_similarities(
     con = np.empty(pairs.shape[0], dtype=np.float64)
     sizes = store.sizes()
     cost = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) * 4
-    for lo, hi in _chunks(cost, budget):
+    for lo, hi in slices_within(cost, budget):
         data, starts, ends, local = _fetch_pairs(store, pairs[lo:hi])
         jac[lo:hi], con[lo:hi] = _similarities(
             data, starts, ends, local, own.table, own.min_own, own.numbers, own.min_share, *floors
@@ -539,12 +526,15 @@ def _link_buckets(
     sizes = store.sizes()
     found: list[tuple[np.ndarray, ...]] = []
     verified = 0
-    for band in range(buckets.bands.size - 1):
-        pairs = buckets.open_pairs(band, uf.parent, empty)
+    # A run of buckets at a time: the pairs of a run listed after earlier runs were verified
+    # leave out those they joined, which verifying would skip anyway.
+    runs = ((band, run) for band in range(buckets.bands.size - 1) for run in buckets.runs(band))
+    for band, run in runs:
+        pairs = buckets.open_pairs(band, uf.parent, empty, run)
         if pairs.shape[0] == 0:
             continue
         cost = (sizes[pairs[:, 0]] + sizes[pairs[:, 1]]) * 4
-        for lo, hi in _chunks(cost, budget):
+        for lo, hi in slices_within(cost, budget):
             chunk = pairs[lo:hi]
             if not isinstance(store, Held):  # pairs joined since are not read
                 chunk = chunk[_still_open(chunk, uf.parent)]

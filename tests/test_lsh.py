@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dedup.lsh import Buckets, band_keys, candidate_pairs, lsh_params
+from dedup.lsh import Buckets, band_keys, candidate_pairs, lsh_params, slices_within
 
 
 def test_params_follow_threshold() -> None:
@@ -150,3 +150,35 @@ def test_band_keys_do_not_depend_on_layout() -> None:
     # Salted by the band: one band's values in another band's place give another key.
     same = np.tile(sigs[:, :2], 2)
     assert not (band_keys(same, 0, 2) == band_keys(same, 1, 2)).any()
+
+
+@pytest.mark.parametrize("most", [1, 7, 50, 1 << 18])
+def test_runs_of_buckets_give_the_band_s_pairs(most: int) -> None:
+    # Listed a run of buckets at a time, a band's open pairs are those of the whole band,
+    # in the same order; each run pairs about `most` documents (a larger bucket alone).
+    rng = np.random.default_rng(8)
+    sigs = rng.integers(0, 6, size=(400, 6), dtype=np.uint32)
+    sigs[rng.random(400) < 0.3] = 9  # buckets larger than max_bucket
+    empty = rng.random(400) < 0.05
+    buckets = Buckets.of(sigs, 3, 2, 16, empty)
+    parent = np.arange(400, dtype=np.int64)
+    parent[[5, 17, 230]] = 3  # some already joined
+    for band in range(3):
+        runs = buckets.runs(band, most)
+        assert runs[0][0] == buckets.bands[band] and runs[-1][1] == buckets.bands[band + 1]
+        assert all(a[1] == b[0] for a, b in zip(runs[:-1], runs[1:], strict=True))
+        whole = buckets.open_pairs(band, parent, empty)
+        parts = [buckets.open_pairs(band, parent, empty, run) for run in runs]
+        assert np.concatenate(parts).tolist() == whole.tolist()
+        size = np.diff(buckets.bounds)
+        pairs = np.where(size <= 16, size * (size - 1) // 2, 2 * (size - 1))
+        for lo, hi in runs:
+            assert hi - lo == 1 or pairs[lo:hi].sum() <= most
+    assert len(buckets.runs(0, 1 << 18)) == 1
+
+
+def testslices_within_cover_pairs_within_budget() -> None:
+    cost = np.array([5, 5, 20, 1, 1, 1, 9])
+    chunks = slices_within(cost, 10)
+    assert chunks == [(0, 2), (2, 3), (3, 6), (6, 7)]
+    assert slices_within(np.empty(0, dtype=np.int64), 10) == []

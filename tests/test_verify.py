@@ -19,7 +19,6 @@ from dedup.verify import (
     FETCH_BUDGET,
     Held,
     Own,
-    _chunks,
     _common_reaching,
     _least_shared,
     _matches,
@@ -98,13 +97,6 @@ def test_similarities_reaching_floors_are_exact_only_where_they_matter(
     assert (jac <= exact[0]).all() and (con <= exact[1]).all()
     # Some were given up on before the end of their sets.
     assert (jac < exact[0]).any()
-
-
-def test_chunks_cover_pairs_within_budget() -> None:
-    cost = np.array([5, 5, 20, 1, 1, 1, 9])
-    chunks = _chunks(cost, 10)
-    assert chunks == [(0, 2), (2, 3), (3, 6), (6, 7)]
-    assert _chunks(np.empty(0, dtype=np.int64), 10) == []
 
 
 def test_similarities_to_reuses_candidates_and_reads_the_rest(tmp_path: Path) -> None:
