@@ -49,6 +49,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections import deque
@@ -481,6 +482,8 @@ class _Run:
         extra: dict[str, Any],
     ) -> RunResult:
         config, reporter = self.config, self.reporter
+        # The driver waits while the executors read: it loads its own compiled stages then.
+        threading.Thread(target=_warm_driver, args=(config,), daemon=True).start()
         self._t = time.perf_counter()
         reporter.stage("read")
         self._tag("read")
@@ -866,10 +869,15 @@ class _Run:
                 return Repeats.none()
             return repeats_of(lambda first: RepeatCounter(cfg), cfg, prior)
         if self.pair_array is not None:
-            groups = self._driver_groups(picked, columns)
+            groups, sets = self._driver_groups(picked, columns)
             if prior is None and groups.first.size < cfg.min_groups:
                 # No shingle can be in `min_groups` groups, and no index keeps the counts.
                 return Repeats.none()
+            if sets is not None:  # every set is here: the samples are picked here
+                members = _members(groups)
+                found = [(0, _sample_chunk(members, *sets))] if members[0].size else []
+                chunks = list(_weighed_chunk(found))
+                return repeats_of(partial(_count_slots, cfg, chunks), cfg, prior)
             samples = picked.mapPartitions(_Samples(self.sc.broadcast(_members(groups))))
             if groups.sample.size <= self.driver_sets:
                 # One record of arrays per partition, gathered and counted here.
@@ -904,17 +912,21 @@ class _Run:
             if links is not None:
                 links.unpersist()
 
-    def _driver_groups(self, picked: Any, columns: int) -> Groups:
+    def _driver_groups(self, picked: Any, columns: int) -> tuple[Groups, Any]:
         """The groups of versions (`repeats.group_roots`) of the candidate pairs (on the
         driver: `pair_array`), from their estimated similarities, over document numbers.
         The estimates are made here from the documents' signatures (their LSH columns) and
         set sizes, gathered from `picked` as arrays, when there are at most 10 times
         `driver_sets` documents (about 0.3 KB each); else where the pairs are verified, and
-        gathered."""
+        gathered. With the groups, the documents' numbers (ascending) and their shingle
+        sets (data, offsets), when there are at most `driver_sets` documents: gathered with
+        their signatures, so that no job picks the samples of repeated text."""
         assert self.pair_array is not None
         nodes = np.unique(self.pair_array)
+        sets = None
         if nodes.size <= 10 * self.driver_sets:
-            found = picked.mapPartitions(_HomeColumns(columns)).collect()
+            whole = nodes.size <= self.driver_sets
+            found = picked.mapPartitions(_HomeColumns(columns, whole)).collect()
             got = np.concatenate([f[0] for f in found]) if found else np.empty(0, np.int64)
             order = np.argsort(got)
             assert np.array_equal(got[order], nodes)
@@ -922,6 +934,10 @@ class _Run:
             sizes = np.concatenate([f[2] for f in found])[order]
             local = np.searchsorted(nodes, self.pair_array)
             jac, con = estimated_similarities(np.asfortranarray(sigs), local, sizes)
+            if whole:  # each document's set after the one before it in `found`
+                lengths = np.concatenate([f[2] for f in found])
+                data = np.concatenate([np.empty(0, np.uint32), *(f[3] for f in found)])
+                sets = (nodes, data, (np.cumsum(lengths) - lengths)[order], sizes)
         else:
             found = picked.mapPartitionsWithIndex(
                 _HomeEstimates(self.pair_table, columns)
@@ -935,12 +951,13 @@ class _Run:
         found_groups = group_roots(nodes.size, local, jac, con, sizes, cfg)
         # Positions among `nodes` are ascending with the numbers: the same first members,
         # the same order.
-        return Groups(
+        groups = Groups(
             nodes[found_groups.first],
             found_groups.size,
             nodes[found_groups.sample],
             found_groups.bounds,
         )
+        return groups, sets
 
     def _executor_samples(self, ends: Any, pairs: Any, sets: Any, columns: int) -> tuple[Any, Any]:
         """(first document, (rank, documents, set)) of the members that stand for each group
@@ -1890,6 +1907,24 @@ def _picked(candidates: Any, signed: Any, parts: int) -> Any:
     return nodes.reduceByKey(_first, parts).join(signed, parts).mapValues(lambda v: v[1])
 
 
+def _warm_driver(config: Config) -> None:
+    """Run what the driver computes after reading (`_homes`, the estimates and groups of
+    repeated text, its counts) on a few documents, so that their compiled code is loaded
+    (about 1.5 seconds) while the executors read, not after."""
+    with suppress(Exception):  # then the stage itself meets the error
+        pairs = np.array([[0, 1], [1, 2]], dtype=np.int64)
+        _homes(pairs, 2, 2)
+        sigs = np.asfortranarray(np.arange(12, dtype=np.uint32).reshape(3, 4))
+        sizes = np.array([4, 4, 4], dtype=np.int64)
+        jac, con = estimated_similarities(sigs, pairs, sizes)
+        group_roots(3, pairs, jac, con, sizes, config.repeat)
+        data = np.arange(8, dtype=np.uint32)
+        ends = np.array([4, 8], dtype=np.int64)
+        one = np.array([0, 2], dtype=np.int64)
+        chunks = [(data, ends - 4, ends, one, np.array([2], dtype=np.int64))]
+        repeats_of(partial(_count_slots, config.repeat, chunks), config.repeat)
+
+
 class _Homes(NamedTuple):
     """Where the documents in candidate pairs are held while their pairs are verified and
     their clusters settled (`_homes`)."""
@@ -2081,15 +2116,17 @@ class _HomeEstimates:
 @dataclass(frozen=True)
 class _HomeColumns:
     """Executor side: the documents at home in a partition (`Picked`) as one record of
-    arrays: their numbers, their signatures' first `columns` values, their set sizes."""
+    arrays: their numbers, their signatures' first `columns` values, their set sizes (and,
+    with `sets`, the sets)."""
 
     columns: int  # signature values LSH uses, the ones the local engine keeps
+    sets: bool = False  # and their shingle sets, back to back
 
     def __call__(self, part: Iterable[Picked]) -> Iterator[Any]:
         for picked in part:
             found = picked.columns(self.columns)
             if found[0].size:
-                yield found
+                yield (*found, picked.home_sets()) if self.sets else found
 
 
 def _estimated(batch: list[Any], columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -2111,6 +2148,26 @@ def _members(groups: Groups) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     order = np.argsort(groups.sample, kind="stable")
     first, size = np.repeat(groups.first, counts), np.repeat(groups.size, counts)
     return groups.sample[order], first[order], size[order], rank[order]
+
+
+def _sample_chunk(
+    members: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    nodes: np.ndarray,
+    data: np.ndarray,
+    starts: np.ndarray,
+    sizes: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The members that stand for groups (`_members`) as one `_SampleChunks` record, from
+    the shingle sets of the documents `nodes` (ascending): set k is data[starts[k]:starts[k]
+    + sizes[k]]."""
+    member, first, size, rank = members
+    at = np.searchsorted(nodes, member)
+    lengths = sizes[at]
+    bounds = np.zeros(at.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    spans = np.repeat(starts[at] - bounds[:-1], lengths) + np.arange(int(bounds[-1]))
+    heads = np.stack([first, rank, size], axis=1).astype(np.int64).reshape(-1, 3)
+    return heads, lengths.astype(np.int64), data[spans]
 
 
 @dataclass(frozen=True)

@@ -323,6 +323,10 @@ class Picked:
         at = np.flatnonzero(self.home)
         return self.docs.take(at).signed(self.nodes[at].tolist())
 
+    def home_sets(self) -> np.ndarray:
+        """The shingle sets of the documents at home here, back to back."""
+        return self.docs.take(np.flatnonzero(self.home)).shingles
+
     def columns(self, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The documents at home here: their numbers, their signatures' first `columns`
         values and their set sizes."""

@@ -144,10 +144,11 @@ def test_a_killed_executor_is_replaced_and_the_output_is_the_same(
 
     thread = threading.Thread(target=job)
     thread.start()
-    # Once the documents are read, signed and persisted on the executors (a few jobs in),
-    # kill one: its blocks and shuffle files are lost, and Spark must recompute them.
+    # Once the documents are read, signed and persisted on the executors and the documents
+    # in candidate pairs are being picked from them (the third job), kill one: its blocks
+    # and shuffle files are lost, and Spark must recompute them.
     deadline = time.monotonic() + 300
-    while len(tracker.getJobIdsForGroup()) < before + 6 and thread.is_alive():
+    while len(tracker.getJobIdsForGroup()) < before + 3 and thread.is_alive():
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert thread.is_alive(), "the run ended before an executor could be killed"
